@@ -1,0 +1,83 @@
+"""create_app(settings) -> Starlette: /graphql (HTTP, WebSocket) and /api, with our lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from runplane import rest_compat
+from runplane.config import Settings
+from runplane.db import close_database, open_database
+from runplane.errors import DomainError
+from runplane.graphql_view import RunplaneGraphQL
+from runplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from runplane.rest_compat.common import error_response
+from runplane.schema import build_schema
+from runplane.services import Services
+
+log = logging.getLogger("runplane")
+
+
+def create_app(settings: Settings | None = None, *, apply_migrations: bool = True) -> Starlette:
+    settings = (settings or Settings.from_env()).resolved()
+    services = Services.build(settings)
+    graphql = RunplaneGraphQL(build_schema(settings), services)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await open_database(settings, apply_migrations=apply_migrations)
+        try:
+            yield
+        finally:
+            await services.close()
+            await close_database()
+
+    app = Starlette(
+        routes=_routes(graphql),
+        middleware=_middleware(settings),
+        exception_handlers={DomainError: _domain_error, HTTPException: _http_error, Exception: _unexpected_error},
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.graphql = graphql
+    return app
+
+
+def _routes(graphql: RunplaneGraphQL) -> list[BaseRoute]:
+    return [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        *rest_compat.routes(),
+    ]
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    stack = [Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, limit_for=lambda path: settings.max_body_bytes)]
+    if settings.cors_origins:
+        stack.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_headers=["*"], allow_methods=["*"]))
+    return stack
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    request_id = getattr(request.state, "request_id", "-")
+    log.error("unhandled error (request_id=%s) %s %s", request_id, request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "Internal server error", "request_id": request_id}, status_code=500)

@@ -1,0 +1,133 @@
+"""`runplane serve | worker | migrate | create-user | token | export-schema`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from runplane.config import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args.run(settings, args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runplane", description="runplane control plane")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API server (uvicorn)")
+    serve.add_argument("--host", default=os.environ.get("RUNPLANE_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("RUNPLANE_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(run=_migrate)
+
+    create_user = commands.add_parser("create-user", help="create a user with a password")
+    create_user.add_argument("email")
+    create_user.add_argument("--password", help="read from RUNPLANE_PASSWORD or a prompt when omitted")
+    create_user.add_argument("--admin", action="store_true")
+    create_user.set_defaults(run=_create_user)
+
+    token = commands.add_parser("token", help="issue an access token for a user (for scripts and curl)")
+    token.add_argument("email")
+    token.add_argument("--abilities", help="comma separated; default: all the user may have")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds (default one day)")
+    token.set_defaults(run=_token)
+
+    schema = commands.add_parser("export-schema", help="write the GraphQL SDL")
+    schema.add_argument("path", nargs="?", default="schema.graphql")
+    schema.set_defaults(run=_export_schema)
+
+    worker = commands.add_parser("worker", help="run agent runs from the Redis job queue")
+    worker.set_defaults(run=_worker)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    os.environ.setdefault("RUNPLANE_DATA_DIR", str(settings.data_dir))
+    uvicorn.run(
+        "runplane.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        loop="uvloop", http="httptools", ws="websockets-sansio", proxy_headers=True, log_level=settings.log_level.lower(),
+    )
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> None:
+    from runplane.db import close_database, open_database
+
+    async def run() -> None:
+        await open_database(settings)
+        await close_database()
+
+    asyncio.run(run())
+    print("migrations applied")
+
+
+def _with_db(settings: Settings, operation):  # type: ignore[no-untyped-def]
+    from runplane.db import close_database, open_database
+    from runplane.resolvers.context import RequestContext
+    from runplane.services import Services
+
+    async def run():  # type: ignore[no-untyped-def]
+        await open_database(settings)
+        try:
+            return await operation(RequestContext(services=Services(settings=settings)))
+        finally:
+            await close_database()
+
+    return asyncio.run(run())
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> None:
+    from runplane.errors import DomainError
+    from runplane.resolvers.auth import create_user
+
+    password = args.password or os.environ.get("RUNPLANE_PASSWORD") or getpass.getpass("Password: ")
+    try:
+        user = _with_db(settings, lambda ctx: create_user(ctx, email=args.email, password=password, is_admin=args.admin))
+    except DomainError as exc:
+        sys.exit(f"error: {exc.message}")
+    print(f"created user {user.id} <{user.email}>")
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> None:
+    from runplane.errors import DomainError
+    from runplane.resolvers.auth import issue_token_for
+
+    abilities = [a.strip() for a in args.abilities.split(",")] if args.abilities else None
+    try:
+        token = _with_db(settings, lambda ctx: issue_token_for(ctx, email=args.email, abilities=abilities, ttl_seconds=args.ttl))
+    except DomainError as exc:
+        sys.exit(f"error: {exc.message}")
+    print(token)
+
+
+def _export_schema(settings: Settings, args: argparse.Namespace) -> None:
+    from runplane.schema import build_schema
+
+    Path(args.path).write_text(build_schema(settings).as_str() + "\n")
+    print(f"wrote {args.path}")
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        from runplane.agents.worker import run_worker  # type: ignore[import-not-found]
+    except ImportError:
+        sys.exit("error: the run worker is not available in this build")
+    run_worker(settings)
+
+
+if __name__ == "__main__":
+    main()

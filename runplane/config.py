@@ -1,0 +1,150 @@
+"""Settings: one object built from RUNPLANE_* environment variables and passed down.
+
+Nothing reads os.environ after start-up; tests build Settings directly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "RUNPLANE_"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(ENV_PREFIX + name)
+    return default if value is None or value == "" else value
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    return default if raw is None else int(raw)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    return default if raw is None else raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    raw = _env(name) or ""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".runplane")
+    database_url: str = ""
+    redis_url: str | None = None
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    # Built-in token issuer.
+    jwt_secret: str = ""
+    jwt_issuer: str = "runplane"
+    jwt_audience: str = "runplane"
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    allow_registration: bool = True
+
+    # External issuers (Clerk-style RS256 JWTs verified through a JWKS URL).
+    external_jwks_url: str | None = None
+    external_issuer: str | None = None
+    external_audience: str | None = None
+    external_default_abilities: tuple[str, ...] = ()
+    jwks_cache_seconds: int = 300
+
+    admin_api_key: str | None = None
+
+    # HTTP hardening.
+    max_body_bytes: int = 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+
+    # GraphQL hardening (reference defaults from the foundation issue).
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 15
+    graphql_max_tokens: int = 2000
+    graphql_introspection: bool = True
+    graphql_graphiql: bool = True
+
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Settings":
+        data_dir = Path(_env("DATA_DIR", ".runplane") or ".runplane")
+        values: dict[str, Any] = dict(
+            data_dir=data_dir,
+            database_url=_env("DATABASE_URL", "") or "",
+            redis_url=_env("REDIS_URL"),
+            jwt_secret=_env("JWT_SECRET", "") or "",
+            jwt_issuer=_env("JWT_ISSUER", "runplane") or "runplane",
+            jwt_audience=_env("JWT_AUDIENCE", "runplane") or "runplane",
+            access_token_ttl_seconds=_env_int("ACCESS_TOKEN_TTL", 15 * 60),
+            refresh_token_ttl_seconds=_env_int("REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+            allow_registration=_env_bool("ALLOW_REGISTRATION", True),
+            external_jwks_url=_env("EXTERNAL_JWKS_URL"),
+            external_issuer=_env("EXTERNAL_ISSUER"),
+            external_audience=_env("EXTERNAL_AUDIENCE"),
+            external_default_abilities=_env_list("EXTERNAL_DEFAULT_ABILITIES"),
+            admin_api_key=_env("ADMIN_API_KEY"),
+            max_body_bytes=_env_int("MAX_BODY_BYTES", 1024 * 1024),
+            cors_origins=_env_list("CORS_ORIGINS"),
+            graphql_max_depth=_env_int("GRAPHQL_MAX_DEPTH", 10),
+            graphql_max_aliases=_env_int("GRAPHQL_MAX_ALIASES", 15),
+            graphql_max_tokens=_env_int("GRAPHQL_MAX_TOKENS", 2000),
+            graphql_introspection=_env_bool("GRAPHQL_INTROSPECTION", True),
+            graphql_graphiql=_env_bool("GRAPHQL_GRAPHIQL", True),
+            log_level=_env("LOG_LEVEL", "INFO") or "INFO",
+        )
+        values.update(overrides)
+        return cls(**values).resolved()
+
+    def resolved(self) -> "Settings":
+        """Fill the embedded defaults: a SQLite file and a persisted signing secret in data_dir."""
+        database_url = self.database_url or f"sqlite://{self.data_dir / 'runplane.sqlite3'}"
+        jwt_secret = self.jwt_secret or _persisted_secret(self.data_dir / "jwt-secret")
+        return replace(self, database_url=database_url, jwt_secret=jwt_secret)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def tortoise_config(self) -> dict[str, Any]:
+        return tortoise_config(self.database_url)
+
+
+MODEL_MODULES = ["runplane.models"]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "runplane": {
+                "models": MODEL_MODULES,
+                "migrations": "runplane.models.migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _persisted_secret(path: Path) -> str:
+    """A random secret kept beside the embedded database so tokens survive restarts."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret
+
+
+# Used by the `tortoise` CLI (makemigrations): `tortoise -c runplane.config.TORTOISE_ORM makemigrations`.
+TORTOISE_ORM = tortoise_config(os.environ.get(ENV_PREFIX + "DATABASE_URL") or "sqlite://:memory:")

@@ -1,0 +1,1 @@
+"""The operations layer: business rules, authorization and transactions. No transport imports here."""

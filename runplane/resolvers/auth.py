@@ -1,0 +1,295 @@
+"""Accounts and credentials: register, login, refresh, logout, sessions, and turning a token into a Principal."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import jwt
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from runplane.auth import abilities as ab
+from runplane.auth.jwks import decode_external_token
+from runplane.auth.passwords import hash_password, verify_password
+from runplane.auth.principal import Principal
+from runplane.auth.tokens import (
+    AccessClaims,
+    decode_access_token,
+    hash_refresh_token,
+    issue_access_token,
+    new_refresh_token,
+    refresh_token_session_id,
+)
+from runplane.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from runplane.models import AuthSession, User
+from runplane.resolvers.context import RequestContext
+from runplane.resolvers.validation import clean_text, parse_uuid
+from runplane.services import Services
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+# A session confirmed live is trusted for this long before the next lookup; revocation takes at most this
+# long to reach other processes (this process forgets at once).
+SESSION_CHECK_TTL_SECONDS = 5.0
+_live_sessions: dict[uuid.UUID, float] = {}
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session: AuthSession
+    token_type: str = "bearer"
+
+
+def _clean_email(value: object) -> str:
+    email = clean_text(value, "email", max_length=320).lower()
+    if not EMAIL_PATTERN.match(email):
+        raise InvalidInput("email is not a valid address", field="email")
+    return email
+
+
+def _clean_password(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput("password must be a string", field="password")
+    if not MIN_PASSWORD <= len(value) <= MAX_PASSWORD:
+        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters", field="password")
+    return value
+
+
+def _requested_abilities(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidInput("abilities must be a list of strings", field="abilities")
+    unknown = sorted(set(value) - ab.ALL_ABILITIES)
+    if unknown:
+        raise InvalidInput(f"unknown abilities: {', '.join(unknown)}", field="abilities")
+    return value
+
+
+async def register(
+    ctx: RequestContext, *, email: object, password: object, display_name: object = None, abilities: object = None
+) -> TokenPair:
+    if not ctx.settings.allow_registration:
+        raise Forbidden("Registration is disabled on this server")
+    clean_email, clean_password = _clean_email(email), _clean_password(password)
+    name = clean_text(display_name, "display_name", max_length=200, required=False)
+    requested = _requested_abilities(abilities)
+    password_hash = await hash_password(clean_password)
+    try:
+        async with in_transaction():
+            user = await User.create(email=clean_email, password_hash=password_hash, display_name=name)
+            return await _open_session(ctx, user, requested)
+    except IntegrityError:
+        raise Conflict("An account with this email already exists") from None
+
+
+async def login(ctx: RequestContext, *, email: object, password: object, abilities: object = None) -> TokenPair:
+    if not isinstance(email, str) or not isinstance(password, str) or len(password) > MAX_PASSWORD:
+        raise InvalidInput("email and password are required strings")
+    requested = _requested_abilities(abilities)
+    user = await User.get_or_none(email=email.strip().lower()[:320])
+    # verify_password runs even for an unknown email so timing does not reveal which accounts exist.
+    if not await verify_password(user.password_hash if user else None, password) or user is None:
+        raise Unauthenticated("Incorrect email or password")
+    return await _open_session(ctx, user, requested)
+
+
+async def _open_session(ctx: RequestContext, user: User, requested: list[str] | None) -> TokenPair:
+    session_id = uuid.uuid4()
+    refresh_token = new_refresh_token(session_id)
+    granted = sorted(ab.grantable(requested, is_admin=user.is_admin))
+    session = await AuthSession.create(
+        id=session_id,
+        user=user,
+        refresh_token_hash=hash_refresh_token(refresh_token),
+        abilities=granted,
+        user_agent=ctx.user_agent[:512],
+        ip_address=ctx.client_ip[:64],
+        expires_at=_now() + timedelta(seconds=ctx.settings.refresh_token_ttl_seconds),
+    )
+    return _token_pair(ctx, session, refresh_token)
+
+
+def _token_pair(ctx: RequestContext, session: AuthSession, refresh_token: str) -> TokenPair:
+    claims = AccessClaims(user_id=session.user_id, session_id=session.id, abilities=list(session.abilities))  # type: ignore[attr-defined]
+    access = issue_access_token(ctx.settings, claims)
+    return TokenPair(access, refresh_token, ctx.settings.access_token_ttl_seconds, session)
+
+
+async def refresh(ctx: RequestContext, *, refresh_token: object) -> TokenPair:
+    """Rotate: the old refresh token stops working. Presenting a rotated one again revokes the session
+    (it means the token was copied), so a stolen refresh token is good for one use at most."""
+    if not isinstance(refresh_token, str):
+        raise InvalidInput("refresh_token must be a string", field="refresh_token")
+    session_id = refresh_token_session_id(refresh_token)
+    session = await AuthSession.get_or_none(id=session_id) if session_id else None
+    if session is None or session.revoked_at is not None or session.expires_at <= _now():
+        raise Unauthenticated("Invalid or expired refresh token")
+    if not hmac.compare_digest(session.refresh_token_hash, hash_refresh_token(refresh_token)):
+        await _revoke(session)
+        raise Unauthenticated("Refresh token was already used; the session has been revoked")
+    new_token = new_refresh_token(session.id)
+    updated = await AuthSession.filter(id=session.id, refresh_token_hash=session.refresh_token_hash).update(
+        refresh_token_hash=hash_refresh_token(new_token), last_used_at=_now()
+    )
+    if not updated:  # a concurrent refresh won the race with the same token
+        raise Unauthenticated("Refresh token was already used")
+    return _token_pair(ctx, session, new_token)
+
+
+async def logout(ctx: RequestContext) -> None:
+    principal = ctx.principal
+    if principal is None or principal.user_id is None:
+        raise Unauthenticated("Authentication required")
+    if principal.session_id is not None:
+        await AuthSession.filter(id=principal.session_id, revoked_at=None).update(revoked_at=_now())
+        _live_sessions.pop(principal.session_id, None)
+
+
+async def me(ctx: RequestContext) -> User:
+    user = await User.get_or_none(id=ctx.user_id)
+    if user is None:
+        raise Unauthenticated("This account no longer exists")
+    return user
+
+
+async def list_sessions(ctx: RequestContext) -> list[AuthSession]:
+    return await AuthSession.filter(user_id=ctx.user_id, revoked_at=None, expires_at__gt=_now()).order_by(
+        "-created_at"
+    )
+
+
+async def revoke_session(ctx: RequestContext, *, session_id: object) -> AuthSession:
+    sid = parse_uuid(session_id, "Session")
+    session = await AuthSession.get_or_none(id=sid, user_id=ctx.user_id)
+    if session is None:
+        raise NotFound("Session not found")
+    await _revoke(session)
+    return session
+
+
+async def _revoke(session: AuthSession) -> None:
+    if session.revoked_at is None:
+        session.revoked_at = _now()
+        await session.save(update_fields=["revoked_at"])
+    _live_sessions.pop(session.id, None)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- credentials -> Principal -------------------------------------------------------------------------
+
+
+async def authenticate_bearer(services: Services, token: str) -> Principal:
+    """Built-in tokens by `iss`, external issuers through JWKS; anything else is 401."""
+    if not token or len(token) > 8192:
+        raise Unauthenticated("Invalid token")
+    try:
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.InvalidTokenError:
+        raise Unauthenticated("Invalid token") from None
+    if issuer == services.settings.jwt_issuer:
+        return await _builtin_principal(services, token)
+    if services.jwks is not None and issuer == services.settings.external_issuer:
+        return await _external_principal(services, token)
+    raise Unauthenticated("Invalid token")
+
+
+async def _builtin_principal(services: Services, token: str) -> Principal:
+    try:
+        claims = decode_access_token(services.settings, token)
+        user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
+    except (jwt.InvalidTokenError, ValueError, TypeError, KeyError):
+        raise Unauthenticated("Invalid or expired token") from None
+    if not await _session_is_live(session_id, user_id):
+        raise Unauthenticated("Session has been revoked")
+    return Principal(user_id, ab.parse_abilities(claims.get("abilities")), session_id, "token")
+
+
+async def _session_is_live(session_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    confirmed_at = _live_sessions.get(session_id)
+    if confirmed_at is not None and time.monotonic() - confirmed_at < SESSION_CHECK_TTL_SECONDS:
+        return True
+    live = await AuthSession.exists(id=session_id, user_id=user_id, revoked_at=None)
+    if live:
+        if len(_live_sessions) > 100_000:
+            _live_sessions.clear()
+        _live_sessions[session_id] = time.monotonic()
+    return live
+
+
+async def _external_principal(services: Services, token: str) -> Principal:
+    settings = services.settings
+    assert services.jwks is not None and settings.external_issuer is not None
+    try:
+        claims = await decode_external_token(
+            services.jwks, token, issuer=settings.external_issuer, audience=settings.external_audience
+        )
+    except (jwt.InvalidTokenError, ValueError, TypeError, KeyError):
+        raise Unauthenticated("Invalid or expired token") from None
+    user = await _provision_external_user(settings.external_issuer, claims)
+    granted = _external_abilities(claims, settings.external_default_abilities)
+    return Principal(user.id, granted & ab.grantable(None, is_admin=user.is_admin), None, "external")
+
+
+def _external_abilities(claims: dict[str, object], defaults: tuple[str, ...]) -> frozenset[str]:
+    for key in ("abilities", "scope", "scp"):
+        if key in claims:
+            return ab.parse_abilities(claims[key])
+    return frozenset(defaults) if defaults else ab.USER_ABILITIES
+
+
+async def _provision_external_user(issuer: str, claims: dict[str, object]) -> User:
+    """Users of an external issuer are created on first sight, keyed by issuer and `sub`."""
+    subject = f"{issuer}|{claims['sub']}"[:512]
+    user = await User.get_or_none(external_subject=subject)
+    if user is not None:
+        return user
+    email = claims.get("email")
+    try:
+        return await User.create(external_subject=subject, email=_unclaimed_email(email))
+    except IntegrityError:  # two first requests raced, or the email belongs to another account
+        existing = await User.get_or_none(external_subject=subject)
+        return existing or await User.create(external_subject=subject, email=None)
+
+
+def _unclaimed_email(email: object) -> str | None:
+    return email.lower()[:320] if isinstance(email, str) and EMAIL_PATTERN.match(email.lower()) else None
+
+
+def authenticate_api_key(services: Services, key: str) -> Principal:
+    expected = services.settings.admin_api_key
+    if not expected or not hmac.compare_digest(key.encode(), expected.encode()):
+        raise Unauthenticated("Invalid API key")
+    return Principal(None, frozenset({ab.ADMIN}), None, "api_key")
+
+
+# --- operator tools (CLI) -----------------------------------------------------------------------------
+
+
+async def create_user(ctx: RequestContext, *, email: str, password: str, is_admin: bool = False) -> User:
+    password_hash = await hash_password(_clean_password(password))
+    try:
+        return await User.create(email=_clean_email(email), password_hash=password_hash, is_admin=is_admin)
+    except IntegrityError:
+        raise Conflict("An account with this email already exists") from None
+
+
+async def issue_token_for(ctx: RequestContext, *, email: str, abilities: list[str] | None, ttl_seconds: int) -> str:
+    """A long-lived access token for scripts, backed by a session that can be listed and revoked."""
+    user = await User.get_or_none(email=email.strip().lower())
+    if user is None:
+        raise NotFound("User not found")
+    pair = await _open_session(ctx, user, _requested_abilities(abilities))
+    claims = AccessClaims(user.id, pair.session.id, list(pair.session.abilities))
+    return issue_access_token(ctx.settings, claims, ttl_seconds=ttl_seconds)

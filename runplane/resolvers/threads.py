@@ -1,0 +1,90 @@
+"""Threads (conversations inside a project) and their messages."""
+
+from __future__ import annotations
+
+import uuid
+
+from tortoise.transactions import in_transaction
+
+from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE
+from runplane.errors import InvalidInput, NotFound
+from runplane.models import Message, Thread
+from runplane.resolvers.batching import first_children
+from runplane.resolvers.context import RequestContext
+from runplane.resolvers.pagination import Page, paginate
+from runplane.resolvers.projects import owned_project
+from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid, required_id
+
+MAX_TITLE = 200
+MAX_MESSAGE = 100_000
+MESSAGE_ROLES = frozenset({"user", "assistant", "system", "tool"})
+
+
+async def owned_thread(ctx: RequestContext, thread_id: object, *, ability: str = PROJECTS_READ) -> Thread:
+    user_id = ctx.require(ability)
+    thread = await Thread.get_or_none(id=parse_uuid(thread_id, "Thread"), owner_id=user_id)
+    if thread is None:
+        raise NotFound("Thread not found")
+    return thread
+
+
+async def list_threads(
+    ctx: RequestContext, *, project_id: object = None, first: object = None, after: str | None = None
+) -> Page[Thread]:
+    user_id = ctx.require(PROJECTS_READ)
+    query = Thread.filter(owner_id=user_id)
+    if project_id is not None:
+        query = query.filter(project_id=(await owned_project(ctx, project_id)).id)
+    return await paginate(query, first=clean_limit(first), after=after)
+
+
+async def create_thread(ctx: RequestContext, *, project_id: object, title: object = None) -> Thread:
+    project = await owned_project(ctx, required_id(project_id, "project_id", "Project"), ability=PROJECTS_WRITE)
+    clean_title = clean_text(title, "title", max_length=MAX_TITLE, required=False)
+    return await Thread.create(owner_id=project.owner_id, project=project, title=clean_title)  # type: ignore[attr-defined]
+
+
+async def list_messages(
+    ctx: RequestContext, *, thread_id: object, first: object = None, after: str | None = None
+) -> Page[Message]:
+    thread = await owned_thread(ctx, thread_id)
+    return await paginate(Message.filter(thread_id=thread.id), first=clean_limit(first), after=after)
+
+
+async def add_message(ctx: RequestContext, *, thread_id: object, content: object, role: str = "user") -> Message:
+    thread = await owned_thread(ctx, thread_id, ability=PROJECTS_WRITE)
+    return await append_message(thread, content=content, role=role)
+
+
+async def append_message(thread: Thread, *, content: object, role: str) -> Message:
+    """Append to a thread the caller already owns (used inside other operations' transactions too)."""
+    if role not in MESSAGE_ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(sorted(MESSAGE_ROLES))}", field="role")
+    text = clean_text(content, "content", max_length=MAX_MESSAGE)
+    async with in_transaction():
+        message = await Message.create(thread=thread, role=role, content=text)
+        await Thread.filter(id=thread.id).update(updated_at=message.created_at)
+    return message
+
+
+async def threads_by_ids(ctx: RequestContext, ids: list[uuid.UUID]) -> list[Thread | None]:
+    user_id = ctx.require(PROJECTS_READ)
+    rows = {t.id: t for t in await Thread.filter(id__in=set(ids), owner_id=user_id)}
+    return [rows.get(i) for i in ids]
+
+
+async def first_threads_by_project(
+    ctx: RequestContext, project_ids: list[uuid.UUID], limit: int
+) -> list[list[Thread]]:
+    user_id = ctx.require(PROJECTS_READ)
+    grouped = await first_children(Thread, "project_id", project_ids, limit, owner_id=user_id)
+    return [grouped.get(pid, []) for pid in project_ids]
+
+
+async def first_messages_by_thread(
+    ctx: RequestContext, thread_ids: list[uuid.UUID], limit: int
+) -> list[list[Message]]:
+    """Messages have no owner column: callers reach them only through threads already owner-checked."""
+    ctx.require(PROJECTS_READ)
+    grouped = await first_children(Message, "thread_id", thread_ids, limit, owner_id=None)
+    return [grouped.get(tid, []) for tid in thread_ids]

@@ -1,0 +1,18 @@
+"""The documented /api surface (seeds/cheatcode-api.md): parse -> resolvers -> JSON."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+# Importing the modules registers their routes on `api`.
+from runplane.rest_compat import auth, health, projects, threads  # noqa: F401
+from runplane.rest_compat.openapi import docs_page, openapi_endpoint
+from runplane.rest_compat.registry import api
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/openapi.json", openapi_endpoint(api), methods=["GET"]),
+        Route("/api/docs", docs_page, methods=["GET"]),
+        *api.starlette_routes("/api"),
+    ]

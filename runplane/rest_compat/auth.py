@@ -1,0 +1,100 @@
+"""/api/auth/*: the built-in issuer over REST (GraphQL twins in schema/auth.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runplane.models import AuthSession, User
+from runplane.resolvers import auth as ops
+from runplane.rest_compat.common import context, iso, json_body, ok, user_context
+from runplane.rest_compat.registry import api
+from runplane.rest_compat.schemas import CREDENTIALS, REFRESH, REGISTER, SESSION_LIST, TOKENS, USER
+
+TAG = "auth"
+
+
+def tokens_json(pair: ops.TokenPair) -> dict[str, Any]:
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": pair.token_type,
+        "expires_in": pair.expires_in,
+    }
+
+
+def user_json(user: User, abilities: frozenset[str] | None = None) -> dict[str, Any]:
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "display_name": user.display_name,
+        "is_admin": user.is_admin,
+        "created_at": iso(user.created_at),
+        "abilities": sorted(abilities or ()),
+    }
+
+
+def session_json(session: AuthSession, current: object) -> dict[str, Any]:
+    return {
+        "session_id": str(session.id),
+        "abilities": list(session.abilities),
+        "user_agent": session.user_agent,
+        "ip_address": session.ip_address,
+        "created_at": iso(session.created_at),
+        "last_used_at": iso(session.last_used_at),
+        "expires_at": iso(session.expires_at),
+        "current": session.id == current,
+    }
+
+
+@api.add("POST", "/auth/register", "Register a new user", auth="public", tag=TAG, body=REGISTER, response=TOKENS, status=201)
+async def register(request: Request) -> Response:
+    body = await json_body(request)
+    pair = await ops.register(
+        await context(request), email=body.get("email"), password=body.get("password"),
+        display_name=body.get("display_name"), abilities=body.get("abilities"),
+    )
+    return ok(tokens_json(pair), status=201)
+
+
+@api.add("POST", "/auth/token", "Log in with email and password", auth="public", tag=TAG, body=CREDENTIALS, response=TOKENS)
+async def token(request: Request) -> Response:
+    body = await json_body(request)
+    pair = await ops.login(
+        await context(request), email=body.get("email"), password=body.get("password"), abilities=body.get("abilities")
+    )
+    return ok(tokens_json(pair))
+
+
+@api.add("POST", "/auth/refresh", "Rotate a refresh token", auth="public", tag=TAG, body=REFRESH, response=TOKENS)
+async def refresh(request: Request) -> Response:
+    body = await json_body(request)
+    pair = await ops.refresh(await context(request), refresh_token=body.get("refresh_token"))
+    return ok(tokens_json(pair))
+
+
+@api.add("POST", "/auth/logout", "Revoke the calling token's session", tag=TAG, status=204)
+async def logout(request: Request) -> Response:
+    await ops.logout(await user_context(request))
+    return Response(status_code=204)
+
+
+@api.add("GET", "/auth/me", "The authenticated user", tag=TAG, response=USER)
+async def me(request: Request) -> Response:
+    ctx = await user_context(request)
+    return ok(user_json(await ops.me(ctx), ctx.principal.abilities if ctx.principal else None))
+
+
+@api.add("GET", "/auth/sessions", "List the caller's live sessions", tag=TAG, response=SESSION_LIST)
+async def sessions(request: Request) -> Response:
+    ctx = await user_context(request)
+    current = ctx.principal.session_id if ctx.principal else None
+    return ok({"sessions": [session_json(s, current) for s in await ops.list_sessions(ctx)]})
+
+
+@api.add("DELETE", "/auth/sessions/{session_id}", "Revoke one of the caller's sessions", tag=TAG, status=204)
+async def revoke_session(request: Request) -> Response:
+    await ops.revoke_session(await user_context(request), session_id=request.path_params["session_id"])
+    return Response(status_code=204)

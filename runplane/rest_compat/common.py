@@ -1,0 +1,94 @@
+"""Parsing and shaping shared by REST handlers: JSON bodies, auth, path ids, `{"detail"}` errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from runplane.auth.credentials import authenticate_context
+from runplane.errors import BadRequest, DomainError, InvalidInput, RateLimited, Unauthenticated
+from runplane.graphql_view import request_context
+from runplane.resolvers.context import RequestContext
+from runplane.services import Services
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def context(request: Request, *, query_token: bool = False) -> RequestContext:
+    """RequestContext with the caller's principal if a credential was sent (SSE may use `?token=`)."""
+    ctx = request_context(services_of(request), request)
+    return await authenticate_context(
+        ctx,
+        authorization=request.headers.get("authorization"),
+        api_key=request.headers.get("x-api-key"),
+        query_token=request.query_params.get("token") if query_token else None,
+    )
+
+
+async def user_context(request: Request, *, query_token: bool = False) -> RequestContext:
+    ctx = await context(request, query_token=query_token)
+    ctx.user_id  # raises Unauthenticated (401) now rather than half-way through the handler
+    return ctx
+
+
+async def admin_context(request: Request) -> RequestContext:
+    ctx = await context(request)
+    if ctx.principal is None:
+        raise ctx.auth_error or Unauthenticated("Admin API key required")
+    ctx.require_admin()
+    return ctx
+
+
+async def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
+    """The body as a JSON object: 400 for malformed JSON, 422 for another JSON type."""
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise BadRequest("Request body must be a JSON object")
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Malformed JSON body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("Request body must be a JSON object")
+    return data
+
+
+def query_int(request: Request, name: str, default: int | None = None, *, minimum: int = 0, maximum: int = 10**9) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer", field=name) from None
+    if not minimum <= value <= maximum:
+        raise InvalidInput(f"{name} must be between {minimum} and {maximum}", field=name)
+    return value
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers=headers)
+
+
+def error_response(exc: DomainError, request_id: str | None = None) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="runplane"'
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    # `detail` is what cheatcode clients read; code and extra fields (field, retry_after...) help others.
+    body: dict[str, Any] = {**exc.extra, "detail": exc.message, "code": exc.code}
+    return JSONResponse(body, status_code=exc.status, headers=headers)

@@ -1,0 +1,63 @@
+"""One registry for REST routes: each entry is both a Starlette route and its OpenAPI operation,
+so /api/openapi.json cannot drift from what is served."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+# auth: "public" | "user" | "admin" (X-API-Key or an admin token) | "webhook" (signature)
+AUTH_KINDS = ("public", "user", "admin", "webhook")
+
+
+@dataclass
+class ApiRoute:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    auth: str = "user"
+    tag: str = "default"
+    body: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    status: int = 200
+    query: list[dict[str, Any]] = field(default_factory=list)
+    content_type: str = "application/json"
+
+
+class RouteTable:
+    def __init__(self) -> None:
+        self.routes: list[ApiRoute] = []
+
+    def add(self, method: str, path: str, summary: str, **meta: Any) -> Callable[[Handler], Handler]:
+        assert meta.get("auth", "user") in AUTH_KINDS
+
+        def register(handler: Handler) -> Handler:
+            self.routes.append(ApiRoute(method.upper(), path, handler, summary, **meta))
+            return handler
+
+        return register
+
+    def starlette_routes(self, prefix: str = "/api") -> list[Route]:
+        by_path: dict[str, dict[str, Handler]] = {}
+        for route in self.routes:
+            by_path.setdefault(route.path, {})[route.method] = route.handler
+        return [Route(prefix + path, _dispatch(methods), methods=list(methods)) for path, methods in by_path.items()]
+
+
+def _dispatch(methods: dict[str, Handler]) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await methods[method](request)
+
+    return endpoint
+
+
+api = RouteTable()

@@ -1,0 +1,58 @@
+"""JSON Schemas of the REST bodies, used only for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def obj(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": props}
+
+
+STR: dict[str, Any] = {"type": "string"}
+INT: dict[str, Any] = {"type": "integer"}
+BOOL: dict[str, Any] = {"type": "boolean"}
+UUID: dict[str, Any] = {"type": "string", "format": "uuid"}
+TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+NULLABLE_STR: dict[str, Any] = {"type": ["string", "null"]}
+STR_LIST: dict[str, Any] = {"type": "array", "items": STR}
+
+ERROR = obj(["detail"], detail=STR, code=STR)
+REGISTER = obj(
+    ["email", "password"], email={"type": "string", "format": "email", "maxLength": 320},
+    password={"type": "string", "minLength": 8, "maxLength": 1024}, display_name=STR, abilities=STR_LIST,
+)
+CREDENTIALS = obj(["email", "password"], email=STR, password=STR, abilities=STR_LIST)
+REFRESH = obj(["refresh_token"], refresh_token=STR)
+TOKENS = obj(
+    ["access_token", "refresh_token", "token_type", "expires_in"],
+    access_token=STR, refresh_token=STR, token_type={"type": "string", "enum": ["bearer"]}, expires_in=INT,
+)
+USER = obj(
+    ["id", "email", "display_name", "is_admin", "created_at", "abilities"], id=UUID, email=NULLABLE_STR,
+    display_name=STR, is_admin=BOOL, created_at=TIME, abilities=STR_LIST,
+)
+SESSION = obj(
+    ["session_id", "abilities", "created_at", "expires_at", "current"], session_id=UUID, abilities=STR_LIST,
+    user_agent=STR, ip_address=STR, created_at=TIME, last_used_at=TIME, expires_at=TIME, current=BOOL,
+)
+SESSION_LIST = obj(["sessions"], sessions={"type": "array", "items": SESSION})
+PROJECT_CREATE = obj(["name"], name={"type": "string", "minLength": 1, "maxLength": 200}, description={"type": "string", "maxLength": 10000})
+PROJECT = obj(
+    ["project_id", "name", "description", "account_id", "created_at", "updated_at"], project_id=UUID, name=STR,
+    description=STR, account_id=UUID, created_at=TIME, updated_at=TIME,
+)
+PROJECT_LIST = obj(["projects", "next_cursor"], projects={"type": "array", "items": PROJECT}, next_cursor=NULLABLE_STR)
+THREAD_CREATE = obj(["project_id"], project_id=UUID, title={"type": "string", "maxLength": 200})
+THREAD = obj(
+    ["thread_id", "project_id", "account_id", "title", "created_at", "updated_at"], thread_id=UUID, project_id=UUID,
+    account_id=UUID, title=STR, created_at=TIME, updated_at=TIME,
+)
+THREAD_LIST = obj(["threads", "next_cursor"], threads={"type": "array", "items": THREAD}, next_cursor=NULLABLE_STR)
+HEALTH = obj(["status", "timestamp", "instance_id"], status=STR, timestamp=TIME, instance_id=STR)
+DEEP_HEALTH = obj(["status", "timestamp", "instance_id", "components"], status=STR, timestamp=TIME, instance_id=STR, components={"type": "object"})
+
+PAGE_QUERY = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+    {"name": "cursor", "in": "query", "schema": STR},
+]

@@ -1,0 +1,106 @@
+"""Domain errors on the GraphQL side: typed results for mutations, `extensions.code` for queries,
+and masking of everything unexpected (logged with the request id)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from runplane import errors as domain
+
+log = logging.getLogger("runplane.graphql")
+
+
+@strawberry.interface(description="Every typed error result has a machine code and a message.")
+class Error:
+    code: str
+    message: str
+
+
+@strawberry.type
+class InputError(Error):
+    field: str | None = None
+
+
+@strawberry.type
+class NotFoundError(Error):
+    pass
+
+
+@strawberry.type
+class ConflictError(Error):
+    pass
+
+
+@strawberry.type
+class ForbiddenError(Error):
+    pass
+
+
+@strawberry.type
+class QuotaExceededError(Error):
+    pass
+
+
+@strawberry.type
+class RateLimitedError(Error):
+    retry_after: int
+
+
+ERROR_TYPES = (InputError, NotFoundError, ConflictError, ForbiddenError, QuotaExceededError, RateLimitedError)
+
+
+def error_result(exc: domain.DomainError) -> Error:
+    """The typed result for a domain error raised inside a mutation. Authentication stays a top-level error."""
+    if isinstance(exc, domain.Unauthenticated):
+        raise exc
+    if isinstance(exc, (domain.InvalidInput, domain.BadRequest, domain.PayloadTooLarge)):
+        return InputError(code=exc.code, message=exc.message, field=exc.extra.get("field"))
+    if isinstance(exc, domain.NotFound):
+        return NotFoundError(code=exc.code, message=exc.message)
+    if isinstance(exc, domain.Conflict):
+        return ConflictError(code=exc.code, message=exc.message)
+    if isinstance(exc, domain.QuotaExceeded):
+        return QuotaExceededError(code=exc.code, message=exc.message)
+    if isinstance(exc, domain.RateLimited):
+        return RateLimitedError(code=exc.code, message=exc.message, retry_after=exc.retry_after)
+    if isinstance(exc, domain.Forbidden):
+        return ForbiddenError(code=exc.code, message=exc.message)
+    raise exc
+
+
+class DomainErrors(SchemaExtension):
+    """Gives domain errors their `extensions.code`; masks anything else as INTERNAL_SERVER_ERROR."""
+
+    def on_operation(self):  # type: ignore[no-untyped-def]
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            request_id = getattr(getattr(self.execution_context.context, "ctx", None), "request_id", "-")
+            result.errors = [_shape_error(error, request_id) for error in result.errors]
+
+
+def _shape_error(error: GraphQLError, request_id: str) -> GraphQLError:
+    original = error.original_error
+    if original is None:
+        return _with_extensions(error, error.message, {"code": (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")})
+    if isinstance(original, domain.DomainError):
+        extra = {k: v for k, v in original.extra.items() if isinstance(v, (str, int, float, bool))}
+        return _with_extensions(error, original.message, {"code": original.code, **extra})
+    if isinstance(original, GraphQLError):
+        return error
+    log.error("unexpected error in GraphQL operation (request_id=%s)", request_id, exc_info=original)
+    return _with_extensions(
+        error, "Internal server error", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    )
+
+
+def _with_extensions(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
+        original_error=None, extensions={**(error.extensions or {}), **extensions},
+    )

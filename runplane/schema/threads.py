@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from runplane import models
+from runplane.errors import DomainError
+from runplane.resolvers import threads as ops
+from runplane.resolvers.validation import clean_limit
+from runplane.schema.common import Connection, Node
+from runplane.schema.connections import connection_from_page, connection_from_rows
+from runplane.schema.context import loaders, rctx
+from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, error_result
+from runplane.schema.ids import from_global_id, to_global_id
+
+
+@strawberry.type
+class Message(Node):
+    role: str
+    content: str
+    created_at: datetime
+    _row: strawberry.Private[models.Message]
+
+    @classmethod
+    def from_row(cls, row: models.Message) -> "Message":
+        return cls(id=to_global_id("Message", row.id), role=row.role, content=row.content, created_at=row.created_at, _row=row)
+
+
+@strawberry.type
+class Thread(Node):
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    _row: strawberry.Private[models.Thread]
+
+    @classmethod
+    def from_row(cls, row: models.Thread) -> "Thread":
+        return cls(id=to_global_id("Thread", row.id), title=row.title, created_at=row.created_at, updated_at=row.updated_at, _row=row)
+
+    @strawberry.field
+    async def project(self, info: strawberry.Info) -> Annotated["Project", strawberry.lazy("runplane.schema.projects")]:
+        from runplane.schema.projects import Project
+
+        row = await loaders(info).ProjectByIdLoader.load(self._row.project_id)  # type: ignore[attr-defined]
+        assert row is not None  # the thread was owner-checked, so is its project
+        return Project.from_row(row)
+
+    @strawberry.field(description="Messages, newest first.")
+    async def messages(self, info: strawberry.Info, first: int = 20) -> Connection[Message]:
+        limit = clean_limit(first)
+        rows = await loaders(info).MessagesByThreadLoader.load((self._row.id, limit + 1))
+        return connection_from_rows(rows, limit, Message.from_row)
+
+
+@strawberry.type
+class ThreadPayload:
+    thread: Thread
+
+
+@strawberry.type
+class MessagePayload:
+    message: Message
+
+
+CreateThreadResult = Annotated[ThreadPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("CreateThreadResult")]
+PostMessageResult = Annotated[MessagePayload | InputError | NotFoundError | ForbiddenError | ConflictError, strawberry.union("PostMessageResult")]
+
+
+@strawberry.input
+class CreateThreadInput:
+    project_id: strawberry.ID
+    title: str | None = None
+
+
+@strawberry.input
+class PostMessageInput:
+    thread_id: strawberry.ID
+    content: str
+
+
+@strawberry.type
+class ThreadQueries:
+    @strawberry.field
+    async def thread(self, info: strawberry.Info, id: strawberry.ID) -> Thread:
+        return Thread.from_row(await ops.owned_thread(rctx(info), from_global_id(id, "Thread")))
+
+    @strawberry.field(description="The caller's threads, newest first; optionally of one project.")
+    async def threads(
+        self, info: strawberry.Info, project_id: strawberry.ID | None = None, first: int = 20, after: str | None = None
+    ) -> Connection[Thread]:
+        project = from_global_id(project_id, "Project") if project_id is not None else None
+        page = await ops.list_threads(rctx(info), project_id=project, first=first, after=after)
+        return connection_from_page(page, Thread.from_row)
+
+
+@strawberry.type
+class ThreadMutations:
+    @strawberry.mutation
+    async def create_thread(self, info: strawberry.Info, input: CreateThreadInput) -> CreateThreadResult:
+        try:
+            project_id = from_global_id(input.project_id, "Project")
+            row = await ops.create_thread(rctx(info), project_id=project_id, title=input.title)
+            return ThreadPayload(thread=Thread.from_row(row))
+        except DomainError as exc:
+            return error_result(exc)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Append a user message to a thread.")
+    async def post_message(self, info: strawberry.Info, input: PostMessageInput) -> PostMessageResult:
+        try:
+            thread_id = from_global_id(input.thread_id, "Thread")
+            row = await ops.add_message(rctx(info), thread_id=thread_id, content=input.content)
+            return MessagePayload(message=Message.from_row(row))
+        except DomainError as exc:
+            return error_result(exc)  # type: ignore[return-value]

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runplane.config import Settings
+from tests.support import LiveServer, UserHandle, database_url, drop_postgres_database, register_user, start_server, test_redis_url
+
+ADMIN_API_KEY = "test-admin-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    """One real server for the session (uvicorn on a free port, migrations applied at start-up)."""
+    tmp = tmp_path_factory.mktemp("runplane")
+    url, pg_name = await database_url(tmp)
+    settings = Settings(
+        data_dir=tmp, database_url=url, redis_url=test_redis_url(), jwt_secret="test-secret-" + "x" * 40,
+        admin_api_key=ADMIN_API_KEY,
+    ).resolved()
+    live = await start_server(settings)
+    yield live
+    await live.stop()
+    if pg_name:
+        await drop_postgres_database(pg_name)
+
+
+@pytest.fixture
+async def client(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient) -> UserHandle:
+    return await register_user(client)
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient) -> UserHandle:
+    return await register_user(client)
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    return tmp_path
