@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from runplane import rest_compat
+from runplane.agents.reaper import Reaper, resubmit_orphaned_runs
 from runplane.config import Settings
 from runplane.db import close_database, open_database
 from runplane.errors import DomainError
@@ -35,9 +36,14 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings, apply_migrations=apply_migrations)
+        await services.start()
+        reaper = Reaper(services)
+        reaper.start()
+        await resubmit_orphaned_runs(services)
         try:
             yield
         finally:
+            await reaper.stop()
             await services.close()
             await close_database()
 

@@ -72,6 +72,24 @@ class Settings:
 
     log_level: str = "INFO"
 
+    # Agent runs.
+    model_provider: str = "scripted"  # scripted (offline) | openai (any OpenAI-compatible API)
+    model_base_url: str | None = None  # default OpenRouter for `openai`
+    model_api_key: str | None = None
+    default_model: str = "scripted/demo"
+    run_queue: str = "auto"  # inprocess | arq | auto (arq when Redis is configured)
+    max_agent_steps: int = 20
+    max_concurrent_runs: int = 16
+    run_lease_seconds: int = 30
+    run_heartbeat_seconds: int = 10
+    reaper_interval_seconds: int = 15
+    scripted_chunk_delay: float = 0.0
+
+    # Rate limits (seeds/orchestrator-api.md): per user, per minute; 0 disables.
+    rate_limit_per_minute: int = 60
+    run_starts_per_minute: int = 6
+    max_streams_per_user: int = 4
+
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
         data_dir = Path(_env("DATA_DIR", ".runplane") or ".runplane")
@@ -98,6 +116,19 @@ class Settings:
             graphql_introspection=_env_bool("GRAPHQL_INTROSPECTION", True),
             graphql_graphiql=_env_bool("GRAPHQL_GRAPHIQL", True),
             log_level=_env("LOG_LEVEL", "INFO") or "INFO",
+            model_provider=_env("MODEL_PROVIDER", "scripted") or "scripted",
+            model_base_url=_env("MODEL_BASE_URL"),
+            model_api_key=_env("MODEL_API_KEY"),
+            default_model=_env("DEFAULT_MODEL", "scripted/demo") or "scripted/demo",
+            run_queue=_env("RUN_QUEUE", "auto") or "auto",
+            max_agent_steps=_env_int("MAX_AGENT_STEPS", 20),
+            max_concurrent_runs=_env_int("MAX_CONCURRENT_RUNS", 16),
+            run_lease_seconds=_env_int("RUN_LEASE_SECONDS", 30),
+            run_heartbeat_seconds=_env_int("RUN_HEARTBEAT_SECONDS", 10),
+            reaper_interval_seconds=_env_int("REAPER_INTERVAL_SECONDS", 15),
+            rate_limit_per_minute=_env_int("RATE_LIMIT_PER_MINUTE", 60),
+            run_starts_per_minute=_env_int("RUN_STARTS_PER_MINUTE", 6),
+            max_streams_per_user=_env_int("MAX_STREAMS_PER_USER", 4),
         )
         values.update(overrides)
         return cls(**values).resolved()
@@ -107,6 +138,17 @@ class Settings:
         database_url = self.database_url or f"sqlite://{self.data_dir / 'runplane.sqlite3'}"
         jwt_secret = self.jwt_secret or _persisted_secret(self.data_dir / "jwt-secret")
         return replace(self, database_url=database_url, jwt_secret=jwt_secret)
+
+    @property
+    def uses_job_queue(self) -> bool:
+        """Runs go through arq (any `runplane worker` may take them) or stay in this process."""
+        if self.run_queue == "auto":
+            return self.redis_url is not None
+        return self.run_queue == "arq"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.data_dir / "workspaces"
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,7 +1,8 @@
-"""Long-lived process services shared by every request: settings, clients, buses."""
+"""Long-lived process services shared by every request: settings, clients, the event bus, the run queue."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,13 +12,21 @@ from runplane.config import Settings
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from runplane.agents.dispatch import RunDispatcher
+    from runplane.agents.providers.base import ModelProvider
+    from runplane.events.bus import EventBus
+    from runplane.models import AgentRun
+
 
 @dataclass
 class Services:
     settings: Settings
     redis: "Redis | None" = None
     jwks: JWKSClient | None = None
-    # Extension point for later capabilities (event bus, executor, sandboxes); typed accessors live with them.
+    _event_bus: "EventBus | None" = None
+    _dispatcher: "RunDispatcher | None" = None
+    _providers: dict[str, "ModelProvider"] = field(default_factory=dict)
+    # Extension point for later capabilities; typed accessors live with them.
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -32,6 +41,52 @@ class Services:
             redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
         return cls(settings=settings, redis=redis, jwks=jwks)
 
+    async def start(self, *, run_dispatch: bool = True) -> None:
+        from runplane.agents.dispatch import ArqDispatcher, InProcessDispatcher
+        from runplane.events.bus import create_event_bus
+
+        self._event_bus = create_event_bus(self.settings.redis_url)
+        await self._event_bus.start()
+        if run_dispatch:
+            if self.settings.uses_job_queue:
+                assert self.settings.redis_url, "RUNPLANE_RUN_QUEUE=arq needs RUNPLANE_REDIS_URL"
+                self._dispatcher = ArqDispatcher(self.settings.redis_url)
+            else:
+                self._dispatcher = InProcessDispatcher(self)
+
+    @property
+    def event_bus(self) -> "EventBus":
+        assert self._event_bus is not None, "services not started"
+        return self._event_bus
+
+    @property
+    def dispatcher(self) -> "RunDispatcher":
+        assert self._dispatcher is not None, "this process does not dispatch runs"
+        return self._dispatcher
+
+    def provider_for(self, run: "AgentRun") -> "ModelProvider":
+        """Scripted models run offline; everything else goes to the configured OpenAI-compatible API."""
+        from runplane.agents.providers.registry import build_provider
+
+        kind = "scripted" if run.model.startswith("scripted/") else "openai"
+        if kind not in self._providers:
+            self._providers[kind] = build_provider(
+                kind, self.settings.model_base_url, self.settings.model_api_key,
+                chunk_delay=self.settings.scripted_chunk_delay,
+            )
+        return self._providers[kind]
+
+    async def sandbox_for_project(self, project_id: uuid.UUID) -> Any:
+        from runplane.sandboxes.service import sandbox_for_project
+
+        return await sandbox_for_project(self, project_id)
+
     async def close(self) -> None:
+        if self._dispatcher is not None:
+            await self._dispatcher.close()
+        if self._event_bus is not None:
+            await self._event_bus.stop()
+        for provider in self._providers.values():
+            await provider.aclose()
         if self.redis is not None:
             await self.redis.aclose()

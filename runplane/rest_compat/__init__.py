@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 # Importing the modules registers their routes on `api`.
-from runplane.rest_compat import auth, health, projects, threads  # noqa: F401
+from runplane.rest_compat import agent_runs, auth, health, projects, threads  # noqa: F401
 from runplane.rest_compat.openapi import docs_page, openapi_endpoint
 from runplane.rest_compat.registry import api
 

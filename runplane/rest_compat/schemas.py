@@ -56,3 +56,21 @@ PAGE_QUERY = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
     {"name": "cursor", "in": "query", "schema": STR},
 ]
+
+AGENT_START = obj([], prompt={"type": "string", "maxLength": 100000}, model=STR, idempotency_key={"type": "string", "maxLength": 200})
+AGENT_STARTED = obj(["agent_run_id", "status"], agent_run_id=UUID, status=STR)
+AGENT_STATUS = obj(["agent_run_id", "status"], agent_run_id=UUID, status=STR, error=NULLABLE_STR)
+USAGE = obj(["prompt_tokens", "completion_tokens", "total_tokens"], prompt_tokens=INT, completion_tokens=INT, total_tokens=INT)
+AGENT_RUN = obj(
+    ["id", "agent_run_id", "thread_id", "project_id", "status", "model", "created_at"], id=UUID, agent_run_id=UUID,
+    thread_id=UUID, project_id=UUID, status=STR, model=STR, prompt=STR, error=NULLABLE_STR, created_at=TIME,
+    started_at={"type": ["string", "null"]}, completed_at={"type": ["string", "null"]}, usage=USAGE, event_count=INT,
+)
+AGENT_RUN_LIST = obj(["agent_runs", "next_cursor"], agent_runs={"type": "array", "items": AGENT_RUN}, next_cursor=NULLABLE_STR)
+RUN_EVENT = obj(["type", "sequence"], type={"type": "string", "enum": ["content", "tool_call", "tool_result", "status", "error"]}, sequence=INT)
+EVENT_LIST = obj(["events", "last_sequence"], events={"type": "array", "items": RUN_EVENT}, last_sequence={"type": ["integer", "null"]})
+EVENT_STREAM = {"type": "string", "format": "event-stream", "description": "SSE: `id: <seq>`, `event: message`, `data: <RunEvent JSON>`; `: ping` every 15 s"}
+AGENT_INITIATE = obj(["prompt"], prompt={"type": "string", "minLength": 1, "maxLength": 100000}, name=STR, model=STR, idempotency_key=STR)
+AGENT_INITIATED = obj(["project_id", "thread_id", "agent_run_id", "status"], project_id=UUID, thread_id=UUID, agent_run_id=UUID, status=STR)
+MODEL = obj(["id", "name", "provider"], id=STR, name=STR, provider=STR, context_length={"type": ["integer", "null"]}, default=BOOL)
+MODEL_LIST = obj(["models"], models={"type": "array", "items": MODEL})

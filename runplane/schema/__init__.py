@@ -14,6 +14,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from runplane.config import Settings
+from runplane.schema.agent_runs import AgentRunMutations, AgentRunQueries, AgentRunSubscriptions
 from runplane.schema.auth import AuthMutations, AuthQueries
 from runplane.schema.context import PerOperationLoaders
 from runplane.schema.errors import ERROR_TYPES, DomainErrors
@@ -22,12 +23,17 @@ from runplane.schema.threads import ThreadMutations, ThreadQueries
 
 
 @strawberry.type
-class Query(AuthQueries, ProjectQueries, ThreadQueries):
+class Query(AuthQueries, ProjectQueries, ThreadQueries, AgentRunQueries):
     pass
 
 
 @strawberry.type
-class Mutation(AuthMutations, ProjectMutations, ThreadMutations):
+class Mutation(AuthMutations, ProjectMutations, ThreadMutations, AgentRunMutations):
+    pass
+
+
+@strawberry.type
+class Subscription(AgentRunSubscriptions):
     pass
 
 
@@ -48,6 +54,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=list(ERROR_TYPES),
         extensions=extensions,  # type: ignore[arg-type]
         config=StrawberryConfig(auto_camel_case=True),

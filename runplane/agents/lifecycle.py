@@ -1,0 +1,75 @@
+"""Run state transitions shared by the executor, the reaper and the resolvers.
+
+queued -> running -> completed | failed | stopped; running <-> paused; queued/paused -> stopped.
+Every transition is a conditional UPDATE, so two processes racing for the same run cannot both win,
+and the status event is written in the same transaction as the status (readers rely on that).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from runplane.events.log import append_event
+from runplane.events.types import ControlSignal, RunEvent
+from runplane.models import AgentRun
+from runplane.models.agent_run import ACTIVE_STATUSES
+from runplane.services import Services
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def transition(
+    run_id: uuid.UUID, *, from_statuses: tuple[str, ...], to: str, payload: dict[str, Any] | None = None,
+    error: str | None = None, **fields: Any,
+) -> list[RunEvent]:
+    """Move the run to `to` if it is in one of `from_statuses`. Returns the events written (an error
+    event, if any, then the status event), or [] if the run was not in such a status."""
+    if to not in ACTIVE_STATUSES:
+        fields.update(active_thread_id=None, finished_at=now(), lease_expires_at=None, error=error)
+    async with in_transaction():
+        updated = await AgentRun.filter(id=run_id, status__in=from_statuses).update(status=to, **fields)
+        if not updated:
+            return []
+        events = [await append_event(run_id, "error", {"error": error})] if error else []
+        status_payload = {"status": to, **({"error": error} if error else {}), **(payload or {})}
+        events.append(await append_event(run_id, "status", status_payload))
+    return events
+
+
+async def claim(run_id: uuid.UUID, worker_id: str, lease_seconds: int) -> list[RunEvent]:
+    return await transition(
+        run_id, from_statuses=("queued",), to="running", worker_id=worker_id,
+        started_at=now(), lease_expires_at=now() + timedelta(seconds=lease_seconds),
+    )
+
+
+async def finish(
+    services: Services, run_id: uuid.UUID, status: str, *, error: str | None = None,
+    from_statuses: tuple[str, ...] = ACTIVE_STATUSES, **fields: Any,
+) -> bool:
+    """End an active run: (error event,) terminal status event, then END_STREAM/ERROR on the control channel."""
+    events = await transition(run_id, from_statuses=from_statuses, to=status, error=error, **fields)
+    await publish_all(services, events)
+    if not events:
+        return False
+    signal = ControlSignal.ERROR if status == "failed" else ControlSignal.END_STREAM
+    await services.event_bus.publish_control(str(run_id), signal, {"status": status})
+    return True
+
+
+async def publish_all(services: Services, events: list[RunEvent]) -> None:
+    for event in events:
+        await services.event_bus.publish(event)
+
+
+async def emit(services: Services, run_id: uuid.UUID, type: str, payload: dict[str, Any]) -> RunEvent:
+    """Log first, then publish (DESIGN rule 7)."""
+    event = await append_event(run_id, type, payload)
+    await services.event_bus.publish(event)
+    return event

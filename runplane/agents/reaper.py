@@ -1,0 +1,64 @@
+"""The reaper: no run stays "running" forever. Runs whose worker stopped renewing its lease are failed
+with an ERROR event; runs stopped while nobody executed them reach "stopped"."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from runplane.agents import lifecycle
+from runplane.models import AgentRun
+from runplane.services import Services
+
+log = logging.getLogger("runplane.reaper")
+
+
+class Reaper:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="runplane-reaper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.services.settings.reaper_interval_seconds)
+            try:
+                await reap_once(self.services)
+            except Exception:  # a DB hiccup must not kill the reaper
+                log.exception("reaper pass failed")
+
+
+async def reap_once(services: Services) -> int:
+    """One pass; returns how many runs it ended. Safe in every process at once (conditional updates)."""
+    expired = await AgentRun.filter(status__in=("running", "paused"), lease_expires_at__lt=lifecycle.now()).values_list(
+        "id", "stop_requested"
+    )
+    ended = 0
+    for run_id, stop_requested in expired:
+        if stop_requested:
+            ended += await lifecycle.finish(services, run_id, "stopped")
+        else:
+            ended += await lifecycle.finish(services, run_id, "failed", error="The worker executing this run stopped responding")
+    if ended:
+        log.warning("reaper ended %d run(s) of dead workers", ended)
+    return ended
+
+
+async def resubmit_orphaned_runs(services: Services) -> int:
+    """In-process mode keeps its queue in memory: runs still queued at start-up (the previous process
+    died before running them) are submitted again. With arq the queue lives in Redis already."""
+    if services.settings.uses_job_queue:
+        return 0
+    queued = await AgentRun.filter(status="queued").values_list("id", flat=True)
+    for run_id in queued:
+        await services.dispatcher.submit(run_id)  # type: ignore[arg-type]
+    return len(queued)

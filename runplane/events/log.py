@@ -1,0 +1,38 @@
+"""The durable event log of runs (DESIGN rule 7): every event is written here once, with its per-run
+sequence number, before it is published on the bus. Readers replay from here."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from runplane.events.types import RunEvent
+from runplane.models import AgentRun, RunEventRecord
+
+REPLAY_PAGE = 500
+
+
+async def append_event(run_id: uuid.UUID, type: str, payload: dict[str, Any]) -> RunEvent:
+    """Allocate the next seq under the run row's lock and store the event, in one transaction.
+
+    Several writers may append to one run (executor, stop from another process, the reaper):
+    the counter update serializes them, and (run, seq) is unique besides.
+    """
+    async with in_transaction():
+        await AgentRun.filter(id=run_id).update(event_count=F("event_count") + 1)
+        seq = await AgentRun.filter(id=run_id).first().values_list("event_count", flat=True)
+        record = await RunEventRecord.create(run_id=run_id, seq=seq, type=type, payload=payload)
+    return to_run_event(record, run_id)
+
+
+async def replay(run_id: uuid.UUID, after: int, limit: int = REPLAY_PAGE) -> list[RunEvent]:
+    records = await RunEventRecord.filter(run_id=run_id, seq__gt=after).order_by("seq").limit(limit)
+    return [to_run_event(record, run_id) for record in records]
+
+
+def to_run_event(record: RunEventRecord, run_id: uuid.UUID) -> RunEvent:
+    created = record.created_at.isoformat().replace("+00:00", "Z")
+    return RunEvent(run_id=str(run_id), seq=record.seq, type=record.type, payload=dict(record.payload), created_at=created)

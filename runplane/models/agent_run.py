@@ -1,0 +1,84 @@
+"""Agent runs and their event log."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from runplane.models.base import TimestampedModel
+from runplane.models.project import Project
+from runplane.models.thread import Thread
+from runplane.models.user import User
+
+ACTIVE_STATUSES = ("queued", "running", "paused")
+TERMINAL_STATUSES = ("completed", "failed", "stopped", "cancelled")
+
+
+class AgentRun(TimestampedModel):
+    owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "runplane.User", related_name="agent_runs", on_delete=fields.CASCADE
+    )
+    project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
+        "runplane.Project", related_name="agent_runs", on_delete=fields.CASCADE
+    )
+    thread: fields.ForeignKeyRelation[Thread] = fields.ForeignKeyField(
+        "runplane.Thread", related_name="agent_runs", on_delete=fields.CASCADE
+    )
+    # The thread's id while the run is active, NULL once it ends. UNIQUE, so the database itself
+    # refuses a second active run on a thread (NULLs do not collide in SQLite or PostgreSQL).
+    active_thread_id = fields.UUIDField(null=True, unique=True)
+    status = fields.CharField(max_length=16, default="queued", db_index=True)
+    model = fields.CharField(max_length=200)
+    prompt = fields.TextField(default="")
+    idempotency_key = fields.CharField(max_length=200, null=True)
+    error = fields.TextField(null=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+    prompt_tokens = fields.IntField(default=0)
+    completion_tokens = fields.IntField(default=0)
+    total_tokens = fields.IntField(default=0)
+    # Events written so far: the next event's seq is this + 1 (incremented under the row lock).
+    event_count = fields.IntField(default=0)
+    stop_requested = fields.BooleanField(default=False)
+    # Lease of the worker executing the run; the reaper fails runs whose lease ran out.
+    worker_id = fields.CharField(max_length=100, null=True)
+    lease_expires_at = fields.DatetimeField(null=True, db_index=True)
+
+    class Meta:
+        table = "agent_runs"
+        unique_together = (("owner_id", "idempotency_key"),)
+        indexes = (("thread_id", "created_at"),)
+
+
+class RunEventRecord(Model):
+    """One event of a run's log, written once. (run, seq) is unique and seq has no gaps."""
+
+    id = fields.BigIntField(primary_key=True)
+    run: fields.ForeignKeyRelation[AgentRun] = fields.ForeignKeyField(
+        "runplane.AgentRun", related_name="events", on_delete=fields.CASCADE
+    )
+    seq = fields.IntField()
+    type = fields.CharField(max_length=32)
+    payload = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "agent_run_events"
+        unique_together = (("run_id", "seq"),)
+
+
+class CommandRecord(TimestampedModel):
+    """A command an agent ran in the sandbox, visible per run."""
+
+    run: fields.ForeignKeyRelation[AgentRun] = fields.ForeignKeyField(
+        "runplane.AgentRun", related_name="commands", on_delete=fields.CASCADE
+    )
+    command = fields.TextField()
+    exit_code = fields.IntField(null=True)
+    duration_ms = fields.IntField(default=0)
+    output_bytes = fields.IntField(default=0)
+    timed_out = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "agent_run_commands"
+        indexes = (("run_id", "created_at"),)

@@ -1,0 +1,224 @@
+"""Agent runs on GraphQL: queries, control mutations and the runEvents subscription."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from runplane import models
+from runplane.errors import DomainError
+from runplane.events.types import RunEvent as BusEvent
+from runplane.resolvers import agent_runs as ops
+from runplane.schema.common import Connection, Node
+from runplane.schema.connections import connection_from_page
+from runplane.schema.context import loaders, rctx
+from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, QuotaExceededError, RateLimitedError, error_result
+from runplane.schema.ids import from_global_id, to_global_id
+
+
+@strawberry.type
+class TokenUsage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+@strawberry.type
+class RunEvent:
+    sequence: int
+    type: str
+    created_at: str
+    payload: JSON
+
+    @classmethod
+    def from_event(cls, event: BusEvent) -> "RunEvent":
+        return cls(sequence=event.seq, type=event.type, created_at=event.created_at, payload=event.payload)
+
+
+@strawberry.type
+class RunCommand:
+    command: str
+    exit_code: int | None
+    duration_ms: int
+    output_bytes: int
+    timed_out: bool
+    created_at: datetime
+
+
+@strawberry.type
+class AgentRun(Node):
+    status: str
+    model: str
+    prompt: str
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    event_count: int
+    usage: TokenUsage
+    _row: strawberry.Private[models.AgentRun]
+
+    @classmethod
+    def from_row(cls, row: models.AgentRun) -> "AgentRun":
+        return cls(
+            id=to_global_id("AgentRun", row.id), status=row.status, model=row.model, prompt=row.prompt,
+            error=row.error, created_at=row.created_at, started_at=row.started_at, finished_at=row.finished_at,
+            event_count=row.event_count, _row=row,
+            usage=TokenUsage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens, total_tokens=row.total_tokens),
+        )
+
+    @strawberry.field
+    async def thread(self, info: strawberry.Info) -> Annotated["Thread", strawberry.lazy("runplane.schema.threads")]:
+        from runplane.schema.threads import Thread
+
+        row = await loaders(info).ThreadByIdLoader.load(self._row.thread_id)  # type: ignore[attr-defined]
+        assert row is not None
+        return Thread.from_row(row)
+
+    @strawberry.field(description="The run's events after a sequence number (polling).")
+    async def events(self, info: strawberry.Info, after: int = 0, first: int = 100) -> list[RunEvent]:
+        found = await ops.list_events(rctx(info), run_id=self._row.id, after=after, limit=first)
+        return [RunEvent.from_event(e) for e in found]
+
+    @strawberry.field(description="Commands the agent ran in the sandbox.")
+    async def commands(self, info: strawberry.Info) -> list[RunCommand]:
+        rows = await ops.list_commands(rctx(info), run_id=self._row.id)
+        return [RunCommand(command=r.command, exit_code=r.exit_code, duration_ms=r.duration_ms, output_bytes=r.output_bytes, timed_out=r.timed_out, created_at=r.created_at) for r in rows]
+
+
+@strawberry.type
+class AgentRunPayload:
+    agent_run: AgentRun
+
+
+@strawberry.type
+class InitiateAgentPayload:
+    agent_run: AgentRun
+    project: Annotated["Project", strawberry.lazy("runplane.schema.projects")]
+    thread: Annotated["Thread", strawberry.lazy("runplane.schema.threads")]
+
+
+@strawberry.type
+class ModelOption:
+    id: str
+    name: str
+    provider: str
+    context_length: int | None
+    default: bool
+
+
+StartRunResult = Annotated[
+    AgentRunPayload | InputError | NotFoundError | ConflictError | ForbiddenError | QuotaExceededError | RateLimitedError,
+    strawberry.union("StartRunResult"),
+]
+RunControlResult = Annotated[AgentRunPayload | NotFoundError | ConflictError | ForbiddenError, strawberry.union("RunControlResult")]
+InitiateAgentResult = Annotated[
+    InitiateAgentPayload | InputError | ForbiddenError | QuotaExceededError | RateLimitedError, strawberry.union("InitiateAgentResult")
+]
+
+
+@strawberry.input
+class StartRunInput:
+    thread_id: strawberry.ID
+    prompt: str | None = None
+    model: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class InitiateAgentInput:
+    prompt: str
+    name: str | None = None
+    model: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class AgentRunQueries:
+    @strawberry.field
+    async def run(self, info: strawberry.Info, id: strawberry.ID) -> AgentRun:
+        return AgentRun.from_row(await ops.owned_run(rctx(info), from_global_id(id, "AgentRun")))
+
+    @strawberry.field(description="A thread's runs, newest first.")
+    async def runs(self, info: strawberry.Info, thread_id: strawberry.ID, first: int = 20, after: str | None = None) -> Connection[AgentRun]:
+        page = await ops.list_runs(rctx(info), thread_id=from_global_id(thread_id, "Thread"), first=first, after=after)
+        return connection_from_page(page, AgentRun.from_row)
+
+    @strawberry.field(description="A run's events after a sequence number, for polling clients.")
+    async def events(self, info: strawberry.Info, run_id: strawberry.ID, after: int = 0, first: int = 100) -> list[RunEvent]:
+        found = await ops.list_events(rctx(info), run_id=from_global_id(run_id, "AgentRun"), after=after, limit=first)
+        return [RunEvent.from_event(e) for e in found]
+
+    @strawberry.field
+    async def available_models(self, info: strawberry.Info) -> list[ModelOption]:
+        return [
+            ModelOption(id=m["id"], name=m["name"], provider=m["provider"], context_length=m["context_length"], default=m["default"])  # type: ignore[arg-type]
+            for m in await ops.available_models(rctx(info))
+        ]
+
+
+async def _run_control(info: strawberry.Info, id: strawberry.ID, operation) -> AgentRunPayload:  # type: ignore[no-untyped-def]
+    return AgentRunPayload(agent_run=AgentRun.from_row(await operation(rctx(info), run_id=from_global_id(id, "AgentRun"))))
+
+
+@strawberry.type
+class AgentRunMutations:
+    @strawberry.mutation
+    async def start_run(self, info: strawberry.Info, input: StartRunInput) -> StartRunResult:
+        try:
+            run = await ops.start_run(
+                rctx(info), thread_id=from_global_id(input.thread_id, "Thread"), prompt=input.prompt,
+                model=input.model, idempotency_key=input.idempotency_key,
+            )
+            return AgentRunPayload(agent_run=AgentRun.from_row(run))
+        except DomainError as exc:
+            return error_result(exc)  # type: ignore[return-value]
+
+    @strawberry.mutation
+    async def stop_run(self, info: strawberry.Info, id: strawberry.ID) -> RunControlResult:
+        try:
+            return await _run_control(info, id, ops.stop_run)
+        except DomainError as exc:
+            return error_result(exc)  # type: ignore[return-value]
+
+    @strawberry.mutation
+    async def pause_run(self, info: strawberry.Info, id: strawberry.ID) -> RunControlResult:
+        try:
+            return await _run_control(info, id, ops.pause_run)
+        except DomainError as exc:
+            return error_result(exc)  # type: ignore[return-value]
+
+    @strawberry.mutation
+    async def resume_run(self, info: strawberry.Info, id: strawberry.ID) -> RunControlResult:
+        try:
+            return await _run_control(info, id, ops.resume_run)
+        except DomainError as exc:
+            return error_result(exc)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Create a project and a thread and start a run, in one call.")
+    async def initiate_agent(self, info: strawberry.Info, input: InitiateAgentInput) -> InitiateAgentResult:
+        from runplane.schema.projects import Project
+        from runplane.schema.threads import Thread
+
+        try:
+            project, thread, run = await ops.initiate_agent(
+                rctx(info), prompt=input.prompt, name=input.name, model=input.model, idempotency_key=input.idempotency_key
+            )
+            return InitiateAgentPayload(agent_run=AgentRun.from_row(run), project=Project.from_row(project), thread=Thread.from_row(thread))
+        except DomainError as exc:
+            return error_result(exc)  # type: ignore[return-value]
+
+
+@strawberry.type
+class AgentRunSubscriptions:
+    @strawberry.subscription(description="A run's events after `after` (replayed from the log), then live, each once; ends with the run.")
+    async def run_events(self, info: strawberry.Info, run_id: strawberry.ID, after: int = 0) -> AsyncGenerator[RunEvent, None]:
+        ctx = rctx(info)
+        stream = await ops.open_stream(ctx, run_id=from_global_id(run_id, "AgentRun"), after=after)
+        async for event in ops.follow(ctx, stream, heartbeat=15.0):
+            if event is not None:
+                yield RunEvent.from_event(event)
