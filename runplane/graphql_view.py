@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+from runplane.graphql_ws import LegacyWSHandler, TransportWSHandler
 from runplane.auth.credentials import authenticate_context, token_from_connection_params
 from runplane.resolvers.context import RequestContext
 from runplane.schema.context import GraphQLContext
@@ -28,6 +29,9 @@ def request_context(services: Services, request: Request | WebSocket) -> Request
 
 
 class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, schema: strawberry.Schema, services: Services) -> None:
         settings = services.settings
         super().__init__(

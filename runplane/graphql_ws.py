@@ -1,0 +1,65 @@
+"""WebSocket protocol handlers that send eligible runEvents subscriptions through the shared fan-out
+path (schema/fanout.py); every other operation goes through Strawberry unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+from runplane.errors import DomainError
+from runplane.schema import fanout
+from runplane.schema.context import GraphQLContext
+
+
+def _plan(handler: Any, query: str, variables: dict[str, Any] | None, operation_name: str | None) -> fanout.SharedSubscription | None:
+    settings = handler.view.services.settings
+    return fanout.plan(handler.schema._schema, query, variables, operation_name, settings.graphql_max_aliases)
+
+
+async def _send_text(handler: Any, text: str) -> None:
+    await handler.websocket.ws.send_text(text)
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
+    """graphql-transport-ws (the `graphql-ws` npm package's protocol)."""
+
+    async def run_operation(self, operation: Operation[GraphQLContext, None]) -> None:
+        shared = _plan(self, operation.query, operation.variables, operation.operation_name)
+        if shared is None:
+            await super().run_operation(operation)
+            return
+        prefix = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
+        try:
+            async for payload in fanout.payloads(self.schema._schema, self.context, shared):
+                if operation.completed:
+                    return
+                await _send_text(self, prefix + payload + "}")
+        except DomainError as exc:
+            await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [fanout.domain_error_payload(exc)]})
+            return
+        await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[GraphQLContext, None]):
+    """The legacy `graphql-ws` subprotocol (subscriptions-transport-ws)."""
+
+    async def handle_async_results(self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None) -> None:
+        shared = _plan(self, query, variables, operation_name)  # type: ignore[arg-type]
+        if shared is None:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+            return
+        prefix = '{"type":"data","id":' + json.dumps(operation_id) + ',"payload":'
+        try:
+            async for payload in fanout.payloads(self.schema._schema, self.context, shared):
+                await _send_text(self, prefix + payload + "}")
+            await self.send_message({"type": "complete", "id": operation_id})
+        except DomainError as exc:
+            await self.send_message({"type": "error", "id": operation_id, "payload": fanout.domain_error_payload(exc)})  # type: ignore[typeddict-item]
+        except asyncio.CancelledError:
+            await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            self.tasks.pop(operation_id, None)
