@@ -1,0 +1,139 @@
+"""Values that travel through the event bus: run events, control signals, stream markers.
+
+A `RunEvent` is immutable and serializes itself once (`json_bytes`): the same bytes go to Redis,
+to every local subscriber and to any transport that wants the raw JSON, whatever the fan-out.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHANNEL_PREFIX = "agent_run"
+
+# A status event with one of these statuses is the last event of a run: readers stop after it.
+TERMINAL_STATUSES = frozenset({"completed", "failed", "stopped", "cancelled", "error"})
+
+
+def events_channel(run_id: str, prefix: str = DEFAULT_CHANNEL_PREFIX) -> str:
+    return f"{prefix}:{run_id}:events"
+
+
+def control_channel(run_id: str, prefix: str = DEFAULT_CHANNEL_PREFIX) -> str:
+    # Name fixed by seeds/cheatcode-api.md: "agent_run:{id}:control".
+    return f"{prefix}:{run_id}:control"
+
+
+def utc_now_iso() -> str:
+    # Same form as the event log writes: ISO-8601 UTC with a "Z".
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One entry of a run's event log. `seq` is 1, 2, 3, ... per run, without gaps.
+
+    `payload` must not be mutated after construction: `json_bytes` is cached.
+    """
+
+    run_id: str
+    seq: int
+    type: str
+    payload: dict[str, Any] = field(hash=False)
+    created_at: str = field(default_factory=utc_now_iso)
+
+    @cached_property
+    def json_bytes(self) -> bytes:
+        return _dumps(
+            {
+                "run_id": self.run_id,
+                "seq": self.seq,
+                "type": self.type,
+                "payload": self.payload,
+                "created_at": self.created_at,
+            }
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type == "status" and self.payload.get("status") in TERMINAL_STATUSES
+
+    @classmethod
+    def from_json(cls, data: bytes) -> RunEvent:
+        obj = json.loads(data)
+        event = cls(
+            run_id=str(obj["run_id"]),
+            seq=int(obj["seq"]),
+            type=str(obj["type"]),
+            payload=dict(obj.get("payload") or {}),
+            created_at=str(obj.get("created_at") or ""),
+        )
+        # The received bytes are already the canonical form: never serialize them again.
+        event.__dict__["json_bytes"] = bytes(data)
+        return event
+
+
+class ControlSignal(str, enum.Enum):
+    END_STREAM = "END_STREAM"
+    ERROR = "ERROR"
+    STOP = "STOP"  # a request to the executor to stop the run; readers ignore it
+
+
+@dataclass(frozen=True)
+class ControlMessage:
+    run_id: str
+    signal: ControlSignal
+    data: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    @cached_property
+    def json_bytes(self) -> bytes:
+        return _dumps({"signal": self.signal.value, "data": dict(self.data)})
+
+    @property
+    def ends_stream(self) -> bool:
+        return self.signal in (ControlSignal.END_STREAM, ControlSignal.ERROR)
+
+    @classmethod
+    def from_wire(cls, run_id: str, raw: bytes) -> ControlMessage | None:
+        """Accepts our JSON form and the bare strings ("END_STREAM") other publishers send."""
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            obj = raw.decode(errors="replace").strip()
+        if isinstance(obj, str):
+            obj = {"signal": obj}
+        try:
+            return cls(run_id, ControlSignal(obj["signal"]), dict(obj.get("data") or {}))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.warning("ignoring unknown control message on run %s: %r", run_id, raw[:200])
+            return None
+
+
+@dataclass(frozen=True)
+class StreamGap:
+    """Live delivery may have missed events (bus reconnected): re-read the log after your cursor."""
+
+    run_id: str
+    reason: str = "reconnected"
+
+
+BusItem = RunEvent | ControlMessage | StreamGap
+
+
+class SlowConsumer(Exception):
+    """The subscriber's bounded queue overflowed; it was cut off and must re-read the log."""
+
+
+class SubscriptionClosed(Exception):
+    """The subscription was closed (by its owner or because the bus stopped)."""
