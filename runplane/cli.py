@@ -60,7 +60,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     os.environ.setdefault("RUNPLANE_DATA_DIR", str(settings.data_dir))
     uvicorn.run(
         "runplane.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        loop="uvloop", http="httptools", ws="websockets-sansio", proxy_headers=True, log_level=settings.log_level.lower(),
+        loop="uvloop", http="httptools", ws="websockets-sansio", ws_per_message_deflate=settings.ws_compression, proxy_headers=True, log_level=settings.log_level.lower(),
     )
 
 

@@ -25,6 +25,11 @@ def _env_int(name: str, default: int) -> int:
     return default if raw is None else int(raw)
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    return default if raw is None else float(raw)
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = _env(name)
     return default if raw is None else raw.strip().lower() in {"1", "true", "yes", "on"}
@@ -69,6 +74,10 @@ class Settings:
     graphql_max_tokens: int = 2000
     graphql_introspection: bool = True
     graphql_graphiql: bool = True
+    # Execute/serialize runEvents once per document and event for all WebSocket subscribers (schema/fanout.py).
+    graphql_shared_fanout: bool = True
+    # permessage-deflate compresses every frame once per socket: with fan-out that is the dominant cost.
+    ws_compression: bool = False
 
     log_level: str = "INFO"
 
@@ -83,12 +92,34 @@ class Settings:
     run_lease_seconds: int = 30
     run_heartbeat_seconds: int = 10
     reaper_interval_seconds: int = 15
-    scripted_chunk_delay: float = 0.0
+    scripted_chunk_delay: float = 0.0  # seconds between the scripted agent's words (demos, tests)
+    # Seconds of silence before an SSE run stream sends a `: ping` comment (seeds/cheatcode-api.md: 15).
+    sse_heartbeat_seconds: float = 15.0
 
     # Rate limits (seeds/orchestrator-api.md): per user, per minute; 0 disables.
     rate_limit_per_minute: int = 60
     run_starts_per_minute: int = 6
     max_streams_per_user: int = 4
+
+    # Billing (runplane/billing): plans, payment providers, webhooks, bring-your-own-key.
+    billing_plans: str | None = None  # JSON list of plans or a path to one; None: the built-in plans
+    billing_default_plan: str = "free"
+    billing_period_days: int = 30
+    billing_provider: str | None = None  # polar | stripe: default for checkout sessions
+    billing_success_url: str | None = None
+    billing_cancel_url: str | None = None
+    polar_api_url: str = "https://api.polar.sh"
+    polar_access_token: str | None = None
+    polar_webhook_secret: str | None = None
+    polar_products: tuple[str, ...] = ()  # "plan=product_id" pairs
+    stripe_api_url: str = "https://api.stripe.com"
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_prices: tuple[str, ...] = ()  # "plan=price_id" pairs
+    webhook_tolerance_seconds: int = 300
+    # AES-GCM key for secrets at rest (users' model keys); default: generated and kept in data_dir.
+    encryption_key: str | None = None
+    byok_base_url: str | None = None  # where users' own keys are used and tested; default model_base_url or OpenRouter
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -115,6 +146,8 @@ class Settings:
             graphql_max_tokens=_env_int("GRAPHQL_MAX_TOKENS", 2000),
             graphql_introspection=_env_bool("GRAPHQL_INTROSPECTION", True),
             graphql_graphiql=_env_bool("GRAPHQL_GRAPHIQL", True),
+            graphql_shared_fanout=_env_bool("GRAPHQL_SHARED_FANOUT", True),
+            ws_compression=_env_bool("WS_COMPRESSION", False),
             log_level=_env("LOG_LEVEL", "INFO") or "INFO",
             model_provider=_env("MODEL_PROVIDER", "scripted") or "scripted",
             model_base_url=_env("MODEL_BASE_URL"),
@@ -126,9 +159,28 @@ class Settings:
             run_lease_seconds=_env_int("RUN_LEASE_SECONDS", 30),
             run_heartbeat_seconds=_env_int("RUN_HEARTBEAT_SECONDS", 10),
             reaper_interval_seconds=_env_int("REAPER_INTERVAL_SECONDS", 15),
+            scripted_chunk_delay=_env_float("SCRIPTED_CHUNK_DELAY", 0.0),
+            sse_heartbeat_seconds=_env_float("SSE_HEARTBEAT_SECONDS", 15.0),
             rate_limit_per_minute=_env_int("RATE_LIMIT_PER_MINUTE", 60),
             run_starts_per_minute=_env_int("RUN_STARTS_PER_MINUTE", 6),
             max_streams_per_user=_env_int("MAX_STREAMS_PER_USER", 4),
+            billing_plans=_env("BILLING_PLANS"),
+            billing_default_plan=_env("BILLING_DEFAULT_PLAN", "free") or "free",
+            billing_period_days=_env_int("BILLING_PERIOD_DAYS", 30),
+            billing_provider=_env("BILLING_PROVIDER"),
+            billing_success_url=_env("BILLING_SUCCESS_URL"),
+            billing_cancel_url=_env("BILLING_CANCEL_URL"),
+            polar_api_url=_env("POLAR_API_URL", "https://api.polar.sh") or "https://api.polar.sh",
+            polar_access_token=_env("POLAR_ACCESS_TOKEN"),
+            polar_webhook_secret=_env("POLAR_WEBHOOK_SECRET"),
+            polar_products=_env_list("POLAR_PRODUCTS"),
+            stripe_api_url=_env("STRIPE_API_URL", "https://api.stripe.com") or "https://api.stripe.com",
+            stripe_secret_key=_env("STRIPE_SECRET_KEY"),
+            stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET"),
+            stripe_prices=_env_list("STRIPE_PRICES"),
+            webhook_tolerance_seconds=_env_int("WEBHOOK_TOLERANCE_SECONDS", 300),
+            encryption_key=_env("ENCRYPTION_KEY"),
+            byok_base_url=_env("BYOK_BASE_URL"),
         )
         values.update(overrides)
         return cls(**values).resolved()

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import aclosing
 from typing import Any
+
+from starlette.websockets import WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
+from uvicorn.protocols.utils import ClientDisconnected
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
@@ -17,11 +22,17 @@ from runplane.schema.context import GraphQLContext
 
 def _plan(handler: Any, query: str, variables: dict[str, Any] | None, operation_name: str | None) -> fanout.SharedSubscription | None:
     settings = handler.view.services.settings
+    if not settings.graphql_shared_fanout:
+        return None
     return fanout.plan(handler.schema._schema, query, variables, operation_name, settings.graphql_max_aliases)
 
 
 async def _send_text(handler: Any, text: str) -> None:
-    await handler.websocket.ws.send_text(text)
+    """Send a prebuilt frame; a client that went away ends the operation like Strawberry's own sends do."""
+    try:
+        await handler.websocket.ws.send_text(text)
+    except (WebSocketDisconnect, ClientDisconnected, RuntimeError) as exc:
+        raise WebSocketDisconnected from exc
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
@@ -34,10 +45,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             return
         prefix = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
         try:
-            async for payload in fanout.payloads(self.schema._schema, self.context, shared):
-                if operation.completed:
-                    return
-                await _send_text(self, prefix + payload + "}")
+            async with aclosing(fanout.payloads(self.schema._schema, self.context, shared)) as payloads:
+                async for payload in payloads:
+                    if operation.completed:
+                        return
+                    await _send_text(self, prefix + payload + "}")
+        except WebSocketDisconnected:
+            self.operations.pop(operation.id, None)
+            return
         except DomainError as exc:
             await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [fanout.domain_error_payload(exc)]})
             return
@@ -54,9 +69,12 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphQLContext, None]):
             return
         prefix = '{"type":"data","id":' + json.dumps(operation_id) + ',"payload":'
         try:
-            async for payload in fanout.payloads(self.schema._schema, self.context, shared):
-                await _send_text(self, prefix + payload + "}")
+            async with aclosing(fanout.payloads(self.schema._schema, self.context, shared)) as payloads:
+                async for payload in payloads:
+                    await _send_text(self, prefix + payload + "}")
             await self.send_message({"type": "complete", "id": operation_id})
+        except WebSocketDisconnected:
+            return
         except DomainError as exc:
             await self.send_message({"type": "error", "id": operation_id, "payload": fanout.domain_error_payload(exc)})  # type: ignore[typeddict-item]
         except asyncio.CancelledError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
@@ -17,7 +18,7 @@ from runplane.events.reader import follow_run_heartbeat
 from runplane.events.types import ControlSignal, RunEvent
 from runplane.models import AgentRun, CommandRecord, Project, Thread
 from runplane.models.agent_run import ACTIVE_STATUSES, TERMINAL_STATUSES
-from runplane.resolvers import rate_limits
+from runplane.resolvers import billing, rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, paginate
 from runplane.resolvers.threads import append_message, owned_thread
@@ -63,6 +64,7 @@ async def start_run(
         return existing
     text = clean_text(prompt, "prompt", max_length=MAX_PROMPT, required=False)
     chosen_model = _clean_model(ctx, model)
+    await billing.check_run_quota(ctx, model=chosen_model)  # 402 once the period's tokens are spent
     await rate_limits.hit(ctx, "run starts", ctx.settings.run_starts_per_minute)
     try:
         run, queued = await _create_run(thread, text, chosen_model, key)
@@ -195,12 +197,14 @@ async def follow(ctx: RequestContext, stream: RunStream, *, heartbeat: float = 1
     async def is_finished() -> bool:
         return await AgentRun.filter(id=run_id, status__in=TERMINAL_STATUSES).exists()
 
+    follower = follow_run_heartbeat(
+        str(run_id), stream.after, replay_after, ctx.services.event_bus,
+        is_finished=is_finished, heartbeat=heartbeat, page_size=REPLAY_PAGE,
+    )
     try:
-        async for item in follow_run_heartbeat(
-            str(run_id), stream.after, replay_after, ctx.services.event_bus,
-            is_finished=is_finished, heartbeat=heartbeat, page_size=REPLAY_PAGE,
-        ):
-            yield item
+        async with aclosing(follower) as items:  # unsubscribe at once when the client goes away
+            async for item in items:
+                yield item
     finally:
         await stream.release()
 

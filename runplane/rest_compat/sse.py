@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -28,10 +29,16 @@ def sse_frame(event: RunEvent, shape: Callable[[RunEvent], dict[str, Any]]) -> b
 async def event_stream_response(
     ctx: RequestContext, stream: ops.RunStream, shape: Callable[[RunEvent], dict[str, Any]], *, heartbeat: float = HEARTBEAT_SECONDS
 ) -> StreamingResponse:
+    frame_key = ("sse", shape.__module__, shape.__qualname__)  # frames differ by shape: never share across shapes
+
     async def body() -> AsyncIterator[bytes]:
-        yield RETRY
-        async for event in ops.follow(ctx, stream, heartbeat=heartbeat):
-            yield PING if event is None else _frames.encode_once("sse", event, lambda e: sse_frame(e, shape))
+        try:
+            yield RETRY
+            async with aclosing(ops.follow(ctx, stream, heartbeat=heartbeat)) as events:
+                async for event in events:
+                    yield PING if event is None else _frames.encode_once(frame_key, event, lambda e: sse_frame(e, shape))
+        finally:
+            await stream.release()
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)

@@ -10,8 +10,10 @@ framed with its own operation id. Anything else takes Strawberry's normal path.
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -54,13 +56,10 @@ def plan(schema: GraphQLSchema, query: str, variables: dict[str, Any] | None, op
     """The shared plan for an eligible runEvents document, or None (Strawberry handles it, errors included)."""
     if not isinstance(query, str) or len(query) > MAX_QUERY_CHARS:
         return None
-    try:
-        document = parse(query, max_tokens=500)
-    except GraphQLSyntaxError:
+    checked = _checked_document(schema, query, operation_name, max_aliases)
+    if checked is None:
         return None
-    root = _single_run_events_field(document, operation_name)
-    if root is None or not _flat_scalar_selection(root, max_aliases) or validate(schema, document):
-        return None
+    document, root = checked
     arguments = _arguments(root, variables or {})
     operation = document.definitions[0]
     assert isinstance(operation, OperationDefinitionNode)
@@ -71,6 +70,19 @@ def plan(schema: GraphQLSchema, query: str, variables: dict[str, Any] | None, op
         return None
     run_id, after = arguments
     return SharedSubscription(document, query.strip(), run_id, after, variables or {})
+
+
+@lru_cache(maxsize=256)
+def _checked_document(schema: GraphQLSchema, query: str, operation_name: str | None, max_aliases: int) -> tuple[DocumentNode, FieldNode] | None:
+    """Parse and validate once per distinct document: a thousand subscribers send the same one."""
+    try:
+        document = parse(query, max_tokens=500)
+    except GraphQLSyntaxError:
+        return None
+    root = _single_run_events_field(document, operation_name)
+    if root is None or not _flat_scalar_selection(root, max_aliases) or validate(schema, document):
+        return None
+    return document, root
 
 
 def _single_run_events_field(document: DocumentNode, operation_name: str | None) -> FieldNode | None:
@@ -118,9 +130,10 @@ async def payloads(schema: GraphQLSchema, context: GraphQLContext, shared: Share
     Raises DomainError before the first item if the run is not the caller's or a limit refuses."""
     ctx = context.ctx
     stream = await ops.open_stream(ctx, run_id=from_global_id(str(shared.run_id), "AgentRun"), after=shared.after)
-    async for event in ops.follow(ctx, stream, heartbeat=15.0):
-        if event is not None:
-            yield await _payloads.encode_once_async(shared.key, event, lambda e: _execute(schema, shared, context, e))
+    async with aclosing(ops.follow(ctx, stream, heartbeat=15.0)) as events:
+        async for event in events:
+            if event is not None:
+                yield await _payloads.encode_once_async(shared.key, event, lambda e: _execute(schema, shared, context, e))
 
 
 async def _execute(schema: GraphQLSchema, shared: SharedSubscription, context: GraphQLContext, event: BusEvent) -> str:
