@@ -79,7 +79,7 @@ def summarize(samples: dict[str, list[float]], modes: list[str]) -> dict[str, ob
 
 
 async def main(n: int, modes: list[str]) -> dict[str, object]:
-    base = Path(tempfile.mkdtemp(prefix="runplane-bench-", dir="/tmp"))
+    base = Path(tempfile.mkdtemp(prefix="runplane-sbx-bench-", dir="/tmp"))
     base.chmod(0o711)  # sandbox uids must reach their workspaces
     backends = {mode: LocalSandboxBackend(base / mode, SandboxLimits(), use_bwrap=mode == "auto")
                 for mode in modes}

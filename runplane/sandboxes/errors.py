@@ -1,0 +1,55 @@
+"""Sandbox errors. They are domain errors too, so both transports map them without a table."""
+
+from __future__ import annotations
+
+from runplane.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+)
+
+
+class SandboxError(DomainError):
+    code = "SANDBOX_ERROR"
+    status = 500
+
+
+class SandboxPathError(SandboxError, InvalidInput, ValueError):
+    """A user path that is malformed or would leave the workspace."""
+
+    code = "SANDBOX_PATH_INVALID"
+    status = 422
+
+
+class SandboxInputError(SandboxError, InvalidInput, ValueError):
+    code = "SANDBOX_INPUT_INVALID"
+    status = 422
+
+
+class SandboxNotFoundError(SandboxError, NotFound, LookupError):
+    """Unknown sandbox, file, session or snapshot."""
+
+    code = "SANDBOX_NOT_FOUND"
+    status = 404
+
+
+class SandboxConflictError(SandboxError, Conflict):
+    code = "SANDBOX_CONFLICT"
+    status = 409
+
+
+class SandboxLimitError(SandboxError, PayloadTooLarge):
+    """A size or count limit was hit (file too large, too many sessions)."""
+
+    code = "SANDBOX_LIMIT"
+    status = 413
+
+
+class SandboxIsolationError(SandboxError, ServiceUnavailable):
+    """Isolation is required (or needed to honour a limit) but bubblewrap is not usable."""
+
+    code = "SANDBOX_ISOLATION_UNAVAILABLE"
+    status = 503

@@ -1,0 +1,190 @@
+"""How a sandbox command is launched: bubblewrap argv, clean environment, rlimits, privilege drop.
+
+Isolation layers, strongest first:
+- bubblewrap (when it works here): own mount view (read-only system dirs, workspace at
+  /workspace, private /tmp), own pid namespace (killing bwrap kills every descendant), optional
+  empty network namespace.
+- a uid of the sandbox's own when the control plane runs as root: RLIMIT_NPROC is counted per
+  real uid and not enforced for root, so a dedicated unprivileged uid is what makes the process
+  limit (fork bombs) real; it also keeps sandboxes out of each other's files and out of ours.
+- rlimits (CPU, address space, processes, file size, no core dumps) in every case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import resource
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from runplane.sandboxes.errors import SandboxInputError
+from runplane.sandboxes.limits import SandboxLimits
+
+log = logging.getLogger(__name__)
+
+WORKSPACE_MOUNT = "/workspace"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The uid commands see inside bubblewrap; "nobody" exists in every passwd file, so tools that
+# look up the current user (git, npm) work. Outside, the process keeps the sandbox's own uid.
+INNER_UID = 65534
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_ENV_BYTES = 64 * 1024
+_MAX_COMMAND_BYTES = 128 * 1024  # MAX_ARG_STRLEN: execve refuses longer single arguments
+# Variables the caller may not override: they define where the sandbox is.
+_RESERVED_ENV = frozenset({"HOME", "PWD", "TMPDIR"})
+
+Rlimit = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything needed to start one sandbox process."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    rlimits: tuple[Rlimit, ...]
+    owner: tuple[int, int] | None = None  # (uid, gid) to drop to, when running as root
+    isolated: bool = False
+
+
+def shell_argv(command: str) -> list[str]:
+    """`bash -lc` so profile scripts (PATH additions of installed toolchains) apply."""
+    if not command or not command.strip():
+        raise SandboxInputError("command is empty")
+    if "\x00" in command or len(command.encode("utf-8", "surrogateescape")) > _MAX_COMMAND_BYTES:
+        raise SandboxInputError("command contains a NUL byte or is too long")
+    bash = shutil.which("bash", path=DEFAULT_PATH)
+    return [bash, "-lc", command] if bash else ["/bin/sh", "-c", command]
+
+
+def build_env(
+    home: str, user_env: Mapping[str, str] | None, *, port: int | None = None,
+    tmpdir: str | None = None,
+) -> dict[str, str]:
+    """A clean environment: nothing is inherited from the server (its secrets live there)."""
+    env = {"PATH": DEFAULT_PATH, "HOME": home, "LANG": "C.UTF-8", "TERM": "dumb",
+           "TMPDIR": tmpdir or "/tmp"}
+    for name, value in (user_env or {}).items():
+        _check_env_item(name, value)
+        if name not in _RESERVED_ENV:
+            env[name] = value
+    if port is not None:
+        env["PORT"] = str(port)
+    if sum(len(k) + len(v) + 2 for k, v in env.items()) > _MAX_ENV_BYTES:
+        raise SandboxInputError("environment is too large")
+    return env
+
+
+def _check_env_item(name: str, value: str) -> None:
+    if not isinstance(name, str) or not _ENV_NAME.match(name):
+        raise SandboxInputError(f"invalid environment variable name: {name!r}")
+    if not isinstance(value, str) or "\x00" in value:
+        raise SandboxInputError(f"invalid value for environment variable {name}")
+
+
+def rlimits_for(limits: SandboxLimits, *, cpu_seconds: int) -> tuple[Rlimit, ...]:
+    # CPU: soft limit sends SIGXCPU, the hard one a second later SIGKILL (catching SIGXCPU
+    # does not buy more than that second).
+    return (
+        (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1),
+        (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+        (resource.RLIMIT_NPROC, limits.max_processes, limits.max_processes),
+        (resource.RLIMIT_FSIZE, limits.max_file_bytes, limits.max_file_bytes),
+        (resource.RLIMIT_CORE, 0, 0),
+    )
+
+
+def apply_rlimits(rlimits: tuple[Rlimit, ...]) -> None:
+    """preexec_fn: runs in the forked child, after the uid drop, before exec.
+
+    Only setrlimit calls here: code in a forked child of a threaded process must not take
+    locks another thread may have held at fork time.
+    """
+    for which, soft, hard in rlimits:
+        resource.setrlimit(which, (soft, hard))
+
+
+def bwrap_argv(bwrap: str, workspace: Path, cwd_parts: tuple[str, ...],
+               limits: SandboxLimits) -> list[str]:
+    """bubblewrap prefix: read-only system, read-write workspace, private /tmp, own pid ns."""
+    argv = [bwrap]
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):  # merged-/usr systems: /bin -> usr/bin
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    cwd = "/".join((WORKSPACE_MOUNT, *cwd_parts))
+    argv += ["--bind", str(workspace), WORKSPACE_MOUNT, "--chdir", cwd,
+             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+             "--proc", "/proc", "--dev", "/dev",
+             "--unshare-user", "--uid", str(INNER_UID), "--gid", str(INNER_UID),
+             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+             "--hostname", "sandbox", "--die-with-parent", "--new-session"]
+    if not limits.network:
+        argv.append("--unshare-net")
+    return [*argv, "--"]
+
+
+@dataclass(frozen=True)
+class IsolationInfo:
+    bwrap: str | None  # path of a bubblewrap that was seen to work, else None
+    reason: str  # why isolation is off ("" when on)
+
+    @property
+    def available(self) -> bool:
+        return self.bwrap is not None
+
+
+_probe_cache: dict[tuple[str, int | None], IsolationInfo] = {}
+_warned = False
+
+
+async def detect_isolation(probe_dir: Path, owner: tuple[int, int] | None) -> IsolationInfo:
+    """Find bwrap and run it once with the flags we use, as the uid we will use.
+
+    Being installed is not enough: in containers namespace creation is often refused
+    ("Creating new namespace failed"), and unprivileged user namespaces may be disabled.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return IsolationInfo(None, "bubblewrap (bwrap) is not installed")
+    key = (bwrap, owner[0] if owner else None)
+    if key not in _probe_cache:  # two concurrent first probes are harmless: no lock
+        _probe_cache[key] = await _probe(bwrap, probe_dir, owner)
+    return _probe_cache[key]
+
+
+async def _probe(bwrap: str, probe_dir: Path, owner: tuple[int, int] | None) -> IsolationInfo:
+    flags = bwrap_argv(bwrap, probe_dir, (), SandboxLimits(network=False))
+    argv = [*flags, "/bin/sh", "-c", "true"]
+    kwargs: dict[str, object] = {}
+    if owner is not None:
+        kwargs = {"user": owner[0], "group": owner[1], "extra_groups": []}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, env={"PATH": DEFAULT_PATH},
+            **kwargs)  # type: ignore[arg-type]
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
+    except (OSError, TimeoutError) as exc:
+        return IsolationInfo(None, f"bubblewrap probe failed: {exc}")
+    if proc.returncode != 0:
+        return IsolationInfo(None, "bubblewrap does not work here: "
+                             + err.decode(errors="replace").strip()[:300])
+    return IsolationInfo(bwrap, "")
+
+
+def warn_unisolated_once(info: IsolationInfo) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning("SANDBOX COMMANDS ARE NOT ISOLATED: %s. They run as plain subprocesses with "
+                    "rlimits only (no private filesystem view, pid or network namespace). "
+                    "Install bubblewrap or set require_isolation to refuse.", info.reason)

@@ -1,0 +1,43 @@
+"""Resource limits applied to every sandbox command, file operation and session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Bounds for one sandbox. Frozen: a sandbox's limits never change under a running command.
+
+    `max_processes` is enforced per sandbox (RLIMIT_NPROC on a uid of its own when the control
+    plane runs as root), so it bounds all commands and sessions of that sandbox together.
+    `memory_bytes` is RLIMIT_AS (address space per process): runtimes that reserve large virtual
+    ranges (JVM, WebAssembly) need it raised; a cgroup memory limit is the finer tool.
+    """
+
+    wall_time_seconds: float = 60
+    cpu_seconds: int = 60
+    memory_bytes: int = 1 * GIB
+    max_processes: int = 256
+    max_output_bytes: int = 1 * MIB
+    max_file_bytes: int = 100 * MIB
+    max_upload_bytes: int = 50 * MIB
+    network: bool = True
+    require_isolation: bool = False
+    # Sessions (dev servers) live longer than one command, so they get their own CPU budget;
+    # their wall time is unbounded by default (the idle reaper stops them).
+    session_cpu_seconds: int = 3600
+    max_sessions: int = 8
+    # Size of the private /tmp (tmpfs, memory-backed) inside bubblewrap.
+    tmp_bytes: int = 256 * MIB
+
+    def __post_init__(self) -> None:
+        for name in ("wall_time_seconds", "cpu_seconds", "memory_bytes", "max_processes",
+                     "max_output_bytes", "max_file_bytes", "max_upload_bytes",
+                     "session_cpu_seconds", "max_sessions", "tmp_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"SandboxLimits.{name} must be positive")

@@ -1,0 +1,132 @@
+"""Confining user paths to a workspace.
+
+Two layers, because a check alone is racy: a process inside the sandbox can swap a directory for
+a symlink between our check and our use of the path. So
+1. `resolve_in_workspace` validates the path and resolves symlinks (refusing any that leave the
+   root), giving a real path inside the root;
+2. the `open_*_beneath` helpers then walk that real path from the root one component at a time
+   with O_NOFOLLOW and dir_fd, so a symlink raced in after step 1 fails (ELOOP/ENOTDIR) instead
+   of being followed. The control plane may run as root: it must never follow a sandbox link.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path, PurePosixPath
+
+from runplane.sandboxes.errors import SandboxInputError, SandboxNotFoundError, SandboxPathError
+
+MAX_PATH_BYTES = 4096  # PATH_MAX
+MAX_NAME_BYTES = 255  # NAME_MAX
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _validate(user_path: str) -> list[str]:
+    """Syntactic checks; returns the components without '' and '.'."""
+    if not isinstance(user_path, str):
+        raise SandboxPathError("path must be a string")
+    if "\x00" in user_path:
+        raise SandboxPathError("path contains a NUL byte")
+    if len(user_path.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        raise SandboxPathError("path is too long")
+    if user_path.startswith("/"):
+        raise SandboxPathError("absolute paths are not allowed; use one relative to the workspace")
+    parts = [p for p in user_path.split("/") if p not in ("", ".")]
+    if any(len(p.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for p in parts):
+        raise SandboxPathError("a path component is too long")
+    depth = 0
+    for part in parts:  # lexical escape check gives a clear message before touching the disk
+        depth += -1 if part == ".." else 1
+        if depth < 0:
+            raise SandboxPathError("path escapes the workspace")
+    return parts
+
+
+def _inside(root: Path, candidate: str) -> bool:
+    return candidate == str(root) or candidate.startswith(str(root) + os.sep)
+
+
+def resolve_in_workspace(root: Path, user_path: str, *, follow_final: bool = True) -> Path:
+    """Return the real path of `user_path` inside `root`, or raise SandboxPathError.
+
+    Relative paths are relative to the root; "" and "." mean the root. Symlinks are resolved
+    like the kernel would (so `link/..` is the link target's parent); any resolved path outside
+    the root is refused. With follow_final=False the last component is not resolved (to delete
+    or replace a symlink itself rather than its target). Missing components are allowed.
+    """
+    parts = _validate(user_path)
+    real_root = Path(os.path.realpath(root))
+    if not parts:
+        return real_root
+    if follow_final or parts[-1] == "..":
+        resolved = os.path.realpath(os.path.join(real_root, *parts))
+    else:
+        parent = os.path.realpath(os.path.join(real_root, *parts[:-1]))
+        resolved = os.path.join(parent, parts[-1])
+        if not _inside(real_root, parent):
+            raise SandboxPathError("path escapes the workspace through a symlink")
+    if not _inside(real_root, resolved):
+        raise SandboxPathError("path escapes the workspace through a symlink")
+    return Path(resolved)
+
+
+def relative_parts(root: Path, real_path: Path) -> tuple[str, ...]:
+    """Components of a path returned by resolve_in_workspace, relative to the real root."""
+    rel = os.path.relpath(real_path, os.path.realpath(root))
+    return () if rel == "." else PurePosixPath(rel).parts
+
+
+def _translate(exc: OSError, what: str) -> Exception:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return SandboxPathError(f"{what}: a path component is a symlink or not a directory")
+    if exc.errno == errno.ENOENT:
+        return SandboxNotFoundError(f"{what}: no such file or directory")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return SandboxInputError(f"{what}: permission denied")
+    return exc
+
+
+def open_dir_beneath(
+    root: Path, parts: tuple[str, ...], *, create: bool = False,
+    owner: tuple[int, int] | None = None,
+) -> int:
+    """Open directory root/parts... without following any symlink; returns an fd to close.
+
+    create=True makes missing directories (chowned to `owner`, the sandbox uid, so commands can
+    write into directories that uploads created).
+    """
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        for part in parts:
+            if create:
+                _mkdir_at(fd, part, owner)
+            next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+    except OSError as exc:
+        os.close(fd)
+        raise _translate(exc, "/".join(parts)) from exc
+    return fd
+
+
+def _mkdir_at(dir_fd: int, name: str, owner: tuple[int, int] | None) -> None:
+    try:
+        os.mkdir(name, 0o755, dir_fd=dir_fd)
+    except FileExistsError:
+        return
+    if owner is not None:
+        os.chown(name, *owner, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def open_file_beneath(root: Path, parts: tuple[str, ...], flags: int, mode: int = 0o644) -> int:
+    """Open a file below root without following symlinks anywhere on the way."""
+    if not parts:
+        raise SandboxInputError("the workspace root is a directory, not a file")
+    dir_fd = open_dir_beneath(root, parts[:-1])
+    try:
+        return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    except OSError as exc:
+        raise _translate(exc, "/".join(parts)) from exc
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,168 @@
+"""Starting and supervising one sandbox process: wall time, output cap, whole-group kill."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runplane.sandboxes.isolation import LaunchSpec, apply_rlimits
+
+# After the shell exits we kill its group, then read what is left in the pipe for at most this
+# long: a process that escaped the group (setsid, only possible without bubblewrap) may hold
+# the pipe open forever.
+DRAIN_SECONDS = 1.0
+
+# Receives output; returns False when full (output cap reached): the command is then killed
+# and what it still prints is discarded.
+Sink = Callable[[bytes], bool]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int  # 128+N when killed by signal N, as shells report it
+    output: str  # combined stdout+stderr, UTF-8 with replacement, at most max_output_bytes
+    truncated: bool
+    timed_out: bool
+    duration_ms: float
+    output_bytes: int  # bytes read from the command before it ended or was cut
+
+
+class _Pipe(asyncio.SubprocessProtocol):
+    """Receives the merged stdout/stderr pipe and the exit, without waiting on each other.
+
+    (asyncio's high-level Process.wait() only returns once the pipes are closed too, which a
+    background child or a paused reader can delay forever; this protocol sees the exit itself.)
+    Data past a full sink is discarded here, so memory stays bounded whatever the command does.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        loop = asyncio.get_running_loop()
+        self.sink = sink
+        self.full: asyncio.Future[None] = loop.create_future()
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.eof: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
+        if not self.full.done() and not self.sink(bytes(data)):
+            self.full.set_result(None)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        _resolve(self.eof)
+
+    def process_exited(self) -> None:
+        _resolve(self.exited)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+@dataclass
+class Running:
+    transport: asyncio.SubprocessTransport
+    pipe: _Pipe
+
+    @property
+    def pid(self) -> int:
+        return self.transport.get_pid()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.transport.get_returncode()
+
+
+async def spawn(spec: LaunchSpec, sink: Sink) -> Running:
+    """Start in a new session so the whole group can be killed; stdin closed; stderr merged."""
+    owner: dict[str, object] = {}
+    if spec.owner is not None:
+        owner = {"user": spec.owner[0], "group": spec.owner[1], "extra_groups": []}
+    transport, pipe = await asyncio.get_running_loop().subprocess_exec(
+        lambda: _Pipe(sink), *spec.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, cwd=spec.cwd, env=spec.env, start_new_session=True,
+        preexec_fn=functools.partial(apply_rlimits, spec.rlimits),
+        **owner,  # type: ignore[arg-type]
+    )
+    return Running(transport, pipe)
+
+
+def signal_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal the process group led by pid. Under bubblewrap the group holds only bwrap, whose
+    death tears down the pid namespace (--die-with-parent), killing every descendant."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def exit_code_of(returncode: int | None) -> int:
+    if returncode is None:
+        return -1
+    return 128 - returncode if returncode < 0 else returncode
+
+
+async def supervise(running: Running, wall_time: float | None) -> bool:
+    """Wait until the process exits, its sink is full or wall time passes.
+
+    Always ends with the process group killed, the process reaped and the pipe closed, also
+    when cancelled. Returns True when the wall time was hit.
+    """
+    pipe = running.pipe
+    timed_out = False
+    try:
+        async with asyncio.timeout(wall_time):
+            await asyncio.wait({pipe.exited, pipe.full}, return_when=asyncio.FIRST_COMPLETED)
+    except TimeoutError:
+        timed_out = True
+    finally:
+        # Also kills leftovers of a shell that exited normally. Its pid is not reused while
+        # its group has members; once empty, ESRCH is all we get (barring a pid wrap-around
+        # within microseconds).
+        signal_group(running.pid)
+        await asyncio.wait({pipe.exited}, timeout=10)  # SIGKILL was sent: this is quick
+        await asyncio.wait({pipe.eof}, timeout=DRAIN_SECONDS)  # output still in the pipe
+        running.transport.close()
+    return timed_out
+
+
+class CappedOutput:
+    """Keeps the first `cap` bytes; refuses once more arrive so the caller kills the command.
+
+    Killing (rather than reading and discarding until exit) is deliberate: a command that
+    floods past the cap is almost always runaway, and its output is lost anyway.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.data = bytearray()
+        self.total = 0
+        self.overflowed = False
+
+    def add(self, chunk: bytes) -> bool:
+        if self.overflowed:
+            return False
+        self.total += len(chunk)
+        room = self.cap - len(self.data)
+        self.data += chunk[:room]
+        self.overflowed = self.overflowed or len(chunk) > room
+        return not self.overflowed
+
+
+async def run_bounded(spec: LaunchSpec, *, wall_time: float, max_output: int) -> CommandResult:
+    started = time.monotonic()
+    capture = CappedOutput(max_output)
+    running = await spawn(spec, capture.add)
+    timed_out = await supervise(running, wall_time)
+    return CommandResult(
+        exit_code=exit_code_of(running.returncode),
+        output=capture.data.decode("utf-8", errors="replace"),
+        truncated=capture.overflowed,
+        timed_out=timed_out,
+        duration_ms=round((time.monotonic() - started) * 1000, 3),
+        output_bytes=capture.total,
+    )

@@ -1,0 +1,1 @@
+"""Tests of runplane.sandboxes: real processes, real files, no mocks."""
