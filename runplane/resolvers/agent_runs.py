@@ -13,12 +13,13 @@ from tortoise.transactions import in_transaction
 from runplane.agents import lifecycle
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE, RUNS_CONTROL, RUNS_START
 from runplane.errors import Conflict, InvalidInput, NotFound
-from runplane.events.log import REPLAY_PAGE, append_event, replay
+from runplane.events.log import REPLAY_PAGE, append_event, replay, to_run_event
 from runplane.events.reader import follow_run_heartbeat
 from runplane.events.types import ControlSignal, RunEvent
-from runplane.models import AgentRun, CommandRecord, Project, Thread
+from runplane.models import AgentRun, CommandRecord, Project, RunEventRecord, Thread
 from runplane.models.agent_run import ACTIVE_STATUSES, TERMINAL_STATUSES
 from runplane.resolvers import billing, rate_limits
+from runplane.resolvers.batching import first_children
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, paginate
 from runplane.resolvers.threads import append_message, owned_thread
@@ -152,6 +153,21 @@ async def list_runs(ctx: RequestContext, *, thread_id: object, first: object = N
 async def list_events(ctx: RequestContext, *, run_id: object, after: object = 0, limit: object = None) -> list[RunEvent]:
     run = await owned_run(ctx, run_id)
     return await replay(run.id, _clean_after(after), clean_limit(limit, default=EVENTS_PAGE_MAX, maximum=EVENTS_PAGE_MAX))
+
+
+async def first_runs_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID], limit: int) -> list[list[AgentRun]]:
+    """Batch for loaders: each thread's newest runs, owner re-checked in the same query."""
+    user_id = ctx.require(PROJECTS_READ)
+    grouped = await first_children(AgentRun, "thread_id", thread_ids, limit, owner_id=user_id)
+    return [grouped.get(tid, []) for tid in thread_ids]
+
+
+async def last_events_by_run(ctx: RequestContext, run_ids: list[uuid.UUID], limit: int) -> list[list[RunEvent]]:
+    """Batch for loaders: each run's last `limit` events, oldest of them first. Runs reach here only
+    through owner-checked parents (events have no owner column)."""
+    ctx.require(PROJECTS_READ)
+    grouped = await first_children(RunEventRecord, "run_id", run_ids, limit, owner_id=None, order="seq DESC")
+    return [[to_run_event(record, rid) for record in reversed(grouped.get(rid, []))] for rid in run_ids]
 
 
 async def list_commands(ctx: RequestContext, *, run_id: object) -> list[CommandRecord]:

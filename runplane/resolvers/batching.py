@@ -16,9 +16,11 @@ M = TypeVar("M", bound=Model)
 
 
 async def first_children(
-    model: type[M], parent_column: str, parent_ids: Sequence[uuid.UUID], limit: int, *, owner_id: uuid.UUID | None
+    model: type[M], parent_column: str, parent_ids: Sequence[uuid.UUID], limit: int, *, owner_id: uuid.UUID | None,
+    order: str = "created_at DESC, id DESC",
 ) -> dict[uuid.UUID, list[M]]:
-    """Up to `limit` rows per parent, newest first; `owner_id` re-checks ownership in the same query."""
+    """Up to `limit` rows per parent in `order` (newest first by default); `owner_id` re-checks ownership
+    in the same query. `order` is a constant of the caller, never user input."""
     if not parent_ids:
         return {}
     conn = model._meta.db
@@ -32,8 +34,8 @@ async def first_children(
     values.append(limit)
     sql = (
         f"SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {parent_column} "
-        f"ORDER BY created_at DESC, id DESC) AS rp_rank FROM {table} WHERE {where}) ranked "
-        f"WHERE rp_rank <= {mark(len(values))} ORDER BY created_at DESC, id DESC"
+        f"ORDER BY {order}) AS rp_rank FROM {table} WHERE {where}) ranked "
+        f"WHERE rp_rank <= {mark(len(values))} ORDER BY {order}"
     )
     _, rows = await conn.execute_query(sql, values)
     grouped: dict[uuid.UUID, list[M]] = defaultdict(list)

@@ -13,6 +13,7 @@ from runplane import models
 from runplane.errors import DomainError
 from runplane.events.types import RunEvent as BusEvent
 from runplane.resolvers import agent_runs as ops
+from runplane.resolvers.validation import clean_limit
 from runplane.schema.common import Connection, Node
 from runplane.schema.connections import connection_from_page
 from runplane.schema.context import loaders, rctx
@@ -83,6 +84,11 @@ class AgentRun(Node):
     async def events(self, info: strawberry.Info, after: int = 0, first: int = 100) -> list[RunEvent]:
         found = await ops.list_events(rctx(info), run_id=self._row.id, after=after, limit=first)
         return [RunEvent.from_event(e) for e in found]
+
+    @strawberry.field(description="The run's last events (at most `last`), oldest first. Batched across runs.")
+    async def last_events(self, info: strawberry.Info, last: int = 5) -> list[RunEvent]:
+        limit = clean_limit(last, default=5, maximum=100)
+        return [RunEvent.from_event(e) for e in await loaders(info).LastEventsByRunLoader.load((self._row.id, limit))]
 
     @strawberry.field(description="Commands the agent ran in the sandbox.")
     async def commands(self, info: strawberry.Info) -> list[RunCommand]:

@@ -10,6 +10,7 @@ from typing import TypeVar
 from strawberry.dataloader import DataLoader
 
 from runplane.models import Message, Project, Thread
+from runplane.resolvers import agent_runs as run_ops
 from runplane.resolvers import projects as project_ops
 from runplane.resolvers import threads as thread_ops
 from runplane.resolvers.context import RequestContext
@@ -48,5 +49,7 @@ class Loaders:
         # Ask for first+1 rows so the connection knows whether there is a next page.
         self.ThreadsByProjectLoader = first_children_loader(thread_ops.first_threads_by_project, ctx)
         self.MessagesByThreadLoader = first_children_loader(thread_ops.first_messages_by_thread, ctx)
+        self.RunsByThreadLoader = first_children_loader(run_ops.first_runs_by_thread, ctx)
+        self.LastEventsByRunLoader = first_children_loader(run_ops.last_events_by_run, ctx)
         # Later capabilities register their loaders here by name.
         self.extra: dict[str, DataLoader] = {}  # type: ignore[type-arg]

@@ -47,6 +47,14 @@ class Thread(Node):
         assert row is not None  # the thread was owner-checked, so is its project
         return Project.from_row(row)
 
+    @strawberry.field(description="Agent runs on this thread, newest first.")
+    async def runs(self, info: strawberry.Info, first: int = 20) -> Connection[Annotated["AgentRun", strawberry.lazy("runplane.schema.agent_runs")]]:
+        from runplane.schema.agent_runs import AgentRun
+
+        limit = clean_limit(first)
+        rows = await loaders(info).RunsByThreadLoader.load((self._row.id, limit + 1))
+        return connection_from_rows(rows, limit, AgentRun.from_row)
+
     @strawberry.field(description="Messages, newest first.")
     async def messages(self, info: strawberry.Info, first: int = 20) -> Connection[Message]:
         limit = clean_limit(first)
