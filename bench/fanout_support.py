@@ -51,7 +51,7 @@ async def running_server(**env_overrides: str) -> AsyncIterator[Server]:
     env = {
         **os.environ, "RUNPLANE_DATA_DIR": str(data_dir), "RUNPLANE_DATABASE_URL": database_url,
         "RUNPLANE_REDIS_URL": REDIS_URL, "RUNPLANE_RUN_QUEUE": "inprocess", "RUNPLANE_JWT_SECRET": JWT_SECRET,
-        "RUNPLANE_MAX_STREAMS_PER_USER": "0", "RUNPLANE_RATE_LIMIT_PER_MINUTE": "0", "RUNPLANE_LOG_LEVEL": "WARNING",
+        "RUNPLANE_MAX_STREAMS_PER_USER": "0", "RUNPLANE_RATE_LIMIT_PER_MINUTE": "0", "RUNPLANE_RUN_STARTS_PER_MINUTE": "0", "RUNPLANE_LOG_LEVEL": "WARNING",
         **env_overrides,
     }
     command = [sys.executable, "-m", "runplane.cli", "serve", "--port", str(port)]
