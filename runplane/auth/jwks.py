@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -14,19 +13,32 @@ ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 
 
 class JWKSClient:
-    """Fetches and caches a JWKS document; refetches on an unknown `kid` (key rotation), at most every 30 s."""
+    """Fetches and caches a JWKS document.
 
-    def __init__(self, url: str, *, cache_seconds: int = 300, http: httpx.AsyncClient | None = None) -> None:
+    An unknown `kid` (the issuer rotated its keys) triggers a refetch at once, so a rotation never locks
+    users out. Those refetches draw on a small budget (`refetches_per_minute`, refilled continuously),
+    so tokens with made-up kids cannot turn us into a flood of requests to the issuer.
+    """
+
+    def __init__(
+        self, url: str, *, cache_seconds: int = 300, http: httpx.AsyncClient | None = None, refetches_per_minute: int = 10
+    ) -> None:
         self.url = url
         self.cache_seconds = cache_seconds
+        self.refetches_per_minute = refetches_per_minute
         self._http = http
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
+        self._budget = float(refetches_per_minute)
+        self._budget_at = time.monotonic()
 
     async def key_for(self, kid: str | None) -> Any:
-        if self._is_stale() or (kid not in self._keys and time.monotonic() - self._fetched_at > 30):
-            await self._refresh()
+        if kid is not None and not isinstance(kid, str):
+            raise jwt.InvalidTokenError("invalid key id")
+        known = kid in self._keys or (kid is None and len(self._keys) == 1)
+        if (self._keys and self._is_stale()) or (not known and self._spend_refetch()):
+            await self._refresh(self._fetched_at)
         if kid is None and len(self._keys) == 1:
             return next(iter(self._keys.values()))
         if kid not in self._keys:
@@ -34,10 +46,21 @@ class JWKSClient:
         return self._keys[kid]
 
     def _is_stale(self) -> bool:
-        return not self._keys or time.monotonic() - self._fetched_at > self.cache_seconds
+        return time.monotonic() - self._fetched_at > self.cache_seconds
 
-    async def _refresh(self) -> None:
+    def _spend_refetch(self) -> bool:
+        now = time.monotonic()
+        refill = (now - self._budget_at) * self.refetches_per_minute / 60
+        self._budget, self._budget_at = min(float(self.refetches_per_minute), self._budget + refill), now
+        if self._budget < 1:
+            return False
+        self._budget -= 1
+        return True
+
+    async def _refresh(self, seen: float) -> None:
         async with self._lock:
+            if self._fetched_at != seen:
+                return  # another request refreshed while this one waited: one download serves both
             http = self._http or httpx.AsyncClient(timeout=5.0)
             try:
                 response = await http.get(self.url)
@@ -45,7 +68,9 @@ class JWKSClient:
                 document = response.json()
             except (httpx.HTTPError, ValueError) as exc:
                 if self._keys:
-                    return  # keep serving the cached keys while the issuer is unreachable
+                    # Keep serving the cached keys while the issuer is unreachable, without retrying on every request.
+                    self._fetched_at = time.monotonic()
+                    return
                 raise jwt.InvalidTokenError(f"cannot fetch JWKS: {exc}") from exc
             finally:
                 if self._http is None:
@@ -54,12 +79,17 @@ class JWKSClient:
             self._fetched_at = time.monotonic()
 
 
-def _parse_jwks(document: dict[str, Any]) -> dict[str, Any]:
+def _parse_jwks(document: object) -> dict[str, Any]:
+    """The usable signing keys; entries we cannot use (other types, malformed) are skipped, not fatal."""
+    entries = document.get("keys") if isinstance(document, dict) else None
     keys: dict[str, Any] = {}
-    for jwk in document.get("keys", []):
-        if jwk.get("use", "sig") != "sig" or jwk.get("kty") not in {"RSA", "EC"}:
+    for jwk in entries if isinstance(entries, list) else []:
+        if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig" or jwk.get("kty") not in {"RSA", "EC"}:
             continue
-        keys[jwk.get("kid", "")] = jwt.PyJWK.from_json(json.dumps(jwk)).key
+        try:
+            keys[str(jwk.get("kid", ""))] = jwt.PyJWK.from_dict(jwk).key
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            continue
     return keys
 
 
@@ -71,8 +101,8 @@ async def decode_external_token(
         # Refusing HS* here is what stops algorithm confusion (a public key used as an HMAC secret).
         raise jwt.InvalidTokenError("algorithm not allowed for external issuer")
     key = await client.key_for(header.get("kid"))
-    options: dict[str, Any] = {"require": ["exp", "iat", "sub", "iss"], "verify_aud": audience is not None}
     claims: dict[str, Any] = jwt.decode(
-        token, key, algorithms=[header["alg"]], issuer=issuer, audience=audience, options=options, leeway=5
+        token, key, algorithms=[header["alg"]], issuer=issuer, audience=audience, leeway=5,
+        options={"require": ["exp", "iat", "sub", "iss"], "verify_aud": audience is not None},
     )
     return claims

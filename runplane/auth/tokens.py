@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -58,18 +60,29 @@ def decode_access_token(settings: Settings, token: str) -> dict[str, Any]:
     return claims
 
 
-def new_refresh_token(session_id: uuid.UUID) -> str:
-    """`rpr_<session id hex>.<secret>`: the session id lets us detect the reuse of a rotated token."""
-    return f"{REFRESH_PREFIX}{session_id.hex}.{secrets.token_urlsafe(32)}"
+def new_refresh_token(settings: Settings, session_id: uuid.UUID) -> str:
+    """`rpr_<session id hex>.<secret>.<mac>`: the session id lets us detect the reuse of a rotated token;
+    the MAC proves we issued it, so a forged token naming someone's session cannot get that session revoked."""
+    body = f"{REFRESH_PREFIX}{session_id.hex}.{secrets.token_urlsafe(32)}"
+    return f"{body}.{_refresh_mac(settings, body)}"
 
 
-def refresh_token_session_id(token: str) -> uuid.UUID | None:
-    if not token.startswith(REFRESH_PREFIX) or "." not in token or len(token) > 200:
+def refresh_token_session_id(settings: Settings, token: str) -> uuid.UUID | None:
+    """The session of a refresh token we issued; None for anything else (malformed or forged)."""
+    if not token.startswith(REFRESH_PREFIX) or len(token) > 200:
+        return None
+    body, _, mac = token.rpartition(".")
+    if not body or not hmac.compare_digest(mac.encode(), _refresh_mac(settings, body).encode()):
         return None
     try:
-        return uuid.UUID(hex=token[len(REFRESH_PREFIX) :].split(".", 1)[0])
+        return uuid.UUID(hex=body[len(REFRESH_PREFIX) :].split(".", 1)[0])
     except ValueError:
         return None
+
+
+def _refresh_mac(settings: Settings, body: str) -> str:
+    key = hashlib.sha256(b"runplane-refresh-token:" + settings.jwt_secret.encode()).digest()
+    return base64.urlsafe_b64encode(hmac.new(key, body.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
 
 
 def hash_refresh_token(token: str) -> str:

@@ -55,6 +55,13 @@ def _clean_email(value: object) -> str:
     return email
 
 
+def _stored_email(value: str) -> str | None:
+    """`value` as registration would store it, or None when no account can have it (then nothing is queried:
+    PostgreSQL refuses NUL characters in text, which would be a 500)."""
+    email = value.lower()
+    return email if len(email) <= 320 and "\x00" not in email and EMAIL_PATTERN.fullmatch(email) else None
+
+
 def _clean_password(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput("password must be a string", field="password")
@@ -95,7 +102,8 @@ async def login(ctx: RequestContext, *, email: object, password: object, abiliti
     if not isinstance(email, str) or not isinstance(password, str) or len(password) > MAX_PASSWORD:
         raise InvalidInput("email and password are required strings")
     requested = _requested_abilities(abilities)
-    user = await User.get_or_none(email=email.strip().lower()[:320])
+    key = _stored_email(email.strip())
+    user = await User.get_or_none(email=key) if key else None
     # verify_password runs even for an unknown email so timing does not reveal which accounts exist.
     if not await verify_password(user.password_hash if user else None, password) or user is None:
         raise Unauthenticated("Incorrect email or password")
@@ -104,7 +112,7 @@ async def login(ctx: RequestContext, *, email: object, password: object, abiliti
 
 async def _open_session(ctx: RequestContext, user: User, requested: list[str] | None) -> TokenPair:
     session_id = uuid.uuid4()
-    refresh_token = new_refresh_token(session_id)
+    refresh_token = new_refresh_token(ctx.settings, session_id)
     granted = sorted(ab.grantable(requested, is_admin=user.is_admin))
     session = await AuthSession.create(
         id=session_id,
@@ -129,14 +137,14 @@ async def refresh(ctx: RequestContext, *, refresh_token: object) -> TokenPair:
     (it means the token was copied), so a stolen refresh token is good for one use at most."""
     if not isinstance(refresh_token, str):
         raise InvalidInput("refresh_token must be a string", field="refresh_token")
-    session_id = refresh_token_session_id(refresh_token)
+    session_id = refresh_token_session_id(ctx.settings, refresh_token)
     session = await AuthSession.get_or_none(id=session_id) if session_id else None
     if session is None or session.revoked_at is not None or session.expires_at <= _now():
         raise Unauthenticated("Invalid or expired refresh token")
     if not hmac.compare_digest(session.refresh_token_hash, hash_refresh_token(refresh_token)):
         await _revoke(session)
         raise Unauthenticated("Refresh token was already used; the session has been revoked")
-    new_token = new_refresh_token(session.id)
+    new_token = new_refresh_token(ctx.settings, session.id)
     updated = await AuthSession.filter(id=session.id, refresh_token_hash=session.refresh_token_hash).update(
         refresh_token_hash=hash_refresh_token(new_token), last_used_at=_now()
     )
@@ -146,12 +154,11 @@ async def refresh(ctx: RequestContext, *, refresh_token: object) -> TokenPair:
 
 
 async def logout(ctx: RequestContext) -> None:
-    principal = ctx.principal
-    if principal is None or principal.user_id is None:
-        raise Unauthenticated("Authentication required")
-    if principal.session_id is not None:
-        await AuthSession.filter(id=principal.session_id, revoked_at=None).update(revoked_at=_now())
-        _live_sessions.pop(principal.session_id, None)
+    user_id = ctx.user_id  # 401 carrying the credential's own error (expired, revoked...) when there is no user
+    session_id = ctx.principal.session_id if ctx.principal else None
+    if session_id is not None:  # external tokens have no session of ours: nothing to revoke
+        await AuthSession.filter(id=session_id, user_id=user_id, revoked_at=None).update(revoked_at=_now())
+        _live_sessions.pop(session_id, None)
 
 
 async def me(ctx: RequestContext) -> User:
@@ -196,7 +203,7 @@ async def authenticate_bearer(services: Services, token: str) -> Principal:
         raise Unauthenticated("Invalid token")
     try:
         issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
-    except jwt.InvalidTokenError:
+    except jwt.PyJWTError:
         raise Unauthenticated("Invalid token") from None
     if issuer == services.settings.jwt_issuer:
         return await _builtin_principal(services, token)
@@ -209,7 +216,7 @@ async def _builtin_principal(services: Services, token: str) -> Principal:
     try:
         claims = decode_access_token(services.settings, token)
         user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
-    except (jwt.InvalidTokenError, ValueError, TypeError, KeyError):
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         raise Unauthenticated("Invalid or expired token") from None
     if not await _session_is_live(session_id, user_id):
         raise Unauthenticated("Session has been revoked")
@@ -235,7 +242,7 @@ async def _external_principal(services: Services, token: str) -> Principal:
         claims = await decode_external_token(
             services.jwks, token, issuer=settings.external_issuer, audience=settings.external_audience
         )
-    except (jwt.InvalidTokenError, ValueError, TypeError, KeyError):
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         raise Unauthenticated("Invalid or expired token") from None
     user = await _provision_external_user(settings.external_issuer, claims)
     granted = _external_abilities(claims, settings.external_default_abilities)
@@ -251,7 +258,9 @@ def _external_abilities(claims: dict[str, object], defaults: tuple[str, ...]) ->
 
 async def _provision_external_user(issuer: str, claims: dict[str, object]) -> User:
     """Users of an external issuer are created on first sight, keyed by issuer and `sub`."""
-    subject = f"{issuer}|{claims['sub']}"[:512]
+    subject = f"{issuer}|{claims['sub']}"
+    if len(subject) > 512 or "\x00" in subject:  # truncating would merge distinct subjects into one user
+        raise Unauthenticated("Invalid or expired token")
     user = await User.get_or_none(external_subject=subject)
     if user is not None:
         return user
@@ -264,7 +273,7 @@ async def _provision_external_user(issuer: str, claims: dict[str, object]) -> Us
 
 
 def _unclaimed_email(email: object) -> str | None:
-    return email.lower()[:320] if isinstance(email, str) and EMAIL_PATTERN.match(email.lower()) else None
+    return _stored_email(email) if isinstance(email, str) else None
 
 
 def authenticate_api_key(services: Services, key: str) -> Principal:
