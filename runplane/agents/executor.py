@@ -11,10 +11,11 @@ from typing import Any
 
 from runplane.agents import lifecycle
 from runplane.agents.loop import AgentLoop, LoopResult
-from runplane.agents.providers.base import ChatMessage, ProviderError
+from runplane.agents.providers.base import ChatMessage, ProviderError, Usage
 from runplane.agents.tools import ToolRunner
 from runplane.events.types import ControlMessage, ControlSignal
 from runplane.models import AgentRun, CommandRecord, Message
+from runplane.resolvers import byok
 from runplane.services import Services
 
 log = logging.getLogger("runplane.executor")
@@ -43,38 +44,47 @@ async def execute_run(services: Services, run_id: uuid.UUID, worker_id: str) -> 
 
 
 async def _execute_claimed(services: Services, run: AgentRun) -> None:
-    work = asyncio.create_task(_run_agent(services, run))
+    progress = LoopResult()  # filled step by step: a stopped or failed run still records the tokens it used
+    work = asyncio.create_task(_run_agent(services, run, progress))
     watcher = asyncio.create_task(_watch_control(services, run.id, work))
     try:
         result = await work
         await _complete(services, run, result)
     except (asyncio.CancelledError, RunStopped):
         if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
-            await _shield_finish(services, run.id, "failed", error="The worker shut down during the run")
+            await _shield_finish(services, run.id, "failed", progress.usage, error="The worker shut down during the run")
             raise
-        await _shield_finish(services, run.id, "stopped")
+        await _shield_finish(services, run.id, "stopped", progress.usage)
     except ProviderError as exc:
-        await _shield_finish(services, run.id, "failed", error=f"Model provider error: {exc.message}")
+        await _shield_finish(services, run.id, "failed", progress.usage, error=f"Model provider error: {exc.message}")
     except Exception as exc:  # the run fails, the worker lives on
         log.exception("run %s failed", run.id)
-        await _shield_finish(services, run.id, "failed", error=f"Internal error: {type(exc).__name__}")
+        await _shield_finish(services, run.id, "failed", progress.usage, error=f"Internal error: {type(exc).__name__}")
     finally:
         watcher.cancel()
         work.cancel()
 
 
-async def _shield_finish(services: Services, run_id: uuid.UUID, status: str, *, error: str | None = None) -> None:
-    await asyncio.shield(lifecycle.finish(services, run_id, status, error=error))
+async def _shield_finish(services: Services, run_id: uuid.UUID, status: str, usage: Usage, *, error: str | None = None) -> None:
+    await asyncio.shield(lifecycle.finish(services, run_id, status, error=error, **_usage_fields(usage)))
 
 
-async def _run_agent(services: Services, run: AgentRun) -> LoopResult:
+def _usage_fields(usage: Usage) -> dict[str, int]:
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens}
+
+
+async def _run_agent(services: Services, run: AgentRun, progress: LoopResult) -> LoopResult:
     tools = ToolRunner(lambda: services.sandbox_for_project(run.project_id), _command_recorder(run.id))  # type: ignore[attr-defined]
-    loop = AgentLoop(
-        services.provider_for(run), run.model.split("/", 1)[-1] if run.model.startswith("scripted/") else run.model,
-        tools, lambda type, payload: _emit(services, run.id, type, payload), lambda: _checkpoint(run.id),
-        services.settings.max_agent_steps,
-    )
-    return await loop.run(await _history(run))
+    async with byok.run_provider(services, run) as provider:  # the owner's own key, if they stored one
+        loop = AgentLoop(
+            provider, run.model.split("/", 1)[-1] if run.model.startswith("scripted/") else run.model,
+            tools, lambda type, payload: _emit(services, run.id, type, payload), lambda: _checkpoint(run.id),
+            services.settings.max_agent_steps,
+        )
+        result = await loop.run(await _history(run), progress)
+    # A pause that came during the last model reply holds the run here: a paused run must not complete.
+    await _checkpoint(run.id)
+    return result
 
 
 async def _emit(services: Services, run_id: uuid.UUID, type: str, payload: dict[str, Any]) -> None:

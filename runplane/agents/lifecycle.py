@@ -17,6 +17,7 @@ from runplane.events.log import append_event
 from runplane.events.types import ControlSignal, RunEvent
 from runplane.models import AgentRun
 from runplane.models.agent_run import ACTIVE_STATUSES
+from runplane.resolvers import billing
 from runplane.services import Services
 
 
@@ -54,6 +55,7 @@ async def finish(
     from_statuses: tuple[str, ...] = ACTIVE_STATUSES, **fields: Any,
 ) -> bool:
     """End an active run: (error event,) terminal status event, then END_STREAM/ERROR on the control channel."""
+    await billing.charge_run(services, run_id, **fields)  # tokens used, once per run (the ledger is keyed by run id)
     events = await transition(run_id, from_statuses=from_statuses, to=status, error=error, **fields)
     await publish_all(services, events)
     if not events:

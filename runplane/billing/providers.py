@@ -1,0 +1,175 @@
+"""Payment providers behind one interface: hosted checkout, plan changes, and signed webhooks that say
+what happened to a subscription. Polar (billing/polar.py) and Stripe (billing/stripe.py) implement it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal, Protocol
+
+import httpx
+
+from runplane.billing.plans import PROVIDERS, PlanBook
+from runplane.billing.signatures import SignatureError
+from runplane.config import Settings
+
+HTTP_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+# Subscription statuses shared by Polar and Stripe, and what they mean for the plan.
+ACTIVE_STATUSES = frozenset({"active", "trialing"})
+GRACE_STATUSES = frozenset({"past_due"})
+ENDED_STATUSES = frozenset({"canceled", "unpaid", "incomplete_expired", "revoked"})
+
+
+class PaymentProviderError(Exception):
+    """The provider refused a call or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ProviderNotConfigured(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    plan_id: str
+    price_id: str  # the provider's product (Polar) or price (Stripe) id of the plan
+    user_id: str
+    email: str | None
+    success_url: str
+    cancel_url: str | None
+
+
+@dataclass(frozen=True)
+class Checkout:
+    id: str
+    url: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    occurred_at: datetime | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubscriptionChange:
+    """What a webhook says about one subscription, in provider-neutral terms."""
+
+    state: Literal["active", "past_due", "ended"]
+    status: str
+    user_ref: str | None = None  # our user id as we sent it in the checkout metadata
+    plan_id: str | None = None
+    subscription_id: str | None = None
+    customer_id: str | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def create_checkout(self, request: CheckoutRequest) -> Checkout: ...
+
+    async def change_plan(self, subscription_id: str, price_id: str) -> None: ...
+
+    async def set_cancel_at_period_end(self, subscription_id: str, cancel: bool) -> None: ...
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, *, now: float) -> WebhookEvent: ...
+
+    def subscription_change(self, event: WebhookEvent, plans: PlanBook) -> SubscriptionChange | None: ...
+
+
+def payment_provider(settings: Settings, name: str) -> PaymentProvider:
+    from runplane.billing.polar import PolarProvider
+    from runplane.billing.stripe import StripeProvider
+
+    if name == "polar":
+        return PolarProvider(settings.polar_api_url, settings.polar_access_token, settings.polar_webhook_secret,
+                             tolerance=settings.webhook_tolerance_seconds)
+    if name == "stripe":
+        return StripeProvider(settings.stripe_api_url, settings.stripe_secret_key, settings.stripe_webhook_secret,
+                              tolerance=settings.webhook_tolerance_seconds)
+    raise ValueError(f"unknown payment provider {name!r} (expected one of {', '.join(PROVIDERS)})")
+
+
+def configured_checkout_providers(settings: Settings) -> list[str]:
+    return [name for name, key in (("polar", settings.polar_access_token), ("stripe", settings.stripe_secret_key)) if key]
+
+
+def state_of(status: str) -> Literal["active", "past_due", "ended"] | None:
+    if status in ACTIVE_STATUSES:
+        return "active"
+    if status in GRACE_STATUSES:
+        return "past_due"
+    if status in ENDED_STATUSES:
+        return "ended"
+    return None  # incomplete, paused...: nothing to change yet
+
+
+async def call_api(method: str, url: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
+    """One JSON API call; every failure becomes a PaymentProviderError (never an unexpected 500)."""
+    try:
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+            response = await http.request(method, url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise PaymentProviderError(f"{what} unreachable ({type(exc).__name__})") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 400:
+        raise PaymentProviderError(f"{what} answered HTTP {response.status_code}: {_detail(body)}", response.status_code)
+    if not isinstance(body, dict):
+        raise PaymentProviderError(f"{what} answered with a non-object body", response.status_code)
+    return body
+
+
+def _detail(body: Any) -> str:
+    if isinstance(body, dict):
+        error = body.get("error") or body.get("detail") or body
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("type") or error)[:300]
+        return str(error)[:300]
+    return "no JSON body"
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO-8601 strings (Polar) or Unix seconds (Stripe); anything else is None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 10**11:
+        return datetime.fromtimestamp(value, timezone.utc)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A verified webhook body; anything but a JSON object is malformed."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise SignatureError("Webhook body is not JSON", malformed=True) from None
+    if not isinstance(payload, dict):
+        raise SignatureError("Webhook body is not a JSON object", malformed=True)
+    return payload

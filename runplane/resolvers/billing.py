@@ -1,0 +1,409 @@
+"""Billing: plans, each user's subscription and billing period, the token ledger and quota, checkout and
+plan changes. Payment providers are reached through runplane/billing/providers.py.
+
+Quota: `tokens_used` on the subscription is the running sum of the period's platform ledger entries. A run
+is refused (QuotaExceeded, 402) before it starts when the allowance is spent, and charged once when it
+finishes: the ledger's run_id is unique, so a retried or concurrent write of the same run charges nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from runplane.agents.providers.base import Usage
+from runplane.auth.abilities import BILLING_READ, BILLING_WRITE
+from runplane.billing.plans import PROVIDERS, Plan, PlanBook, plan_book
+from runplane.billing.providers import (
+    CheckoutRequest,
+    PaymentProvider,
+    PaymentProviderError,
+    ProviderNotConfigured,
+    configured_checkout_providers,
+    payment_provider,
+)
+from runplane.config import Settings
+from runplane.errors import Conflict, InvalidInput, QuotaExceeded, ServiceUnavailable
+from runplane.models import AgentRun, CheckoutSession, Project, Subscription, UsageEntry, User
+from runplane.resolvers import byok, rate_limits
+from runplane.resolvers.byok import is_scripted
+from runplane.resolvers.context import RequestContext
+from runplane.resolvers.validation import clean_text
+from runplane.services import Services
+
+MAX_URL = 2048
+MAX_HISTORY_DAYS = 366
+DEFAULT_HISTORY_DAYS = 30
+CHECKOUTS_PER_MINUTE = 10
+MAX_TOKENS_PER_ENTRY = 2**31 - 1
+T = TypeVar("T")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def plans_of(settings: Settings) -> PlanBook:
+    return plan_book(settings)
+
+
+# ---- subscriptions and periods -------------------------------------------------------------------
+
+
+async def subscription_for(settings: Settings, user_id: uuid.UUID) -> Subscription:
+    """The user's subscription (the default plan on first use), rolled into the current period."""
+    sub = await Subscription.get_or_none(user_id=user_id)
+    if sub is None:
+        sub = await _create_default(settings, user_id)
+    if sub.current_period_end <= now():
+        sub = await _roll_over(settings, sub)
+    return sub
+
+
+async def _create_default(settings: Settings, user_id: uuid.UUID) -> Subscription:
+    start = now()
+    try:
+        return await Subscription.create(
+            user_id=user_id, plan=plans_of(settings).default.id, current_period_start=start,
+            current_period_end=start + timedelta(days=settings.billing_period_days),
+        )
+    except IntegrityError:  # a concurrent first request created it
+        return await Subscription.get(user_id=user_id)
+
+
+async def _roll_over(settings: Settings, sub: Subscription) -> Subscription:
+    """A new period starts where the old one ended; its allowance is fresh. A subscription set to cancel
+    at the period's end falls back to the default plan. Conditional on the old period end, so two
+    requests rolling over at once do it once."""
+    period = timedelta(days=settings.billing_period_days)
+    elapsed = (now() - sub.current_period_end) // period
+    start = sub.current_period_end + elapsed * period
+    updates: dict[str, object] = dict(current_period_start=start, current_period_end=start + period, tokens_used=0)
+    if sub.cancel_at_period_end:
+        updates.update(plan=plans_of(settings).default.id, status="active", provider=None, external_id=None, cancel_at_period_end=False)
+    await Subscription.filter(id=sub.id, current_period_end=sub.current_period_end).update(**updates)
+    await sub.refresh_from_db()
+    return sub
+
+
+async def get_subscription(ctx: RequestContext) -> tuple[Subscription, Plan]:
+    user_id = ctx.require(BILLING_READ)
+    sub = await subscription_for(ctx.settings, user_id)
+    return sub, plans_of(ctx.settings).effective(sub.plan)
+
+
+def list_plans(ctx: RequestContext) -> list[Plan]:
+    ctx.require(BILLING_READ)
+    return plans_of(ctx.settings).all()
+
+
+# ---- status and quota ----------------------------------------------------------------------------
+
+
+@dataclass
+class BillingStatus:
+    subscription: Subscription
+    plan: Plan
+    has_own_key: bool
+    projects_used: int
+
+    @property
+    def tokens_used(self) -> int:
+        return int(self.subscription.tokens_used)
+
+    @property
+    def tokens_limit(self) -> int | None:
+        return self.plan.token_allowance
+
+    @property
+    def tokens_remaining(self) -> int | None:
+        return None if self.tokens_limit is None else max(0, self.tokens_limit - self.tokens_used)
+
+    @property
+    def quota_exhausted(self) -> bool:
+        return self.tokens_limit is not None and self.tokens_used >= self.tokens_limit
+
+    @property
+    def can_run(self) -> bool:
+        """Whether a run on a platform model may start (with an own key, non-scripted models always may)."""
+        return not self.quota_exhausted or self.has_own_key
+
+
+async def status_for(settings: Settings, user_id: uuid.UUID) -> BillingStatus:
+    sub = await subscription_for(settings, user_id)
+    return BillingStatus(
+        sub, plans_of(settings).effective(sub.plan), await byok.has_key(user_id),
+        await Project.filter(owner_id=user_id).count(),
+    )
+
+
+async def billing_status(ctx: RequestContext) -> BillingStatus:
+    return await status_for(ctx.settings, ctx.require(BILLING_READ))
+
+
+async def check_run_quota(ctx: RequestContext, *, model: str) -> None:
+    """Before a run starts: QuotaExceeded (402) once the period's allowance is spent, unless the run
+    will use the user's own key."""
+    user_id = ctx.user_id
+    sub = await subscription_for(ctx.settings, user_id)
+    plan = plans_of(ctx.settings).effective(sub.plan)
+    if plan.token_allowance is None or sub.tokens_used < plan.token_allowance:
+        return
+    if not is_scripted(model) and await byok.has_key(user_id):
+        return
+    raise QuotaExceeded(
+        f"The {plan.name} plan's {plan.token_allowance} tokens for this period are used up: upgrade the plan "
+        f"or add your own OpenRouter key (the period renews at {iso(sub.current_period_end)})",
+        plan=plan.id, tokens_used=int(sub.tokens_used), tokens_limit=plan.token_allowance,
+        period_end=iso(sub.current_period_end),
+    )
+
+
+async def enforce_limit(ctx: RequestContext, *, limit: str, used: int) -> None:
+    """For resolvers creating limited things (limit: "projects" | "deployments"): QuotaExceeded at the plan's cap."""
+    sub = await subscription_for(ctx.settings, ctx.user_id)
+    plan = plans_of(ctx.settings).effective(sub.plan)
+    cap = {"projects": plan.max_projects, "deployments": plan.max_deployments}[limit]
+    if cap is not None and used >= cap:
+        raise QuotaExceeded(f"The {plan.name} plan allows {cap} {limit}", plan=plan.id, limit=limit, max=cap)
+
+
+async def charge_run(services: Services, run_id: uuid.UUID, **fields: Any) -> bool:
+    """Called as a run finishes with the token counts it used (if any): charge them to its owner."""
+    usage = Usage(*(int(fields.get(name) or 0) for name in ("prompt_tokens", "completion_tokens", "total_tokens")))
+    if usage.total_tokens <= 0:
+        return False
+    run = await AgentRun.get_or_none(id=run_id).only("id", "owner_id", "model")
+    return run is not None and await record_run_usage(services, run=run, usage=usage)
+
+
+async def record_run_usage(services: Services, *, run: AgentRun, usage: Usage) -> bool:
+    """Charge a finished run's tokens once. False when this run was already charged."""
+    user_id: uuid.UUID = run.owner_id  # type: ignore[attr-defined]
+    own_key = not is_scripted(run.model) and await byok.has_key(user_id)
+    await subscription_for(services.settings, user_id)  # exists, and in its current period
+    tokens = [min(max(0, int(n)), MAX_TOKENS_PER_ENTRY) for n in (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)]
+    try:
+        async with in_transaction():
+            await UsageEntry.create(
+                user_id=user_id, run_id=run.id, model=run.model[:200], source="byok" if own_key else "platform",
+                prompt_tokens=tokens[0], completion_tokens=tokens[1], total_tokens=tokens[2],
+            )
+            if not own_key and tokens[2]:
+                await Subscription.filter(user_id=user_id).update(tokens_used=F("tokens_used") + tokens[2])
+    except IntegrityError:
+        return False
+    return True
+
+
+# ---- usage history -------------------------------------------------------------------------------
+
+
+@dataclass
+class UsageDay:
+    day: date
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    platform_tokens: int = 0
+    runs: int = 0
+
+    def add(self, prompt: int, completion: int, total: int, source: str) -> None:
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self.total_tokens += total
+        self.platform_tokens += total if source == "platform" else 0
+        self.runs += 1
+
+
+@dataclass
+class UsageHistory:
+    start: date
+    end: date
+    days: list[UsageDay]
+
+    @property
+    def totals(self) -> UsageDay:
+        total = UsageDay(self.start)
+        for day in self.days:
+            total.prompt_tokens += day.prompt_tokens
+            total.completion_tokens += day.completion_tokens
+            total.total_tokens += day.total_tokens
+            total.platform_tokens += day.platform_tokens
+            total.runs += day.runs
+        return total
+
+
+async def usage_history(ctx: RequestContext, *, start_date: object = None, end_date: object = None) -> UsageHistory:
+    """The caller's ledger summed per UTC day, every day of [start_date, end_date] (default: the last 30)."""
+    user_id = ctx.require(BILLING_READ)
+    start, end = _date_range(_clean_date(start_date, "start_date"), _clean_date(end_date, "end_date"))
+    days = {start + timedelta(days=i): UsageDay(start + timedelta(days=i)) for i in range((end - start).days + 1)}
+    rows = await UsageEntry.filter(
+        user_id=user_id, created_at__gte=_midnight(start), created_at__lt=_midnight(end + timedelta(days=1))
+    ).values_list("created_at", "prompt_tokens", "completion_tokens", "total_tokens", "source")
+    for created_at, prompt, completion, total, source in rows:
+        days[created_at.astimezone(timezone.utc).date()].add(prompt, completion, total, source)
+    return UsageHistory(start, end, list(days.values()))
+
+
+def _clean_date(value: object, field: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 40:
+        raise InvalidInput(f"{field} must be a date (YYYY-MM-DD)", field=field)
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise InvalidInput(f"{field} must be a date (YYYY-MM-DD)", field=field) from None
+
+
+def _date_range(start: date | None, end: date | None) -> tuple[date, date]:
+    today = now().date()
+    end = end or (max(start, today) if start else today)
+    start = start or end - timedelta(days=DEFAULT_HISTORY_DAYS - 1)
+    if start > end:
+        raise InvalidInput("start_date must not be after end_date", field="start_date")
+    if (end - start).days + 1 > MAX_HISTORY_DAYS:
+        raise InvalidInput(f"The range may cover at most {MAX_HISTORY_DAYS} days", field="end_date")
+    return start, end
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+# ---- checkout and plan changes -------------------------------------------------------------------
+
+
+def _clean_plan(ctx: RequestContext, plan: object) -> Plan:
+    plan_id = clean_text(plan, "plan", max_length=64)
+    found = plans_of(ctx.settings).get(plan_id)
+    if found is None:
+        raise InvalidInput(f"Unknown plan '{plan_id}'", field="plan")
+    return found
+
+
+def _clean_url(value: object, field: str, default: str | None) -> str | None:
+    if value is None or value == "":
+        return default
+    url = clean_text(value, field, max_length=MAX_URL)
+    if not url.lower().startswith(("https://", "http://")) or any(c.isspace() for c in url):
+        raise InvalidInput(f"{field} must be an http(s) URL", field=field)
+    return url
+
+
+def _clean_provider(ctx: RequestContext, provider: object) -> str:
+    if provider is not None and provider != "":
+        name = clean_text(provider, "provider", max_length=16).lower()
+        if name not in PROVIDERS:
+            raise InvalidInput(f"provider must be one of {', '.join(PROVIDERS)}", field="provider")
+        return name
+    configured = configured_checkout_providers(ctx.settings)
+    chosen = ctx.settings.billing_provider or (configured[0] if configured else None)
+    if chosen is None:
+        raise ServiceUnavailable("Payments are not configured on this server")
+    return chosen
+
+
+def _gateway(ctx: RequestContext, name: str) -> PaymentProvider:
+    return payment_provider(ctx.settings, name)
+
+
+async def create_checkout_session(
+    ctx: RequestContext, *, plan: object, provider: object = None, success_url: object = None, cancel_url: object = None
+) -> CheckoutSession:
+    """A hosted checkout for a paid plan; the provider's webhook activates the plan once paid."""
+    user_id = ctx.require(BILLING_WRITE)
+    target = _clean_plan(ctx, plan)
+    if not target.is_paid:
+        raise InvalidInput(f"The {target.name} plan needs no checkout", field="plan")
+    name = _clean_provider(ctx, provider)
+    price_id = target.checkout_id(name)
+    if price_id is None:
+        raise InvalidInput(f"The {target.name} plan cannot be bought through {name}", field="plan")
+    success = _clean_url(success_url, "success_url", ctx.settings.billing_success_url)
+    if success is None:
+        raise InvalidInput("success_url is required", field="success_url")
+    cancel = _clean_url(cancel_url, "cancel_url", ctx.settings.billing_cancel_url)
+    sub = await subscription_for(ctx.settings, user_id)
+    if sub.external_id:  # a second checkout would start a second, parallel subscription
+        raise Conflict("A subscription is already active: change it with upgrade-plan", current_plan=sub.plan)
+    await rate_limits.hit(ctx, "checkout sessions", CHECKOUTS_PER_MINUTE)
+    user = await User.get(id=user_id)
+    request = CheckoutRequest(target.id, price_id, str(user_id), user.email, success, cancel)
+    checkout = await _provider_call(name, _gateway(ctx, name).create_checkout(request))
+    return await CheckoutSession.create(
+        user_id=user_id, provider=name, external_id=checkout.id[:200], plan=target.id, url=checkout.url, expires_at=checkout.expires_at,
+    )
+
+
+async def _provider_call(name: str, call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except ProviderNotConfigured as exc:
+        raise ServiceUnavailable(str(exc), provider=name) from None
+    except PaymentProviderError as exc:
+        raise ServiceUnavailable(f"Payment provider error: {exc.message}", provider=name) from None
+
+
+@dataclass
+class UpgradeOutcome:
+    status: str  # updated | checkout_required | cancel_scheduled | cancel_reverted
+    subscription: Subscription
+    plan: Plan
+    checkout: CheckoutSession | None = None
+
+
+async def upgrade_plan(
+    ctx: RequestContext, *, plan: object, provider: object = None, success_url: object = None, cancel_url: object = None
+) -> UpgradeOutcome:
+    """Change plan. A provider-managed subscription is changed (or cancelled at period end) with the provider;
+    otherwise a paid plan needs a checkout first, and the default plan applies at once."""
+    user_id = ctx.require(BILLING_WRITE)
+    target = _clean_plan(ctx, plan)
+    sub = await subscription_for(ctx.settings, user_id)
+    if sub.plan == target.id and not sub.cancel_at_period_end:
+        raise Conflict(f"Already on the {target.name} plan", current_plan=sub.plan)
+    if sub.external_id and sub.provider:
+        return await _change_with_provider(ctx, sub, target)
+    if target.is_paid:
+        checkout = await create_checkout_session(ctx, plan=target.id, provider=provider, success_url=success_url, cancel_url=cancel_url)
+        return UpgradeOutcome("checkout_required", sub, plans_of(ctx.settings).effective(sub.plan), checkout)
+    await Subscription.filter(id=sub.id).update(plan=target.id, status="active", cancel_at_period_end=False)
+    await sub.refresh_from_db()
+    return UpgradeOutcome("updated", sub, target)
+
+
+async def _change_with_provider(ctx: RequestContext, sub: Subscription, target: Plan) -> UpgradeOutcome:
+    assert sub.provider is not None and sub.external_id is not None
+    gateway = _gateway(ctx, sub.provider)
+    current = plans_of(ctx.settings).effective(sub.plan)
+    if target.id == sub.plan:  # undo a scheduled cancellation
+        await _provider_call(sub.provider, gateway.set_cancel_at_period_end(sub.external_id, False))
+        await Subscription.filter(id=sub.id).update(cancel_at_period_end=False)
+        status = "cancel_reverted"
+    elif not target.is_paid:
+        await _provider_call(sub.provider, gateway.set_cancel_at_period_end(sub.external_id, True))
+        await Subscription.filter(id=sub.id).update(cancel_at_period_end=True)
+        status, target = "cancel_scheduled", current
+    else:
+        price_id = target.checkout_id(sub.provider)
+        if price_id is None:
+            raise InvalidInput(f"The {target.name} plan cannot be bought through {sub.provider}", field="plan")
+        await _provider_call(sub.provider, gateway.change_plan(sub.external_id, price_id))
+        await Subscription.filter(id=sub.id).update(plan=target.id, cancel_at_period_end=False)
+        status = "updated"
+    await sub.refresh_from_db()
+    return UpgradeOutcome(status, sub, target)

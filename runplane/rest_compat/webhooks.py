@@ -1,0 +1,32 @@
+"""Payment-provider webhooks (seeds/cheatcode-api.md): authenticated by their signature, not by a user."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runplane.resolvers import webhooks as ops
+from runplane.rest_compat.common import context, ok
+from runplane.rest_compat.registry import api
+from runplane.rest_compat.schemas import STR, obj
+
+TAG = "webhooks"
+OUTCOME = obj(["status", "event_id", "event_type"], status={"type": "string", "enum": ["processed", "duplicate", "ignored", "stale"]},
+              event_id=STR, event_type=STR)
+EVENT = {"type": "object", "description": "The provider's event, signed over the raw body"}
+
+
+async def _receive(request: Request, provider: str) -> Response:
+    # The raw bytes: the signature covers them exactly as sent.
+    outcome = await ops.process_webhook(await context(request), provider=provider, headers=request.headers, body=await request.body())
+    return ok({"status": outcome.status, "event_id": outcome.event_id, "event_type": outcome.event_type})
+
+
+@api.add("POST", "/webhooks/polar", "Polar billing webhook (Standard Webhooks signature)", auth="webhook", tag=TAG, body=EVENT, response=OUTCOME)
+async def polar(request: Request) -> Response:
+    return await _receive(request, "polar")
+
+
+@api.add("POST", "/webhooks/stripe", "Stripe billing webhook (Stripe-Signature)", auth="webhook", tag=TAG, body=EVENT, response=OUTCOME)
+async def stripe(request: Request) -> Response:
+    return await _receive(request, "stripe")
