@@ -22,6 +22,10 @@ from runplane.errors import DomainError
 from runplane.graphql_view import RunplaneGraphQL
 from runplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from runplane.rest_compat.common import error_response
+from runplane.rest_compat import preview
+from runplane.rest_compat.deployments import site_routes
+from runplane.rest_compat.sandboxes import body_limit
+from runplane.sandboxes.service import SandboxReaper
 from runplane.schema import build_schema
 from runplane.services import Services
 
@@ -39,11 +43,14 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
         await services.start()
         reaper = Reaper(services)
         reaper.start()
+        sandbox_reaper = SandboxReaper(services)  # stops idle sandboxes; the backend closes with services
+        sandbox_reaper.start()
         await resubmit_orphaned_runs(services)
         try:
             yield
         finally:
             await reaper.stop()
+            await sandbox_reaper.stop()
             await services.close()
             await close_database()
 
@@ -63,11 +70,13 @@ def _routes(graphql: RunplaneGraphQL) -> list[BaseRoute]:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         *rest_compat.routes(),
+        *preview.routes(),
+        *site_routes(),  # local static deployments: /sites/<deployment id>/...
     ]
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
-    stack = [Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, limit_for=lambda path: settings.max_body_bytes)]
+    stack = [Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, limit_for=lambda path: body_limit(settings, path))]
     if settings.cors_origins:
         stack.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_headers=["*"], allow_methods=["*"]))
     return stack

@@ -121,6 +121,54 @@ class Settings:
     encryption_key: str | None = None
     byok_base_url: str | None = None  # where users' own keys are used and tested; default model_base_url or OpenRouter
 
+    # Sandboxes (runplane/sandboxes): one per project, local workspaces under sandbox_dir.
+    sandbox_dir: Path | None = None  # default <data_dir>/workspaces; as root every ancestor needs o+x
+    sandbox_idle_timeout_seconds: float = 15 * 60  # no activity this long: sessions stop, status "stopped"
+    sandbox_reaper_interval_seconds: float = 30
+    sandbox_require_isolation: bool = False  # refuse to run commands when bubblewrap does not work
+    sandbox_network: bool = True  # False: no network in commands (needs bubblewrap; previews then cannot work)
+    sandbox_command_timeout_seconds: float = 60  # ceiling of one command's wall time
+    sandbox_cpu_seconds: int = 60
+    sandbox_memory_bytes: int = 1024**3
+    sandbox_max_processes: int = 256
+    sandbox_max_output_bytes: int = 1024**2
+    sandbox_max_file_bytes: int = 100 * 1024**2
+    sandbox_max_upload_bytes: int = 50 * 1024**2  # one upload request, all its files together
+    sandbox_max_sessions: int = 8
+    sandbox_uid_start: int = 200_000  # sandboxes get uids [start, start+count) when running as root
+    sandbox_uid_count: int = 65_536
+    # Previews: `<base>/preview/<token>/`; default base is the URL the request came in on. A separate origin
+    # (another host name for this server) keeps previewed pages away from the API origin's storage.
+    preview_base_url: str | None = None
+    preview_token_ttl_seconds: int = 30 * 60
+
+    # Deployments (runplane/deployments): `local` publishes a copy served at /sites/<id>/; `vercel` uses its REST API.
+    deploy_provider: str = "local"  # local | vercel
+    sites_base_url: str | None = None  # where /sites/ is reached; default the URL the request came in on
+    deploy_max_files: int = 5000
+    deploy_max_bytes: int = 100 * 1024**2
+    vercel_api_url: str = "https://api.vercel.com"
+    vercel_token: str | None = None
+    vercel_team_id: str | None = None
+
+    # Composio (integrations): toolkit catalog, connected accounts, MCP servers; None: catalog routes answer 503.
+    composio_base_url: str | None = None
+    composio_api_key: str | None = None
+    composio_cache_seconds: float = 300.0
+
+    # Feature flags (GET /api/feature-flags): JSON object of name -> bool (or {"enabled": bool, ...}).
+    feature_flags_enabled: bool = False
+    feature_flags: str | None = None
+
+    # Email (POST /api/send-welcome-email); no host: 503.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    smtp_security: str = "starttls"  # starttls | ssl | none
+    smtp_timeout_seconds: float = 15.0
+
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
         data_dir = Path(_env("DATA_DIR", ".runplane") or ".runplane")
@@ -181,6 +229,42 @@ class Settings:
             webhook_tolerance_seconds=_env_int("WEBHOOK_TOLERANCE_SECONDS", 300),
             encryption_key=_env("ENCRYPTION_KEY"),
             byok_base_url=_env("BYOK_BASE_URL"),
+            sandbox_dir=Path(d) if (d := _env("SANDBOX_DIR")) else None,
+            sandbox_idle_timeout_seconds=_env_float("SANDBOX_IDLE_TIMEOUT", 15 * 60),
+            sandbox_reaper_interval_seconds=_env_float("SANDBOX_REAPER_INTERVAL", 30),
+            sandbox_require_isolation=_env_bool("SANDBOX_REQUIRE_ISOLATION", False),
+            sandbox_network=_env_bool("SANDBOX_NETWORK", True),
+            sandbox_command_timeout_seconds=_env_float("SANDBOX_COMMAND_TIMEOUT", 60),
+            sandbox_cpu_seconds=_env_int("SANDBOX_CPU_SECONDS", 60),
+            sandbox_memory_bytes=_env_int("SANDBOX_MEMORY_BYTES", 1024**3),
+            sandbox_max_processes=_env_int("SANDBOX_MAX_PROCESSES", 256),
+            sandbox_max_output_bytes=_env_int("SANDBOX_MAX_OUTPUT_BYTES", 1024**2),
+            sandbox_max_file_bytes=_env_int("SANDBOX_MAX_FILE_BYTES", 100 * 1024**2),
+            sandbox_max_upload_bytes=_env_int("SANDBOX_MAX_UPLOAD_BYTES", 50 * 1024**2),
+            sandbox_max_sessions=_env_int("SANDBOX_MAX_SESSIONS", 8),
+            sandbox_uid_start=_env_int("SANDBOX_UID_START", 200_000),
+            sandbox_uid_count=_env_int("SANDBOX_UID_COUNT", 65_536),
+            preview_base_url=_env("PREVIEW_BASE_URL"),
+            preview_token_ttl_seconds=_env_int("PREVIEW_TOKEN_TTL", 30 * 60),
+            deploy_provider=_env("DEPLOY_PROVIDER", "local") or "local",
+            sites_base_url=_env("SITES_BASE_URL"),
+            deploy_max_files=_env_int("DEPLOY_MAX_FILES", 5000),
+            deploy_max_bytes=_env_int("DEPLOY_MAX_BYTES", 100 * 1024**2),
+            vercel_api_url=_env("VERCEL_API_URL", "https://api.vercel.com") or "https://api.vercel.com",
+            vercel_token=_env("VERCEL_TOKEN"),
+            vercel_team_id=_env("VERCEL_TEAM_ID"),
+            composio_base_url=_env("COMPOSIO_BASE_URL"),
+            composio_api_key=_env("COMPOSIO_API_KEY"),
+            composio_cache_seconds=_env_float("COMPOSIO_CACHE_SECONDS", 300.0),
+            feature_flags_enabled=_env_bool("FEATURE_FLAGS_ENABLED", False),
+            feature_flags=_env("FEATURE_FLAGS"),
+            smtp_host=_env("SMTP_HOST"),
+            smtp_port=_env_int("SMTP_PORT", 587),
+            smtp_username=_env("SMTP_USERNAME"),
+            smtp_password=_env("SMTP_PASSWORD"),
+            smtp_from=_env("SMTP_FROM"),
+            smtp_security=_env("SMTP_SECURITY", "starttls") or "starttls",
+            smtp_timeout_seconds=_env_float("SMTP_TIMEOUT", 15.0),
         )
         values.update(overrides)
         return cls(**values).resolved()

@@ -6,14 +6,20 @@ from datetime import timedelta
 from typing import Any
 
 import strawberry
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 
 from runplane.graphql_ws import LegacyWSHandler, TransportWSHandler
 from runplane.auth.credentials import authenticate_context, token_from_connection_params
+from runplane.errors import RateLimited
+from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.schema.context import GraphQLContext
 from runplane.services import Services
@@ -42,8 +48,24 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
             keep_alive_interval=15,
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=50,
+            # WebSockets (graphql-transport-ws, legacy graphql-ws), plus subscriptions over HTTP: multipart
+            # (`Accept: multipart/mixed;subscriptionSpec="1.0"`) and GraphQL over SSE (`Accept: text/event-stream`).
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL, GRAPHQL_SSE_PROTOCOL,
+            ),
         )
         self.services = services
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Strawberry catches only JSONDecodeError and reads `.get` off any JSON value: bytes that are not
+        text, `"x"` or `5` would be 500s instead of 400s."""
+        try:
+            decoded = super().decode_json(data)
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, "[[[[..." too deep
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
+        if not isinstance(decoded, (dict, list)):
+            raise HTTPException(400, "The GraphQL request must be a JSON object")
+        return decoded
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphQLContext:
         ctx = request_context(self.services, request)
@@ -51,6 +73,9 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
             await authenticate_context(
                 ctx, authorization=request.headers.get("authorization"), api_key=request.headers.get("x-api-key")
             )
+            # Per-user requests/min (anonymous calls such as login are not counted): RateLimited becomes a
+            # 429 with Retry-After through the app's DomainError handler.
+            await rate_limits.hit(ctx, "requests", ctx.settings.rate_limit_per_minute)
         return GraphQLContext(ctx=ctx, request=request, response=response)
 
     async def on_ws_connect(self, context: GraphQLContext) -> dict[str, Any] | None:
@@ -64,4 +89,8 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         await authenticate_context(context.ctx, authorization=authorization)
         if context.ctx.principal is None:
             raise ConnectionRejectionError({"message": "Invalid or expired token", "code": "UNAUTHENTICATED"})
+        try:  # a connection counts as one request of the user
+            await rate_limits.hit(context.ctx, "requests", context.ctx.settings.rate_limit_per_minute)
+        except RateLimited as exc:
+            raise ConnectionRejectionError({"message": exc.message, "code": exc.code, "retry_after": exc.retry_after}) from None
         return None

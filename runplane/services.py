@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from runplane.agents.providers.base import ModelProvider
     from runplane.events.bus import EventBus
     from runplane.models import AgentRun
+    from runplane.sandboxes.service import SandboxManager
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Services:
     _event_bus: "EventBus | None" = None
     _dispatcher: "RunDispatcher | None" = None
     _providers: dict[str, "ModelProvider"] = field(default_factory=dict)
+    _sandboxes: "SandboxManager | None" = None
     # Extension point for later capabilities; typed accessors live with them.
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -76,6 +78,15 @@ class Services:
             )
         return self._providers[kind]
 
+    @property
+    def sandboxes(self) -> "SandboxManager":
+        """The sandbox backend and this process's sandbox state, made on first use."""
+        if self._sandboxes is None:
+            from runplane.sandboxes.service import SandboxManager
+
+            self._sandboxes = SandboxManager(self.settings)
+        return self._sandboxes
+
     async def sandbox_for_project(self, project_id: uuid.UUID) -> Any:
         from runplane.sandboxes.service import sandbox_for_project
 
@@ -88,5 +99,7 @@ class Services:
             await self._event_bus.stop()
         for provider in self._providers.values():
             await provider.aclose()
+        if self._sandboxes is not None:
+            await self._sandboxes.close()  # stops every session this process started
         if self.redis is not None:
             await self.redis.aclose()

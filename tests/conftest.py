@@ -20,6 +20,11 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live
     settings = Settings(
         data_dir=tmp, database_url=url, redis_url=test_redis_url(), jwt_secret="test-secret-" + "x" * 40,
         admin_api_key=ADMIN_API_KEY,
+        # Runs execute in this process: with Redis configured, "auto" would queue them on arq, and no
+        # worker runs beside the session server (tests/runs starts real workers where it needs them).
+        run_queue="inprocess",
+        # Per-user limits high enough never to throttle the suite; tests/runs checks the real defaults.
+        rate_limit_per_minute=100_000, run_starts_per_minute=100_000, max_streams_per_user=1_000,
     ).resolved()
     live = await start_server(settings)
     yield live

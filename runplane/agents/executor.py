@@ -66,11 +66,10 @@ async def _execute_claimed(services: Services, run: AgentRun) -> None:
 
 
 async def _shield_finish(services: Services, run_id: uuid.UUID, status: str, usage: Usage, *, error: str | None = None) -> None:
-    await asyncio.shield(lifecycle.finish(services, run_id, status, error=error, **_usage_fields(usage)))
-
-
-def _usage_fields(usage: Usage) -> dict[str, int]:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens}
+    await asyncio.shield(lifecycle.finish(
+        services, run_id, status, error=error, prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens,
+    ))
 
 
 async def _run_agent(services: Services, run: AgentRun, progress: LoopResult) -> LoopResult:

@@ -66,9 +66,10 @@ class AgentLoop:
         self.provider, self.model, self.tools = provider, model, tools
         self.emit, self.checkpoint, self.max_steps = emit, checkpoint, max_steps
 
-    async def run(self, history: list[ChatMessage]) -> LoopResult:
+    async def run(self, history: list[ChatMessage], result: LoopResult | None = None) -> LoopResult:
+        """`result` is filled step by step, so a caller still has the usage so far if the run is cut short."""
         messages = [ChatMessage("system", SYSTEM_PROMPT), *history]
-        result = LoopResult()
+        result = result if result is not None else LoopResult()
         for step in range(1, self.max_steps + 1):
             await self.checkpoint()
             text, calls, usage = await self._ask_model(messages)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from runplane.agents.providers.base import ToolCall, ToolSpec
+from runplane.errors import DomainError
 
 MAX_RESULT_CHARS = 16_000  # what the model sees of a tool's output; the sandbox caps what is kept
 
@@ -62,7 +63,11 @@ class ToolRunner:
         try:
             outcome: ToolOutcome = await handler(call.arguments)
             return outcome
-        except (ValueError, OSError, KeyError, TypeError) as exc:
+        except DomainError as exc:
+            if exc.status >= 500:  # the sandbox itself is broken (not the model's doing): the run fails
+                raise
+            return ToolOutcome(f"error: {exc.message}", False, {})  # bad path, missing file, size limit...
+        except (ValueError, OSError, LookupError, TypeError) as exc:
             return ToolOutcome(f"error: {exc}", False, {})
 
     async def _tool_shell(self, args: dict[str, Any]) -> ToolOutcome:
@@ -78,6 +83,7 @@ class ToolRunner:
             text += "\n[timed out]"
         if result.truncated:
             text += "\n[output truncated]"
+        text += f"\n[exit code {result.exit_code}]"  # the model only sees this text: it must know the outcome
         return ToolOutcome(text, result.exit_code == 0, {"exit_code": result.exit_code, "duration_ms": int(result.duration_ms)})
 
     async def _tool_read_file(self, args: dict[str, Any]) -> ToolOutcome:

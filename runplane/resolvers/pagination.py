@@ -41,7 +41,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, row_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(created), uuid.UUID(row_id)
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:  # we only ever issue UTC cursors
+            raise ValueError(created)
+        return created_at, uuid.UUID(row_id)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("after is not a valid cursor", field="after") from None
 

@@ -5,6 +5,7 @@ Fixed one-minute windows: in Redis when configured (shared by every process), in
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ STREAM_SLOT_TTL = 24 * 3600  # a crashed process's stream slots expire eventuall
 
 _windows: dict[str, tuple[int, int]] = {}  # key -> (window start, count)
 _streams: dict[str, int] = {}
+_releasing: set[asyncio.Task[int]] = set()  # slot releases in flight (the loop keeps tasks weakly)
 
 
 async def hit(ctx: RequestContext, bucket: str, limit: int) -> None:
@@ -64,7 +66,12 @@ async def acquire_stream_slot(ctx: RequestContext, user_id: uuid.UUID) -> Callab
         nonlocal released
         if not released:
             released = True
-            await _adjust(ctx, key, -1)
+            # Called while the stream's task is being cancelled (client gone): anyio re-cancels every await
+            # there, so an unshielded Redis DECR would never run and the slot would leak for a day.
+            task = asyncio.create_task(_adjust(ctx, key, -1))
+            _releasing.add(task)
+            task.add_done_callback(_releasing.discard)
+            await asyncio.shield(task)
 
     return release
 

@@ -31,7 +31,18 @@ def clean_text(value: object, field: str, *, max_length: int, required: bool = T
         raise InvalidInput(f"{field} must be at most {max_length} characters", field=field)
     if "\x00" in text:
         raise InvalidInput(f"{field} must not contain NUL characters", field=field)
+    if not text.isascii() and _has_surrogates(text):
+        # JSON allows lone surrogates ("\\ud800"); no database can store them as UTF-8.
+        raise InvalidInput(f"{field} must be valid Unicode text", field=field)
     return text
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def clean_limit(first: object, *, default: int = 20, maximum: int = 100) -> int:
@@ -43,7 +54,9 @@ def clean_limit(first: object, *, default: int = 20, maximum: int = 100) -> int:
 
 
 def required_id(value: object, field: str, what: str) -> uuid.UUID:
-    """A missing id is an input error (422); a malformed or unknown one is NotFound (404)."""
+    """A missing id or one of the wrong JSON type is an input error (422); a malformed or unknown one is NotFound (404)."""
     if value is None or value == "":
         raise InvalidInput(f"{field} is required", field=field)
+    if not isinstance(value, (str, uuid.UUID)):
+        raise InvalidInput(f"{field} must be a string", field=field)
     return parse_uuid(value, what)

@@ -69,7 +69,7 @@ async def stream(request: Request) -> Response:
     ctx = await user_context(request, query_token=True)
     after = request.headers.get("last-event-id") or request.query_params.get("after") or 0
     handle = await ops.open_stream(ctx, run_id=request.path_params["agent_run_id"], after=after)
-    return await event_stream_response(ctx, handle, event_json)
+    return await event_stream_response(ctx, handle, event_json, heartbeat=ctx.settings.sse_heartbeat_seconds)
 
 
 @api.add("POST", "/agent-run/{agent_run_id}/stop", "Stop an active agent run", tag=TAG, response=AGENT_STATUS)

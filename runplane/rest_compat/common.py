@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from runplane.auth.credentials import authenticate_context
 from runplane.errors import BadRequest, DomainError, InvalidInput, RateLimited, Unauthenticated
 from runplane.graphql_view import request_context
+from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.services import Services
 
@@ -35,6 +36,7 @@ async def context(request: Request, *, query_token: bool = False) -> RequestCont
 async def user_context(request: Request, *, query_token: bool = False) -> RequestContext:
     ctx = await context(request, query_token=query_token)
     ctx.user_id  # raises Unauthenticated (401) now rather than half-way through the handler
+    await rate_limits.hit(ctx, "requests", ctx.settings.rate_limit_per_minute)  # 429 + Retry-After past the limit
     return ctx
 
 
@@ -55,7 +57,7 @@ async def json_body(request: Request, *, required: bool = True) -> dict[str, Any
         return {}
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the interpreter's limit
         raise BadRequest("Malformed JSON body") from None
     if not isinstance(data, dict):
         raise InvalidInput("Request body must be a JSON object")

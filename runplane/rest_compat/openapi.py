@@ -45,6 +45,8 @@ def _operation(route: ApiRoute) -> dict[str, Any]:
         "x-auth": route.auth,
     }
     op["security"] = {"public": [], "webhook": [], "user": [{"bearer": []}], "admin": [{"apiKey": []}, {"bearer": []}]}[route.auth]
+    if route.auth == "user" and any(param["name"] == "token" and param["in"] == "query" for param in route.query):
+        op["security"] = [*op["security"], {"queryToken": []}]  # SSE: EventSource cannot send headers
     if route.body is not None:
         op["requestBody"] = {"required": True, "content": {route.content_type: {"schema": route.body}}}
     return op

@@ -13,6 +13,7 @@ Isolation layers, strongest first:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -101,6 +102,21 @@ def rlimits_for(limits: SandboxLimits, *, cpu_seconds: int) -> tuple[Rlimit, ...
     )
 
 
+def drop_to(owner: tuple[int, int] | None) -> None:
+    """preexec_fn part: become the sandbox's uid. Done here rather than with subprocess's user=/group=
+    arguments, which uvloop (what `runplane serve` runs on) does not accept. Plain syscalls, no locks."""
+    if owner is not None:
+        os.setgroups([])
+        os.setgid(owner[1])
+        os.setuid(owner[0])
+
+
+def prepare_child(owner: tuple[int, int] | None, rlimits: tuple[Rlimit, ...]) -> None:
+    """preexec_fn of sandbox processes: the uid drop first, then the rlimits (NPROC counts for that uid)."""
+    drop_to(owner)
+    apply_rlimits(rlimits)
+
+
 def apply_rlimits(rlimits: tuple[Rlimit, ...]) -> None:
     """preexec_fn: runs in the forked child, after the uid drop, before exec.
 
@@ -164,14 +180,11 @@ async def detect_isolation(probe_dir: Path, owner: tuple[int, int] | None) -> Is
 async def _probe(bwrap: str, probe_dir: Path, owner: tuple[int, int] | None) -> IsolationInfo:
     flags = bwrap_argv(bwrap, probe_dir, (), SandboxLimits(network=False))
     argv = [*flags, "/bin/sh", "-c", "true"]
-    kwargs: dict[str, object] = {}
-    if owner is not None:
-        kwargs = {"user": owner[0], "group": owner[1], "extra_groups": []}
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE, env={"PATH": DEFAULT_PATH},
-            **kwargs)  # type: ignore[arg-type]
+            preexec_fn=functools.partial(drop_to, owner))
         _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
     except (OSError, TimeoutError) as exc:
         return IsolationInfo(None, f"bubblewrap probe failed: {exc}")

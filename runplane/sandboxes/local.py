@@ -16,6 +16,7 @@ it also lets destroy() kill every leftover process of the sandbox with one kill(
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from runplane.sandboxes.isolation import (
     DEFAULT_PATH,
     IsolationInfo,
     detect_isolation,
+    drop_to,
     warn_unisolated_once,
 )
 from runplane.sandboxes.limits import SandboxLimits
@@ -180,7 +182,7 @@ class LocalSandboxBackend:
         its processes (and never the caller). Repeated in case one was forking meanwhile."""
         proc = await asyncio.create_subprocess_exec(
             "/bin/sh", "-c", "for i in 1 2 3; do kill -9 -1 2>/dev/null || exit 0; done",
-            user=owner[0], group=owner[1], extra_groups=[], env={"PATH": DEFAULT_PATH},
+            preexec_fn=functools.partial(drop_to, owner), env={"PATH": DEFAULT_PATH},
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL, cwd="/")
         await proc.wait()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runplane.sandboxes.isolation import LaunchSpec, apply_rlimits
+from runplane.sandboxes.isolation import LaunchSpec, prepare_child
 
 # After the shell exits we kill its group, then read what is left in the pipe for at most this
 # long: a process that escaped the group (setsid, only possible without bubblewrap) may hold
@@ -81,14 +81,10 @@ class Running:
 
 async def spawn(spec: LaunchSpec, sink: Sink) -> Running:
     """Start in a new session so the whole group can be killed; stdin closed; stderr merged."""
-    owner: dict[str, object] = {}
-    if spec.owner is not None:
-        owner = {"user": spec.owner[0], "group": spec.owner[1], "extra_groups": []}
     transport, pipe = await asyncio.get_running_loop().subprocess_exec(
         lambda: _Pipe(sink), *spec.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, cwd=spec.cwd, env=spec.env, start_new_session=True,
-        preexec_fn=functools.partial(apply_rlimits, spec.rlimits),
-        **owner,  # type: ignore[arg-type]
+        preexec_fn=functools.partial(prepare_child, spec.owner, spec.rlimits),
     )
     return Running(transport, pipe)
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -12,50 +17,87 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from runplane.config import Settings
 from runplane.schema.agent_runs import AgentRunMutations, AgentRunQueries, AgentRunSubscriptions
 from runplane.schema.auth import AuthMutations, AuthQueries
+from runplane.schema.billing import BillingMutations, BillingQueries
 from runplane.schema.context import PerOperationLoaders
-from runplane.schema.errors import ERROR_TYPES, DomainErrors
+from runplane.schema.errors import ERROR_TYPES, DomainErrors, shape_errors
 from runplane.schema.projects import ProjectMutations, ProjectQueries
+from runplane.schema.sandboxes import SandboxMutations, SandboxQueries, SandboxSubscriptions
 from runplane.schema.threads import ThreadMutations, ThreadQueries
+from runplane.schema.deployments import DeploymentMutations, DeploymentQueries
 
 
 @strawberry.type
-class Query(AuthQueries, ProjectQueries, ThreadQueries, AgentRunQueries):
+class Query(AuthQueries, ProjectQueries, ThreadQueries, AgentRunQueries, BillingQueries, SandboxQueries, DeploymentQueries):
     pass
 
 
 @strawberry.type
-class Mutation(AuthMutations, ProjectMutations, ThreadMutations, AgentRunMutations):
+class Mutation(AuthMutations, ProjectMutations, ThreadMutations, AgentRunMutations, BillingMutations, SandboxMutations, DeploymentMutations):
     pass
 
 
 @strawberry.type
-class Subscription(AgentRunSubscriptions):
+class Subscription(AgentRunSubscriptions, SandboxSubscriptions):
     pass
+
+
+class RunplaneSchema(strawberry.Schema):
+    """Errors are shaped (and unexpected ones logged with the request id) in one place: schema/errors.py."""
+
+    async def execute(  # Strawberry's signature, positional arguments included
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        result = await super().execute(
+            query, variable_values, context_value, root_value, operation_name, allowed_operation_types, operation_extensions
+        )
+        # DomainErrors has shaped what went through on_operation; parse errors raised inside ParserCache's
+        # hook (and exceptions of extensions) come back after it, unshaped: shaping twice is harmless.
+        if result.errors:
+            request_id = getattr(getattr(context_value, "ctx", None), "request_id", "-")
+            result.errors = shape_errors(result.errors, request_id)
+        return result
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Strawberry logs every error with a traceback; NOT_FOUND and validation errors are not server faults."""
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    extensions: list[object] = [
+    # Extensions are factories (one instance per operation: instances would be shared by concurrent
+    # operations). The limit rules are made once so the validation cache, keyed by rules, still hits.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    ]
+    extensions: list[Any] = [
         # Cheap refusals first: token count is checked while parsing, before any tree is built.
-        MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        ParserCache(maxsize=512),
-        ValidationCache(maxsize=512),
-        QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: AddValidationRules(limit_rules),
+        lambda: ValidationCache(maxsize=512),
         DomainErrors,
         PerOperationLoaders,
     ]
     if not settings.graphql_introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return RunplaneSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=list(ERROR_TYPES),
-        extensions=extensions,  # type: ignore[arg-type]
+        extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from runplane import errors as domain
@@ -78,21 +78,36 @@ class DomainErrors(SchemaExtension):
 
     def on_operation(self):  # type: ignore[no-untyped-def]
         yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
+        self._shape(self.execution_context.result)
+
+    def on_stream_result(self, result: Any):  # type: ignore[no-untyped-def]
+        """Subscriptions (and operations over a streaming transport) yield many results: shape each."""
+        self._shape(result)
+        yield
+
+    def _shape(self, result: Any) -> None:
+        if result is not None and getattr(result, "errors", None):
             request_id = getattr(getattr(self.execution_context.context, "ctx", None), "request_id", "-")
-            result.errors = [_shape_error(error, request_id) for error in result.errors]
+            result.errors = shape_errors(result.errors, request_id)
+
+
+def shape_errors(errors: list[GraphQLError], request_id: str) -> list[GraphQLError]:
+    return [_shape_error(error, request_id) for error in errors]
 
 
 def _shape_error(error: GraphQLError, request_id: str) -> GraphQLError:
+    """Every error leaves with `extensions.code`; only domain and GraphQL errors keep their message."""
     original = error.original_error
+    code = (error.extensions or {}).get("code")
     if original is None:
-        return _with_extensions(error, error.message, {"code": (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")})
+        default = "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
+        return _with_extensions(error, error.message, {"code": code or default})
     if isinstance(original, domain.DomainError):
         extra = {k: v for k, v in original.extra.items() if isinstance(v, (str, int, float, bool))}
         return _with_extensions(error, original.message, {"code": original.code, **extra})
     if isinstance(original, GraphQLError):
-        return error
+        # graphql-core's own errors nested in another: a variable value that does not coerce to its type.
+        return _with_extensions(error, error.message, {"code": code or (original.extensions or {}).get("code") or "INVALID_INPUT"})
     log.error("unexpected error in GraphQL operation (request_id=%s)", request_id, exc_info=original)
     return _with_extensions(
         error, "Internal server error", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}

@@ -14,7 +14,7 @@ async def make_thread(client: httpx.AsyncClient, user: UserHandle) -> str:
     return str(thread["thread_id"])
 
 
-async def read_sse(client: httpx.AsyncClient, run_id: str, user: UserHandle, *, after: int | None = None) -> list[dict]:
+async def read_sse(client: httpx.AsyncClient, run_id: str, user: UserHandle, *, after: int | None = None) -> list[dict[str, object]]:
     headers = dict(user.headers)
     if after is not None:
         headers["Last-Event-ID"] = str(after)

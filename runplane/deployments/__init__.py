@@ -1,0 +1,14 @@
+"""Deployment providers: publish a folder of a project's sandbox somewhere reachable.
+
+`local` (the default) copies the folder under data_dir/sites/<deployment id> and runplane serves it at
+/sites/<deployment id>/. `vercel` uploads the files inline to Vercel's REST deployments API."""
+
+from runplane.deployments.base import (
+    DeployFile,
+    DeployProvider,
+    ProviderError,
+    ProviderResult,
+    build_provider,
+)
+
+__all__ = ["DeployFile", "DeployProvider", "ProviderError", "ProviderResult", "build_provider"]

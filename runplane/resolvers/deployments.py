@@ -1,0 +1,182 @@
+"""Deployments: publish a folder of the project's sandbox through a provider, keep every version and its history.
+
+`deploy_project` makes a project's first deployment, `update_deployment` the next versions (with the same
+provider); both record queued -> ready|error (Vercel: building until it is ready). `live_status` asks the
+provider again and records any change. Plans limit how many projects may be deployed."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tortoise.exceptions import IntegrityError
+
+from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE
+from runplane.deployments import (
+    ProviderError,
+    ProviderResult,
+    build_provider,
+)
+from runplane.deployments.base import PROVIDERS, collect_files
+from runplane.errors import Conflict, InvalidInput, NotFound
+from runplane.models import Deployment, DeploymentEvent, Project
+from runplane.models.deployment import FINAL_STATUSES
+from runplane.resolvers import billing
+from runplane.resolvers.context import RequestContext
+from runplane.resolvers.projects import owned_project
+from runplane.resolvers.validation import clean_text
+from runplane.sandboxes import resolve_in_workspace
+from runplane.sandboxes.errors import SandboxError
+
+DEFAULT_DIRS = ("dist", "build")
+WORKSPACE_PREFIX = "/workspace"
+
+
+@dataclass
+class DeploymentView:
+    deployment: Deployment
+    history: list[DeploymentEvent]
+
+
+async def deploy_project(
+    ctx: RequestContext, *, project_id: object, source_dir: object = None, provider: object = None, name: object = None
+) -> Deployment:
+    project = await owned_project(ctx, project_id, ability=PROJECTS_WRITE)
+    if await Deployment.exists(project_id=project.id):
+        raise Conflict("The project is already deployed: update its deployment instead")
+    used = len(await Deployment.filter(owner_id=ctx.user_id).distinct().values_list("project_id", flat=True))
+    await billing.enforce_limit(ctx, limit="deployments", used=used)
+    kind = _provider_kind(ctx, provider)
+    return await _publish(ctx, project, kind=kind, source_dir=source_dir, name=name)
+
+
+async def update_deployment(ctx: RequestContext, *, project_id: object, source_dir: object = None, name: object = None) -> Deployment:
+    project = await owned_project(ctx, project_id, ability=PROJECTS_WRITE)
+    latest = await _latest(project.id)
+    if latest is None:
+        raise NotFound("The project has no deployment yet: deploy it first")
+    folder = source_dir if source_dir is not None else (latest.source_dir or None)
+    return await _publish(ctx, project, kind=latest.provider, source_dir=folder, name=name)
+
+
+async def deployment_status(ctx: RequestContext, *, project_id: object) -> DeploymentView | None:
+    project = await owned_project(ctx, project_id, ability=PROJECTS_READ)
+    latest = await _latest(project.id)
+    return None if latest is None else DeploymentView(latest, await history(latest))
+
+
+async def live_status(ctx: RequestContext, *, project_id: object) -> DeploymentView | None:
+    """Like deployment_status, after asking the provider (a deployment not yet final may have moved on)."""
+    project = await owned_project(ctx, project_id, ability=PROJECTS_READ)
+    latest = await _latest(project.id)
+    if latest is None:
+        return None
+    provider = build_provider(latest.provider, ctx.settings)
+    try:
+        result = await provider.refresh(deployment_id=str(latest.id), external_id=latest.external_id)
+    finally:
+        await provider.aclose()
+    await _apply(latest, result)
+    return DeploymentView(latest, await history(latest))
+
+
+async def history(deployment: Deployment) -> list[DeploymentEvent]:
+    return await DeploymentEvent.filter(deployment_id=deployment.id).order_by("id")
+
+
+def public_url(ctx: RequestContext, deployment: Deployment, base_url: str | None) -> str | None:
+    """Local sites are stored as a path: made absolute with sites_base_url or the request's own URL."""
+    url = deployment.url
+    if url and url.startswith("/"):
+        base = (ctx.settings.sites_base_url or base_url or "").rstrip("/")
+        return base + url
+    return url
+
+
+# -- internals ----------------------------------------------------------------------------------
+def _provider_kind(ctx: RequestContext, provider: object) -> str:
+    if provider is None:
+        return ctx.settings.deploy_provider if ctx.settings.deploy_provider in PROVIDERS else "local"
+    if not isinstance(provider, str) or provider not in PROVIDERS:
+        raise InvalidInput(f"provider must be one of: {', '.join(PROVIDERS)}", field="provider")
+    return provider
+
+
+async def _latest(project_id: uuid.UUID) -> Deployment | None:
+    return await Deployment.filter(project_id=project_id).order_by("-version").first()
+
+
+async def _publish(ctx: RequestContext, project: Project, *, kind: str, source_dir: object, name: object) -> Deployment:
+    site_name = clean_text(name, "name", max_length=100, required=False) or project.name
+    provider = build_provider(kind, ctx.settings)  # 503 before anything is written when it is not configured
+    try:
+        root, folder = await _source_folder(ctx, project, source_dir)
+        files = collect_files(root, max_files=ctx.settings.deploy_max_files, max_bytes=ctx.settings.deploy_max_bytes)
+        if not files:
+            raise InvalidInput(f"The folder '{folder or '.'}' has no files to deploy", field="source_dir")
+        row = await _new_version(ctx, project, kind=kind, folder=folder)
+        row.file_count, row.total_bytes = len(files), sum(f.size for f in files)
+        await row.save(update_fields=["file_count", "total_bytes", "updated_at"])
+        try:
+            result = await provider.deploy(deployment_id=str(row.id), name=site_name, files=files)
+        except ProviderError as exc:
+            await _apply(row, ProviderResult("error", message=exc.message))
+            raise
+        await _apply(row, result)
+        return row
+    finally:
+        await provider.aclose()
+
+
+async def _source_folder(ctx: RequestContext, project: Project, source_dir: object) -> tuple[Path, str]:
+    sandbox = await ctx.services.sandbox_for_project(project.id)
+    root = sandbox.workspace
+    if source_dir is None or source_dir == "":
+        for candidate in DEFAULT_DIRS:
+            if (root / candidate).is_dir() and not (root / candidate).is_symlink():
+                return root / candidate, candidate
+        return root, ""
+    text = clean_text(source_dir, "source_dir", max_length=1024)
+    if text == WORKSPACE_PREFIX or text.startswith(WORKSPACE_PREFIX + "/"):
+        text = text[len(WORKSPACE_PREFIX):].lstrip("/")
+    try:
+        folder = resolve_in_workspace(root, text)
+    except SandboxError as exc:
+        raise InvalidInput(f"source_dir: {exc}", field="source_dir") from None
+    if not folder.is_dir():
+        raise InvalidInput("source_dir is not a folder of the project's sandbox", field="source_dir")
+    return folder, text
+
+
+async def _new_version(ctx: RequestContext, project: Project, *, kind: str, folder: str) -> Deployment:
+    for _ in range(5):  # concurrent deploys of one project race on (project, version)
+        latest = await _latest(project.id)
+        try:
+            row = await Deployment.create(owner_id=ctx.user_id, project_id=project.id, version=(latest.version if latest else 0) + 1,
+                                          provider=kind, source_dir=folder, status="queued")
+        except IntegrityError:
+            continue
+        await DeploymentEvent.create(deployment_id=row.id, status="queued", message=f"deploying '{folder or '.'}' with {kind}")
+        return row
+    raise Conflict("Another deployment of this project is starting: try again")
+
+
+async def _apply(row: Deployment, result: ProviderResult) -> None:
+    """Record the provider's answer; a new status also goes to the history."""
+    changed = result.status != row.status
+    row.status = result.status
+    row.url = result.url or row.url
+    row.external_id = result.external_id or row.external_id
+    row.error = result.message if result.status == "error" else None  # type: ignore[assignment]
+    await row.save()
+    if changed:
+        await DeploymentEvent.create(deployment_id=row.id, status=result.status, message=result.message[:2000])
+
+
+def is_final(row: Deployment) -> bool:
+    return row.status in FINAL_STATUSES
+
+
+__all__ = ["DeploymentView", "deploy_project", "deployment_status", "history", "is_final", "live_status", "public_url",
+           "update_deployment"]

@@ -1,0 +1,43 @@
+"""Feature flags, the welcome email, and /api/inngest (the run queue's introspection)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runplane.resolvers import email, feature_flags, queue
+from runplane.rest_compat.common import admin_context, iso, json_body, ok, user_context
+from runplane.rest_compat.registry import api
+from runplane.rest_compat.schemas import BOOL, STR, obj
+
+FLAG = obj(["name", "enabled"], name=STR, enabled=BOOL, description=STR)
+
+
+@api.add("GET", "/feature-flags", "All feature flags (404 unless feature flags are enabled)", tag="feature-flags",
+         response=obj(["flags"], flags={"type": "object"}))
+async def list_flags(request: Request) -> Response:
+    ctx = await user_context(request)
+    flags = await feature_flags.list_flags(ctx)
+    return ok({"flags": {f.name: f.enabled for f in flags}, "details": [f.__dict__ for f in flags]})
+
+
+@api.add("GET", "/feature-flags/{flag_name}", "One feature flag", tag="feature-flags", response=FLAG)
+async def get_flag(request: Request) -> Response:
+    ctx = await user_context(request)
+    flag = await feature_flags.get_flag(ctx, name=request.path_params["flag_name"])
+    return ok({"name": flag.name, "enabled": flag.enabled, "description": flag.description})
+
+
+@api.add("POST", "/send-welcome-email", "Send the welcome email to the caller (once, unless force=true)", tag="email",
+         body=obj([], name={"type": "string", "maxLength": 100}, force=BOOL))
+async def send_welcome_email(request: Request) -> Response:
+    ctx = await user_context(request)
+    body = await json_body(request, required=False)
+    delivery, sent = await email.send_welcome_email(ctx, name=body.get("name"), force=body.get("force", False))
+    return ok({"success": True, "sent": sent, "already_sent": not sent, "recipient": delivery.recipient,
+               "sent_at": iso(delivery.sent_at), "send_count": delivery.send_count})
+
+
+@api.add("GET", "/inngest", "The run queue's introspection: backend, queued and running runs (admin)", tag="admin", auth="admin")
+async def inngest(request: Request) -> Response:
+    return ok(await queue.queue_info(await admin_context(request)))

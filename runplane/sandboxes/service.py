@@ -1,0 +1,273 @@
+"""Project sandboxes on top of the backend: the row per project, waking, idle stopping, process state.
+
+`SandboxManager` is what Services holds: the LocalSandboxBackend (made on first use, so a
+process that never touches a sandbox never probes bubblewrap), per-sandbox creation locks, and
+the HTTP client of the preview proxy. The database row (models/sandbox.py) says which sandbox
+belongs to which project and whether it is active; the backend keeps its files under the row id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+import weakref
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
+
+from runplane.config import Settings
+from runplane.errors import NotFound
+from runplane.models import Project, SandboxRecord
+from runplane.sandboxes.errors import SandboxConflictError, SandboxNotFoundError
+from runplane.sandboxes.limits import SandboxLimits
+from runplane.sandboxes.local import LocalSandboxBackend
+from runplane.sandboxes.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from runplane.services import Services
+
+log = logging.getLogger("runplane.sandboxes")
+
+# Another process may be half-way through creating the same workspace: wait this long for it.
+CREATE_RETRIES, CREATE_RETRY_DELAY = 100, 0.05
+# Workspaces without a row (their project was deleted) are removed once this old.
+ORPHAN_AGE_SECONDS = 300
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sandbox_limits(settings: Settings) -> SandboxLimits:
+    return SandboxLimits(
+        wall_time_seconds=settings.sandbox_command_timeout_seconds, cpu_seconds=settings.sandbox_cpu_seconds,
+        memory_bytes=settings.sandbox_memory_bytes, max_processes=settings.sandbox_max_processes,
+        max_output_bytes=settings.sandbox_max_output_bytes, max_file_bytes=settings.sandbox_max_file_bytes,
+        max_upload_bytes=settings.sandbox_max_upload_bytes, network=settings.sandbox_network,
+        require_isolation=settings.sandbox_require_isolation, max_sessions=settings.sandbox_max_sessions,
+    )
+
+
+class SandboxManager:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._backend: LocalSandboxBackend | None = None
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._stopped: set[str] = set()  # stopped here by the reaper and not woken since
+        self._persisted: dict[str, float] = {}  # last activity written to the row, per sandbox
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def backend(self) -> LocalSandboxBackend:
+        if self._backend is None:
+            base = self.settings.sandbox_dir or self.settings.workspaces_dir
+            uids = range(self.settings.sandbox_uid_start, self.settings.sandbox_uid_start + self.settings.sandbox_uid_count)
+            self._backend = LocalSandboxBackend(base, sandbox_limits(self.settings), uid_range=uids)
+        return self._backend
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The preview proxy's client: no redirects followed (the browser follows them), no env proxies."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(300, connect=10), follow_redirects=False, trust_env=False,
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            )
+        return self._http
+
+    async def open(self, sandbox_id: str) -> Sandbox:
+        """The sandbox's handle, creating its workspace if it has none yet (safe to race)."""
+        backend = self.backend
+        if backend.exists(sandbox_id):
+            return backend.get(sandbox_id)
+        lock = self._locks.setdefault(sandbox_id, asyncio.Lock())
+        async with lock:
+            for _ in range(CREATE_RETRIES):
+                if backend.exists(sandbox_id):
+                    return backend.get(sandbox_id)
+                try:
+                    return await backend.create(sandbox_id)
+                except SandboxConflictError:  # another process is creating it: wait for its sandbox.json
+                    await asyncio.sleep(CREATE_RETRY_DELAY)
+        raise SandboxConflictError(f"sandbox {sandbox_id} is left half-created; delete it and ensure it again")
+
+    def loaded(self, sandbox_id: str) -> Sandbox | None:
+        """The handle if the workspace exists on this machine, else None (never creates one)."""
+        try:
+            return self.backend.get(sandbox_id)
+        except SandboxNotFoundError:
+            return None
+
+    def loaded_ids(self) -> list[str]:
+        """Sandboxes this process has handles for (none before the backend was first used)."""
+        return self._backend.idle_sandboxes(0.0) if self._backend is not None else []
+
+    def is_stopped(self, sandbox_id: str) -> bool:
+        return sandbox_id in self._stopped
+
+    def activity_changed(self, sandbox: Sandbox) -> bool:
+        """True (once) when the sandbox saw activity since the last call: time to write it to the row."""
+        seen = sandbox.last_active_at.timestamp()
+        if self._persisted.get(sandbox.id) == seen:
+            return False
+        self._persisted[sandbox.id] = seen
+        return True
+
+    def woke(self, sandbox_id: str) -> None:
+        self._stopped.discard(sandbox_id)
+        if (sandbox := self.loaded(sandbox_id)) is not None:
+            sandbox.touch()
+
+    async def stop(self, sandbox_id: str) -> None:
+        """Stop every session and process of the sandbox and give its ports back; files stay."""
+        self._stopped.add(sandbox_id)
+        if (sandbox := self.loaded(sandbox_id)) is not None:
+            await sandbox.stop_all()
+            sandbox.release_ports()
+
+    async def destroy(self, sandbox_id: str) -> None:
+        self._stopped.discard(sandbox_id)
+        self._persisted.pop(sandbox_id, None)
+        if self.backend.exists(sandbox_id):
+            await self.backend.destroy(sandbox_id)
+
+    async def close(self) -> None:
+        if self._backend is not None:
+            await self._backend.close()
+        if self._http is not None:
+            await self._http.aclose()
+
+
+# -- rows ------------------------------------------------------------------------------------
+async def ensure_for_project(services: Services, project: Project) -> SandboxRecord:
+    """The project's sandbox row, created or woken; its workspace exists afterwards.
+
+    Concurrent callers race on the UNIQUE project column: the losers read the winner's row."""
+    row = await SandboxRecord.get_or_none(project_id=project.id)
+    if row is None:
+        try:
+            row = await SandboxRecord.create(owner_id=project.owner_id, project_id=project.id, last_active_at=now())  # type: ignore[attr-defined]
+        except IntegrityError:
+            row = await SandboxRecord.get(project_id=project.id)
+    await services.sandboxes.open(str(row.id))
+    return await wake(services, row)
+
+
+async def wake(services: Services, row: SandboxRecord) -> SandboxRecord:
+    """Mark the sandbox active again (after the idle reaper stopped it) and count this as activity."""
+    services.sandboxes.woke(str(row.id))
+    if row.status != "active":
+        await SandboxRecord.filter(id=row.id).update(status="active", stopped_at=None, last_active_at=now())
+        await row.refresh_from_db()
+    return row
+
+
+async def sandbox_for_project(services: Services, project_id: uuid.UUID) -> Sandbox:
+    """For the agent's tools: the project's sandbox, ready to run commands (the run is already authorized)."""
+    project = await Project.get_or_none(id=project_id)
+    if project is None:
+        raise NotFound("Project not found")
+    row = await ensure_for_project(services, project)
+    return await services.sandboxes.open(str(row.id))
+
+
+# -- idle reaping ----------------------------------------------------------------------------
+async def reap_idle(services: Services) -> list[str]:
+    """One pass: stop sandboxes idle past the timeout; returns the ids stopped here.
+
+    Sandboxes loaded in this process are judged by their in-memory activity (written to the row
+    when it changed); rows nobody refreshed - their process is gone - are marked stopped too."""
+    manager, timeout = services.sandboxes, services.settings.sandbox_idle_timeout_seconds
+    stopped: list[str] = []
+    for sandbox_id in manager.loaded_ids():
+        sandbox = manager.backend.get(sandbox_id)
+        if sandbox.idle_seconds() >= timeout:
+            if not manager.is_stopped(sandbox_id):
+                await manager.stop(sandbox_id)
+                await _mark_stopped(SandboxRecord.filter(id=sandbox_id))
+                stopped.append(sandbox_id)
+        elif manager.activity_changed(sandbox):
+            await SandboxRecord.filter(id=sandbox_id, last_active_at__lt=sandbox.last_active_at).update(
+                last_active_at=sandbox.last_active_at)
+    # Rows whose activity nobody wrote for a whole timeout plus two sweeps: their process is gone.
+    grace = timedelta(seconds=timeout + 2 * services.settings.sandbox_reaper_interval_seconds)
+    await _mark_stopped(SandboxRecord.filter(last_active_at__lt=now() - grace))
+    return stopped
+
+
+async def _mark_stopped(rows: QuerySet[SandboxRecord]) -> None:
+    await rows.filter(status="active").update(status="stopped", stopped_at=now())
+
+
+async def remove_orphans(services: Services) -> list[str]:
+    """Workspaces whose row is gone (the project was deleted) are destroyed, once old enough that
+    no ensure could still be creating them."""
+    manager = services.sandboxes
+    if manager._backend is None and not (manager.settings.sandbox_dir or manager.settings.workspaces_dir).is_dir():
+        return []  # no sandbox was ever made here
+    base = manager.backend.base_dir
+    candidates = [p.name for p in base.iterdir() if _is_uuid(p.name) and (p / "sandbox.json").is_file()]
+    known = {str(i) for i in await SandboxRecord.filter(id__in=candidates).values_list("id", flat=True)} if candidates else set()
+    removed = []
+    for name in candidates:
+        if name not in known and _age_seconds(base / name / "sandbox.json") > ORPHAN_AGE_SECONDS:
+            await manager.destroy(name)
+            removed.append(name)
+    return removed
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        return str(uuid.UUID(name)) == name
+    except ValueError:
+        return False
+
+
+def _age_seconds(meta: Path) -> float:
+    try:
+        created = datetime.fromisoformat(json.loads(meta.read_text())["created_at"])
+    except (OSError, ValueError, KeyError):
+        return 0.0
+    return (now() - created).total_seconds()
+
+
+class SandboxReaper:
+    """Runs reap_idle every sandbox_reaper_interval_seconds, and the orphan sweep every tenth pass."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="runplane-sandbox-reaper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        passes = 0
+        while True:
+            await asyncio.sleep(self.services.settings.sandbox_reaper_interval_seconds)
+            started = time.monotonic()
+            try:
+                stopped = await reap_idle(self.services)
+                if passes % 10 == 0:
+                    await remove_orphans(self.services)
+            except Exception:  # a DB hiccup must not end idle stopping for good
+                log.exception("sandbox reaper pass failed")
+                continue
+            finally:
+                passes += 1
+            if stopped:
+                log.info("stopped %d idle sandbox(es) in %.2fs", len(stopped), time.monotonic() - started)

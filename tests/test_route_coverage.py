@@ -1,0 +1,67 @@
+"""Every route of seeds/cheatcode-api.md is served, with the documented auth, and answers a request
+without credentials as its auth says (401 for user routes, 401/403 for admin ones; never 404/405/500)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runplane.rest_compat.registry import api
+
+AUTH = {"Yes": "user", "No": "public", "Admin": "admin", "Webhook signature": "webhook"}
+ROW = re.compile(r"^(GET|POST|PUT|PATCH|DELETE)\s+(/api/\S+)\s+(Yes|No|Admin|Webhook signature)\b", re.MULTILINE)
+# The Inngest table documents a path without method or auth: it is served as admin GET (README "About /api/inngest").
+METHODLESS = re.compile(r"^(/api/inngest)\s", re.MULTILINE)
+PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
+
+
+def seed_path() -> Path:
+    if seeds := os.environ.get("RUNPLANE_SEEDS_DIR"):
+        return Path(seeds) / "cheatcode-api.md"
+    return Path(__file__).resolve().parents[2] / "shared/seeds/cheatcode-api.md"
+
+
+def documented() -> list[tuple[str, str, str]]:
+    path = seed_path()
+    if not path.is_file():
+        pytest.skip(f"{path} is not here (set RUNPLANE_SEEDS_DIR)")
+    text = path.read_text()
+    rows = [(method, route, AUTH[auth]) for method, route, auth in ROW.findall(text)]
+    rows += [("GET", route, "admin") for route in METHODLESS.findall(text)]
+    return rows
+
+
+def shape(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def served() -> dict[tuple[str, str], str]:
+    return {(r.method, shape("/api" + r.path)): r.auth for r in api.routes}
+
+
+def test_the_seed_documents_routes() -> None:
+    assert len(documented()) == 85  # 84 rows with a method, and /api/inngest
+
+
+def test_every_documented_route_is_served_with_its_auth() -> None:
+    table = served()
+    missing = [(m, p) for m, p, _ in documented() if (m, shape(p)) not in table]
+    assert not missing, f"documented but not served: {missing}"
+    wrong = [(m, p, a, table[(m, shape(p))]) for m, p, a in documented() if table[(m, shape(p))] != a]
+    assert not wrong, f"served with another auth: {wrong}"
+
+
+async def test_every_documented_route_answers_without_credentials(client: httpx.AsyncClient) -> None:
+    failures = []
+    for method, path, auth in documented():
+        url = re.sub(r"\{[^}]+\}", PLACEHOLDER, path)
+        kwargs = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+        response = await client.request(method, url, timeout=10, **kwargs)
+        expected = {"user": {401}, "admin": {401, 403}}.get(auth)
+        if response.status_code in (404, 405) or response.status_code >= 500 and response.status_code != 503 or expected is not None and response.status_code not in expected or auth == "webhook" and response.status_code not in (400, 401, 403, 422, 503):
+            failures.append((method, path, response.status_code))
+    assert not failures, failures

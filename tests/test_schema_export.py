@@ -1,0 +1,32 @@
+"""schema.graphql at the repository root is the SDL of the code (regenerate: `runplane export-schema`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runplane.cli import main as cli_main
+from runplane.config import Settings
+from runplane.schema import build_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_schema_graphql_matches_the_code() -> None:
+    expected = build_schema().as_str() + "\n"
+    actual = (ROOT / "schema.graphql").read_text()
+    assert actual == expected, "schema.graphql is stale: run `runplane export-schema` and commit it"
+
+
+def test_sdl_does_not_depend_on_runtime_settings() -> None:
+    """Hardening settings change extensions, never types: one exported file serves every deployment."""
+    hardened = Settings(graphql_introspection=False, graphql_max_depth=3, graphql_max_aliases=1, graphql_max_tokens=50)
+    assert build_schema(hardened).as_str() == build_schema().as_str()
+
+
+def test_export_schema_command_writes_the_same_sdl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "schema.graphql"
+    monkeypatch.setenv("RUNPLANE_DATA_DIR", str(tmp_path))
+    cli_main(["export-schema", str(target)])
+    assert target.read_text() == build_schema().as_str() + "\n"
