@@ -95,6 +95,8 @@ class Settings:
     scripted_chunk_delay: float = 0.0  # seconds between the scripted agent's words (demos, tests)
     # Seconds of silence before an SSE run stream sends a `: ping` comment (seeds/cheatcode-api.md: 15).
     sse_heartbeat_seconds: float = 15.0
+    # `runplane serve`: seconds open connections (run streams never end by themselves) get after SIGTERM.
+    shutdown_grace_seconds: int = 10
 
     # Rate limits (seeds/orchestrator-api.md): per user, per minute; 0 disables.
     rate_limit_per_minute: int = 60
@@ -209,6 +211,7 @@ class Settings:
             reaper_interval_seconds=_env_int("REAPER_INTERVAL_SECONDS", 15),
             scripted_chunk_delay=_env_float("SCRIPTED_CHUNK_DELAY", 0.0),
             sse_heartbeat_seconds=_env_float("SSE_HEARTBEAT_SECONDS", 15.0),
+            shutdown_grace_seconds=_env_int("SHUTDOWN_GRACE_SECONDS", 10),
             rate_limit_per_minute=_env_int("RATE_LIMIT_PER_MINUTE", 60),
             run_starts_per_minute=_env_int("RUN_STARTS_PER_MINUTE", 6),
             max_streams_per_user=_env_int("MAX_STREAMS_PER_USER", 4),

@@ -17,7 +17,7 @@ from tests.conftest import ADMIN_API_KEY
 from tests.fakes.composio_server import FakeComposioServer
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.fakes.vercel_server import FakeVercelServer
-from tests.sandbox_api.conftest import reachable_dir
+from tests.sandbox_api.serve import reachable_dir
 
 COMPOSIO_KEY = "composio-test-key"
 VERCEL_TOKEN = "vercel-test-token"

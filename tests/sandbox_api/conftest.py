@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.sandbox_api.serve import SandboxServer, sandbox_server
+from tests.sandbox_api.serve import SandboxServer, reachable_dir, sandbox_server
+
+__all__ = ["reachable_dir"]  # other suites import it from here too
 
 
 @pytest.fixture(scope="session")

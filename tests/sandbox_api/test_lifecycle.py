@@ -72,7 +72,9 @@ def _concrete(path: str, sid: str, project_id: str) -> str:
 
 async def test_another_users_sandbox_is_404_everywhere(client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle) -> None:
     project_id, sid = await new_sandbox(client, alice)
-    await execute(client, alice, sid, "echo secret > s.txt && python3 -m http.server $PORT", blocking=False, session_name="s1", dev_server=True)
+    # The file is written before the dev server starts, so Bob's attempts race with nothing.
+    await execute(client, alice, sid, "echo secret > s.txt")
+    await execute(client, alice, sid, "python3 -m http.server $PORT", blocking=False, session_name="s1", dev_server=True)
     routes = [r for r in api.routes if "{sandbox_id}" in r.path or r.path.startswith("/project/{project_id}/sandbox")]
     assert len(routes) >= 20
     for route in routes:
