@@ -139,7 +139,17 @@ class LocalSandboxBackend:
         return self._handle(sandbox_id, owner)
 
     async def ensure(self, sandbox_id: str) -> Sandbox:
-        return self.get(sandbox_id) if self.exists(sandbox_id) else await self.create(sandbox_id)
+        if self.exists(sandbox_id):
+            return self.get(sandbox_id)
+        try:
+            return await self.create(sandbox_id)
+        except SandboxConflictError:
+            # A concurrent create is laying the sandbox out: it is complete once sandbox.json exists.
+            for _ in range(200):
+                if self.exists(sandbox_id):
+                    return self.get(sandbox_id)
+                await asyncio.sleep(0.05)
+            raise
 
     def get(self, sandbox_id: str) -> Sandbox:
         if sandbox_id in self._sandboxes:
@@ -208,7 +218,10 @@ def _make_layout(directory: Path, sandbox_id: str, owner: tuple[int, int] | None
             os.chown(directory / name, *owner)
     meta = {"id": sandbox_id, "uid": owner[0] if owner else None,
             "created_at": datetime.now(UTC).isoformat()}
-    (directory / "sandbox.json").write_text(json.dumps(meta))  # last: marks it complete
+    # Last, and atomically (rename): a reader that sees sandbox.json sees all of it and a complete layout.
+    partial = directory / ".sandbox.json.tmp"
+    partial.write_text(json.dumps(meta))
+    os.replace(partial, directory / "sandbox.json")
 
 
 def _check_traversable(path: Path) -> None:
