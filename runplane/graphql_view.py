@@ -6,15 +6,20 @@ from datetime import timedelta
 from typing import Any
 
 import strawberry
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from runplane.graphql_ws import LegacyWSHandler, TransportWSHandler
 from runplane.auth.credentials import authenticate_context, token_from_connection_params
@@ -32,6 +37,40 @@ def request_context(services: Services, request: Request | WebSocket) -> Request
     if request_id:
         ctx.request_id = request_id
     return ctx
+
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+
+def negotiate_media_type(accept: str) -> str:
+    """GraphQL over HTTP: application/graphql-response+json when the Accept header prefers it (highest q,
+    then first listed); application/json otherwise, including no Accept, `*/*` and legacy clients."""
+    best, best_q = "application/json", 0.0
+    for media_range in accept.split(","):
+        kind, *params = (part.strip().lower() for part in media_range.split(";"))
+        q = next((_q_value(p[2:]) for p in params if p.startswith("q=")), 1.0)
+        if kind == GRAPHQL_RESPONSE_JSON and q > best_q:
+            best, best_q = GRAPHQL_RESPONSE_JSON, q
+        elif kind in ("application/json", "application/*", "*/*") and q > best_q:
+            best, best_q = "application/json", q
+    return best
+
+
+def _q_value(raw: str) -> float:
+    try:
+        return min(max(float(raw), 0.0), 1.0)
+    except ValueError:
+        return 0.0
+
+
+def request_error_status(response: GraphQLHTTPResponse) -> int | None:
+    """The status of a request error (parse, validation, variable coercion: nothing executed, so `data` is
+    null and no error has a path), or None when execution started (field errors, even with `data: null`)."""
+    errors = response.get("errors")
+    if response.get("data") is not None or not errors or any("path" in e for e in errors if isinstance(e, dict)):
+        return None
+    codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
+    return 500 if "INTERNAL_SERVER_ERROR" in codes else 400
 
 
 class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
@@ -66,6 +105,43 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         if not isinstance(decoded, (dict, list)):
             raise HTTPException(400, "The GraphQL request must be a JSON object")
         return decoded
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        """The negotiated media type rides on the sub-response, which create_response receives (the request it does not)."""
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = negotiate_media_type(request.headers.get("accept", ""))
+        return sub_response
+
+    def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response) -> Response:
+        """GraphQL over HTTP: with application/graphql-response+json a request error has no `data` entry and a
+        4xx status. Strawberry always answers application/json with 200, which the spec keeps for that type
+        (clients written before application/graphql-response+json read errors from 200s)."""
+        graphql_response = sub_response.media_type == GRAPHQL_RESPONSE_JSON
+        if graphql_response and isinstance(response_data, dict) and (status := request_error_status(response_data)):
+            response_data = {key: value for key, value in response_data.items() if key != "data"}  # type: ignore[assignment]
+            sub_response.status_code = sub_response.status_code or status
+        response = super().create_response(response_data, sub_response)
+        if graphql_response:
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        return response
+
+    async def execute_single(  # Strawberry's signature
+        self, request: Request, request_adapter: AsyncHTTPRequestAdapter, sub_response: Response,
+        context: GraphQLContext, root_value: None, request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """GraphQL over HTTP: a mutation over GET is 405 Method Not Allowed with an Allow header, not
+        Strawberry's 400. Starlette's HTTPException carries headers (the app's handler sends {"detail"})."""
+        try:
+            return await super().execute_single(
+                request=request, request_adapter=request_adapter, sub_response=sub_response, context=context,
+                root_value=root_value, request_data=request_data,
+            )
+        except HTTPException as exc:
+            cause = exc.__cause__
+            if isinstance(cause, InvalidOperationTypeError) and cause.operation_type is OperationType.MUTATION \
+                    and request_adapter.method == "GET":
+                raise StarletteHTTPException(405, exc.reason, headers={"Allow": "POST"}) from cause
+            raise
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphQLContext:
         ctx = request_context(self.services, request)
