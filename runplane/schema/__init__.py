@@ -60,6 +60,10 @@ class RunplaneSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
+        # A subscription only makes sense as a stream (WebSocket, SSE, multipart: those call subscribe/stream).
+        # Strawberry's HTTP view allows it here for a plain POST too, and then runs it as a query: a 500.
+        if allowed_operation_types is not None:
+            allowed_operation_types = set(allowed_operation_types) - {OperationType.SUBSCRIPTION}
         result = await super().execute(
             query, variable_values, context_value, root_value, operation_name, allowed_operation_types, operation_extensions
         )

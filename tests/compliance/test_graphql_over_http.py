@@ -72,3 +72,15 @@ async def test_field_errors_stay_200_with_data_under_graphql_response_json(clien
     ok = await post(client, {"query": "{ me { email } }"}, GRAPHQL_RESPONSE, alice)
     assert ok.status_code == 200 and ok.json() == {"data": {"me": {"email": alice.email}}}
     assert ok.headers["content-type"] == f"{GRAPHQL_RESPONSE}; charset=utf-8"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_subscription_without_a_streaming_accept_is_a_400(client: httpx.AsyncClient, alice: UserHandle, method: str) -> None:
+    """A subscription needs a stream (WebSocket, SSE or multipart); over plain HTTP it is refused, not run as a query."""
+    query = 'subscription { runEvents(runId: "QWdlbnRSdW46MQ==") { sequence } }'
+    if method == "GET":
+        answer = await client.get("/graphql", params={"query": query}, headers={**alice.headers, "Accept": "application/json"})
+    else:
+        answer = await client.post("/graphql", json={"query": query}, headers={**alice.headers, "Accept": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert "subscription" in answer.text.lower()
