@@ -18,6 +18,7 @@ from runplane import rest_compat
 from runplane.agents.reaper import Reaper, resubmit_orphaned_runs
 from runplane.config import Settings
 from runplane.db import close_database, open_database
+from runplane.db_errors import CANDIDATE_TYPES, database_unavailable, describe
 from runplane.errors import DomainError
 from runplane.graphql_view import RunplaneGraphQL
 from runplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -57,7 +58,10 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
     app = Starlette(
         routes=_routes(graphql),
         middleware=_middleware(settings),
-        exception_handlers={DomainError: _domain_error, HTTPException: _http_error, Exception: _unexpected_error},
+        exception_handlers={
+            DomainError: _domain_error, HTTPException: _http_error, Exception: _unexpected_error,
+            **{kind: _database_error for kind in CANDIDATE_TYPES},
+        },
         lifespan=lifespan,
     )
     app.state.services = services
@@ -90,6 +94,17 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """The database out of reach: 503 with Retry-After, the detail (host, port) only in the log. Anything else of
+    these types (an SQL error, a file error) goes on to _unexpected_error."""
+    unavailable = database_unavailable(exc)
+    if unavailable is None:
+        raise exc
+    request_id = getattr(request.state, "request_id", "-")
+    log.warning("database unavailable (request_id=%s) %s %s: %s", request_id, request.method, request.url.path, describe(exc))
+    return error_response(unavailable)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

@@ -44,6 +44,10 @@ def _env_list(name: str) -> tuple[str, ...]:
 class Settings:
     data_dir: Path = Path(".runplane")
     database_url: str = ""
+    # PostgreSQL outages (runplane/db.py): every wait is bounded, so requests answer 503 instead of hanging.
+    database_connect_timeout: float = 2.0  # opening one connection (TCP, TLS, authentication)
+    database_command_timeout: float = 5.0  # one statement; also the longest wait for a free pooled connection
+    database_startup_timeout: float = 30.0  # start-up retries this long while the database is unreachable, then exits
     redis_url: str | None = None
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
@@ -177,6 +181,9 @@ class Settings:
         values: dict[str, Any] = dict(
             data_dir=data_dir,
             database_url=_env("DATABASE_URL", "") or "",
+            database_connect_timeout=_env_float("DATABASE_CONNECT_TIMEOUT", 2.0),
+            database_command_timeout=_env_float("DATABASE_COMMAND_TIMEOUT", 5.0),
+            database_startup_timeout=_env_float("DATABASE_STARTUP_TIMEOUT", 30.0),
             redis_url=_env("REDIS_URL"),
             jwt_secret=_env("JWT_SECRET", "") or "",
             jwt_issuer=_env("JWT_ISSUER", "runplane") or "runplane",
@@ -293,16 +300,20 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
-    def tortoise_config(self) -> dict[str, Any]:
-        return tortoise_config(self.database_url)
+    def tortoise_config(self, *, migrations: bool = False) -> dict[str, Any]:
+        """Migrations get no command timeout: a long data migration is not an outage."""
+        return tortoise_config(
+            self.database_url, connect_timeout=self.database_connect_timeout,
+            command_timeout=None if migrations else self.database_command_timeout,
+        )
 
 
 MODEL_MODULES = ["runplane.models"]
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def tortoise_config(database_url: str, *, connect_timeout: float | None = None, command_timeout: float | None = None) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": _connection_config(database_url, connect_timeout, command_timeout)},
         "apps": {
             "runplane": {
                 "models": MODEL_MODULES,
@@ -313,6 +324,20 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def _connection_config(database_url: str, connect_timeout: float | None, command_timeout: float | None) -> str | dict[str, Any]:
+    """PostgreSQL goes through runplane.db_backend (asyncpg, with bounded waits); anything else as Tortoise reads the URL."""
+    if database_url.split("://", 1)[0] not in {"postgres", "postgresql", "asyncpg"}:
+        return database_url
+    from tortoise.backends.base.config_generator import expand_db_url
+
+    credentials: dict[str, Any] = expand_db_url(database_url)["credentials"]
+    if connect_timeout is not None:
+        credentials["timeout"] = connect_timeout  # asyncpg's connect timeout
+    if command_timeout is not None:
+        credentials.update(command_timeout=command_timeout, acquire_timeout=command_timeout)
+    return {"engine": "runplane.db_backend", "credentials": credentials}
 
 
 def _persisted_secret(path: Path) -> str:

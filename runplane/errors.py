@@ -67,5 +67,13 @@ class RateLimited(DomainError):
 
 
 class ServiceUnavailable(DomainError):
+    """A dependency is down or not configured. `retry_after` (seconds) when trying again soon may help."""
+
     code = "SERVICE_UNAVAILABLE"
     status = 503
+
+    def __init__(self, message: str, *, retry_after: int | None = None, **extra: Any) -> None:
+        if retry_after is not None:
+            extra["retry_after"] = retry_after
+        super().__init__(message, **extra)
+        self.retry_after = retry_after

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import datetime, timezone
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from tortoise import connections
 
+from runplane.db_errors import database_unavailable, describe
 from runplane.resolvers.context import RequestContext
+
+log = logging.getLogger("runplane.health")
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -20,9 +26,9 @@ def basic(ctx: RequestContext) -> dict[str, Any]:
 
 async def deep(ctx: RequestContext) -> tuple[bool, dict[str, Any]]:
     """(healthy, report). The database is always critical; Redis is critical when configured."""
-    components: dict[str, Any] = {"database": await _timed(_ping_database())}
+    components: dict[str, Any] = {"database": await _timed("database", _ping_database())}
     if ctx.services.redis is not None:
-        components["redis"] = await _timed(_ping_redis(ctx))
+        components["redis"] = await _timed("redis", _ping_redis(ctx))
     else:
         components["redis"] = {"status": "not_configured", "critical": False}
     components["database"]["critical"] = True
@@ -46,17 +52,27 @@ async def _ping_redis(ctx: RequestContext) -> None:
     await ctx.services.redis.ping()
 
 
-async def _timed(check: Any) -> dict[str, Any]:
+async def _timed(name: str, check: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         await asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS)
         status, error = "ok", None
     except Exception as exc:  # any failure of a dependency is a health answer, not a crash
-        status, error = "down", f"{type(exc).__name__}: {exc}"[:300]
+        # The probe is public: it says which dependency and why in general terms; hosts and ports go to the log.
+        status, error = "down", _reason(exc)
+        log.warning("health check: %s is down: %s", name, describe(exc))
     result: dict[str, Any] = {"status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
     if error:
         result["error"] = error
     return result
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, (TimeoutError, RedisTimeoutError)):
+        return "timed out"
+    if isinstance(exc, (OSError, RedisConnectionError)) or database_unavailable(exc) is not None:
+        return "unreachable"
+    return "check failed"
 
 
 def _now() -> str:

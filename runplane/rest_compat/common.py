@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from runplane.auth.credentials import authenticate_context
-from runplane.errors import BadRequest, DomainError, InvalidInput, RateLimited, Unauthenticated
+from runplane.errors import BadRequest, DomainError, InvalidInput, RateLimited, ServiceUnavailable, Unauthenticated
 from runplane.graphql_view import request_context
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
@@ -89,7 +89,7 @@ def error_response(exc: DomainError, request_id: str | None = None) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="runplane"'
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, (RateLimited, ServiceUnavailable)) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     # `detail` is what cheatcode clients read; code and extra fields (field, retry_after...) help others.
     body: dict[str, Any] = {**exc.extra, "detail": exc.message, "code": exc.code}

@@ -11,6 +11,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from runplane import errors as domain
+from runplane.db_errors import database_unavailable, describe
 
 log = logging.getLogger("runplane.graphql")
 
@@ -102,6 +103,9 @@ def _shape_error(error: GraphQLError, request_id: str) -> GraphQLError:
     if original is None:
         default = "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
         return _with_extensions(error, error.message, {"code": code or default})
+    if (unavailable := database_unavailable(original)) is not None:  # the database is out of reach: SERVICE_UNAVAILABLE
+        log.warning("database unavailable in GraphQL operation (request_id=%s): %s", request_id, describe(original))
+        original = unavailable
     if isinstance(original, domain.DomainError):
         extra = {k: v for k, v in original.extra.items() if isinstance(v, (str, int, float, bool))}
         return _with_extensions(error, original.message, {"code": original.code, **extra})
