@@ -106,11 +106,16 @@ class Settings:
     rate_limit_per_minute: int = 60
     run_starts_per_minute: int = 6
     max_streams_per_user: int = 4
+    # Failed logins per minute, counted per account and per client address (0 disables): slows password guessing.
+    login_failures_per_minute: int = 10
 
     # Billing (runplane/billing): plans, payment providers, webhooks, bring-your-own-key.
     billing_plans: str | None = None  # JSON list of plans or a path to one; None: the built-in plans
     billing_default_plan: str = "free"
     billing_period_days: int = 30
+    # Tokens each platform-billed run in flight holds against the allowance (capped at what is left): once less
+    # than this is left, only one such run may be in flight (runplane/resolvers/billing.py).
+    billing_run_reservation: int = 20_000
     billing_provider: str | None = None  # polar | stripe: default for checkout sessions
     billing_success_url: str | None = None
     billing_cancel_url: str | None = None
@@ -222,9 +227,11 @@ class Settings:
             rate_limit_per_minute=_env_int("RATE_LIMIT_PER_MINUTE", 60),
             run_starts_per_minute=_env_int("RUN_STARTS_PER_MINUTE", 6),
             max_streams_per_user=_env_int("MAX_STREAMS_PER_USER", 4),
+            login_failures_per_minute=_env_int("LOGIN_FAILURES_PER_MINUTE", 10),
             billing_plans=_env("BILLING_PLANS"),
             billing_default_plan=_env("BILLING_DEFAULT_PLAN", "free") or "free",
             billing_period_days=_env_int("BILLING_PERIOD_DAYS", 30),
+            billing_run_reservation=_env_int("BILLING_RUN_RESERVATION", 20_000),
             billing_provider=_env("BILLING_PROVIDER"),
             billing_success_url=_env("BILLING_SUCCESS_URL"),
             billing_cancel_url=_env("BILLING_CANCEL_URL"),

@@ -7,9 +7,14 @@ import httpx
 import pytest
 
 from runplane.config import Settings
-from tests.support import LiveServer, UserHandle, database_url, drop_postgres_database, register_user, start_server, test_redis_url
+from tests.support import (
+    ROOMY_PLAN, LiveServer, UserHandle, database_url, drop_postgres_database, register_user, start_server, test_redis_url,
+)
 
 ADMIN_API_KEY = "test-admin-key-0123456789"
+
+
+LOGIN_FAILURES_PER_MINUTE = 30
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +30,12 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live
         run_queue="inprocess",
         # Per-user limits high enough never to throttle the suite; tests/runs checks the real defaults.
         rate_limit_per_minute=100_000, run_starts_per_minute=100_000, max_streams_per_user=1_000,
+        # New users start on a plan without project or deployment caps: many tests create several of each.
+        # Tests of the caps move their user to the free plan (tests/billing/test_limits.py).
+        billing_default_plan=ROOMY_PLAN,
+        # Every test client is 127.0.0.1: the bad-login tests together fail more than 10 times a minute.
+        # tests/auth/test_login_throttle.py checks the throttle with addresses of its own.
+        login_failures_per_minute=LOGIN_FAILURES_PER_MINUTE,
     ).resolved()
     live = await start_server(settings)
     yield live

@@ -19,6 +19,10 @@ from runplane.app import create_app
 from runplane.config import Settings
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+# Default plan of the test servers (RUNPLANE_BILLING_DEFAULT_PLAN; built-in table: no project or deployment
+# caps, which many tests exceed). Tests of the caps move their user to `free`; the billing server of
+# tests/billing/conftest.py keeps `free` as its default.
+ROOMY_PLAN = "premium"
 
 
 def free_port() -> int:

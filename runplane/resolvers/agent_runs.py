@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 from runplane.agents import lifecycle
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE, RUNS_CONTROL, RUNS_START
 from runplane.errors import Conflict, InvalidInput, NotFound
-from runplane.events.log import REPLAY_PAGE, append_event, replay, to_run_event
+from runplane.events.log import REPLAY_PAGE, append_event, replay
 from runplane.events.reader import follow_run_heartbeat
 from runplane.events.types import ControlSignal, RunEvent
 from runplane.models import AgentRun, CommandRecord, Project, RunEventRecord, Thread
@@ -22,6 +22,7 @@ from runplane.resolvers import billing, rate_limits
 from runplane.resolvers.batching import first_children
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, paginate
+from runplane.resolvers.projects import count_projects
 from runplane.resolvers.threads import append_message, owned_thread
 from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid
 
@@ -57,6 +58,8 @@ async def start_run(
     """Queue a run on the thread. The prompt, if any, is appended as the user's message first.
 
     Same idempotency key again -> the same run. A second active run on the thread -> Conflict.
+    No tokens left beyond the reservations of the user's runs in flight -> QuotaExceeded (402), decided in
+    the transaction that inserts the run (billing.reserve_run_tokens).
     """
     user_id = ctx.require(RUNS_START)
     thread = await owned_thread(ctx, thread_id, ability=RUNS_START)
@@ -65,10 +68,10 @@ async def start_run(
         return existing
     text = clean_text(prompt, "prompt", max_length=MAX_PROMPT, required=False)
     chosen_model = _clean_model(ctx, model)
-    await billing.check_run_quota(ctx, model=chosen_model)  # 402 once the period's tokens are spent
+    payer = await billing.run_payer(ctx, model=chosen_model)
     await rate_limits.hit(ctx, "run starts", ctx.settings.run_starts_per_minute)
     try:
-        run, queued = await _create_run(thread, text, chosen_model, key)
+        run, queued = await _create_run(ctx, payer, thread, text, chosen_model, key)
     except IntegrityError:
         # Either a concurrent start with the same key won (return its run) or the thread is busy.
         if key is not None and (existing := await AgentRun.get_or_none(owner_id=user_id, idempotency_key=key)):
@@ -79,8 +82,11 @@ async def start_run(
     return run
 
 
-async def _create_run(thread: Thread, prompt: str, model: str, key: str | None) -> tuple[AgentRun, RunEvent]:
+async def _create_run(
+    ctx: RequestContext, payer: billing.RunPayer, thread: Thread, prompt: str, model: str, key: str | None
+) -> tuple[AgentRun, RunEvent]:
     async with in_transaction():
+        await billing.reserve_run_tokens(ctx, payer)  # locks the subscription row until the run is in
         if prompt:
             await append_message(thread, content=prompt, role="user")
         run = await AgentRun.create(
@@ -99,9 +105,12 @@ async def initiate_agent(
     ctx.require(PROJECTS_WRITE)
     text = clean_text(prompt, "prompt", max_length=MAX_PROMPT)
     project_name = clean_text(name, "name", max_length=200, required=False) or _name_from_prompt(text)
-    async with in_transaction():
+
+    async def create() -> tuple[Project, Thread]:
         project = await Project.create(owner_id=user_id, name=project_name)
-        thread = await Thread.create(owner_id=user_id, project=project, title=project_name)
+        return project, await Thread.create(owner_id=user_id, project=project, title=project_name)
+
+    project, thread = await billing.create_within_limit(ctx, limit="projects", count=lambda: count_projects(user_id), create=create)
     run = await start_run(ctx, thread_id=thread.id, prompt=text, model=model, idempotency_key=idempotency_key)
     return project, thread, run
 
@@ -162,12 +171,12 @@ async def first_runs_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID],
     return [grouped.get(tid, []) for tid in thread_ids]
 
 
-async def last_events_by_run(ctx: RequestContext, run_ids: list[uuid.UUID], limit: int) -> list[list[RunEvent]]:
-    """Batch for loaders: each run's last `limit` events, oldest of them first. Runs reach here only
+async def last_events_by_run(ctx: RequestContext, run_ids: list[uuid.UUID], limit: int) -> list[list[RunEventRecord]]:
+    """Batch for loaders: each run's last `limit` log records, oldest of them first. Runs reach here only
     through owner-checked parents (events have no owner column)."""
     ctx.require(PROJECTS_READ)
     grouped = await first_children(RunEventRecord, "run_id", run_ids, limit, owner_id=None, order="seq DESC")
-    return [[to_run_event(record, rid) for record in reversed(grouped.get(rid, []))] for rid in run_ids]
+    return [list(reversed(grouped.get(rid, []))) for rid in run_ids]
 
 
 async def list_commands(ctx: RequestContext, *, run_id: object) -> list[CommandRecord]:

@@ -27,6 +27,7 @@ from runplane.auth.tokens import (
 )
 from runplane.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from runplane.models import AuthSession, User
+from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import clean_text, parse_uuid
 from runplane.services import Services
@@ -103,9 +104,15 @@ async def login(ctx: RequestContext, *, email: object, password: object, abiliti
         raise InvalidInput("email and password are required strings")
     requested = _requested_abilities(abilities)
     key = _stored_email(email.strip())
+    # Failures are counted per account and per client address: guessing one password or spraying many
+    # accounts from one place both hit a wall. Successful logins cost nothing.
+    identities = [f"email:{key}", f"ip:{ctx.client_ip}"]
+    limit = ctx.settings.login_failures_per_minute
+    await rate_limits.refuse_if_exhausted(ctx, "login-failures", identities, limit)
     user = await User.get_or_none(email=key) if key else None
     # verify_password runs even for an unknown email so timing does not reveal which accounts exist.
     if not await verify_password(user.password_hash if user else None, password) or user is None:
+        await rate_limits.strike(ctx, "login-failures", identities, limit)
         raise Unauthenticated("Incorrect email or password")
     return await _open_session(ctx, user, requested)
 

@@ -1,15 +1,28 @@
 """Billing: plans, each user's subscription and billing period, the token ledger and quota, checkout and
 plan changes. Payment providers are reached through runplane/billing/providers.py.
 
-Quota: `tokens_used` on the subscription is the running sum of the period's platform ledger entries. A run
-is refused (QuotaExceeded, 402) before it starts when the allowance is spent, and charged once when it
-finishes: the ledger's run_id is unique, so a retried or concurrent write of the same run charges nothing.
+Token quota: `tokens_used` on the subscription is the running sum of the period's platform ledger entries.
+Every run billed to the platform (not to the user's own key) holds a reservation while it is in flight
+(queued, running or paused): `billing_run_reservation` tokens, capped at what is left. A run may start only
+while the allowance minus `tokens_used` minus the in-flight reservations is above zero; the check and the
+insert of the run happen in one transaction holding the lock on the user's subscription row
+(`reserve_run_tokens`), so concurrent starts are serialized per user and see each other's runs. As the run
+ends it is settled: its actual tokens are charged once (the ledger's run_id is unique, so a retried or
+concurrent write of the same run charges nothing) and, when it leaves the active statuses, its reservation
+is gone (it is derived from the active runs, never stored, so nothing can leak). Consequences:
+- once fewer tokens than one reservation are left, at most one platform run is in flight: concurrent starts
+  get QuotaExceeded (402), and the allowance is overshot by at most that one run's usage beyond what was left;
+- with room for several reservations, each in-flight run may overshoot only by its usage beyond its own
+  reservation (runs are not cut off mid-way: the executor does not meter tokens against the reservation).
+
+Plan limits (projects, deployed projects): `create_within_limit` counts and inserts in one transaction under
+the same lock, so concurrent creates at the cap cannot both succeed.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -32,6 +45,7 @@ from runplane.billing.providers import (
 from runplane.config import Settings
 from runplane.errors import Conflict, InvalidInput, QuotaExceeded, ServiceUnavailable
 from runplane.models import AgentRun, CheckoutSession, Project, Subscription, UsageEntry, User
+from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.resolvers import byok, rate_limits
 from runplane.resolvers.byok import is_scripted
 from runplane.resolvers.context import RequestContext
@@ -152,31 +166,98 @@ async def billing_status(ctx: RequestContext) -> BillingStatus:
     return await status_for(ctx.settings, ctx.require(BILLING_READ))
 
 
-async def check_run_quota(ctx: RequestContext, *, model: str) -> None:
-    """Before a run starts: QuotaExceeded (402) once the period's allowance is spent, unless the run
-    will use the user's own key."""
+async def _locked_subscription(settings: Settings, user_id: uuid.UUID) -> tuple[Subscription, Plan]:
+    """Inside a transaction: the user's subscription row, locked until the transaction ends (SELECT ... FOR
+    UPDATE on PostgreSQL; SQLite runs one writing transaction at a time). The row must exist already: creating
+    it here could fail on a concurrent first use, and a failed statement aborts a PostgreSQL transaction."""
+    sub = await Subscription.select_for_update().get(user_id=user_id)
+    return sub, plans_of(settings).effective(sub.plan)
+
+
+@dataclass(frozen=True)
+class RunPayer:
+    """Who pays for a run about to start, worked out before its transaction."""
+
+    user_id: uuid.UUID
+    has_key: bool  # the user stored their own model key
+    own_key: bool  # this run uses it: the platform allowance is not spent
+
+
+async def run_payer(ctx: RequestContext, *, model: str) -> RunPayer:
+    """Before the run's transaction: the subscription exists and is in its current period."""
     user_id = ctx.user_id
-    sub = await subscription_for(ctx.settings, user_id)
-    plan = plans_of(ctx.settings).effective(sub.plan)
-    if plan.token_allowance is None or sub.tokens_used < plan.token_allowance:
+    await subscription_for(ctx.settings, user_id)
+    has_key = await byok.has_key(user_id)
+    return RunPayer(user_id, has_key, not is_scripted(model) and has_key)
+
+
+async def reserve_run_tokens(ctx: RequestContext, payer: RunPayer) -> None:
+    """Inside the transaction that inserts the run, before the insert: QuotaExceeded (402) unless tokens are
+    left beyond the reservations of the user's platform runs in flight (semantics in the module docstring)."""
+    if payer.own_key:
         return
-    if not is_scripted(model) and await byok.has_key(user_id):
+    sub, plan = await _locked_subscription(ctx.settings, payer.user_id)
+    if plan.token_allowance is None:
         return
-    raise QuotaExceeded(
-        f"The {plan.name} plan's {plan.token_allowance} tokens for this period are used up: upgrade the plan "
-        f"or add your own OpenRouter key (the period renews at {iso(sub.current_period_end)})",
-        plan=plan.id, tokens_used=int(sub.tokens_used), tokens_limit=plan.token_allowance,
-        period_end=iso(sub.current_period_end),
+    in_flight = AgentRun.filter(owner_id=payer.user_id, status__in=ACTIVE_STATUSES)
+    if payer.has_key:  # the user's runs on non-scripted models are paid with their key
+        in_flight = in_flight.filter(model__startswith="scripted/")
+    runs = await in_flight.count()
+    reserved = runs * max(0, ctx.settings.billing_run_reservation)
+    if plan.token_allowance - int(sub.tokens_used) - reserved > 0:
+        return
+    raise _tokens_exceeded(plan, sub, runs, reserved)
+
+
+def _tokens_exceeded(plan: Plan, sub: Subscription, runs: int, reserved: int) -> QuotaExceeded:
+    allowance, used = plan.token_allowance or 0, int(sub.tokens_used)
+    renews = f"the period renews at {iso(sub.current_period_end)}"
+    if used >= allowance:
+        message = (f"The {plan.name} plan's {allowance} tokens for this period are used up: upgrade the plan "
+                   f"or add your own OpenRouter key ({renews})")
+    else:
+        message = (f"The {allowance - used} tokens left on the {plan.name} plan are reserved by {runs} run(s) in "
+                   f"progress: wait for them to finish, or upgrade the plan ({renews})")
+    return QuotaExceeded(
+        message, plan=plan.id, limit="tokens", used=used, allowed=allowance, tokens_used=used, tokens_limit=allowance,
+        tokens_reserved=reserved, runs_in_flight=runs, period_end=iso(sub.current_period_end),
+    )
+
+
+def _cap(plan: Plan, limit: str) -> int | None:
+    return {"projects": plan.max_projects, "deployments": plan.max_deployments}[limit]
+
+
+def _limit_exceeded(plan: Plan, limit: str, used: int, cap: int) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"The {plan.name} plan allows {cap} {limit}: upgrade the plan to create more", plan=plan.id, limit=limit,
+        used=used, allowed=cap,
     )
 
 
 async def enforce_limit(ctx: RequestContext, *, limit: str, used: int) -> None:
-    """For resolvers creating limited things (limit: "projects" | "deployments"): QuotaExceeded at the plan's cap."""
+    """A quick check without the lock (to fail before costly work): QuotaExceeded at the plan's cap.
+    What decides is `create_within_limit`."""
     sub = await subscription_for(ctx.settings, ctx.user_id)
     plan = plans_of(ctx.settings).effective(sub.plan)
-    cap = {"projects": plan.max_projects, "deployments": plan.max_deployments}[limit]
+    cap = _cap(plan, limit)
     if cap is not None and used >= cap:
-        raise QuotaExceeded(f"The {plan.name} plan allows {cap} {limit}", plan=plan.id, limit=limit, max=cap)
+        raise _limit_exceeded(plan, limit, used, cap)
+
+
+async def create_within_limit(
+    ctx: RequestContext, *, limit: str, count: Callable[[], Awaitable[int]], create: Callable[[], Awaitable[T]]
+) -> T:
+    """Create a limited thing (limit: "projects" | "deployments"): in one transaction, lock the caller's
+    subscription row, count what they have (`count`), refuse at the plan's cap (QuotaExceeded, 402, with
+    limit, used, allowed and plan), else `create`. Concurrent creates of one user are serialized by the lock."""
+    await subscription_for(ctx.settings, ctx.user_id)  # exists (and is in its period) before the lock
+    async with in_transaction():
+        _, plan = await _locked_subscription(ctx.settings, ctx.user_id)
+        cap = _cap(plan, limit)
+        if cap is not None and (used := await count()) >= cap:
+            raise _limit_exceeded(plan, limit, used, cap)
+        return await create()
 
 
 async def charge_run(services: Services, run_id: uuid.UUID, **fields: Any) -> bool:

@@ -42,13 +42,14 @@ class DeploymentView:
 async def deploy_project(
     ctx: RequestContext, *, project_id: object, source_dir: object = None, provider: object = None, name: object = None
 ) -> Deployment:
+    """The project's first deployment. The plan's max_deployments caps how many projects are deployed:
+    QuotaExceeded (402), checked early and decided where version 1 is inserted, under the subscription's lock."""
     project = await owned_project(ctx, project_id, ability=PROJECTS_WRITE)
     if await Deployment.exists(project_id=project.id):
         raise Conflict("The project is already deployed: update its deployment instead")
-    used = len(await Deployment.filter(owner_id=ctx.user_id).distinct().values_list("project_id", flat=True))
-    await billing.enforce_limit(ctx, limit="deployments", used=used)
+    await billing.enforce_limit(ctx, limit="deployments", used=await _deployed_projects(ctx.user_id))
     kind = _provider_kind(ctx, provider)
-    return await _publish(ctx, project, kind=kind, source_dir=source_dir, name=name)
+    return await _publish(ctx, project, kind=kind, source_dir=source_dir, name=name, first=True)
 
 
 async def update_deployment(ctx: RequestContext, *, project_id: object, source_dir: object = None, name: object = None) -> Deployment:
@@ -107,7 +108,13 @@ async def _latest(project_id: uuid.UUID) -> Deployment | None:
     return await Deployment.filter(project_id=project_id).order_by("-version").first()
 
 
-async def _publish(ctx: RequestContext, project: Project, *, kind: str, source_dir: object, name: object) -> Deployment:
+async def _deployed_projects(user_id: uuid.UUID) -> int:
+    return len(await Deployment.filter(owner_id=user_id).distinct().values_list("project_id", flat=True))
+
+
+async def _publish(
+    ctx: RequestContext, project: Project, *, kind: str, source_dir: object, name: object, first: bool = False
+) -> Deployment:
     site_name = clean_text(name, "name", max_length=100, required=False) or project.name
     provider = build_provider(kind, ctx.settings)  # 503 before anything is written when it is not configured
     try:
@@ -115,7 +122,10 @@ async def _publish(ctx: RequestContext, project: Project, *, kind: str, source_d
         files = collect_files(root, max_files=ctx.settings.deploy_max_files, max_bytes=ctx.settings.deploy_max_bytes)
         if not files:
             raise InvalidInput(f"The folder '{folder or '.'}' has no files to deploy", field="source_dir")
-        row = await _new_version(ctx, project, kind=kind, folder=folder)
+        if first:
+            row = await _first_version(ctx, project, kind=kind, folder=folder)
+        else:
+            row = await _new_version(ctx, project, kind=kind, folder=folder)
         row.file_count, row.total_bytes = len(files), sum(f.size for f in files)
         await row.save(update_fields=["file_count", "total_bytes", "updated_at"])
         try:
@@ -149,16 +159,31 @@ async def _source_folder(ctx: RequestContext, project: Project, source_dir: obje
     return folder, text
 
 
+async def _first_version(ctx: RequestContext, project: Project, *, kind: str, folder: str) -> Deployment:
+    """Version 1, counted against the plan and inserted under the lock of the owner's subscription (the lock
+    also makes a concurrent first deploy of the same project see this one: Conflict)."""
+    async def create() -> Deployment:
+        if await Deployment.exists(project_id=project.id):
+            raise Conflict("The project is already deployed: update its deployment instead")
+        return await _insert_version(ctx, project, version=1, kind=kind, folder=folder)
+
+    return await billing.create_within_limit(ctx, limit="deployments", count=lambda: _deployed_projects(ctx.user_id), create=create)
+
+
+async def _insert_version(ctx: RequestContext, project: Project, *, version: int, kind: str, folder: str) -> Deployment:
+    row = await Deployment.create(owner_id=ctx.user_id, project_id=project.id, version=version, provider=kind,
+                                  source_dir=folder, status="queued")
+    await DeploymentEvent.create(deployment_id=row.id, status="queued", message=f"deploying '{folder or '.'}' with {kind}")
+    return row
+
+
 async def _new_version(ctx: RequestContext, project: Project, *, kind: str, folder: str) -> Deployment:
     for _ in range(5):  # concurrent deploys of one project race on (project, version)
         latest = await _latest(project.id)
         try:
-            row = await Deployment.create(owner_id=ctx.user_id, project_id=project.id, version=(latest.version if latest else 0) + 1,
-                                          provider=kind, source_dir=folder, status="queued")
+            return await _insert_version(ctx, project, version=(latest.version if latest else 0) + 1, kind=kind, folder=folder)
         except IntegrityError:
             continue
-        await DeploymentEvent.create(deployment_id=row.id, status="queued", message=f"deploying '{folder or '.'}' with {kind}")
-        return row
     raise Conflict("Another deployment of this project is starting: try again")
 
 

@@ -7,6 +7,7 @@ import uuid
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE
 from runplane.errors import NotFound
 from runplane.models import Project
+from runplane.resolvers import billing
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, paginate
 from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid
@@ -29,12 +30,18 @@ async def list_projects(ctx: RequestContext, *, first: object = None, after: str
 
 
 async def create_project(ctx: RequestContext, *, name: object, description: object = None) -> Project:
+    """QuotaExceeded (402) at the plan's max_projects; counted and inserted under the subscription's lock."""
     user_id = ctx.require(PROJECTS_WRITE)
-    return await Project.create(
-        owner_id=user_id,
-        name=clean_text(name, "name", max_length=MAX_NAME),
-        description=clean_text(description, "description", max_length=MAX_DESCRIPTION, required=False),
+    clean_name = clean_text(name, "name", max_length=MAX_NAME)
+    clean_description = clean_text(description, "description", max_length=MAX_DESCRIPTION, required=False)
+    return await billing.create_within_limit(
+        ctx, limit="projects", count=lambda: count_projects(user_id),
+        create=lambda: Project.create(owner_id=user_id, name=clean_name, description=clean_description),
     )
+
+
+async def count_projects(user_id: uuid.UUID) -> int:
+    return await Project.filter(owner_id=user_id).count()
 
 
 async def update_project(

@@ -12,7 +12,7 @@ from runplane.errors import DomainError
 from runplane.resolvers import auth as ops
 from runplane.schema.common import Node
 from runplane.schema.context import rctx
-from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, error_result
+from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, RateLimitedError, error_result
 from runplane.schema.ids import from_global_id, to_global_id
 
 
@@ -76,7 +76,7 @@ class RevokeSessionPayload:
     revoked_id: strawberry.ID
 
 
-AuthResult = Annotated[AuthTokens | InputError | ConflictError | ForbiddenError, strawberry.union("AuthResult")]
+AuthResult = Annotated[AuthTokens | InputError | ConflictError | ForbiddenError | RateLimitedError, strawberry.union("AuthResult")]
 RevokeSessionResult = Annotated[RevokeSessionPayload | NotFoundError, strawberry.union("RevokeSessionResult")]
 
 

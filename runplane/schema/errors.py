@@ -4,6 +4,7 @@ and masking of everything unexpected (logged with the request id)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -42,9 +43,13 @@ class ForbiddenError(Error):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="A plan limit or the token quota is reached (HTTP 402 in REST).")
 class QuotaExceededError(Error):
-    pass
+    plan: str | None = strawberry.field(default=None, description="The caller's plan id.")
+    limit: str | None = strawberry.field(default=None, description="Which limit: projects, deployments or tokens.")
+    used: int | None = strawberry.field(default=None, description="How many the caller has (tokens: used this period).")
+    allowed: int | None = strawberry.field(default=None, description="How many the plan allows.")
+    period_end: datetime | None = strawberry.field(default=None, description="Token quota: when the period renews.")
 
 
 @strawberry.type
@@ -66,12 +71,27 @@ def error_result(exc: domain.DomainError) -> Error:
     if isinstance(exc, domain.Conflict):
         return ConflictError(code=exc.code, message=exc.message)
     if isinstance(exc, domain.QuotaExceeded):
-        return QuotaExceededError(code=exc.code, message=exc.message)
+        return _quota_error(exc)
     if isinstance(exc, domain.RateLimited):
         return RateLimitedError(code=exc.code, message=exc.message, retry_after=exc.retry_after)
     if isinstance(exc, domain.Forbidden):
         return ForbiddenError(code=exc.code, message=exc.message)
     raise exc
+
+
+def _quota_error(exc: domain.QuotaExceeded) -> QuotaExceededError:
+    extra = exc.extra
+    period_end = extra.get("period_end")
+    return QuotaExceededError(
+        code=exc.code, message=exc.message, plan=extra.get("plan"), limit=extra.get("limit"), used=_int(extra.get("used")),
+        allowed=_int(extra.get("allowed")),
+        period_end=datetime.fromisoformat(period_end.replace("Z", "+00:00")) if isinstance(period_end, str) else None,
+    )
+
+
+def _int(value: object) -> int | None:
+    """GraphQL Int is 32-bit: a larger count is reported as its ceiling rather than failing the result."""
+    return min(value, 2**31 - 1) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class DomainErrors(SchemaExtension):

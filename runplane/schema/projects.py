@@ -49,7 +49,7 @@ class DeleteProjectPayload:
     deleted_id: strawberry.ID
 
 
-CreateProjectResult = Annotated[ProjectPayload | InputError | ForbiddenError, strawberry.union("CreateProjectResult")]
+CreateProjectResult = Annotated[ProjectPayload | InputError | ForbiddenError | QuotaExceededError, strawberry.union("CreateProjectResult")]
 UpdateProjectResult = Annotated[ProjectPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("UpdateProjectResult")]
 DeleteProjectResult = Annotated[DeleteProjectPayload | NotFoundError | ForbiddenError, strawberry.union("DeleteProjectResult")]
 

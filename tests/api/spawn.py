@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import database_url, drop_postgres_database, free_port
+from tests.support import ROOMY_PLAN, database_url, drop_postgres_database, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +42,7 @@ async def spawned_server(tmp: Path, **settings: str) -> AsyncIterator[SpawnedSer
     env.update(
         PYTHONPATH=str(ROOT), RUNPLANE_DATA_DIR=str(tmp), RUNPLANE_DATABASE_URL=url,
         RUNPLANE_JWT_SECRET="spawned-test-secret-" + "s" * 40, RUNPLANE_LOG_LEVEL="WARNING",
+        RUNPLANE_BILLING_DEFAULT_PLAN=ROOMY_PLAN,
     )
     env.update({f"RUNPLANE_{name}": value for name, value in settings.items()})
     log_path = tmp / "server.log"

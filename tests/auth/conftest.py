@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.fakes.jwks_server import FakeJWKSServer
-from tests.support import database_url, drop_postgres_database, free_port
+from tests.support import ROOMY_PLAN, database_url, drop_postgres_database, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTERNAL_ISSUER = "https://clerk.runplane.test"
@@ -55,6 +55,7 @@ async def external(idp: FakeJWKSServer, tmp_path_factory: pytest.TempPathFactory
         RUNPLANE_EXTERNAL_ISSUER=EXTERNAL_ISSUER,
         RUNPLANE_EXTERNAL_AUDIENCE=EXTERNAL_AUDIENCE,
         RUNPLANE_LOG_LEVEL="WARNING",
+        RUNPLANE_BILLING_DEFAULT_PLAN=ROOMY_PLAN,
     )
     log_path = tmp / "server.log"
     with log_path.open("wb") as log:

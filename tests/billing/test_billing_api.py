@@ -14,28 +14,29 @@ from runplane.agents.providers.base import Usage
 from runplane.models import AgentRun, Subscription, UsageEntry
 from runplane.resolvers.billing import record_run_usage
 from tests.conftest import ADMIN_API_KEY
-from tests.support import LiveServer, UserHandle, register_user
+from tests.support import ROOMY_PLAN, LiveServer, UserHandle, register_user
 
 ADMIN = {"X-API-Key": ADMIN_API_KEY}
 
 
 async def test_plans_are_the_built_in_table(client: httpx.AsyncClient, alice: UserHandle) -> None:
     body = (await client.get("/api/billing/plans", headers=alice.headers)).json()
-    assert [p["id"] for p in body["plans"]] == ["free", "pro", "premium", "byok"] and body["current_plan"] == "free"
+    assert [p["id"] for p in body["plans"]] == ["free", "pro", "premium", "byok"] and body["current_plan"] == ROOMY_PLAN
     free = body["plans"][0]
     assert free["price_cents"] == 0 and free["token_allowance"] == 200_000 and free["purchasable"] is False
     assert next(p for p in body["plans"] if p["id"] == "byok")["byok"] is True
 
 
 async def test_status_and_subscription_defaults(client: httpx.AsyncClient, alice: UserHandle) -> None:
+    """New users start on the server's default plan (RUNPLANE_BILLING_DEFAULT_PLAN: ROOMY_PLAN on this server)."""
     await client.post("/api/projects", json={"name": "one"}, headers=alice.headers)
     status = (await client.get("/api/billing/status", headers=alice.headers)).json()
-    assert status["plan"] == "free" and status["tokens_limit"] == 200_000 and status["projects_used"] == 1
+    assert status["plan"] == ROOMY_PLAN == "premium" and status["tokens_limit"] == 20_000_000 and status["projects_used"] == 1
     start = datetime.fromisoformat(status["period_start"].replace("Z", "+00:00"))
     end = datetime.fromisoformat(status["period_end"].replace("Z", "+00:00"))
     assert end - start == timedelta(days=30)
     sub = (await client.get("/api/billing/subscription", headers=alice.headers)).json()["subscription"]
-    assert sub["plan"] == "free" and sub["provider"] is None and sub["plan_details"]["id"] == "free"
+    assert sub["plan"] == ROOMY_PLAN and sub["provider"] is None and sub["plan_details"]["id"] == ROOMY_PLAN
 
 
 async def test_checkout_without_a_configured_provider_is_503(client: httpx.AsyncClient, alice: UserHandle) -> None:
@@ -108,7 +109,7 @@ async def test_admin_quota_routes(client: httpx.AsyncClient, server: LiveServer,
     one = await client.get(f"/api/billing/admin/quota-status?user_id={alice.user_id}", headers=ADMIN)
     assert one.status_code == 200 and one.json()["user_id"] == alice.user_id and one.json()["tokens_used"] == 123
     summary = (await client.get("/api/billing/admin/quota-status?limit=200", headers=ADMIN)).json()
-    assert summary["users"] >= 1 and summary["by_plan"]["free"] >= 1
+    assert summary["users"] >= 1 and summary["by_plan"][ROOMY_PLAN] >= 1
     assert any(row["user_id"] == alice.user_id and row["tokens_used"] == 123 for row in summary["top"])
     reset = await client.post("/api/billing/admin/reset-quotas", json={"user_id": alice.user_id}, headers=ADMIN)
     assert reset.json() == {"reset": 1}

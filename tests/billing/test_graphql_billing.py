@@ -7,7 +7,7 @@ import httpx
 from runplane.schema.ids import to_global_id
 from tests.billing.conftest import SUCCESS_URL, USER_MODEL_KEY, BillingServer, make_thread, run_to_end
 from tests.conftest import ADMIN_API_KEY
-from tests.support import UserHandle, gql, register_user
+from tests.support import ROOMY_PLAN, UserHandle, gql, register_user
 
 STATUS = """{ billingStatus { plan { id tokenAllowance limits { projects deployments } } status canRun quotaExhausted
   tokensUsed tokensLimit tokensRemaining periodStart periodEnd byokKeyConfigured projectsUsed }
@@ -19,7 +19,7 @@ async def test_status_subscription_plans(client: httpx.AsyncClient, alice: UserH
     result = await gql(client, STATUS, user=alice)
     assert "errors" not in result, result
     data = result["data"]
-    assert data["billingStatus"]["plan"]["id"] == "free" and data["billingStatus"]["tokensLimit"] == 200_000
+    assert data["billingStatus"]["plan"]["id"] == ROOMY_PLAN == "premium" and data["billingStatus"]["tokensLimit"] == 20_000_000
     assert data["billingStatus"]["canRun"] is True and data["subscription"]["provider"] is None
     assert [p["id"] for p in data["plans"]] == ["free", "pro", "premium", "byok"]
     anonymous = await gql(client, "{ billingStatus { status } }")
@@ -74,7 +74,7 @@ async def test_admin_fields(client: httpx.AsyncClient, alice: UserHandle) -> Non
     done = (await client.post("/graphql", json={"query": reset, "variables": {"u": to_global_id("User", alice.user_id)}}, headers=admin)).json()
     assert done["data"]["resetQuotas"]["__typename"] == "ResetQuotasPayload"
     one = f'{{ userBillingStatus(userId: "{alice.user_id}") {{ plan {{ id }} tokensUsed }} }}'
-    assert (await client.post("/graphql", json={"query": one}, headers=admin)).json()["data"]["userBillingStatus"]["plan"]["id"] == "free"
+    assert (await client.post("/graphql", json={"query": one}, headers=admin)).json()["data"]["userBillingStatus"]["plan"]["id"] == ROOMY_PLAN
     refused = await gql(client, reset, {"u": alice.user_id}, user=alice)
     assert refused["data"]["resetQuotas"]["__typename"] == "ForbiddenError"
     denied = await gql(client, "{ modelCacheInfo }", user=alice)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import free_port
+from tests.support import ROOMY_PLAN, free_port
 
 JWT_SECRET = "runs-test-secret-" + "y" * 40
 START_TIMEOUT = 60.0  # a loaded CI machine imports the app slowly
@@ -45,6 +45,7 @@ def base_env(data_dir: Path, **settings: object) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
     env.update(
         RUNPLANE_DATA_DIR=str(data_dir), RUNPLANE_JWT_SECRET=JWT_SECRET, RUNPLANE_LOG_LEVEL="WARNING",
+        RUNPLANE_BILLING_DEFAULT_PLAN=ROOMY_PLAN,
         PYTHONUNBUFFERED="1",
     )
     for name, value in settings.items():

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import database_url, drop_postgres_database, free_port, test_redis_url
+from tests.support import ROOMY_PLAN, database_url, drop_postgres_database, free_port, test_redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small limits, so floods, time limits and fork bombs end fast.
@@ -30,6 +30,7 @@ LIMITS = {
     "SANDBOX_COMMAND_TIMEOUT": "20", "SANDBOX_CPU_SECONDS": "30", "SANDBOX_MAX_PROCESSES": "64",
     "SANDBOX_MAX_OUTPUT_BYTES": str(MAX_OUTPUT), "SANDBOX_MAX_UPLOAD_BYTES": str(MAX_UPLOAD), "SANDBOX_MAX_SESSIONS": "4",
     "RATE_LIMIT_PER_MINUTE": "100000", "RUN_STARTS_PER_MINUTE": "100000", "MAX_STREAMS_PER_USER": "1000", "RUN_QUEUE": "inprocess",
+    "BILLING_DEFAULT_PLAN": ROOMY_PLAN,
 }
 
 
