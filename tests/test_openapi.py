@@ -11,6 +11,7 @@ import pytest
 from starlette.routing import Route
 
 from runplane.rest_compat.registry import api
+from tests.conftest import ADMIN_API_KEY
 from tests.support import LiveServer, UserHandle
 
 # Served by the app itself, outside the registry (they describe the API, they are not part of it).
@@ -112,3 +113,69 @@ async def test_declared_success_status_matches_the_registry(document: dict[str, 
     for route in api.routes:
         responses = document["paths"]["/api" + route.path][route.method.lower()]["responses"]
         assert str(route.status) in responses and route.status < 300
+
+
+# --- real answers against the document (each case a schema violation the fuzzer, tests/fuzz, once found) ---
+
+
+def assert_documented(document: dict[str, Any], method: str, path: str, response: httpx.Response) -> None:
+    """The status is declared for the operation and a JSON body fits the schema declared for that status."""
+    from jsonschema import Draft202012Validator
+
+    declared = document["paths"]["/api" + path][method.lower()]["responses"]
+    assert str(response.status_code) in declared, (method, path, response.status_code, sorted(declared))
+    content = declared[str(response.status_code)].get("content", {}).get("application/json")
+    if content is not None:
+        schema = content["schema"]
+        if "$ref" in schema:
+            schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        errors = [e.message for e in Draft202012Validator(schema).iter_errors(response.json())]
+        assert not errors, (method, path, errors, response.text[:300])
+
+
+async def test_nullable_fields_are_documented_nullable(client: httpx.AsyncClient, document: dict[str, Any], alice: UserHandle) -> None:
+    history = await client.get("/api/billing/usage-history", headers=alice.headers)  # totals.date is null
+    assert_documented(document, "GET", "/billing/usage-history", history)
+    project = (await client.post("/api/projects", json={"name": "never deployed"}, headers=alice.headers)).json()["project_id"]
+    for kind in ("status", "live-status"):  # deployment_id is null before the first deployment
+        answer = await client.get(f"/api/project/{project}/deployment/{kind}", headers=alice.headers)
+        assert answer.json()["deployment_id"] is None
+        assert_documented(document, "GET", "/project/{project_id}/deployment/" + kind, answer)
+
+
+async def test_event_streams_document_one_event(document: dict[str, Any]) -> None:
+    """OpenAPI 3.1: the `schema` of text/event-stream describes each event (fields id, event, data), not a string."""
+    streams = [op["responses"]["200"]["content"]["text/event-stream"]["schema"] for item in document["paths"].values()
+               for op in item.values() if "text/event-stream" in op["responses"].get("200", {}).get("content", {})]
+    assert len(streams) == 3
+    for schema in streams:
+        assert schema["type"] == "object" and {"id", "event", "data"} <= set(schema["properties"])
+
+
+async def test_error_statuses_routes_answer_are_documented(client: httpx.AsyncClient, document: dict[str, Any], alice: UserHandle) -> None:
+    taken = await client.post("/api/auth/register", json={"email": alice.email, "password": "another password"})
+    assert_documented(document, "POST", "/auth/register", taken)
+    assert taken.status_code == 409
+    wrong = await client.post("/api/auth/token", json={"email": alice.email, "password": "not the password"})
+    assert_documented(document, "POST", "/auth/token", wrong)
+    stale = await client.post("/api/auth/refresh", json={"refresh_token": "garbage"})
+    assert_documented(document, "POST", "/auth/refresh", stale)
+    unknown = str(uuid.uuid4())
+    assert_documented(document, "GET", "/threads", await client.get(f"/api/threads?project_id={unknown}", headers=alice.headers))
+    assert_documented(document, "POST", "/threads", await client.post("/api/threads", json={"project_id": unknown}, headers=alice.headers))
+    assert_documented(document, "GET", "/feature-flags", await client.get("/api/feature-flags", headers=alice.headers))  # disabled: 404
+    assert_documented(document, "POST", "/billing/openrouter-key/test", await client.post("/api/billing/openrouter-key/test", headers=alice.headers))
+    for path in ("/composio/health", "/composio/connections"):  # Composio is not configured here: 503
+        assert_documented(document, "GET", path, await client.get("/api" + path, headers=alice.headers))
+    assert_documented(document, "POST", "/webhooks/stripe", await client.post("/api/webhooks/stripe", json={}))
+    assert_documented(document, "POST", "/send-welcome-email", await client.post("/api/send-welcome-email", json={}, headers=alice.headers))
+    admin = {"X-API-Key": ADMIN_API_KEY}
+    no_user = await client.post("/api/billing/admin/reset-quotas", json={"user_id": unknown}, headers=admin)
+    assert no_user.status_code == 404
+    assert_documented(document, "POST", "/billing/admin/reset-quotas", no_user)
+
+
+async def test_every_route_with_a_body_documents_413(document: dict[str, Any]) -> None:
+    for route in api.routes:
+        if route.body is not None:
+            assert "413" in document["paths"]["/api" + route.path][route.method.lower()]["responses"], (route.method, route.path)

@@ -21,6 +21,8 @@ from runplane.rest_compat.sse import event_stream_response
 from runplane.rest_compat.threads import thread_json
 
 TAG = "agent"
+# The plan's quota or limits (402), an active run on the thread already (409).
+RUN_START_ERRORS = (402, 409)
 
 
 def run_json(run: AgentRun) -> dict[str, Any]:
@@ -52,7 +54,8 @@ async def models_available(request: Request) -> Response:
     return ok({"models": await ops.available_models(ctx)})
 
 
-@api.add("POST", "/thread/{thread_id}/agent/start", "Start an agent run on a thread", tag=TAG, body=AGENT_START, response=AGENT_STARTED)
+@api.add("POST", "/thread/{thread_id}/agent/start", "Start an agent run on a thread", tag=TAG, body=AGENT_START, response=AGENT_STARTED,
+         errors=RUN_START_ERRORS)
 async def start(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request, required=False)
@@ -78,13 +81,13 @@ async def stop(request: Request) -> Response:
     return ok({"agent_run_id": str(run.id), "status": run.status, "stop_requested": True})
 
 
-@api.add("POST", "/agent-run/{agent_run_id}/pause", "Pause a running agent run", tag=TAG, response=AGENT_STATUS)
+@api.add("POST", "/agent-run/{agent_run_id}/pause", "Pause a running agent run", tag=TAG, response=AGENT_STATUS, errors=(409,))
 async def pause(request: Request) -> Response:
     run = await ops.pause_run(await user_context(request), run_id=request.path_params["agent_run_id"])
     return ok({"agent_run_id": str(run.id), "status": run.status})
 
 
-@api.add("POST", "/agent-run/{agent_run_id}/resume", "Resume a paused agent run", tag=TAG, response=AGENT_STATUS)
+@api.add("POST", "/agent-run/{agent_run_id}/resume", "Resume a paused agent run", tag=TAG, response=AGENT_STATUS, errors=(409,))
 async def resume(request: Request) -> Response:
     run = await ops.resume_run(await user_context(request), run_id=request.path_params["agent_run_id"])
     return ok({"agent_run_id": str(run.id), "status": run.status})
@@ -122,7 +125,8 @@ async def thread_runs(request: Request) -> Response:
     return ok({"agent_runs": [run_json(r) for r in page.items], "next_cursor": page.end_cursor if page.has_next_page else None})
 
 
-@api.add("POST", "/agent/initiate", "Create project + thread + start agent in one call", tag=TAG, body=AGENT_INITIATE, response=AGENT_INITIATED)
+@api.add("POST", "/agent/initiate", "Create project + thread + start agent in one call", tag=TAG, body=AGENT_INITIATE,
+         response=AGENT_INITIATED, errors=RUN_START_ERRORS)
 async def initiate(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)

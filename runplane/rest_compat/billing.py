@@ -34,7 +34,11 @@ STATUS = obj(["plan", "status", "can_run", "tokens_used", "tokens_limit", "token
              period_start=TIME, period_end=TIME, byok_key_configured=BOOL, limits=LIMITS, projects_used=INT)
 USAGE_DAY = obj(["date", "total_tokens", "runs"], date={"type": "string", "format": "date"}, prompt_tokens=INT,
                 completion_tokens=INT, total_tokens=INT, platform_tokens=INT, runs=INT)
-USAGE_HISTORY = obj(["start_date", "end_date", "days", "totals"], start_date=STR, end_date=STR, days={"type": "array", "items": USAGE_DAY}, totals=USAGE_DAY)
+# The whole range's sums: a day row whose `date` is null (as in GraphQL's UsageHistory.totals).
+USAGE_TOTALS = {**USAGE_DAY, "properties": {**USAGE_DAY["properties"], "date": {"type": "null"}}}
+USAGE_HISTORY = obj(["start_date", "end_date", "days", "totals"], start_date=STR, end_date=STR, days={"type": "array", "items": USAGE_DAY}, totals=USAGE_TOTALS)
+# Already subscribed or on that plan (409); payments not configured or the provider failing (503).
+PAYMENT_ERRORS = (409, 503)
 DATE_QUERY = [{"name": n, "in": "query", "schema": {"type": "string", "format": "date"}} for n in ("start_date", "end_date")]
 CHECKOUT_BODY = obj(["plan"], plan=STR, provider={"type": "string", "enum": list(PROVIDERS)}, success_url={"type": "string", "format": "uri"},
                     cancel_url={"type": "string", "format": "uri"})
@@ -133,7 +137,8 @@ async def plans(request: Request) -> Response:
     return ok({"plans": [plan_json(p) for p in ops.list_plans(ctx)], "current_plan": current.id})
 
 
-@api.add("POST", "/billing/create-checkout-session", "Create a checkout session with Polar or Stripe", tag=TAG, body=CHECKOUT_BODY, response=CHECKOUT)
+@api.add("POST", "/billing/create-checkout-session", "Create a checkout session with Polar or Stripe", tag=TAG, body=CHECKOUT_BODY, response=CHECKOUT,
+         errors=PAYMENT_ERRORS)
 async def create_checkout_session(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)
@@ -144,7 +149,8 @@ async def create_checkout_session(request: Request) -> Response:
     return ok(checkout_json(checkout))
 
 
-@api.add("POST", "/billing/upgrade-plan", "Upgrade (or downgrade) the subscription plan", tag=TAG, body=CHECKOUT_BODY, response=UPGRADE)
+@api.add("POST", "/billing/upgrade-plan", "Upgrade (or downgrade) the subscription plan", tag=TAG, body=CHECKOUT_BODY, response=UPGRADE,
+         errors=PAYMENT_ERRORS)
 async def upgrade_plan(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)
@@ -174,7 +180,7 @@ async def delete_key(request: Request) -> Response:
 
 
 @api.add("POST", "/billing/openrouter-key/test", "Test a key (the body's, else the stored one) against OpenRouter", tag=TAG,
-         body=obj([], api_key=STR), response=KEY_TEST)
+         body=obj([], api_key=STR), response=KEY_TEST, errors=(404, 409, 503))  # no stored key; it cannot be decrypted; unreachable
 async def test_key(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request, required=False)
@@ -230,7 +236,7 @@ async def pm_detect(request: Request) -> Response:
 
 
 @api.add("POST", "/billing/admin/reset-quotas", "Reset a user's (or every user's) token quota for the period", auth="admin", tag=ADMIN_TAG,
-         body=RESET_BODY, response=obj(["reset"], reset=INT))
+         body=RESET_BODY, response=obj(["reset"], reset=INT), errors=(404,))  # no such user
 async def reset_quotas(request: Request) -> Response:
     ctx = await admin_context(request)
     body = await json_body(request, required=False)
@@ -239,7 +245,8 @@ async def reset_quotas(request: Request) -> Response:
 
 @api.add("GET", "/billing/admin/quota-status", "Quota status: one user (?user_id=) or a summary with the heaviest users", auth="admin",
          tag=ADMIN_TAG, response={"type": "object"}, query=[{"name": "user_id", "in": "query", "schema": {"type": "string", "format": "uuid"}},
-                                                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}])
+                                                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}],
+         errors=(404,))  # no such user
 async def quota_status(request: Request) -> Response:
     ctx = await admin_context(request)
     user_id = request.query_params.get("user_id")

@@ -22,9 +22,12 @@ TAG = "deployments"
 DEPLOY_BODY = obj([], source_dir={"type": "string", "maxLength": 1024, "description": "sandbox folder; default dist/, build/ or the root"},
                   provider={"type": "string", "enum": ["local", "vercel"]}, name={"type": "string", "maxLength": 100})
 UPDATE_BODY = obj([], source_dir={"type": "string", "maxLength": 1024}, name={"type": "string", "maxLength": 100})
+# The plan's deployment cap (402); already deployed, or nothing deployed to update (409); the provider failed (502)
+# or is not configured (503).
+PUBLISH_ERRORS = (402, 409, 502, 503)
 EVENT = obj(["status", "message", "at"], status=STR, message=STR, at=TIME)
 DEPLOYMENT = obj(
-    ["project_id", "status"], project_id=UUID, deployment_id=UUID, provider=STR, status=STR, url=NULLABLE_STR, version=INT,
+    ["project_id", "status"], project_id=UUID, deployment_id={**UUID, "type": ["string", "null"]}, provider=STR,  # null: not deployed status=STR, url=NULLABLE_STR, version=INT,
     external_id=NULLABLE_STR, source_dir=STR, error=NULLABLE_STR, created_at=TIME, updated_at=TIME,
     history={"type": "array", "items": EVENT},
 )
@@ -55,13 +58,13 @@ async def _published(request: Request, *, update: bool) -> Response:
 
 
 @api.add("POST", "/project/{project_id}/deploy/git", "Deploy a project (its sandbox folder) through the configured provider",
-         tag=TAG, body=DEPLOY_BODY, response=DEPLOYMENT, status=201)
+         tag=TAG, body=DEPLOY_BODY, response=DEPLOYMENT, status=201, errors=PUBLISH_ERRORS)
 async def deploy(request: Request) -> Response:
     return await _published(request, update=False)
 
 
 @api.add("POST", "/project/{project_id}/deploy/git/update", "Publish a new version of a project's deployment",
-         tag=TAG, body=UPDATE_BODY, response=DEPLOYMENT)
+         tag=TAG, body=UPDATE_BODY, response=DEPLOYMENT, errors=PUBLISH_ERRORS)
 async def update(request: Request) -> Response:
     return await _published(request, update=True)
 

@@ -36,6 +36,7 @@ TOOLS_UPDATE = obj(["enabled_tools"], enabled_tools=STR_LIST)
 BULK_DELETE = obj(["profile_ids"], profile_ids={"type": "array", "items": UUID, "maxItems": ops.MAX_BULK})
 TOOLKIT_QUERY = [{"name": "search", "in": "query", "schema": STR}, {"name": "category", "in": "query", "schema": STR}]
 SLUG_QUERY = [{"name": "toolkit_slug", "in": "query", "required": True, "schema": STR}]
+UPSTREAM = (502, 503)  # Composio answered badly or is unreachable; it is not configured
 
 
 def profile_json(row: IntegrationProfile) -> dict[str, Any]:
@@ -54,17 +55,17 @@ def _pid(request: Request) -> str:
 
 
 # -- catalog ------------------------------------------------------------------------------------
-@api.add("GET", "/composio/health", "Composio health: configured and reachable (503 when not configured)", tag=TAG)
+@api.add("GET", "/composio/health", "Composio health: configured and reachable (503 when not configured)", tag=TAG, errors=UPSTREAM)
 async def health(request: Request) -> Response:
     return ok(await ops.health(await user_context(request)))
 
 
-@api.add("GET", "/composio/categories", "Toolkit categories of the Composio catalog", tag=TAG)
+@api.add("GET", "/composio/categories", "Toolkit categories of the Composio catalog", tag=TAG, errors=UPSTREAM)
 async def categories(request: Request) -> Response:
     return ok({"success": True, "categories": await ops.categories(await user_context(request))})
 
 
-@api.add("GET", "/composio/toolkits", "Toolkits of the Composio catalog (?search=, ?category=)", tag=TAG, query=TOOLKIT_QUERY)
+@api.add("GET", "/composio/toolkits", "Toolkits of the Composio catalog (?search=, ?category=)", tag=TAG, query=TOOLKIT_QUERY, errors=UPSTREAM)
 async def toolkits(request: Request) -> Response:
     ctx = await user_context(request)
     items = await ops.toolkits(ctx, search=request.query_params.get("search"), category=request.query_params.get("category"))
@@ -72,20 +73,20 @@ async def toolkits(request: Request) -> Response:
     return ok({"success": True, "toolkits": items[:limit], "total": len(items)})
 
 
-@api.add("GET", "/composio/toolkits/{slug}/icon", "A toolkit's icon URL", tag=TAG)
+@api.add("GET", "/composio/toolkits/{slug}/icon", "A toolkit's icon URL", tag=TAG, errors=UPSTREAM)
 async def toolkit_icon(request: Request) -> Response:
     ctx = await user_context(request)
     slug = request.path_params["slug"]
     return ok({"success": True, "toolkit_slug": slug, "icon_url": await ops.toolkit_icon(ctx, slug=slug)})
 
 
-@api.add("GET", "/composio/toolkits/{slug}/details", "A toolkit's details", tag=TAG)
+@api.add("GET", "/composio/toolkits/{slug}/details", "A toolkit's details", tag=TAG, errors=UPSTREAM)
 async def toolkit_details(request: Request) -> Response:
     ctx = await user_context(request)
     return ok({"success": True, "toolkit": await ops.toolkit_details(ctx, slug=request.path_params["slug"])})
 
 
-@api.add("GET", "/composio/tools/list", "The tools of a toolkit (?toolkit_slug=)", tag=TAG, query=SLUG_QUERY)
+@api.add("GET", "/composio/tools/list", "The tools of a toolkit (?toolkit_slug=)", tag=TAG, query=SLUG_QUERY, errors=UPSTREAM)
 async def tools_list(request: Request) -> Response:
     ctx = await user_context(request)
     limit = query_int(request, "limit", 100, minimum=1, maximum=500) or 100
@@ -118,14 +119,14 @@ async def get_profile(request: Request) -> Response:
 
 
 @api.add("POST", "/composio/profiles", "Create a profile: connects the toolkit and opens its MCP server", tag=TAG,
-         body=PROFILE_CREATE, response=PROFILE, status=201)
+         body=PROFILE_CREATE, response=PROFILE, status=201, errors=(409, *UPSTREAM))
 async def create_profile(request: Request) -> Response:
     ctx = await user_context(request)
     row = await ops.create_profile(ctx, data=await json_body(request))
     return ok(profile_json(row), status=201)
 
 
-@api.add("PUT", "/composio/profiles/{profile_id}", "Update a profile", tag=TAG, body=PROFILE_UPDATE, response=PROFILE)
+@api.add("PUT", "/composio/profiles/{profile_id}", "Update a profile", tag=TAG, body=PROFILE_UPDATE, response=PROFILE, errors=(409,))
 async def update_profile(request: Request) -> Response:
     ctx = await user_context(request)
     return ok(profile_json(await ops.update_profile(ctx, profile_id=_pid(request), data=await json_body(request))))
@@ -144,7 +145,7 @@ async def mcp_config(request: Request) -> Response:
     return ok({"success": True, "profile_id": str(row.id), "mcp_config": ops.mcp_config(row)})
 
 
-@api.add("POST", "/composio/discover-tools/{profile_id}", "The tools available to a profile's toolkit", tag=TAG)
+@api.add("POST", "/composio/discover-tools/{profile_id}", "The tools available to a profile's toolkit", tag=TAG, errors=UPSTREAM)
 async def discover_tools(request: Request) -> Response:
     ctx = await user_context(request)
     row, items = await ops.discover_tools(ctx, profile_id=_pid(request))
@@ -162,20 +163,20 @@ async def update_tools(request: Request) -> Response:
 
 
 # -- connections --------------------------------------------------------------------------------
-@api.add("GET", "/composio/connections/status/{connection_id}", "One of the caller's connected accounts", tag=TAG)
+@api.add("GET", "/composio/connections/status/{connection_id}", "One of the caller's connected accounts", tag=TAG, errors=UPSTREAM)
 async def connection_status(request: Request) -> Response:
     ctx = await user_context(request)
     data = await ops.connection(ctx, connection_id=request.path_params["connection_id"])
     return ok({"success": True, "connection_id": data.get("id"), "status": data.get("status"), "connection": data})
 
 
-@api.add("GET", "/composio/connections", "The caller's connected accounts", tag=TAG)
+@api.add("GET", "/composio/connections", "The caller's connected accounts", tag=TAG, errors=UPSTREAM)
 async def list_connections(request: Request) -> Response:
     ctx = await user_context(request)
     return ok({"success": True, "connections": await ops.connections(ctx)})
 
 
-@api.add("DELETE", "/composio/connections/{connection_id}", "Delete one of the caller's connected accounts", tag=TAG)
+@api.add("DELETE", "/composio/connections/{connection_id}", "Delete one of the caller's connected accounts", tag=TAG, errors=UPSTREAM)
 async def delete_connection(request: Request) -> Response:
     ctx = await user_context(request)
     return ok({"success": True, "deleted_id": await ops.delete_connection(ctx, connection_id=request.path_params["connection_id"])})

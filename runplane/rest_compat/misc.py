@@ -14,7 +14,7 @@ FLAG = obj(["name", "enabled"], name=STR, enabled=BOOL, description=STR)
 
 
 @api.add("GET", "/feature-flags", "All feature flags (404 unless feature flags are enabled)", tag="feature-flags",
-         response=obj(["flags"], flags={"type": "object"}))
+         response=obj(["flags"], flags={"type": "object"}), errors=(404,))
 async def list_flags(request: Request) -> Response:
     ctx = await user_context(request)
     flags = await feature_flags.list_flags(ctx)
@@ -29,7 +29,7 @@ async def get_flag(request: Request) -> Response:
 
 
 @api.add("POST", "/send-welcome-email", "Send the welcome email to the caller (once, unless force=true)", tag="email",
-         body=obj([], name={"type": "string", "maxLength": 100}, force=BOOL))
+         body=obj([], name={"type": "string", "maxLength": 100}, force=BOOL), errors=(502, 503))  # SMTP refused; not configured
 async def send_welcome_email(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request, required=False)

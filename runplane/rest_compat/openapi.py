@@ -60,13 +60,16 @@ def _parameters(route: ApiRoute) -> list[dict[str, Any]]:
 def _responses(route: ApiRoute) -> dict[str, Any]:
     success: dict[str, Any] = {"description": "Success"}
     if route.response is not None:
-        media = "text/event-stream" if route.response.get("format") == "event-stream" else "application/json"
+        media = route.response.get("x-media-type", "application/json")
         success["content"] = {media: {"schema": route.response}}
     responses: dict[str, Any] = {str(route.status): success, "400": ERROR_RESPONSE, "422": ERROR_RESPONSE, "429": ERROR_RESPONSE}
     if route.auth in {"user", "admin"}:
         responses.update({"401": ERROR_RESPONSE, "403": ERROR_RESPONSE})
     if "{" in route.path:
         responses["404"] = ERROR_RESPONSE
+    if route.body is not None:
+        responses["413"] = ERROR_RESPONSE  # BodyLimitMiddleware, before the handler
+    responses.update({str(status): ERROR_RESPONSE for status in route.errors})
     return responses
 
 

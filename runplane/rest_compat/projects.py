@@ -34,7 +34,8 @@ async def list_projects(request: Request) -> Response:
     return ok({"projects": [project_json(p) for p in page.items], "next_cursor": page.end_cursor if page.has_next_page else None})
 
 
-@api.add("POST", "/projects", "Create a project", tag=TAG, body=PROJECT_CREATE, response=PROJECT, status=201)
+@api.add("POST", "/projects", "Create a project", tag=TAG, body=PROJECT_CREATE, response=PROJECT, status=201,
+         errors=(402,))  # the plan's project limit
 async def create_project(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)

@@ -30,6 +30,8 @@ class ApiRoute:
     status: int = 200
     query: list[dict[str, Any]] = field(default_factory=list)
     content_type: str = "application/json"
+    # Error statuses this route answers besides those every route documents (runplane/rest_compat/openapi.py).
+    errors: tuple[int, ...] = ()
 
 
 class RouteTable:

@@ -23,7 +23,7 @@ from runplane.resolvers import agent_runs as run_ops
 from runplane.resolvers import sandboxes as ops
 from runplane.rest_compat.common import iso, json_body, ok, query_int, user_context
 from runplane.rest_compat.registry import api
-from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, STR_LIST, TIME, UUID, obj
+from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, STR_LIST, TIME, UUID, obj, sse_event
 from runplane.rest_compat.sse import PING, RETRY
 from runplane.sandboxes import CommandResult, FileInfo, OutputChunk, SessionStatus, SnapshotInfo, TreeNode
 
@@ -53,8 +53,8 @@ SNAPSHOT_CREATE = obj([], description=STR)
 DIFF = obj(["snapshot_id", "diff"], snapshot_id=STR, diff=STR)
 COMMAND = obj(["command", "exit_code"], id=UUID, command=STR, exit_code={"type": ["integer", "null"]}, duration_ms=INT,
               output_bytes=INT, timed_out=BOOL, created_at=TIME)
-STREAM = {"type": "string", "format": "event-stream",
-          "description": "SSE: `data:` {type: output|ready|exit}; `id:` output offset (Last-Event-ID resumes); `: ping` every 15 s"}
+STREAM = sse_event("SSE: `data:` {type: output|ready|exit}; `id:` output offset (Last-Event-ID resumes); `: ping` every 15 s",
+                   obj(["type"], type=STR))
 TOKEN_QUERY = {"name": "token", "in": "query", "schema": STR}
 PATH_QUERY = [{"name": "path", "in": "query", "schema": STR}]
 SESSION_QUERY = [{"name": "session_name", "in": "query", "schema": STR}]

@@ -69,7 +69,19 @@ AGENT_RUN = obj(
 AGENT_RUN_LIST = obj(["agent_runs", "next_cursor"], agent_runs={"type": "array", "items": AGENT_RUN}, next_cursor=NULLABLE_STR)
 RUN_EVENT = obj(["type", "sequence"], type={"type": "string", "enum": ["content", "tool_call", "tool_result", "status", "error"]}, sequence=INT)
 EVENT_LIST = obj(["events", "last_sequence"], events={"type": "array", "items": RUN_EVENT}, last_sequence={"type": ["integer", "null"]})
-EVENT_STREAM = {"type": "string", "format": "event-stream", "description": "SSE: `id: <seq>`, `event: message`, `data: <RunEvent JSON>`; `: ping` every 15 s"}
+
+
+def sse_event(description: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A text/event-stream response: in OpenAPI 3.1 its `schema` describes one event (`data` is JSON text).
+    `x-media-type` tells runplane/rest_compat/openapi.py which media type to document it under."""
+    return {
+        "type": "object", "description": description, "x-media-type": "text/event-stream",
+        "properties": {"id": STR, "event": STR, "retry": INT,
+                       "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data}},
+    }
+
+
+EVENT_STREAM = sse_event("SSE: `id: <seq>`, `event: message`, `data: <RunEvent JSON>`; `: ping` every 15 s", RUN_EVENT)
 AGENT_INITIATE = obj(["prompt"], prompt={"type": "string", "minLength": 1, "maxLength": 100000}, name=STR, model=STR, idempotency_key=STR)
 AGENT_INITIATED = obj(["project_id", "thread_id", "agent_run_id", "status"], project_id=UUID, thread_id=UUID, agent_run_id=UUID, status=STR)
 MODEL = obj(["id", "name", "provider"], id=STR, name=STR, provider=STR, context_length={"type": ["integer", "null"]}, default=BOOL)

@@ -14,6 +14,7 @@ TAG = "webhooks"
 OUTCOME = obj(["status", "event_id", "event_type"], status={"type": "string", "enum": ["processed", "duplicate", "ignored", "stale"]},
               event_id=STR, event_type=STR)
 EVENT = {"type": "object", "description": "The provider's event, signed over the raw body"}
+WEBHOOK_ERRORS = (403, 503)  # a bad signature; the provider's webhook secret is not configured
 
 
 async def _receive(request: Request, provider: str) -> Response:
@@ -22,11 +23,13 @@ async def _receive(request: Request, provider: str) -> Response:
     return ok({"status": outcome.status, "event_id": outcome.event_id, "event_type": outcome.event_type})
 
 
-@api.add("POST", "/webhooks/polar", "Polar billing webhook (Standard Webhooks signature)", auth="webhook", tag=TAG, body=EVENT, response=OUTCOME)
+@api.add("POST", "/webhooks/polar", "Polar billing webhook (Standard Webhooks signature)", auth="webhook", tag=TAG, body=EVENT, response=OUTCOME,
+         errors=WEBHOOK_ERRORS)
 async def polar(request: Request) -> Response:
     return await _receive(request, "polar")
 
 
-@api.add("POST", "/webhooks/stripe", "Stripe billing webhook (Stripe-Signature)", auth="webhook", tag=TAG, body=EVENT, response=OUTCOME)
+@api.add("POST", "/webhooks/stripe", "Stripe billing webhook (Stripe-Signature)", auth="webhook", tag=TAG, body=EVENT, response=OUTCOME,
+         errors=WEBHOOK_ERRORS)
 async def stripe(request: Request) -> Response:
     return await _receive(request, "stripe")
