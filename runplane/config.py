@@ -76,6 +76,13 @@ class Settings:
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000
+    # Cheap refusals before graphql-core's validation (runplane/schema/limits.py).
+    graphql_max_document_chars: int = 100_000
+    graphql_max_operations: int = 20
+    graphql_max_directives: int = 50
+    graphql_max_selections: int = 1000  # fields of one operation, fragments expanded
+    graphql_max_field_duplicates: int = 20  # fields sharing a response key in one selection set
+    graphql_max_variable_values: int = 10_000  # list items and object fields of all variables together
     graphql_introspection: bool = True
     graphql_graphiql: bool = True
     # Execute/serialize runEvents once per document and event for all WebSocket subscribers (schema/fanout.py).
@@ -206,6 +213,12 @@ class Settings:
             graphql_max_depth=_env_int("GRAPHQL_MAX_DEPTH", 10),
             graphql_max_aliases=_env_int("GRAPHQL_MAX_ALIASES", 15),
             graphql_max_tokens=_env_int("GRAPHQL_MAX_TOKENS", 2000),
+            graphql_max_document_chars=_env_int("GRAPHQL_MAX_DOCUMENT_CHARS", 100_000),
+            graphql_max_operations=_env_int("GRAPHQL_MAX_OPERATIONS", 20),
+            graphql_max_directives=_env_int("GRAPHQL_MAX_DIRECTIVES", 50),
+            graphql_max_selections=_env_int("GRAPHQL_MAX_SELECTIONS", 1000),
+            graphql_max_field_duplicates=_env_int("GRAPHQL_MAX_FIELD_DUPLICATES", 20),
+            graphql_max_variable_values=_env_int("GRAPHQL_MAX_VARIABLE_VALUES", 10_000),
             graphql_introspection=_env_bool("GRAPHQL_INTROSPECTION", True),
             graphql_graphiql=_env_bool("GRAPHQL_GRAPHIQL", True),
             graphql_shared_fanout=_env_bool("GRAPHQL_SHARED_FANOUT", True),

@@ -7,15 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -26,6 +18,7 @@ from runplane.schema.auth import AuthMutations, AuthQueries
 from runplane.schema.billing import BillingMutations, BillingQueries
 from runplane.schema.context import PerOperationLoaders
 from runplane.schema.errors import ERROR_TYPES, DomainErrors, shape_errors
+from runplane.schema.limits import LimitedValidation, Limits
 from runplane.schema.projects import ProjectMutations, ProjectQueries
 from runplane.schema.sandboxes import SandboxMutations, SandboxQueries, SandboxSubscriptions
 from runplane.schema.threads import ThreadMutations, ThreadQueries
@@ -80,18 +73,15 @@ class RunplaneSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    # Extensions are factories (one instance per operation: instances would be shared by concurrent
-    # operations). The limit rules are made once so the validation cache, keyed by rules, still hits.
-    limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
-    ]
+    # Extensions are factories (one instance per operation: instances would be shared by concurrent operations).
+    limits = Limits.from_settings(settings)
     extensions: list[Any] = [
-        # Cheap refusals first: token count is checked while parsing, before any tree is built.
+        # Cheap refusals first: the document's length before it is lexed, its token count while it is parsed,
+        # then depth, aliases, directives, selections, duplicated fields and variables before graphql-core
+        # validates it (LimitedValidation also caches that validation, as ValidationCache does).
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: LimitedValidation(limits, maxsize=512),
         lambda: ParserCache(maxsize=512),
-        lambda: AddValidationRules(limit_rules),
-        lambda: ValidationCache(maxsize=512),
         DomainErrors,
         PerOperationLoaders,
     ]
