@@ -43,8 +43,11 @@ class Server:
 
 
 @asynccontextmanager
-async def running_server(**env_overrides: str) -> AsyncIterator[Server]:
-    """`runplane serve` in its own process (the load client is beside it, not inside it)."""
+async def running_server(*, tree: str | None = None, cpus: str | None = None, **env_overrides: str) -> AsyncIterator[Server]:
+    """`runplane serve` in its own process (the load client is beside it, not inside it).
+
+    `tree`: run the server from another source tree (e.g. an export of the previous commit), for a
+    before/after comparison in the same run. `cpus`: pin the server with `taskset -c cpus`."""
     data_dir = Path(tempfile.mkdtemp(prefix="runplane-bench-"))
     port = free_port()
     database_url = env_overrides.pop("RUNPLANE_DATABASE_URL", f"sqlite://{data_dir / 'bench.sqlite3'}")
@@ -54,10 +57,14 @@ async def running_server(**env_overrides: str) -> AsyncIterator[Server]:
         "RUNPLANE_MAX_STREAMS_PER_USER": "0", "RUNPLANE_RATE_LIMIT_PER_MINUTE": "0", "RUNPLANE_RUN_STARTS_PER_MINUTE": "0", "RUNPLANE_LOG_LEVEL": "WARNING",
         **env_overrides,
     }
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "runplane.cli", "serve", "--port", str(port)]
     if profile := os.environ.get("BENCH_SERVER_PROFILE"):  # py-spy flame data of the server alone
         command = ["py-spy", "record", "-r", "250", "-f", "raw", "-o", profile, "--", *command]
-    process = subprocess.Popen(command, env=env)
+    if cpus is not None:
+        command = ["taskset", "-c", cpus, *command]
+    process = subprocess.Popen(command, env=env, cwd=tree)
     server = Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/graphql", database_url, process, data_dir)
     try:
         await _wait_healthy(server)
@@ -212,3 +219,49 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+NODE_CLIENT = Path(__file__).resolve().parent / "js" / "fanout_load.mjs"
+
+
+class NodeLoad:
+    """The Node.js load client (bench/js/fanout_load.mjs): all subscribers in one Node process."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def _line(self, timeout: float) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        raw = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        if not raw:
+            raise RuntimeError("node load client exited early")
+        return dict(json.loads(raw))
+
+    async def ready(self, timeout: float = 120) -> None:
+        """Every subscriber received its first event."""
+        message = await self._line(timeout)
+        assert message.get("ready"), message
+
+    async def finish(self, last_seq: int, timeout: float = 300) -> dict[str, Any]:
+        """Tells the client the stream's last sequence; returns its summary once every subscriber ended."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"expect": last_seq}).encode() + b"\n")
+        await self.process.stdin.drain()
+        return await self._line(timeout)
+
+
+@asynccontextmanager
+async def node_load(server: Server, run: HeldRun, transport: str, subscribers: int, *, cpus: str | None = None) -> AsyncIterator[NodeLoad]:
+    command = [
+        "node", str(NODE_CLIENT), "--transport", transport, "--base", server.base_url, "--token", run.token,
+        "--run", str(run.run_id), "--subscribers", str(subscribers),
+    ]
+    if cpus is not None:
+        command = ["taskset", "-c", cpus, *command]
+    process = await asyncio.create_subprocess_exec(*command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 20)
+    try:
+        yield NodeLoad(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()

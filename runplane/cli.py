@@ -57,10 +57,12 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    from runplane.ws_protocol import DirectWebSocketProtocol  # websockets-sansio + batched fan-out writes
+
     os.environ.setdefault("RUNPLANE_DATA_DIR", str(settings.data_dir))
     uvicorn.run(
         "runplane.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        loop="uvloop", http="httptools", ws="websockets-sansio", ws_per_message_deflate=settings.ws_compression, proxy_headers=True, log_level=settings.log_level.lower(),
+        loop="uvloop", http="httptools", ws=DirectWebSocketProtocol, ws_per_message_deflate=settings.ws_compression, proxy_headers=True, log_level=settings.log_level.lower(),
         # Run streams (SSE, subscriptions) never end by themselves: without a bound, SIGTERM waits for them
         # forever. Cut after a grace period; clients resume elsewhere with Last-Event-ID / `after`.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,

@@ -1,5 +1,9 @@
 """WebSocket protocol handlers that send eligible runEvents subscriptions through the shared fan-out
-path (schema/fanout.py); every other operation goes through Strawberry unchanged."""
+path (schema/fanout.py); every other operation goes through Strawberry unchanged.
+
+Under runplane's uvicorn protocol the socket joins the run's live group (`fanout.deliver`: batched,
+pre-framed writes, no reader task of its own); under any other server it reads its own stream
+(`fanout.payloads`) and sends through ASGI."""
 
 from __future__ import annotations
 
@@ -16,8 +20,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from runplane.errors import DomainError
+from runplane.events.live import SinkGone
 from runplane.schema import fanout
 from runplane.schema.context import GraphQLContext
+from runplane.ws_protocol import direct_writes
 
 
 def _plan(handler: Any, query: str, variables: dict[str, Any] | None, operation_name: str | None) -> fanout.SharedSubscription | None:
@@ -25,6 +31,20 @@ def _plan(handler: Any, query: str, variables: dict[str, Any] | None, operation_
     if not settings.graphql_shared_fanout:
         return None
     return fanout.plan(handler.schema._schema, query, variables, operation_name, settings.graphql_max_aliases)
+
+
+async def _send_all(handler: Any, shared: fanout.SharedSubscription, prefix: str) -> None:
+    """Every frame of the subscription, through the live group when the server allows direct writes."""
+    writes = direct_writes(handler.websocket.ws.scope)
+    if writes is not None:
+        try:
+            await fanout.deliver(handler.schema._schema, handler.context, shared, prefix, writes)
+        except SinkGone as exc:
+            raise WebSocketDisconnected from exc
+        return
+    async with aclosing(fanout.payloads(handler.schema._schema, handler.context, shared)) as payloads:
+        async for payload in payloads:
+            await _send_text(handler, prefix + payload + "}")
 
 
 async def _send_text(handler: Any, text: str) -> None:
@@ -45,11 +65,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             return
         prefix = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
         try:
-            async with aclosing(fanout.payloads(self.schema._schema, self.context, shared)) as payloads:
-                async for payload in payloads:
-                    if operation.completed:
-                        return
-                    await _send_text(self, prefix + payload + "}")
+            await _send_all(self, shared, prefix)
         except WebSocketDisconnected:
             self.operations.pop(operation.id, None)
             return
@@ -69,9 +85,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphQLContext, None]):
             return
         prefix = '{"type":"data","id":' + json.dumps(operation_id) + ',"payload":'
         try:
-            async with aclosing(fanout.payloads(self.schema._schema, self.context, shared)) as payloads:
-                async for payload in payloads:
-                    await _send_text(self, prefix + payload + "}")
+            await _send_all(self, shared, prefix)
             await self.send_message({"type": "complete", "id": operation_id})
         except WebSocketDisconnected:
             return

@@ -1,15 +1,21 @@
-"""Server-Sent Events for run streams: `id:` = sequence (Last-Event-ID resumes), `: ping` heartbeats."""
+"""Server-Sent Events for run streams: `id:` = sequence (Last-Event-ID resumes), `: ping` heartbeats.
+
+Every SSE client of a run is a member of the process's live group for (run, shape) (events/live.py):
+one reader per run frames each event once, and each response gets all frames that are ready as ONE
+body chunk (one write), not one chunk per event."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from contextlib import aclosing
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.responses import StreamingResponse
 
 from runplane.events.encoder import SharedEncoder
+from runplane.events.live import LiveGroups, Member, QueueSink
+from runplane.events.log import replay
 from runplane.events.types import RunEvent
 from runplane.resolvers import agent_runs as ops
 from runplane.resolvers.context import RequestContext
@@ -19,6 +25,10 @@ PING = b": ping\n\n"
 RETRY = b"retry: 2000\n\n"
 # Every SSE client of a run gets the same bytes for an event: frame it once per process.
 _frames = SharedEncoder(max_entries=8192)
+_groups = LiveGroups()
+# Frames queued for one response beyond this (its client reads slower than the run writes): the
+# response leaves the live group and catches up from the log once its queue drained.
+BOUND_BYTES = 256 * 1024
 
 
 def sse_frame(event: RunEvent, shape: Callable[[RunEvent], dict[str, Any]]) -> bytes:
@@ -30,15 +40,47 @@ async def event_stream_response(
     ctx: RequestContext, stream: ops.RunStream, shape: Callable[[RunEvent], dict[str, Any]], *, heartbeat: float = HEARTBEAT_SECONDS
 ) -> StreamingResponse:
     frame_key = ("sse", shape.__module__, shape.__qualname__)  # frames differ by shape: never share across shapes
+    run = stream.run
+
+    def follow(after: int) -> AsyncIterator[RunEvent | None]:
+        return ops.follow(ctx, ops.RunStream(run, after, _no_slot), heartbeat=heartbeat)
+
+    async def encode(event: RunEvent) -> bytes:
+        return _frames.encode_once(frame_key, event, lambda e: sse_frame(e, shape))
 
     async def body() -> AsyncIterator[bytes]:
+        sink: QueueSink[bytes] = QueueSink(BOUND_BYTES, len)
+        member = Member(stream.after, _JOIN, sink)
+        group = _groups.join((id(ctx.services.event_bus), str(run.id), frame_key), member, follow, lambda after: replay(run.id, after), encode)
+        server = asyncio.create_task(group.serve(member))
+        server.add_done_callback(lambda _: sink.finish())
         try:
             yield RETRY
-            async with aclosing(ops.follow(ctx, stream, heartbeat=heartbeat)) as events:
-                async for event in events:
-                    yield PING if event is None else _frames.encode_once(frame_key, event, lambda e: sse_frame(e, shape))
+            while chunks := await sink.take(heartbeat) or ([] if sink.finished else [PING]):
+                yield b"".join(chunks)
+            await server  # its error, if any, ends the response like the reader's did
         finally:
+            sink.close()
+            server.cancel()
+            await asyncio.gather(server, return_exceptions=True)
+            group.leave(member)
             await stream.release()
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+async def _no_slot() -> None:
+    """The group's reader holds no stream slot: each response holds its own."""
+
+
+class _Join:
+    """SSE frames are the same bytes for every client of the shape: a batch is their concatenation."""
+
+    key = "sse"
+
+    def build(self, payloads: Sequence[bytes]) -> bytes:
+        return b"".join(payloads)
+
+
+_JOIN = _Join()

@@ -5,13 +5,19 @@ For a run watched by a thousand clients with the same document that is a thousan
 Here an eligible document (one `runEvents` root field selecting only scalar fields) is executed and
 serialized ONCE per (document, run, event) per process; every socket sharing it gets the same text,
 framed with its own operation id. Anything else takes Strawberry's normal path.
+
+Under runplane's uvicorn protocol (runplane/ws_protocol.py) a subscriber does not even get a reader
+of its own: `deliver` makes it a member of the process's live group for (run, document)
+(events/live.py), which reads the run once and writes each socket one batch of pre-framed bytes.
+Elsewhere `payloads` is the per-subscriber path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from contextlib import aclosing
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -32,15 +38,24 @@ from graphql.execution.values import get_variable_values
 
 from runplane.errors import DomainError
 from runplane.events.encoder import SharedEncoder
+from runplane.events.live import LiveGroups, Member
+from runplane.events.log import replay
 from runplane.events.types import RunEvent as BusEvent
 from runplane.resolvers import agent_runs as ops
 from runplane.schema.agent_runs import RunEvent
 from runplane.schema.context import GraphQLContext
 from runplane.schema.ids import from_global_id
+from runplane.ws_protocol import DirectWrites, text_frame
 
 SCALAR_FIELDS = frozenset({"sequence", "type", "createdAt", "payload", "__typename"})
 MAX_QUERY_CHARS = 4000
 _payloads = SharedEncoder(max_entries=16384)
+_groups = LiveGroups()
+# A live socket whose unsent bytes (beyond what the kernel took) pass this is detached from its group;
+# it catches up from the log once drained, or is closed (1013) if it does not drain in time.
+LIVE_BOUND_BYTES = 256 * 1024
+SLOW_CLOSE_SECONDS = 30.0
+HEARTBEAT_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -133,10 +148,103 @@ async def payloads(schema: GraphQLSchema, context: GraphQLContext, shared: Share
     async with aclosing(ops.follow(ctx, stream, heartbeat=15.0)) as events:
         async for event in events:
             if event is not None:
-                yield await _payloads.encode_once_async(shared.key, event, lambda e: _execute(schema, shared, context, e))
+                payload = await _payloads.encode_once_async(shared.key, event, lambda e: _execute(schema, shared, context, e))
+                yield payload.decode()
 
 
-async def _execute(schema: GraphQLSchema, shared: SharedSubscription, context: GraphQLContext, event: BusEvent) -> str:
+async def deliver(schema: GraphQLSchema, context: GraphQLContext, shared: SharedSubscription, prefix: str, writes: DirectWrites) -> None:
+    """Sends every event of the subscription as `prefix + payload + "}"` until the run's stream ends.
+
+    Raises DomainError before sending anything if the run is not the caller's or a limit refuses, and
+    live.SinkGone once the socket is gone."""
+    ctx = context.ctx
+    stream = await ops.open_stream(ctx, run_id=from_global_id(str(shared.run_id), "AgentRun"), after=shared.after)
+    try:
+        run = stream.run
+
+        def follow(after: int) -> AsyncIterator[BusEvent | None]:
+            return ops.follow(ctx, ops.RunStream(run, after, _no_slot), heartbeat=HEARTBEAT_SECONDS)
+
+        async def encode(event: BusEvent) -> bytes:
+            return await _payloads.encode_once_async(shared.key, event, lambda e: _execute(schema, shared, context, e))
+
+        member = Member(stream.after, _framer(prefix.encode(), writes.raw_framing), _DirectSink(writes))
+        group = _groups.join((id(ctx.services.event_bus), str(run.id), shared.key), member, follow, lambda after: replay(run.id, after), encode)
+        try:
+            await group.serve(member)
+        finally:
+            group.leave(member)
+    finally:
+        await stream.release()
+
+
+async def _no_slot() -> None:
+    """The group's reader holds no stream slot: each member holds its own."""
+
+
+class _RawFramer:
+    """Complete WebSocket frames, built once per batch and written as-is to every socket it fits."""
+
+    __slots__ = ("key", "_prefix")
+
+    def __init__(self, prefix: bytes) -> None:
+        self.key = ("raw", prefix)
+        self._prefix = prefix
+
+    def build(self, payloads: Sequence[bytes]) -> bytes:
+        prefix = self._prefix
+        return b"".join([text_frame(prefix + payload + b"}") for payload in payloads])
+
+
+class _TextFramer:
+    """Message texts, framed per socket (a negotiated compression makes frames per-connection)."""
+
+    __slots__ = ("key", "_prefix")
+
+    def __init__(self, prefix: bytes) -> None:
+        self.key = ("text", prefix)
+        self._prefix = prefix
+
+    def build(self, payloads: Sequence[bytes]) -> list[bytes]:
+        prefix = self._prefix
+        return [prefix + payload + b"}" for payload in payloads]
+
+
+def _framer(prefix: bytes, raw: bool) -> _RawFramer | _TextFramer:
+    return _RawFramer(prefix) if raw else _TextFramer(prefix)
+
+
+class _DirectSink:
+    __slots__ = ("gone", "_writes")
+
+    def __init__(self, writes: DirectWrites) -> None:
+        self.gone = False
+        self._writes = writes
+
+    def push(self, data: bytes | list[bytes]) -> bool:
+        writes = self._writes
+        sent = writes.write_framed(data) if isinstance(data, bytes) else writes.write_texts(data)
+        if not sent:
+            self.gone = True
+            return False
+        return writes.buffered() <= LIVE_BOUND_BYTES
+
+    async def write(self, data: bytes | list[bytes]) -> None:
+        if not self.push(data) and not self.gone:
+            await self.recover()
+
+    async def recover(self) -> bool:
+        try:
+            async with asyncio.timeout(SLOW_CLOSE_SECONDS):
+                await self._writes.drained()
+        except TimeoutError:
+            self._writes.close(1013, "slow consumer: resubscribe with `after` set to the last sequence received")
+        if not self._writes.open:
+            self.gone = True
+        return not self.gone
+
+
+async def _execute(schema: GraphQLSchema, shared: SharedSubscription, context: GraphQLContext, event: BusEvent) -> bytes:
     result = execute(
         schema, shared.document, root_value=RunEvent.from_event(event), context_value=context, variable_values=shared.variables
     )
@@ -145,7 +253,7 @@ async def _execute(schema: GraphQLSchema, shared: SharedSubscription, context: G
     payload: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
     if result.errors:  # type: ignore[union-attr]
         payload["errors"] = [error.formatted for error in result.errors]  # type: ignore[union-attr]
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def domain_error_payload(exc: DomainError) -> dict[str, Any]:
