@@ -119,11 +119,16 @@ def _flat_scalar_selection(field: FieldNode, max_aliases: int) -> bool:
     if field.directives or field.selection_set is None:
         return False
     children = field.selection_set.selections
-    aliases = sum(1 for child in children if isinstance(child, FieldNode) and child.alias is not None)
-    return aliases <= max_aliases and all(
+    if not all(
         isinstance(c, FieldNode) and c.name.value in SCALAR_FIELDS and not c.arguments and not c.directives and c.selection_set is None
         for c in children
-    )
+    ):
+        return False
+    aliases = sum(1 for child in children if child.alias is not None)  # type: ignore[union-attr]
+    # Each response key once: a repeated selection (`sequence sequence ...`) takes Strawberry's path, where the
+    # schema's limits (schema/limits.py) refuse it before graphql-core's quadratic overlap check runs.
+    keys = [(child.alias or child.name).value for child in children]  # type: ignore[union-attr]
+    return aliases <= max_aliases and len(keys) == len(set(keys))
 
 
 def _arguments(field: FieldNode, variables: dict[str, Any]) -> tuple[Any, Any] | None:

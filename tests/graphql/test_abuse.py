@@ -216,6 +216,15 @@ async def test_limits_apply_to_websocket_operations(server: LiveServer, alice: U
     assert "Field 'sequence' is selected more than 20 times" in json.dumps(messages)
 
 
+async def test_a_flat_run_events_selection_with_repeated_fields_gets_the_limits_too(server: LiveServer, alice: UserHandle) -> None:
+    # Flat selections take the shared fan-out path (schema/fanout.py); one that repeats a field does not, so the
+    # duplicate limit refuses it before graphql-core's overlap check would run on it.
+    subscription = "subscription { runEvents(runId: \"x\", after: 0) { " + "sequence " * 21 + "} }"
+    [messages] = await ws_execute(server.ws_url, alice, [(subscription, {})])
+    assert messages[-1]["type"] == "error", messages
+    assert "Field 'sequence' is selected more than 20 times" in json.dumps(messages)
+
+
 async def test_limits_follow_settings() -> None:
     schema = build_schema(Settings(
         graphql_max_directives=1, graphql_max_field_duplicates=2, graphql_max_operations=1, graphql_max_selections=3,
