@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from runplane.events.encoder import SharedEncoder
 from runplane.events.live import LiveGroups, Member, QueueSink
@@ -60,14 +61,29 @@ async def event_stream_response(
                 yield b"".join(chunks)
             await server  # its error, if any, ends the response like the reader's did
         finally:
+            # A client that went away arrives here as anyio's cancellation, which cancels every await in this
+            # block again: the cleanup is synchronous, and release() shields its own Redis call.
             sink.close()
             server.cancel()
-            await asyncio.gather(server, return_exceptions=True)
             group.leave(member)
             await stream.release()
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    return EventStreamResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+class EventStreamResponse(StreamingResponse):
+    """Closes its body generator as soon as the response ends, whatever ended it. Under an ASGI 2.4 server a
+    client that went away surfaces as an OSError from `send`, which leaves the generator suspended: its
+    `finally` (leave the live group, free the user's stream slot) would wait for the garbage collector."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            body = self.body_iterator
+            if isinstance(body, AsyncGenerator):
+                await body.aclose()
 
 
 async def _no_slot() -> None:
