@@ -3,38 +3,19 @@ with an ERROR event; runs stopped while nobody executed them reach "stopped"."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from runplane.agents import lifecycle
 from runplane.models import AgentRun
+from runplane.periodic import Periodic
 from runplane.services import Services
 
 log = logging.getLogger("runplane.reaper")
 
 
-class Reaper:
+class Reaper(Periodic):
     def __init__(self, services: Services) -> None:
-        self.services = services
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="runplane-reaper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.services.settings.reaper_interval_seconds)
-            try:
-                await reap_once(self.services)
-            except Exception:  # a DB hiccup must not kill the reaper
-                log.exception("reaper pass failed")
+        super().__init__("reaper", services.settings.reaper_interval_seconds, lambda: reap_once(services), log)
 
 
 async def reap_once(services: Services) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 import httpx
 
@@ -87,6 +88,51 @@ class PaymentProvider(Protocol):
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, *, now: float) -> WebhookEvent: ...
 
     def subscription_change(self, event: WebhookEvent, plans: PlanBook) -> SubscriptionChange | None: ...
+
+
+class ProviderAPI:
+    """The HTTP side Polar and Stripe share: a JSON API under `api_url` called with a credential, and a webhook
+    secret. Each provider says how its credential authenticates (`_auth`) and names its settings."""
+
+    name: str
+    label: str  # the provider in messages
+    credential_setting: str
+    webhook_secret_setting: str
+
+    def __init__(self, api_url: str, credential: str | None, webhook_secret: str | None, *, tolerance: int) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._credential = credential
+        self._webhook_secret = webhook_secret
+        self._tolerance = tolerance
+
+    def _auth(self, credential: str) -> dict[str, Any]:
+        """The httpx request arguments that authenticate a call."""
+        raise NotImplementedError
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        if not self._credential:
+            raise ProviderNotConfigured(f"{self.label} is not configured ({self.credential_setting})")
+        return await call_api(method, self.api_url + path, what=self.label, **self._auth(self._credential), **kwargs)
+
+    async def _create_checkout(self, path: str, what: str, **kwargs: Any) -> Checkout:
+        created = await self._call("POST", path, **kwargs)
+        if not text_or_none(created.get("id")) or not text_or_none(created.get("url")):
+            raise PaymentProviderError(f"{self.label} answered {what} without id or url")
+        return Checkout(created["id"], created["url"], parse_time(created.get("expires_at")))
+
+    def _plan_id(self, plans: PlanBook, checkout_id: str | None, metadata: dict[str, Any]) -> str | None:
+        """A subscription's plan: by the provider's product or price id, else as our checkout metadata named it."""
+        plan = plans.by_checkout_id(self.name, checkout_id) if checkout_id else None
+        return plan.id if plan else text_or_none(metadata.get("plan"))
+
+    def _webhook_key(self) -> str:
+        if not self._webhook_secret:
+            raise ProviderNotConfigured(f"{self.label} webhooks are not configured ({self.webhook_secret_setting})")
+        return self._webhook_secret
+
+
+def subscription_path(subscription_id: str) -> str:
+    return f"/v1/subscriptions/{quote(subscription_id, safe='')}"
 
 
 def payment_provider(settings: Settings, name: str) -> PaymentProvider:

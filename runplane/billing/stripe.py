@@ -5,21 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from runplane.billing.plans import PlanBook
 from runplane.billing.providers import (
     Checkout,
     CheckoutRequest,
     PaymentProviderError,
-    ProviderNotConfigured,
+    ProviderAPI,
     SubscriptionChange,
     WebhookEvent,
-    call_api,
     json_object,
     mapping,
     parse_time,
     state_of,
+    subscription_path,
     text_or_none,
 )
 from runplane.billing.signatures import SignatureError, verify_stripe
@@ -30,14 +29,9 @@ SUBSCRIPTION_EVENTS = frozenset({
 })
 
 
-class StripeProvider:
-    name = "stripe"
-
-    def __init__(self, api_url: str, secret_key: str | None, webhook_secret: str | None, *, tolerance: int) -> None:
-        self.api_url = api_url.rstrip("/")
-        self._key = secret_key
-        self._webhook_secret = webhook_secret
-        self._tolerance = tolerance
+class StripeProvider(ProviderAPI):
+    name, label = "stripe", "Stripe"
+    credential_setting, webhook_secret_setting = "RUNPLANE_STRIPE_SECRET_KEY", "RUNPLANE_STRIPE_WEBHOOK_SECRET"
 
     async def create_checkout(self, request: CheckoutRequest) -> Checkout:
         form = {
@@ -56,14 +50,11 @@ class StripeProvider:
             form["cancel_url"] = request.cancel_url
         if request.email:
             form["customer_email"] = request.email
-        created = await self._call("POST", "/v1/checkout/sessions", data=form)
-        if not text_or_none(created.get("id")) or not text_or_none(created.get("url")):
-            raise PaymentProviderError("Stripe answered a checkout session without id or url")
-        return Checkout(created["id"], created["url"], parse_time(created.get("expires_at")))
+        return await self._create_checkout("/v1/checkout/sessions", "a checkout session", data=form)
 
     async def change_plan(self, subscription_id: str, price_id: str) -> None:
         # Replacing the price needs the subscription item's id; without it Stripe would add a second item.
-        path = f"/v1/subscriptions/{quote(subscription_id, safe='')}"
+        path = subscription_path(subscription_id)
         current = await self._call("GET", path)
         items = (current.get("items") or {}).get("data") or []
         if not items or not text_or_none(items[0].get("id")):
@@ -73,17 +64,13 @@ class StripeProvider:
 
     async def set_cancel_at_period_end(self, subscription_id: str, cancel: bool) -> None:
         form = {"cancel_at_period_end": "true" if cancel else "false"}
-        await self._call("POST", f"/v1/subscriptions/{quote(subscription_id, safe='')}", data=form)
+        await self._call("POST", subscription_path(subscription_id), data=form)
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        if not self._key:
-            raise ProviderNotConfigured("Stripe is not configured (RUNPLANE_STRIPE_SECRET_KEY)")
-        return await call_api(method, self.api_url + path, what="Stripe", auth=(self._key, ""), **kwargs)
+    def _auth(self, credential: str) -> dict[str, Any]:
+        return {"auth": (credential, "")}  # the secret key as basic auth's user name
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, *, now: float) -> WebhookEvent:
-        if not self._webhook_secret:
-            raise ProviderNotConfigured("Stripe webhooks are not configured (RUNPLANE_STRIPE_WEBHOOK_SECRET)")
-        verify_stripe(self._webhook_secret, headers.get("stripe-signature"), body, now=now, tolerance=self._tolerance)
+        verify_stripe(self._webhook_key(), headers.get("stripe-signature"), body, now=now, tolerance=self._tolerance)
         payload = json_object(body)
         event_id, kind = text_or_none(payload.get("id")), text_or_none(payload.get("type"))
         obj = mapping(payload.get("data")).get("object")
@@ -103,11 +90,10 @@ class StripeProvider:
             return None
         metadata, item = mapping(sub.get("metadata")), _first_item(sub)
         price_id = text_or_none(mapping(item.get("price")).get("id"))
-        plan = plans.by_checkout_id(self.name, price_id) if price_id else None
         # Newer API versions moved the period onto the subscription items.
         return SubscriptionChange(
             state=state, status=status, user_ref=text_or_none(metadata.get("user_id")),
-            plan_id=plan.id if plan else text_or_none(metadata.get("plan")),
+            plan_id=self._plan_id(plans, price_id, metadata),
             subscription_id=text_or_none(sub.get("id")), customer_id=text_or_none(sub.get("customer")),
             period_start=parse_time(sub.get("current_period_start") or item.get("current_period_start")),
             period_end=parse_time(sub.get("current_period_end") or item.get("current_period_end")),

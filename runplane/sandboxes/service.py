@@ -9,7 +9,6 @@ belongs to which project and whether it is active; the backend keeps its files u
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -26,6 +25,7 @@ from tortoise.queryset import QuerySet
 from runplane.config import Settings
 from runplane.errors import NotFound
 from runplane.models import Project, SandboxRecord
+from runplane.periodic import Periodic
 from runplane.sandboxes.errors import SandboxConflictError, SandboxNotFoundError
 from runplane.sandboxes.limits import SandboxLimits
 from runplane.sandboxes.local import LocalSandboxBackend
@@ -239,35 +239,21 @@ def _age_seconds(meta: Path) -> float:
     return (now() - created).total_seconds()
 
 
-class SandboxReaper:
+class SandboxReaper(Periodic):
     """Runs reap_idle every sandbox_reaper_interval_seconds, and the orphan sweep every tenth pass."""
 
     def __init__(self, services: Services) -> None:
+        super().__init__("sandbox reaper", services.settings.sandbox_reaper_interval_seconds, self._pass, log)
         self.services = services
-        self._task: asyncio.Task[None] | None = None
+        self._passes = 0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="runplane-sandbox-reaper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        passes = 0
-        while True:
-            await asyncio.sleep(self.services.settings.sandbox_reaper_interval_seconds)
-            started = time.monotonic()
-            try:
-                stopped = await reap_idle(self.services)
-                if passes % 10 == 0:
-                    await remove_orphans(self.services)
-            except Exception:  # a DB hiccup must not end idle stopping for good
-                log.exception("sandbox reaper pass failed")
-                continue
-            finally:
-                passes += 1
-            if stopped:
-                log.info("stopped %d idle sandbox(es) in %.2fs", len(stopped), time.monotonic() - started)
+    async def _pass(self) -> None:
+        started = time.monotonic()
+        try:
+            stopped = await reap_idle(self.services)
+            if self._passes % 10 == 0:
+                await remove_orphans(self.services)
+        finally:
+            self._passes += 1
+        if stopped:
+            log.info("stopped %d idle sandbox(es) in %.2fs", len(stopped), time.monotonic() - started)

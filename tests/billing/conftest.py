@@ -10,13 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,9 +21,9 @@ from tests.conftest import ADMIN_API_KEY
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.polar_server import FakePolarServer
 from tests.fakes.stripe_server import FakeStripeServer
-from tests.support import UserHandle, database_url, drop_postgres_database, free_port, test_redis_url
+from tests.spawned import Process, spawn_server
+from tests.support import UserHandle, test_redis_url
 
-ROOT = Path(__file__).resolve().parents[2]
 POLAR_TOKEN = "polar_oat_runplane_tests"
 POLAR_SECRET = "whsec_" + base64.b64encode(b"polar webhook secret for runplane tests").decode()
 STRIPE_KEY = "sk_test_runplane_0123456789"
@@ -47,14 +42,13 @@ SUCCESS_URL = "https://app.runplane.test/billing/success"
 
 @dataclass
 class BillingServer:
-    base_url: str
+    process: Process
     polar: FakePolarServer
     stripe: FakeStripeServer
     model: FakeOpenAIServer
-    log_path: Path
 
     def webhook_url(self, provider: str) -> str:
-        return f"{self.base_url}/api/webhooks/{provider}"
+        return f"{self.process.base_url}/api/webhooks/{provider}"
 
 
 @pytest.fixture(scope="session")
@@ -83,59 +77,21 @@ async def model_server() -> AsyncIterator[FakeOpenAIServer]:
 async def billing(
     tmp_path_factory: pytest.TempPathFactory, polar: FakePolarServer, stripe: FakeStripeServer, model_server: FakeOpenAIServer
 ) -> AsyncIterator[BillingServer]:
-    tmp = tmp_path_factory.mktemp("runplane-billing")
-    url, pg_name = await database_url(tmp)
-    port = free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("RUNPLANE_")}
-    env.update(
-        PYTHONPATH=str(ROOT), RUNPLANE_DATA_DIR=str(tmp), RUNPLANE_DATABASE_URL=url, RUNPLANE_LOG_LEVEL="WARNING",
-        RUNPLANE_JWT_SECRET="billing-test-secret-" + "b" * 40, RUNPLANE_ADMIN_API_KEY=ADMIN_API_KEY,
-        RUNPLANE_RUN_QUEUE="inprocess", RUNPLANE_RUN_STARTS_PER_MINUTE="1000",
-        RUNPLANE_BILLING_PLANS=json.dumps(PLANS), RUNPLANE_BILLING_PERIOD_DAYS="30",
-        RUNPLANE_POLAR_API_URL=polar.base_url, RUNPLANE_POLAR_ACCESS_TOKEN=POLAR_TOKEN, RUNPLANE_POLAR_WEBHOOK_SECRET=POLAR_SECRET,
-        RUNPLANE_STRIPE_API_URL=stripe.base_url, RUNPLANE_STRIPE_SECRET_KEY=STRIPE_KEY, RUNPLANE_STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
-        RUNPLANE_BILLING_PROVIDER="polar", RUNPLANE_MODEL_BASE_URL=model_server.base_url, RUNPLANE_MODEL_API_KEY="sk-platform-not-accepted",
+    settings = dict(  # noqa: C408 - RUNPLANE_* names as keywords
+        ADMIN_API_KEY=ADMIN_API_KEY, RUN_QUEUE="inprocess", RUN_STARTS_PER_MINUTE="1000",
+        BILLING_PLANS=json.dumps(PLANS), BILLING_PERIOD_DAYS="30", BILLING_DEFAULT_PLAN=None,  # the built-in default: free
+        POLAR_API_URL=polar.base_url, POLAR_ACCESS_TOKEN=POLAR_TOKEN, POLAR_WEBHOOK_SECRET=POLAR_SECRET,
+        STRIPE_API_URL=stripe.base_url, STRIPE_SECRET_KEY=STRIPE_KEY, STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
+        BILLING_PROVIDER="polar", MODEL_BASE_URL=model_server.base_url, MODEL_API_KEY="sk-platform-not-accepted",
+        REDIS_URL=test_redis_url(),
     )
-    if redis_url := test_redis_url():
-        env["RUNPLANE_REDIS_URL"] = redis_url
-    log_path = tmp / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "runplane.cli", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        await _wait_ready(base_url, process, log_path)
-        yield BillingServer(base_url, polar, stripe, model_server, log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        if pg_name:
-            await drop_postgres_database(pg_name)
-
-
-async def _wait_ready(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=base_url, timeout=2) as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"billing server exited:\n{log_path.read_text()}")
-            try:
-                if (await http.get("/api/health/ready")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"billing server did not become ready:\n{log_path.read_text()}")
+    async with spawn_server(tmp_path_factory.mktemp("runplane-billing"), settings, name="billing") as process:
+        yield BillingServer(process, polar, stripe, model_server)
 
 
 @pytest.fixture
 async def bclient(billing: BillingServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=billing.base_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=billing.process.base_url, timeout=30) as http:
         yield http
 
 

@@ -22,9 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fakes.tcp_proxy import TCPProxy
-from tests.runs.procs import POSTGRES_HOST, POSTGRES_PORT, Process, _spawn, base_env, runplane_command, start_serve
 from tests import support
+from tests.fakes.tcp_proxy import TCPProxy
+from tests.runs.procs import POSTGRES_HOST, POSTGRES_PORT
+from tests.spawned import Process, base_env, runplane_command, spawn, spawn_server, start_serve
 from tests.support import UserHandle, create_postgres_database, drop_postgres_database, free_port, register_user
 
 pytestmark = pytest.mark.skipif(support.test_database_kind() != "postgres", reason="PostgreSQL faults: RUNPLANE_TEST_DATABASE=postgres")
@@ -47,25 +48,21 @@ class Outage:
 
 @pytest.fixture(scope="module")
 async def outage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Outage]:
-    tmp = tmp_path_factory.mktemp("pg-outage")
     database = await create_postgres_database()
     try:
         async with TCPProxy(POSTGRES_HOST, POSTGRES_PORT) as proxy:
-            env = base_env(
-                tmp, database_url=f"postgres://postgres@127.0.0.1:{proxy.port}/{database}",
+            settings = dict(  # noqa: C408 - RUNPLANE_* names as keywords
+                database_url=f"postgres://postgres@127.0.0.1:{proxy.port}/{database}",
                 database_connect_timeout=CONNECT_TIMEOUT, database_command_timeout=COMMAND_TIMEOUT, rate_limit_per_minute=0,
                 # Background passes would log their own (expected) failures during an outage: keep them out of it.
                 reaper_interval_seconds=3600, sandbox_reaper_interval=3600,
             )
-            server = await start_serve("server", env, tmp / "logs")
-            try:
-                async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
-                    user = await register_user(http)
-                    created = await http.post("/api/projects", json={"name": "outage"}, headers=user.headers)
-                    assert created.status_code == 201, created.text
-                    yield Outage(server, proxy, http, user, created.json()["project_id"])
-            finally:
-                await server.stop()
+            tmp = tmp_path_factory.mktemp("pg-outage")
+            async with spawn_server(tmp, settings) as server, httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+                user = await register_user(http)
+                created = await http.post("/api/projects", json={"name": "outage"}, headers=user.headers)
+                assert created.status_code == 201, created.text
+                yield Outage(server, proxy, http, user, created.json()["project_id"])
     finally:
         await drop_postgres_database(database)
 
@@ -182,7 +179,7 @@ async def test_startup_gives_up_clearly_when_the_database_stays_down(tmp_path: P
         database_connect_timeout=CONNECT_TIMEOUT, database_startup_timeout=2,
     )
     started = time.monotonic()
-    proc = _spawn("server", runplane_command("serve", "--port", str(free_port())), env, tmp_path / "logs")
+    proc = spawn("server", runplane_command("serve", "--port", str(free_port())), env, tmp_path / "logs")
     code = await asyncio.to_thread(proc.popen.wait, 60)
     assert code == 3  # uvicorn's "startup failed"
     assert time.monotonic() - started < 45  # 2 s of retries; the rest is imports on a busy machine

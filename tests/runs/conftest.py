@@ -12,7 +12,6 @@ users there, so per-user limits never leak between tests.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,8 +19,8 @@ import httpx
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.runs.procs import Process, base_env, start_serve
-from tests.support import UserHandle, database_url, drop_postgres_database, register_user, test_redis_url
+from tests.spawned import Process, reachable_dir, spawn_server
+from tests.support import UserHandle, register_user, test_redis_url
 
 FAKE_OPENAI_KEY = "sk-fake-runplane-tests"
 TUNED_HEARTBEAT = 0.3
@@ -37,25 +36,17 @@ async def fake_openai() -> AsyncIterator[FakeOpenAIServer]:
 
 @pytest.fixture(scope="session")
 async def tuned(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAIServer) -> AsyncIterator[Process]:
-    tmp = tmp_path_factory.mktemp("tuned")
-    url, pg_name = await database_url(tmp)
-    # Not under pytest's tmp (0700): as root, sandbox commands run as other uids that must reach it.
-    sandboxes = Path(tempfile.mkdtemp(prefix="runplane-runs-sbx-", dir="/tmp"))
-    sandboxes.chmod(0o711)
-    env = base_env(
-        tmp, database_url=url, redis_url=test_redis_url(), run_queue="inprocess", sandbox_dir=sandboxes,
-        sandbox_max_upload_bytes=TUNED_MAX_UPLOAD,
+    sandboxes = reachable_dir("runplane-runs-sbx-")  # as root, sandbox commands run as other uids that must reach it
+    settings = dict(  # noqa: C408 - RUNPLANE_* names as keywords
+        redis_url=test_redis_url(), run_queue="inprocess", sandbox_dir=sandboxes, sandbox_max_upload_bytes=TUNED_MAX_UPLOAD,
         sse_heartbeat_seconds=TUNED_HEARTBEAT, scripted_chunk_delay=TUNED_CHUNK_DELAY,
         model_provider="openai", model_base_url=fake_openai.base_url, model_api_key=FAKE_OPENAI_KEY,
     )
     try:
-        proc = await start_serve("tuned", env, tmp / "logs")
-        yield proc
-        await proc.stop()
+        async with spawn_server(tmp_path_factory.mktemp("tuned"), settings, name="tuned") as proc:
+            yield proc
     finally:
         shutil.rmtree(sandboxes, ignore_errors=True)
-        if pg_name:
-            await drop_postgres_database(pg_name)
 
 
 @pytest.fixture
