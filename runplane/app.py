@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
         await services.start()
         reaper = Reaper(services)
         reaper.start()
+        await services.sandboxes.guard_network()  # iptables rules keeping sandboxes off this host's services
         sandbox_reaper = SandboxReaper(services)  # stops idle sandboxes; the backend closes with services
         sandbox_reaper.start()
         await resubmit_orphaned_runs(services)

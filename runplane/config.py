@@ -145,6 +145,11 @@ class Settings:
     sandbox_reaper_interval_seconds: float = 30
     sandbox_require_isolation: bool = False  # refuse to run commands when bubblewrap does not work
     sandbox_network: bool = True  # False: no network in commands (needs bubblewrap; previews then cannot work)
+    # As root: iptables rules keep sandbox uids away from this host's own services (sandboxes/egress.py)
+    sandbox_block_host_network: bool = True
+    # Networks of other machines sandbox commands must not reach either (CIDRs: the compose network of the
+    # database and Redis, a VPC's private ranges). Needs the guard above; every process of a host the same.
+    sandbox_blocked_networks: tuple[str, ...] = ()
     sandbox_command_timeout_seconds: float = 60  # ceiling of one command's wall time
     sandbox_cpu_seconds: int = 60
     sandbox_memory_bytes: int = 1024**3
@@ -264,6 +269,8 @@ class Settings:
             sandbox_reaper_interval_seconds=_env_float("SANDBOX_REAPER_INTERVAL", 30),
             sandbox_require_isolation=_env_bool("SANDBOX_REQUIRE_ISOLATION", False),
             sandbox_network=_env_bool("SANDBOX_NETWORK", True),
+            sandbox_block_host_network=_env_bool("SANDBOX_BLOCK_HOST_NETWORK", True),
+            sandbox_blocked_networks=_env_list("SANDBOX_BLOCKED_NETWORKS"),
             sandbox_command_timeout_seconds=_env_float("SANDBOX_COMMAND_TIMEOUT", 60),
             sandbox_cpu_seconds=_env_int("SANDBOX_CPU_SECONDS", 60),
             sandbox_memory_bytes=_env_int("SANDBOX_MEMORY_BYTES", 1024**3),

@@ -26,9 +26,9 @@ from runplane.config import Settings
 from runplane.errors import NotFound
 from runplane.models import Project, SandboxRecord
 from runplane.periodic import Periodic
+from runplane.sandboxes.egress import EgressGuard, EgressStatus, GuardedSandboxBackend
 from runplane.sandboxes.errors import SandboxConflictError, SandboxNotFoundError
 from runplane.sandboxes.limits import SandboxLimits
-from runplane.sandboxes.local import LocalSandboxBackend
 from runplane.sandboxes.sandbox import Sandbox
 
 if TYPE_CHECKING:
@@ -59,19 +59,24 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
 class SandboxManager:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._backend: LocalSandboxBackend | None = None
+        self._backend: GuardedSandboxBackend | None = None
+        self.egress = EgressGuard(settings)  # keeps sandbox uids off this host's own services
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._stopped: set[str] = set()  # stopped here by the reaper and not woken since
         self._persisted: dict[str, float] = {}  # last activity written to the row, per sandbox
         self._http: httpx.AsyncClient | None = None
 
     @property
-    def backend(self) -> LocalSandboxBackend:
+    def backend(self) -> GuardedSandboxBackend:
         if self._backend is None:
             base = self.settings.sandbox_dir or self.settings.workspaces_dir
             uids = range(self.settings.sandbox_uid_start, self.settings.sandbox_uid_start + self.settings.sandbox_uid_count)
-            self._backend = LocalSandboxBackend(base, sandbox_limits(self.settings), uid_range=uids)
+            self._backend = GuardedSandboxBackend(base, sandbox_limits(self.settings), uid_range=uids, guard=self.egress)
         return self._backend
+
+    async def guard_network(self) -> EgressStatus:
+        """At start-up: install the egress guard and log whether it is active (else before the first command)."""
+        return await self.egress.ensure()
 
     @property
     def http(self) -> httpx.AsyncClient:

@@ -4,6 +4,8 @@ in-process server cannot be joined by a second one with other settings."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import shutil
 import sqlite3
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runplane.sandboxes import egress
 from tests.spawned import Process, reachable_dir, spawn_server
 from tests.support import test_redis_url
 
@@ -81,3 +84,12 @@ async def sandbox_server(tmp: Path, **settings: str) -> AsyncIterator[SandboxSer
             yield SandboxServer(process, sandbox_dir)
     finally:
         shutil.rmtree(sandbox_dir, ignore_errors=True)
+        forget_uid_range(range(uid_start, uid_start + 1000))
+
+
+def forget_uid_range(uids: range) -> None:
+    """The server added a firewall rule for its uid range (runplane/sandboxes/egress.py) and left it, as
+    runplane does: take it away, or every test run would leave one more on this machine."""
+    if os.geteuid() == 0:
+        with contextlib.suppress(egress.EgressError):
+            egress.remove_uid_range(uids)
