@@ -11,12 +11,13 @@ from strawberry.scalars import JSON
 
 from runplane import models
 from runplane.errors import DomainError
+from runplane.events.log import event_time
 from runplane.events.types import RunEvent as BusEvent
 from runplane.resolvers import agent_runs as ops
-from runplane.resolvers.validation import clean_limit
 from runplane.schema.common import Connection, Node
-from runplane.schema.connections import connection_from_page
+from runplane.schema.connections import RowBacked, connection_from_page, row_fields
 from runplane.schema.context import loaders, rctx
+from runplane.schema.loaders import DEFAULT_LAST_EVENTS, last_events_key, prefetch_below, resolved
 from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, QuotaExceededError, RateLimitedError, error_result
 from runplane.schema.ids import from_global_id, to_global_id
 
@@ -29,15 +30,26 @@ class TokenUsage:
 
 
 @strawberry.type
-class RunEvent:
+class RunEvent(RowBacked):
     sequence: int
     type: str
     created_at: str
     payload: JSON
+    _row: strawberry.Private[models.RunEventRecord | None]
 
     @classmethod
     def from_event(cls, event: BusEvent) -> "RunEvent":
-        return cls(sequence=event.seq, type=event.type, created_at=event.created_at, payload=event.payload)
+        return cls(sequence=event.seq, type=event.type, created_at=event.created_at, payload=event.payload, _row=None)
+
+    @classmethod
+    def from_record(cls, record: models.RunEventRecord) -> "RunEvent":
+        """From the log's row, each field converted only if selected (lastEvents lists hundreds)."""
+        return cls.lazy(record)
+
+
+row_fields(
+    RunEvent, sequence=lambda row: row.seq, type=lambda row: row.type, created_at=event_time, payload=lambda row: dict(row.payload),
+)
 
 
 @strawberry.type
@@ -51,7 +63,7 @@ class RunCommand:
 
 
 @strawberry.type
-class AgentRun(Node):
+class AgentRun(RowBacked, Node):
     status: str
     model: str
     prompt: str
@@ -65,20 +77,12 @@ class AgentRun(Node):
 
     @classmethod
     def from_row(cls, row: models.AgentRun) -> "AgentRun":
-        return cls(
-            id=to_global_id("AgentRun", row.id), status=row.status, model=row.model, prompt=row.prompt,
-            error=row.error, created_at=row.created_at, started_at=row.started_at, finished_at=row.finished_at,
-            event_count=row.event_count, _row=row,
-            usage=TokenUsage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens, total_tokens=row.total_tokens),
-        )
+        return cls.lazy(row)
 
+    # Relation fields are plain defs: `resolved` answers at once from prefetched loaders (loaders.prefetch).
     @strawberry.field
-    async def thread(self, info: strawberry.Info) -> Annotated["Thread", strawberry.lazy("runplane.schema.threads")]:
-        from runplane.schema.threads import Thread
-
-        row = await loaders(info).ThreadByIdLoader.load(self._row.thread_id)  # type: ignore[attr-defined]
-        assert row is not None
-        return Thread.from_row(row)
+    def thread(self, info: strawberry.Info) -> Annotated["Thread", strawberry.lazy("runplane.schema.threads")]:
+        return resolved(loaders(info).ThreadByIdLoader, self._row.thread_id, _thread_of_run)  # type: ignore[attr-defined]
 
     @strawberry.field(description="The run's events after a sequence number (polling).")
     async def events(self, info: strawberry.Info, after: int = 0, first: int = 100) -> list[RunEvent]:
@@ -86,14 +90,29 @@ class AgentRun(Node):
         return [RunEvent.from_event(e) for e in found]
 
     @strawberry.field(description="The run's last events (at most `last`), oldest first. Batched across runs.")
-    async def last_events(self, info: strawberry.Info, last: int = 5) -> list[RunEvent]:
-        limit = clean_limit(last, default=5, maximum=100)
-        return [RunEvent.from_event(e) for e in await loaders(info).LastEventsByRunLoader.load((self._row.id, limit))]
+    def last_events(self, info: strawberry.Info, last: int = DEFAULT_LAST_EVENTS) -> list[RunEvent]:
+        key = last_events_key(self._row, last)
+        return resolved(loaders(info).LastEventsByRunLoader, key, lambda records: [RunEvent.from_record(r) for r in records])
 
     @strawberry.field(description="Commands the agent ran in the sandbox.")
     async def commands(self, info: strawberry.Info) -> list[RunCommand]:
         rows = await ops.list_commands(rctx(info), run_id=self._row.id)
         return [RunCommand(command=r.command, exit_code=r.exit_code, duration_ms=r.duration_ms, output_bytes=r.output_bytes, timed_out=r.timed_out, created_at=r.created_at) for r in rows]
+
+
+row_fields(
+    AgentRun, id=lambda row: to_global_id("AgentRun", row.id), status=lambda row: row.status, model=lambda row: row.model,
+    prompt=lambda row: row.prompt, error=lambda row: row.error, created_at=lambda row: row.created_at,
+    started_at=lambda row: row.started_at, finished_at=lambda row: row.finished_at, event_count=lambda row: row.event_count,
+    usage=lambda row: TokenUsage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens, total_tokens=row.total_tokens),
+)
+
+
+def _thread_of_run(row: models.Thread | None) -> Annotated["Thread", strawberry.lazy("runplane.schema.threads")]:
+    from runplane.schema.threads import Thread
+
+    assert row is not None  # the run was owner-checked, so is its thread
+    return Thread.from_row(row)
 
 
 @strawberry.type
@@ -147,11 +166,14 @@ class InitiateAgentInput:
 class AgentRunQueries:
     @strawberry.field
     async def run(self, info: strawberry.Info, id: strawberry.ID) -> AgentRun:
-        return AgentRun.from_row(await ops.owned_run(rctx(info), from_global_id(id, "AgentRun")))
+        row = await ops.owned_run(rctx(info), from_global_id(id, "AgentRun"))
+        await prefetch_below(info, [row], "AgentRun", connection=False)
+        return AgentRun.from_row(row)
 
     @strawberry.field(description="A thread's runs, newest first.")
     async def runs(self, info: strawberry.Info, thread_id: strawberry.ID, first: int = 20, after: str | None = None) -> Connection[AgentRun]:
         page = await ops.list_runs(rctx(info), thread_id=from_global_id(thread_id, "Thread"), first=first, after=after)
+        await prefetch_below(info, page.items, "AgentRun", connection=True)
         return connection_from_page(page, AgentRun.from_row)
 
     @strawberry.field(description="A run's events after a sequence number, for polling clients.")

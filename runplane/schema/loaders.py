@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
+import strawberry
 from strawberry.dataloader import DataLoader
+from strawberry.types.nodes import SelectedField, Selection
 
+from runplane.errors import DomainError
 from runplane.models import Message, Project, Thread
 from runplane.resolvers import agent_runs as run_ops
 from runplane.resolvers import projects as project_ops
 from runplane.resolvers import threads as thread_ops
 from runplane.resolvers.context import RequestContext
+from runplane.resolvers.validation import clean_limit
 
 T = TypeVar("T")
+R = TypeVar("R")
 ChildKey = tuple[uuid.UUID, int]  # (parent id, first)
+DEFAULT_FIRST = 20  # of the connection fields (threads, runs, messages)
+DEFAULT_LAST_EVENTS = 5
 
 
 def first_children_loader(
@@ -53,3 +62,116 @@ class Loaders:
         self.LastEventsByRunLoader = first_children_loader(run_ops.last_events_by_run, ctx)
         # Later capabilities register their loaders here by name.
         self.extra: dict[str, DataLoader] = {}  # type: ignore[type-arg]
+
+
+# Keys of the relation fields, shared by the fields and by `prefetch` so that both ask the loaders the same thing.
+def page_key(row: Any, first: object) -> ChildKey:
+    """first+1 rows, so the connection knows whether there is a next page."""
+    return (row.id, clean_limit(first) + 1)
+
+
+def last_events_key(row: Any, last: object) -> ChildKey:
+    return (row.id, clean_limit(last, default=DEFAULT_LAST_EVENTS, maximum=100))
+
+
+def resolved(loader: DataLoader[Any, Any], key: Hashable, shape: Callable[[Any], R]) -> R:
+    """`shape(value)` at once when the loader already holds `key` (see `prefetch`), else an awaitable of it.
+
+    Relation fields are plain `def`s returning this: graphql-core completes a plain value without the
+    coroutine, future and gather it needs for each awaitable field, which were most of a nested query's cost.
+    """
+    future = loader.cache_map.get(key)
+    if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+        return shape(future.result())
+    return cast(R, _shaped(loader.load(key), shape))  # graphql-core awaits it
+
+
+async def _shaped(value: Awaitable[Any], shape: Callable[[Any], R]) -> R:
+    return shape(await value)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A field that reads a loader: its key for a parent row, and (for nested prefetch) the rows it shows."""
+
+    loader: str  # attribute of Loaders
+    key: Callable[[Any, dict[str, Any]], Hashable]  # (parent row, the field's arguments) -> loader key
+    child_type: str | None = None  # GraphQL type of the rows shown, when they have relations of their own
+    connection: bool = False  # value is first+1 rows shown as edges { node } / nodes
+
+    def shown(self, value: Any, key: Any) -> list[Any]:
+        if value is None or isinstance(value, BaseException):
+            return []
+        return list(value[: key[1] - 1]) if self.connection else [value]
+
+
+def _argument(arguments: dict[str, Any], name: str, default: int) -> object:
+    value = arguments.get(name, default)  # literals come as their source text, variables already coerced
+    return int(value) if isinstance(value, str) else value
+
+
+RELATIONS: dict[tuple[str, str], Relation] = {
+    ("Project", "threads"): Relation(
+        "ThreadsByProjectLoader", lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST)), "Thread", connection=True
+    ),
+    ("Thread", "runs"): Relation(
+        "RunsByThreadLoader", lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST)), "AgentRun", connection=True
+    ),
+    ("Thread", "messages"): Relation("MessagesByThreadLoader", lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST))),
+    ("Thread", "project"): Relation("ProjectByIdLoader", lambda row, a: row.project_id, "Project"),
+    ("AgentRun", "lastEvents"): Relation(
+        "LastEventsByRunLoader", lambda row, a: last_events_key(row, _argument(a, "last", DEFAULT_LAST_EVENTS))
+    ),
+    ("AgentRun", "thread"): Relation("ThreadByIdLoader", lambda row, a: row.thread_id, "Thread"),
+}
+
+
+async def prefetch(loaders: Loaders, rows: Sequence[Any], type_name: str, selections: Iterable[Selection]) -> None:
+    """Fill the loaders, one batched query per relation and level, with what `selections` (of `type_name`
+    objects made from `rows`) will ask them, so that the relation fields below resolve synchronously.
+
+    Only an optimization: a field whose key was not prefetched (or failed) loads it itself, as before, and
+    meets and reports any error there. Directives are not evaluated: a field under @skip may be fetched for nothing.
+    """
+    for field in _fields(selections, type_name):
+        relation = RELATIONS.get((type_name, field.name))
+        if relation is None or not rows:
+            continue
+        try:
+            keys = [relation.key(row, field.arguments) for row in rows]
+        except (DomainError, ValueError, TypeError):
+            continue
+        loader: DataLoader[Any, Any] = getattr(loaders, relation.loader)
+        values = await asyncio.gather(*map(loader.load, keys), return_exceptions=True)
+        if relation.child_type is not None:
+            children = [row for key, value in zip(keys, values) for row in relation.shown(value, key)]
+            below = _nodes(field.selections) if relation.connection else field.selections
+            await prefetch(loaders, children, relation.child_type, below)
+
+
+async def prefetch_below(info: strawberry.Info, rows: Sequence[Any], type_name: str, *, connection: bool) -> None:
+    """`prefetch` for the objects a root field returns (a connection of them, or one)."""
+    from runplane.schema.context import loaders
+
+    selections = [s for field in info.selected_fields for s in field.selections]
+    await prefetch(loaders(info), rows, type_name, _nodes(selections) if connection else selections)
+
+
+def _fields(selections: Iterable[Selection], type_name: str | None) -> Iterable[SelectedField]:
+    """The fields selected on a `type_name` object (None: on whatever object), through fragments."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        elif type_name is None or selection.type_condition in (None, type_name, "Node"):
+            yield from _fields(selection.selections, type_name)
+
+
+def _nodes(selections: Iterable[Selection]) -> list[Selection]:
+    """The selections on the nodes of a connection: `edges { node { ... } }` and `nodes { ... }`."""
+    found: list[Selection] = []
+    for field in _fields(selections, None):
+        if field.name == "nodes":
+            found.extend(field.selections)
+        elif field.name == "edges":
+            found.extend(s for edge in _fields(field.selections, None) if edge.name == "node" for s in edge.selections)
+    return found

@@ -8,17 +8,17 @@ import strawberry
 from runplane import models
 from runplane.errors import DomainError
 from runplane.resolvers import projects as ops
-from runplane.resolvers.validation import clean_limit
 from runplane.schema.common import Connection, Node
-from runplane.schema.connections import connection_from_page, connection_from_rows
+from runplane.schema.connections import RowBacked, connection_from_page, connection_from_rows, row_fields
 from runplane.schema.context import loaders, rctx
-from runplane.schema.errors import ForbiddenError, InputError, NotFoundError, error_result
+from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
+from runplane.schema.errors import ForbiddenError, InputError, NotFoundError, QuotaExceededError, error_result
 from runplane.schema.ids import from_global_id, to_global_id
 from runplane.schema.threads import Thread
 
 
 @strawberry.type
-class Project(Node):
+class Project(RowBacked, Node):
     name: str
     description: str
     created_at: datetime
@@ -27,16 +27,18 @@ class Project(Node):
 
     @classmethod
     def from_row(cls, row: models.Project) -> "Project":
-        return cls(
-            id=to_global_id("Project", row.id), name=row.name, description=row.description,
-            created_at=row.created_at, updated_at=row.updated_at, _row=row,
-        )
+        return cls.lazy(row)
 
     @strawberry.field(description="The project's threads, newest first.")
-    async def threads(self, info: strawberry.Info, first: int = 20) -> Connection[Thread]:
-        limit = clean_limit(first)
-        rows = await loaders(info).ThreadsByProjectLoader.load((self._row.id, limit + 1))
-        return connection_from_rows(rows, limit, Thread.from_row)
+    def threads(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Thread]:
+        key = page_key(self._row, first)
+        return resolved(loaders(info).ThreadsByProjectLoader, key, lambda rows: connection_from_rows(rows, key[1] - 1, Thread.from_row))
+
+
+row_fields(
+    Project, id=lambda row: to_global_id("Project", row.id), name=lambda row: row.name, description=lambda row: row.description,
+    created_at=lambda row: row.created_at, updated_at=lambda row: row.updated_at,
+)
 
 
 @strawberry.type
@@ -71,11 +73,14 @@ class UpdateProjectInput:
 class ProjectQueries:
     @strawberry.field
     async def project(self, info: strawberry.Info, id: strawberry.ID) -> Project:
-        return Project.from_row(await ops.owned_project(rctx(info), from_global_id(id, "Project")))
+        row = await ops.owned_project(rctx(info), from_global_id(id, "Project"))
+        await prefetch_below(info, [row], "Project", connection=False)
+        return Project.from_row(row)
 
     @strawberry.field(description="The caller's projects, newest first.")
     async def projects(self, info: strawberry.Info, first: int = 20, after: str | None = None) -> Connection[Project]:
         page = await ops.list_projects(rctx(info), first=first, after=after)
+        await prefetch_below(info, page.items, "Project", connection=True)
         return connection_from_page(page, Project.from_row)
 
 

@@ -8,10 +8,10 @@ import strawberry
 from runplane import models
 from runplane.errors import DomainError
 from runplane.resolvers import threads as ops
-from runplane.resolvers.validation import clean_limit
 from runplane.schema.common import Connection, Node
-from runplane.schema.connections import connection_from_page, connection_from_rows
+from runplane.schema.connections import RowBacked, connection_from_page, connection_from_rows, row_fields
 from runplane.schema.context import loaders, rctx
+from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
 from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, error_result
 from runplane.schema.ids import from_global_id, to_global_id
 
@@ -29,7 +29,7 @@ class Message(Node):
 
 
 @strawberry.type
-class Thread(Node):
+class Thread(RowBacked, Node):
     title: str
     created_at: datetime
     updated_at: datetime
@@ -37,29 +37,37 @@ class Thread(Node):
 
     @classmethod
     def from_row(cls, row: models.Thread) -> "Thread":
-        return cls(id=to_global_id("Thread", row.id), title=row.title, created_at=row.created_at, updated_at=row.updated_at, _row=row)
+        return cls.lazy(row)
 
+    # Relation fields are plain defs: `resolved` answers at once from prefetched loaders (loaders.prefetch).
     @strawberry.field
-    async def project(self, info: strawberry.Info) -> Annotated["Project", strawberry.lazy("runplane.schema.projects")]:
-        from runplane.schema.projects import Project
-
-        row = await loaders(info).ProjectByIdLoader.load(self._row.project_id)  # type: ignore[attr-defined]
-        assert row is not None  # the thread was owner-checked, so is its project
-        return Project.from_row(row)
+    def project(self, info: strawberry.Info) -> Annotated["Project", strawberry.lazy("runplane.schema.projects")]:
+        return resolved(loaders(info).ProjectByIdLoader, self._row.project_id, _project_of_thread)  # type: ignore[attr-defined]
 
     @strawberry.field(description="Agent runs on this thread, newest first.")
-    async def runs(self, info: strawberry.Info, first: int = 20) -> Connection[Annotated["AgentRun", strawberry.lazy("runplane.schema.agent_runs")]]:
+    def runs(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Annotated["AgentRun", strawberry.lazy("runplane.schema.agent_runs")]]:
         from runplane.schema.agent_runs import AgentRun
 
-        limit = clean_limit(first)
-        rows = await loaders(info).RunsByThreadLoader.load((self._row.id, limit + 1))
-        return connection_from_rows(rows, limit, AgentRun.from_row)
+        key = page_key(self._row, first)
+        return resolved(loaders(info).RunsByThreadLoader, key, lambda rows: connection_from_rows(rows, key[1] - 1, AgentRun.from_row))
 
     @strawberry.field(description="Messages, newest first.")
-    async def messages(self, info: strawberry.Info, first: int = 20) -> Connection[Message]:
-        limit = clean_limit(first)
-        rows = await loaders(info).MessagesByThreadLoader.load((self._row.id, limit + 1))
-        return connection_from_rows(rows, limit, Message.from_row)
+    def messages(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Message]:
+        key = page_key(self._row, first)
+        return resolved(loaders(info).MessagesByThreadLoader, key, lambda rows: connection_from_rows(rows, key[1] - 1, Message.from_row))
+
+
+row_fields(
+    Thread, id=lambda row: to_global_id("Thread", row.id), title=lambda row: row.title,
+    created_at=lambda row: row.created_at, updated_at=lambda row: row.updated_at,
+)
+
+
+def _project_of_thread(row: models.Project | None) -> Annotated["Project", strawberry.lazy("runplane.schema.projects")]:
+    from runplane.schema.projects import Project
+
+    assert row is not None  # the thread was owner-checked, so is its project
+    return Project.from_row(row)
 
 
 @strawberry.type
@@ -92,7 +100,9 @@ class PostMessageInput:
 class ThreadQueries:
     @strawberry.field
     async def thread(self, info: strawberry.Info, id: strawberry.ID) -> Thread:
-        return Thread.from_row(await ops.owned_thread(rctx(info), from_global_id(id, "Thread")))
+        row = await ops.owned_thread(rctx(info), from_global_id(id, "Thread"))
+        await prefetch_below(info, [row], "Thread", connection=False)
+        return Thread.from_row(row)
 
     @strawberry.field(description="The caller's threads, newest first; optionally of one project.")
     async def threads(
@@ -100,6 +110,7 @@ class ThreadQueries:
     ) -> Connection[Thread]:
         project = from_global_id(project_id, "Project") if project_id is not None else None
         page = await ops.list_threads(rctx(info), project_id=project, first=first, after=after)
+        await prefetch_below(info, page.items, "Thread", connection=True)
         return connection_from_page(page, Thread.from_row)
 
 
