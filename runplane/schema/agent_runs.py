@@ -10,7 +10,6 @@ import strawberry
 from strawberry.scalars import JSON
 
 from runplane import models
-from runplane.errors import DomainError
 from runplane.events.log import event_time
 from runplane.events.types import RunEvent as BusEvent
 from runplane.resolvers import agent_runs as ops
@@ -18,7 +17,7 @@ from runplane.schema.common import Connection, Node
 from runplane.schema.connections import RowBacked, connection_from_page, row_fields
 from runplane.schema.context import loaders, rctx
 from runplane.schema.loaders import DEFAULT_LAST_EVENTS, last_events_key, prefetch_below, resolved
-from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, QuotaExceededError, RateLimitedError, error_result
+from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, QuotaExceededError, RateLimitedError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
 
 
@@ -196,49 +195,39 @@ async def _run_control(info: strawberry.Info, id: strawberry.ID, operation) -> A
 @strawberry.type
 class AgentRunMutations:
     @strawberry.mutation
+    @typed_errors
     async def start_run(self, info: strawberry.Info, input: StartRunInput) -> StartRunResult:
-        try:
-            run = await ops.start_run(
-                rctx(info), thread_id=from_global_id(input.thread_id, "Thread"), prompt=input.prompt,
-                model=input.model, idempotency_key=input.idempotency_key,
-            )
-            return AgentRunPayload(agent_run=AgentRun.from_row(run))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        run = await ops.start_run(
+            rctx(info), thread_id=from_global_id(input.thread_id, "Thread"), prompt=input.prompt,
+            model=input.model, idempotency_key=input.idempotency_key,
+        )
+        return AgentRunPayload(agent_run=AgentRun.from_row(run))
 
     @strawberry.mutation
+    @typed_errors
     async def stop_run(self, info: strawberry.Info, id: strawberry.ID) -> RunControlResult:
-        try:
-            return await _run_control(info, id, ops.stop_run)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        return await _run_control(info, id, ops.stop_run)
 
     @strawberry.mutation
+    @typed_errors
     async def pause_run(self, info: strawberry.Info, id: strawberry.ID) -> RunControlResult:
-        try:
-            return await _run_control(info, id, ops.pause_run)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        return await _run_control(info, id, ops.pause_run)
 
     @strawberry.mutation
+    @typed_errors
     async def resume_run(self, info: strawberry.Info, id: strawberry.ID) -> RunControlResult:
-        try:
-            return await _run_control(info, id, ops.resume_run)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        return await _run_control(info, id, ops.resume_run)
 
     @strawberry.mutation(description="Create a project and a thread and start a run, in one call.")
+    @typed_errors
     async def initiate_agent(self, info: strawberry.Info, input: InitiateAgentInput) -> InitiateAgentResult:
         from runplane.schema.projects import Project
         from runplane.schema.threads import Thread
 
-        try:
-            project, thread, run = await ops.initiate_agent(
-                rctx(info), prompt=input.prompt, name=input.name, model=input.model, idempotency_key=input.idempotency_key
-            )
-            return InitiateAgentPayload(agent_run=AgentRun.from_row(run), project=Project.from_row(project), thread=Thread.from_row(thread))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        project, thread, run = await ops.initiate_agent(
+            rctx(info), prompt=input.prompt, name=input.name, model=input.model, idempotency_key=input.idempotency_key
+        )
+        return InitiateAgentPayload(agent_run=AgentRun.from_row(run), project=Project.from_row(project), thread=Thread.from_row(thread))
 
 
 @strawberry.type

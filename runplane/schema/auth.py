@@ -8,11 +8,10 @@ from typing import Annotated
 import strawberry
 
 from runplane import models
-from runplane.errors import DomainError
 from runplane.resolvers import auth as ops
 from runplane.schema.common import Node
 from runplane.schema.context import rctx
-from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, RateLimitedError, error_result
+from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, RateLimitedError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
 
 
@@ -111,30 +110,24 @@ class AuthQueries:
 @strawberry.type
 class AuthMutations:
     @strawberry.mutation
+    @typed_errors
     async def register(self, info: strawberry.Info, input: RegisterInput) -> AuthResult:
-        try:
-            pair = await ops.register(
-                rctx(info), email=input.email, password=input.password,
-                display_name=input.display_name, abilities=input.abilities,
-            )
-            return AuthTokens.from_pair(pair)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        pair = await ops.register(
+            rctx(info), email=input.email, password=input.password,
+            display_name=input.display_name, abilities=input.abilities,
+        )
+        return AuthTokens.from_pair(pair)
 
     @strawberry.mutation(description="Exchange email and password for tokens (REST: POST /api/auth/token).")
+    @typed_errors
     async def login(self, info: strawberry.Info, input: LoginInput) -> AuthResult:
-        try:
-            pair = await ops.login(rctx(info), email=input.email, password=input.password, abilities=input.abilities)
-            return AuthTokens.from_pair(pair)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        pair = await ops.login(rctx(info), email=input.email, password=input.password, abilities=input.abilities)
+        return AuthTokens.from_pair(pair)
 
     @strawberry.mutation(description="Rotate a refresh token into a new token pair.")
+    @typed_errors
     async def refresh_tokens(self, info: strawberry.Info, refresh_token: str) -> AuthResult:
-        try:
-            return AuthTokens.from_pair(await ops.refresh(rctx(info), refresh_token=refresh_token))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        return AuthTokens.from_pair(await ops.refresh(rctx(info), refresh_token=refresh_token))
 
     @strawberry.mutation(description="Revoke the session of the calling token.")
     async def logout(self, info: strawberry.Info) -> LogoutPayload:
@@ -142,9 +135,7 @@ class AuthMutations:
         return LogoutPayload(ok=True)
 
     @strawberry.mutation
+    @typed_errors
     async def revoke_session(self, info: strawberry.Info, id: strawberry.ID) -> RevokeSessionResult:
-        try:
-            row = await ops.revoke_session(rctx(info), session_id=from_global_id(id, "AuthSession"))
-            return RevokeSessionPayload(revoked_id=to_global_id("AuthSession", row.id))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        row = await ops.revoke_session(rctx(info), session_id=from_global_id(id, "AuthSession"))
+        return RevokeSessionPayload(revoked_id=to_global_id("AuthSession", row.id))

@@ -12,13 +12,12 @@ from strawberry.scalars import JSON
 from runplane import models
 from runplane.billing.payment_methods import CountryMethods
 from runplane.billing.plans import Plan
-from runplane.errors import DomainError
 from runplane.resolvers import billing as ops
 from runplane.resolvers import billing_admin as admin_ops
 from runplane.resolvers import byok as key_ops
 from runplane.resolvers import payment_methods as pm_ops
 from runplane.schema.context import rctx
-from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, RateLimitedError, error_result
+from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, RateLimitedError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
 
 
@@ -364,53 +363,41 @@ class BillingQueries:
 @strawberry.type
 class BillingMutations:
     @strawberry.mutation(description="A hosted checkout (Polar or Stripe) for a paid plan.")
+    @typed_errors
     async def create_checkout_session(self, info: strawberry.Info, input: CheckoutInput) -> CheckoutResult:
-        try:
-            row = await ops.create_checkout_session(rctx(info), plan=input.plan, provider=input.provider,
-                                                    success_url=input.success_url, cancel_url=input.cancel_url)
-            return CheckoutSession.from_row(row)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        row = await ops.create_checkout_session(rctx(info), plan=input.plan, provider=input.provider,
+                                                success_url=input.success_url, cancel_url=input.cancel_url)
+        return CheckoutSession.from_row(row)
 
     @strawberry.mutation(description="Change plan: with the provider when it manages the subscription, else through a checkout.")
+    @typed_errors
     async def upgrade_plan(self, info: strawberry.Info, input: CheckoutInput) -> UpgradePlanResult:
-        try:
-            outcome = await ops.upgrade_plan(rctx(info), plan=input.plan, provider=input.provider,
-                                             success_url=input.success_url, cancel_url=input.cancel_url)
-            return UpgradePlanPayload(status=outcome.status, subscription=BillingSubscription.from_row(outcome.subscription, outcome.plan),
-                                      checkout=CheckoutSession.from_row(outcome.checkout) if outcome.checkout else None)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        outcome = await ops.upgrade_plan(rctx(info), plan=input.plan, provider=input.provider,
+                                         success_url=input.success_url, cancel_url=input.cancel_url)
+        return UpgradePlanPayload(status=outcome.status, subscription=BillingSubscription.from_row(outcome.subscription, outcome.plan),
+                                  checkout=CheckoutSession.from_row(outcome.checkout) if outcome.checkout else None)
 
     @strawberry.mutation(description="Store the caller's OpenRouter key (encrypted at rest).")
+    @typed_errors
     async def set_openrouter_key(self, info: strawberry.Info, api_key: str) -> SetOpenrouterKeyResult:
-        try:
-            return OpenrouterKeyStatus.from_row(await key_ops.set_openrouter_key(rctx(info), key=api_key))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        return OpenrouterKeyStatus.from_row(await key_ops.set_openrouter_key(rctx(info), key=api_key))
 
     @strawberry.mutation
+    @typed_errors
     async def delete_openrouter_key(self, info: strawberry.Info) -> DeleteOpenrouterKeyResult:
-        try:
-            return DeleteOpenrouterKeyPayload(deleted=await key_ops.delete_openrouter_key(rctx(info)))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        return DeleteOpenrouterKeyPayload(deleted=await key_ops.delete_openrouter_key(rctx(info)))
 
     @strawberry.mutation(description="Check a key (the given one, else the stored one) against the provider's key endpoint.")
+    @typed_errors
     async def test_openrouter_key(self, info: strawberry.Info, api_key: str | None = None) -> TestOpenrouterKeyResult:
-        try:
-            result = await key_ops.test_openrouter_key(rctx(info), key=api_key)
-            return OpenrouterKeyTest(valid=result.valid, status=result.status, source=result.source, label=result.label,
-                                     usage=result.usage, limit=result.limit)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        result = await key_ops.test_openrouter_key(rctx(info), key=api_key)
+        return OpenrouterKeyTest(valid=result.valid, status=result.status, source=result.source, label=result.label,
+                                 usage=result.usage, limit=result.limit)
 
     @strawberry.mutation(description="Admin: give one user (or, with all: true, everyone) the period's full allowance again.")
+    @typed_errors
     async def reset_quotas(self, info: strawberry.Info, user_id: strawberry.ID | None = None, all: bool = False) -> ResetQuotasResult:
-        try:
-            return ResetQuotasPayload(reset=await admin_ops.reset_quotas(rctx(info), user_id=_user_id(user_id), all_users=all))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        return ResetQuotasPayload(reset=await admin_ops.reset_quotas(rctx(info), user_id=_user_id(user_id), all_users=all))
 
     @strawberry.mutation(description="Admin: refresh the model catalogue cache now.")
     async def warm_model_cache(self, info: strawberry.Info) -> JSON:

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import strawberry
 
 from runplane import models
-from runplane.errors import DomainError
 from runplane.resolvers import deployments as ops
 from runplane.schema.context import rctx
 from runplane.schema.errors import (
@@ -17,7 +16,7 @@ from runplane.schema.errors import (
     InputError,
     NotFoundError,
     QuotaExceededError,
-    error_result,
+    typed_errors,
 )
 from runplane.schema.ids import from_global_id, to_global_id
 
@@ -103,19 +102,15 @@ class DeploymentQueries:
 @strawberry.type
 class DeploymentMutations:
     @strawberry.mutation(description="Deploy a folder of the project's sandbox (default dist/, build/ or the root).")
+    @typed_errors
     async def deploy_project(self, info: strawberry.Info, input: DeployProjectInput) -> DeployResult:
-        try:
-            row = await ops.deploy_project(rctx(info), project_id=from_global_id(input.project_id, "Project"),
-                                           source_dir=input.source_dir, provider=input.provider, name=input.name)
-            return await _payload(info, row)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        row = await ops.deploy_project(rctx(info), project_id=from_global_id(input.project_id, "Project"),
+                                       source_dir=input.source_dir, provider=input.provider, name=input.name)
+        return await _payload(info, row)
 
     @strawberry.mutation(description="Publish a new version of the project's deployment.")
+    @typed_errors
     async def update_deployment(self, info: strawberry.Info, input: UpdateDeploymentInput) -> DeployResult:
-        try:
-            row = await ops.update_deployment(rctx(info), project_id=from_global_id(input.project_id, "Project"),
-                                              source_dir=input.source_dir, name=input.name)
-            return await _payload(info, row)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        row = await ops.update_deployment(rctx(info), project_id=from_global_id(input.project_id, "Project"),
+                                          source_dir=input.source_dir, name=input.name)
+        return await _payload(info, row)

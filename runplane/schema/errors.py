@@ -3,9 +3,12 @@ and masking of everything unexpected (logged with the request id)."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import typing
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -77,6 +80,49 @@ def error_result(exc: domain.DomainError) -> Error:
     if isinstance(exc, domain.Forbidden):
         return ForbiddenError(code=exc.code, message=exc.message)
     raise exc
+
+
+Resolver = TypeVar("Resolver", bound=Callable[..., Awaitable[Any]])
+
+
+def typed_errors(resolver: Resolver) -> Resolver:
+    """For mutations (under @strawberry.mutation): a DomainError the body raises becomes the typed error of the
+    field's result union. One the union has no member for (a database outage, say) stays a top-level error
+    with its `extensions.code`, rather than a union type error that would be masked as a 500. An anonymous
+    caller is told to authenticate, not that an object is missing: it cannot own anything."""
+
+    @functools.wraps(resolver)
+    async def resolve(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await resolver(*args, **kwargs)
+        except domain.NotFound as exc:
+            if _is_anonymous(args, kwargs):
+                raise domain.Unauthenticated("Authentication required") from exc
+            return _typed_or_raise(resolver, exc)
+        except domain.DomainError as exc:
+            return _typed_or_raise(resolver, exc)
+
+    return resolve  # type: ignore[return-value]
+
+
+def _typed_or_raise(resolver: Callable[..., Any], exc: domain.DomainError) -> Error:
+    typed = error_result(exc)
+    if isinstance(typed, _union_members(resolver)):
+        return typed
+    raise exc
+
+
+@functools.cache
+def _union_members(resolver: Callable[..., Any]) -> tuple[type, ...]:
+    """The classes of `Annotated[A | B | ..., strawberry.union(...)]`, the resolver's return annotation."""
+    hint = typing.get_type_hints(resolver, include_extras=True)["return"]
+    union = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+    return typing.get_args(union) or (union,)
+
+
+def _is_anonymous(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    info = next((value for value in (*args, *kwargs.values()) if isinstance(value, strawberry.Info)), None)
+    return info is not None and info.context.ctx.principal is None
 
 
 def _quota_error(exc: domain.QuotaExceeded) -> QuotaExceededError:

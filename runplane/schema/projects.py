@@ -6,13 +6,12 @@ from typing import Annotated
 import strawberry
 
 from runplane import models
-from runplane.errors import DomainError
 from runplane.resolvers import projects as ops
 from runplane.schema.common import Connection, Node
 from runplane.schema.connections import RowBacked, connection_from_page, connection_from_rows, row_fields
 from runplane.schema.context import loaders, rctx
 from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
-from runplane.schema.errors import ForbiddenError, InputError, NotFoundError, QuotaExceededError, error_result
+from runplane.schema.errors import ForbiddenError, InputError, NotFoundError, QuotaExceededError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
 from runplane.schema.threads import Thread
 
@@ -87,27 +86,21 @@ class ProjectQueries:
 @strawberry.type
 class ProjectMutations:
     @strawberry.mutation
+    @typed_errors
     async def create_project(self, info: strawberry.Info, input: CreateProjectInput) -> CreateProjectResult:
-        try:
-            row = await ops.create_project(rctx(info), name=input.name, description=input.description)
-            return ProjectPayload(project=Project.from_row(row))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        row = await ops.create_project(rctx(info), name=input.name, description=input.description)
+        return ProjectPayload(project=Project.from_row(row))
 
     @strawberry.mutation
+    @typed_errors
     async def update_project(self, info: strawberry.Info, input: UpdateProjectInput) -> UpdateProjectResult:
-        try:
-            row = await ops.update_project(
-                rctx(info), project_id=from_global_id(input.id, "Project"), name=input.name, description=input.description
-            )
-            return ProjectPayload(project=Project.from_row(row))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        row = await ops.update_project(
+            rctx(info), project_id=from_global_id(input.id, "Project"), name=input.name, description=input.description
+        )
+        return ProjectPayload(project=Project.from_row(row))
 
     @strawberry.mutation
+    @typed_errors
     async def delete_project(self, info: strawberry.Info, id: strawberry.ID) -> DeleteProjectResult:
-        try:
-            deleted = await ops.delete_project(rctx(info), project_id=from_global_id(id, "Project"))
-            return DeleteProjectPayload(deleted_id=to_global_id("Project", deleted))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        deleted = await ops.delete_project(rctx(info), project_id=from_global_id(id, "Project"))
+        return DeleteProjectPayload(deleted_id=to_global_id("Project", deleted))

@@ -12,11 +12,11 @@ from strawberry.scalars import JSON
 
 from runplane import models
 from runplane import sandboxes as backend
-from runplane.errors import DomainError, InvalidInput
+from runplane.errors import InvalidInput
 from runplane.resolvers import sandboxes as ops
 from runplane.schema.common import Node
 from runplane.schema.context import rctx
-from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, error_result
+from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
 
 
@@ -284,30 +284,24 @@ class SandboxQueries:
 @strawberry.type
 class SandboxMutations:
     @strawberry.mutation(description="Create or wake the project's sandbox (one per project).")
+    @typed_errors
     async def ensure_sandbox(self, info: strawberry.Info, project_id: strawberry.ID) -> EnsureSandboxResult:
-        try:
-            row = await ops.ensure_sandbox(rctx(info), project_id=from_global_id(project_id, "Project"))
-            return SandboxPayload(sandbox=Sandbox.from_row(row))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        row = await ops.ensure_sandbox(rctx(info), project_id=from_global_id(project_id, "Project"))
+        return SandboxPayload(sandbox=Sandbox.from_row(row))
 
     @strawberry.mutation(description="Stop the sandbox and remove it with its files.")
+    @typed_errors
     async def delete_sandbox(self, info: strawberry.Info, id: strawberry.ID) -> DeleteSandboxResult:
-        try:
-            deleted = await ops.delete_sandbox(rctx(info), sandbox_id=_sid(id))
-            return DeleteSandboxPayload(deleted_id=to_global_id("Sandbox", deleted))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        deleted = await ops.delete_sandbox(rctx(info), sandbox_id=_sid(id))
+        return DeleteSandboxPayload(deleted_id=to_global_id("Sandbox", deleted))
 
     @strawberry.mutation(description="Run a command: blocking returns its output; otherwise it runs in a named session.")
+    @typed_errors
     async def execute_command(self, info: strawberry.Info, input: ExecuteCommandInput) -> ExecuteCommandResult:
-        try:
-            done = await ops.execute(
-                rctx(info), sandbox_id=_sid(input.sandbox_id), command=input.command, cwd=input.cwd, timeout=input.timeout,
-                blocking=input.blocking, session_name=input.session_name, env=input.env, dev_server=input.dev_server,
-            )
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        done = await ops.execute(
+            rctx(info), sandbox_id=_sid(input.sandbox_id), command=input.command, cwd=input.cwd, timeout=input.timeout,
+            blocking=input.blocking, session_name=input.session_name, env=input.env, dev_server=input.dev_server,
+        )
         result = done.result
         return ExecutePayload(
             result=CommandResult(output=result.output, exit_code=result.exit_code, truncated=result.truncated, timed_out=result.timed_out,
@@ -316,52 +310,40 @@ class SandboxMutations:
         )
 
     @strawberry.mutation
+    @typed_errors
     async def write_files(self, info: strawberry.Info, sandbox_id: strawberry.ID, files: list[WriteFileInput]) -> WriteFilesResult:
-        try:
-            pairs = [(f.path, _decode(f)) for f in files]
-            written = await ops.upload_files(rctx(info), sandbox_id=_sid(sandbox_id), files=pairs)  # type: ignore[arg-type]
-            return FilesPayload(files=[SandboxFile.of(w) for w in written])
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        pairs = [(f.path, _decode(f)) for f in files]
+        written = await ops.upload_files(rctx(info), sandbox_id=_sid(sandbox_id), files=pairs)  # type: ignore[arg-type]
+        return FilesPayload(files=[SandboxFile.of(w) for w in written])
 
     @strawberry.mutation
+    @typed_errors
     async def delete_files(self, info: strawberry.Info, sandbox_id: strawberry.ID, paths: list[str]) -> DeleteFilesResult:
-        try:
-            return DeleteFilesPayload(deleted=await ops.delete_files(rctx(info), sandbox_id=_sid(sandbox_id), paths=paths))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        return DeleteFilesPayload(deleted=await ops.delete_files(rctx(info), sandbox_id=_sid(sandbox_id), paths=paths))
 
     @strawberry.mutation
+    @typed_errors
     async def stop_session(self, info: strawberry.Info, sandbox_id: strawberry.ID, session_name: str) -> SessionResult:
-        try:
-            status = await ops.stop_session(rctx(info), sandbox_id=_sid(sandbox_id), name=session_name)
-            return SessionPayload(session=SandboxSession.of(status))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        status = await ops.stop_session(rctx(info), sandbox_id=_sid(sandbox_id), name=session_name)
+        return SessionPayload(session=SandboxSession.of(status))
 
     @strawberry.mutation
+    @typed_errors
     async def create_snapshot(self, info: strawberry.Info, sandbox_id: strawberry.ID, description: str | None = None) -> SnapshotResult:
-        try:
-            return SnapshotPayload(snapshot=Snapshot.of(await ops.create_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), description=description)))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        return SnapshotPayload(snapshot=Snapshot.of(await ops.create_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), description=description)))
 
     @strawberry.mutation(description="Replace the files with the snapshot's; the current ones are kept as a checkpoint snapshot.")
+    @typed_errors
     async def restore_snapshot(self, info: strawberry.Info, sandbox_id: strawberry.ID, snapshot_id: str,
                                checkpoint: bool = True) -> RestoreSnapshotResult:
-        try:
-            done = await ops.restore_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), snapshot_id=snapshot_id, checkpoint=checkpoint)
-            return RestoreSnapshotPayload(snapshot=Snapshot.of(done.snapshot),
-                                          checkpoint=Snapshot.of(done.checkpoint) if done.checkpoint else None)
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        done = await ops.restore_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), snapshot_id=snapshot_id, checkpoint=checkpoint)
+        return RestoreSnapshotPayload(snapshot=Snapshot.of(done.snapshot),
+                                      checkpoint=Snapshot.of(done.checkpoint) if done.checkpoint else None)
 
     @strawberry.mutation
+    @typed_errors
     async def delete_snapshot(self, info: strawberry.Info, sandbox_id: strawberry.ID, snapshot_id: str) -> DeleteSnapshotResult:
-        try:
-            return DeleteSnapshotPayload(deleted_id=await ops.delete_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), snapshot_id=snapshot_id))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        return DeleteSnapshotPayload(deleted_id=await ops.delete_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), snapshot_id=snapshot_id))
 
 
 def _decode(item: WriteFileInput) -> bytes:

@@ -6,13 +6,12 @@ from typing import Annotated
 import strawberry
 
 from runplane import models
-from runplane.errors import DomainError
 from runplane.resolvers import threads as ops
 from runplane.schema.common import Connection, Node
 from runplane.schema.connections import RowBacked, connection_from_page, connection_from_rows, row_fields
 from runplane.schema.context import loaders, rctx
 from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
-from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, error_result
+from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
 
 
@@ -117,19 +116,15 @@ class ThreadQueries:
 @strawberry.type
 class ThreadMutations:
     @strawberry.mutation
+    @typed_errors
     async def create_thread(self, info: strawberry.Info, input: CreateThreadInput) -> CreateThreadResult:
-        try:
-            project_id = from_global_id(input.project_id, "Project")
-            row = await ops.create_thread(rctx(info), project_id=project_id, title=input.title)
-            return ThreadPayload(thread=Thread.from_row(row))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        project_id = from_global_id(input.project_id, "Project")
+        row = await ops.create_thread(rctx(info), project_id=project_id, title=input.title)
+        return ThreadPayload(thread=Thread.from_row(row))
 
     @strawberry.mutation(description="Append a user message to a thread.")
+    @typed_errors
     async def post_message(self, info: strawberry.Info, input: PostMessageInput) -> PostMessageResult:
-        try:
-            thread_id = from_global_id(input.thread_id, "Thread")
-            row = await ops.add_message(rctx(info), thread_id=thread_id, content=input.content)
-            return MessagePayload(message=Message.from_row(row))
-        except DomainError as exc:
-            return error_result(exc)  # type: ignore[return-value]
+        thread_id = from_global_id(input.thread_id, "Thread")
+        row = await ops.add_message(rctx(info), thread_id=thread_id, content=input.content)
+        return MessagePayload(message=Message.from_row(row))
