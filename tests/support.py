@@ -40,6 +40,11 @@ def test_redis_url() -> str | None:
     return os.environ.get("RUNPLANE_TEST_REDIS_URL") or None
 
 
+# Helpers, not tests: modules that import them must not have pytest collect them.
+test_database_kind.__test__ = False  # type: ignore[attr-defined]
+test_redis_url.__test__ = False  # type: ignore[attr-defined]
+
+
 async def create_postgres_database() -> str:
     import asyncpg
 
