@@ -26,6 +26,7 @@ async def one_run(client: httpx.AsyncClient, thread_id: str, headers: dict[str, 
     """(ms to the first event, ms to the terminal status event)."""
     started = time.perf_counter()
     response = await client.post(f"/api/thread/{thread_id}/agent/start", json={"prompt": "hello"}, headers=headers)
+    assert response.status_code == 200, response.text
     run_id = response.json()["agent_run_id"]
     first = None
     async with client.stream("GET", f"/api/agent-run/{run_id}/stream", headers=headers) as stream:

@@ -55,6 +55,8 @@ async def running_server(*, tree: str | None = None, cpus: str | None = None, **
         **os.environ, "RUNPLANE_DATA_DIR": str(data_dir), "RUNPLANE_DATABASE_URL": database_url,
         "RUNPLANE_REDIS_URL": REDIS_URL, "RUNPLANE_RUN_QUEUE": "inprocess", "RUNPLANE_JWT_SECRET": JWT_SECRET,
         "RUNPLANE_MAX_STREAMS_PER_USER": "0", "RUNPLANE_RATE_LIMIT_PER_MINUTE": "0", "RUNPLANE_RUN_STARTS_PER_MINUTE": "0", "RUNPLANE_LOG_LEVEL": "WARNING",
+        # No plan caps or token quota in the way of a benchmark's runs and projects.
+        "RUNPLANE_BILLING_DEFAULT_PLAN": "premium",
         **env_overrides,
     }
     if tree is not None:
