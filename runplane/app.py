@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,6 +49,10 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
         sandbox_reaper = SandboxReaper(services)  # stops idle sandboxes; the backend closes with services
         sandbox_reaper.start()
         await resubmit_orphaned_runs(services)
+        # Start-up objects (modules, the schema, compiled types) live as long as the process: out of the
+        # collector's way, they are not scanned again by every full collection (less CPU per request).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

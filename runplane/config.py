@@ -87,6 +87,8 @@ class Settings:
     graphql_graphiql: bool = True
     # Execute/serialize runEvents once per document and event for all WebSocket subscribers (schema/fanout.py).
     graphql_shared_fanout: bool = True
+    # Queries run through a plan compiled once per document, falling back to graphql-core (schema/compiled.py).
+    graphql_compiled_queries: bool = True
     # permessage-deflate compresses every frame once per socket: with fan-out that is the dominant cost.
     ws_compression: bool = False
 
@@ -227,6 +229,7 @@ class Settings:
             graphql_introspection=_env_bool("GRAPHQL_INTROSPECTION", True),
             graphql_graphiql=_env_bool("GRAPHQL_GRAPHIQL", True),
             graphql_shared_fanout=_env_bool("GRAPHQL_SHARED_FANOUT", True),
+            graphql_compiled_queries=_env_bool("GRAPHQL_COMPILED_QUERIES", True),
             ws_compression=_env_bool("WS_COMPRESSION", False),
             log_level=_env("LOG_LEVEL", "INFO") or "INFO",
             model_provider=_env("MODEL_PROVIDER", "scripted") or "scripted",

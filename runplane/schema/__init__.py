@@ -16,6 +16,7 @@ from runplane.config import Settings
 from runplane.schema.agent_runs import AgentRunMutations, AgentRunQueries, AgentRunSubscriptions
 from runplane.schema.auth import AuthMutations, AuthQueries
 from runplane.schema.billing import BillingMutations, BillingQueries
+from runplane.schema.compiled import CompiledExecutor
 from runplane.schema.context import PerOperationLoaders
 from runplane.schema.errors import ERROR_TYPES, DomainErrors, shape_errors
 from runplane.schema.limits import LimitedValidation, Limits
@@ -94,4 +95,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         types=list(ERROR_TYPES),
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
+        # Queries try a plan compiled per document first and fall back to graphql-core (schema/compiled.py).
+        # The executor class sits inside Strawberry's execution: parse, validation, limits, per-operation
+        # loaders and error shaping run around it unchanged.
+        execution_context_class=CompiledExecutor if settings.graphql_compiled_queries else None,
     )
