@@ -11,6 +11,7 @@ import datetime
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, ClassVar, TypeVar, cast
 
 from tortoise.fields.data import DatetimeField
@@ -44,57 +45,81 @@ async def first_children(
         f"WHERE rp_rank <= {mark(len(values))} ORDER BY {order}"
     )
     _, rows = await conn.execute_query(sql, values)
-    row_class = light_row_class(model)
-    grouped: dict[uuid.UUID, list[M]] = defaultdict(list)
-    columns = list(rows[0].keys()) if rows else []  # once: sqlite3.Row finds a column by name with a linear scan
+    if not rows:
+        return {}
+    columns = tuple(rows[0].keys())  # once: sqlite3.Row finds a column by name with a linear scan
+    row_class = light_row_class(model, columns)
+    parent_at = columns.index(parent_column)
+    by_driver_value: dict[object, list[M]] = defaultdict(list)  # keyed as the driver returns the parent column
     for row in rows:
-        record = dict(zip(columns, row))
-        parent = record[parent_column]
-        key = parents.get(parent) or uuid.UUID(str(parent))
-        grouped[key].append(cast(M, row_class(record)))
-    return grouped
+        by_driver_value[row[parent_at]].append(cast(M, row_class(row)))
+    return {parents.get(parent) or uuid.UUID(str(parent)): found for parent, found in by_driver_value.items()}
 
 
-class LightRow:
-    """A fetched row read like a model instance: each column becomes its Python value (with the model
-    field's own conversion) on first read, and only then."""
+class LightRow(tuple):  # type: ignore[type-arg]
+    """A fetched row (its values, in the query's column order) read like a model instance. Columns the
+    model reads as they come (ints, strings) are properties reading the tuple (C all the way); the others
+    (UUIDs, datetimes, JSON) are `_Converted` descriptors that convert with the model field's own conversion
+    on first read, and only then. No `__getattr__`: a lookup that falls through to it first fails with an
+    AttributeError, and that cost more than the read. Read-only, like the rows they stand for."""
 
-    _columns: ClassVar[dict[str, tuple[str, Callable[[Any], Any] | None]]] = {}  # attribute -> (column, convert)
     _model: ClassVar[type[Model]]
 
-    def __init__(self, record: dict[str, Any]) -> None:
-        self._record = record
+    def __repr__(self) -> str:
+        return f"<{self._model.__name__} row {self.pk}>"  # type: ignore[attr-defined]
 
-    def __getattr__(self, name: str) -> Any:  # called only before the first read of `name`
-        try:
-            column, convert = self._columns[name]
-        except KeyError:
-            raise AttributeError(f"{self._model.__name__} row has no attribute {name!r}") from None
-        value = self._record[column]
-        if convert is not None and value is not None:
-            value = convert(value)
-        self.__dict__[name] = value
+    # Rows compare and hash as the objects they stand for, not as their values.
+    __eq__ = object.__eq__  # type: ignore[assignment]
+    __ne__ = object.__ne__  # type: ignore[assignment]
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+
+class _Converted:
+    """A non-data descriptor: the first read converts the column and stores it in the instance's __dict__
+    (which then answers every later read, without the descriptor)."""
+
+    __slots__ = ("name", "index", "convert")
+
+    def __init__(self, name: str, index: int, convert: Callable[[Any], Any] | None) -> None:
+        self.name, self.index, self.convert = name, index, convert
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = instance[self.index]
+        if self.convert is not None and value is not None:
+            value = self.convert(value)
+        instance.__dict__[self.name] = value
         return value
 
-    def __repr__(self) -> str:
-        return f"<{self._model.__name__} row {self._record.get(self._model._meta.db_pk_column)}>"
+
+_row_classes: dict[tuple[type[Model], tuple[str, ...]], type[LightRow]] = {}
 
 
-_row_classes: dict[type[Model], type[LightRow]] = {}
-
-
-def light_row_class(model: type[Model]) -> type[LightRow]:
-    if (found := _row_classes.get(model)) is None:
+def light_row_class(model: type[Model], columns: tuple[str, ...]) -> type[LightRow]:
+    """The LightRow class of `model` rows fetched with these columns (cached: SELECT * keeps its order)."""
+    if (found := _row_classes.get((model, columns))) is None:
         meta = model._meta
-        columns: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
+        index = {column: i for i, column in enumerate(columns)}
+        attributes: dict[str, Any] = {"_model": model}
         for key, attribute, _field in meta.db_native_fields:
-            columns[attribute] = (key, None)
+            if key in index:
+                attributes[attribute] = property(itemgetter(index[key]))
         for key, attribute, field in meta.db_default_fields:
-            columns[attribute] = (key, field.field_type)
+            if key in index:
+                attributes[attribute] = _Converted(attribute, index[key], field.field_type)
         for key, attribute, field in meta.db_complex_fields:
-            columns[attribute] = (key, _fast_datetime(field) if isinstance(field, DatetimeField) else field.to_python_value)
-        columns["pk"] = columns[meta.pk_attr]
-        found = _row_classes[model] = type(f"{model.__name__}Row", (LightRow,), {"_columns": columns, "_model": model})
+            if key in index:
+                convert = _fast_datetime(field) if isinstance(field, DatetimeField) else field.to_python_value
+                attributes[attribute] = _Converted(attribute, index[key], convert)
+        pk = attributes.get(meta.pk_attr)
+        if isinstance(pk, _Converted):
+            attributes["pk"] = _Converted("pk", pk.index, pk.convert)
+        elif pk is not None:
+            attributes["pk"] = pk
+        found = type(f"{model.__name__}Row", (LightRow,), attributes)
+        if len(_row_classes) < 256:
+            _row_classes[(model, columns)] = found
     return found
 
 

@@ -91,7 +91,7 @@ class AgentRun(RowBacked, Node):
     @strawberry.field(description="The run's last events (at most `last`), oldest first. Batched across runs.")
     def last_events(self, info: strawberry.Info, last: int = DEFAULT_LAST_EVENTS) -> list[RunEvent]:
         key = last_events_key(self._row, last)
-        return resolved(loaders(info).LastEventsByRunLoader, key, lambda records: [RunEvent.from_record(r) for r in records])
+        return resolved(loaders(info).LastEventsByRunLoader, key, RunEvent.lazy_list)
 
     @strawberry.field(description="Commands the agent ran in the sandbox.")
     async def commands(self, info: strawberry.Info) -> list[RunCommand]:

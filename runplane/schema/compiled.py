@@ -58,6 +58,10 @@ from graphql.execution.collect_fields import FieldDetails, collect_fields, colle
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, is_iterable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
+from strawberry.types.info import Info
+
+from runplane.schema.connections import RowBacked
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +77,17 @@ class NotCompiled(Exception):
     """The document is outside what the fast path handles."""
 
 
-Completer = Callable[["Run", Any, "Path | None"], Any]
+# Paths are plain (previous, key, typename) tuples while executing (a tuple costs a fraction of graphql-core's
+# NamedTuple `Path`); `to_path` makes the `Path` when something reads it (a resolve info).
+TuplePath = tuple[Any, "str | int", "str | None"]
+Completer = Callable[["Run", Any, "TuplePath | None"], Any]
+
+
+def to_path(path: Any) -> Path | None:
+    if path is None or type(path) is Path:
+        return path
+    previous, key, typename = path
+    return Path(to_path(previous), key, typename)
 
 
 class FieldPlan:
@@ -81,10 +95,10 @@ class FieldPlan:
 
     __slots__ = (
         "key", "kind", "attr", "resolve", "field_def", "nodes", "parent_type", "args", "node", "complete", "leaf", "typename",
-        "direct", "names", "definition", "info_class", "info_name", "pass_self", "source_names",
+        "direct", "names", "definition", "info_class", "info_name", "pass_self", "source_names", "lazy_info", "origin", "compute",
     )
 
-    ATTR, RESOLVE, TYPENAME, DIRECT = 0, 1, 2, 3
+    ATTR, RESOLVE, TYPENAME, DIRECT, ROW = 0, 1, 2, 3, 4
 
     def __init__(self, key: str, parent_type: GraphQLObjectType) -> None:
         self.key = key
@@ -107,6 +121,10 @@ class FieldPlan:
         self.info_name: str | None = None
         self.pass_self = False
         self.source_names: tuple[str, ...] = ()  # parameters that receive the parent (root/parent)
+        self.lazy_info = False  # DIRECT: the resolver gets a LazyInfo (the info class is Strawberry's own)
+        # ROW: a RowBacked field, computed from the row as RowBacked.__getattr__ would (see plan_value)
+        self.origin: type | None = None
+        self.compute: Callable[[Any], Any] | None = None
 
 
 class Plan:
@@ -140,23 +158,35 @@ class Run:
         return args
 
 
-def execute_object(run: Run, fields: list[FieldPlan], source: Any, path: Path | None) -> dict[str, Any]:
+def execute_object(run: Run, fields: list[FieldPlan], source: Any, path: TuplePath | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in fields:
         kind = field.kind
-        if kind == 0:  # ATTR: Strawberry's basic field reads the attribute, nothing else
+        if kind == 4:  # ROW: what RowBacked.__getattr__ does, without the failed lookup before it
+            attr = field.attr
+            if type(source) is field.origin:
+                state = source.__dict__
+                if attr in state:
+                    value = state[attr]
+                elif "_row" in state:
+                    value = state[attr] = field.compute(state["_row"])  # type: ignore[misc]
+                else:
+                    value = getattr(source, attr)
+            else:
+                value = getattr(source, attr)
+            out[field.key] = field.complete(run, value, None if field.leaf else (path, field.key, field.typename))  # type: ignore[misc]
+        elif kind == 0:  # ATTR: Strawberry's basic field reads the attribute, nothing else
             value = getattr(source, field.attr)
-            out[field.key] = field.complete(run, value, None if field.leaf else Path(path, field.key, field.typename))  # type: ignore[misc]
+            out[field.key] = field.complete(run, value, None if field.leaf else (path, field.key, field.typename))  # type: ignore[misc]
         elif kind == 1 or kind == 3:  # RESOLVE, DIRECT
-            field_path = Path(path, field.key, field.typename)
-            executor = run.executor
-            info = executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, field_path)  # type: ignore[arg-type]
+            field_path = (path, field.key, field.typename)
             args = field.args if field.args is not None else run.arguments(field)
             if kind == 1:
+                info = run.executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(field_path))  # type: ignore[arg-type]
                 value = field.resolve(source, info, **args)  # type: ignore[misc]
             else:
-                value = call_direct(field, source, info, args)
-            if not is_plain(value) and executor.is_awaitable(value):
+                value = call_direct(run, field, source, field_path, args)
+            if not is_plain(value) and run.executor.is_awaitable(value):
                 out[field.key] = None  # keeps the response's key order; filled when resolved
                 run.pending.append((value, out, field, field_path))
             else:
@@ -166,13 +196,41 @@ def execute_object(run: Run, fields: list[FieldPlan], source: Any, path: Path | 
     return out
 
 
-def call_direct(field: FieldPlan, source: Any, info: Any, args: dict[str, Any]) -> Any:
+class LazyInfo(Info):  # type: ignore[type-arg]
+    """Strawberry's Info whose graphql-core resolve info (and its Path) is built on first use: the relation
+    fields of a nested read take `info` and mostly never read it (their loaders live in a ContextVar).
+    Everything reads as it does on the Info Strawberry would pass."""
+
+    def __init__(self, executor: "CompiledExecutor", field: FieldPlan, path: TuplePath) -> None:  # noqa: D107
+        self._executor, self._plan, self._tuple_path, self._field = executor, field, path, field.definition
+
+    @property
+    def _raw_info(self) -> Any:  # type: ignore[override]
+        raw = self.__dict__.get("_built")
+        if raw is None:
+            field = self.__dict__["_plan"]
+            raw = self.__dict__["_built"] = self.__dict__["_executor"].build_resolve_info(
+                field.field_def, field.nodes, field.parent_type, to_path(self.__dict__["_tuple_path"])
+            )
+        return raw
+
+    @property
+    def context(self) -> Any:
+        return self.__dict__["_executor"].context_value
+
+
+def call_direct(run: Run, field: FieldPlan, source: Any, path: TuplePath, args: dict[str, Any]) -> Any:
     """What Strawberry's resolver wrapper does for a field without extensions or exception handlers whose
     arguments are plain int/str/bool/float (no conversion): rename the arguments, add info/self/parent."""
     names = field.names
-    kwargs = {names[name]: value for name, value in args.items()}
+    kwargs = {names[name]: value for name, value in args.items()} if args else {}
     if field.info_name is not None:
-        kwargs[field.info_name] = field.info_class(_raw_info=info, _field=field.definition)
+        executor = run.executor
+        if field.lazy_info:
+            kwargs[field.info_name] = LazyInfo(executor, field, path)
+        else:
+            info = executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(path))  # type: ignore[arg-type]
+            kwargs[field.info_name] = field.info_class(_raw_info=info, _field=field.definition)
     for name in field.source_names:
         kwargs[name] = source
     direct = field.direct
@@ -241,7 +299,7 @@ def leaf_completer(type_: GraphQLScalarType | GraphQLEnumType) -> Completer:
     elif type_ is GraphQLBoolean:
         fast = bool
 
-    def complete_leaf(run: Run, value: Any, _path: Path | None) -> Any:
+    def complete_leaf(run: Run, value: Any, _path: TuplePath | None) -> Any:
         if value is None:
             return None
         if type(value) is fast:
@@ -258,7 +316,7 @@ def leaf_completer(type_: GraphQLScalarType | GraphQLEnumType) -> Completer:
 
 
 def non_null_completer(inner: Completer) -> Completer:
-    def complete_non_null(run: Run, value: Any, path: Path | None) -> Any:
+    def complete_non_null(run: Run, value: Any, path: TuplePath | None) -> Any:
         if value is None:
             raise Abort("null in a non-null position")
         completed = inner(run, value, path)
@@ -270,7 +328,7 @@ def non_null_completer(inner: Completer) -> Completer:
 
 
 def list_completer(inner: Completer, inner_leaf: bool) -> Completer:
-    def complete_list(run: Run, value: Any, path: Path | None) -> Any:
+    def complete_list(run: Run, value: Any, path: TuplePath | None) -> Any:
         if value is None:
             return None
         if type(value) is not list:
@@ -283,7 +341,7 @@ def list_completer(inner: Completer, inner_leaf: bool) -> Completer:
         for index, item in enumerate(value):
             if not is_plain(item):
                 raise Abort("awaitable or exception list item")
-            completed.append(inner(run, item, Path(path, index, None)))
+            completed.append(inner(run, item, (path, index, None)))
         return completed
 
     return complete_list
@@ -293,23 +351,41 @@ def object_completer(type_: GraphQLObjectType, fields: list[FieldPlan], field: F
     is_type_of = type_.is_type_of
     # Strawberry's own is_type_of (types implementing an interface) ignores the info: no info built for it.
     info_free = is_type_of is not None and getattr(is_type_of, "__module__", "") == "strawberry.schema.schema_converter"
+    # Classes whose instances Strawberry's is_type_of accepts by class alone (see `_accepted_by_class`).
+    accepted: set[type] = set()
 
-    def complete_object(run: Run, value: Any, path: Path | None) -> Any:
+    def complete_object(run: Run, value: Any, path: TuplePath | None) -> Any:
         if value is None:
             return None
         if not is_plain(value):
             raise Abort("awaitable or exception object")
-        if is_type_of is not None:
-            info = None if info_free else run.executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, path)  # type: ignore[arg-type]
+        if is_type_of is not None and not (type(value) in accepted and TYPE_CAST_ATTRIBUTE not in value.__dict__):
+            info = None if info_free else run.executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(path))  # type: ignore[arg-type]
             matches = is_type_of(value, info)  # type: ignore[arg-type]
             if matches is not True:
                 if matches is not False:
                     _abort_on_unexpected(matches, run)
                 if not matches:
                     raise Abort("is_type_of refused the value")
+            elif info_free and len(accepted) < 64 and _accepted_by_class(value):
+                accepted.add(type(value))
         return execute_object(run, fields, value, path)
 
     return complete_object
+
+
+def _accepted_by_class(value: Any) -> bool:
+    """Strawberry's is_type_of answers from the object's class, unless the object was `strawberry.cast`
+    (an instance attribute). That holds for classes where that attribute can only be an instance's own
+    (in `__dict__`): not on the class, no `__getattr__` that could answer it (RowBacked's answers only row fields)."""
+    cls = type(value)
+    getattr_hook = getattr(cls, "__getattr__", None)
+    return (
+        hasattr(value, "__dict__")
+        and not hasattr(cls, TYPE_CAST_ATTRIBUTE)
+        and (getattr_hook is None or getattr_hook is RowBacked.__getattr__)
+        and TYPE_CAST_ATTRIBUTE not in getattr(cls, "_row_fields", {})
+    )
 
 
 # --- planning ----------------------------------------------------------------------------------------------
@@ -381,6 +457,10 @@ def plan_value(executor: "CompiledExecutor", field: FieldPlan, field_def: GraphQ
         and not field_def.args
     ):
         field.kind, field.attr = FieldPlan.ATTR, definition.python_name
+        origin = getattr((field.parent_type.extensions or {}).get("strawberry-definition"), "origin", None)
+        compute = getattr(origin, "_row_fields", {}).get(field.attr) if isinstance(origin, type) and issubclass(origin, RowBacked) else None
+        if compute is not None and getattr(origin, "__getattr__", None) is RowBacked.__getattr__:
+            field.kind, field.origin, field.compute = FieldPlan.ROW, origin, compute
         return
     if resolve is None:  # not a Strawberry field: graphql-core's default resolver (dicts, attributes)
         raise NotCompiled("no resolver")
@@ -412,6 +492,7 @@ def plan_direct(executor: "CompiledExecutor", field: FieldPlan, field_def: Graph
         return
     field.names, field.definition, field.direct = names, definition, resolver.wrapped_func
     field.info_class = strawberry_schema.config.info_class
+    field.lazy_info = field.info_class is Info
     field.info_name = resolver.info_parameter.name if resolver.info_parameter else None
     field.pass_self = resolver.self_parameter is not None
     field.source_names = tuple(p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None)

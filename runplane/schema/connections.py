@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar, cast
 
 from runplane.resolvers.pagination import Page, encode_cursor
@@ -10,6 +10,9 @@ from runplane.schema.common import Connection, Edge, PageInfo
 
 T = TypeVar("T")
 B = TypeVar("B", bound="RowBacked")
+
+
+_new = object.__new__
 
 
 class RowBacked:
@@ -24,8 +27,18 @@ class RowBacked:
 
     @classmethod
     def lazy(cls: type[B], row: Any) -> B:
-        made = cls.__new__(cls)
-        made.__dict__["_row"] = row
+        made = _new(cls)
+        made._row = row  # type: ignore[attr-defined]
+        return made
+
+    @classmethod
+    def lazy_list(cls: type[B], rows: Iterable[Any]) -> list[B]:
+        """`[cls.lazy(row) for row in rows]`, in one frame."""
+        made = []
+        for row in rows:
+            one = _new(cls)
+            one._row = row  # type: ignore[attr-defined]
+            made.append(one)
         return made
 
     def __getattr__(self, name: str) -> Any:  # only for attributes not yet in __dict__
@@ -78,3 +91,11 @@ def connection_from_page(page: Page[Any], convert: Callable[[Any], T]) -> Connec
 def connection_from_rows(rows: list[Any], first: int, convert: Callable[[Any], T]) -> Connection[T]:
     """Rows fetched with limit first+1: the extra row only tells that a next page exists."""
     return connection_from_page(Page(items=rows[:first], has_next_page=len(rows) > first, has_previous_page=False), convert)
+
+
+def connection_of_rows(rows: list[Any], first: int, node_class: type[RowBacked]) -> Connection[Any]:
+    """`connection_from_rows(rows, first, node_class.lazy)`, with the nodes made in one go."""
+    items = rows[:first]
+    page = Page(items=items, has_next_page=len(rows) > first, has_previous_page=False)
+    edges = list(map(_Edge, items, node_class.lazy_list(items)))
+    return Connection(edges=edges, page_info=cast(PageInfo, _PageInfo(page)))

@@ -11,6 +11,7 @@ from typing import Any, TypeVar, cast
 
 import strawberry
 from strawberry.dataloader import DataLoader
+from strawberry.exceptions import WrongNumberOfResultsReturned
 from strawberry.types.nodes import SelectedField, Selection
 
 from runplane.errors import DomainError
@@ -142,11 +143,63 @@ async def prefetch(loaders: Loaders, rows: Sequence[Any], type_name: str, select
         except (DomainError, ValueError, TypeError):
             continue
         loader: DataLoader[Any, Any] = getattr(loaders, relation.loader)
-        values = await asyncio.gather(*map(loader.load, keys), return_exceptions=True)
+        values = await _fill(loader, keys)
         if relation.child_type is not None:
             children = [row for key, value in zip(keys, values) for row in relation.shown(value, key)]
             below = _nodes(field.selections) if relation.connection else field.selections
             await prefetch(loaders, children, relation.child_type, below)
+
+
+async def _fill(loader: DataLoader[Any, Any], keys: list[Any]) -> list[Any]:
+    """What `gather(*map(loader.load, keys), return_exceptions=True)` gives (each key's value or exception),
+    through the loader's cache, without a DataLoader task, a gather and their callbacks per key: the keys
+    not cached yet get their (pending) futures in the cache at once, as `load` would, so anything else asking
+    for them meanwhile waits for this one batch call; keys already pending elsewhere are awaited."""
+    cache = loader.cache_map
+    if not loader.cache or loader.max_batch_size is not None:
+        return await asyncio.gather(*map(loader.load, keys), return_exceptions=True)
+    futures: list[asyncio.Future[Any]] = []
+    missing: dict[Any, asyncio.Future[Any]] = {}
+    for key in keys:
+        future = cache.get(key)
+        if future is None:
+            future = missing[key] = loader.loop.create_future()
+            cache.set(key, future)
+        futures.append(future)
+    if missing:
+        try:
+            await _load_into(loader, missing)
+        except BaseException:  # cancelled: whoever waits on these keys must not wait forever
+            for future in missing.values():
+                future.cancel()
+            raise
+    if any(not future.done() for future in futures):  # loaded by someone else, still in flight
+        await asyncio.gather(*futures, return_exceptions=True)
+    return [_outcome(future) for future in futures]
+
+
+async def _load_into(loader: DataLoader[Any, Any], missing: dict[Any, asyncio.Future[Any]]) -> None:
+    """One call of the loader's batch function; its outcome goes to the futures as DataLoader would set them."""
+    try:
+        values = list(await loader.load_fn(list(missing)))
+        if len(values) != len(missing):
+            raise WrongNumberOfResultsReturned(expected=len(missing), received=len(values))
+    except Exception as error:  # noqa: BLE001 - it reaches the fields through their futures, as with `load`
+        values = [error] * len(missing)
+    for future, value in zip(missing.values(), values):
+        if future.done():
+            continue
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+
+
+def _outcome(future: asyncio.Future[Any]) -> Any:
+    if future.cancelled():
+        return asyncio.CancelledError()
+    error = future.exception()  # also marks it retrieved: the field that reads it reports it
+    return error if error is not None else future.result()
 
 
 async def prefetch_below(info: strawberry.Info, rows: Sequence[Any], type_name: str, *, connection: bool) -> None:

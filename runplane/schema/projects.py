@@ -8,7 +8,7 @@ import strawberry
 from runplane import models
 from runplane.resolvers import projects as ops
 from runplane.schema.common import Connection, Node
-from runplane.schema.connections import RowBacked, connection_from_page, connection_from_rows, row_fields
+from runplane.schema.connections import RowBacked, connection_from_page, connection_of_rows, row_fields
 from runplane.schema.context import loaders, rctx
 from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
 from runplane.schema.errors import ForbiddenError, InputError, NotFoundError, QuotaExceededError, typed_errors
@@ -31,7 +31,7 @@ class Project(RowBacked, Node):
     @strawberry.field(description="The project's threads, newest first.")
     def threads(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Thread]:
         key = page_key(self._row, first)
-        return resolved(loaders(info).ThreadsByProjectLoader, key, lambda rows: connection_from_rows(rows, key[1] - 1, Thread.from_row))
+        return resolved(loaders(info).ThreadsByProjectLoader, key, lambda rows: connection_of_rows(rows, key[1] - 1, Thread))
 
 
 row_fields(

@@ -8,7 +8,7 @@ import strawberry
 from runplane import models
 from runplane.resolvers import threads as ops
 from runplane.schema.common import Connection, Node
-from runplane.schema.connections import RowBacked, connection_from_page, connection_from_rows, row_fields
+from runplane.schema.connections import RowBacked, connection_from_page, connection_from_rows, connection_of_rows, row_fields
 from runplane.schema.context import loaders, rctx
 from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
 from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, typed_errors
@@ -45,10 +45,8 @@ class Thread(RowBacked, Node):
 
     @strawberry.field(description="Agent runs on this thread, newest first.")
     def runs(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Annotated["AgentRun", strawberry.lazy("runplane.schema.agent_runs")]]:
-        from runplane.schema.agent_runs import AgentRun
-
         key = page_key(self._row, first)
-        return resolved(loaders(info).RunsByThreadLoader, key, lambda rows: connection_from_rows(rows, key[1] - 1, AgentRun.from_row))
+        return resolved(loaders(info).RunsByThreadLoader, key, lambda rows: connection_of_rows(rows, key[1] - 1, _agent_run_type()))
 
     @strawberry.field(description="Messages, newest first.")
     def messages(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Message]:
@@ -60,6 +58,19 @@ row_fields(
     Thread, id=lambda row: to_global_id("Thread", row.id), title=lambda row: row.title,
     created_at=lambda row: row.created_at, updated_at=lambda row: row.updated_at,
 )
+
+
+def _agent_run_type() -> type[RowBacked]:
+    """AgentRun (schema.agent_runs imports this module: imported on first use, then a global read)."""
+    global _AgentRun
+    if _AgentRun is None:
+        from runplane.schema.agent_runs import AgentRun
+
+        _AgentRun = AgentRun
+    return _AgentRun
+
+
+_AgentRun: type[RowBacked] | None = None
 
 
 def _project_of_thread(row: models.Project | None) -> Annotated["Project", strawberry.lazy("runplane.schema.projects")]:
