@@ -105,8 +105,12 @@ async def run_to_end(client: httpx.AsyncClient, user: UserHandle, thread_id: str
     """Start a run and poll until it ends; returns the run's details."""
     started = await client.post(f"/api/thread/{thread_id}/agent/start", json={"prompt": "hello there", **body}, headers=user.headers)
     assert started.status_code == 200, started.text
-    run_id = started.json()["agent_run_id"]
-    for _ in range(300):
+    return await wait_finished(client, user, started.json()["agent_run_id"])
+
+
+async def wait_finished(client: httpx.AsyncClient, user: UserHandle, run_id: str) -> dict[str, Any]:
+    """Poll a run until it ends (up to 20 s); returns its details."""
+    for _ in range(400):
         run = (await client.get(f"/api/agent-run/{run_id}", headers=user.headers)).json()
         if run["status"] in ("completed", "failed", "stopped"):
             return dict(run)

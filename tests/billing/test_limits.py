@@ -15,7 +15,7 @@ import httpx
 
 from runplane.models import AgentRun, Subscription, Thread
 from runplane.schema.ids import from_global_id
-from tests.billing.conftest import FREE_TOKENS, status_of
+from tests.billing.conftest import FREE_TOKENS, status_of, wait_finished
 from tests.support import LiveServer, UserHandle, gql, register_user
 
 FREE_PROJECTS = 3  # the built-in free plan
@@ -108,15 +108,6 @@ async def threads_in_new_project(client: httpx.AsyncClient, user: UserHandle, co
 
 async def start(client: httpx.AsyncClient, user: UserHandle, thread_id: str) -> httpx.Response:
     return await client.post(f"/api/thread/{thread_id}/agent/start", json={"prompt": "go"}, headers=user.headers)
-
-
-async def wait_finished(client: httpx.AsyncClient, user: UserHandle, run_id: str) -> dict[str, Any]:
-    for _ in range(400):
-        run = (await client.get(f"/api/agent-run/{run_id}", headers=user.headers)).json()
-        if run["status"] in ("completed", "failed", "stopped"):
-            return dict(run)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {run_id} did not finish")
 
 
 async def test_runs_in_flight_hold_reservations(client: httpx.AsyncClient, server: LiveServer) -> None:
