@@ -11,15 +11,24 @@ log = logging.getLogger("runplane.periodic")
 
 
 async def run_periodically(name: str, interval: float, step: Callable[[], Awaitable[object]], logger: logging.Logger = log) -> None:
-    """Sleep `interval`, run `step`, forever. A failing pass must not end the loop, and during an outage
-    (the database down for minutes) each pass fails alike: one warning line each, the traceback at DEBUG."""
+    """Sleep `interval`, run `step`, forever. A failing pass must not end the loop. A new failure is logged with
+    its traceback (it may be a bug); during an outage (the database down for minutes) every pass fails alike,
+    and a repeat of the last failure is one warning line (its traceback at DEBUG)."""
+    last_failure: str | None = None
     while True:
         await asyncio.sleep(interval)
         try:
             await step()
         except Exception as exc:
-            logger.warning("%s pass failed: %s: %s", name, type(exc).__name__, exc)
-            logger.debug("%s pass failed", name, exc_info=True)
+            failure = f"{type(exc).__name__}: {exc}"
+            if failure == last_failure:
+                logger.warning("%s pass failed again: %s", name, failure)
+                logger.debug("%s pass failed", name, exc_info=True)
+            else:
+                logger.warning("%s pass failed: %s", name, failure, exc_info=True)
+            last_failure = failure
+        else:
+            last_failure = None
 
 
 class Periodic:

@@ -1,5 +1,5 @@
-"""runplane/periodic.py: a failing pass is one warning line (type and message), the traceback only at DEBUG,
-and the loop goes on until stopped."""
+"""runplane/periodic.py: a new failure is logged with its traceback, a repeat of it (an outage) is one warning
+line with the traceback only at DEBUG, and the loop goes on until stopped."""
 
 from __future__ import annotations
 
@@ -11,27 +11,33 @@ import pytest
 from runplane.periodic import Periodic
 
 
-async def test_failing_passes_log_one_line_each_and_the_loop_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_new_failure_has_its_traceback_and_repeats_are_one_line_each(caplog: pytest.LogCaptureFixture) -> None:
     passes: list[int] = []
 
     async def step() -> None:
         passes.append(len(passes))
-        if len(passes) <= 2:
+        if len(passes) <= 3:
             raise ConnectionRefusedError(111, "Connect call failed")
+        if len(passes) == 5:
+            raise KeyError("a bug")
 
     logger = logging.getLogger("runplane.test_periodic")
     caplog.set_level(logging.DEBUG, logger.name)
     task = Periodic("probe", 0.01, step, logger)
     task.start()
     for _ in range(300):
-        if len(passes) >= 4:
+        if len(passes) >= 6:
             break
         await asyncio.sleep(0.01)
     await task.stop()
-    assert len(passes) >= 4
+    assert len(passes) >= 6
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert [r.getMessage() for r in warnings] == ["probe pass failed: ConnectionRefusedError: [Errno 111] Connect call failed"] * 2
-    assert all(r.exc_info is None for r in warnings)
+    refused = "ConnectionRefusedError: [Errno 111] Connect call failed"
+    assert [r.getMessage() for r in warnings] == [
+        f"probe pass failed: {refused}", f"probe pass failed again: {refused}", f"probe pass failed again: {refused}",
+        "probe pass failed: KeyError: 'a bug'",
+    ]
+    assert [r.exc_info is not None for r in warnings] == [True, False, False, True]
     debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
     assert len(debug) == 2 and all(r.exc_info for r in debug)
 
