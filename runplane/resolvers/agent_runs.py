@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -13,6 +14,7 @@ from tortoise.transactions import in_transaction
 from runplane.agents import lifecycle
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE, RUNS_CONTROL, RUNS_START
 from runplane.errors import Conflict, InvalidInput, NotFound
+from runplane.events.live import Encode, LiveGroup, LiveGroups, Member
 from runplane.events.log import REPLAY_PAGE, append_event, replay
 from runplane.events.reader import follow_run_heartbeat
 from runplane.events.types import ControlSignal, RunEvent
@@ -232,6 +234,28 @@ async def follow(ctx: RequestContext, stream: RunStream, *, heartbeat: float = 1
                 yield item
     finally:
         await stream.release()
+
+
+def join_live_group(
+    ctx: RequestContext, groups: LiveGroups, stream: RunStream, encoding: Hashable, member: Member[Any], encode: Encode,
+    *, heartbeat: float,
+) -> LiveGroup:
+    """`member` joins the process's live group for (bus, run, encoding) (events/live.py), which is created, if
+    there is none, reading the run once through `follow`. The group's reader holds no stream slot: each
+    member's own stream holds one (`stream.release`)."""
+    run = stream.run
+
+    def follow_after(after: int) -> AsyncIterator[RunEvent | None]:
+        return follow(ctx, RunStream(run, after, _no_slot), heartbeat=heartbeat)
+
+    async def replay_after(after: int) -> list[RunEvent]:
+        return await replay(run.id, after)
+
+    return groups.join((id(ctx.services.event_bus), str(run.id), encoding), member, follow_after, replay_after, encode)
+
+
+async def _no_slot() -> None:
+    """Nothing to give back: a live group's reader holds no stream slot."""
 
 
 async def available_models(ctx: RequestContext) -> list[dict[str, object]]:

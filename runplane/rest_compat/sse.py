@@ -16,7 +16,6 @@ from starlette.types import Receive, Scope, Send
 
 from runplane.events.encoder import SharedEncoder
 from runplane.events.live import LiveGroups, Member, QueueSink
-from runplane.events.log import replay
 from runplane.events.types import RunEvent
 from runplane.resolvers import agent_runs as ops
 from runplane.resolvers.context import RequestContext
@@ -41,10 +40,6 @@ async def event_stream_response(
     ctx: RequestContext, stream: ops.RunStream, shape: Callable[[RunEvent], dict[str, Any]], *, heartbeat: float = HEARTBEAT_SECONDS
 ) -> StreamingResponse:
     frame_key = ("sse", shape.__module__, shape.__qualname__)  # frames differ by shape: never share across shapes
-    run = stream.run
-
-    def follow(after: int) -> AsyncIterator[RunEvent | None]:
-        return ops.follow(ctx, ops.RunStream(run, after, _no_slot), heartbeat=heartbeat)
 
     async def encode(event: RunEvent) -> bytes:
         return _frames.encode_once(frame_key, event, lambda e: sse_frame(e, shape))
@@ -52,7 +47,7 @@ async def event_stream_response(
     async def body() -> AsyncIterator[bytes]:
         sink: QueueSink[bytes] = QueueSink(BOUND_BYTES, len)
         member = Member(stream.after, _JOIN, sink)
-        group = _groups.join((id(ctx.services.event_bus), str(run.id), frame_key), member, follow, lambda after: replay(run.id, after), encode)
+        group = ops.join_live_group(ctx, _groups, stream, frame_key, member, encode, heartbeat=heartbeat)
         server = asyncio.create_task(group.serve(member))
         server.add_done_callback(lambda _: sink.finish())
         try:
@@ -84,10 +79,6 @@ class EventStreamResponse(StreamingResponse):
             body = self.body_iterator
             if isinstance(body, AsyncGenerator):
                 await body.aclose()
-
-
-async def _no_slot() -> None:
-    """The group's reader holds no stream slot: each response holds its own."""
 
 
 class _Join:

@@ -39,7 +39,6 @@ from graphql.execution.values import get_variable_values
 from runplane.errors import DomainError
 from runplane.events.encoder import SharedEncoder
 from runplane.events.live import LiveGroups, Member
-from runplane.events.log import replay
 from runplane.events.types import RunEvent as BusEvent
 from runplane.resolvers import agent_runs as ops
 from runplane.schema.agent_runs import RunEvent
@@ -150,7 +149,7 @@ async def payloads(schema: GraphQLSchema, context: GraphQLContext, shared: Share
     Raises DomainError before the first item if the run is not the caller's or a limit refuses."""
     ctx = context.ctx
     stream = await ops.open_stream(ctx, run_id=from_global_id(str(shared.run_id), "AgentRun"), after=shared.after)
-    async with aclosing(ops.follow(ctx, stream, heartbeat=15.0)) as events:
+    async with aclosing(ops.follow(ctx, stream, heartbeat=HEARTBEAT_SECONDS)) as events:
         async for event in events:
             if event is not None:
                 payload = await _payloads.encode_once_async(shared.key, event, lambda e: _execute(schema, shared, context, e))
@@ -165,26 +164,18 @@ async def deliver(schema: GraphQLSchema, context: GraphQLContext, shared: Shared
     ctx = context.ctx
     stream = await ops.open_stream(ctx, run_id=from_global_id(str(shared.run_id), "AgentRun"), after=shared.after)
     try:
-        run = stream.run
-
-        def follow(after: int) -> AsyncIterator[BusEvent | None]:
-            return ops.follow(ctx, ops.RunStream(run, after, _no_slot), heartbeat=HEARTBEAT_SECONDS)
 
         async def encode(event: BusEvent) -> bytes:
             return await _payloads.encode_once_async(shared.key, event, lambda e: _execute(schema, shared, context, e))
 
         member = Member(stream.after, _framer(prefix.encode(), writes.raw_framing), _DirectSink(writes))
-        group = _groups.join((id(ctx.services.event_bus), str(run.id), shared.key), member, follow, lambda after: replay(run.id, after), encode)
+        group = ops.join_live_group(ctx, _groups, stream, shared.key, member, encode, heartbeat=HEARTBEAT_SECONDS)
         try:
             await group.serve(member)
         finally:
             group.leave(member)
     finally:
         await stream.release()
-
-
-async def _no_slot() -> None:
-    """The group's reader holds no stream slot: each member holds its own."""
 
 
 class _RawFramer:
