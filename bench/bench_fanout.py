@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fanout_support import (  # noqa: E402
+from bench.fanout_support import (
     Receiver,
     held_run,
     lost_and_repeated,
@@ -40,7 +40,9 @@ CONNECT_BATCH = 100
 SERVER_CPUS, CLIENT_CPUS = "0", "1"
 
 
-async def burst(transport: str, subscribers: int, events: int, *, client: str, pin: bool, tree: str | None = None, **env: str) -> dict[str, object]:
+async def burst(
+    transport: str, subscribers: int, events: int, *, client: str, pin: bool, tree: str | None = None, **env: str
+) -> dict[str, object]:
     async with running_server(tree=tree, cpus=SERVER_CPUS if pin else None, **env) as server, held_run(server) as run:
         if client == "node":
             async with node_load(server, run, transport, subscribers, cpus=CLIENT_CPUS if pin else None) as load:
@@ -55,8 +57,14 @@ async def burst(transport: str, subscribers: int, events: int, *, client: str, p
             errors = {}
         deliveries = subscribers * (events + 1)
         return {
-            "transport": transport, "subscribers": subscribers, "events": events, "seconds": round(elapsed, 3),
-            "deliveries": deliveries, "deliveries_per_second": round(deliveries / elapsed), "lost": lost, "repeated": repeated,
+            "transport": transport,
+            "subscribers": subscribers,
+            "events": events,
+            "seconds": round(elapsed, 3),
+            "deliveries": deliveries,
+            "deliveries_per_second": round(deliveries / elapsed),
+            "lost": lost,
+            "repeated": repeated,
             **({"client_errors": errors} if errors else {}),
         }
 
@@ -72,7 +80,9 @@ async def _publish_burst(run: Any, events: int) -> tuple[float, int]:
     return started, len(logged)
 
 
-async def _python_clients(server: Any, run: Any, transport: str, subscribers: int, events: int) -> tuple[float, int, int]:
+async def _python_clients(
+    server: Any, run: Any, transport: str, subscribers: int, events: int
+) -> tuple[float, int, int]:
     subscribe = ws_subscriber if transport == "websocket" else sse_subscriber
     receivers = [Receiver() for _ in range(subscribers)]
     tasks = []
@@ -106,8 +116,16 @@ async def main() -> None:
         if args.only and transport != args.only:
             continue
         if args.before_tree:
-            variants.append((f"{transport}_before", transport, {"tree": args.before_tree, "RUNPLANE_GRAPHQL_SHARED_FANOUT": "true"}))
-        variants.append((f"{transport}_after" if args.before_tree else transport, transport, {"RUNPLANE_GRAPHQL_SHARED_FANOUT": "true"}))
+            variants.append(
+                (f"{transport}_before", transport, {"tree": args.before_tree, "RUNPLANE_GRAPHQL_SHARED_FANOUT": "true"})
+            )
+        variants.append(
+            (
+                f"{transport}_after" if args.before_tree else transport,
+                transport,
+                {"RUNPLANE_GRAPHQL_SHARED_FANOUT": "true"},
+            )
+        )
     if args.plain:
         variants.append(("websocket_plain_strawberry", "websocket", {"RUNPLANE_GRAPHQL_SHARED_FANOUT": "false"}))
     results: dict[str, list[dict[str, object]]] = {name: [] for name, _, _ in variants}
@@ -115,7 +133,8 @@ async def main() -> None:
         for name, transport, env in variants:
             results[name].append(await burst(transport, args.subscribers, args.events, **common, **env))
     report: dict[str, object] = {
-        "benchmark": "fanout_burst", "client": f"{args.client} ({'bench/js/fanout_load.mjs' if args.client == 'node' else 'bench/fanout_support.py'})",
+        "benchmark": "fanout_burst",
+        "client": f"{args.client} ({'bench/js/fanout_load.mjs' if args.client == 'node' else 'bench/fanout_support.py'})",
         "pinned": f"server taskset -c {SERVER_CPUS}, client taskset -c {CLIENT_CPUS}" if args.pin else None,
         **{name: runs[0] if args.repeat == 1 else runs for name, runs in results.items()},
     }
@@ -123,7 +142,10 @@ async def main() -> None:
         for transport in ["websocket", "sse"]:
             before, after = results.get(f"{transport}_before"), results.get(f"{transport}_after")
             if before and after:
-                report[f"{transport}_after_vs_before"] = [round(float(a["deliveries_per_second"]) / float(b["deliveries_per_second"]), 2) for a, b in zip(after, before)]  # type: ignore[arg-type]
+                report[f"{transport}_after_vs_before"] = [
+                    round(float(a["deliveries_per_second"]) / float(b["deliveries_per_second"]), 2)
+                    for a, b in zip(after, before)
+                ]  # type: ignore[arg-type]
     print(json.dumps(report, indent=2))
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fanout_support import (  # noqa: E402
+from bench.fanout_support import (
     Receiver,
     held_run,
     lost_and_repeated,
@@ -78,8 +78,12 @@ async def _python_clients(server: Any, run: Any, args: argparse.Namespace) -> tu
     latencies = [value * 1000 for r in receivers for value in r.latencies]
     lost, repeated = lost_and_repeated(receivers, list(range(1, run.published + 2)))
     return {
-        "deliveries": len(latencies), "p50_ms": round(percentile(latencies, 0.50), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
-        "max_ms": round(max(latencies), 2) if latencies else None, "lost": lost, "repeated": repeated,
+        "deliveries": len(latencies),
+        "p50_ms": round(percentile(latencies, 0.50), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "max_ms": round(max(latencies), 2) if latencies else None,
+        "lost": lost,
+        "repeated": repeated,
     }, count
 
 
@@ -94,15 +98,20 @@ async def main() -> None:
     parser.add_argument("--before-tree", help="first run the server from this source tree (the 'before')")
     args = parser.parse_args()
     report: dict[str, Any] = {
-        "benchmark": "fanout_latency", "transport": args.transport, "subscribers": args.subscribers,
-        "events_per_second": args.rate, "seconds": args.seconds,
+        "benchmark": "fanout_latency",
+        "transport": args.transport,
+        "subscribers": args.subscribers,
+        "events_per_second": args.rate,
+        "seconds": args.seconds,
         "client": f"{args.client} ({'bench/js/fanout_load.mjs' if args.client == 'node' else 'bench/fanout_support.py'})",
         "pinned": "server taskset -c 0, client taskset -c 1" if args.pin else None,
     }
     if args.before_tree:
         report["before"] = await measure(args, args.before_tree)
     report["after" if args.before_tree else "result"] = await measure(args, None)
-    report["note"] = "publish time includes the event log write; the bench process plays the worker and publishes on Redis"
+    report["note"] = (
+        "publish time includes the event log write; the bench process plays the worker and publishes on Redis"
+    )
     print(json.dumps(report, indent=2))
 
 

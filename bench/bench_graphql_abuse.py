@@ -26,7 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fanout_support import percentile, running_server  # noqa: E402
+from bench.fanout_support import percentile, running_server
 
 Body = Callable[[int], bytes]  # repetition number -> request body (unique text: no cache hits)
 
@@ -61,23 +61,41 @@ CASES: dict[str, Body] = {
     "directives_include_300": op("query {name} { __typename " + "@include(if: true) " * 300 + "}"),
     "field_duplicates_1990": op("query {name} { me { " + "id " * 1990 + "} }"),
     "field_duplicates_inline_300": op("query {name} { me { " + "... on User { id } " * 300 + "} }"),
-    "deep_query_150": op("query {name} { " + "threads { edges { node { project { " * 37 + "id" + " } } } }" * 37 + " }"),
-    "fragment_cycle_2": op("query {name} { me { ...A } } fragment A on User { id ...B } fragment B on User { id ...A }"),
-    "fragment_cycle_150": op("query {name} { me { ...F0 } } " + " ".join(f"fragment F{i} on User {{ ...F{(i + 1) % 150} }}" for i in range(150))),
+    "deep_query_150": op(
+        "query {name} { " + "threads { edges { node { project { " * 37 + "id" + " } } } }" * 37 + " }"
+    ),
+    "fragment_cycle_2": op(
+        "query {name} { me { ...A } } fragment A on User { id ...B } fragment B on User { id ...A }"
+    ),
+    "fragment_cycle_150": op(
+        "query {name} { me { ...F0 } } "
+        + " ".join(f"fragment F{i} on User {{ ...F{(i + 1) % 150} }}" for i in range(150))
+    ),
     "fragment_bomb_6x10": op(fragment_bomb(6, 10)),
     "fragment_bomb_8x10": op(fragment_bomb(8, 10)),
-    "fragment_duplicates_150": op("query {name} { " + " ".join(f"...F{k}" for k in range(150)) + " } "
-                                  + " ".join(f"fragment F{k} on Query {{ me {{ id }} }}" for k in range(150))),
+    "fragment_duplicates_150": op(
+        "query {name} { "
+        + " ".join(f"...F{k}" for k in range(150))
+        + " } "
+        + " ".join(f"fragment F{k} on Query {{ me {{ id }} }}" for k in range(150))
+    ),
     "unknown_fields_990": op("query {name} { me { " + " ".join(f"f{k}" for k in range(990)) + " } }"),
     "same_fragment_spreads_895": op("query {name} { me { " + "...F " * 895 + "} } fragment F on User { id }"),
-    "operations_300": lambda i: json.dumps({
-        "query": " ".join(f"query Q{i}_{k} {{ __typename }}" for k in range(300)), "operationName": f"Q{i}_0",
-    }).encode(),
+    "operations_300": lambda i: json.dumps(
+        {
+            "query": " ".join(f"query Q{i}_{k} {{ __typename }}" for k in range(300)),
+            "operationName": f"Q{i}_0",
+        }
+    ).encode(),
     "document_whitespace_900k": op("query {name} { __typename }" + " " * 900_000),
     "document_string_900k": op('query {name} { __typename @a(x: "' + "x" * 900_000 + '") }'),
-    "batch_list_23000": lambda i: json.dumps([{"query": f"query Q{i}_{k} {{ __typename }}"} for k in range(23_000)]).encode(),
+    "batch_list_23000": lambda i: json.dumps(
+        [{"query": f"query Q{i}_{k} {{ __typename }}"} for k in range(23_000)]
+    ).encode(),
     "variables_3mb": op("query {name}($v: String) { __typename }", {"v": "x" * 3_000_000}),
-    "variables_nested_100k": lambda i: b'{"query": "query Q%d($v: [String]) { __typename }", "variables": {"v": ' % i + nested_list(100_000) + b"}}",
+    "variables_nested_100k": lambda i: (
+        b'{"query": "query Q%d($v: [String]) { __typename }", "variables": {"v": ' % i + nested_list(100_000) + b"}}"
+    ),
     "variables_list_200k": op(
         'mutation {name}($p: [String!]!) { deleteFiles(sandboxId: "U2FuZGJveDox", paths: $p) { __typename } }',
         {"p": ["a"] * 200_000},
@@ -153,7 +171,11 @@ async def main() -> None:
     names = ["baseline_typename", *(n for n in args.only.split(",") if n)] if args.only else list(CASES)
     async with running_server() as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-            tokens = (await client.post("/api/auth/register", json={"email": "abuse@example.com", "password": "bench password"})).json()
+            tokens = (
+                await client.post(
+                    "/api/auth/register", json={"email": "abuse@example.com", "password": "bench password"}
+                )
+            ).json()
         host, port = server.base_url.removeprefix("http://").split(":")
         conn = Connection(host, int(port), tokens["access_token"])
         measured = {name: Measured(name, len(CASES[name](0))) for name in names}
@@ -169,19 +191,29 @@ async def main() -> None:
                 m.answer = summary(answer)
         await conn.close()
     base = statistics.median(measured["baseline_typename"].times)
-    print(json.dumps({
-        "benchmark": "graphql_abuse",
-        "unit": "ms, client round-trip on loopback (server work + constant overhead)",
-        "baseline_median_ms": round(base * 1000, 3),
-        "cases": [
+    print(
+        json.dumps(
             {
-                "name": m.name, "payload_bytes": m.size, "reps": len(m.times), "status": m.status, "answer": m.answer,
-                "median_ms": round(statistics.median(m.times) * 1000, 3), "p99_ms": round(percentile(m.times, 0.99) * 1000, 3),
-                "median_vs_baseline": round(statistics.median(m.times) / base, 1),
-            }
-            for m in measured.values()
-        ],
-    }, indent=2))
+                "benchmark": "graphql_abuse",
+                "unit": "ms, client round-trip on loopback (server work + constant overhead)",
+                "baseline_median_ms": round(base * 1000, 3),
+                "cases": [
+                    {
+                        "name": m.name,
+                        "payload_bytes": m.size,
+                        "reps": len(m.times),
+                        "status": m.status,
+                        "answer": m.answer,
+                        "median_ms": round(statistics.median(m.times) * 1000, 3),
+                        "p99_ms": round(percentile(m.times, 0.99) * 1000, 3),
+                        "median_vs_baseline": round(statistics.median(m.times) / base, 1),
+                    }
+                    for m in measured.values()
+                ],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

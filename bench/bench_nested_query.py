@@ -27,8 +27,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fanout_support import JWT_SECRET, free_port, running_server  # noqa: E402
-from bench.nested_bound import strawberry_bound  # noqa: E402
+from bench.fanout_support import JWT_SECRET, free_port, running_server
+from bench.nested_bound import strawberry_bound
 
 QUERY = (
     "{ projects(first: 10) { edges { node { name threads(first: 5) { edges { node { id "
@@ -39,14 +39,22 @@ QUERY = (
 async def seed(base_url: str, projects: int = 10, threads: int = 5, runs: int = 3) -> str:
     """Real runs through the API: 10 x 5 x 3 runs of the scripted agent, each with its events."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        tokens = (await client.post("/api/auth/register", json={"email": "nested@example.com", "password": "bench password"})).json()
+        tokens = (
+            await client.post("/api/auth/register", json={"email": "nested@example.com", "password": "bench password"})
+        ).json()
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
         for p in range(projects):
             project = (await client.post("/api/projects", json={"name": f"project {p}"}, headers=headers)).json()
             for _ in range(threads):
-                thread = (await client.post("/api/threads", json={"project_id": project["project_id"]}, headers=headers)).json()
+                thread = (
+                    await client.post("/api/threads", json={"project_id": project["project_id"]}, headers=headers)
+                ).json()
                 for _ in range(runs):
-                    run = (await client.post(f"/api/thread/{thread['thread_id']}/agent/start", json={"prompt": "hello"}, headers=headers)).json()
+                    run = (
+                        await client.post(
+                            f"/api/thread/{thread['thread_id']}/agent/start", json={"prompt": "hello"}, headers=headers
+                        )
+                    ).json()
                     await _wait_finished(client, run["agent_run_id"], headers)
         return str(tokens["access_token"])
 
@@ -92,7 +100,11 @@ def parse_wrk(out: str) -> dict[str, Any]:
     def ms(value: str, unit: str) -> float:
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    latency = {f"p{q}": ms(*m.groups()) for q, m in ((q, re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s)", out, re.M)) for q in (50, 90, 99)) if m}
+    latency = {
+        f"p{q}": ms(*m.groups())
+        for q, m in ((q, re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s)", out, re.M)) for q in (50, 90, 99))
+        if m
+    }
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": number(r"Requests/sec:\s+([\d.]+)"),
@@ -109,7 +121,13 @@ async def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", action="store_true")
-    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="extra environment of the GraphQL server")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment of the GraphQL server",
+    )
     args = parser.parse_args()
     # The seed makes 10 projects for one user: past the free plan's project cap, so a roomier default plan.
     env = {"RUNPLANE_BILLING_DEFAULT_PLAN": "premium", **dict(item.split("=", 1) for item in args.server_env)}
@@ -121,7 +139,20 @@ async def main() -> None:
         token = await seed(server.base_url)
         port = free_port()
         floor = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.floor_app:app", "--port", str(port), "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.floor_app:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+            ],
             env={**os.environ, "RUNPLANE_DATABASE_URL": server.database_url, "RUNPLANE_JWT_SECRET": JWT_SECRET},
             cwd=Path(__file__).resolve().parent.parent,
         )
@@ -130,7 +161,16 @@ async def main() -> None:
             answer_bytes = await same_answer(server.base_url + "/graphql", floor_url, token)
             graphql, hand = [], []
             for _ in range(args.rounds):  # interleaved: the machine is shared and noisy
-                graphql.append(wrk(server.base_url + "/graphql", token, json.dumps({"query": QUERY}), args.seconds, args.connections, server.process.pid))
+                graphql.append(
+                    wrk(
+                        server.base_url + "/graphql",
+                        token,
+                        json.dumps({"query": QUERY}),
+                        args.seconds,
+                        args.connections,
+                        server.process.pid,
+                    )
+                )
                 hand.append(wrk(floor_url, token, "{}", args.seconds, args.connections, floor.pid))
             await same_answer(server.base_url + "/graphql", floor_url, token)  # still healthy after the load
         finally:
@@ -140,22 +180,41 @@ async def main() -> None:
     cpu_graphql = statistics.median(r["server_cpu_ms_per_request"] for r in graphql)
     cpu_floor = statistics.median(r["server_cpu_ms_per_request"] for r in hand)
     bound = await strawberry_bound(QUERY)
-    print(json.dumps({
-        "benchmark": "nested_query", "database": "postgres" if args.postgres else "sqlite", "server_env": args.server_env,
-        "shape": "10 projects x 5 threads x 3 runs x 3 last events", "response_bytes": answer_bytes,
-        "connections": args.connections, "seconds": args.seconds,
-        "graphql": graphql, "floor": hand,
-        "graphql_rps_best": best_graphql, "floor_rps_best": best_floor,
-        "graphql_vs_floor": round(best_graphql / best_floor, 3) if best_floor else None,
-        "graphql_vs_floor_per_round": [round(g["rps"] / f["rps"], 3) if f["rps"] else None for g, f in zip(graphql, hand)],
-        "non_2xx": {"graphql": sum(r["non_2xx"] for r in graphql), "floor": sum(r["non_2xx"] for r in hand)},
-        "socket_errors": {"graphql": sum(r["socket_errors"] for r in graphql), "floor": sum(r["socket_errors"] for r in hand)},
-        "server_cpu_ms_per_request": {"graphql": cpu_graphql, "floor": cpu_floor, "floor_vs_graphql": round(cpu_floor / cpu_graphql, 3)},
-        # Strawberry alone executing this selection over plain in-memory objects (no database, no HTTP): what
-        # any resolver code on this stack costs at least, per request, in this process.
-        "strawberry_in_memory_execute_cpu_ms": bound,
-    }, indent=2))
-
+    print(
+        json.dumps(
+            {
+                "benchmark": "nested_query",
+                "database": "postgres" if args.postgres else "sqlite",
+                "server_env": args.server_env,
+                "shape": "10 projects x 5 threads x 3 runs x 3 last events",
+                "response_bytes": answer_bytes,
+                "connections": args.connections,
+                "seconds": args.seconds,
+                "graphql": graphql,
+                "floor": hand,
+                "graphql_rps_best": best_graphql,
+                "floor_rps_best": best_floor,
+                "graphql_vs_floor": round(best_graphql / best_floor, 3) if best_floor else None,
+                "graphql_vs_floor_per_round": [
+                    round(g["rps"] / f["rps"], 3) if f["rps"] else None for g, f in zip(graphql, hand)
+                ],
+                "non_2xx": {"graphql": sum(r["non_2xx"] for r in graphql), "floor": sum(r["non_2xx"] for r in hand)},
+                "socket_errors": {
+                    "graphql": sum(r["socket_errors"] for r in graphql),
+                    "floor": sum(r["socket_errors"] for r in hand),
+                },
+                "server_cpu_ms_per_request": {
+                    "graphql": cpu_graphql,
+                    "floor": cpu_floor,
+                    "floor_vs_graphql": round(cpu_floor / cpu_graphql, 3),
+                },
+                # Strawberry alone executing this selection over plain in-memory objects (no database, no HTTP): what
+                # any resolver code on this stack costs at least, per request, in this process.
+                "strawberry_in_memory_execute_cpu_ms": bound,
+            },
+            indent=2,
+        )
+    )
 
 
 async def same_answer(graphql_url: str, floor_url: str, token: str) -> int:

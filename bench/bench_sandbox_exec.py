@@ -34,8 +34,8 @@ def percentile(samples: list[float], pct: float) -> float:
 
 async def bare(argv: list[str]) -> None:
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     await proc.communicate()
 
 
@@ -50,8 +50,7 @@ def make_cases(sandboxes: dict[str, Sandbox]) -> Cases:
     for label, argv in COMMANDS.items():
         cases[f"bare {label}"] = lambda argv=argv: bare(argv)  # type: ignore[misc]
         for mode, sandbox in sandboxes.items():
-            cases[f"sandbox[{mode}] {label}"] = (
-                lambda sandbox=sandbox, label=label: in_sandbox(sandbox, label))  # type: ignore[misc]
+            cases[f"sandbox[{mode}] {label}"] = lambda sandbox=sandbox, label=label: in_sandbox(sandbox, label)  # type: ignore[misc]
     return cases
 
 
@@ -67,22 +66,21 @@ async def measure(cases: Cases, n: int) -> dict[str, list[float]]:
 
 
 def summarize(samples: dict[str, list[float]], modes: list[str]) -> dict[str, object]:
-    stats = {name: {"p50_ms": percentile(s, 50), "p99_ms": percentile(s, 99)}
-             for name, s in samples.items()}
+    stats = {name: {"p50_ms": percentile(s, 50), "p99_ms": percentile(s, 99)} for name, s in samples.items()}
     ratios = {}
     for mode in modes:
         for label in COMMANDS:
             sandboxed, plain = stats[f"sandbox[{mode}] {label}"], stats[f"bare {label}"]
             ratios[f"sandbox[{mode}] {label} / bare {label}"] = {
-                q: round(sandboxed[f"{q}_ms"] / plain[f"{q}_ms"], 2) for q in ("p50", "p99")}
+                q: round(sandboxed[f"{q}_ms"] / plain[f"{q}_ms"], 2) for q in ("p50", "p99")
+            }
     return {"stats": stats, "ratios": ratios}
 
 
 async def main(n: int, modes: list[str]) -> dict[str, object]:
     base = Path(tempfile.mkdtemp(prefix="runplane-sbx-bench-", dir="/tmp"))
     base.chmod(0o711)  # sandbox uids must reach their workspaces
-    backends = {mode: LocalSandboxBackend(base / mode, SandboxLimits(), use_bwrap=mode == "auto")
-                for mode in modes}
+    backends = {mode: LocalSandboxBackend(base / mode, SandboxLimits(), use_bwrap=mode == "auto") for mode in modes}
     try:
         sandboxes = {mode: await b.create("bench") for mode, b in backends.items()}
         isolation = {mode: (await b.isolation()).bwrap is not None for mode, b in backends.items()}
@@ -96,7 +94,6 @@ async def main(n: int, modes: list[str]) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--modes", default="auto,plain",
-                        help="comma-separated: auto (bwrap when it works), plain")
+    parser.add_argument("--modes", default="auto,plain", help="comma-separated: auto (bwrap when it works), plain")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(main(args.n, args.modes.split(","))), indent=2))

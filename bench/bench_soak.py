@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fanout_support import held_run, running_server  # noqa: E402
+from bench.fanout_support import held_run, running_server
 
 FLAT_MB_PER_MIN = 0.5  # |slope| at or under this, over the second half, counts as flat
 CLIENT = Path(__file__).resolve().parent / "soak_client.mjs"
@@ -102,11 +102,20 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     async with running_server(**env) as server, held_run(server) as run:
         pid = server.process.pid
         baseline = process_sample(pid)
-        await run.publish("status", {"status": "running", "t": time.time()})  # every subscriber's first event (replayed)
+        await run.publish(
+            "status", {"status": "running", "t": time.time()}
+        )  # every subscriber's first event (replayed)
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
-            "node", str(CLIENT), server.ws_url, run.token, str(run.run_id), str(args.subscribers), str(args.connects),
-            stdout=asyncio.subprocess.PIPE, cwd=CLIENT.parent.parent,
+            "node",
+            str(CLIENT),
+            server.ws_url,
+            run.token,
+            str(run.run_id),
+            str(args.subscribers),
+            str(args.connects),
+            stdout=asyncio.subprocess.PIPE,
+            cwd=CLIENT.parent.parent,
         )
         client = Client(process)
         try:
@@ -136,31 +145,51 @@ async def trickle(run: Any, pid: int, client: Client, args: argparse.Namespace) 
     interval = 1 / args.rate
     while (now := time.monotonic()) < end:
         if now >= next_sample:
-            samples.append({"t": round(now - t0, 1), **process_sample(pid), "deliveries": client.progress.get("deliveries", 0)})
+            samples.append(
+                {"t": round(now - t0, 1), **process_sample(pid), "deliveries": client.progress.get("deliveries", 0)}
+            )
             next_sample += args.sample
         await run.publish("content", {"content": "tick", "t": time.time()})
         await asyncio.sleep(max(0.0, t0 + run.published * interval - time.monotonic()))
-    samples.append({"t": round(time.monotonic() - t0, 1), **process_sample(pid), "deliveries": client.progress.get("deliveries", 0)})
+    samples.append(
+        {
+            "t": round(time.monotonic() - t0, 1),
+            **process_sample(pid),
+            "deliveries": client.progress.get("deliveries", 0),
+        }
+    )
     return samples
 
 
 def report(
-    args: argparse.Namespace, summary: dict[str, Any], samples: list[dict[str, float]], baseline: dict[str, float],
-    expected: int, connect_seconds: float, fd_limit: int,
+    args: argparse.Namespace,
+    summary: dict[str, Any],
+    samples: list[dict[str, float]],
+    baseline: dict[str, float],
+    expected: int,
+    connect_seconds: float,
+    fd_limit: int,
 ) -> dict[str, Any]:
     after_warmup = [s for s in samples if s["t"] >= args.warmup] or samples
-    half = samples[len(samples) // 2:]
+    half = samples[len(samples) // 2 :]
     slope = slope_per_minute([(s["t"], s["rss_mb"]) for s in half])
     lasts = {int(k): v for k, v in summary.get("last_sequences", {}).items()}
     short = sum((expected - last) * n for last, n in lasts.items() if last < expected)
     return {
-        "benchmark": "soak", "database": "postgres" if args.postgres else "sqlite",
-        "subscribers": args.subscribers, "minutes": args.minutes, "events_per_second": args.rate,
-        "fd_soft_limit": fd_limit, "connect_seconds": round(connect_seconds, 1),
+        "benchmark": "soak",
+        "database": "postgres" if args.postgres else "sqlite",
+        "subscribers": args.subscribers,
+        "minutes": args.minutes,
+        "events_per_second": args.rate,
+        "fd_soft_limit": fd_limit,
+        "connect_seconds": round(connect_seconds, 1),
         "events_published": expected,
-        "deliveries": summary.get("deliveries"), "deliveries_expected": expected * args.subscribers,
-        "lost": summary.get("gaps", 0) + short, "repeated": summary.get("repeated"),
-        "disconnects": summary.get("disconnects"), "client_errors": summary.get("errors"),
+        "deliveries": summary.get("deliveries"),
+        "deliveries_expected": expected * args.subscribers,
+        "lost": summary.get("gaps", 0) + short,
+        "repeated": summary.get("repeated"),
+        "disconnects": summary.get("disconnects"),
+        "client_errors": summary.get("errors"),
         "latency_ms": summary.get("latency_ms"),
         "rss_mb": {
             "before_subscribers": round(baseline["rss_mb"], 1),
@@ -175,7 +204,10 @@ def report(
         },
         "server_fds": {"start": samples[0]["fds"], "end": samples[-1]["fds"]},
         "server_threads": {"start": samples[0]["threads"], "end": samples[-1]["threads"]},
-        "samples": [{"t": s["t"], "rss_mb": round(s["rss_mb"], 1), "fds": s["fds"], "deliveries": s["deliveries"]} for s in samples],
+        "samples": [
+            {"t": s["t"], "rss_mb": round(s["rss_mb"], 1), "fds": s["fds"], "deliveries": s["deliveries"]}
+            for s in samples
+        ],
     }
 
 

@@ -19,7 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fanout_support import percentile, running_server  # noqa: E402
+from bench.fanout_support import percentile, running_server
 
 
 async def one_run(client: httpx.AsyncClient, thread_id: str, headers: dict[str, str]) -> tuple[float, float]:
@@ -46,17 +46,33 @@ async def main() -> None:
     args = parser.parse_args()
     async with running_server() as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client:
-            tokens = (await client.post("/api/auth/register", json={"email": "start@example.com", "password": "bench password"})).json()
+            tokens = (
+                await client.post(
+                    "/api/auth/register", json={"email": "start@example.com", "password": "bench password"}
+                )
+            ).json()
             headers = {"Authorization": f"Bearer {tokens['access_token']}"}
             project = (await client.post("/api/projects", json={"name": "start"}, headers=headers)).json()
-            thread = (await client.post("/api/threads", json={"project_id": project["project_id"]}, headers=headers)).json()
+            thread = (
+                await client.post("/api/threads", json={"project_id": project["project_id"]}, headers=headers)
+            ).json()
             results = [await one_run(client, thread["thread_id"], headers) for _ in range(args.runs)]
     first, whole = [r[0] for r in results], [r[1] for r in results]
-    print(json.dumps({
-        "benchmark": "start_latency", "runs": args.runs, "queue": "inprocess", "agent": "scripted",
-        "first_event_p50_ms": round(percentile(first, 0.5), 2), "first_event_p99_ms": round(percentile(first, 0.99), 2),
-        "whole_run_p50_ms": round(percentile(whole, 0.5), 2), "whole_run_p99_ms": round(percentile(whole, 0.99), 2),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "start_latency",
+                "runs": args.runs,
+                "queue": "inprocess",
+                "agent": "scripted",
+                "first_event_p50_ms": round(percentile(first, 0.5), 2),
+                "first_event_p99_ms": round(percentile(first, 0.99), 2),
+                "whole_run_p50_ms": round(percentile(whole, 0.5), 2),
+                "whole_run_p99_ms": round(percentile(whole, 0.99), 2),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import websockets
@@ -43,7 +44,9 @@ class Server:
 
 
 @asynccontextmanager
-async def running_server(*, tree: str | None = None, cpus: str | None = None, **env_overrides: str) -> AsyncIterator[Server]:
+async def running_server(
+    *, tree: str | None = None, cpus: str | None = None, **env_overrides: str
+) -> AsyncIterator[Server]:
     """`runplane serve` in its own process (the load client is beside it, not inside it).
 
     `tree`: run the server from another source tree (e.g. an export of the previous commit), for a
@@ -52,9 +55,16 @@ async def running_server(*, tree: str | None = None, cpus: str | None = None, **
     port = free_port()
     database_url = env_overrides.pop("RUNPLANE_DATABASE_URL", f"sqlite://{data_dir / 'bench.sqlite3'}")
     env = {
-        **os.environ, "RUNPLANE_DATA_DIR": str(data_dir), "RUNPLANE_DATABASE_URL": database_url,
-        "RUNPLANE_REDIS_URL": REDIS_URL, "RUNPLANE_RUN_QUEUE": "inprocess", "RUNPLANE_JWT_SECRET": JWT_SECRET,
-        "RUNPLANE_MAX_STREAMS_PER_USER": "0", "RUNPLANE_RATE_LIMIT_PER_MINUTE": "0", "RUNPLANE_RUN_STARTS_PER_MINUTE": "0", "RUNPLANE_LOG_LEVEL": "WARNING",
+        **os.environ,
+        "RUNPLANE_DATA_DIR": str(data_dir),
+        "RUNPLANE_DATABASE_URL": database_url,
+        "RUNPLANE_REDIS_URL": REDIS_URL,
+        "RUNPLANE_RUN_QUEUE": "inprocess",
+        "RUNPLANE_JWT_SECRET": JWT_SECRET,
+        "RUNPLANE_MAX_STREAMS_PER_USER": "0",
+        "RUNPLANE_RATE_LIMIT_PER_MINUTE": "0",
+        "RUNPLANE_RUN_STARTS_PER_MINUTE": "0",
+        "RUNPLANE_LOG_LEVEL": "WARNING",
         # No plan caps or token quota in the way of a benchmark's runs and projects.
         "RUNPLANE_BILLING_DEFAULT_PLAN": "premium",
         **env_overrides,
@@ -136,8 +146,14 @@ async def held_run(server: Server) -> AsyncIterator[HeldRun]:
     bus = RedisEventBus(REDIS_URL)
     await bus.start()
     run = await AgentRun.create(
-        owner_id=user_id, project_id=project_id, thread_id=thread_id, active_thread_id=thread_id, model="scripted/demo",
-        status="running", worker_id="bench", lease_expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+        owner_id=user_id,
+        project_id=project_id,
+        thread_id=thread_id,
+        active_thread_id=thread_id,
+        model="scripted/demo",
+        status="running",
+        worker_id="bench",
+        lease_expires_at=datetime.now(UTC) + timedelta(hours=1),
     )
     try:
         yield HeldRun(run.id, token, bus)
@@ -148,7 +164,12 @@ async def held_run(server: Server) -> AsyncIterator[HeldRun]:
 
 async def _user_with_thread(server: Server) -> tuple[str, str, str, str]:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-        tokens = (await client.post("/api/auth/register", json={"email": f"bench-{uuid.uuid4().hex[:8]}@example.com", "password": "bench password"})).json()
+        tokens = (
+            await client.post(
+                "/api/auth/register",
+                json={"email": f"bench-{uuid.uuid4().hex[:8]}@example.com", "password": "bench password"},
+            )
+        ).json()
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
         me = (await client.get("/api/auth/me", headers=headers)).json()
         project = (await client.post("/api/projects", json={"name": "bench"}, headers=headers)).json()
@@ -174,10 +195,20 @@ class Receiver:
 
 
 async def ws_subscriber(server: Server, run: HeldRun, receiver: Receiver) -> None:
-    async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"], max_queue=None, open_timeout=60, ping_interval=None) as ws:  # type: ignore[list-item]
+    async with websockets.connect(
+        server.ws_url, subprotocols=["graphql-transport-ws"], max_queue=None, open_timeout=60, ping_interval=None
+    ) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {run.token}"}}))
         await ws.recv()
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": {"id": str(run.run_id), "after": 0}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": SUBSCRIPTION, "variables": {"id": str(run.run_id), "after": 0}},
+                }
+            )
+        )
         async for raw in ws:
             message = json.loads(raw)
             if message["type"] == "next":
@@ -253,14 +284,28 @@ class NodeLoad:
 
 
 @asynccontextmanager
-async def node_load(server: Server, run: HeldRun, transport: str, subscribers: int, *, cpus: str | None = None) -> AsyncIterator[NodeLoad]:
+async def node_load(
+    server: Server, run: HeldRun, transport: str, subscribers: int, *, cpus: str | None = None
+) -> AsyncIterator[NodeLoad]:
     command = [
-        "node", str(NODE_CLIENT), "--transport", transport, "--base", server.base_url, "--token", run.token,
-        "--run", str(run.run_id), "--subscribers", str(subscribers),
+        "node",
+        str(NODE_CLIENT),
+        "--transport",
+        transport,
+        "--base",
+        server.base_url,
+        "--token",
+        run.token,
+        "--run",
+        str(run.run_id),
+        "--subscribers",
+        str(subscribers),
     ]
     if cpus is not None:
         command = ["taskset", "-c", cpus, *command]
-    process = await asyncio.create_subprocess_exec(*command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 20)
+    process = await asyncio.create_subprocess_exec(
+        *command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 20
+    )
     try:
         yield NodeLoad(process)
     finally:

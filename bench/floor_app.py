@@ -45,7 +45,9 @@ def db(value: uuid.UUID | str) -> Any:
     return uuid.UUID(str(value)) if postgres else str(value)
 
 
-async def ranked(table: str, parent: str, ids: list[Any], limit: int, order: str, owner: Any | None) -> dict[str, list[dict[str, Any]]]:
+async def ranked(
+    table: str, parent: str, ids: list[Any], limit: int, order: str, owner: Any | None
+) -> dict[str, list[dict[str, Any]]]:
     if not ids:
         return {}
     values = [db(i) for i in ids]
@@ -84,7 +86,12 @@ async def nested(request: Request) -> Response:
         return {"node": {"status": run["status"], "lastEvents": last}}
 
     def thread_json(thread: dict[str, Any]) -> dict[str, Any]:
-        return {"node": {"id": gid("Thread", thread["id"]), "runs": {"edges": [run_json(r) for r in runs.get(str(thread["id"]), [])[:3]]}}}
+        return {
+            "node": {
+                "id": gid("Thread", thread["id"]),
+                "runs": {"edges": [run_json(r) for r in runs.get(str(thread["id"]), [])[:3]]},
+            }
+        }
 
     def project_json(project: dict[str, Any]) -> dict[str, Any]:
         edges = [thread_json(t) for t in threads.get(str(project["id"]), [])[:5]]

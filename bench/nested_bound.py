@@ -82,7 +82,10 @@ def _run() -> Run:
 
 
 PROJECTS = [
-    Project(name=f"p{p}", thread_list=[Thread(id=strawberry.ID(f"t{t}"), run_list=[_run() for _ in range(3)]) for t in range(5)])
+    Project(
+        name=f"p{p}",
+        thread_list=[Thread(id=strawberry.ID(f"t{t}"), run_list=[_run() for _ in range(3)]) for t in range(5)],
+    )
     for p in range(10)
 ]
 

@@ -17,21 +17,32 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("RUNPLANE_JWT_SECRET", "bench-secret-" + "x" * 40)
 
-from bench.bench_nested_query import QUERY, seed  # noqa: E402
+from bench.bench_nested_query import QUERY, seed
 
 
 async def call(app, token: str, body: bytes) -> tuple[int, bytes]:
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 1234), "server": ("127.0.0.1", 80), "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+        "state": {},
     }
     sent = False
     status, chunks = 0, []
@@ -69,8 +80,14 @@ async def main() -> None:
     if args.postgres:
         url = f"postgres://postgres@127.0.0.1:5432/{await create_postgres_database()}"
     settings = Settings.from_env(
-        data_dir=data, database_url=url, redis_url="redis://127.0.0.1:6379/14", run_queue="inprocess",
-        rate_limit_per_minute=0, run_starts_per_minute=0, max_streams_per_user=0, billing_default_plan="premium",
+        data_dir=data,
+        database_url=url,
+        redis_url="redis://127.0.0.1:6379/14",
+        run_queue="inprocess",
+        rate_limit_per_minute=0,
+        run_starts_per_minute=0,
+        max_streams_per_user=0,
+        billing_default_plan="premium",
     )
     server = await start_server(settings)
     token = await seed(server.base_url)
@@ -87,7 +104,10 @@ async def main() -> None:
             await call(app, token, body)
         times.append((time.process_time() - start) * 1000 / args.n)
     from runplane.schema import compiled
-    print(json.dumps({"cpu_ms_per_request": [round(t, 3) for t in times], "bytes": len(out), "compiled": compiled.stats}))
+
+    print(
+        json.dumps({"cpu_ms_per_request": [round(t, 3) for t in times], "bytes": len(out), "compiled": compiled.stats})
+    )
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()

@@ -23,8 +23,8 @@ from runplane.db_errors import CANDIDATE_TYPES, database_unavailable, describe
 from runplane.errors import DomainError
 from runplane.graphql_view import RunplaneGraphQL
 from runplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from runplane.rest_compat.common import error_response
 from runplane.rest_compat import preview
+from runplane.rest_compat.common import error_response
 from runplane.rest_compat.deployments import site_routes
 from runplane.rest_compat.sandboxes import body_limit
 from runplane.sandboxes.service import SandboxReaper
@@ -65,7 +65,9 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
         routes=_routes(graphql),
         middleware=_middleware(settings),
         exception_handlers={
-            DomainError: _domain_error, HTTPException: _http_error, Exception: _unexpected_error,
+            DomainError: _domain_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
             **{kind: _database_error for kind in CANDIDATE_TYPES},
         },
         lifespan=lifespan,
@@ -86,9 +88,16 @@ def _routes(graphql: RunplaneGraphQL) -> list[BaseRoute]:
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
-    stack = [Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, limit_for=lambda path: body_limit(settings, path))]
+    stack = [
+        Middleware(RequestIdMiddleware),
+        Middleware(BodyLimitMiddleware, limit_for=lambda path: body_limit(settings, path)),
+    ]
     if settings.cors_origins:
-        stack.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_headers=["*"], allow_methods=["*"]))
+        stack.append(
+            Middleware(
+                CORSMiddleware, allow_origins=list(settings.cors_origins), allow_headers=["*"], allow_methods=["*"]
+            )
+        )
     return stack
 
 
@@ -109,7 +118,9 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     if unavailable is None:
         raise exc
     request_id = getattr(request.state, "request_id", "-")
-    log.warning("database unavailable (request_id=%s) %s %s: %s", request_id, request.method, request.url.path, describe(exc))
+    log.warning(
+        "database unavailable (request_id=%s) %s %s: %s", request_id, request.method, request.url.path, describe(exc)
+    )
     return error_response(unavailable)
 
 

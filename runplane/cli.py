@@ -61,8 +61,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
     os.environ.setdefault("RUNPLANE_DATA_DIR", str(settings.data_dir))
     uvicorn.run(
-        "runplane.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        loop="uvloop", http="httptools", ws=DirectWebSocketProtocol, ws_per_message_deflate=settings.ws_compression, proxy_headers=True, log_level=settings.log_level.lower(),
+        "runplane.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        ws=DirectWebSocketProtocol,
+        ws_per_message_deflate=settings.ws_compression,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
         # Run streams (SSE, subscriptions) never end by themselves: without a bound, SIGTERM waits for them
         # forever. Cut after a grace period; clients resume elsewhere with Last-Event-ID / `after`.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
@@ -101,7 +110,9 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
 
     password = args.password or os.environ.get("RUNPLANE_PASSWORD") or getpass.getpass("Password: ")
     try:
-        user = _with_db(settings, lambda ctx: create_user(ctx, email=args.email, password=password, is_admin=args.admin))
+        user = _with_db(
+            settings, lambda ctx: create_user(ctx, email=args.email, password=password, is_admin=args.admin)
+        )
     except DomainError as exc:
         sys.exit(f"error: {exc.message}")
     print(f"created user {user.id} <{user.email}>")
@@ -113,7 +124,9 @@ def _token(settings: Settings, args: argparse.Namespace) -> None:
 
     abilities = [a.strip() for a in args.abilities.split(",")] if args.abilities else None
     try:
-        token = _with_db(settings, lambda ctx: issue_token_for(ctx, email=args.email, abilities=abilities, ttl_seconds=args.ttl))
+        token = _with_db(
+            settings, lambda ctx: issue_token_for(ctx, email=args.email, abilities=abilities, ttl_seconds=args.ttl)
+        )
     except DomainError as exc:
         sys.exit(f"error: {exc.message}")
     print(token)

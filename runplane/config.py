@@ -333,7 +333,8 @@ class Settings:
     def tortoise_config(self, *, migrations: bool = False) -> dict[str, Any]:
         """Migrations get no command timeout: a long data migration is not an outage."""
         return tortoise_config(
-            self.database_url, connect_timeout=self.database_connect_timeout,
+            self.database_url,
+            connect_timeout=self.database_connect_timeout,
             command_timeout=None if migrations else self.database_command_timeout,
         )
 
@@ -341,7 +342,9 @@ class Settings:
 MODEL_MODULES = ["runplane.models"]
 
 
-def tortoise_config(database_url: str, *, connect_timeout: float | None = None, command_timeout: float | None = None) -> dict[str, Any]:
+def tortoise_config(
+    database_url: str, *, connect_timeout: float | None = None, command_timeout: float | None = None
+) -> dict[str, Any]:
     return {
         "connections": {"default": _connection_config(database_url, connect_timeout, command_timeout)},
         "apps": {
@@ -356,7 +359,9 @@ def tortoise_config(database_url: str, *, connect_timeout: float | None = None, 
     }
 
 
-def _connection_config(database_url: str, connect_timeout: float | None, command_timeout: float | None) -> str | dict[str, Any]:
+def _connection_config(
+    database_url: str, connect_timeout: float | None, command_timeout: float | None
+) -> str | dict[str, Any]:
     """PostgreSQL goes through runplane.db_backend (asyncpg, with bounded waits); anything else as Tortoise reads the URL."""
     if database_url.split("://", 1)[0] not in {"postgres", "postgresql", "asyncpg"}:
         return database_url

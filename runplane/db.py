@@ -102,7 +102,6 @@ async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
     if settings.is_sqlite:
         yield
         return
-    import asyncpg
 
     conn = await _connect(settings)
     try:

@@ -25,19 +25,34 @@ MESSAGE = "The database is temporarily unavailable; try again shortly"
 
 # Exception types worth a look: app.py registers its handler for these (everything else stays a 500).
 CANDIDATE_TYPES: tuple[type[BaseException], ...] = (
-    OSError, pg.PostgresError, pg.InterfaceError, BaseORMException, sqlite3.Error,
+    OSError,
+    pg.PostgresError,
+    pg.InterfaceError,
+    BaseORMException,
+    sqlite3.Error,
 )
 
 _DRIVER_MODULES = ("asyncpg", "tortoise", "aiosqlite", "runplane.db_backend")
 _OUTAGE_TYPES = (
-    pg.PostgresConnectionError, pg.CannotConnectNowError, pg.AdminShutdownError, pg.CrashShutdownError,
-    pg.TooManyConnectionsError, DBConnectionError,
+    pg.PostgresConnectionError,
+    pg.CannotConnectNowError,
+    pg.AdminShutdownError,
+    pg.CrashShutdownError,
+    pg.TooManyConnectionsError,
+    DBConnectionError,
 )
 _CLOSED_MESSAGES = ("connection is closed", "pool is closed", "pool is closing")
 _SQLITE_MESSAGES = ("database is locked", "database table is locked", "unable to open database file", "disk i/o error")
 _NETWORK_ERRNOS = {
-    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT,
-    errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN,
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EPIPE,
+    errno.ETIMEDOUT,
+    errno.ENETUNREACH,
+    errno.EHOSTUNREACH,
+    errno.ENETDOWN,
+    errno.EHOSTDOWN,
 }
 
 

@@ -16,14 +16,17 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
-    GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL,
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from runplane.graphql_ws import LegacyWSHandler, TransportWSHandler
 from runplane.auth.credentials import authenticate_context, token_from_connection_params
 from runplane.errors import RateLimited
+from runplane.graphql_ws import LegacyWSHandler, TransportWSHandler
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.schema.context import GraphQLContext
@@ -90,7 +93,10 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
             # WebSockets (graphql-transport-ws, legacy graphql-ws), plus subscriptions over HTTP: multipart
             # (`Accept: multipart/mixed;subscriptionSpec="1.0"`) and GraphQL over SSE (`Accept: text/event-stream`).
             subscription_protocols=(
-                GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, MULTIPART_SUBSCRIPTION_PROTOCOL, GRAPHQL_SSE_PROTOCOL,
+                GRAPHQL_TRANSPORT_WS_PROTOCOL,
+                GRAPHQL_WS_PROTOCOL,
+                MULTIPART_SUBSCRIPTION_PROTOCOL,
+                GRAPHQL_SSE_PROTOCOL,
             ),
         )
         self.services = services
@@ -112,7 +118,9 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         sub_response.media_type = negotiate_media_type(request.headers.get("accept", ""))
         return sub_response
 
-    def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response) -> Response:
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
         """GraphQL over HTTP: with application/graphql-response+json a request error has no `data` entry and a
         4xx status. Strawberry always answers application/json with 200, which the spec keeps for that type
         (clients written before application/graphql-response+json read errors from 200s)."""
@@ -126,20 +134,32 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         return response
 
     async def execute_single(  # Strawberry's signature
-        self, request: Request, request_adapter: AsyncHTTPRequestAdapter, sub_response: Response,
-        context: GraphQLContext, root_value: None, request_data: GraphQLRequestData,
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: GraphQLContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """GraphQL over HTTP: a mutation over GET is 405 Method Not Allowed with an Allow header, not
         Strawberry's 400. Starlette's HTTPException carries headers (the app's handler sends {"detail"})."""
         try:
             return await super().execute_single(
-                request=request, request_adapter=request_adapter, sub_response=sub_response, context=context,
-                root_value=root_value, request_data=request_data,
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
             )
         except HTTPException as exc:
             cause = exc.__cause__
-            if isinstance(cause, InvalidOperationTypeError) and cause.operation_type is OperationType.MUTATION \
-                    and request_adapter.method == "GET":
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type is OperationType.MUTATION
+                and request_adapter.method == "GET"
+            ):
                 raise StarletteHTTPException(405, exc.reason, headers={"Allow": "POST"}) from cause
             raise
 
@@ -168,5 +188,7 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         try:  # a connection counts as one request of the user
             await rate_limits.hit(context.ctx, "requests", context.ctx.settings.rate_limit_per_minute)
         except RateLimited as exc:
-            raise ConnectionRejectionError({"message": exc.message, "code": exc.code, "retry_after": exc.retry_after}) from None
+            raise ConnectionRejectionError(
+                {"message": exc.message, "code": exc.code, "retry_after": exc.retry_after}
+            ) from None
         return None

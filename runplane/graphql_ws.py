@@ -14,10 +14,9 @@ from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
 from strawberry.http.exceptions import WebSocketDisconnected
-from uvicorn.protocols.utils import ClientDisconnected
-
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from uvicorn.protocols.utils import ClientDisconnected
 
 from runplane.errors import DomainError
 from runplane.events.live import SinkGone
@@ -26,7 +25,9 @@ from runplane.schema.context import GraphQLContext
 from runplane.ws_protocol import direct_writes
 
 
-def _plan(handler: Any, query: str, variables: dict[str, Any] | None, operation_name: str | None) -> fanout.SharedSubscription | None:
+def _plan(
+    handler: Any, query: str, variables: dict[str, Any] | None, operation_name: str | None
+) -> fanout.SharedSubscription | None:
     settings = handler.view.services.settings
     if not settings.graphql_shared_fanout:
         return None
@@ -70,7 +71,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             self.operations.pop(operation.id, None)
             return
         except DomainError as exc:
-            await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [fanout.domain_error_payload(exc)]})
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "error", "payload": [fanout.domain_error_payload(exc)]}
+            )
             return
         await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
@@ -78,7 +81,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
 class LegacyWSHandler(BaseGraphQLWSHandler[GraphQLContext, None]):
     """The legacy `graphql-ws` subprotocol (subscriptions-transport-ws)."""
 
-    async def handle_async_results(self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None) -> None:
+    async def handle_async_results(
+        self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
+    ) -> None:
         shared = _plan(self, query, variables, operation_name)  # type: ignore[arg-type]
         if shared is None:
             await super().handle_async_results(operation_id, query, operation_name, variables)

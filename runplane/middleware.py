@@ -73,5 +73,11 @@ def _counting_receive(receive: Receive, limit: int) -> Receive:
 
 async def _reject(send: Send, limit: int) -> None:
     body = json.dumps({"detail": f"Request body exceeds {limit} bytes", "code": "PAYLOAD_TOO_LARGE"}).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

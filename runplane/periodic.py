@@ -10,7 +10,9 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger("runplane.periodic")
 
 
-async def run_periodically(name: str, interval: float, step: Callable[[], Awaitable[object]], logger: logging.Logger = log) -> None:
+async def run_periodically(
+    name: str, interval: float, step: Callable[[], Awaitable[object]], logger: logging.Logger = log
+) -> None:
     """Sleep `interval`, run `step`, forever. A failing pass must not end the loop. A new failure is logged with
     its traceback (it may be a bug); during an outage (the database down for minutes) every pass fails alike,
     and a repeat of the last failure is one warning line (its traceback at DEBUG)."""
@@ -34,7 +36,9 @@ async def run_periodically(name: str, interval: float, step: Callable[[], Awaita
 class Periodic:
     """`run_periodically` as a task that start() begins and stop() cancels."""
 
-    def __init__(self, name: str, interval: float, step: Callable[[], Awaitable[object]], logger: logging.Logger = log) -> None:
+    def __init__(
+        self, name: str, interval: float, step: Callable[[], Awaitable[object]], logger: logging.Logger = log
+    ) -> None:
         self.name, self.interval, self.step, self.logger = name, interval, step, logger
         self._task: asyncio.Task[None] | None = None
 

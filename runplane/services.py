@@ -73,7 +73,9 @@ class Services:
         kind = "scripted" if run.model.startswith("scripted/") else "openai"
         if kind not in self._providers:
             self._providers[kind] = build_provider(
-                kind, self.settings.model_base_url, self.settings.model_api_key,
+                kind,
+                self.settings.model_base_url,
+                self.settings.model_api_key,
                 chunk_delay=self.settings.scripted_chunk_delay,
             )
         return self._providers[kind]

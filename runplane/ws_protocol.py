@@ -107,4 +107,4 @@ def direct_writes(scope: Any) -> DirectWrites | None:
     return writes if isinstance(writes, DirectWrites) else None
 
 
-__all__ = ["DirectWebSocketProtocol", "DirectWrites", "direct_writes", "text_frame", "EXTENSION"]
+__all__ = ["EXTENSION", "DirectWebSocketProtocol", "DirectWrites", "direct_writes", "text_frame"]

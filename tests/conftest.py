@@ -8,7 +8,14 @@ import pytest
 
 from runplane.config import Settings
 from tests.support import (
-    ROOMY_PLAN, LiveServer, UserHandle, database_url, drop_postgres_database, register_user, start_server, test_redis_url,
+    ROOMY_PLAN,
+    LiveServer,
+    UserHandle,
+    database_url,
+    drop_postgres_database,
+    register_user,
+    start_server,
+    test_redis_url,
 )
 
 ADMIN_API_KEY = "test-admin-key-0123456789"
@@ -23,13 +30,18 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live
     tmp = tmp_path_factory.mktemp("runplane")
     url, pg_name = await database_url(tmp)
     settings = Settings(
-        data_dir=tmp, database_url=url, redis_url=test_redis_url(), jwt_secret="test-secret-" + "x" * 40,
+        data_dir=tmp,
+        database_url=url,
+        redis_url=test_redis_url(),
+        jwt_secret="test-secret-" + "x" * 40,
         admin_api_key=ADMIN_API_KEY,
         # Runs execute in this process: with Redis configured, "auto" would queue them on arq, and no
         # worker runs beside the session server (tests/runs starts real workers where it needs them).
         run_queue="inprocess",
         # Per-user limits high enough never to throttle the suite; tests/runs checks the real defaults.
-        rate_limit_per_minute=100_000, run_starts_per_minute=100_000, max_streams_per_user=1_000,
+        rate_limit_per_minute=100_000,
+        run_starts_per_minute=100_000,
+        max_streams_per_user=1_000,
         # New users start on a plan without project or deployment caps: many tests create several of each.
         # Tests of the caps move their user to the free plan (tests/billing/test_limits.py).
         billing_default_plan=ROOMY_PLAN,

@@ -56,8 +56,12 @@ def base_env(data_dir: Path, **settings: object) -> dict[str, str]:
     defaults, then `settings` (RUNPLANE_* names without the prefix, any case; None leaves a setting out, defaults too)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
     env.update(
-        PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", RUNPLANE_DATA_DIR=str(data_dir), RUNPLANE_JWT_SECRET=JWT_SECRET,
-        RUNPLANE_LOG_LEVEL="WARNING", RUNPLANE_BILLING_DEFAULT_PLAN=ROOMY_PLAN,
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+        RUNPLANE_DATA_DIR=str(data_dir),
+        RUNPLANE_JWT_SECRET=JWT_SECRET,
+        RUNPLANE_LOG_LEVEL="WARNING",
+        RUNPLANE_BILLING_DEFAULT_PLAN=ROOMY_PLAN,
     )
     for name, value in settings.items():
         if value is None:
@@ -130,8 +134,14 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, port: 
     with open(log_path, "wb") as log:
         # Own session: signals meant for pytest (Ctrl-C, CI's timeout) do not reach it, we stop it.
         popen = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     return Process(name, popen, log_path, env, port)
 

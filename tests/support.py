@@ -7,10 +7,11 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import uvicorn
@@ -100,7 +101,14 @@ async def start_server(settings: Settings) -> LiveServer:
     """uvicorn in this event loop: real sockets, and the test can still reach the database directly."""
     port = free_port()
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="runplane.ws_protocol:DirectWebSocketProtocol")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws="runplane.ws_protocol:DirectWebSocketProtocol",
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())

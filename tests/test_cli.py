@@ -38,6 +38,7 @@ T = TypeVar("T")
 def run_async(make: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine on a private loop in a thread. These tests are synchronous on purpose: they
     stay off the session's shared event loop, where another module's stray task could fail them."""
+
     async def call() -> T:
         return await make()
 
@@ -69,8 +70,14 @@ class Cli:
 
     def run(self, *args: str, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [runplane_executable(), *args], env={**self.env, **extra_env}, cwd=self.data_dir.parent,
-            capture_output=True, text=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL, check=False,
+            [runplane_executable(), *args],
+            env={**self.env, **extra_env},
+            cwd=self.data_dir.parent,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
         if check:
             assert done.returncode == 0, f"runplane {' '.join(args)} exited {done.returncode}:\n{done.stderr}"
@@ -164,8 +171,12 @@ def served(cli: Cli) -> Iterator[str]:
     log_path = cli.data_dir.parent / "serve.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [runplane_executable(), "serve", "--port", str(port)], env=cli.env, cwd=cli.data_dir.parent,
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [runplane_executable(), "serve", "--port", str(port)],
+            env=cli.env,
+            cwd=cli.data_dir.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -231,7 +242,9 @@ def test_export_schema_writes_the_committed_sdl(cli: Cli, tmp_path: Path) -> Non
     )
 
 
-@pytest.mark.skipif(support.test_database_kind() != "postgres", reason="PostgreSQL pass only (RUNPLANE_TEST_DATABASE=postgres)")
+@pytest.mark.skipif(
+    support.test_database_kind() != "postgres", reason="PostgreSQL pass only (RUNPLANE_TEST_DATABASE=postgres)"
+)
 def test_commands_use_the_postgres_database_url(cli: Cli, user: CliUser) -> None:
     """With RUNPLANE_DATABASE_URL set, users land in PostgreSQL and no SQLite file appears."""
     import asyncpg

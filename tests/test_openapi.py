@@ -16,7 +16,12 @@ from tests.support import LiveServer, UserHandle
 
 # Served by the app itself, outside the registry (they describe the API, they are not part of it).
 DOC_ROUTES = {("GET", "/api/openapi.json"), ("GET", "/api/docs")}
-SECURITY: dict[str, list[dict[str, list[str]]]] = {"public": [], "webhook": [], "user": [{"bearer": []}], "admin": [{"apiKey": []}, {"bearer": []}]}
+SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "public": [],
+    "webhook": [],
+    "user": [{"bearer": []}],
+    "admin": [{"apiKey": []}, {"bearer": []}],
+}
 
 
 @pytest.fixture
@@ -76,7 +81,12 @@ async def test_query_token_routes_accept_the_token_in_the_query(
     client: httpx.AsyncClient, document: dict[str, Any], alice: UserHandle
 ) -> None:
     """Routes documented with `queryToken` really authenticate `?token=`: a bad one is 401, a good one passes."""
-    routes = [(path, m) for path, item in document["paths"].items() for m, op in item.items() if {"queryToken": []} in op["security"]]
+    routes = [
+        (path, m)
+        for path, item in document["paths"].items()
+        for m, op in item.items()
+        if {"queryToken": []} in op["security"]
+    ]
     assert routes, "the SSE stream route documents ?token="
     for path, method in routes:
         response = await client.request(method.upper(), concrete(path) + "?token=garbage")
@@ -133,10 +143,14 @@ def assert_documented(document: dict[str, Any], method: str, path: str, response
         assert not errors, (method, path, errors, response.text[:300])
 
 
-async def test_nullable_fields_are_documented_nullable(client: httpx.AsyncClient, document: dict[str, Any], alice: UserHandle) -> None:
+async def test_nullable_fields_are_documented_nullable(
+    client: httpx.AsyncClient, document: dict[str, Any], alice: UserHandle
+) -> None:
     history = await client.get("/api/billing/usage-history", headers=alice.headers)  # totals.date is null
     assert_documented(document, "GET", "/billing/usage-history", history)
-    project = (await client.post("/api/projects", json={"name": "never deployed"}, headers=alice.headers)).json()["project_id"]
+    project = (await client.post("/api/projects", json={"name": "never deployed"}, headers=alice.headers)).json()[
+        "project_id"
+    ]
     for kind in ("status", "live-status"):  # deployment_id is null before the first deployment
         answer = await client.get(f"/api/project/{project}/deployment/{kind}", headers=alice.headers)
         assert answer.json()["deployment_id"] is None
@@ -145,14 +159,20 @@ async def test_nullable_fields_are_documented_nullable(client: httpx.AsyncClient
 
 async def test_event_streams_document_one_event(document: dict[str, Any]) -> None:
     """OpenAPI 3.1: the `schema` of text/event-stream describes each event (fields id, event, data), not a string."""
-    streams = [op["responses"]["200"]["content"]["text/event-stream"]["schema"] for item in document["paths"].values()
-               for op in item.values() if "text/event-stream" in op["responses"].get("200", {}).get("content", {})]
+    streams = [
+        op["responses"]["200"]["content"]["text/event-stream"]["schema"]
+        for item in document["paths"].values()
+        for op in item.values()
+        if "text/event-stream" in op["responses"].get("200", {}).get("content", {})
+    ]
     assert len(streams) == 3
     for schema in streams:
         assert schema["type"] == "object" and {"id", "event", "data"} <= set(schema["properties"])
 
 
-async def test_error_statuses_routes_answer_are_documented(client: httpx.AsyncClient, document: dict[str, Any], alice: UserHandle) -> None:
+async def test_error_statuses_routes_answer_are_documented(
+    client: httpx.AsyncClient, document: dict[str, Any], alice: UserHandle
+) -> None:
     taken = await client.post("/api/auth/register", json={"email": alice.email, "password": "another password"})
     assert_documented(document, "POST", "/auth/register", taken)
     assert taken.status_code == 409
@@ -161,14 +181,33 @@ async def test_error_statuses_routes_answer_are_documented(client: httpx.AsyncCl
     stale = await client.post("/api/auth/refresh", json={"refresh_token": "garbage"})
     assert_documented(document, "POST", "/auth/refresh", stale)
     unknown = str(uuid.uuid4())
-    assert_documented(document, "GET", "/threads", await client.get(f"/api/threads?project_id={unknown}", headers=alice.headers))
-    assert_documented(document, "POST", "/threads", await client.post("/api/threads", json={"project_id": unknown}, headers=alice.headers))
-    assert_documented(document, "GET", "/feature-flags", await client.get("/api/feature-flags", headers=alice.headers))  # disabled: 404
-    assert_documented(document, "POST", "/billing/openrouter-key/test", await client.post("/api/billing/openrouter-key/test", headers=alice.headers))
+    assert_documented(
+        document, "GET", "/threads", await client.get(f"/api/threads?project_id={unknown}", headers=alice.headers)
+    )
+    assert_documented(
+        document,
+        "POST",
+        "/threads",
+        await client.post("/api/threads", json={"project_id": unknown}, headers=alice.headers),
+    )
+    assert_documented(
+        document, "GET", "/feature-flags", await client.get("/api/feature-flags", headers=alice.headers)
+    )  # disabled: 404
+    assert_documented(
+        document,
+        "POST",
+        "/billing/openrouter-key/test",
+        await client.post("/api/billing/openrouter-key/test", headers=alice.headers),
+    )
     for path in ("/composio/health", "/composio/connections"):  # Composio is not configured here: 503
         assert_documented(document, "GET", path, await client.get("/api" + path, headers=alice.headers))
     assert_documented(document, "POST", "/webhooks/stripe", await client.post("/api/webhooks/stripe", json={}))
-    assert_documented(document, "POST", "/send-welcome-email", await client.post("/api/send-welcome-email", json={}, headers=alice.headers))
+    assert_documented(
+        document,
+        "POST",
+        "/send-welcome-email",
+        await client.post("/api/send-welcome-email", json={}, headers=alice.headers),
+    )
     admin = {"X-API-Key": ADMIN_API_KEY}
     no_user = await client.post("/api/billing/admin/reset-quotas", json={"user_id": unknown}, headers=admin)
     assert no_user.status_code == 404
@@ -178,4 +217,7 @@ async def test_error_statuses_routes_answer_are_documented(client: httpx.AsyncCl
 async def test_every_route_with_a_body_documents_413(document: dict[str, Any]) -> None:
     for route in api.routes:
         if route.body is not None:
-            assert "413" in document["paths"]["/api" + route.path][route.method.lower()]["responses"], (route.method, route.path)
+            assert "413" in document["paths"]["/api" + route.path][route.method.lower()]["responses"], (
+                route.method,
+                route.path,
+            )

@@ -34,7 +34,9 @@ async def test_a_new_failure_has_its_traceback_and_repeats_are_one_line_each(cap
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     refused = "ConnectionRefusedError: [Errno 111] Connect call failed"
     assert [r.getMessage() for r in warnings] == [
-        f"probe pass failed: {refused}", f"probe pass failed again: {refused}", f"probe pass failed again: {refused}",
+        f"probe pass failed: {refused}",
+        f"probe pass failed again: {refused}",
+        f"probe pass failed again: {refused}",
         "probe pass failed: KeyError: 'a bug'",
     ]
     assert [r.exc_info is not None for r in warnings] == [True, False, False, True]

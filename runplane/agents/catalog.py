@@ -10,7 +10,11 @@ from runplane.agents.providers.registry import available_models, build_provider,
 from runplane.services import Services
 
 log = logging.getLogger("runplane.catalog")
-SCRIPTED_MODELS = [ModelInfo(id="scripted/demo", name="Scripted offline agent (runs shell blocks from the prompt)", provider="scripted")]
+SCRIPTED_MODELS = [
+    ModelInfo(
+        id="scripted/demo", name="Scripted offline agent (runs shell blocks from the prompt)", provider="scripted"
+    )
+]
 
 
 def configured_providers(services: Services) -> dict[str, ModelProvider]:
@@ -36,6 +40,10 @@ async def list_available_models(services: Services) -> list[dict[str, Any]]:
 
 def _model_json(model: ModelInfo, default: str) -> dict[str, Any]:
     return {
-        "id": model.id, "name": model.name, "provider": model.provider,
-        "context_length": model.context_length, "pricing": model.pricing, "default": model.id == default,
+        "id": model.id,
+        "name": model.name,
+        "provider": model.provider,
+        "context_length": model.context_length,
+        "pricing": model.pricing,
+        "default": model.id == default,
     }

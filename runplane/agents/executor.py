@@ -34,7 +34,9 @@ async def execute_run(services: Services, run_id: uuid.UUID, worker_id: str) -> 
         return  # stopped while queued, or another worker has it
     await lifecycle.publish_all(services, started)
     run = await AgentRun.get(id=run_id)
-    heartbeat = asyncio.create_task(_heartbeat(run_id, worker_id, settings.run_lease_seconds, settings.run_heartbeat_seconds))
+    heartbeat = asyncio.create_task(
+        _heartbeat(run_id, worker_id, settings.run_lease_seconds, settings.run_heartbeat_seconds)
+    )
     try:
         await _execute_claimed(services, run)
     finally:
@@ -52,7 +54,9 @@ async def _execute_claimed(services: Services, run: AgentRun) -> None:
         await _complete(services, run, result)
     except (asyncio.CancelledError, RunStopped):
         if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
-            await _shield_finish(services, run.id, "failed", progress.usage, error="The worker shut down during the run")
+            await _shield_finish(
+                services, run.id, "failed", progress.usage, error="The worker shut down during the run"
+            )
             raise
         await _shield_finish(services, run.id, "stopped", progress.usage)
     except ProviderError as exc:
@@ -65,19 +69,31 @@ async def _execute_claimed(services: Services, run: AgentRun) -> None:
         work.cancel()
 
 
-async def _shield_finish(services: Services, run_id: uuid.UUID, status: str, usage: Usage, *, error: str | None = None) -> None:
-    await asyncio.shield(lifecycle.finish(
-        services, run_id, status, error=error, prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens,
-    ))
+async def _shield_finish(
+    services: Services, run_id: uuid.UUID, status: str, usage: Usage, *, error: str | None = None
+) -> None:
+    await asyncio.shield(
+        lifecycle.finish(
+            services,
+            run_id,
+            status,
+            error=error,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+        )
+    )
 
 
 async def _run_agent(services: Services, run: AgentRun, progress: LoopResult) -> LoopResult:
     tools = ToolRunner(lambda: services.sandbox_for_project(run.project_id), _command_recorder(run.id))  # type: ignore[attr-defined]
     async with byok.run_provider(services, run) as provider:  # the owner's own key, if they stored one
         loop = AgentLoop(
-            provider, run.model.split("/", 1)[-1] if run.model.startswith("scripted/") else run.model,
-            tools, lambda type, payload: _emit(services, run.id, type, payload), lambda: _checkpoint(run.id),
+            provider,
+            run.model.split("/", 1)[-1] if run.model.startswith("scripted/") else run.model,
+            tools,
+            lambda type, payload: _emit(services, run.id, type, payload),
+            lambda: _checkpoint(run.id),
             services.settings.max_agent_steps,
         )
         result = await loop.run(await _history(run), progress)
@@ -129,10 +145,16 @@ async def _heartbeat(run_id: uuid.UUID, worker_id: str, lease: int, every: int) 
 
 
 def _command_recorder(run_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    async def record(*, command: str, exit_code: int | None, duration_ms: int, output_bytes: int, timed_out: bool) -> None:
+    async def record(
+        *, command: str, exit_code: int | None, duration_ms: int, output_bytes: int, timed_out: bool
+    ) -> None:
         await CommandRecord.create(
-            run_id=run_id, command=command[:10_000], exit_code=exit_code, duration_ms=duration_ms,
-            output_bytes=output_bytes, timed_out=timed_out,
+            run_id=run_id,
+            command=command[:10_000],
+            exit_code=exit_code,
+            duration_ms=duration_ms,
+            output_bytes=output_bytes,
+            timed_out=timed_out,
         )
 
     return record
@@ -143,6 +165,10 @@ async def _complete(services: Services, run: AgentRun, result: LoopResult) -> No
         await Message.create(thread_id=run.thread_id, role="assistant", content=result.final_text[:100_000])  # type: ignore[attr-defined]
     usage = result.usage
     await lifecycle.finish(
-        services, run.id, "completed", prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens,
+        services,
+        run.id,
+        "completed",
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
     )

@@ -8,7 +8,7 @@ and the status event is written in the same transaction as the status (readers r
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -22,12 +22,17 @@ from runplane.services import Services
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 async def transition(
-    run_id: uuid.UUID, *, from_statuses: tuple[str, ...], to: str, payload: dict[str, Any] | None = None,
-    error: str | None = None, **fields: Any,
+    run_id: uuid.UUID,
+    *,
+    from_statuses: tuple[str, ...],
+    to: str,
+    payload: dict[str, Any] | None = None,
+    error: str | None = None,
+    **fields: Any,
 ) -> list[RunEvent]:
     """Move the run to `to` if it is in one of `from_statuses`. Returns the events written (an error
     event, if any, then the status event), or [] if the run was not in such a status."""
@@ -45,14 +50,23 @@ async def transition(
 
 async def claim(run_id: uuid.UUID, worker_id: str, lease_seconds: int) -> list[RunEvent]:
     return await transition(
-        run_id, from_statuses=("queued",), to="running", worker_id=worker_id,
-        started_at=now(), lease_expires_at=now() + timedelta(seconds=lease_seconds),
+        run_id,
+        from_statuses=("queued",),
+        to="running",
+        worker_id=worker_id,
+        started_at=now(),
+        lease_expires_at=now() + timedelta(seconds=lease_seconds),
     )
 
 
 async def finish(
-    services: Services, run_id: uuid.UUID, status: str, *, error: str | None = None,
-    from_statuses: tuple[str, ...] = ACTIVE_STATUSES, **fields: Any,
+    services: Services,
+    run_id: uuid.UUID,
+    status: str,
+    *,
+    error: str | None = None,
+    from_statuses: tuple[str, ...] = ACTIVE_STATUSES,
+    **fields: Any,
 ) -> bool:
     """End an active run: (error event,) terminal status event, then END_STREAM/ERROR on the control channel."""
     await billing.charge_run(services, run_id, **fields)  # tokens used, once per run (the ledger is keyed by run id)

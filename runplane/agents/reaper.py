@@ -28,7 +28,9 @@ async def reap_once(services: Services) -> int:
         if stop_requested:
             ended += await lifecycle.finish(services, run_id, "stopped")
         else:
-            ended += await lifecycle.finish(services, run_id, "failed", error="The worker executing this run stopped responding")
+            ended += await lifecycle.finish(
+                services, run_id, "failed", error="The worker executing this run stopped responding"
+            )
     if ended:
         log.warning("reaper ended %d run(s) of dead workers", ended)
     return ended

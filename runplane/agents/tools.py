@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from runplane.agents.providers.base import ToolCall, ToolSpec
@@ -14,25 +14,48 @@ from runplane.errors import DomainError
 MAX_RESULT_CHARS = 16_000  # what the model sees of a tool's output; the sandbox caps what is kept
 
 TOOL_SPECS = [
-    ToolSpec("shell", "Run a shell command in the project workspace.", {
-        "type": "object", "required": ["command"],
-        "properties": {"command": {"type": "string"}, "timeout": {"type": "number"}},
-    }),
-    ToolSpec("read_file", "Read a text file of the workspace.", {
-        "type": "object", "required": ["path"], "properties": {"path": {"type": "string"}},
-    }),
-    ToolSpec("write_file", "Write (create or replace) a file of the workspace.", {
-        "type": "object", "required": ["path", "content"],
-        "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
-    }),
-    ToolSpec("list_files", "List the files of a workspace directory.", {
-        "type": "object", "properties": {"path": {"type": "string"}},
-    }),
+    ToolSpec(
+        "shell",
+        "Run a shell command in the project workspace.",
+        {
+            "type": "object",
+            "required": ["command"],
+            "properties": {"command": {"type": "string"}, "timeout": {"type": "number"}},
+        },
+    ),
+    ToolSpec(
+        "read_file",
+        "Read a text file of the workspace.",
+        {
+            "type": "object",
+            "required": ["path"],
+            "properties": {"path": {"type": "string"}},
+        },
+    ),
+    ToolSpec(
+        "write_file",
+        "Write (create or replace) a file of the workspace.",
+        {
+            "type": "object",
+            "required": ["path", "content"],
+            "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+        },
+    ),
+    ToolSpec(
+        "list_files",
+        "List the files of a workspace directory.",
+        {
+            "type": "object",
+            "properties": {"path": {"type": "string"}},
+        },
+    ),
 ]
 
 
 class CommandRecorder(Protocol):
-    async def __call__(self, *, command: str, exit_code: int | None, duration_ms: int, output_bytes: int, timed_out: bool) -> None: ...
+    async def __call__(
+        self, *, command: str, exit_code: int | None, duration_ms: int, output_bytes: int, timed_out: bool
+    ) -> None: ...
 
 
 @dataclass
@@ -75,8 +98,11 @@ class ToolRunner:
         timeout = args.get("timeout") if isinstance(args.get("timeout"), (int, float)) else None
         result = await (await self.sandbox()).execute(command, timeout=timeout)
         await self.record_command(
-            command=command, exit_code=result.exit_code, duration_ms=int(result.duration_ms),
-            output_bytes=result.output_bytes, timed_out=result.timed_out,
+            command=command,
+            exit_code=result.exit_code,
+            duration_ms=int(result.duration_ms),
+            output_bytes=result.output_bytes,
+            timed_out=result.timed_out,
         )
         text = result.output[-MAX_RESULT_CHARS:]
         if result.timed_out:
@@ -84,7 +110,9 @@ class ToolRunner:
         if result.truncated:
             text += "\n[output truncated]"
         text += f"\n[exit code {result.exit_code}]"  # the model only sees this text: it must know the outcome
-        return ToolOutcome(text, result.exit_code == 0, {"exit_code": result.exit_code, "duration_ms": int(result.duration_ms)})
+        return ToolOutcome(
+            text, result.exit_code == 0, {"exit_code": result.exit_code, "duration_ms": int(result.duration_ms)}
+        )
 
     async def _tool_read_file(self, args: dict[str, Any]) -> ToolOutcome:
         data = await (await self.sandbox()).read_file(_string(args, "path"))

@@ -21,7 +21,12 @@ class JWKSClient:
     """
 
     def __init__(
-        self, url: str, *, cache_seconds: int = 300, http: httpx.AsyncClient | None = None, refetches_per_minute: int = 10
+        self,
+        url: str,
+        *,
+        cache_seconds: int = 300,
+        http: httpx.AsyncClient | None = None,
+        refetches_per_minute: int = 10,
     ) -> None:
         self.url = url
         self.cache_seconds = cache_seconds
@@ -93,16 +98,19 @@ def _parse_jwks(document: object) -> dict[str, Any]:
     return keys
 
 
-async def decode_external_token(
-    client: JWKSClient, token: str, *, issuer: str, audience: str | None
-) -> dict[str, Any]:
+async def decode_external_token(client: JWKSClient, token: str, *, issuer: str, audience: str | None) -> dict[str, Any]:
     header = jwt.get_unverified_header(token)
     if header.get("alg") not in ASYMMETRIC_ALGORITHMS:
         # Refusing HS* here is what stops algorithm confusion (a public key used as an HMAC secret).
         raise jwt.InvalidTokenError("algorithm not allowed for external issuer")
     key = await client.key_for(header.get("kid"))
     claims: dict[str, Any] = jwt.decode(
-        token, key, algorithms=[header["alg"]], issuer=issuer, audience=audience, leeway=5,
+        token,
+        key,
+        algorithms=[header["alg"]],
+        issuer=issuer,
+        audience=audience,
+        leeway=5,
         options={"require": ["exp", "iat", "sub", "iss"], "verify_aud": audience is not None},
     )
     return claims

@@ -10,7 +10,13 @@ from importlib import resources
 from typing import Any
 
 # Headers set by CDNs and edge proxies; "XX" (unknown) and "T1" (Tor) say nothing about the country.
-COUNTRY_HEADERS = ("cf-ipcountry", "x-vercel-ip-country", "cloudfront-viewer-country", "x-country-code", "x-appengine-country")
+COUNTRY_HEADERS = (
+    "cf-ipcountry",
+    "x-vercel-ip-country",
+    "cloudfront-viewer-country",
+    "x-country-code",
+    "x-appengine-country",
+)
 UNKNOWN_COUNTRIES = frozenset({"XX", "T1", "ZZ"})
 
 
@@ -44,7 +50,11 @@ def method(method_id: str) -> dict[str, Any] | None:
 def regions() -> list[dict[str, Any]]:
     data = table()
     return [
-        {"id": region_id, **region, "countries": sorted(c for c, info in data["countries"].items() if info["region"] == region_id)}
+        {
+            "id": region_id,
+            **region,
+            "countries": sorted(c for c, info in data["countries"].items() if info["region"] == region_id),
+        }
         for region_id, region in data["regions"].items()
     ]
 
@@ -58,8 +68,12 @@ def for_country(code: str) -> CountryMethods:
     info = data["countries"].get(code)
     if info is None:
         default = data["default"]
-        return CountryMethods(code, None, None, default["currency"], [method(m) for m in default["methods"]], fallback=True)  # type: ignore[misc]
-    return CountryMethods(code, info["name"], info["region"], info["currency"], [method(m) for m in info["methods"]], fallback=False)  # type: ignore[misc]
+        return CountryMethods(
+            code, None, None, default["currency"], [method(m) for m in default["methods"]], fallback=True
+        )  # type: ignore[misc]
+    return CountryMethods(
+        code, info["name"], info["region"], info["currency"], [method(m) for m in info["methods"]], fallback=False
+    )  # type: ignore[misc]
 
 
 def check(code: str, method_id: str, currency: str | None, recurring: bool) -> tuple[bool, str | None]:

@@ -43,14 +43,43 @@ class Plan:
 
 
 DEFAULT_PLANS: tuple[Plan, ...] = (
-    Plan("free", "Free", 0, token_allowance=200_000, max_projects=3, max_deployments=1,
-         features=("200k tokens per month", "3 projects", "1 deployment")),
-    Plan("pro", "Pro", 2000, token_allowance=5_000_000, max_projects=50, max_deployments=20,
-         features=("5M tokens per month", "50 projects", "20 deployments")),
-    Plan("premium", "Premium", 5000, token_allowance=20_000_000, max_projects=None, max_deployments=None,
-         features=("20M tokens per month", "Unlimited projects", "Unlimited deployments")),
-    Plan("byok", "Bring your own key", 1000, token_allowance=0, max_projects=None, max_deployments=50, byok=True,
-         features=("Your own OpenRouter key", "Unlimited projects", "50 deployments")),
+    Plan(
+        "free",
+        "Free",
+        0,
+        token_allowance=200_000,
+        max_projects=3,
+        max_deployments=1,
+        features=("200k tokens per month", "3 projects", "1 deployment"),
+    ),
+    Plan(
+        "pro",
+        "Pro",
+        2000,
+        token_allowance=5_000_000,
+        max_projects=50,
+        max_deployments=20,
+        features=("5M tokens per month", "50 projects", "20 deployments"),
+    ),
+    Plan(
+        "premium",
+        "Premium",
+        5000,
+        token_allowance=20_000_000,
+        max_projects=None,
+        max_deployments=None,
+        features=("20M tokens per month", "Unlimited projects", "Unlimited deployments"),
+    ),
+    Plan(
+        "byok",
+        "Bring your own key",
+        1000,
+        token_allowance=0,
+        max_projects=None,
+        max_deployments=50,
+        byok=True,
+        features=("Your own OpenRouter key", "Unlimited projects", "50 deployments"),
+    ),
 )
 
 
@@ -82,7 +111,9 @@ class PlanBook:
 
 
 def plan_book(settings: Settings) -> PlanBook:
-    return _plan_book(settings.billing_plans, settings.billing_default_plan, settings.polar_products, settings.stripe_prices)
+    return _plan_book(
+        settings.billing_plans, settings.billing_default_plan, settings.polar_products, settings.stripe_prices
+    )
 
 
 @lru_cache(maxsize=8)
@@ -90,7 +121,9 @@ def _plan_book(raw: str | None, default_id: str, polar: tuple[str, ...], stripe:
     plans = DEFAULT_PLANS if raw is None else tuple(_plan_from_json(item) for item in _load_json(raw))
     overrides = {"polar": _pairs(polar, "POLAR_PRODUCTS"), "stripe": _pairs(stripe, "STRIPE_PRICES")}
     merged = tuple(
-        replace(p, checkout_ids={**p.checkout_ids, **{prov: ids[p.id] for prov, ids in overrides.items() if p.id in ids}})
+        replace(
+            p, checkout_ids={**p.checkout_ids, **{prov: ids[p.id] for prov, ids in overrides.items() if p.id in ids}}
+        )
         for p in plans
     )
     return PlanBook(merged, default_id)
@@ -117,11 +150,17 @@ def _plan_from_json(item: Any) -> Plan:
         raise ValueError("billing: every plan needs a string id")
     ids = {prov: str(item[f"{prov}_id"]) for prov in PROVIDERS if item.get(f"{prov}_id")}
     return Plan(
-        id=item["id"], name=str(item.get("name") or item["id"]), price_cents=_count(item, "price_cents", 0),
-        currency=str(item.get("currency", "usd")).lower(), interval=str(item.get("interval", "month")),
-        token_allowance=_optional_count(item, "token_allowance", 0), max_projects=_optional_count(item, "max_projects", None),
-        max_deployments=_optional_count(item, "max_deployments", None), byok=bool(item.get("byok", False)),
-        features=tuple(str(f) for f in item.get("features", [])), checkout_ids=ids,
+        id=item["id"],
+        name=str(item.get("name") or item["id"]),
+        price_cents=_count(item, "price_cents", 0),
+        currency=str(item.get("currency", "usd")).lower(),
+        interval=str(item.get("interval", "month")),
+        token_allowance=_optional_count(item, "token_allowance", 0),
+        max_projects=_optional_count(item, "max_projects", None),
+        max_deployments=_optional_count(item, "max_deployments", None),
+        byok=bool(item.get("byok", False)),
+        features=tuple(str(f) for f in item.get("features", [])),
+        checkout_ids=ids,
     )
 
 

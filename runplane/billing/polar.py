@@ -22,10 +22,16 @@ from runplane.billing.providers import (
 )
 from runplane.billing.signatures import SignatureError, verify_standard
 
-SUBSCRIPTION_EVENTS = frozenset({
-    "subscription.created", "subscription.active", "subscription.updated", "subscription.canceled",
-    "subscription.uncanceled", "subscription.revoked",
-})
+SUBSCRIPTION_EVENTS = frozenset(
+    {
+        "subscription.created",
+        "subscription.active",
+        "subscription.updated",
+        "subscription.canceled",
+        "subscription.uncanceled",
+        "subscription.revoked",
+    }
+)
 
 
 class PolarProvider(ProviderAPI):
@@ -75,11 +81,13 @@ class PolarProvider(ProviderAPI):
             return None
         metadata, customer = mapping(data.get("metadata")), mapping(data.get("customer"))
         return SubscriptionChange(
-            state=state, status=status,
+            state=state,
+            status=status,
             user_ref=text_or_none(metadata.get("user_id")) or text_or_none(customer.get("external_id")),
             plan_id=self._plan_id(plans, text_or_none(data.get("product_id")), metadata),
-            subscription_id=text_or_none(data.get("id")), customer_id=text_or_none(data.get("customer_id")),
-            period_start=parse_time(data.get("current_period_start")), period_end=parse_time(data.get("current_period_end")),
+            subscription_id=text_or_none(data.get("id")),
+            customer_id=text_or_none(data.get("customer_id")),
+            period_start=parse_time(data.get("current_period_start")),
+            period_end=parse_time(data.get("current_period_end")),
             cancel_at_period_end=data.get("cancel_at_period_end") is True,
         )
-

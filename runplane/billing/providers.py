@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
@@ -140,16 +140,26 @@ def payment_provider(settings: Settings, name: str) -> PaymentProvider:
     from runplane.billing.stripe import StripeProvider
 
     if name == "polar":
-        return PolarProvider(settings.polar_api_url, settings.polar_access_token, settings.polar_webhook_secret,
-                             tolerance=settings.webhook_tolerance_seconds)
+        return PolarProvider(
+            settings.polar_api_url,
+            settings.polar_access_token,
+            settings.polar_webhook_secret,
+            tolerance=settings.webhook_tolerance_seconds,
+        )
     if name == "stripe":
-        return StripeProvider(settings.stripe_api_url, settings.stripe_secret_key, settings.stripe_webhook_secret,
-                              tolerance=settings.webhook_tolerance_seconds)
+        return StripeProvider(
+            settings.stripe_api_url,
+            settings.stripe_secret_key,
+            settings.stripe_webhook_secret,
+            tolerance=settings.webhook_tolerance_seconds,
+        )
     raise ValueError(f"unknown payment provider {name!r} (expected one of {', '.join(PROVIDERS)})")
 
 
 def configured_checkout_providers(settings: Settings) -> list[str]:
-    return [name for name, key in (("polar", settings.polar_access_token), ("stripe", settings.stripe_secret_key)) if key]
+    return [
+        name for name, key in (("polar", settings.polar_access_token), ("stripe", settings.stripe_secret_key)) if key
+    ]
 
 
 def state_of(status: str) -> Literal["active", "past_due", "ended"] | None:
@@ -174,7 +184,9 @@ async def call_api(method: str, url: str, *, what: str, **kwargs: Any) -> dict[s
     except ValueError:
         body = None
     if response.status_code >= 400:
-        raise PaymentProviderError(f"{what} answered HTTP {response.status_code}: {_detail(body)}", response.status_code)
+        raise PaymentProviderError(
+            f"{what} answered HTTP {response.status_code}: {_detail(body)}", response.status_code
+        )
     if not isinstance(body, dict):
         raise PaymentProviderError(f"{what} answered with a non-object body", response.status_code)
     return body
@@ -200,13 +212,13 @@ def text_or_none(value: Any) -> str | None:
 def parse_time(value: Any) -> datetime | None:
     """ISO-8601 strings (Polar) or Unix seconds (Stripe); anything else is None."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 10**11:
-        return datetime.fromtimestamp(value, timezone.utc)
+        return datetime.fromtimestamp(value, UTC)
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
 
 

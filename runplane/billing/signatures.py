@@ -28,7 +28,7 @@ def standard_webhook_key(secret: str) -> bytes:
     """`whsec_<base64>` is the Standard Webhooks form; a bare string (as Polar shows it) is used as-is."""
     if secret.startswith("whsec_"):
         try:
-            return base64.b64decode(secret[len("whsec_"):], validate=True)
+            return base64.b64decode(secret[len("whsec_") :], validate=True)
         except (ValueError, binascii.Error):
             pass
     return secret.encode()
@@ -46,7 +46,9 @@ def verify_standard(secret: str, headers: Mapping[str, str], body: bytes, *, now
     raw_ts = headers.get("webhook-timestamp", "")
     signatures = headers.get("webhook-signature", "")
     if not msg_id or not raw_ts or not signatures or len(msg_id) > 200 or len(signatures) > MAX_SIGNATURE_HEADER:
-        raise SignatureError("Missing or malformed webhook-id, webhook-timestamp or webhook-signature header", malformed=True)
+        raise SignatureError(
+            "Missing or malformed webhook-id, webhook-timestamp or webhook-signature header", malformed=True
+        )
     timestamp = _timestamp(raw_ts, now, tolerance)
     expected = sign_standard(secret, msg_id, timestamp, body).encode()
     if not any(hmac.compare_digest(expected, candidate.encode()) for candidate in signatures.split()):

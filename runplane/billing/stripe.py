@@ -23,10 +23,15 @@ from runplane.billing.providers import (
 )
 from runplane.billing.signatures import SignatureError, verify_stripe
 
-SUBSCRIPTION_EVENTS = frozenset({
-    "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
-    "customer.subscription.paused", "customer.subscription.resumed",
-})
+SUBSCRIPTION_EVENTS = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+    }
+)
 
 
 class StripeProvider(ProviderAPI):
@@ -92,9 +97,12 @@ class StripeProvider(ProviderAPI):
         price_id = text_or_none(mapping(item.get("price")).get("id"))
         # Newer API versions moved the period onto the subscription items.
         return SubscriptionChange(
-            state=state, status=status, user_ref=text_or_none(metadata.get("user_id")),
+            state=state,
+            status=status,
+            user_ref=text_or_none(metadata.get("user_id")),
             plan_id=self._plan_id(plans, price_id, metadata),
-            subscription_id=text_or_none(sub.get("id")), customer_id=text_or_none(sub.get("customer")),
+            subscription_id=text_or_none(sub.get("id")),
+            customer_id=text_or_none(sub.get("customer")),
             period_start=parse_time(sub.get("current_period_start") or item.get("current_period_start")),
             period_end=parse_time(sub.get("current_period_end") or item.get("current_period_end")),
             cancel_at_period_end=sub.get("cancel_at_period_end") is True,
@@ -105,9 +113,11 @@ class StripeProvider(ProviderAPI):
             return None
         metadata = mapping(session.get("metadata"))
         return SubscriptionChange(
-            state="active", status="active",
+            state="active",
+            status="active",
             user_ref=text_or_none(session.get("client_reference_id")) or text_or_none(metadata.get("user_id")),
-            plan_id=text_or_none(metadata.get("plan")), subscription_id=text_or_none(session.get("subscription")),
+            plan_id=text_or_none(metadata.get("plan")),
+            subscription_id=text_or_none(session.get("subscription")),
             customer_id=text_or_none(session.get("customer")),
         )
 

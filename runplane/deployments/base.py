@@ -61,7 +61,9 @@ def collect_files(root: Path, *, max_files: int, max_bytes: int) -> list[DeployF
                 continue
             total += stat.st_size
             if len(files) >= max_files or total > max_bytes:
-                raise PayloadTooLarge(f"The folder exceeds the deployment limits ({max_files} files, {max_bytes} bytes)")
+                raise PayloadTooLarge(
+                    f"The folder exceeds the deployment limits ({max_files} files, {max_bytes} bytes)"
+                )
             files.append(DeployFile(full.relative_to(root).as_posix(), full, stat.st_size))
     return files
 

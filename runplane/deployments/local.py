@@ -17,7 +17,9 @@ class LocalSiteProvider:
 
     async def deploy(self, *, deployment_id: str, name: str, files: list[DeployFile]) -> ProviderResult:
         await asyncio.to_thread(self._publish, deployment_id, files)
-        return ProviderResult("ready", url=f"/sites/{deployment_id}/", external_id=deployment_id, message=f"{len(files)} files published")
+        return ProviderResult(
+            "ready", url=f"/sites/{deployment_id}/", external_id=deployment_id, message=f"{len(files)} files published"
+        )
 
     def _publish(self, deployment_id: str, files: list[DeployFile]) -> None:
         """Copy into a temporary folder, then rename: a site is never served half-copied."""

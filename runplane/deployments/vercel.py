@@ -11,8 +11,14 @@ import httpx
 
 from runplane.deployments.base import DeployFile, ProviderError, ProviderResult
 
-READY_STATES = {"QUEUED": "queued", "INITIALIZING": "building", "BUILDING": "building", "READY": "ready",
-                "ERROR": "error", "CANCELED": "canceled"}
+READY_STATES = {
+    "QUEUED": "queued",
+    "INITIALIZING": "building",
+    "BUILDING": "building",
+    "READY": "ready",
+    "ERROR": "error",
+    "CANCELED": "canceled",
+}
 
 
 def vercel_name(name: str) -> str:
@@ -27,14 +33,21 @@ class VercelProvider:
     def __init__(self, base_url: str, token: str, *, team_id: str | None = None) -> None:
         self.params = {"teamId": team_id} if team_id else {}
         self.http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(60, connect=10),
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(60, connect=10),
             trust_env=False,
         )
 
     async def deploy(self, *, deployment_id: str, name: str, files: list[DeployFile]) -> ProviderResult:
         inline = await asyncio.to_thread(_inline_files, files)
-        body = {"name": vercel_name(name), "files": inline, "target": "production", "projectSettings": {"framework": None},
-                "meta": {"runplane_deployment_id": deployment_id}}
+        body = {
+            "name": vercel_name(name),
+            "files": inline,
+            "target": "production",
+            "projectSettings": {"framework": None},
+            "meta": {"runplane_deployment_id": deployment_id},
+        }
         data = await self._call("POST", "/v13/deployments", json=body)
         return self._result(data)
 
@@ -63,12 +76,18 @@ class VercelProvider:
         url = data.get("url")
         if isinstance(url, str) and url and not url.startswith("http"):
             url = f"https://{url}"
-        return ProviderResult(READY_STATES.get(state, "building"), url=url if isinstance(url, str) else None,
-                              external_id=str(data.get("id") or "") or None, message=f"Vercel readyState {state}")
+        return ProviderResult(
+            READY_STATES.get(state, "building"),
+            url=url if isinstance(url, str) else None,
+            external_id=str(data.get("id") or "") or None,
+            message=f"Vercel readyState {state}",
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
 
 def _inline_files(files: list[DeployFile]) -> list[dict[str, str]]:
-    return [{"file": f.path, "data": base64.b64encode(f.source.read_bytes()).decode(), "encoding": "base64"} for f in files]
+    return [
+        {"file": f.path, "data": base64.b64encode(f.source.read_bytes()).decode(), "encoding": "base64"} for f in files
+    ]

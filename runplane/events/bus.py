@@ -7,7 +7,8 @@ so publishing is best-effort and never raises into the run executor.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from .hub import DEFAULT_MAX_QUEUE, FanoutHub, Subscription
 from .types import ControlMessage, ControlSignal, RunEvent
@@ -49,9 +50,7 @@ class InMemoryEventBus:
     async def publish(self, event: RunEvent) -> None:
         self.hub.deliver(event.run_id, event)
 
-    async def publish_control(
-        self, run_id: str, signal: ControlSignal, data: Mapping[str, Any] | None = None
-    ) -> None:
+    async def publish_control(self, run_id: str, signal: ControlSignal, data: Mapping[str, Any] | None = None) -> None:
         self.hub.deliver(run_id, ControlMessage(run_id, signal, dict(data or {})))
 
     async def subscribe(self, run_id: str) -> Subscription:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from .types import BusItem, SlowConsumer, SubscriptionClosed
 
@@ -31,7 +31,7 @@ class Subscription:
     and a cut-off can drop the backlog at once to free memory.
     """
 
-    __slots__ = ("run_id", "_items", "_max", "_waiter", "_state", "_on_close")
+    __slots__ = ("_items", "_max", "_on_close", "_state", "_waiter", "run_id")
 
     def __init__(self, run_id: str, max_queue: int, on_close: Callable[[Subscription], None]) -> None:
         self.run_id = run_id

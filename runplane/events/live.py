@@ -62,7 +62,7 @@ class SinkGone(Exception):
 
 
 class Member(Generic[T]):
-    __slots__ = ("cursor", "framer", "sink", "live", "_wake")
+    __slots__ = ("_wake", "cursor", "framer", "live", "sink")
 
     def __init__(self, cursor: int, framer: Framer[T], sink: Sink[T]) -> None:
         self.cursor = cursor
@@ -86,7 +86,9 @@ class Member(Generic[T]):
 class LiveGroup:
     detaches = 0  # process-wide count of members cut from live delivery (slow or gone)
 
-    def __init__(self, start: int, follow: Follow, replay: Replay, encode: Encode, on_idle: Callable[[LiveGroup], None]) -> None:
+    def __init__(
+        self, start: int, follow: Follow, replay: Replay, encode: Encode, on_idle: Callable[[LiveGroup], None]
+    ) -> None:
         self.flushed = start  # every live member has been handed everything up to here
         self.ended = False
         self.error: BaseException | None = None

@@ -13,8 +13,8 @@ status event, mark the run finished, then publish END_STREAM (or ERROR).
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
-from typing import AsyncGenerator, Awaitable, Callable, Sequence
 
 from .bus import EventBus
 from .hub import Subscription
@@ -149,7 +149,7 @@ class _Follower:
         finally:
             sub.close()
 
-    async def _next(self, sub: Subscription, tick: float) -> tuple[BusItem | None | object, Subscription]:
+    async def _next(self, sub: Subscription, tick: float) -> tuple[BusItem | object | None, Subscription]:
         try:
             return await sub.get(tick), sub
         except SlowConsumer:
@@ -159,7 +159,7 @@ class _Follower:
         except SubscriptionClosed:
             return _CLOSED, sub
 
-    async def _plan(self, item: BusItem | None | object) -> tuple[list[RunEvent], bool, bool]:
+    async def _plan(self, item: BusItem | object | None) -> tuple[list[RunEvent], bool, bool]:
         """(events to deliver now, whether to read the log, whether the stream then ends)."""
         if isinstance(item, RunEvent):
             ready = self.cursor.accept([item])

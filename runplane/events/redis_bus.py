@@ -21,8 +21,9 @@ import asyncio
 import logging
 import random
 from collections import deque
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Coroutine, Iterable, Mapping
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
@@ -344,9 +345,7 @@ class RedisEventBus:
     async def publish(self, event: RunEvent) -> None:
         await self._send(events_channel(event.run_id, self._prefix), event.json_bytes)
 
-    async def publish_control(
-        self, run_id: str, signal: ControlSignal, data: Mapping[str, Any] | None = None
-    ) -> None:
+    async def publish_control(self, run_id: str, signal: ControlSignal, data: Mapping[str, Any] | None = None) -> None:
         message = ControlMessage(run_id, signal, dict(data or {}))
         await self._send(control_channel(run_id, self._prefix), message.json_bytes)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import enum
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def control_channel(run_id: str, prefix: str = DEFAULT_CHANNEL_PREFIX) -> str:
 
 def utc_now_iso() -> str:
     # Same form as the event log writes: ISO-8601 UTC with a "Z".
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _dumps(obj: Any) -> bytes:

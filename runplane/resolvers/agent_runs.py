@@ -55,7 +55,12 @@ def _clean_idempotency_key(key: object) -> str | None:
 
 
 async def start_run(
-    ctx: RequestContext, *, thread_id: object, prompt: object = None, model: object = None, idempotency_key: object = None
+    ctx: RequestContext,
+    *,
+    thread_id: object,
+    prompt: object = None,
+    model: object = None,
+    idempotency_key: object = None,
 ) -> AgentRun:
     """Queue a run on the thread. The prompt, if any, is appended as the user's message first.
 
@@ -92,8 +97,13 @@ async def _create_run(
         if prompt:
             await append_message(thread, content=prompt, role="user")
         run = await AgentRun.create(
-            owner_id=thread.owner_id, project_id=thread.project_id, thread=thread,  # type: ignore[attr-defined]
-            active_thread_id=thread.id, model=model, prompt=prompt, idempotency_key=key,
+            owner_id=thread.owner_id,
+            project_id=thread.project_id,
+            thread=thread,  # type: ignore[attr-defined]
+            active_thread_id=thread.id,
+            model=model,
+            prompt=prompt,
+            idempotency_key=key,
         )
         queued = await append_event(run.id, "status", {"status": "queued"})
     return run, queued
@@ -112,7 +122,9 @@ async def initiate_agent(
         project = await Project.create(owner_id=user_id, name=project_name)
         return project, await Thread.create(owner_id=user_id, project=project, title=project_name)
 
-    project, thread = await billing.create_within_limit(ctx, limit="projects", count=lambda: count_projects(user_id), create=create)
+    project, thread = await billing.create_within_limit(
+        ctx, limit="projects", count=lambda: count_projects(user_id), create=create
+    )
     run = await start_run(ctx, thread_id=thread.id, prompt=text, model=model, idempotency_key=idempotency_key)
     return project, thread, run
 
@@ -156,14 +168,20 @@ async def resume_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
     return run
 
 
-async def list_runs(ctx: RequestContext, *, thread_id: object, first: object = None, after: str | None = None) -> Page[AgentRun]:
+async def list_runs(
+    ctx: RequestContext, *, thread_id: object, first: object = None, after: str | None = None
+) -> Page[AgentRun]:
     thread = await owned_thread(ctx, thread_id)
     return await paginate(AgentRun.filter(thread_id=thread.id), first=clean_limit(first), after=after)
 
 
-async def list_events(ctx: RequestContext, *, run_id: object, after: object = 0, limit: object = None) -> list[RunEvent]:
+async def list_events(
+    ctx: RequestContext, *, run_id: object, after: object = 0, limit: object = None
+) -> list[RunEvent]:
     run = await owned_run(ctx, run_id)
-    return await replay(run.id, _clean_after(after), clean_limit(limit, default=EVENTS_PAGE_MAX, maximum=EVENTS_PAGE_MAX))
+    return await replay(
+        run.id, _clean_after(after), clean_limit(limit, default=EVENTS_PAGE_MAX, maximum=EVENTS_PAGE_MAX)
+    )
 
 
 async def first_runs_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID], limit: int) -> list[list[AgentRun]]:
@@ -225,8 +243,13 @@ async def follow(ctx: RequestContext, stream: RunStream, *, heartbeat: float = 1
         return await AgentRun.filter(id=run_id, status__in=TERMINAL_STATUSES).exists()
 
     follower = follow_run_heartbeat(
-        str(run_id), stream.after, replay_after, ctx.services.event_bus,
-        is_finished=is_finished, heartbeat=heartbeat, page_size=REPLAY_PAGE,
+        str(run_id),
+        stream.after,
+        replay_after,
+        ctx.services.event_bus,
+        is_finished=is_finished,
+        heartbeat=heartbeat,
+        page_size=REPLAY_PAGE,
     )
     try:
         async with aclosing(follower) as items:  # unsubscribe at once when the client goes away
@@ -237,8 +260,14 @@ async def follow(ctx: RequestContext, stream: RunStream, *, heartbeat: float = 1
 
 
 def join_live_group(
-    ctx: RequestContext, groups: LiveGroups, stream: RunStream, encoding: Hashable, member: Member[Any], encode: Encode,
-    *, heartbeat: float,
+    ctx: RequestContext,
+    groups: LiveGroups,
+    stream: RunStream,
+    encoding: Hashable,
+    member: Member[Any],
+    encode: Encode,
+    *,
+    heartbeat: float,
 ) -> LiveGroup:
     """`member` joins the process's live group for (bus, run, encoding) (events/live.py), which is created, if
     there is none, reading the run once through `follow`. The group's reader holds no stream slot: each

@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from tortoise.exceptions import IntegrityError
@@ -176,9 +176,7 @@ async def me(ctx: RequestContext) -> User:
 
 
 async def list_sessions(ctx: RequestContext) -> list[AuthSession]:
-    return await AuthSession.filter(user_id=ctx.user_id, revoked_at=None, expires_at__gt=_now()).order_by(
-        "-created_at"
-    )
+    return await AuthSession.filter(user_id=ctx.user_id, revoked_at=None, expires_at__gt=_now()).order_by("-created_at")
 
 
 async def revoke_session(ctx: RequestContext, *, session_id: object) -> AuthSession:
@@ -198,7 +196,7 @@ async def _revoke(session: AuthSession) -> None:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- credentials -> Principal -------------------------------------------------------------------------

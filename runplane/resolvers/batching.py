@@ -21,7 +21,12 @@ M = TypeVar("M", bound=Model)
 
 
 async def first_children(
-    model: type[M], parent_column: str, parent_ids: Sequence[uuid.UUID], limit: int, *, owner_id: uuid.UUID | None,
+    model: type[M],
+    parent_column: str,
+    parent_ids: Sequence[uuid.UUID],
+    limit: int,
+    *,
+    owner_id: uuid.UUID | None,
     order: str = "created_at DESC, id DESC",
 ) -> dict[uuid.UUID, list[M]]:
     """Up to `limit` rows per parent in `order` (newest first by default); `owner_id` re-checks ownership
@@ -78,7 +83,7 @@ class _Converted:
     """A non-data descriptor: the first read converts the column and stores it in the instance's __dict__
     (which then answers every later read, without the descriptor)."""
 
-    __slots__ = ("name", "index", "convert")
+    __slots__ = ("convert", "index", "name")
 
     def __init__(self, name: str, index: int, convert: Callable[[Any], Any] | None) -> None:
         self.name, self.index, self.convert = name, index, convert

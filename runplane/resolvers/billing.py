@@ -24,7 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from tortoise.exceptions import IntegrityError
@@ -61,7 +61,7 @@ T = TypeVar("T")
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -89,7 +89,9 @@ async def _create_default(settings: Settings, user_id: uuid.UUID) -> Subscriptio
     start = now()
     try:
         return await Subscription.create(
-            user_id=user_id, plan=plans_of(settings).default.id, current_period_start=start,
+            user_id=user_id,
+            plan=plans_of(settings).default.id,
+            current_period_start=start,
             current_period_end=start + timedelta(days=settings.billing_period_days),
         )
     except IntegrityError:  # a concurrent first request created it
@@ -105,7 +107,13 @@ async def _roll_over(settings: Settings, sub: Subscription) -> Subscription:
     start = sub.current_period_end + elapsed * period
     updates: dict[str, object] = dict(current_period_start=start, current_period_end=start + period, tokens_used=0)
     if sub.cancel_at_period_end:
-        updates.update(plan=plans_of(settings).default.id, status="active", provider=None, external_id=None, cancel_at_period_end=False)
+        updates.update(
+            plan=plans_of(settings).default.id,
+            status="active",
+            provider=None,
+            external_id=None,
+            cancel_at_period_end=False,
+        )
     await Subscription.filter(id=sub.id, current_period_end=sub.current_period_end).update(**updates)
     await sub.refresh_from_db()
     return sub
@@ -157,7 +165,9 @@ class BillingStatus:
 async def status_for(settings: Settings, user_id: uuid.UUID) -> BillingStatus:
     sub = await subscription_for(settings, user_id)
     return BillingStatus(
-        sub, plans_of(settings).effective(sub.plan), await byok.has_key(user_id),
+        sub,
+        plans_of(settings).effective(sub.plan),
+        await byok.has_key(user_id),
         await Project.filter(owner_id=user_id).count(),
     )
 
@@ -213,14 +223,26 @@ def _tokens_exceeded(plan: Plan, sub: Subscription, runs: int, reserved: int) ->
     allowance, used = plan.token_allowance or 0, int(sub.tokens_used)
     renews = f"the period renews at {iso(sub.current_period_end)}"
     if used >= allowance:
-        message = (f"The {plan.name} plan's {allowance} tokens for this period are used up: upgrade the plan "
-                   f"or add your own OpenRouter key ({renews})")
+        message = (
+            f"The {plan.name} plan's {allowance} tokens for this period are used up: upgrade the plan "
+            f"or add your own OpenRouter key ({renews})"
+        )
     else:
-        message = (f"The {allowance - used} tokens left on the {plan.name} plan are reserved by {runs} run(s) in "
-                   f"progress: wait for them to finish, or upgrade the plan ({renews})")
+        message = (
+            f"The {allowance - used} tokens left on the {plan.name} plan are reserved by {runs} run(s) in "
+            f"progress: wait for them to finish, or upgrade the plan ({renews})"
+        )
     return QuotaExceeded(
-        message, plan=plan.id, limit="tokens", used=used, allowed=allowance, tokens_used=used, tokens_limit=allowance,
-        tokens_reserved=reserved, runs_in_flight=runs, period_end=iso(sub.current_period_end),
+        message,
+        plan=plan.id,
+        limit="tokens",
+        used=used,
+        allowed=allowance,
+        tokens_used=used,
+        tokens_limit=allowance,
+        tokens_reserved=reserved,
+        runs_in_flight=runs,
+        period_end=iso(sub.current_period_end),
     )
 
 
@@ -230,8 +252,11 @@ def _cap(plan: Plan, limit: str) -> int | None:
 
 def _limit_exceeded(plan: Plan, limit: str, used: int, cap: int) -> QuotaExceeded:
     return QuotaExceeded(
-        f"The {plan.name} plan allows {cap} {limit}: upgrade the plan to create more", plan=plan.id, limit=limit,
-        used=used, allowed=cap,
+        f"The {plan.name} plan allows {cap} {limit}: upgrade the plan to create more",
+        plan=plan.id,
+        limit=limit,
+        used=used,
+        allowed=cap,
     )
 
 
@@ -274,12 +299,20 @@ async def record_run_usage(services: Services, *, run: AgentRun, usage: Usage) -
     user_id: uuid.UUID = run.owner_id  # type: ignore[attr-defined]
     own_key = not is_scripted(run.model) and await byok.has_key(user_id)
     await subscription_for(services.settings, user_id)  # exists, and in its current period
-    tokens = [min(max(0, int(n)), MAX_TOKENS_PER_ENTRY) for n in (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)]
+    tokens = [
+        min(max(0, int(n)), MAX_TOKENS_PER_ENTRY)
+        for n in (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+    ]
     try:
         async with in_transaction():
             await UsageEntry.create(
-                user_id=user_id, run_id=run.id, model=run.model[:200], source="byok" if own_key else "platform",
-                prompt_tokens=tokens[0], completion_tokens=tokens[1], total_tokens=tokens[2],
+                user_id=user_id,
+                run_id=run.id,
+                model=run.model[:200],
+                source="byok" if own_key else "platform",
+                prompt_tokens=tokens[0],
+                completion_tokens=tokens[1],
+                total_tokens=tokens[2],
             )
             if not own_key and tokens[2]:
                 await Subscription.filter(user_id=user_id).update(tokens_used=F("tokens_used") + tokens[2])
@@ -335,7 +368,7 @@ async def usage_history(ctx: RequestContext, *, start_date: object = None, end_d
         user_id=user_id, created_at__gte=_midnight(start), created_at__lt=_midnight(end + timedelta(days=1))
     ).values_list("created_at", "prompt_tokens", "completion_tokens", "total_tokens", "source")
     for created_at, prompt, completion, total, source in rows:
-        days[created_at.astimezone(timezone.utc).date()].add(prompt, completion, total, source)
+        days[created_at.astimezone(UTC).date()].add(prompt, completion, total, source)
     return UsageHistory(start, end, list(days.values()))
 
 
@@ -345,7 +378,11 @@ def _clean_date(value: object, field: str) -> date | None:
     if not isinstance(value, str) or len(value) > 40:
         raise InvalidInput(f"{field} must be a date (YYYY-MM-DD)", field=field)
     try:
-        return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+        return (
+            date.fromisoformat(value)
+            if len(value) == 10
+            else datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+        )
     except ValueError:
         raise InvalidInput(f"{field} must be a date (YYYY-MM-DD)", field=field) from None
 
@@ -362,7 +399,7 @@ def _date_range(start: date | None, end: date | None) -> tuple[date, date]:
 
 
 def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 # ---- checkout and plan changes -------------------------------------------------------------------
@@ -426,7 +463,12 @@ async def create_checkout_session(
     request = CheckoutRequest(target.id, price_id, str(user_id), user.email, success, cancel)
     checkout = await _provider_call(name, _gateway(ctx, name).create_checkout(request))
     return await CheckoutSession.create(
-        user_id=user_id, provider=name, external_id=checkout.id[:200], plan=target.id, url=checkout.url, expires_at=checkout.expires_at,
+        user_id=user_id,
+        provider=name,
+        external_id=checkout.id[:200],
+        plan=target.id,
+        url=checkout.url,
+        expires_at=checkout.expires_at,
     )
 
 
@@ -460,7 +502,9 @@ async def upgrade_plan(
     if sub.external_id and sub.provider:
         return await _change_with_provider(ctx, sub, target)
     if target.is_paid:
-        checkout = await create_checkout_session(ctx, plan=target.id, provider=provider, success_url=success_url, cancel_url=cancel_url)
+        checkout = await create_checkout_session(
+            ctx, plan=target.id, provider=provider, success_url=success_url, cancel_url=cancel_url
+        )
         return UpgradeOutcome("checkout_required", sub, plans_of(ctx.settings).effective(sub.plan), checkout)
     await Subscription.filter(id=sub.id).update(plan=target.id, status="active", cancel_at_period_end=False)
     await sub.refresh_from_db()

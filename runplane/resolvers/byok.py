@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
@@ -62,8 +62,11 @@ async def set_openrouter_key(ctx: RequestContext, *, key: object) -> UserModelKe
     user_id = ctx.require(BILLING_WRITE)
     clean = _clean_key(key)
     values: dict[str, Any] = dict(
-        ciphertext=secret_box(ctx.settings).encrypt(clean, _associated(user_id)), hint=mask_secret(clean),
-        last_tested_at=None, last_test_status=None, updated_at=datetime.now(timezone.utc),
+        ciphertext=secret_box(ctx.settings).encrypt(clean, _associated(user_id)),
+        hint=mask_secret(clean),
+        last_tested_at=None,
+        last_test_status=None,
+        updated_at=datetime.now(UTC),
     )
     if not await UserModelKey.filter(user_id=user_id, provider=PROVIDER).update(**values):
         try:
@@ -101,14 +104,20 @@ async def test_openrouter_key(ctx: RequestContext, *, key: object = None) -> Key
     plaintext = _clean_key(key) if provided else await _stored_key(ctx.settings, user_id, required=True)
     assert plaintext is not None
     await rate_limits.hit(ctx, "key tests", KEY_TESTS_PER_MINUTE)
-    async with OpenAICompatibleProvider(key_base_url(ctx.settings), plaintext, timeout=10.0, retry=RetryPolicy(max_retries=1), name="byok") as provider:
+    async with OpenAICompatibleProvider(
+        key_base_url(ctx.settings), plaintext, timeout=10.0, retry=RetryPolicy(max_retries=1), name="byok"
+    ) as provider:
         try:
             check = await provider.check_key()
         except ProviderError as exc:
             raise ServiceUnavailable(f"Could not check the key: {exc.message}") from None
     if not provided:
-        await UserModelKey.filter(user_id=user_id, provider=PROVIDER).update(last_tested_at=datetime.now(timezone.utc), last_test_status=check.status)
-    return KeyTestResult(check.ok, check.status, "provided" if provided else "stored", check.label, check.usage, check.limit)
+        await UserModelKey.filter(user_id=user_id, provider=PROVIDER).update(
+            last_tested_at=datetime.now(UTC), last_test_status=check.status
+        )
+    return KeyTestResult(
+        check.ok, check.status, "provided" if provided else "stored", check.label, check.usage, check.limit
+    )
 
 
 async def _stored_key(settings: Settings, user_id: uuid.UUID, *, required: bool = False) -> str | None:

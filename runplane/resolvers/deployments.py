@@ -52,7 +52,9 @@ async def deploy_project(
     return await _publish(ctx, project, kind=kind, source_dir=source_dir, name=name, first=True)
 
 
-async def update_deployment(ctx: RequestContext, *, project_id: object, source_dir: object = None, name: object = None) -> Deployment:
+async def update_deployment(
+    ctx: RequestContext, *, project_id: object, source_dir: object = None, name: object = None
+) -> Deployment:
     project = await owned_project(ctx, project_id, ability=PROJECTS_WRITE)
     latest = await _latest(project.id)
     if latest is None:
@@ -149,7 +151,7 @@ async def _source_folder(ctx: RequestContext, project: Project, source_dir: obje
         return root, ""
     text = clean_text(source_dir, "source_dir", max_length=1024)
     if text == WORKSPACE_PREFIX or text.startswith(WORKSPACE_PREFIX + "/"):
-        text = text[len(WORKSPACE_PREFIX):].lstrip("/")
+        text = text[len(WORKSPACE_PREFIX) :].lstrip("/")
     try:
         folder = resolve_in_workspace(root, text)
     except SandboxError as exc:
@@ -162,18 +164,24 @@ async def _source_folder(ctx: RequestContext, project: Project, source_dir: obje
 async def _first_version(ctx: RequestContext, project: Project, *, kind: str, folder: str) -> Deployment:
     """Version 1, counted against the plan and inserted under the lock of the owner's subscription (the lock
     also makes a concurrent first deploy of the same project see this one: Conflict)."""
+
     async def create() -> Deployment:
         if await Deployment.exists(project_id=project.id):
             raise Conflict("The project is already deployed: update its deployment instead")
         return await _insert_version(ctx, project, version=1, kind=kind, folder=folder)
 
-    return await billing.create_within_limit(ctx, limit="deployments", count=lambda: _deployed_projects(ctx.user_id), create=create)
+    return await billing.create_within_limit(
+        ctx, limit="deployments", count=lambda: _deployed_projects(ctx.user_id), create=create
+    )
 
 
 async def _insert_version(ctx: RequestContext, project: Project, *, version: int, kind: str, folder: str) -> Deployment:
-    row = await Deployment.create(owner_id=ctx.user_id, project_id=project.id, version=version, provider=kind,
-                                  source_dir=folder, status="queued")
-    await DeploymentEvent.create(deployment_id=row.id, status="queued", message=f"deploying '{folder or '.'}' with {kind}")
+    row = await Deployment.create(
+        owner_id=ctx.user_id, project_id=project.id, version=version, provider=kind, source_dir=folder, status="queued"
+    )
+    await DeploymentEvent.create(
+        deployment_id=row.id, status="queued", message=f"deploying '{folder or '.'}' with {kind}"
+    )
     return row
 
 
@@ -181,7 +189,9 @@ async def _new_version(ctx: RequestContext, project: Project, *, kind: str, fold
     for _ in range(5):  # concurrent deploys of one project race on (project, version)
         latest = await _latest(project.id)
         try:
-            return await _insert_version(ctx, project, version=(latest.version if latest else 0) + 1, kind=kind, folder=folder)
+            return await _insert_version(
+                ctx, project, version=(latest.version if latest else 0) + 1, kind=kind, folder=folder
+            )
         except IntegrityError:
             continue
     raise Conflict("Another deployment of this project is starting: try again")
@@ -203,5 +213,13 @@ def is_final(row: Deployment) -> bool:
     return row.status in FINAL_STATUSES
 
 
-__all__ = ["DeploymentView", "deploy_project", "deployment_status", "history", "is_final", "live_status", "public_url",
-           "update_deployment"]
+__all__ = [
+    "DeploymentView",
+    "deploy_project",
+    "deployment_status",
+    "history",
+    "is_final",
+    "live_status",
+    "public_url",
+    "update_deployment",
+]

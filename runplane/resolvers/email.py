@@ -27,7 +27,9 @@ class EmailDeliveryFailed(DomainError):
     status = 502
 
 
-async def send_welcome_email(ctx: RequestContext, *, name: object = None, force: object = False) -> tuple[EmailDelivery, bool]:
+async def send_welcome_email(
+    ctx: RequestContext, *, name: object = None, force: object = False
+) -> tuple[EmailDelivery, bool]:
     """(delivery, sent now). Without force, a second call sends nothing and returns the first delivery."""
     settings = ctx.settings
     if not settings.smtp_host or not settings.smtp_from:
@@ -80,7 +82,9 @@ def welcome_message(settings: Settings, recipient: str, name: str) -> EmailMessa
     message["Subject"] = "Welcome to runplane"
     message["Message-ID"] = make_msgid(domain="runplane")
     greeting = f"Hi {name}," if name else "Hi,"
-    message.set_content(f"{greeting}\n\nwelcome to runplane: create a project, talk to the agent, and deploy what it builds.\n")
+    message.set_content(
+        f"{greeting}\n\nwelcome to runplane: create a project, talk to the agent, and deploy what it builds.\n"
+    )
     return message
 
 
@@ -89,7 +93,9 @@ def deliver(settings: Settings, message: EmailMessage) -> None:
     assert settings.smtp_host
     timeout = settings.smtp_timeout_seconds
     if settings.smtp_security == "ssl":
-        client: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=timeout, context=ssl.create_default_context())
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.smtp_host, settings.smtp_port, timeout=timeout, context=ssl.create_default_context()
+        )
     else:
         client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
     with client:

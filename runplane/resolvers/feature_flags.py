@@ -26,7 +26,7 @@ def parse_flags(raw: str | None) -> dict[str, FeatureFlag]:
         return {}
     data = json.loads(raw)
     if not isinstance(data, dict):
-        raise ValueError("RUNPLANE_FEATURE_FLAGS must be a JSON object")  # noqa: TRY004 - a configuration error
+        raise ValueError("RUNPLANE_FEATURE_FLAGS must be a JSON object")
     return {str(name): _flag(str(name), value) for name, value in data.items()}
 
 

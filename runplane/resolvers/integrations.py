@@ -46,8 +46,12 @@ class ComposioClient:
     def __init__(self, base_url: str, api_key: str, ttl: float) -> None:
         self.ttl = ttl
         self._cache: dict[str, tuple[float, Any]] = {}
-        self.http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"x-api-key": api_key},
-                                      timeout=httpx.Timeout(30, connect=10), trust_env=False)
+        self.http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"x-api-key": api_key},
+            timeout=httpx.Timeout(30, connect=10),
+            trust_env=False,
+        )
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None) -> Any:
         try:
@@ -82,8 +86,9 @@ def composio(ctx: RequestContext) -> ComposioClient:
         raise ServiceUnavailable(NOT_CONFIGURED)
     client = ctx.services.extras.get("composio")
     if client is None:
-        client = ctx.services.extras["composio"] = ComposioClient(settings.composio_base_url, settings.composio_api_key,
-                                                                   settings.composio_cache_seconds)
+        client = ctx.services.extras["composio"] = ComposioClient(
+            settings.composio_base_url, settings.composio_api_key, settings.composio_cache_seconds
+        )
     return client
 
 
@@ -106,13 +111,20 @@ async def health(ctx: RequestContext) -> dict[str, Any]:
     return {"status": "healthy", "configured": True, "latency_ms": round((time.monotonic() - started) * 1000, 1)}
 
 
-async def toolkits(ctx: RequestContext, *, search: str | None = None, category: str | None = None) -> list[dict[str, Any]]:
+async def toolkits(
+    ctx: RequestContext, *, search: str | None = None, category: str | None = None
+) -> list[dict[str, Any]]:
     ctx.require(PROJECTS_READ)
     items = _items(await composio(ctx).cached("/api/v3/toolkits", {"limit": 1000}))
     if search:
         needle = search.lower()[:100]
-        items = [t for t in items if needle in str(t.get("name", "")).lower() or needle in str(t.get("slug", "")).lower()
-                 or needle in str((t.get("meta") or {}).get("description", "")).lower()]
+        items = [
+            t
+            for t in items
+            if needle in str(t.get("name", "")).lower()
+            or needle in str(t.get("slug", "")).lower()
+            or needle in str((t.get("meta") or {}).get("description", "")).lower()
+        ]
     if category:
         items = [t for t in items if category.lower() in {c["id"] for c in _categories_of(t)}]
     return items
@@ -120,8 +132,11 @@ async def toolkits(ctx: RequestContext, *, search: str | None = None, category: 
 
 def _categories_of(toolkit: dict[str, Any]) -> list[dict[str, str]]:
     raw = (toolkit.get("meta") or {}).get("categories") or []
-    return [{"id": str(c.get("id") or c.get("slug") or c.get("name")).lower(), "name": str(c.get("name") or c.get("id"))}
-            for c in raw if isinstance(c, dict)]
+    return [
+        {"id": str(c.get("id") or c.get("slug") or c.get("name")).lower(), "name": str(c.get("name") or c.get("id"))}
+        for c in raw
+        if isinstance(c, dict)
+    ]
 
 
 async def categories(ctx: RequestContext) -> list[dict[str, Any]]:
@@ -174,7 +189,8 @@ async def delete_connection(ctx: RequestContext, *, connection_id: object) -> st
     data = await connection(ctx, connection_id=connection_id)
     await composio(ctx).request("DELETE", f"/api/v3/connected_accounts/{data['id']}")
     await IntegrationProfile.filter(owner_id=ctx.user_id, connected_account_id=data["id"]).update(
-        connected_account_id=None, is_active=False)
+        connected_account_id=None, is_active=False
+    )
     return str(data["id"])
 
 
@@ -187,7 +203,9 @@ async def owned_profile(ctx: RequestContext, profile_id: object, *, ability: str
     return row
 
 
-async def list_profiles(ctx: RequestContext, *, toolkit_slug: object = None, active_only: bool = False) -> list[IntegrationProfile]:
+async def list_profiles(
+    ctx: RequestContext, *, toolkit_slug: object = None, active_only: bool = False
+) -> list[IntegrationProfile]:
     query = IntegrationProfile.filter(owner_id=ctx.require(PROJECTS_READ))
     if toolkit_slug:
         query = query.filter(toolkit_slug=clean_slug(toolkit_slug))
@@ -241,21 +259,40 @@ async def create_profile(ctx: RequestContext, *, data: dict[str, Any]) -> Integr
         raise Conflict(f"A profile named '{name}' already exists", field="profile_name")
     client = composio(ctx)
     toolkit = await toolkit_details(ctx, slug=slug)
-    auth = await client.request("POST", "/api/v3/auth_configs", json={"toolkit": {"slug": slug}, "auth_config": {"type": "use_composio_managed_auth"}})
+    auth = await client.request(
+        "POST",
+        "/api/v3/auth_configs",
+        json={"toolkit": {"slug": slug}, "auth_config": {"type": "use_composio_managed_auth"}},
+    )
     auth_id = str(((auth or {}).get("auth_config") or {}).get("id") or "")
-    account = await client.request("POST", "/api/v3/connected_accounts", json={"auth_config": {"id": auth_id}, "connection": {"user_id": str(user_id)}})
-    server = await client.request("POST", "/api/v3/mcp/servers", json={"name": f"runplane-{slug}-{uuid.uuid4().hex[:8]}",
-                                                                      "auth_config_ids": [auth_id], "allowed_tools": tools_})
+    account = await client.request(
+        "POST",
+        "/api/v3/connected_accounts",
+        json={"auth_config": {"id": auth_id}, "connection": {"user_id": str(user_id)}},
+    )
+    server = await client.request(
+        "POST",
+        "/api/v3/mcp/servers",
+        json={"name": f"runplane-{slug}-{uuid.uuid4().hex[:8]}", "auth_config_ids": [auth_id], "allowed_tools": tools_},
+    )
     mcp_url = _user_mcp_url(server.get("mcp_url") if isinstance(server, dict) else None, user_id)
     try:
         async with in_transaction():
             if is_default:
                 await IntegrationProfile.filter(owner_id=user_id, toolkit_slug=slug).update(is_default=False)
             return await IntegrationProfile.create(
-                owner_id=user_id, profile_name=name, display_name=display, toolkit_slug=slug,
-                toolkit_name=str(toolkit.get("name") or slug)[:200], auth_config_id=auth_id or None,
-                connected_account_id=str(account.get("id") or "") or None, redirect_url=account.get("redirect_url"),
-                mcp_server_id=str(server.get("id") or "") or None, mcp_url=mcp_url, config=config, enabled_tools=tools_,
+                owner_id=user_id,
+                profile_name=name,
+                display_name=display,
+                toolkit_slug=slug,
+                toolkit_name=str(toolkit.get("name") or slug)[:200],
+                auth_config_id=auth_id or None,
+                connected_account_id=str(account.get("id") or "") or None,
+                redirect_url=account.get("redirect_url"),
+                mcp_server_id=str(server.get("id") or "") or None,
+                mcp_url=mcp_url,
+                config=config,
+                enabled_tools=tools_,
                 is_default=is_default,
             )
     except IntegrityError:
@@ -319,7 +356,11 @@ async def bulk_delete(ctx: RequestContext, *, profile_ids: object) -> tuple[list
         except ValueError:
             wanted[raw] = None
     ids = {u for u in wanted.values() if u is not None}
-    found = set(await IntegrationProfile.filter(owner_id=user_id, id__in=ids).values_list("id", flat=True)) if ids else set()
+    found = (
+        set(await IntegrationProfile.filter(owner_id=user_id, id__in=ids).values_list("id", flat=True))
+        if ids
+        else set()
+    )
     if found:
         await IntegrationProfile.filter(owner_id=user_id, id__in=found).delete()
     deleted = [raw for raw, u in wanted.items() if u in found]
@@ -330,7 +371,11 @@ async def set_flag(ctx: RequestContext, *, profile_id: object, flag: str) -> Int
     """is_default / is_dashboard_default: one profile per user and toolkit holds each."""
     row = await owned_profile(ctx, profile_id, ability=PROJECTS_WRITE)
     async with in_transaction():
-        await IntegrationProfile.filter(owner_id=row.owner_id, toolkit_slug=row.toolkit_slug).exclude(id=row.id).update(**{flag: False})  # type: ignore[attr-defined]
+        await (
+            IntegrationProfile.filter(owner_id=row.owner_id, toolkit_slug=row.toolkit_slug)
+            .exclude(id=row.id)
+            .update(**{flag: False})
+        )  # type: ignore[attr-defined]
         await IntegrationProfile.filter(id=row.id).update(**{flag: True})
     await row.refresh_from_db()
     return row
@@ -363,8 +408,15 @@ async def dashboard_mcp_urls(ctx: RequestContext) -> list[IntegrationProfile]:
 
 def mcp_config(row: IntegrationProfile) -> dict[str, Any]:
     """What an MCP client needs: the streamable-HTTP URL, the profile's tools, and its extra config."""
-    return {"name": row.profile_name, "type": "composio", "transport": "http", "url": row.mcp_url,
-            "enabled_tools": list(row.enabled_tools or []), "toolkit_slug": row.toolkit_slug, "config": dict(row.config or {})}
+    return {
+        "name": row.profile_name,
+        "type": "composio",
+        "transport": "http",
+        "url": row.mcp_url,
+        "enabled_tools": list(row.enabled_tools or []),
+        "toolkit_slug": row.toolkit_slug,
+        "config": dict(row.config or {}),
+    }
 
 
 async def close(services: Any) -> None:

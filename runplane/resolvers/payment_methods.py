@@ -50,7 +50,12 @@ class Validation:
 
 
 def validate(
-    ctx: RequestContext, *, country_code: object, payment_method: object, currency: object = None, recurring: object = True
+    ctx: RequestContext,
+    *,
+    country_code: object,
+    payment_method: object,
+    currency: object = None,
+    recurring: object = True,
 ) -> Validation:
     """Can this method pay in this country (and currency, and for a subscription)? Unknown methods are simply not valid."""
     ctx.require(BILLING_READ)

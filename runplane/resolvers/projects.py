@@ -35,7 +35,9 @@ async def create_project(ctx: RequestContext, *, name: object, description: obje
     clean_name = clean_text(name, "name", max_length=MAX_NAME)
     clean_description = clean_text(description, "description", max_length=MAX_DESCRIPTION, required=False)
     return await billing.create_within_limit(
-        ctx, limit="projects", count=lambda: count_projects(user_id),
+        ctx,
+        limit="projects",
+        count=lambda: count_projects(user_id),
         create=lambda: Project.create(owner_id=user_id, name=clean_name, description=clean_description),
     )
 

@@ -14,14 +14,16 @@ async def queue_info(ctx: RequestContext) -> dict[str, Any]:
     settings = ctx.settings
     info: dict[str, Any] = {
         "backend": "arq" if settings.uses_job_queue else "inprocess",
-        "database": {status: await AgentRun.filter(status=status).count() for status in ("queued", "running", "paused")},
+        "database": {
+            status: await AgentRun.filter(status=status).count() for status in ("queued", "running", "paused")
+        },
         "max_concurrent_runs": settings.max_concurrent_runs,
     }
     dispatcher = ctx.services.dispatcher
     if hasattr(dispatcher, "queue_info"):
         try:
             info["arq"] = await dispatcher.queue_info()
-        except Exception as exc:  # noqa: BLE001 - Redis down: the database counts still answer
+        except Exception as exc:
             info["arq"] = {"backend": "arq", "error": f"{type(exc).__name__}: queue unreachable"}
     else:
         info["in_process_tasks"] = len(getattr(dispatcher, "tasks", ()))

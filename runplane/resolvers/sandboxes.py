@@ -28,10 +28,19 @@ from runplane.resolvers.context import RequestContext
 from runplane.resolvers.projects import owned_project
 from runplane.resolvers.validation import clean_text, parse_uuid
 from runplane.sandboxes import (
-    CommandResult, FileInfo, FileTree, OutputChunk, Readiness, Sandbox, SandboxConflictError, SandboxLimitError,
-    SessionStatus, SnapshotInfo, resolve_in_workspace,
+    CommandResult,
+    FileInfo,
+    FileTree,
+    OutputChunk,
+    Readiness,
+    Sandbox,
+    SandboxConflictError,
+    SandboxLimitError,
+    SessionStatus,
+    SnapshotInfo,
+    resolve_in_workspace,
+    service,
 )
-from runplane.sandboxes import service
 
 MAX_UPLOAD_FILES = 1000
 MAX_DELETE_PATHS = 1000
@@ -92,7 +101,7 @@ def user_path(value: object, field: str = "path", *, default: str | None = ".") 
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string", field=field)
     if value == WORKSPACE_PREFIX or value.startswith(WORKSPACE_PREFIX + "/"):
-        return value[len(WORKSPACE_PREFIX):].lstrip("/") or "."
+        return value[len(WORKSPACE_PREFIX) :].lstrip("/") or "."
     return value
 
 
@@ -101,7 +110,9 @@ async def list_files(ctx: RequestContext, *, sandbox_id: object, path: object = 
     return await sandbox.list_files(user_path(path))
 
 
-async def file_tree(ctx: RequestContext, *, sandbox_id: object, path: object = None, max_entries: int = 10_000) -> FileTree:
+async def file_tree(
+    ctx: RequestContext, *, sandbox_id: object, path: object = None, max_entries: int = 10_000
+) -> FileTree:
     _, sandbox = await _open(ctx, sandbox_id)
     return await sandbox.tree(user_path(path), max_entries=max_entries)
 
@@ -129,7 +140,9 @@ def guess_content_type(path: str, data: bytes) -> str:
     text = _is_utf8_text(data)
     if guessed is None:
         return "text/plain; charset=utf-8" if text else "application/octet-stream"
-    if text and (guessed.startswith("text/") or guessed in ("application/json", "application/javascript", "image/svg+xml")):
+    if text and (
+        guessed.startswith("text/") or guessed in ("application/json", "application/javascript", "image/svg+xml")
+    ):
         return f"{guessed}; charset=utf-8"
     return guessed
 
@@ -148,7 +161,10 @@ FilePairs = list[tuple[object, bytes]]
 
 
 async def upload_files(
-    ctx: RequestContext, *, sandbox_id: object, files: FilePairs | Callable[[int], Awaitable[FilePairs]],
+    ctx: RequestContext,
+    *,
+    sandbox_id: object,
+    files: FilePairs | Callable[[int], Awaitable[FilePairs]],
 ) -> list[FileInfo]:
     """Write several files; every path is checked before the first one is written. `files` may be a
     reader called with the size limit once the caller is known to own the sandbox (a request body)."""
@@ -200,8 +216,16 @@ class Execution:
 
 
 async def execute(
-    ctx: RequestContext, *, sandbox_id: object, command: object, cwd: object = None, timeout: object = None,
-    blocking: object = True, session_name: object = None, env: object = None, dev_server: object = False,
+    ctx: RequestContext,
+    *,
+    sandbox_id: object,
+    command: object,
+    cwd: object = None,
+    timeout: object = None,
+    blocking: object = True,
+    session_name: object = None,
+    env: object = None,
+    dev_server: object = False,
     port: object = None,
 ) -> Execution:
     """Blocking: run and return the output (bounded by time and size). Otherwise start a named session;
@@ -243,7 +267,11 @@ def _timeout(timeout: object) -> float | None:
 def _env(env: object) -> dict[str, str] | None:
     if env is None:
         return None
-    if not isinstance(env, dict) or len(env) > 200 or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+    if (
+        not isinstance(env, dict)
+        or len(env) > 200
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+    ):
         raise InvalidInput("env must be an object of string values", field="env")
     return env
 
@@ -253,7 +281,9 @@ def _wants_port(dev_server: object, port: object) -> bool:
     service): `port: true` or `"auto"` asks for one like `dev_server: true` does."""
     if port is not None and port is not False:
         if port is not True and port != "auto":
-            raise InvalidInput("port cannot be chosen: pass dev_server: true (or port: true) and read PORT", field="port")
+            raise InvalidInput(
+                "port cannot be chosen: pass dev_server: true (or port: true) and read PORT", field="port"
+            )
         return True
     if not isinstance(dev_server, bool):
         raise InvalidInput("dev_server must be a boolean", field="dev_server")
@@ -276,7 +306,9 @@ async def list_sessions(ctx: RequestContext, *, sandbox_id: object) -> list[Sess
     return sandbox.list_sessions()
 
 
-async def session_output(ctx: RequestContext, *, sandbox_id: object, name: object, after_offset: int = 0) -> OutputChunk:
+async def session_output(
+    ctx: RequestContext, *, sandbox_id: object, name: object, after_offset: int = 0
+) -> OutputChunk:
     _, sandbox = await _open(ctx, sandbox_id)
     return sandbox.session_output(_name(name), max(0, after_offset))
 
@@ -313,7 +345,12 @@ class SessionStream:
 
 
 async def open_session_stream(
-    ctx: RequestContext, *, sandbox_id: object, name: object = None, from_offset: object = 0, dev_server: bool = False,
+    ctx: RequestContext,
+    *,
+    sandbox_id: object,
+    name: object = None,
+    from_offset: object = 0,
+    dev_server: bool = False,
 ) -> SessionStream:
     """Authorize a live stream of a session's output (the dev server's, by default, when `dev_server`)
     and take one of the user's stream slots."""
@@ -401,7 +438,12 @@ class PreviewLink:
 
 
 async def preview_link(
-    ctx: RequestContext, *, sandbox_id: object, base_url: str, session_name: object = None, kind: str = "web",
+    ctx: RequestContext,
+    *,
+    sandbox_id: object,
+    base_url: str,
+    session_name: object = None,
+    kind: str = "web",
 ) -> PreviewLink:
     """A URL served by this server that proxies to the dev server's port, with a short-lived signed token
     in its path (an iframe can load it without an Authorization header)."""
@@ -417,7 +459,11 @@ async def preview_link(
     base = (settings.preview_base_url or base_url).rstrip("/")
     url = f"{base}/preview/{token}/"
     if kind == "expo":  # Expo Go opens exp:// (exps:// over TLS) and fetches the manifest over HTTP(S)
-        url = "exps://" + url.removeprefix("https://") if url.startswith("https://") else "exp://" + url.removeprefix("http://")
+        url = (
+            "exps://" + url.removeprefix("https://")
+            if url.startswith("https://")
+            else "exp://" + url.removeprefix("http://")
+        )
     return PreviewLink(url, session.port, session.name, datetime.fromtimestamp(expires, UTC))
 
 
@@ -441,8 +487,12 @@ async def open_preview(services: Any, token: str) -> PreviewTarget:
     """For the proxy: check the token, that its user still owns the sandbox and that the port is still
     its running dev server's; counts as activity (the idle reaper leaves a watched preview running)."""
     try:
-        claims = jwt.decode(token, _preview_key(services.settings.jwt_secret), algorithms=["HS256"],
-                            options={"require": ["exp", "sub", "sbx", "port"]})
+        claims = jwt.decode(
+            token,
+            _preview_key(services.settings.jwt_secret),
+            algorithms=["HS256"],
+            options={"require": ["exp", "sub", "sbx", "port"]},
+        )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("Preview link expired: ask for a new one") from None
     except jwt.InvalidTokenError:
@@ -467,7 +517,9 @@ async def _owner_still_owns(sandbox_id: str, user_id: str) -> bool:
     key = (sandbox_id, user_id)
     if _owner_cache.get(key, 0.0) > time.monotonic():
         return True
-    if not await SandboxRecord.filter(id=parse_uuid(sandbox_id, "Sandbox"), owner_id=parse_uuid(user_id, "User")).exists():
+    if not await SandboxRecord.filter(
+        id=parse_uuid(sandbox_id, "Sandbox"), owner_id=parse_uuid(user_id, "User")
+    ).exists():
         return False
     if len(_owner_cache) > 10_000:
         _owner_cache.clear()
@@ -507,7 +559,9 @@ class Restored:
     checkpoint: SnapshotInfo | None  # the state before the restore, kept as a snapshot of its own
 
 
-async def restore_snapshot(ctx: RequestContext, *, sandbox_id: object, snapshot_id: object, checkpoint: bool = True) -> Restored:
+async def restore_snapshot(
+    ctx: RequestContext, *, sandbox_id: object, snapshot_id: object, checkpoint: bool = True
+) -> Restored:
     """Replace the workspace with the snapshot's files; the current files are snapshotted first
     ("restore checkpoint") unless asked not to or the snapshot limit is reached."""
     _, sandbox = await _open(ctx, sandbox_id, write=True)

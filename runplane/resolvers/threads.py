@@ -73,17 +73,13 @@ async def threads_by_ids(ctx: RequestContext, ids: list[uuid.UUID]) -> list[Thre
     return [rows.get(i) for i in ids]
 
 
-async def first_threads_by_project(
-    ctx: RequestContext, project_ids: list[uuid.UUID], limit: int
-) -> list[list[Thread]]:
+async def first_threads_by_project(ctx: RequestContext, project_ids: list[uuid.UUID], limit: int) -> list[list[Thread]]:
     user_id = ctx.require(PROJECTS_READ)
     grouped = await first_children(Thread, "project_id", project_ids, limit, owner_id=user_id)
     return [grouped.get(pid, []) for pid in project_ids]
 
 
-async def first_messages_by_thread(
-    ctx: RequestContext, thread_ids: list[uuid.UUID], limit: int
-) -> list[list[Message]]:
+async def first_messages_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID], limit: int) -> list[list[Message]]:
     """Messages have no owner column: callers reach them only through threads already owner-checked."""
     ctx.require(PROJECTS_READ)
     grouped = await first_children(Message, "thread_id", thread_ids, limit, owner_id=None)

@@ -31,7 +31,9 @@ class WebhookOutcome:
     status: str  # processed | duplicate | ignored | stale
 
 
-async def process_webhook(ctx: RequestContext, *, provider: str, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
+async def process_webhook(
+    ctx: RequestContext, *, provider: str, headers: Mapping[str, str], body: bytes
+) -> WebhookOutcome:
     if provider not in PROVIDERS:
         raise NotFound("Unknown webhook provider")
     gateway = payment_provider(ctx.settings, provider)
@@ -48,7 +50,9 @@ async def process_webhook(ctx: RequestContext, *, provider: str, headers: Mappin
     try:
         async with in_transaction():
             status = await _apply(ctx.settings, target, change, event, provider) if target and change else "ignored"
-            await ProcessedWebhook.create(provider=provider, event_id=event.id, event_type=event.type[:100], outcome=status)
+            await ProcessedWebhook.create(
+                provider=provider, event_id=event.id, event_type=event.type[:100], outcome=status
+            )
     except IntegrityError:  # the same event, delivered twice at once: the other delivery applied it
         return WebhookOutcome(provider, event.id, event.type, "duplicate")
     return WebhookOutcome(provider, event.id, event.type, status)
@@ -71,7 +75,9 @@ def _uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
-async def _apply(settings: Settings, target: Subscription, change: SubscriptionChange, event: WebhookEvent, provider: str) -> str:
+async def _apply(
+    settings: Settings, target: Subscription, change: SubscriptionChange, event: WebhookEvent, provider: str
+) -> str:
     sub = await Subscription.select_for_update().get(id=target.id)
     if event.occurred_at and sub.last_event_at and event.occurred_at < sub.last_event_at:
         return "stale"  # an older event delivered late: a newer one already said how things are
@@ -88,7 +94,9 @@ def _ended(settings: Settings, sub: Subscription, change: SubscriptionChange) ->
     if sub.external_id and change.subscription_id and change.subscription_id != sub.external_id:
         return None  # an earlier subscription ended after the user moved to another one
     # Back to the default plan; the period and what it used stay (a downgrade grants no fresh allowance).
-    return dict(plan=plans_of(settings).default.id, status="active", provider=None, external_id=None, cancel_at_period_end=False)
+    return dict(
+        plan=plans_of(settings).default.id, status="active", provider=None, external_id=None, cancel_at_period_end=False
+    )
 
 
 def _active(settings: Settings, sub: Subscription, change: SubscriptionChange, provider: str) -> dict[str, Any] | None:
@@ -98,8 +106,12 @@ def _active(settings: Settings, sub: Subscription, change: SubscriptionChange, p
     if plan is None:
         return None  # a product we do not sell as a plan
     updates: dict[str, Any] = dict(
-        plan=plan.id, status=change.status, provider=provider, external_id=change.subscription_id or sub.external_id,
-        customer_id=change.customer_id or sub.customer_id, cancel_at_period_end=change.cancel_at_period_end,
+        plan=plan.id,
+        status=change.status,
+        provider=provider,
+        external_id=change.subscription_id or sub.external_id,
+        customer_id=change.customer_id or sub.customer_id,
+        cancel_at_period_end=change.cancel_at_period_end,
     )
     start = change.period_start or (now() if plan.id != sub.plan else None)
     if start is not None:

@@ -5,10 +5,19 @@ from __future__ import annotations
 from starlette.routing import Route
 
 # Importing the modules registers their routes on `api`.
-from runplane.rest_compat import agent_runs, auth, health, projects, threads  # noqa: F401
-from runplane.rest_compat import billing, webhooks  # noqa: F401
-from runplane.rest_compat import sandboxes  # noqa: F401
-from runplane.rest_compat import deployments, integrations, misc  # noqa: F401
+from runplane.rest_compat import (  # noqa: F401  # noqa: F401  # noqa: F401
+    agent_runs,
+    auth,
+    billing,
+    deployments,
+    health,
+    integrations,
+    misc,
+    projects,
+    sandboxes,
+    threads,
+    webhooks,
+)
 from runplane.rest_compat.openapi import docs_page, openapi_endpoint
 from runplane.rest_compat.registry import api
 

@@ -14,8 +14,17 @@ from runplane.rest_compat.common import iso, json_body, ok, query_int, user_cont
 from runplane.rest_compat.projects import project_json
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import (
-    AGENT_INITIATE, AGENT_INITIATED, AGENT_RUN, AGENT_RUN_LIST, AGENT_START, AGENT_STARTED, AGENT_STATUS,
-    EVENT_LIST, EVENT_STREAM, MODEL_LIST, PAGE_QUERY,
+    AGENT_INITIATE,
+    AGENT_INITIATED,
+    AGENT_RUN,
+    AGENT_RUN_LIST,
+    AGENT_START,
+    AGENT_STARTED,
+    AGENT_STATUS,
+    EVENT_LIST,
+    EVENT_STREAM,
+    MODEL_LIST,
+    PAGE_QUERY,
 )
 from runplane.rest_compat.sse import event_stream_response
 from runplane.rest_compat.threads import thread_json
@@ -38,7 +47,11 @@ def run_json(run: AgentRun) -> dict[str, Any]:
         "created_at": iso(run.created_at),
         "started_at": iso(run.started_at),
         "completed_at": iso(run.finished_at),
-        "usage": {"prompt_tokens": run.prompt_tokens, "completion_tokens": run.completion_tokens, "total_tokens": run.total_tokens},
+        "usage": {
+            "prompt_tokens": run.prompt_tokens,
+            "completion_tokens": run.completion_tokens,
+            "total_tokens": run.total_tokens,
+        },
         "event_count": run.event_count,
     }
 
@@ -54,20 +67,39 @@ async def models_available(request: Request) -> Response:
     return ok({"models": await ops.available_models(ctx)})
 
 
-@api.add("POST", "/thread/{thread_id}/agent/start", "Start an agent run on a thread", tag=TAG, body=AGENT_START, response=AGENT_STARTED,
-         errors=RUN_START_ERRORS)
+@api.add(
+    "POST",
+    "/thread/{thread_id}/agent/start",
+    "Start an agent run on a thread",
+    tag=TAG,
+    body=AGENT_START,
+    response=AGENT_STARTED,
+    errors=RUN_START_ERRORS,
+)
 async def start(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request, required=False)
     run = await ops.start_run(
-        ctx, thread_id=request.path_params["thread_id"], prompt=body.get("prompt"), model=body.get("model") or body.get("model_name"),
+        ctx,
+        thread_id=request.path_params["thread_id"],
+        prompt=body.get("prompt"),
+        model=body.get("model") or body.get("model_name"),
         idempotency_key=body.get("idempotency_key") or request.headers.get("idempotency-key"),
     )
     return ok({"agent_run_id": str(run.id), "status": run.status})
 
 
-@api.add("GET", "/agent-run/{agent_run_id}/stream", "Stream agent responses via SSE (Last-Event-ID resumes)", tag=TAG,
-         response=EVENT_STREAM, query=[{"name": "token", "in": "query", "schema": {"type": "string"}}, {"name": "after", "in": "query", "schema": {"type": "integer"}}])
+@api.add(
+    "GET",
+    "/agent-run/{agent_run_id}/stream",
+    "Stream agent responses via SSE (Last-Event-ID resumes)",
+    tag=TAG,
+    response=EVENT_STREAM,
+    query=[
+        {"name": "token", "in": "query", "schema": {"type": "string"}},
+        {"name": "after", "in": "query", "schema": {"type": "integer"}},
+    ],
+)
 async def stream(request: Request) -> Response:
     ctx = await user_context(request, query_token=True)
     after = request.headers.get("last-event-id") or request.query_params.get("after") or 0
@@ -81,13 +113,27 @@ async def stop(request: Request) -> Response:
     return ok({"agent_run_id": str(run.id), "status": run.status, "stop_requested": True})
 
 
-@api.add("POST", "/agent-run/{agent_run_id}/pause", "Pause a running agent run", tag=TAG, response=AGENT_STATUS, errors=(409,))
+@api.add(
+    "POST",
+    "/agent-run/{agent_run_id}/pause",
+    "Pause a running agent run",
+    tag=TAG,
+    response=AGENT_STATUS,
+    errors=(409,),
+)
 async def pause(request: Request) -> Response:
     run = await ops.pause_run(await user_context(request), run_id=request.path_params["agent_run_id"])
     return ok({"agent_run_id": str(run.id), "status": run.status})
 
 
-@api.add("POST", "/agent-run/{agent_run_id}/resume", "Resume a paused agent run", tag=TAG, response=AGENT_STATUS, errors=(409,))
+@api.add(
+    "POST",
+    "/agent-run/{agent_run_id}/resume",
+    "Resume a paused agent run",
+    tag=TAG,
+    response=AGENT_STATUS,
+    errors=(409,),
+)
 async def resume(request: Request) -> Response:
     run = await ops.resume_run(await user_context(request), run_id=request.path_params["agent_run_id"])
     return ok({"agent_run_id": str(run.id), "status": run.status})
@@ -101,40 +147,83 @@ async def get_run(request: Request) -> Response:
 @api.add("GET", "/agent-run/{agent_run_id}/status", "Get agent run status", tag=TAG, response=AGENT_STATUS)
 async def status(request: Request) -> Response:
     run = await ops.owned_run(await user_context(request), request.path_params["agent_run_id"])
-    return ok({"agent_run_id": str(run.id), "status": run.status, "error": run.error, "completed_at": iso(run.finished_at)})
+    return ok(
+        {"agent_run_id": str(run.id), "status": run.status, "error": run.error, "completed_at": iso(run.finished_at)}
+    )
 
 
-@api.add("GET", "/agent-run/{agent_run_id}/events", "Poll a run's events after a sequence number", tag=TAG, response=EVENT_LIST,
-         query=[{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}])
+@api.add(
+    "GET",
+    "/agent-run/{agent_run_id}/events",
+    "Poll a run's events after a sequence number",
+    tag=TAG,
+    response=EVENT_LIST,
+    query=[
+        {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    ],
+)
 async def events(request: Request) -> Response:
     ctx = await user_context(request)
     found = await ops.list_events(
-        ctx, run_id=request.path_params["agent_run_id"], after=request.query_params.get("after", "0"),
+        ctx,
+        run_id=request.path_params["agent_run_id"],
+        after=request.query_params.get("after", "0"),
         limit=query_int(request, "limit", 1000, minimum=1, maximum=1000),
     )
     return ok({"events": [event_json(e) for e in found], "last_sequence": found[-1].seq if found else None})
 
 
-@api.add("GET", "/thread/{thread_id}/agent-runs", "List all runs for a thread", tag=TAG, response=AGENT_RUN_LIST, query=PAGE_QUERY)
+@api.add(
+    "GET",
+    "/thread/{thread_id}/agent-runs",
+    "List all runs for a thread",
+    tag=TAG,
+    response=AGENT_RUN_LIST,
+    query=PAGE_QUERY,
+)
 async def thread_runs(request: Request) -> Response:
     ctx = await user_context(request)
     page = await ops.list_runs(
-        ctx, thread_id=request.path_params["thread_id"], first=query_int(request, "limit", 20, minimum=1, maximum=100),
+        ctx,
+        thread_id=request.path_params["thread_id"],
+        first=query_int(request, "limit", 20, minimum=1, maximum=100),
         after=request.query_params.get("cursor"),
     )
-    return ok({"agent_runs": [run_json(r) for r in page.items], "next_cursor": page.end_cursor if page.has_next_page else None})
+    return ok(
+        {
+            "agent_runs": [run_json(r) for r in page.items],
+            "next_cursor": page.end_cursor if page.has_next_page else None,
+        }
+    )
 
 
-@api.add("POST", "/agent/initiate", "Create project + thread + start agent in one call", tag=TAG, body=AGENT_INITIATE,
-         response=AGENT_INITIATED, errors=RUN_START_ERRORS)
+@api.add(
+    "POST",
+    "/agent/initiate",
+    "Create project + thread + start agent in one call",
+    tag=TAG,
+    body=AGENT_INITIATE,
+    response=AGENT_INITIATED,
+    errors=RUN_START_ERRORS,
+)
 async def initiate(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)
     project, thread, run = await ops.initiate_agent(
-        ctx, prompt=body.get("prompt"), name=body.get("name") or body.get("project_name"),
-        model=body.get("model") or body.get("model_name"), idempotency_key=body.get("idempotency_key"),
+        ctx,
+        prompt=body.get("prompt"),
+        name=body.get("name") or body.get("project_name"),
+        model=body.get("model") or body.get("model_name"),
+        idempotency_key=body.get("idempotency_key"),
     )
-    return ok({
-        "project_id": str(project.id), "thread_id": str(thread.id), "agent_run_id": str(run.id), "status": run.status,
-        "project": project_json(project), "thread": thread_json(thread),
-    })
+    return ok(
+        {
+            "project_id": str(project.id),
+            "thread_id": str(thread.id),
+            "agent_run_id": str(run.id),
+            "status": run.status,
+            "project": project_json(project),
+            "thread": thread_json(thread),
+        }
+    )

@@ -49,19 +49,39 @@ def session_json(session: AuthSession, current: object) -> dict[str, Any]:
     }
 
 
-@api.add("POST", "/auth/register", "Register a new user", auth="public", tag=TAG, body=REGISTER, response=TOKENS, status=201,
-         errors=(403, 409))  # registration disabled; the email is taken
+@api.add(
+    "POST",
+    "/auth/register",
+    "Register a new user",
+    auth="public",
+    tag=TAG,
+    body=REGISTER,
+    response=TOKENS,
+    status=201,
+    errors=(403, 409),
+)  # registration disabled; the email is taken
 async def register(request: Request) -> Response:
     body = await json_body(request)
     pair = await ops.register(
-        await context(request), email=body.get("email"), password=body.get("password"),
-        display_name=body.get("display_name"), abilities=body.get("abilities"),
+        await context(request),
+        email=body.get("email"),
+        password=body.get("password"),
+        display_name=body.get("display_name"),
+        abilities=body.get("abilities"),
     )
     return ok(tokens_json(pair), status=201)
 
 
-@api.add("POST", "/auth/token", "Log in with email and password", auth="public", tag=TAG, body=CREDENTIALS, response=TOKENS,
-         errors=(401,))
+@api.add(
+    "POST",
+    "/auth/token",
+    "Log in with email and password",
+    auth="public",
+    tag=TAG,
+    body=CREDENTIALS,
+    response=TOKENS,
+    errors=(401,),
+)
 async def token(request: Request) -> Response:
     body = await json_body(request)
     pair = await ops.login(
@@ -70,8 +90,16 @@ async def token(request: Request) -> Response:
     return ok(tokens_json(pair))
 
 
-@api.add("POST", "/auth/refresh", "Rotate a refresh token", auth="public", tag=TAG, body=REFRESH, response=TOKENS,
-         errors=(401,))
+@api.add(
+    "POST",
+    "/auth/refresh",
+    "Rotate a refresh token",
+    auth="public",
+    tag=TAG,
+    body=REFRESH,
+    response=TOKENS,
+    errors=(401,),
+)
 async def refresh(request: Request) -> Response:
     body = await json_body(request)
     pair = await ops.refresh(await context(request), refresh_token=body.get("refresh_token"))

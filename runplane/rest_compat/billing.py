@@ -22,91 +22,241 @@ from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, TIME, obj
 TAG, ADMIN_TAG = "billing", "billing-admin"
 NULLABLE_INT: dict[str, Any] = {"type": ["integer", "null"]}
 LIMITS = obj(["projects", "deployments"], projects=NULLABLE_INT, deployments=NULLABLE_INT)
-PLAN = obj(["id", "name", "price_cents", "currency", "token_allowance", "limits"], id=STR, name=STR, price_cents=INT, currency=STR,
-           interval=STR, token_allowance=NULLABLE_INT, limits=LIMITS, byok=BOOL, features={"type": "array", "items": STR},
-           purchasable=BOOL, providers={"type": "array", "items": STR})
+PLAN = obj(
+    ["id", "name", "price_cents", "currency", "token_allowance", "limits"],
+    id=STR,
+    name=STR,
+    price_cents=INT,
+    currency=STR,
+    interval=STR,
+    token_allowance=NULLABLE_INT,
+    limits=LIMITS,
+    byok=BOOL,
+    features={"type": "array", "items": STR},
+    purchasable=BOOL,
+    providers={"type": "array", "items": STR},
+)
 PLAN_LIST = obj(["plans", "current_plan"], plans={"type": "array", "items": PLAN}, current_plan=STR)
-SUBSCRIPTION = obj(["plan", "status", "current_period_start", "current_period_end"], plan=STR, plan_name=STR, status=STR,
-                   provider=NULLABLE_STR, subscription_id=NULLABLE_STR, current_period_start=TIME, current_period_end=TIME,
-                   cancel_at_period_end=BOOL, plan_details=PLAN)
-STATUS = obj(["plan", "status", "can_run", "tokens_used", "tokens_limit", "tokens_remaining"], plan=STR, plan_name=STR, status=STR,
-             can_run=BOOL, quota_exhausted=BOOL, tokens_used=INT, tokens_limit=NULLABLE_INT, tokens_remaining=NULLABLE_INT,
-             period_start=TIME, period_end=TIME, byok_key_configured=BOOL, limits=LIMITS, projects_used=INT)
-USAGE_DAY = obj(["date", "total_tokens", "runs"], date={"type": "string", "format": "date"}, prompt_tokens=INT,
-                completion_tokens=INT, total_tokens=INT, platform_tokens=INT, runs=INT)
+SUBSCRIPTION = obj(
+    ["plan", "status", "current_period_start", "current_period_end"],
+    plan=STR,
+    plan_name=STR,
+    status=STR,
+    provider=NULLABLE_STR,
+    subscription_id=NULLABLE_STR,
+    current_period_start=TIME,
+    current_period_end=TIME,
+    cancel_at_period_end=BOOL,
+    plan_details=PLAN,
+)
+STATUS = obj(
+    ["plan", "status", "can_run", "tokens_used", "tokens_limit", "tokens_remaining"],
+    plan=STR,
+    plan_name=STR,
+    status=STR,
+    can_run=BOOL,
+    quota_exhausted=BOOL,
+    tokens_used=INT,
+    tokens_limit=NULLABLE_INT,
+    tokens_remaining=NULLABLE_INT,
+    period_start=TIME,
+    period_end=TIME,
+    byok_key_configured=BOOL,
+    limits=LIMITS,
+    projects_used=INT,
+)
+USAGE_DAY = obj(
+    ["date", "total_tokens", "runs"],
+    date={"type": "string", "format": "date"},
+    prompt_tokens=INT,
+    completion_tokens=INT,
+    total_tokens=INT,
+    platform_tokens=INT,
+    runs=INT,
+)
 # The whole range's sums: a day row whose `date` is null (as in GraphQL's UsageHistory.totals).
 USAGE_TOTALS = {**USAGE_DAY, "properties": {**USAGE_DAY["properties"], "date": {"type": "null"}}}
-USAGE_HISTORY = obj(["start_date", "end_date", "days", "totals"], start_date=STR, end_date=STR, days={"type": "array", "items": USAGE_DAY}, totals=USAGE_TOTALS)
+USAGE_HISTORY = obj(
+    ["start_date", "end_date", "days", "totals"],
+    start_date=STR,
+    end_date=STR,
+    days={"type": "array", "items": USAGE_DAY},
+    totals=USAGE_TOTALS,
+)
 # Already subscribed or on that plan (409); payments not configured or the provider failing (503).
 PAYMENT_ERRORS = (409, 503)
-DATE_QUERY = [{"name": n, "in": "query", "schema": {"type": "string", "format": "date"}} for n in ("start_date", "end_date")]
-CHECKOUT_BODY = obj(["plan"], plan=STR, provider={"type": "string", "enum": list(PROVIDERS)}, success_url={"type": "string", "format": "uri"},
-                    cancel_url={"type": "string", "format": "uri"})
-CHECKOUT = obj(["checkout_id", "url", "provider", "plan"], checkout_id=STR, session_id=STR, url=STR, checkout_url=STR, provider=STR, plan=STR,
-               expires_at={"type": ["string", "null"]})
-UPGRADE = obj(["status", "subscription"], status={"type": "string", "enum": ["updated", "checkout_required", "cancel_scheduled", "cancel_reverted"]},
-              subscription=SUBSCRIPTION, checkout={"oneOf": [CHECKOUT, {"type": "null"}]})
+DATE_QUERY = [
+    {"name": n, "in": "query", "schema": {"type": "string", "format": "date"}} for n in ("start_date", "end_date")
+]
+CHECKOUT_BODY = obj(
+    ["plan"],
+    plan=STR,
+    provider={"type": "string", "enum": list(PROVIDERS)},
+    success_url={"type": "string", "format": "uri"},
+    cancel_url={"type": "string", "format": "uri"},
+)
+CHECKOUT = obj(
+    ["checkout_id", "url", "provider", "plan"],
+    checkout_id=STR,
+    session_id=STR,
+    url=STR,
+    checkout_url=STR,
+    provider=STR,
+    plan=STR,
+    expires_at={"type": ["string", "null"]},
+)
+UPGRADE = obj(
+    ["status", "subscription"],
+    status={"type": "string", "enum": ["updated", "checkout_required", "cancel_scheduled", "cancel_reverted"]},
+    subscription=SUBSCRIPTION,
+    checkout={"oneOf": [CHECKOUT, {"type": "null"}]},
+)
 KEY_BODY = obj(["api_key"], api_key={"type": "string", "minLength": 16, "maxLength": 512})
-KEY_STATUS = obj(["configured"], configured=BOOL, provider=STR, hint=NULLABLE_STR, created_at={"type": ["string", "null"]},
-                 last_tested_at={"type": ["string", "null"]}, last_test_status=NULLABLE_STR)
-KEY_TEST = obj(["valid", "status", "source"], valid=BOOL, status=STR, source=STR, label=NULLABLE_STR, usage={"type": ["number", "null"]},
-               limit={"type": ["number", "null"]})
-COUNTRY_METHODS = obj(["country_code", "currency", "methods", "fallback"], country_code=NULLABLE_STR, country_name=NULLABLE_STR,
-                      region=NULLABLE_STR, currency=STR, methods={"type": "array", "items": {"type": "object"}}, fallback=BOOL)
-VALIDATE_BODY = obj(["country_code", "payment_method"], country_code=STR, payment_method=STR, currency=STR, recurring=BOOL)
-VALIDATION = obj(["valid", "country_code", "payment_method", "currency"], valid=BOOL, country_code=STR, payment_method=STR, currency=STR, reason=NULLABLE_STR)
+KEY_STATUS = obj(
+    ["configured"],
+    configured=BOOL,
+    provider=STR,
+    hint=NULLABLE_STR,
+    created_at={"type": ["string", "null"]},
+    last_tested_at={"type": ["string", "null"]},
+    last_test_status=NULLABLE_STR,
+)
+KEY_TEST = obj(
+    ["valid", "status", "source"],
+    valid=BOOL,
+    status=STR,
+    source=STR,
+    label=NULLABLE_STR,
+    usage={"type": ["number", "null"]},
+    limit={"type": ["number", "null"]},
+)
+COUNTRY_METHODS = obj(
+    ["country_code", "currency", "methods", "fallback"],
+    country_code=NULLABLE_STR,
+    country_name=NULLABLE_STR,
+    region=NULLABLE_STR,
+    currency=STR,
+    methods={"type": "array", "items": {"type": "object"}},
+    fallback=BOOL,
+)
+VALIDATE_BODY = obj(
+    ["country_code", "payment_method"], country_code=STR, payment_method=STR, currency=STR, recurring=BOOL
+)
+VALIDATION = obj(
+    ["valid", "country_code", "payment_method", "currency"],
+    valid=BOOL,
+    country_code=STR,
+    payment_method=STR,
+    currency=STR,
+    reason=NULLABLE_STR,
+)
 RESET_BODY = obj([], user_id={"type": "string", "format": "uuid"}, all=BOOL)
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     return {
-        "id": plan.id, "name": plan.name, "price_cents": plan.price_cents, "currency": plan.currency, "interval": plan.interval,
-        "token_allowance": plan.token_allowance, "limits": {"projects": plan.max_projects, "deployments": plan.max_deployments},
-        "byok": plan.byok, "features": list(plan.features), "purchasable": plan.is_paid and bool(plan.checkout_ids),
+        "id": plan.id,
+        "name": plan.name,
+        "price_cents": plan.price_cents,
+        "currency": plan.currency,
+        "interval": plan.interval,
+        "token_allowance": plan.token_allowance,
+        "limits": {"projects": plan.max_projects, "deployments": plan.max_deployments},
+        "byok": plan.byok,
+        "features": list(plan.features),
+        "purchasable": plan.is_paid and bool(plan.checkout_ids),
         "providers": sorted(plan.checkout_ids),
     }
 
 
 def subscription_json(sub: Subscription, plan: Plan) -> dict[str, Any]:
     return {
-        "plan": plan.id, "plan_name": plan.name, "status": sub.status, "provider": sub.provider, "subscription_id": sub.external_id,
-        "current_period_start": iso(sub.current_period_start), "current_period_end": iso(sub.current_period_end),
-        "cancel_at_period_end": sub.cancel_at_period_end, "created_at": iso(sub.created_at), "plan_details": plan_json(plan),
+        "plan": plan.id,
+        "plan_name": plan.name,
+        "status": sub.status,
+        "provider": sub.provider,
+        "subscription_id": sub.external_id,
+        "current_period_start": iso(sub.current_period_start),
+        "current_period_end": iso(sub.current_period_end),
+        "cancel_at_period_end": sub.cancel_at_period_end,
+        "created_at": iso(sub.created_at),
+        "plan_details": plan_json(plan),
     }
 
 
 def status_json(status: BillingStatus) -> dict[str, Any]:
     sub, plan = status.subscription, status.plan
     return {
-        "plan": plan.id, "plan_name": plan.name, "status": sub.status, "can_run": status.can_run,
-        "quota_exhausted": status.quota_exhausted, "tokens_used": status.tokens_used, "tokens_limit": status.tokens_limit,
-        "tokens_remaining": status.tokens_remaining, "period_start": iso(sub.current_period_start),
-        "period_end": iso(sub.current_period_end), "cancel_at_period_end": sub.cancel_at_period_end,
-        "byok_key_configured": status.has_own_key, "limits": {"projects": plan.max_projects, "deployments": plan.max_deployments},
+        "plan": plan.id,
+        "plan_name": plan.name,
+        "status": sub.status,
+        "can_run": status.can_run,
+        "quota_exhausted": status.quota_exhausted,
+        "tokens_used": status.tokens_used,
+        "tokens_limit": status.tokens_limit,
+        "tokens_remaining": status.tokens_remaining,
+        "period_start": iso(sub.current_period_start),
+        "period_end": iso(sub.current_period_end),
+        "cancel_at_period_end": sub.cancel_at_period_end,
+        "byok_key_configured": status.has_own_key,
+        "limits": {"projects": plan.max_projects, "deployments": plan.max_deployments},
         "projects_used": status.projects_used,
     }
 
 
 def day_json(day: UsageDay) -> dict[str, Any]:
-    return {"date": day.day.isoformat(), "prompt_tokens": day.prompt_tokens, "completion_tokens": day.completion_tokens,
-            "total_tokens": day.total_tokens, "platform_tokens": day.platform_tokens, "runs": day.runs}
+    return {
+        "date": day.day.isoformat(),
+        "prompt_tokens": day.prompt_tokens,
+        "completion_tokens": day.completion_tokens,
+        "total_tokens": day.total_tokens,
+        "platform_tokens": day.platform_tokens,
+        "runs": day.runs,
+    }
 
 
 def checkout_json(checkout: CheckoutSession) -> dict[str, Any]:
-    return {"checkout_id": checkout.external_id, "session_id": checkout.external_id, "url": checkout.url, "checkout_url": checkout.url,
-            "provider": checkout.provider, "plan": checkout.plan, "expires_at": iso(checkout.expires_at)}
+    return {
+        "checkout_id": checkout.external_id,
+        "session_id": checkout.external_id,
+        "url": checkout.url,
+        "checkout_url": checkout.url,
+        "provider": checkout.provider,
+        "plan": checkout.plan,
+        "expires_at": iso(checkout.expires_at),
+    }
 
 
 def key_status_json(row: UserModelKey | None) -> dict[str, Any]:
     if row is None:
-        return {"configured": False, "provider": key_ops.PROVIDER, "hint": None, "created_at": None, "last_tested_at": None, "last_test_status": None}
-    return {"configured": True, "provider": row.provider, "hint": row.hint, "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
-            "last_tested_at": iso(row.last_tested_at), "last_test_status": row.last_test_status}
+        return {
+            "configured": False,
+            "provider": key_ops.PROVIDER,
+            "hint": None,
+            "created_at": None,
+            "last_tested_at": None,
+            "last_test_status": None,
+        }
+    return {
+        "configured": True,
+        "provider": row.provider,
+        "hint": row.hint,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "last_tested_at": iso(row.last_tested_at),
+        "last_test_status": row.last_test_status,
+    }
 
 
 def country_json(found: CountryMethods, country_code: str | None) -> dict[str, Any]:
-    return {"country_code": country_code, "country_name": found.country_name, "region": found.region, "currency": found.currency,
-            "methods": found.methods, "fallback": found.fallback}
+    return {
+        "country_code": country_code,
+        "country_name": found.country_name,
+        "region": found.region,
+        "currency": found.currency,
+        "methods": found.methods,
+        "fallback": found.fallback,
+    }
 
 
 @api.add("GET", "/billing/status", "Get subscription status and the period's token quota", tag=TAG, response=STATUS)
@@ -114,20 +264,40 @@ async def billing_status(request: Request) -> Response:
     return ok(status_json(await ops.billing_status(await user_context(request))))
 
 
-@api.add("GET", "/billing/subscription", "Get subscription details", tag=TAG, response=obj(["subscription"], subscription=SUBSCRIPTION))
+@api.add(
+    "GET",
+    "/billing/subscription",
+    "Get subscription details",
+    tag=TAG,
+    response=obj(["subscription"], subscription=SUBSCRIPTION),
+)
 async def subscription(request: Request) -> Response:
     sub, plan = await ops.get_subscription(await user_context(request))
     return ok({"subscription": subscription_json(sub, plan)})
 
 
-@api.add("GET", "/billing/usage-history", "Get token usage per day (?start_date=&end_date=, at most 366 days)", tag=TAG,
-         response=USAGE_HISTORY, query=DATE_QUERY)
+@api.add(
+    "GET",
+    "/billing/usage-history",
+    "Get token usage per day (?start_date=&end_date=, at most 366 days)",
+    tag=TAG,
+    response=USAGE_HISTORY,
+    query=DATE_QUERY,
+)
 async def usage_history(request: Request) -> Response:
     history = await ops.usage_history(
-        await user_context(request), start_date=request.query_params.get("start_date"), end_date=request.query_params.get("end_date")
+        await user_context(request),
+        start_date=request.query_params.get("start_date"),
+        end_date=request.query_params.get("end_date"),
     )
-    return ok({"start_date": history.start.isoformat(), "end_date": history.end.isoformat(),
-               "days": [day_json(d) for d in history.days], "totals": {**day_json(history.totals), "date": None}})
+    return ok(
+        {
+            "start_date": history.start.isoformat(),
+            "end_date": history.end.isoformat(),
+            "days": [day_json(d) for d in history.days],
+            "totals": {**day_json(history.totals), "date": None},
+        }
+    )
 
 
 @api.add("GET", "/billing/plans", "List available plans", tag=TAG, response=PLAN_LIST)
@@ -137,39 +307,73 @@ async def plans(request: Request) -> Response:
     return ok({"plans": [plan_json(p) for p in ops.list_plans(ctx)], "current_plan": current.id})
 
 
-@api.add("POST", "/billing/create-checkout-session", "Create a checkout session with Polar or Stripe", tag=TAG, body=CHECKOUT_BODY, response=CHECKOUT,
-         errors=PAYMENT_ERRORS)
+@api.add(
+    "POST",
+    "/billing/create-checkout-session",
+    "Create a checkout session with Polar or Stripe",
+    tag=TAG,
+    body=CHECKOUT_BODY,
+    response=CHECKOUT,
+    errors=PAYMENT_ERRORS,
+)
 async def create_checkout_session(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)
     checkout = await ops.create_checkout_session(
-        ctx, plan=body.get("plan") or body.get("plan_id") or body.get("tier"), provider=body.get("provider"),
-        success_url=body.get("success_url"), cancel_url=body.get("cancel_url"),
+        ctx,
+        plan=body.get("plan") or body.get("plan_id") or body.get("tier"),
+        provider=body.get("provider"),
+        success_url=body.get("success_url"),
+        cancel_url=body.get("cancel_url"),
     )
     return ok(checkout_json(checkout))
 
 
-@api.add("POST", "/billing/upgrade-plan", "Upgrade (or downgrade) the subscription plan", tag=TAG, body=CHECKOUT_BODY, response=UPGRADE,
-         errors=PAYMENT_ERRORS)
+@api.add(
+    "POST",
+    "/billing/upgrade-plan",
+    "Upgrade (or downgrade) the subscription plan",
+    tag=TAG,
+    body=CHECKOUT_BODY,
+    response=UPGRADE,
+    errors=PAYMENT_ERRORS,
+)
 async def upgrade_plan(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)
     outcome = await ops.upgrade_plan(
-        ctx, plan=body.get("plan") or body.get("plan_id") or body.get("tier"), provider=body.get("provider"),
-        success_url=body.get("success_url"), cancel_url=body.get("cancel_url"),
+        ctx,
+        plan=body.get("plan") or body.get("plan_id") or body.get("tier"),
+        provider=body.get("provider"),
+        success_url=body.get("success_url"),
+        cancel_url=body.get("cancel_url"),
     )
-    return ok({"status": outcome.status, "subscription": subscription_json(outcome.subscription, outcome.plan),
-               "checkout": checkout_json(outcome.checkout) if outcome.checkout else None})
+    return ok(
+        {
+            "status": outcome.status,
+            "subscription": subscription_json(outcome.subscription, outcome.plan),
+            "checkout": checkout_json(outcome.checkout) if outcome.checkout else None,
+        }
+    )
 
 
-@api.add("POST", "/billing/openrouter-key", "Store your own OpenRouter key (encrypted at rest)", tag=TAG, body=KEY_BODY, response=KEY_STATUS)
+@api.add(
+    "POST",
+    "/billing/openrouter-key",
+    "Store your own OpenRouter key (encrypted at rest)",
+    tag=TAG,
+    body=KEY_BODY,
+    response=KEY_STATUS,
+)
 async def set_key(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)
     return ok(key_status_json(await key_ops.set_openrouter_key(ctx, key=body.get("api_key", body.get("key")))))
 
 
-@api.add("GET", "/billing/openrouter-key/status", "Whether a key is stored, with a masked hint", tag=TAG, response=KEY_STATUS)
+@api.add(
+    "GET", "/billing/openrouter-key/status", "Whether a key is stored, with a masked hint", tag=TAG, response=KEY_STATUS
+)
 async def key_status(request: Request) -> Response:
     return ok(key_status_json(await key_ops.openrouter_key_status(await user_context(request))))
 
@@ -179,54 +383,112 @@ async def delete_key(request: Request) -> Response:
     return ok({"deleted": await key_ops.delete_openrouter_key(await user_context(request))})
 
 
-@api.add("POST", "/billing/openrouter-key/test", "Test a key (the body's, else the stored one) against OpenRouter", tag=TAG,
-         body=obj([], api_key=STR), response=KEY_TEST, errors=(404, 409, 503))  # no stored key; it cannot be decrypted; unreachable
+@api.add(
+    "POST",
+    "/billing/openrouter-key/test",
+    "Test a key (the body's, else the stored one) against OpenRouter",
+    tag=TAG,
+    body=obj([], api_key=STR),
+    response=KEY_TEST,
+    errors=(404, 409, 503),
+)  # no stored key; it cannot be decrypted; unreachable
 async def test_key(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request, required=False)
     result = await key_ops.test_openrouter_key(ctx, key=body.get("api_key", body.get("key")))
-    return ok({"valid": result.valid, "status": result.status, "source": result.source, "label": result.label,
-               "usage": result.usage, "limit": result.limit})
+    return ok(
+        {
+            "valid": result.valid,
+            "status": result.status,
+            "source": result.source,
+            "label": result.label,
+            "usage": result.usage,
+            "limit": result.limit,
+        }
+    )
 
 
-@api.add("GET", "/billing/payment-methods/regions", "List payment method regions", tag=TAG,
-         response=obj(["regions"], regions={"type": "array", "items": {"type": "object"}}))
+@api.add(
+    "GET",
+    "/billing/payment-methods/regions",
+    "List payment method regions",
+    tag=TAG,
+    response=obj(["regions"], regions={"type": "array", "items": {"type": "object"}}),
+)
 async def pm_regions(request: Request) -> Response:
     return ok({"regions": pm_ops.regions(await user_context(request))})
 
 
-@api.add("GET", "/billing/payment-methods/all", "List all payment methods", tag=TAG,
-         response=obj(["methods"], methods={"type": "array", "items": {"type": "object"}}))
+@api.add(
+    "GET",
+    "/billing/payment-methods/all",
+    "List all payment methods",
+    tag=TAG,
+    response=obj(["methods"], methods={"type": "array", "items": {"type": "object"}}),
+)
 async def pm_all(request: Request) -> Response:
     return ok({"methods": pm_ops.all_methods(await user_context(request))})
 
 
-@api.add("GET", "/billing/payment-methods/region/{country_code}", "Payment methods for a country (ISO 3166 alpha-2)", tag=TAG, response=COUNTRY_METHODS)
+@api.add(
+    "GET",
+    "/billing/payment-methods/region/{country_code}",
+    "Payment methods for a country (ISO 3166 alpha-2)",
+    tag=TAG,
+    response=COUNTRY_METHODS,
+)
 async def pm_country(request: Request) -> Response:
     found = pm_ops.for_country(await user_context(request), country_code=request.path_params["country_code"])
     return ok(country_json(found, found.country_code))
 
 
-@api.add("POST", "/billing/payment-methods/validate", "Validate a payment method for a country", tag=TAG, body=VALIDATE_BODY, response=VALIDATION)
+@api.add(
+    "POST",
+    "/billing/payment-methods/validate",
+    "Validate a payment method for a country",
+    tag=TAG,
+    body=VALIDATE_BODY,
+    response=VALIDATION,
+)
 async def pm_validate(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)
     result = pm_ops.validate(
-        ctx, country_code=body.get("country_code") or body.get("country"), payment_method=body.get("payment_method") or body.get("method"),
-        currency=body.get("currency"), recurring=body.get("recurring", True),
+        ctx,
+        country_code=body.get("country_code") or body.get("country"),
+        payment_method=body.get("payment_method") or body.get("method"),
+        currency=body.get("currency"),
+        recurring=body.get("recurring", True),
     )
-    return ok({"valid": result.valid, "country_code": result.country_code, "payment_method": result.payment_method,
-               "currency": result.currency, "reason": result.reason})
+    return ok(
+        {
+            "valid": result.valid,
+            "country_code": result.country_code,
+            "payment_method": result.payment_method,
+            "currency": result.currency,
+            "reason": result.reason,
+        }
+    )
 
 
-@api.add("GET", "/billing/payment-methods/presets", "Get payment method presets", tag=TAG,
-         response=obj(["presets"], presets={"type": "array", "items": {"type": "object"}}))
+@api.add(
+    "GET",
+    "/billing/payment-methods/presets",
+    "Get payment method presets",
+    tag=TAG,
+    response=obj(["presets"], presets={"type": "array", "items": {"type": "object"}}),
+)
 async def pm_presets(request: Request) -> Response:
     return ok({"presets": pm_ops.presets(await user_context(request))})
 
 
-@api.add("GET", "/billing/payment-methods/detect", "Detect the caller's country (CF-IPCountry, Accept-Language) and its methods", tag=TAG,
-         response=obj(["country_code", "source"], source=STR, **COUNTRY_METHODS["properties"]))
+@api.add(
+    "GET",
+    "/billing/payment-methods/detect",
+    "Detect the caller's country (CF-IPCountry, Accept-Language) and its methods",
+    tag=TAG,
+    response=obj(["country_code", "source"], source=STR, **COUNTRY_METHODS["properties"]),
+)
 async def pm_detect(request: Request) -> Response:
     found = pm_ops.detect(await user_context(request), headers=dict(request.headers))
     return ok({**country_json(found.methods, found.country_code), "source": found.source})
@@ -235,18 +497,37 @@ async def pm_detect(request: Request) -> Response:
 # ---- admin (X-API-Key or an admin token) ----------------------------------------------------------
 
 
-@api.add("POST", "/billing/admin/reset-quotas", "Reset a user's (or every user's) token quota for the period", auth="admin", tag=ADMIN_TAG,
-         body=RESET_BODY, response=obj(["reset"], reset=INT), errors=(404,))  # no such user
+@api.add(
+    "POST",
+    "/billing/admin/reset-quotas",
+    "Reset a user's (or every user's) token quota for the period",
+    auth="admin",
+    tag=ADMIN_TAG,
+    body=RESET_BODY,
+    response=obj(["reset"], reset=INT),
+    errors=(404,),
+)  # no such user
 async def reset_quotas(request: Request) -> Response:
     ctx = await admin_context(request)
     body = await json_body(request, required=False)
-    return ok({"reset": await admin_ops.reset_quotas(ctx, user_id=body.get("user_id"), all_users=body.get("all", False))})
+    return ok(
+        {"reset": await admin_ops.reset_quotas(ctx, user_id=body.get("user_id"), all_users=body.get("all", False))}
+    )
 
 
-@api.add("GET", "/billing/admin/quota-status", "Quota status: one user (?user_id=) or a summary with the heaviest users", auth="admin",
-         tag=ADMIN_TAG, response={"type": "object"}, query=[{"name": "user_id", "in": "query", "schema": {"type": "string", "format": "uuid"}},
-                                                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}],
-         errors=(404,))  # no such user
+@api.add(
+    "GET",
+    "/billing/admin/quota-status",
+    "Quota status: one user (?user_id=) or a summary with the heaviest users",
+    auth="admin",
+    tag=ADMIN_TAG,
+    response={"type": "object"},
+    query=[
+        {"name": "user_id", "in": "query", "schema": {"type": "string", "format": "uuid"}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+    ],
+    errors=(404,),
+)  # no such user
 async def quota_status(request: Request) -> Response:
     ctx = await admin_context(request)
     user_id = request.query_params.get("user_id")
@@ -254,24 +535,57 @@ async def quota_status(request: Request) -> Response:
         status = await admin_ops.user_quota_status(ctx, user_id=user_id)
         return ok({"user_id": str(status.subscription.user_id), **status_json(status)})  # type: ignore[attr-defined]
     report = await admin_ops.quota_status(ctx, first=query_int(request, "limit", 50, minimum=1, maximum=200))
-    return ok({"users": report.users, "exhausted": report.exhausted, "by_plan": report.by_plan, "top": [
-        {"user_id": str(row.subscription.user_id), "plan": row.plan.id, "tokens_used": row.tokens_used,  # type: ignore[attr-defined]
-         "tokens_limit": row.plan.token_allowance, "exhausted": row.exhausted, "period_end": iso(row.subscription.current_period_end)}
-        for row in report.top
-    ]})
+    return ok(
+        {
+            "users": report.users,
+            "exhausted": report.exhausted,
+            "by_plan": report.by_plan,
+            "top": [
+                {
+                    "user_id": str(row.subscription.user_id),
+                    "plan": row.plan.id,
+                    "tokens_used": row.tokens_used,  # type: ignore[attr-defined]
+                    "tokens_limit": row.plan.token_allowance,
+                    "exhausted": row.exhausted,
+                    "period_end": iso(row.subscription.current_period_end),
+                }
+                for row in report.top
+            ],
+        }
+    )
 
 
-@api.add("GET", "/billing/admin/openrouter-cache/info", "Model catalogue cache info", auth="admin", tag=ADMIN_TAG, response={"type": "object"})
+@api.add(
+    "GET",
+    "/billing/admin/openrouter-cache/info",
+    "Model catalogue cache info",
+    auth="admin",
+    tag=ADMIN_TAG,
+    response={"type": "object"},
+)
 async def cache_info(request: Request) -> Response:
     return ok(admin_ops.model_cache_info(await admin_context(request)))
 
 
-@api.add("POST", "/billing/admin/openrouter-cache/warm", "Refresh the model catalogue cache now", auth="admin", tag=ADMIN_TAG, response={"type": "object"})
+@api.add(
+    "POST",
+    "/billing/admin/openrouter-cache/warm",
+    "Refresh the model catalogue cache now",
+    auth="admin",
+    tag=ADMIN_TAG,
+    response={"type": "object"},
+)
 async def cache_warm(request: Request) -> Response:
     return ok(await admin_ops.warm_model_cache(await admin_context(request)))
 
 
-@api.add("POST", "/billing/admin/openrouter-cache/clear", "Clear the model catalogue cache", auth="admin", tag=ADMIN_TAG,
-         response=obj(["cleared"], cleared=INT))
+@api.add(
+    "POST",
+    "/billing/admin/openrouter-cache/clear",
+    "Clear the model catalogue cache",
+    auth="admin",
+    tag=ADMIN_TAG,
+    response=obj(["cleared"], cleared=INT),
+)
 async def cache_clear(request: Request) -> Response:
     return ok({"cleared": admin_ops.clear_model_cache(await admin_context(request))})

@@ -64,7 +64,9 @@ async def json_body(request: Request, *, required: bool = True) -> dict[str, Any
     return data
 
 
-def query_int(request: Request, name: str, default: int | None = None, *, minimum: int = 0, maximum: int = 10**9) -> int | None:
+def query_int(
+    request: Request, name: str, default: int | None = None, *, minimum: int = 0, maximum: int = 10**9
+) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default

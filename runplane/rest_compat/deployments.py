@@ -16,19 +16,34 @@ from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import parse_uuid
 from runplane.rest_compat.common import iso, json_body, ok, services_of, user_context
 from runplane.rest_compat.registry import api
-from runplane.rest_compat.schemas import INT, NULLABLE_STR, STR, TIME, UUID, obj
+from runplane.rest_compat.schemas import NULLABLE_STR, STR, TIME, UUID, obj
 
 TAG = "deployments"
-DEPLOY_BODY = obj([], source_dir={"type": "string", "maxLength": 1024, "description": "sandbox folder; default dist/, build/ or the root"},
-                  provider={"type": "string", "enum": ["local", "vercel"]}, name={"type": "string", "maxLength": 100})
+DEPLOY_BODY = obj(
+    [],
+    source_dir={
+        "type": "string",
+        "maxLength": 1024,
+        "description": "sandbox folder; default dist/, build/ or the root",
+    },
+    provider={"type": "string", "enum": ["local", "vercel"]},
+    name={"type": "string", "maxLength": 100},
+)
 UPDATE_BODY = obj([], source_dir={"type": "string", "maxLength": 1024}, name={"type": "string", "maxLength": 100})
 # The plan's deployment cap (402); already deployed, or nothing deployed to update (409); the provider failed (502)
 # or is not configured (503).
 PUBLISH_ERRORS = (402, 409, 502, 503)
 EVENT = obj(["status", "message", "at"], status=STR, message=STR, at=TIME)
 DEPLOYMENT = obj(
-    ["project_id", "status"], project_id=UUID, deployment_id={**UUID, "type": ["string", "null"]}, provider=STR,  # null: not deployed status=STR, url=NULLABLE_STR, version=INT,
-    external_id=NULLABLE_STR, source_dir=STR, error=NULLABLE_STR, created_at=TIME, updated_at=TIME,
+    ["project_id", "status"],
+    project_id=UUID,
+    deployment_id={**UUID, "type": ["string", "null"]},
+    provider=STR,  # null: not deployed status=STR, url=NULLABLE_STR, version=INT,
+    external_id=NULLABLE_STR,
+    source_dir=STR,
+    error=NULLABLE_STR,
+    created_at=TIME,
+    updated_at=TIME,
     history={"type": "array", "items": EVENT},
 )
 
@@ -37,10 +52,18 @@ def deployment_json(ctx: RequestContext, request: Request, view: ops.DeploymentV
     row = view.deployment
     return {
         "project_id": str(row.project_id),  # type: ignore[attr-defined]
-        "deployment_id": str(row.id), "provider": row.provider, "status": row.status, "version": row.version,
-        "url": ops.public_url(ctx, row, str(request.base_url)), "external_id": row.external_id, "source_dir": row.source_dir,
-        "error": row.error, "file_count": row.file_count, "total_bytes": row.total_bytes,
-        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+        "deployment_id": str(row.id),
+        "provider": row.provider,
+        "status": row.status,
+        "version": row.version,
+        "url": ops.public_url(ctx, row, str(request.base_url)),
+        "external_id": row.external_id,
+        "source_dir": row.source_dir,
+        "error": row.error,
+        "file_count": row.file_count,
+        "total_bytes": row.total_bytes,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
         "history": [{"status": e.status, "message": e.message, "at": iso(e.created_at)} for e in view.history],
     }
 
@@ -50,40 +73,83 @@ async def _published(request: Request, *, update: bool) -> Response:
     body = await json_body(request, required=False)
     project_id = request.path_params["project_id"]
     if update:
-        row = await ops.update_deployment(ctx, project_id=project_id, source_dir=body.get("source_dir"), name=body.get("name"))
+        row = await ops.update_deployment(
+            ctx, project_id=project_id, source_dir=body.get("source_dir"), name=body.get("name")
+        )
     else:
-        row = await ops.deploy_project(ctx, project_id=project_id, source_dir=body.get("source_dir"),
-                                       provider=body.get("provider"), name=body.get("name"))
-    return ok(deployment_json(ctx, request, ops.DeploymentView(row, await ops.history(row))), status=201 if not update else 200)
+        row = await ops.deploy_project(
+            ctx,
+            project_id=project_id,
+            source_dir=body.get("source_dir"),
+            provider=body.get("provider"),
+            name=body.get("name"),
+        )
+    return ok(
+        deployment_json(ctx, request, ops.DeploymentView(row, await ops.history(row))),
+        status=201 if not update else 200,
+    )
 
 
-@api.add("POST", "/project/{project_id}/deploy/git", "Deploy a project (its sandbox folder) through the configured provider",
-         tag=TAG, body=DEPLOY_BODY, response=DEPLOYMENT, status=201, errors=PUBLISH_ERRORS)
+@api.add(
+    "POST",
+    "/project/{project_id}/deploy/git",
+    "Deploy a project (its sandbox folder) through the configured provider",
+    tag=TAG,
+    body=DEPLOY_BODY,
+    response=DEPLOYMENT,
+    status=201,
+    errors=PUBLISH_ERRORS,
+)
 async def deploy(request: Request) -> Response:
     return await _published(request, update=False)
 
 
-@api.add("POST", "/project/{project_id}/deploy/git/update", "Publish a new version of a project's deployment",
-         tag=TAG, body=UPDATE_BODY, response=DEPLOYMENT, errors=PUBLISH_ERRORS)
+@api.add(
+    "POST",
+    "/project/{project_id}/deploy/git/update",
+    "Publish a new version of a project's deployment",
+    tag=TAG,
+    body=UPDATE_BODY,
+    response=DEPLOYMENT,
+    errors=PUBLISH_ERRORS,
+)
 async def update(request: Request) -> Response:
     return await _published(request, update=True)
 
 
 def _status_json(ctx: RequestContext, request: Request, view: ops.DeploymentView | None) -> dict[str, Any]:
     if view is None:
-        return {"project_id": request.path_params["project_id"], "status": "not_deployed", "deployment_id": None, "url": None,
-                "history": []}
+        return {
+            "project_id": request.path_params["project_id"],
+            "status": "not_deployed",
+            "deployment_id": None,
+            "url": None,
+            "history": [],
+        }
     return deployment_json(ctx, request, view)
 
 
-@api.add("GET", "/project/{project_id}/deployment/status", "The project's latest deployment, as recorded", tag=TAG, response=DEPLOYMENT)
+@api.add(
+    "GET",
+    "/project/{project_id}/deployment/status",
+    "The project's latest deployment, as recorded",
+    tag=TAG,
+    response=DEPLOYMENT,
+)
 async def status(request: Request) -> Response:
     ctx = await user_context(request)
-    return ok(_status_json(ctx, request, await ops.deployment_status(ctx, project_id=request.path_params["project_id"])))
+    return ok(
+        _status_json(ctx, request, await ops.deployment_status(ctx, project_id=request.path_params["project_id"]))
+    )
 
 
-@api.add("GET", "/project/{project_id}/deployment/live-status", "The project's latest deployment, asked of its provider now",
-         tag=TAG, response=DEPLOYMENT)
+@api.add(
+    "GET",
+    "/project/{project_id}/deployment/live-status",
+    "The project's latest deployment, asked of its provider now",
+    tag=TAG,
+    response=DEPLOYMENT,
+)
 async def live_status(request: Request) -> Response:
     ctx = await user_context(request)
     return ok(_status_json(ctx, request, await ops.live_status(ctx, project_id=request.path_params["project_id"])))
@@ -91,8 +157,10 @@ async def live_status(request: Request) -> Response:
 
 # -- local static sites ------------------------------------------------------------------------
 def site_routes() -> list[BaseRoute]:
-    return [Route("/sites/{deployment_id}", _add_slash, methods=["GET", "HEAD"]),
-            Route("/sites/{deployment_id}/{path:path}", serve_site, methods=["GET", "HEAD"])]
+    return [
+        Route("/sites/{deployment_id}", _add_slash, methods=["GET", "HEAD"]),
+        Route("/sites/{deployment_id}/{path:path}", serve_site, methods=["GET", "HEAD"]),
+    ]
 
 
 async def _add_slash(request: Request) -> Response:
@@ -106,4 +174,6 @@ async def serve_site(request: Request) -> Response:
     if found is None:
         return JSONResponse({"detail": "Not found"}, status_code=404)
     media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
-    return FileResponse(found, media_type=media_type, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+    return FileResponse(
+        found, media_type=media_type, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+    )

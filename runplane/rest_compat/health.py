@@ -16,13 +16,27 @@ async def health(request: Request) -> Response:
     return ok(ops.basic(await context(request)))
 
 
-@api.add("GET", "/health/deep", "Check every component; 503 when a critical one is down", auth="public", tag=TAG, response=DEEP_HEALTH)
+@api.add(
+    "GET",
+    "/health/deep",
+    "Check every component; 503 when a critical one is down",
+    auth="public",
+    tag=TAG,
+    response=DEEP_HEALTH,
+)
 async def deep(request: Request) -> Response:
     healthy, report = await ops.deep(await context(request))
     return ok(report, status=200 if healthy else 503)
 
 
-@api.add("GET", "/health/ready", "Readiness probe: 503 until the database (and Redis) answer", auth="public", tag=TAG, response=HEALTH)
+@api.add(
+    "GET",
+    "/health/ready",
+    "Readiness probe: 503 until the database (and Redis) answer",
+    auth="public",
+    tag=TAG,
+    response=HEALTH,
+)
 async def ready(request: Request) -> Response:
     ctx = await context(request)
     is_ready = await ops.ready(ctx)

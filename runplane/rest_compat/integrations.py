@@ -24,14 +24,36 @@ from runplane.rest_compat.schemas import (
 
 TAG, SECURE = "composio", "composio-secure"
 PROFILE = obj(
-    ["profile_id", "profile_name", "toolkit_slug"], profile_id=UUID, profile_name=STR, display_name=STR, toolkit_slug=STR,
-    toolkit_name=STR, mcp_url=NULLABLE_STR, redirect_url=NULLABLE_STR, connected_account_id=NULLABLE_STR, enabled_tools=STR_LIST,
-    mcp_config={"type": "object"}, is_default=BOOL, is_dashboard_default=BOOL, is_active=BOOL, created_at=TIME, updated_at=TIME,
+    ["profile_id", "profile_name", "toolkit_slug"],
+    profile_id=UUID,
+    profile_name=STR,
+    display_name=STR,
+    toolkit_slug=STR,
+    toolkit_name=STR,
+    mcp_url=NULLABLE_STR,
+    redirect_url=NULLABLE_STR,
+    connected_account_id=NULLABLE_STR,
+    enabled_tools=STR_LIST,
+    mcp_config={"type": "object"},
+    is_default=BOOL,
+    is_dashboard_default=BOOL,
+    is_active=BOOL,
+    created_at=TIME,
+    updated_at=TIME,
 )
 PROFILE_LIST = obj(["profiles"], profiles={"type": "array", "items": PROFILE})
-PROFILE_CREATE = obj(["toolkit_slug", "profile_name"], toolkit_slug=STR, profile_name={"type": "string", "maxLength": 100},
-                     display_name=STR, enabled_tools=STR_LIST, mcp_config={"type": "object"}, is_default=BOOL)
-PROFILE_UPDATE = obj([], profile_name=STR, display_name=STR, enabled_tools=STR_LIST, mcp_config={"type": "object"}, is_active=BOOL)
+PROFILE_CREATE = obj(
+    ["toolkit_slug", "profile_name"],
+    toolkit_slug=STR,
+    profile_name={"type": "string", "maxLength": 100},
+    display_name=STR,
+    enabled_tools=STR_LIST,
+    mcp_config={"type": "object"},
+    is_default=BOOL,
+)
+PROFILE_UPDATE = obj(
+    [], profile_name=STR, display_name=STR, enabled_tools=STR_LIST, mcp_config={"type": "object"}, is_active=BOOL
+)
 TOOLS_UPDATE = obj(["enabled_tools"], enabled_tools=STR_LIST)
 BULK_DELETE = obj(["profile_ids"], profile_ids={"type": "array", "items": UUID, "maxItems": ops.MAX_BULK})
 TOOLKIT_QUERY = [{"name": "search", "in": "query", "schema": STR}, {"name": "category", "in": "query", "schema": STR}]
@@ -41,12 +63,21 @@ UPSTREAM = (502, 503)  # Composio answered badly or is unreachable; it is not co
 
 def profile_json(row: IntegrationProfile) -> dict[str, Any]:
     return {
-        "profile_id": str(row.id), "profile_name": row.profile_name, "display_name": row.display_name,
-        "toolkit_slug": row.toolkit_slug, "toolkit_name": row.toolkit_name, "mcp_url": row.mcp_url,
-        "redirect_url": row.redirect_url, "connected_account_id": row.connected_account_id,
-        "enabled_tools": list(row.enabled_tools or []), "mcp_config": dict(row.config or {}), "is_default": row.is_default,
-        "is_dashboard_default": row.is_dashboard_default, "is_active": row.is_active,
-        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+        "profile_id": str(row.id),
+        "profile_name": row.profile_name,
+        "display_name": row.display_name,
+        "toolkit_slug": row.toolkit_slug,
+        "toolkit_name": row.toolkit_name,
+        "mcp_url": row.mcp_url,
+        "redirect_url": row.redirect_url,
+        "connected_account_id": row.connected_account_id,
+        "enabled_tools": list(row.enabled_tools or []),
+        "mcp_config": dict(row.config or {}),
+        "is_default": row.is_default,
+        "is_dashboard_default": row.is_dashboard_default,
+        "is_active": row.is_active,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
     }
 
 
@@ -55,7 +86,13 @@ def _pid(request: Request) -> str:
 
 
 # -- catalog ------------------------------------------------------------------------------------
-@api.add("GET", "/composio/health", "Composio health: configured and reachable (503 when not configured)", tag=TAG, errors=UPSTREAM)
+@api.add(
+    "GET",
+    "/composio/health",
+    "Composio health: configured and reachable (503 when not configured)",
+    tag=TAG,
+    errors=UPSTREAM,
+)
 async def health(request: Request) -> Response:
     return ok(await ops.health(await user_context(request)))
 
@@ -65,10 +102,19 @@ async def categories(request: Request) -> Response:
     return ok({"success": True, "categories": await ops.categories(await user_context(request))})
 
 
-@api.add("GET", "/composio/toolkits", "Toolkits of the Composio catalog (?search=, ?category=)", tag=TAG, query=TOOLKIT_QUERY, errors=UPSTREAM)
+@api.add(
+    "GET",
+    "/composio/toolkits",
+    "Toolkits of the Composio catalog (?search=, ?category=)",
+    tag=TAG,
+    query=TOOLKIT_QUERY,
+    errors=UPSTREAM,
+)
 async def toolkits(request: Request) -> Response:
     ctx = await user_context(request)
-    items = await ops.toolkits(ctx, search=request.query_params.get("search"), category=request.query_params.get("category"))
+    items = await ops.toolkits(
+        ctx, search=request.query_params.get("search"), category=request.query_params.get("category")
+    )
     limit = query_int(request, "limit", 500, minimum=1, maximum=1000) or 500
     return ok({"success": True, "toolkits": items[:limit], "total": len(items)})
 
@@ -86,7 +132,9 @@ async def toolkit_details(request: Request) -> Response:
     return ok({"success": True, "toolkit": await ops.toolkit_details(ctx, slug=request.path_params["slug"])})
 
 
-@api.add("GET", "/composio/tools/list", "The tools of a toolkit (?toolkit_slug=)", tag=TAG, query=SLUG_QUERY, errors=UPSTREAM)
+@api.add(
+    "GET", "/composio/tools/list", "The tools of a toolkit (?toolkit_slug=)", tag=TAG, query=SLUG_QUERY, errors=UPSTREAM
+)
 async def tools_list(request: Request) -> Response:
     ctx = await user_context(request)
     limit = query_int(request, "limit", 100, minimum=1, maximum=500) or 100
@@ -95,15 +143,22 @@ async def tools_list(request: Request) -> Response:
 
 
 # -- profiles -----------------------------------------------------------------------------------
-@api.add("GET", "/composio/profiles", "The caller's integration profiles (?toolkit_slug=)", tag=TAG, response=PROFILE_LIST)
+@api.add(
+    "GET", "/composio/profiles", "The caller's integration profiles (?toolkit_slug=)", tag=TAG, response=PROFILE_LIST
+)
 async def list_profiles(request: Request) -> Response:
     ctx = await user_context(request)
     rows = await ops.list_profiles(ctx, toolkit_slug=request.query_params.get("toolkit_slug"))
     return ok({"success": True, "profiles": [profile_json(r) for r in rows]})
 
 
-@api.add("GET", "/composio/profiles/check-name-availability", "Whether a profile name is still free (?name=)", tag=TAG,
-         query=[{"name": "name", "in": "query", "required": True, "schema": STR}])
+@api.add(
+    "GET",
+    "/composio/profiles/check-name-availability",
+    "Whether a profile name is still free (?name=)",
+    tag=TAG,
+    query=[{"name": "name", "in": "query", "required": True, "schema": STR}],
+)
 async def check_name(request: Request) -> Response:
     ctx = await user_context(request)
     name = request.query_params.get("name") or request.query_params.get("profile_name")
@@ -118,15 +173,31 @@ async def get_profile(request: Request) -> Response:
     return ok(profile_json(await ops.owned_profile(ctx, _pid(request))))
 
 
-@api.add("POST", "/composio/profiles", "Create a profile: connects the toolkit and opens its MCP server", tag=TAG,
-         body=PROFILE_CREATE, response=PROFILE, status=201, errors=(409, *UPSTREAM))
+@api.add(
+    "POST",
+    "/composio/profiles",
+    "Create a profile: connects the toolkit and opens its MCP server",
+    tag=TAG,
+    body=PROFILE_CREATE,
+    response=PROFILE,
+    status=201,
+    errors=(409, *UPSTREAM),
+)
 async def create_profile(request: Request) -> Response:
     ctx = await user_context(request)
     row = await ops.create_profile(ctx, data=await json_body(request))
     return ok(profile_json(row), status=201)
 
 
-@api.add("PUT", "/composio/profiles/{profile_id}", "Update a profile", tag=TAG, body=PROFILE_UPDATE, response=PROFILE, errors=(409,))
+@api.add(
+    "PUT",
+    "/composio/profiles/{profile_id}",
+    "Update a profile",
+    tag=TAG,
+    body=PROFILE_UPDATE,
+    response=PROFILE,
+    errors=(409,),
+)
 async def update_profile(request: Request) -> Response:
     ctx = await user_context(request)
     return ok(profile_json(await ops.update_profile(ctx, profile_id=_pid(request), data=await json_body(request))))
@@ -145,15 +216,35 @@ async def mcp_config(request: Request) -> Response:
     return ok({"success": True, "profile_id": str(row.id), "mcp_config": ops.mcp_config(row)})
 
 
-@api.add("POST", "/composio/discover-tools/{profile_id}", "The tools available to a profile's toolkit", tag=TAG, errors=UPSTREAM)
+@api.add(
+    "POST",
+    "/composio/discover-tools/{profile_id}",
+    "The tools available to a profile's toolkit",
+    tag=TAG,
+    errors=UPSTREAM,
+)
 async def discover_tools(request: Request) -> Response:
     ctx = await user_context(request)
     row, items = await ops.discover_tools(ctx, profile_id=_pid(request))
-    return ok({"success": True, "profile_id": str(row.id), "tools": items, "enabled_tools": list(row.enabled_tools or []),
-               "total_tools": len(items)})
+    return ok(
+        {
+            "success": True,
+            "profile_id": str(row.id),
+            "tools": items,
+            "enabled_tools": list(row.enabled_tools or []),
+            "total_tools": len(items),
+        }
+    )
 
 
-@api.add("PUT", "/composio/profiles/{profile_id}/tools", "Set a profile's enabled tools", tag=TAG, body=TOOLS_UPDATE, response=PROFILE)
+@api.add(
+    "PUT",
+    "/composio/profiles/{profile_id}/tools",
+    "Set a profile's enabled tools",
+    tag=TAG,
+    body=TOOLS_UPDATE,
+    response=PROFILE,
+)
 async def update_tools(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)
@@ -163,7 +254,13 @@ async def update_tools(request: Request) -> Response:
 
 
 # -- connections --------------------------------------------------------------------------------
-@api.add("GET", "/composio/connections/status/{connection_id}", "One of the caller's connected accounts", tag=TAG, errors=UPSTREAM)
+@api.add(
+    "GET",
+    "/composio/connections/status/{connection_id}",
+    "One of the caller's connected accounts",
+    tag=TAG,
+    errors=UPSTREAM,
+)
 async def connection_status(request: Request) -> Response:
     ctx = await user_context(request)
     data = await ops.connection(ctx, connection_id=request.path_params["connection_id"])
@@ -176,17 +273,30 @@ async def list_connections(request: Request) -> Response:
     return ok({"success": True, "connections": await ops.connections(ctx)})
 
 
-@api.add("DELETE", "/composio/connections/{connection_id}", "Delete one of the caller's connected accounts", tag=TAG, errors=UPSTREAM)
+@api.add(
+    "DELETE",
+    "/composio/connections/{connection_id}",
+    "Delete one of the caller's connected accounts",
+    tag=TAG,
+    errors=UPSTREAM,
+)
 async def delete_connection(request: Request) -> Response:
     ctx = await user_context(request)
-    return ok({"success": True, "deleted_id": await ops.delete_connection(ctx, connection_id=request.path_params["connection_id"])})
+    return ok(
+        {
+            "success": True,
+            "deleted_id": await ops.delete_connection(ctx, connection_id=request.path_params["connection_id"]),
+        }
+    )
 
 
 # -- secure MCP ---------------------------------------------------------------------------------
 def _grouped(rows: list[IntegrationProfile]) -> list[dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {}
     for row in rows:
-        group = groups.setdefault(row.toolkit_slug, {"toolkit_slug": row.toolkit_slug, "toolkit_name": row.toolkit_name, "profiles": []})
+        group = groups.setdefault(
+            row.toolkit_slug, {"toolkit_slug": row.toolkit_slug, "toolkit_name": row.toolkit_name, "profiles": []}
+        )
         group["profiles"].append(profile_json(row))
     return list(groups.values())
 
@@ -201,8 +311,15 @@ async def secure_profiles(request: Request) -> Response:
 async def secure_mcp_url(request: Request) -> Response:
     ctx = await user_context(request)
     row = await ops.owned_profile(ctx, _pid(request))
-    return ok({"success": True, "profile_id": str(row.id), "profile_name": row.profile_name, "toolkit_slug": row.toolkit_slug,
-               "mcp_url": row.mcp_url})
+    return ok(
+        {
+            "success": True,
+            "profile_id": str(row.id),
+            "profile_name": row.profile_name,
+            "toolkit_slug": row.toolkit_slug,
+            "mcp_url": row.mcp_url,
+        }
+    )
 
 
 @api.add("DELETE", "/composio-secure/credential-profiles/{profile_id}", "Delete a credential profile", tag=SECURE)
@@ -211,28 +328,51 @@ async def secure_delete(request: Request) -> Response:
     return ok({"success": True, "deleted_id": str(await ops.delete_profile(ctx, profile_id=_pid(request)))})
 
 
-@api.add("POST", "/composio-secure/credential-profiles/bulk-delete", "Delete several credential profiles", tag=SECURE, body=BULK_DELETE)
+@api.add(
+    "POST",
+    "/composio-secure/credential-profiles/bulk-delete",
+    "Delete several credential profiles",
+    tag=SECURE,
+    body=BULK_DELETE,
+)
 async def secure_bulk_delete(request: Request) -> Response:
     ctx = await user_context(request)
     deleted, missing = await ops.bulk_delete(ctx, profile_ids=(await json_body(request)).get("profile_ids"))
     return ok({"success": True, "deleted_count": len(deleted), "deleted_ids": deleted, "not_found_ids": missing})
 
 
-@api.add("PUT", "/composio-secure/credential-profiles/{profile_id}/set-default", "Make a profile its toolkit's default", tag=SECURE, response=PROFILE)
+@api.add(
+    "PUT",
+    "/composio-secure/credential-profiles/{profile_id}/set-default",
+    "Make a profile its toolkit's default",
+    tag=SECURE,
+    response=PROFILE,
+)
 async def secure_set_default(request: Request) -> Response:
     ctx = await user_context(request)
     return ok(profile_json(await ops.set_flag(ctx, profile_id=_pid(request), flag="is_default")))
 
 
-@api.add("PUT", "/composio-secure/credential-profiles/{profile_id}/set-dashboard-default", "Make a profile its toolkit's dashboard default",
-         tag=SECURE, response=PROFILE)
+@api.add(
+    "PUT",
+    "/composio-secure/credential-profiles/{profile_id}/set-dashboard-default",
+    "Make a profile its toolkit's dashboard default",
+    tag=SECURE,
+    response=PROFILE,
+)
 async def secure_set_dashboard_default(request: Request) -> Response:
     ctx = await user_context(request)
     return ok(profile_json(await ops.set_flag(ctx, profile_id=_pid(request), flag="is_dashboard_default")))
 
 
-@api.add("PUT", "/composio-secure/credential-profiles/{profile_id}/toggle-active", "Flip (or set, with is_active) a profile's active state",
-         tag=SECURE, body=obj([], is_active=BOOL), response=PROFILE)
+@api.add(
+    "PUT",
+    "/composio-secure/credential-profiles/{profile_id}/toggle-active",
+    "Flip (or set, with is_active) a profile's active state",
+    tag=SECURE,
+    body=obj([], is_active=BOOL),
+    response=PROFILE,
+)
 async def secure_toggle_active(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request, required=False)
@@ -249,5 +389,17 @@ async def secure_dashboard_profiles(request: Request) -> Response:
 async def secure_dashboard_urls(request: Request) -> Response:
     ctx = await user_context(request)
     rows = await ops.dashboard_mcp_urls(ctx)
-    return ok({"success": True, "mcp_urls": [{"profile_id": str(r.id), "profile_name": r.profile_name, "toolkit_slug": r.toolkit_slug,
-                                              "mcp_url": r.mcp_url} for r in rows]})
+    return ok(
+        {
+            "success": True,
+            "mcp_urls": [
+                {
+                    "profile_id": str(r.id),
+                    "profile_name": r.profile_name,
+                    "toolkit_slug": r.toolkit_slug,
+                    "mcp_url": r.mcp_url,
+                }
+                for r in rows
+            ],
+        }
+    )

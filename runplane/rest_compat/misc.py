@@ -13,8 +13,14 @@ from runplane.rest_compat.schemas import BOOL, STR, obj
 FLAG = obj(["name", "enabled"], name=STR, enabled=BOOL, description=STR)
 
 
-@api.add("GET", "/feature-flags", "All feature flags (404 unless feature flags are enabled)", tag="feature-flags",
-         response=obj(["flags"], flags={"type": "object"}), errors=(404,))
+@api.add(
+    "GET",
+    "/feature-flags",
+    "All feature flags (404 unless feature flags are enabled)",
+    tag="feature-flags",
+    response=obj(["flags"], flags={"type": "object"}),
+    errors=(404,),
+)
 async def list_flags(request: Request) -> Response:
     ctx = await user_context(request)
     flags = await feature_flags.list_flags(ctx)
@@ -28,16 +34,36 @@ async def get_flag(request: Request) -> Response:
     return ok({"name": flag.name, "enabled": flag.enabled, "description": flag.description})
 
 
-@api.add("POST", "/send-welcome-email", "Send the welcome email to the caller (once, unless force=true)", tag="email",
-         body=obj([], name={"type": "string", "maxLength": 100}, force=BOOL), errors=(502, 503))  # SMTP refused; not configured
+@api.add(
+    "POST",
+    "/send-welcome-email",
+    "Send the welcome email to the caller (once, unless force=true)",
+    tag="email",
+    body=obj([], name={"type": "string", "maxLength": 100}, force=BOOL),
+    errors=(502, 503),
+)  # SMTP refused; not configured
 async def send_welcome_email(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request, required=False)
     delivery, sent = await email.send_welcome_email(ctx, name=body.get("name"), force=body.get("force", False))
-    return ok({"success": True, "sent": sent, "already_sent": not sent, "recipient": delivery.recipient,
-               "sent_at": iso(delivery.sent_at), "send_count": delivery.send_count})
+    return ok(
+        {
+            "success": True,
+            "sent": sent,
+            "already_sent": not sent,
+            "recipient": delivery.recipient,
+            "sent_at": iso(delivery.sent_at),
+            "send_count": delivery.send_count,
+        }
+    )
 
 
-@api.add("GET", "/inngest", "The run queue's introspection: backend, queued and running runs (admin)", tag="admin", auth="admin")
+@api.add(
+    "GET",
+    "/inngest",
+    "The run queue's introspection: backend, queued and running runs (admin)",
+    tag="admin",
+    auth="admin",
+)
 async def inngest(request: Request) -> Response:
     return ok(await queue.queue_info(await admin_context(request)))

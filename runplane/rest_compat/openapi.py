@@ -12,7 +12,10 @@ from runplane.rest_compat.registry import ApiRoute, RouteTable
 from runplane.rest_compat.schemas import ERROR
 
 PATH_PARAM = re.compile(r"{([^}]+)}")
-ERROR_RESPONSE = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+ERROR_RESPONSE = {
+    "description": "Error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
 
 
 def build_openapi(table: RouteTable) -> dict[str, Any]:
@@ -21,8 +24,11 @@ def build_openapi(table: RouteTable) -> dict[str, Any]:
         paths.setdefault("/api" + route.path, {})[route.method.lower()] = _operation(route)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "runplane REST compatibility API", "version": "1.0.0",
-                 "description": "The documented /api routes, served on the same resolvers as /graphql."},
+        "info": {
+            "title": "runplane REST compatibility API",
+            "version": "1.0.0",
+            "description": "The documented /api routes, served on the same resolvers as /graphql.",
+        },
         "paths": paths,
         "components": {
             "schemas": {"Error": ERROR},
@@ -44,7 +50,9 @@ def _operation(route: ApiRoute) -> dict[str, Any]:
         "responses": _responses(route),
         "x-auth": route.auth,
     }
-    op["security"] = {"public": [], "webhook": [], "user": [{"bearer": []}], "admin": [{"apiKey": []}, {"bearer": []}]}[route.auth]
+    op["security"] = {"public": [], "webhook": [], "user": [{"bearer": []}], "admin": [{"apiKey": []}, {"bearer": []}]}[
+        route.auth
+    ]
     if route.auth == "user" and any(param["name"] == "token" and param["in"] == "query" for param in route.query):
         op["security"] = [*op["security"], {"queryToken": []}]  # SSE: EventSource cannot send headers
     if route.body is not None:
@@ -53,7 +61,10 @@ def _operation(route: ApiRoute) -> dict[str, Any]:
 
 
 def _parameters(route: ApiRoute) -> list[dict[str, Any]]:
-    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in PATH_PARAM.findall(route.path)]
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in PATH_PARAM.findall(route.path)
+    ]
     return params + route.query
 
 
@@ -62,7 +73,12 @@ def _responses(route: ApiRoute) -> dict[str, Any]:
     if route.response is not None:
         media = route.response.get("x-media-type", "application/json")
         success["content"] = {media: {"schema": route.response}}
-    responses: dict[str, Any] = {str(route.status): success, "400": ERROR_RESPONSE, "422": ERROR_RESPONSE, "429": ERROR_RESPONSE}
+    responses: dict[str, Any] = {
+        str(route.status): success,
+        "400": ERROR_RESPONSE,
+        "422": ERROR_RESPONSE,
+        "429": ERROR_RESPONSE,
+    }
     if route.auth in {"user", "admin"}:
         responses.update({"401": ERROR_RESPONSE, "403": ERROR_RESPONSE})
     if "{" in route.path:

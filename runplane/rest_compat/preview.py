@@ -28,8 +28,21 @@ from runplane.services import Services
 log = logging.getLogger("runplane.preview")
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                        "transfer-encoding", "upgrade", "host", "authorization", "content-length"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "authorization",
+        "content-length",
+    }
+)
 WS_MAX_MESSAGE = 16 * 1024 * 1024
 
 
@@ -57,12 +70,16 @@ async def proxy_http(request: Request) -> Response:
     upstream = httpx.URL(scheme="http", host="127.0.0.1", port=target.port, raw_path=_upstream_target(request, token))
     body = await request.body() if _has_body(request) else None  # bounded by BodyLimitMiddleware
     client = _services(request).sandboxes.http
-    outgoing = client.build_request(request.method, upstream, headers=_request_headers(request, target.port, token), content=body)
+    outgoing = client.build_request(
+        request.method, upstream, headers=_request_headers(request, target.port, token), content=body
+    )
     try:
         answer = await client.send(outgoing, stream=True)
     except httpx.HTTPError as exc:
         raise ops.PreviewUnavailable(f"The dev server did not answer: {type(exc).__name__}") from None
-    response = StreamingResponse(_relay(answer, target), status_code=answer.status_code, background=BackgroundTask(answer.aclose))
+    response = StreamingResponse(
+        _relay(answer, target), status_code=answer.status_code, background=BackgroundTask(answer.aclose)
+    )
     response.raw_headers = _response_headers(answer, target.port, token)
     return response
 
@@ -71,7 +88,7 @@ def _upstream_target(connection: Request | WebSocket, token: str) -> bytes:
     """Path and query as the client sent them (still percent-encoded), less the /preview/<token> prefix."""
     raw: bytes = connection.scope.get("raw_path") or connection.url.path.encode()
     prefix = f"/preview/{token}".encode()
-    path = raw[len(prefix):] if raw.startswith(prefix) else b"/" + connection.path_params["path"].encode()
+    path = raw[len(prefix) :] if raw.startswith(prefix) else b"/" + connection.path_params["path"].encode()
     query: bytes = connection.scope.get("query_string", b"")
     return (path or b"/") + (b"?" + query if query else b"")
 
@@ -83,9 +100,14 @@ def _has_body(request: Request) -> bool:
 def _request_headers(request: Request, port: int, token: str) -> list[tuple[str, str]]:
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
     client = request.client.host if request.client else ""
-    return [*headers, ("host", f"127.0.0.1:{port}"), ("x-forwarded-host", request.headers.get("host", "")),
-            ("x-forwarded-proto", request.url.scheme), ("x-forwarded-for", client),
-            ("x-forwarded-prefix", f"/preview/{token}")]
+    return [
+        *headers,
+        ("host", f"127.0.0.1:{port}"),
+        ("x-forwarded-host", request.headers.get("host", "")),
+        ("x-forwarded-proto", request.url.scheme),
+        ("x-forwarded-for", client),
+        ("x-forwarded-prefix", f"/preview/{token}"),
+    ]
 
 
 def _response_headers(answer: httpx.Response, port: int, token: str) -> list[tuple[bytes, bytes]]:
@@ -106,7 +128,7 @@ def _rewrite_location(location: str, port: int, token: str) -> str:
     prefix = f"/preview/{token}"
     for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"http://0.0.0.0:{port}"):
         if location.startswith(origin + "/") or location == origin:
-            return prefix + (location[len(origin):] or "/")
+            return prefix + (location[len(origin) :] or "/")
     if location.startswith("/") and not location.startswith("//"):
         return prefix + location
     return location
@@ -131,8 +153,15 @@ async def proxy_websocket(websocket: WebSocket) -> None:
     url = f"ws://127.0.0.1:{target.port}" + _upstream_target(websocket, token).decode("latin-1")
     offered = [Subprotocol(p) for p in websocket.scope.get("subprotocols", [])]
     try:
-        upstream = await connect(url, subprotocols=offered or None, proxy=None, open_timeout=10,
-                                 max_size=WS_MAX_MESSAGE, compression=None, user_agent_header=None)
+        upstream = await connect(
+            url,
+            subprotocols=offered or None,
+            proxy=None,
+            open_timeout=10,
+            max_size=WS_MAX_MESSAGE,
+            compression=None,
+            user_agent_header=None,
+        )
     except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
         await websocket.close(code=4502)
         return
@@ -142,8 +171,10 @@ async def proxy_websocket(websocket: WebSocket) -> None:
 
 
 async def _pump_both(websocket: WebSocket, upstream: ClientConnection, target: ops.PreviewTarget) -> None:
-    tasks = [asyncio.create_task(_client_to_upstream(websocket, upstream, target)),
-             asyncio.create_task(_upstream_to_client(websocket, upstream, target))]
+    tasks = [
+        asyncio.create_task(_client_to_upstream(websocket, upstream, target)),
+        asyncio.create_task(_upstream_to_client(websocket, upstream, target)),
+    ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -25,17 +25,25 @@ def project_json(project: Project) -> dict[str, Any]:
     }
 
 
-@api.add("GET", "/projects", "List the caller's projects, newest first", tag=TAG, response=PROJECT_LIST, query=PAGE_QUERY)
+@api.add(
+    "GET", "/projects", "List the caller's projects, newest first", tag=TAG, response=PROJECT_LIST, query=PAGE_QUERY
+)
 async def list_projects(request: Request) -> Response:
     ctx = await user_context(request)
     page = await ops.list_projects(
         ctx, first=query_int(request, "limit", 20, minimum=1, maximum=100), after=request.query_params.get("cursor")
     )
-    return ok({"projects": [project_json(p) for p in page.items], "next_cursor": page.end_cursor if page.has_next_page else None})
+    return ok(
+        {
+            "projects": [project_json(p) for p in page.items],
+            "next_cursor": page.end_cursor if page.has_next_page else None,
+        }
+    )
 
 
-@api.add("POST", "/projects", "Create a project", tag=TAG, body=PROJECT_CREATE, response=PROJECT, status=201,
-         errors=(402,))  # the plan's project limit
+@api.add(
+    "POST", "/projects", "Create a project", tag=TAG, body=PROJECT_CREATE, response=PROJECT, status=201, errors=(402,)
+)  # the plan's project limit
 async def create_project(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)

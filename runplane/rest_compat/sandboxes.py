@@ -32,29 +32,89 @@ UPLOAD_PATH = re.compile(r"^/api/sandboxes/[^/]+/files/?$")
 MULTIPART_OVERHEAD = 256 * 1024  # part headers and boundaries of up to MAX_UPLOAD_FILES files
 
 # -- OpenAPI schemas ------------------------------------------------------------------------------------
-SANDBOX = obj(["sandbox_id", "status", "project_id"], sandbox_id=UUID, id=UUID, project_id=UUID, status=STR, created_at=TIME,
-              last_active_at=TIME, stopped_at=NULLABLE_STR, isolated=BOOL, workspace=STR)
-FILE = obj(["name", "path", "is_dir", "size"], name=STR, path=STR, is_dir=BOOL, size=INT, modified_at=TIME, is_symlink=BOOL)
+SANDBOX = obj(
+    ["sandbox_id", "status", "project_id"],
+    sandbox_id=UUID,
+    id=UUID,
+    project_id=UUID,
+    status=STR,
+    created_at=TIME,
+    last_active_at=TIME,
+    stopped_at=NULLABLE_STR,
+    isolated=BOOL,
+    workspace=STR,
+)
+FILE = obj(
+    ["name", "path", "is_dir", "size"], name=STR, path=STR, is_dir=BOOL, size=INT, modified_at=TIME, is_symlink=BOOL
+)
 FILE_LIST = obj(["path", "files"], path=STR, files={"type": "array", "items": FILE})
 TREE = obj(["root", "entries", "truncated"], root={"type": "object"}, entries=INT, truncated=BOOL)
-UPLOAD = {"type": "object", "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}, "path": STR_LIST}}
+UPLOAD = {
+    "type": "object",
+    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}, "path": STR_LIST},
+}
 DELETE_FILES = obj([], paths=STR_LIST)
 DELETED = obj(["deleted"], deleted=STR_LIST)
-EXECUTE = obj(["command"], command=STR, cwd=STR, timeout={"type": "number"}, blocking=BOOL, session_name=STR,
-              env={"type": "object", "additionalProperties": STR}, dev_server=BOOL, port={"type": ["boolean", "string"]})
-SESSION = obj(["session_name", "status"], session_name=STR, status=STR, exit_code={"type": ["integer", "null"]}, command=STR,
-              port={"type": ["integer", "null"]}, started_at=TIME, finished_at=NULLABLE_STR, output=STR, output_offset=INT)
-EXECUTED = obj([], output=STR, exit_code=INT, truncated=BOOL, timed_out=BOOL, duration_ms={"type": "number"}, session_name=NULLABLE_STR,
-               status=STR, port={"type": ["integer", "null"]})
+EXECUTE = obj(
+    ["command"],
+    command=STR,
+    cwd=STR,
+    timeout={"type": "number"},
+    blocking=BOOL,
+    session_name=STR,
+    env={"type": "object", "additionalProperties": STR},
+    dev_server=BOOL,
+    port={"type": ["boolean", "string"]},
+)
+SESSION = obj(
+    ["session_name", "status"],
+    session_name=STR,
+    status=STR,
+    exit_code={"type": ["integer", "null"]},
+    command=STR,
+    port={"type": ["integer", "null"]},
+    started_at=TIME,
+    finished_at=NULLABLE_STR,
+    output=STR,
+    output_offset=INT,
+)
+EXECUTED = obj(
+    [],
+    output=STR,
+    exit_code=INT,
+    truncated=BOOL,
+    timed_out=BOOL,
+    duration_ms={"type": "number"},
+    session_name=NULLABLE_STR,
+    status=STR,
+    port={"type": ["integer", "null"]},
+)
 OUTPUT = obj(["offset", "next_offset", "output"], offset=INT, next_offset=INT, output=STR, status=STR)
 PREVIEW = obj(["url"], url=STR, port=INT, session_name=STR, expires_at=TIME)
-SNAPSHOT = obj(["snapshot_id", "description", "created_at"], snapshot_id=STR, id=STR, description=STR, created_at=TIME, size_bytes=INT)
+SNAPSHOT = obj(
+    ["snapshot_id", "description", "created_at"],
+    snapshot_id=STR,
+    id=STR,
+    description=STR,
+    created_at=TIME,
+    size_bytes=INT,
+)
 SNAPSHOT_CREATE = obj([], description=STR)
 DIFF = obj(["snapshot_id", "diff"], snapshot_id=STR, diff=STR)
-COMMAND = obj(["command", "exit_code"], id=UUID, command=STR, exit_code={"type": ["integer", "null"]}, duration_ms=INT,
-              output_bytes=INT, timed_out=BOOL, created_at=TIME)
-STREAM = sse_event("SSE: `data:` {type: output|ready|exit}; `id:` output offset (Last-Event-ID resumes); `: ping` every 15 s",
-                   obj(["type"], type=STR))
+COMMAND = obj(
+    ["command", "exit_code"],
+    id=UUID,
+    command=STR,
+    exit_code={"type": ["integer", "null"]},
+    duration_ms=INT,
+    output_bytes=INT,
+    timed_out=BOOL,
+    created_at=TIME,
+)
+STREAM = sse_event(
+    "SSE: `data:` {type: output|ready|exit}; `id:` output offset (Last-Event-ID resumes); `: ping` every 15 s",
+    obj(["type"], type=STR),
+)
 TOKEN_QUERY = {"name": "token", "in": "query", "schema": STR}
 PATH_QUERY = [{"name": "path", "in": "query", "schema": STR}]
 SESSION_QUERY = [{"name": "session_name", "in": "query", "schema": STR}]
@@ -71,44 +131,89 @@ def body_limit(settings: Settings, path: str) -> int:
 # -- shapes ----------------------------------------------------------------------------------------------
 def sandbox_json(row: SandboxRecord, isolated: bool | None = None) -> dict[str, Any]:
     return {
-        "sandbox_id": str(row.id), "id": str(row.id), "project_id": str(row.project_id),  # type: ignore[attr-defined]
-        "status": row.status, "created_at": iso(row.created_at), "last_active_at": iso(row.last_active_at),
-        "stopped_at": iso(row.stopped_at), "workspace": ops.WORKSPACE_PREFIX,
+        "sandbox_id": str(row.id),
+        "id": str(row.id),
+        "project_id": str(row.project_id),  # type: ignore[attr-defined]
+        "status": row.status,
+        "created_at": iso(row.created_at),
+        "last_active_at": iso(row.last_active_at),
+        "stopped_at": iso(row.stopped_at),
+        "workspace": ops.WORKSPACE_PREFIX,
         **({"isolated": isolated} if isolated is not None else {}),
     }
 
 
 def file_json(info: FileInfo) -> dict[str, Any]:
-    return {"name": info.name, "path": info.path, "is_dir": info.is_dir, "size": info.size,
-            "modified_at": iso(info.modified_at), "is_symlink": info.is_symlink}
+    return {
+        "name": info.name,
+        "path": info.path,
+        "is_dir": info.is_dir,
+        "size": info.size,
+        "modified_at": iso(info.modified_at),
+        "is_symlink": info.is_symlink,
+    }
 
 
 def tree_json(node: TreeNode) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": node.name, "path": node.path, "is_dir": node.is_dir, "size": node.size, "is_symlink": node.is_symlink}
+    out: dict[str, Any] = {
+        "name": node.name,
+        "path": node.path,
+        "is_dir": node.is_dir,
+        "size": node.size,
+        "is_symlink": node.is_symlink,
+    }
     if node.is_dir:
         out["children"] = [tree_json(child) for child in node.children]
     return out
 
 
 def session_json(status: SessionStatus) -> dict[str, Any]:
-    return {"session_name": status.name, "status": status.status, "exit_code": status.exit_code, "command": status.command,
-            "port": status.port, "started_at": iso(status.started_at), "finished_at": iso(status.finished_at),
-            "output": status.output_tail, "output_offset": status.output_offset}
+    return {
+        "session_name": status.name,
+        "status": status.status,
+        "exit_code": status.exit_code,
+        "command": status.command,
+        "port": status.port,
+        "started_at": iso(status.started_at),
+        "finished_at": iso(status.finished_at),
+        "output": status.output_tail,
+        "output_offset": status.output_offset,
+    }
 
 
 def result_json(result: CommandResult) -> dict[str, Any]:
-    return {"output": result.output, "exit_code": result.exit_code, "truncated": result.truncated, "timed_out": result.timed_out,
-            "duration_ms": result.duration_ms, "output_bytes": result.output_bytes, "session_name": None, "status": "completed"}
+    return {
+        "output": result.output,
+        "exit_code": result.exit_code,
+        "truncated": result.truncated,
+        "timed_out": result.timed_out,
+        "duration_ms": result.duration_ms,
+        "output_bytes": result.output_bytes,
+        "session_name": None,
+        "status": "completed",
+    }
 
 
 def snapshot_json(info: SnapshotInfo) -> dict[str, Any]:
-    return {"snapshot_id": info.id, "id": info.id, "description": info.description, "created_at": iso(info.created_at),
-            "size_bytes": info.size_bytes}
+    return {
+        "snapshot_id": info.id,
+        "id": info.id,
+        "description": info.description,
+        "created_at": iso(info.created_at),
+        "size_bytes": info.size_bytes,
+    }
 
 
 def command_json(row: CommandRecord) -> dict[str, Any]:
-    return {"id": str(row.id), "command": row.command, "exit_code": row.exit_code, "duration_ms": row.duration_ms,
-            "output_bytes": row.output_bytes, "timed_out": row.timed_out, "created_at": iso(row.created_at)}
+    return {
+        "id": str(row.id),
+        "command": row.command,
+        "exit_code": row.exit_code,
+        "duration_ms": row.duration_ms,
+        "output_bytes": row.output_bytes,
+        "timed_out": row.timed_out,
+        "created_at": iso(row.created_at),
+    }
 
 
 def _sid(request: Request) -> str:
@@ -116,7 +221,13 @@ def _sid(request: Request) -> str:
 
 
 # -- lifecycle -------------------------------------------------------------------------------------------
-@api.add("POST", "/project/{project_id}/sandbox/ensure-active", "Ensure a sandbox is running for the project", tag=TAG, response=SANDBOX)
+@api.add(
+    "POST",
+    "/project/{project_id}/sandbox/ensure-active",
+    "Ensure a sandbox is running for the project",
+    tag=TAG,
+    response=SANDBOX,
+)
 async def ensure_active(request: Request) -> Response:
     ctx = await user_context(request)
     row = await ops.ensure_sandbox(ctx, project_id=request.path_params["project_id"])
@@ -129,7 +240,13 @@ async def get_sandbox(request: Request) -> Response:
     return ok(sandbox_json(await ops.owned_sandbox(ctx, _sid(request))))
 
 
-@api.add("DELETE", "/sandboxes/{sandbox_id}", "Delete a sandbox and its files", tag=TAG, response=obj(["deleted", "sandbox_id"], deleted=BOOL, sandbox_id=UUID))
+@api.add(
+    "DELETE",
+    "/sandboxes/{sandbox_id}",
+    "Delete a sandbox and its files",
+    tag=TAG,
+    response=obj(["deleted", "sandbox_id"], deleted=BOOL, sandbox_id=UUID),
+)
 async def delete_sandbox(request: Request) -> Response:
     ctx = await user_context(request)
     deleted = await ops.delete_sandbox(ctx, sandbox_id=_sid(request))
@@ -137,8 +254,15 @@ async def delete_sandbox(request: Request) -> Response:
 
 
 # -- files -----------------------------------------------------------------------------------------------
-@api.add("POST", "/sandboxes/{sandbox_id}/files", "Upload files to the sandbox (multipart: `file` parts, each with a `path` field)",
-         tag=TAG, body=UPLOAD, content_type="multipart/form-data", response=obj(["files"], files={"type": "array", "items": FILE}))
+@api.add(
+    "POST",
+    "/sandboxes/{sandbox_id}/files",
+    "Upload files to the sandbox (multipart: `file` parts, each with a `path` field)",
+    tag=TAG,
+    body=UPLOAD,
+    content_type="multipart/form-data",
+    response=obj(["files"], files={"type": "array", "items": FILE}),
+)
 async def upload(request: Request) -> Response:
     ctx = await user_context(request)
 
@@ -174,7 +298,9 @@ async def _multipart_files(request: Request, limit: int) -> list[tuple[object, b
     return pairs
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/files", "List files in the sandbox", tag=TAG, response=FILE_LIST, query=PATH_QUERY)
+@api.add(
+    "GET", "/sandboxes/{sandbox_id}/files", "List files in the sandbox", tag=TAG, response=FILE_LIST, query=PATH_QUERY
+)
 async def list_files(request: Request) -> Response:
     ctx = await user_context(request)
     path = request.query_params.get("path") or "."
@@ -182,17 +308,35 @@ async def list_files(request: Request) -> Response:
     return ok({"path": path, "files": [file_json(f) for f in files]})
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/files/tree", "Get the file tree", tag=TAG, response=TREE,
-         query=[*PATH_QUERY, {"name": "max_entries", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}}])
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/files/tree",
+    "Get the file tree",
+    tag=TAG,
+    response=TREE,
+    query=[
+        *PATH_QUERY,
+        {"name": "max_entries", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+    ],
+)
 async def file_tree(request: Request) -> Response:
     ctx = await user_context(request)
-    tree = await ops.file_tree(ctx, sandbox_id=_sid(request), path=request.query_params.get("path"),
-                               max_entries=query_int(request, "max_entries", 10_000, minimum=1, maximum=10_000) or 10_000)
+    tree = await ops.file_tree(
+        ctx,
+        sandbox_id=_sid(request),
+        path=request.query_params.get("path"),
+        max_entries=query_int(request, "max_entries", 10_000, minimum=1, maximum=10_000) or 10_000,
+    )
     return ok({"root": tree_json(tree.root), "entries": tree.entries, "truncated": tree.truncated})
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/files/content", "Get file content (use ?path=): the bytes, with a guessed content type",
-         tag=TAG, query=[{"name": "path", "in": "query", "required": True, "schema": STR}])
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/files/content",
+    "Get file content (use ?path=): the bytes, with a guessed content type",
+    tag=TAG,
+    query=[{"name": "path", "in": "query", "required": True, "schema": STR}],
+)
 async def file_content(request: Request) -> Response:
     ctx = await user_context(request)
     content = await ops.read_file(ctx, sandbox_id=_sid(request), path=request.query_params.get("path"))
@@ -201,8 +345,15 @@ async def file_content(request: Request) -> Response:
     return Response(content.data, media_type=content.content_type, headers=headers)
 
 
-@api.add("DELETE", "/sandboxes/{sandbox_id}/files", "Delete files (JSON {\"paths\": [...]} or ?path=)", tag=TAG, body=DELETE_FILES,
-         response=DELETED, query=PATH_QUERY)
+@api.add(
+    "DELETE",
+    "/sandboxes/{sandbox_id}/files",
+    'Delete files (JSON {"paths": [...]} or ?path=)',
+    tag=TAG,
+    body=DELETE_FILES,
+    response=DELETED,
+    query=PATH_QUERY,
+)
 async def delete_files(request: Request) -> Response:
     ctx = await user_context(request)
     paths: object = request.query_params.getlist("path")
@@ -212,27 +363,51 @@ async def delete_files(request: Request) -> Response:
     return ok({"deleted": deleted})
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/download-archive", "Download the sandbox as an archive (streamed)", tag=TAG,
-         query=[{"name": "format", "in": "query", "schema": {"type": "string", "enum": list(ops.ARCHIVE_FORMATS)}}, TOKEN_QUERY])
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/download-archive",
+    "Download the sandbox as an archive (streamed)",
+    tag=TAG,
+    query=[
+        {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(ops.ARCHIVE_FORMATS)}},
+        TOKEN_QUERY,
+    ],
+)
 async def download_archive(request: Request) -> Response:
     ctx = await user_context(request, query_token=True)
     fmt = request.query_params.get("format") or "tar.gz"
     chunks = await ops.archive(ctx, sandbox_id=_sid(request), fmt=fmt)
     media = "application/gzip" if fmt == "tar.gz" else "application/zip"
-    headers = {"Content-Disposition": f'attachment; filename="sandbox-{_sid(request)}.{fmt}"', "Cache-Control": "no-store"}
+    headers = {
+        "Content-Disposition": f'attachment; filename="sandbox-{_sid(request)}.{fmt}"',
+        "Cache-Control": "no-store",
+    }
     return StreamingResponse(chunks, media_type=media, headers=headers)
 
 
 # -- commands and sessions ---------------------------------------------------------------------------------
-@api.add("POST", "/sandboxes/{sandbox_id}/execute", "Execute a shell command (blocking, or in a named session)", tag=TAG,
-         body=EXECUTE, response=EXECUTED)
+@api.add(
+    "POST",
+    "/sandboxes/{sandbox_id}/execute",
+    "Execute a shell command (blocking, or in a named session)",
+    tag=TAG,
+    body=EXECUTE,
+    response=EXECUTED,
+)
 async def execute(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)
     done = await ops.execute(
-        ctx, sandbox_id=_sid(request), command=body.get("command"), cwd=body.get("cwd"), timeout=body.get("timeout"),
-        blocking=body.get("blocking", True), session_name=body.get("session_name"), env=body.get("env"),
-        dev_server=body.get("dev_server", False), port=body.get("port"),
+        ctx,
+        sandbox_id=_sid(request),
+        command=body.get("command"),
+        cwd=body.get("cwd"),
+        timeout=body.get("timeout"),
+        blocking=body.get("blocking", True),
+        session_name=body.get("session_name"),
+        env=body.get("env"),
+        dev_server=body.get("dev_server", False),
+        port=body.get("port"),
     )
     if done.result is not None:
         return ok(result_json(done.result))
@@ -240,29 +415,51 @@ async def execute(request: Request) -> Response:
     return ok(session_json(done.session), status=200)
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/sessions", "List the sandbox's sessions", tag=TAG,
-         response=obj(["sessions"], sessions={"type": "array", "items": SESSION}))
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/sessions",
+    "List the sandbox's sessions",
+    tag=TAG,
+    response=obj(["sessions"], sessions={"type": "array", "items": SESSION}),
+)
 async def list_sessions(request: Request) -> Response:
     ctx = await user_context(request)
     return ok({"sessions": [session_json(s) for s in await ops.list_sessions(ctx, sandbox_id=_sid(request))]})
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/sessions/{session_name}/status", "Get session status", tag=TAG, response=SESSION)
+@api.add(
+    "GET", "/sandboxes/{sandbox_id}/sessions/{session_name}/status", "Get session status", tag=TAG, response=SESSION
+)
 async def session_status(request: Request) -> Response:
     ctx = await user_context(request)
     status = await ops.session_status(ctx, sandbox_id=_sid(request), name=request.path_params["session_name"])
     return ok(session_json(status))
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/sessions/{session_name}/output", "Poll a session's output after an offset", tag=TAG,
-         response=OUTPUT, query=[{"name": "after", "in": "query", "schema": INT}])
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/sessions/{session_name}/output",
+    "Poll a session's output after an offset",
+    tag=TAG,
+    response=OUTPUT,
+    query=[{"name": "after", "in": "query", "schema": INT}],
+)
 async def session_output(request: Request) -> Response:
     ctx = await user_context(request)
     name = request.path_params["session_name"]
-    chunk = await ops.session_output(ctx, sandbox_id=_sid(request), name=name, after_offset=query_int(request, "after", 0) or 0)
+    chunk = await ops.session_output(
+        ctx, sandbox_id=_sid(request), name=name, after_offset=query_int(request, "after", 0) or 0
+    )
     status = await ops.session_status(ctx, sandbox_id=_sid(request), name=name)
-    return ok({"offset": chunk.offset, "next_offset": chunk.next_offset, "output": chunk.text(), "status": status.status,
-               "exit_code": status.exit_code})
+    return ok(
+        {
+            "offset": chunk.offset,
+            "next_offset": chunk.next_offset,
+            "output": chunk.text(),
+            "status": status.status,
+            "exit_code": status.exit_code,
+        }
+    )
 
 
 @api.add("POST", "/sandboxes/{sandbox_id}/sessions/{session_name}/stop", "Stop a session", tag=TAG, response=SESSION)
@@ -272,26 +469,46 @@ async def stop_session(request: Request) -> Response:
     return ok(session_json(status))
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/sessions/{session_name}/stream", "Stream a session's output via SSE", tag=TAG,
-         response=STREAM, query=STREAM_QUERY)
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/sessions/{session_name}/stream",
+    "Stream a session's output via SSE",
+    tag=TAG,
+    response=STREAM,
+    query=STREAM_QUERY,
+)
 async def session_stream(request: Request) -> Response:
     ctx = await user_context(request, query_token=True)
-    stream = await ops.open_session_stream(ctx, sandbox_id=_sid(request), name=request.path_params["session_name"],
-                                           from_offset=_resume_offset(request))
+    stream = await ops.open_session_stream(
+        ctx, sandbox_id=_sid(request), name=request.path_params["session_name"], from_offset=_resume_offset(request)
+    )
     return _sse(stream, ctx.settings.sse_heartbeat_seconds, None)
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/dev-server/stream", "Stream dev server output via SSE (a `ready` event once it answers)",
-         tag=TAG, response=STREAM, query=[*STREAM_QUERY, *SESSION_QUERY])
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/dev-server/stream",
+    "Stream dev server output via SSE (a `ready` event once it answers)",
+    tag=TAG,
+    response=STREAM,
+    query=[*STREAM_QUERY, *SESSION_QUERY],
+)
 async def dev_server_stream(request: Request) -> Response:
     ctx = await user_context(request, query_token=True)
-    stream = await ops.open_session_stream(ctx, sandbox_id=_sid(request), name=request.query_params.get("session_name"),
-                                           from_offset=_resume_offset(request), dev_server=True)
+    stream = await ops.open_session_stream(
+        ctx,
+        sandbox_id=_sid(request),
+        name=request.query_params.get("session_name"),
+        from_offset=_resume_offset(request),
+        dev_server=True,
+    )
     base = str(request.base_url)
 
     async def preview_url() -> str | None:
         try:
-            return (await ops.preview_link(ctx, sandbox_id=stream.sandbox_id, base_url=base, session_name=stream.name)).url
+            return (
+                await ops.preview_link(ctx, sandbox_id=stream.sandbox_id, base_url=base, session_name=stream.name)
+            ).url
         except (ops.PreviewUnavailable, InvalidInput):
             return None
 
@@ -325,42 +542,83 @@ def _frame(item: ops.StreamItem) -> dict[str, Any]:
         chunk: OutputChunk = item.chunk  # type: ignore[assignment]
         return {"type": "output", "content": chunk.text(), "offset": chunk.offset, "next_offset": chunk.next_offset}
     status = item.status
-    frame: dict[str, Any] = {"type": item.kind, "session_name": status.name if status else None,
-                             "status": status.status if status else None, "exit_code": status.exit_code if status else None}
+    frame: dict[str, Any] = {
+        "type": item.kind,
+        "session_name": status.name if status else None,
+        "status": status.status if status else None,
+        "exit_code": status.exit_code if status else None,
+    }
     if item.readiness is not None:
-        frame.update(url=item.readiness.url, via=item.readiness.via, line=item.readiness.line, port=status.port if status else None)
+        frame.update(
+            url=item.readiness.url,
+            via=item.readiness.via,
+            line=item.readiness.line,
+            port=status.port if status else None,
+        )
     return frame
 
 
 # -- previews ------------------------------------------------------------------------------------------------
-@api.add("GET", "/sandboxes/{sandbox_id}/preview-url", "Get the web preview URL (proxied, short-lived signed token)", tag=TAG,
-         response=PREVIEW, query=SESSION_QUERY)
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/preview-url",
+    "Get the web preview URL (proxied, short-lived signed token)",
+    tag=TAG,
+    response=PREVIEW,
+    query=SESSION_QUERY,
+)
 async def preview_url(request: Request) -> Response:
     return await _preview(request, "web")
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/expo-url", "Get the Expo (mobile) preview URL", tag=TAG, response=PREVIEW, query=SESSION_QUERY)
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/expo-url",
+    "Get the Expo (mobile) preview URL",
+    tag=TAG,
+    response=PREVIEW,
+    query=SESSION_QUERY,
+)
 async def expo_url(request: Request) -> Response:
     return await _preview(request, "expo")
 
 
 async def _preview(request: Request, kind: str) -> Response:
     ctx = await user_context(request)
-    link = await ops.preview_link(ctx, sandbox_id=_sid(request), base_url=str(request.base_url),
-                                  session_name=request.query_params.get("session_name"), kind=kind)
-    return ok({"url": link.url, "port": link.port, "session_name": link.session_name, "expires_at": iso(link.expires_at)})
+    link = await ops.preview_link(
+        ctx,
+        sandbox_id=_sid(request),
+        base_url=str(request.base_url),
+        session_name=request.query_params.get("session_name"),
+        kind=kind,
+    )
+    return ok(
+        {"url": link.url, "port": link.port, "session_name": link.session_name, "expires_at": iso(link.expires_at)}
+    )
 
 
 # -- snapshots --------------------------------------------------------------------------------------------------
-@api.add("GET", "/sandboxes/{sandbox_id}/snapshots", "List the sandbox's snapshots", tag=TAG,
-         response=obj(["snapshots"], snapshots={"type": "array", "items": SNAPSHOT}))
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/snapshots",
+    "List the sandbox's snapshots",
+    tag=TAG,
+    response=obj(["snapshots"], snapshots={"type": "array", "items": SNAPSHOT}),
+)
 async def list_snapshots(request: Request) -> Response:
     ctx = await user_context(request)
     return ok({"snapshots": [snapshot_json(s) for s in await ops.list_snapshots(ctx, sandbox_id=_sid(request))]})
 
 
-@api.add("POST", "/sandboxes/{sandbox_id}/snapshots", "Create a snapshot of the sandbox's files", tag=TAG, body=SNAPSHOT_CREATE,
-         response=SNAPSHOT, status=201)
+@api.add(
+    "POST",
+    "/sandboxes/{sandbox_id}/snapshots",
+    "Create a snapshot of the sandbox's files",
+    tag=TAG,
+    body=SNAPSHOT_CREATE,
+    response=SNAPSHOT,
+    status=201,
+)
 async def create_snapshot(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request, required=False)
@@ -371,31 +629,58 @@ async def create_snapshot(request: Request) -> Response:
 @api.add("GET", "/sandboxes/{sandbox_id}/snapshots/{snapshot_id}", "Get a snapshot", tag=TAG, response=SNAPSHOT)
 async def get_snapshot(request: Request) -> Response:
     ctx = await user_context(request)
-    return ok(snapshot_json(await ops.get_snapshot(ctx, sandbox_id=_sid(request), snapshot_id=request.path_params["snapshot_id"])))
+    return ok(
+        snapshot_json(
+            await ops.get_snapshot(ctx, sandbox_id=_sid(request), snapshot_id=request.path_params["snapshot_id"])
+        )
+    )
 
 
-@api.add("DELETE", "/sandboxes/{sandbox_id}/snapshots/{snapshot_id}", "Delete a snapshot", tag=TAG,
-         response=obj(["deleted"], deleted=BOOL, snapshot_id=STR))
+@api.add(
+    "DELETE",
+    "/sandboxes/{sandbox_id}/snapshots/{snapshot_id}",
+    "Delete a snapshot",
+    tag=TAG,
+    response=obj(["deleted"], deleted=BOOL, snapshot_id=STR),
+)
 async def delete_snapshot(request: Request) -> Response:
     ctx = await user_context(request)
     sid = await ops.delete_snapshot(ctx, sandbox_id=_sid(request), snapshot_id=request.path_params["snapshot_id"])
     return ok({"deleted": True, "snapshot_id": sid})
 
 
-@api.add("POST", "/sandboxes/{sandbox_id}/snapshots/{snapshot_id}/restore", "Restore a snapshot (the current files are kept as a checkpoint)",
-         tag=TAG, body=obj([], checkpoint=BOOL), response=obj(["snapshot", "checkpoint"], snapshot=SNAPSHOT, checkpoint={"type": ["object", "null"]}))
+@api.add(
+    "POST",
+    "/sandboxes/{sandbox_id}/snapshots/{snapshot_id}/restore",
+    "Restore a snapshot (the current files are kept as a checkpoint)",
+    tag=TAG,
+    body=obj([], checkpoint=BOOL),
+    response=obj(["snapshot", "checkpoint"], snapshot=SNAPSHOT, checkpoint={"type": ["object", "null"]}),
+)
 async def restore_snapshot(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request, required=False)
     checkpoint = body.get("checkpoint", True)
     if not isinstance(checkpoint, bool):
         raise InvalidInput("checkpoint must be a boolean", field="checkpoint")
-    done = await ops.restore_snapshot(ctx, sandbox_id=_sid(request), snapshot_id=request.path_params["snapshot_id"], checkpoint=checkpoint)
-    return ok({"snapshot": snapshot_json(done.snapshot), "checkpoint": snapshot_json(done.checkpoint) if done.checkpoint else None})
+    done = await ops.restore_snapshot(
+        ctx, sandbox_id=_sid(request), snapshot_id=request.path_params["snapshot_id"], checkpoint=checkpoint
+    )
+    return ok(
+        {
+            "snapshot": snapshot_json(done.snapshot),
+            "checkpoint": snapshot_json(done.checkpoint) if done.checkpoint else None,
+        }
+    )
 
 
-@api.add("GET", "/sandboxes/{sandbox_id}/snapshots/{snapshot_id}/diff", "Compare a snapshot with the current files (unified diff)",
-         tag=TAG, response=DIFF)
+@api.add(
+    "GET",
+    "/sandboxes/{sandbox_id}/snapshots/{snapshot_id}/diff",
+    "Compare a snapshot with the current files (unified diff)",
+    tag=TAG,
+    response=DIFF,
+)
 async def diff_snapshot(request: Request) -> Response:
     ctx = await user_context(request)
     sid = request.path_params["snapshot_id"]
@@ -403,8 +688,13 @@ async def diff_snapshot(request: Request) -> Response:
 
 
 # -- a run's commands ----------------------------------------------------------------------------------------------
-@api.add("GET", "/agent-run/{agent_run_id}/commands", "Commands the agent ran in the project's sandbox during a run", tag="agent",
-         response=obj(["commands"], commands={"type": "array", "items": COMMAND}))
+@api.add(
+    "GET",
+    "/agent-run/{agent_run_id}/commands",
+    "Commands the agent ran in the project's sandbox during a run",
+    tag="agent",
+    response=obj(["commands"], commands={"type": "array", "items": COMMAND}),
+)
 async def run_commands(request: Request) -> Response:
     ctx = await user_context(request)
     rows = await run_ops.list_commands(ctx, run_id=request.path_params["agent_run_id"])

@@ -19,70 +19,154 @@ STR_LIST: dict[str, Any] = {"type": "array", "items": STR}
 
 ERROR = obj(["detail"], detail=STR, code=STR)
 REGISTER = obj(
-    ["email", "password"], email={"type": "string", "format": "email", "maxLength": 320},
-    password={"type": "string", "minLength": 8, "maxLength": 1024}, display_name=STR, abilities=STR_LIST,
+    ["email", "password"],
+    email={"type": "string", "format": "email", "maxLength": 320},
+    password={"type": "string", "minLength": 8, "maxLength": 1024},
+    display_name=STR,
+    abilities=STR_LIST,
 )
 CREDENTIALS = obj(["email", "password"], email=STR, password=STR, abilities=STR_LIST)
 REFRESH = obj(["refresh_token"], refresh_token=STR)
 TOKENS = obj(
     ["access_token", "refresh_token", "token_type", "expires_in"],
-    access_token=STR, refresh_token=STR, token_type={"type": "string", "enum": ["bearer"]}, expires_in=INT,
+    access_token=STR,
+    refresh_token=STR,
+    token_type={"type": "string", "enum": ["bearer"]},
+    expires_in=INT,
 )
 USER = obj(
-    ["id", "email", "display_name", "is_admin", "created_at", "abilities"], id=UUID, email=NULLABLE_STR,
-    display_name=STR, is_admin=BOOL, created_at=TIME, abilities=STR_LIST,
+    ["id", "email", "display_name", "is_admin", "created_at", "abilities"],
+    id=UUID,
+    email=NULLABLE_STR,
+    display_name=STR,
+    is_admin=BOOL,
+    created_at=TIME,
+    abilities=STR_LIST,
 )
 SESSION = obj(
-    ["session_id", "abilities", "created_at", "expires_at", "current"], session_id=UUID, abilities=STR_LIST,
-    user_agent=STR, ip_address=STR, created_at=TIME, last_used_at=TIME, expires_at=TIME, current=BOOL,
+    ["session_id", "abilities", "created_at", "expires_at", "current"],
+    session_id=UUID,
+    abilities=STR_LIST,
+    user_agent=STR,
+    ip_address=STR,
+    created_at=TIME,
+    last_used_at=TIME,
+    expires_at=TIME,
+    current=BOOL,
 )
 SESSION_LIST = obj(["sessions"], sessions={"type": "array", "items": SESSION})
-PROJECT_CREATE = obj(["name"], name={"type": "string", "minLength": 1, "maxLength": 200}, description={"type": "string", "maxLength": 10000})
+PROJECT_CREATE = obj(
+    ["name"],
+    name={"type": "string", "minLength": 1, "maxLength": 200},
+    description={"type": "string", "maxLength": 10000},
+)
 PROJECT = obj(
-    ["project_id", "name", "description", "account_id", "created_at", "updated_at"], project_id=UUID, name=STR,
-    description=STR, account_id=UUID, created_at=TIME, updated_at=TIME,
+    ["project_id", "name", "description", "account_id", "created_at", "updated_at"],
+    project_id=UUID,
+    name=STR,
+    description=STR,
+    account_id=UUID,
+    created_at=TIME,
+    updated_at=TIME,
 )
 PROJECT_LIST = obj(["projects", "next_cursor"], projects={"type": "array", "items": PROJECT}, next_cursor=NULLABLE_STR)
 THREAD_CREATE = obj(["project_id"], project_id=UUID, title={"type": "string", "maxLength": 200})
 THREAD = obj(
-    ["thread_id", "project_id", "account_id", "title", "created_at", "updated_at"], thread_id=UUID, project_id=UUID,
-    account_id=UUID, title=STR, created_at=TIME, updated_at=TIME,
+    ["thread_id", "project_id", "account_id", "title", "created_at", "updated_at"],
+    thread_id=UUID,
+    project_id=UUID,
+    account_id=UUID,
+    title=STR,
+    created_at=TIME,
+    updated_at=TIME,
 )
 THREAD_LIST = obj(["threads", "next_cursor"], threads={"type": "array", "items": THREAD}, next_cursor=NULLABLE_STR)
 HEALTH = obj(["status", "timestamp", "instance_id"], status=STR, timestamp=TIME, instance_id=STR)
-DEEP_HEALTH = obj(["status", "timestamp", "instance_id", "components"], status=STR, timestamp=TIME, instance_id=STR, components={"type": "object"})
+DEEP_HEALTH = obj(
+    ["status", "timestamp", "instance_id", "components"],
+    status=STR,
+    timestamp=TIME,
+    instance_id=STR,
+    components={"type": "object"},
+)
 
 PAGE_QUERY = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
     {"name": "cursor", "in": "query", "schema": STR},
 ]
 
-AGENT_START = obj([], prompt={"type": "string", "maxLength": 100000}, model=STR, idempotency_key={"type": "string", "maxLength": 200})
+AGENT_START = obj(
+    [], prompt={"type": "string", "maxLength": 100000}, model=STR, idempotency_key={"type": "string", "maxLength": 200}
+)
 AGENT_STARTED = obj(["agent_run_id", "status"], agent_run_id=UUID, status=STR)
 AGENT_STATUS = obj(["agent_run_id", "status"], agent_run_id=UUID, status=STR, error=NULLABLE_STR)
-USAGE = obj(["prompt_tokens", "completion_tokens", "total_tokens"], prompt_tokens=INT, completion_tokens=INT, total_tokens=INT)
-AGENT_RUN = obj(
-    ["id", "agent_run_id", "thread_id", "project_id", "status", "model", "created_at"], id=UUID, agent_run_id=UUID,
-    thread_id=UUID, project_id=UUID, status=STR, model=STR, prompt=STR, error=NULLABLE_STR, created_at=TIME,
-    started_at={"type": ["string", "null"]}, completed_at={"type": ["string", "null"]}, usage=USAGE, event_count=INT,
+USAGE = obj(
+    ["prompt_tokens", "completion_tokens", "total_tokens"], prompt_tokens=INT, completion_tokens=INT, total_tokens=INT
 )
-AGENT_RUN_LIST = obj(["agent_runs", "next_cursor"], agent_runs={"type": "array", "items": AGENT_RUN}, next_cursor=NULLABLE_STR)
-RUN_EVENT = obj(["type", "sequence"], type={"type": "string", "enum": ["content", "tool_call", "tool_result", "status", "error"]}, sequence=INT)
-EVENT_LIST = obj(["events", "last_sequence"], events={"type": "array", "items": RUN_EVENT}, last_sequence={"type": ["integer", "null"]})
+AGENT_RUN = obj(
+    ["id", "agent_run_id", "thread_id", "project_id", "status", "model", "created_at"],
+    id=UUID,
+    agent_run_id=UUID,
+    thread_id=UUID,
+    project_id=UUID,
+    status=STR,
+    model=STR,
+    prompt=STR,
+    error=NULLABLE_STR,
+    created_at=TIME,
+    started_at={"type": ["string", "null"]},
+    completed_at={"type": ["string", "null"]},
+    usage=USAGE,
+    event_count=INT,
+)
+AGENT_RUN_LIST = obj(
+    ["agent_runs", "next_cursor"], agent_runs={"type": "array", "items": AGENT_RUN}, next_cursor=NULLABLE_STR
+)
+RUN_EVENT = obj(
+    ["type", "sequence"],
+    type={"type": "string", "enum": ["content", "tool_call", "tool_result", "status", "error"]},
+    sequence=INT,
+)
+EVENT_LIST = obj(
+    ["events", "last_sequence"],
+    events={"type": "array", "items": RUN_EVENT},
+    last_sequence={"type": ["integer", "null"]},
+)
 
 
 def sse_event(description: str, data: dict[str, Any]) -> dict[str, Any]:
     """A text/event-stream response: in OpenAPI 3.1 its `schema` describes one event (`data` is JSON text).
     `x-media-type` tells runplane/rest_compat/openapi.py which media type to document it under."""
     return {
-        "type": "object", "description": description, "x-media-type": "text/event-stream",
-        "properties": {"id": STR, "event": STR, "retry": INT,
-                       "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data}},
+        "type": "object",
+        "description": description,
+        "x-media-type": "text/event-stream",
+        "properties": {
+            "id": STR,
+            "event": STR,
+            "retry": INT,
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+        },
     }
 
 
 EVENT_STREAM = sse_event("SSE: `id: <seq>`, `event: message`, `data: <RunEvent JSON>`; `: ping` every 15 s", RUN_EVENT)
-AGENT_INITIATE = obj(["prompt"], prompt={"type": "string", "minLength": 1, "maxLength": 100000}, name=STR, model=STR, idempotency_key=STR)
-AGENT_INITIATED = obj(["project_id", "thread_id", "agent_run_id", "status"], project_id=UUID, thread_id=UUID, agent_run_id=UUID, status=STR)
-MODEL = obj(["id", "name", "provider"], id=STR, name=STR, provider=STR, context_length={"type": ["integer", "null"]}, default=BOOL)
+AGENT_INITIATE = obj(
+    ["prompt"], prompt={"type": "string", "minLength": 1, "maxLength": 100000}, name=STR, model=STR, idempotency_key=STR
+)
+AGENT_INITIATED = obj(
+    ["project_id", "thread_id", "agent_run_id", "status"],
+    project_id=UUID,
+    thread_id=UUID,
+    agent_run_id=UUID,
+    status=STR,
+)
+MODEL = obj(
+    ["id", "name", "provider"],
+    id=STR,
+    name=STR,
+    provider=STR,
+    context_length={"type": ["integer", "null"]},
+    default=BOOL,
+)
 MODEL_LIST = obj(["models"], models={"type": "array", "items": MODEL})

@@ -37,7 +37,11 @@ def sse_frame(event: RunEvent, shape: Callable[[RunEvent], dict[str, Any]]) -> b
 
 
 async def event_stream_response(
-    ctx: RequestContext, stream: ops.RunStream, shape: Callable[[RunEvent], dict[str, Any]], *, heartbeat: float = HEARTBEAT_SECONDS
+    ctx: RequestContext,
+    stream: ops.RunStream,
+    shape: Callable[[RunEvent], dict[str, Any]],
+    *,
+    heartbeat: float = HEARTBEAT_SECONDS,
 ) -> StreamingResponse:
     frame_key = ("sse", shape.__module__, shape.__qualname__)  # frames differ by shape: never share across shapes
 

@@ -26,8 +26,13 @@ def thread_json(thread: Thread) -> dict[str, Any]:
 
 
 @api.add(
-    "GET", "/threads", "List the caller's threads, optionally of one project", tag=TAG, response=THREAD_LIST,
-    query=[{"name": "project_id", "in": "query", "schema": UUID}, *PAGE_QUERY], errors=(404,),  # no such project
+    "GET",
+    "/threads",
+    "List the caller's threads, optionally of one project",
+    tag=TAG,
+    response=THREAD_LIST,
+    query=[{"name": "project_id", "in": "query", "schema": UUID}, *PAGE_QUERY],
+    errors=(404,),  # no such project
 )
 async def list_threads(request: Request) -> Response:
     ctx = await user_context(request)
@@ -37,11 +42,24 @@ async def list_threads(request: Request) -> Response:
         first=query_int(request, "limit", 20, minimum=1, maximum=100),
         after=request.query_params.get("cursor"),
     )
-    return ok({"threads": [thread_json(t) for t in page.items], "next_cursor": page.end_cursor if page.has_next_page else None})
+    return ok(
+        {
+            "threads": [thread_json(t) for t in page.items],
+            "next_cursor": page.end_cursor if page.has_next_page else None,
+        }
+    )
 
 
-@api.add("POST", "/threads", "Create a thread in a project", tag=TAG, body=THREAD_CREATE, response=THREAD, status=201,
-         errors=(404,))  # no such project
+@api.add(
+    "POST",
+    "/threads",
+    "Create a thread in a project",
+    tag=TAG,
+    body=THREAD_CREATE,
+    response=THREAD,
+    status=201,
+    errors=(404,),
+)  # no such project
 async def create_thread(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)

@@ -36,8 +36,13 @@ class Entry:
     @property
     def kind(self) -> str:
         mode = self.st.st_mode
-        return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else (
-            "link" if stat.S_ISLNK(mode) else "other")
+        return (
+            "dir"
+            if stat.S_ISDIR(mode)
+            else "file"
+            if stat.S_ISREG(mode)
+            else ("link" if stat.S_ISLNK(mode) else "other")
+        )
 
 
 def walk(root: Path, owner: Owner) -> Iterator[Entry]:
@@ -98,8 +103,7 @@ def write_archive(root: Path, owner: Owner, fmt: ArchiveFormat, out: IO[bytes]) 
 
 
 def write_tar(root: Path, owner: Owner, out: IO[bytes]) -> None:
-    with tarfile.open(fileobj=out, mode="w:gz", compresslevel=6,
-                      format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w:gz", compresslevel=6, format=tarfile.PAX_FORMAT) as tar:
         for entry in walk(root, owner):
             _add_tar_entry(tar, entry)
 

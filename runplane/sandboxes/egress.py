@@ -90,12 +90,17 @@ def deny_rules(family: Family, nameservers: list[str], extra: tuple[str, ...] = 
     """The DENY chain, in order. The first rule carries a digest of all of them (`deny_marker`): a
     chain written by another version of these rules (or other extra networks) is rewritten as a whole,
     atomically. `extra`: networks of other machines to refuse too (RUNPLANE_SANDBOX_BLOCKED_NETWORKS)."""
-    rules = [f"-p {proto} -m conntrack --ctorigdst {ns} --ctorigdstport 53 -j RETURN"
-             for ns in nameservers for proto in ("udp", "tcp")]
-    rules += ["-o lo -j REJECT", "-m addrtype --dst-type LOCAL -j REJECT",
-              *(f"-d {net} -j REJECT" for net in (*family.blocked, *family_networks(family, extra)))]
-    first = (f"-m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment {deny_marker(rules)} "
-             "-j RETURN")
+    rules = [
+        f"-p {proto} -m conntrack --ctorigdst {ns} --ctorigdstport 53 -j RETURN"
+        for ns in nameservers
+        for proto in ("udp", "tcp")
+    ]
+    rules += [
+        "-o lo -j REJECT",
+        "-m addrtype --dst-type LOCAL -j REJECT",
+        *(f"-d {net} -j REJECT" for net in (*family.blocked, *family_networks(family, extra))),
+    ]
+    first = f"-m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment {deny_marker(rules)} -j RETURN"
     return [first, *rules]
 
 
@@ -121,8 +126,7 @@ def range_marker(uids: range) -> str:
 
 
 def range_rule(uids: range) -> str:
-    return (f"-m owner --uid-owner {uids[0]}-{uids[-1]} -m comment --comment {range_marker(uids)} "
-            f"-j {DENY_CHAIN}")
+    return f"-m owner --uid-owner {uids[0]}-{uids[-1]} -m comment --comment {range_marker(uids)} -j {DENY_CHAIN}"
 
 
 def local_nameservers(family: Family, resolv_conf: Path = RESOLV_CONF) -> list[str]:
@@ -246,8 +250,12 @@ def not_applicable(settings: Settings, *, as_root: bool) -> EgressStatus | None:
     if not settings.sandbox_block_host_network:
         return EgressStatus(False, "switched off (RUNPLANE_SANDBOX_BLOCK_HOST_NETWORK=false)")
     if not as_root:
-        return EgressStatus(False, "runplane does not run as root, so sandbox commands run as runplane's own uid "
-                            "and no firewall rule can tell them apart", refuse=required)
+        return EgressStatus(
+            False,
+            "runplane does not run as root, so sandbox commands run as runplane's own uid "
+            "and no firewall rule can tell them apart",
+            refuse=required,
+        )
     if settings.sandbox_uid_count <= 0:
         return EgressStatus(False, "no sandbox uid range (RUNPLANE_SANDBOX_UID_COUNT)", refuse=required)
     return None
@@ -282,27 +290,43 @@ class EgressGuard:
 
 def _log(status: EgressStatus, uids: range) -> None:
     if status.active:
-        log.info("sandbox network guard active: uids %d-%d cannot connect to this host's own addresses, "
-                 "loopback or link-local/metadata addresses (iptables chain %s, %s); internet egress stays open",
-                 uids[0], uids[-1], CHAIN, "/".join(f.name for f in families()))
+        log.info(
+            "sandbox network guard active: uids %d-%d cannot connect to this host's own addresses, "
+            "loopback or link-local/metadata addresses (iptables chain %s, %s); internet egress stays open",
+            uids[0],
+            uids[-1],
+            CHAIN,
+            "/".join(f.name for f in families()),
+        )
     elif status.refuse:
-        log.error("sandbox network guard NOT active: %s. Sandbox commands are refused "
-                  "(RUNPLANE_SANDBOX_REQUIRE_ISOLATION=true); run as root with iptables, or set "
-                  "RUNPLANE_SANDBOX_NETWORK=false, or accept the risk with RUNPLANE_SANDBOX_BLOCK_HOST_NETWORK=false",
-                  status.reason)
+        log.error(
+            "sandbox network guard NOT active: %s. Sandbox commands are refused "
+            "(RUNPLANE_SANDBOX_REQUIRE_ISOLATION=true); run as root with iptables, or set "
+            "RUNPLANE_SANDBOX_NETWORK=false, or accept the risk with RUNPLANE_SANDBOX_BLOCK_HOST_NETWORK=false",
+            status.reason,
+        )
     elif not status.needed:
         log.info("sandbox network guard not installed: %s", status.reason)
     else:
-        log.warning("sandbox network guard NOT active: %s. Sandbox commands can connect to services on this "
-                    "host (database, Redis, the runplane API, other sandboxes) and to cloud metadata", status.reason)
+        log.warning(
+            "sandbox network guard NOT active: %s. Sandbox commands can connect to services on this "
+            "host (database, Redis, the runplane API, other sandboxes) and to cloud metadata",
+            status.reason,
+        )
 
 
 class GuardedSandboxBackend(LocalSandboxBackend):
     """A backend whose commands wait for the guard, and are refused when it is required and missing
     (reported as missing isolation, which require_isolation already refuses)."""
 
-    def __init__(self, base_dir: Path, limits: SandboxLimits | None = None, *, guard: EgressGuard,
-                 uid_range: range = DEFAULT_UID_RANGE) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        limits: SandboxLimits | None = None,
+        *,
+        guard: EgressGuard,
+        uid_range: range = DEFAULT_UID_RANGE,
+    ) -> None:
         super().__init__(base_dir, limits, uid_range=uid_range)
         self.guard = guard
 

@@ -77,9 +77,13 @@ def is_foreign_hardlink(st: os.stat_result, owner: Owner) -> bool:
 
 def _info(parts: tuple[str, ...], st: os.stat_result) -> FileInfo:
     return FileInfo(
-        name=parts[-1] if parts else "", path="/".join(parts), is_dir=stat.S_ISDIR(st.st_mode),
-        size=st.st_size, modified_at=datetime.fromtimestamp(st.st_mtime, UTC),
-        is_symlink=stat.S_ISLNK(st.st_mode))
+        name=parts[-1] if parts else "",
+        path="/".join(parts),
+        is_dir=stat.S_ISDIR(st.st_mode),
+        size=st.st_size,
+        modified_at=datetime.fromtimestamp(st.st_mtime, UTC),
+        is_symlink=stat.S_ISLNK(st.st_mode),
+    )
 
 
 def write_file(ws: Workspace, user_path: str, data: bytes, max_bytes: int) -> FileInfo:
@@ -162,8 +166,7 @@ def tree(ws: Workspace, user_path: str = ".", max_entries: int = 10_000) -> File
     return FileTree(root, count, truncated=False)
 
 
-def _scan_quietly(ws: Workspace, parts: tuple[str, ...],
-                  strict: bool) -> list[tuple[str, os.stat_result]]:
+def _scan_quietly(ws: Workspace, parts: tuple[str, ...], strict: bool) -> list[tuple[str, os.stat_result]]:
     try:
         return _scan(ws, parts)
     except (SandboxPathError, SandboxNotFoundError, PermissionError):
@@ -173,8 +176,13 @@ def _scan_quietly(ws: Workspace, parts: tuple[str, ...],
 
 
 def _node(parts: tuple[str, ...], st: os.stat_result) -> TreeNode:
-    return TreeNode(name=parts[-1], path="/".join(parts), is_dir=stat.S_ISDIR(st.st_mode),
-                    size=st.st_size, is_symlink=stat.S_ISLNK(st.st_mode))
+    return TreeNode(
+        name=parts[-1],
+        path="/".join(parts),
+        is_dir=stat.S_ISDIR(st.st_mode),
+        size=st.st_size,
+        is_symlink=stat.S_ISLNK(st.st_mode),
+    )
 
 
 def delete(ws: Workspace, user_paths: list[str]) -> list[str]:

@@ -66,12 +66,14 @@ def shell_argv(command: str) -> list[str]:
 
 
 def build_env(
-    home: str, user_env: Mapping[str, str] | None, *, port: int | None = None,
+    home: str,
+    user_env: Mapping[str, str] | None,
+    *,
+    port: int | None = None,
     tmpdir: str | None = None,
 ) -> dict[str, str]:
     """A clean environment: nothing is inherited from the server (its secrets live there)."""
-    env = {"PATH": DEFAULT_PATH, "HOME": home, "LANG": "C.UTF-8", "TERM": "dumb",
-           "TMPDIR": tmpdir or "/tmp"}
+    env = {"PATH": DEFAULT_PATH, "HOME": home, "LANG": "C.UTF-8", "TERM": "dumb", "TMPDIR": tmpdir or "/tmp"}
     for name, value in (user_env or {}).items():
         _check_env_item(name, value)
         if name not in _RESERVED_ENV:
@@ -127,8 +129,7 @@ def apply_rlimits(rlimits: tuple[Rlimit, ...]) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
-def bwrap_argv(bwrap: str, workspace: Path, cwd_parts: tuple[str, ...],
-               limits: SandboxLimits) -> list[str]:
+def bwrap_argv(bwrap: str, workspace: Path, cwd_parts: tuple[str, ...], limits: SandboxLimits) -> list[str]:
     """bubblewrap prefix: read-only system, read-write workspace, private /tmp, own pid ns."""
     argv = [bwrap]
     for path in _SYSTEM_DIRS:
@@ -137,12 +138,34 @@ def bwrap_argv(bwrap: str, workspace: Path, cwd_parts: tuple[str, ...],
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
     cwd = "/".join((WORKSPACE_MOUNT, *cwd_parts))
-    argv += ["--bind", str(workspace), WORKSPACE_MOUNT, "--chdir", cwd,
-             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-             "--proc", "/proc", "--dev", "/dev",
-             "--unshare-user", "--uid", str(INNER_UID), "--gid", str(INNER_UID),
-             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-             "--hostname", "sandbox", "--die-with-parent", "--new-session"]
+    argv += [
+        "--bind",
+        str(workspace),
+        WORKSPACE_MOUNT,
+        "--chdir",
+        cwd,
+        "--size",
+        str(limits.tmp_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--unshare-user",
+        "--uid",
+        str(INNER_UID),
+        "--gid",
+        str(INNER_UID),
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "sandbox",
+        "--die-with-parent",
+        "--new-session",
+    ]
     if not limits.network:
         argv.append("--unshare-net")
     return [*argv, "--"]
@@ -182,15 +205,18 @@ async def _probe(bwrap: str, probe_dir: Path, owner: tuple[int, int] | None) -> 
     argv = [*flags, "/bin/sh", "-c", "true"]
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE, env={"PATH": DEFAULT_PATH},
-            preexec_fn=functools.partial(drop_to, owner))
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env={"PATH": DEFAULT_PATH},
+            preexec_fn=functools.partial(drop_to, owner),
+        )
         _, err = await asyncio.wait_for(proc.communicate(), timeout=10)
     except (OSError, TimeoutError) as exc:
         return IsolationInfo(None, f"bubblewrap probe failed: {exc}")
     if proc.returncode != 0:
-        return IsolationInfo(None, "bubblewrap does not work here: "
-                             + err.decode(errors="replace").strip()[:300])
+        return IsolationInfo(None, "bubblewrap does not work here: " + err.decode(errors="replace").strip()[:300])
     return IsolationInfo(bwrap, "")
 
 
@@ -198,6 +224,9 @@ def warn_unisolated_once(info: IsolationInfo) -> None:
     global _warned
     if not _warned:
         _warned = True
-        log.warning("SANDBOX COMMANDS ARE NOT ISOLATED: %s. They run as plain subprocesses with "
-                    "rlimits only (no private filesystem view, pid or network namespace). "
-                    "Install bubblewrap or set require_isolation to refuse.", info.reason)
+        log.warning(
+            "SANDBOX COMMANDS ARE NOT ISOLATED: %s. They run as plain subprocesses with "
+            "rlimits only (no private filesystem view, pid or network namespace). "
+            "Install bubblewrap or set require_isolation to refuse.",
+            info.reason,
+        )

@@ -36,8 +36,17 @@ class SandboxLimits:
     tmp_bytes: int = 256 * MIB
 
     def __post_init__(self) -> None:
-        for name in ("wall_time_seconds", "cpu_seconds", "memory_bytes", "max_processes",
-                     "max_output_bytes", "max_file_bytes", "max_upload_bytes",
-                     "session_cpu_seconds", "max_sessions", "tmp_bytes"):
+        for name in (
+            "wall_time_seconds",
+            "cpu_seconds",
+            "memory_bytes",
+            "max_processes",
+            "max_output_bytes",
+            "max_file_bytes",
+            "max_upload_bytes",
+            "session_cpu_seconds",
+            "max_sessions",
+            "tmp_bytes",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"SandboxLimits.{name} must be positive")

@@ -79,8 +79,14 @@ class UidPool:
 
 
 class LocalSandboxBackend:
-    def __init__(self, base_dir: Path, limits: SandboxLimits | None = None, *,
-                 uid_range: range = DEFAULT_UID_RANGE, use_bwrap: bool = True) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        limits: SandboxLimits | None = None,
+        *,
+        uid_range: range = DEFAULT_UID_RANGE,
+        use_bwrap: bool = True,
+    ) -> None:
         self.base_dir = Path(os.path.realpath(base_dir))
         self.limits = limits or SandboxLimits()
         self.base_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
@@ -105,8 +111,7 @@ class LocalSandboxBackend:
         if limits.require_isolation:
             raise SandboxIsolationError(f"sandbox isolation is required but {info.reason}")
         if not limits.network:
-            raise SandboxIsolationError(
-                f"network=False can only be enforced with bubblewrap, and {info.reason}")
+            raise SandboxIsolationError(f"network=False can only be enforced with bubblewrap, and {info.reason}")
         warn_unisolated_once(info)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -172,8 +177,7 @@ class LocalSandboxBackend:
         directory = self._dir(sandbox_id)
         await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
         if directory.exists():  # nothing runs any more, so this should not happen
-            log.warning("sandbox %s: some files could not be removed from %s", sandbox_id,
-                        directory)
+            log.warning("sandbox %s: some files could not be removed from %s", sandbox_id, directory)
         if sandbox.owner is not None and self._uids:
             self._uids.release(sandbox.owner[0])
         self._sandboxes.pop(sandbox_id, None)
@@ -191,10 +195,16 @@ class LocalSandboxBackend:
         """SIGKILL every process of a sandbox uid: kill(-1) run as that uid reaches exactly
         its processes (and never the caller). Repeated in case one was forking meanwhile."""
         proc = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", "for i in 1 2 3; do kill -9 -1 2>/dev/null || exit 0; done",
-            preexec_fn=functools.partial(drop_to, owner), env={"PATH": DEFAULT_PATH},
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL, cwd="/")
+            "/bin/sh",
+            "-c",
+            "for i in 1 2 3; do kill -9 -1 2>/dev/null || exit 0; done",
+            preexec_fn=functools.partial(drop_to, owner),
+            env={"PATH": DEFAULT_PATH},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd="/",
+        )
         await proc.wait()
 
     def allocate_port(self) -> int:
@@ -216,8 +226,7 @@ def _make_layout(directory: Path, sandbox_id: str, owner: tuple[int, int] | None
         (directory / name).mkdir(mode=0o700 if owner else 0o755)
         if owner is not None:
             os.chown(directory / name, *owner)
-    meta = {"id": sandbox_id, "uid": owner[0] if owner else None,
-            "created_at": datetime.now(UTC).isoformat()}
+    meta = {"id": sandbox_id, "uid": owner[0] if owner else None, "created_at": datetime.now(UTC).isoformat()}
     # Last, and atomically (rename): a reader that sees sandbox.json sees all of it and a complete layout.
     partial = directory / ".sandbox.json.tmp"
     partial.write_text(json.dumps(meta))
@@ -230,4 +239,5 @@ def _check_traversable(path: Path) -> None:
         if not os.stat(directory).st_mode & stat.S_IXOTH:
             raise SandboxError(
                 f"{directory} is not searchable by other users (mode o+x); sandbox uids could "
-                f"not reach their workspace under {path}. Choose a base_dir outside it.")
+                f"not reach their workspace under {path}. Choose a base_dir outside it."
+            )

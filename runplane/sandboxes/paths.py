@@ -88,7 +88,10 @@ def _translate(exc: OSError, what: str) -> Exception:
 
 
 def open_dir_beneath(
-    root: Path, parts: tuple[str, ...], *, create: bool = False,
+    root: Path,
+    parts: tuple[str, ...],
+    *,
+    create: bool = False,
     owner: tuple[int, int] | None = None,
 ) -> int:
     """Open directory root/parts... without following any symlink; returns an fd to close.

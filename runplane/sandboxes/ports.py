@@ -87,8 +87,7 @@ async def ready_from_output(chunks: AsyncGenerator[OutputChunk, None]) -> Readin
     return Readiness(False, None, None)
 
 
-async def wait_for_ready(chunks: AsyncGenerator[OutputChunk, None], port: int | None,
-                         timeout: float) -> Readiness:
+async def wait_for_ready(chunks: AsyncGenerator[OutputChunk, None], port: int | None, timeout: float) -> Readiness:
     """Ready when the output says so or the port accepts connections, whichever comes first."""
     waiters: list[asyncio.Task[Readiness]] = [asyncio.ensure_future(ready_from_output(chunks))]
     if port is not None:
@@ -112,8 +111,8 @@ async def _first_ready(waiters: list[asyncio.Task[Readiness]], timeout: float) -
     pending = set(waiters)
     while pending:
         done, pending = await asyncio.wait(
-            pending, timeout=max(0.0, deadline - time.monotonic()),
-            return_when=asyncio.FIRST_COMPLETED)
+            pending, timeout=max(0.0, deadline - time.monotonic()), return_when=asyncio.FIRST_COMPLETED
+        )
         if not done:
             break
         for task in done:

@@ -82,8 +82,14 @@ class Running:
 async def spawn(spec: LaunchSpec, sink: Sink) -> Running:
     """Start in a new session so the whole group can be killed; stdin closed; stderr merged."""
     transport, pipe = await asyncio.get_running_loop().subprocess_exec(
-        lambda: _Pipe(sink), *spec.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, cwd=spec.cwd, env=spec.env, start_new_session=True,
+        lambda: _Pipe(sink),
+        *spec.argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=spec.cwd,
+        env=spec.env,
+        start_new_session=True,
         preexec_fn=functools.partial(prepare_child, spec.owner, spec.rlimits),
     )
     return Running(transport, pipe)

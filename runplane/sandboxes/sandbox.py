@@ -56,8 +56,9 @@ if TYPE_CHECKING:
 
 
 class Sandbox:
-    def __init__(self, backend: LocalSandboxBackend, sandbox_id: str, directory: Path,
-                 owner: tuple[int, int] | None) -> None:
+    def __init__(
+        self, backend: LocalSandboxBackend, sandbox_id: str, directory: Path, owner: tuple[int, int] | None
+    ) -> None:
         self.id = sandbox_id
         self.directory = directory  # base_dir/<id>: workspace/, tmp/, .snapshots/
         self.workspace = Path(os.path.realpath(directory / "workspace"))
@@ -68,8 +69,7 @@ class Sandbox:
         self._sessions: dict[str, Session] = {}
         self._starting: set[str] = set()
         self._ports: set[int] = set()
-        self._snapshots = SnapshotStore(directory / ".snapshots", self._ws,
-                                        self.limits.max_output_bytes)
+        self._snapshots = SnapshotStore(directory / ".snapshots", self._ws, self.limits.max_output_bytes)
         self._last_active = time.time()
 
     # -- idle tracking -------------------------------------------------------------------
@@ -91,8 +91,7 @@ class Sandbox:
     # -- files ---------------------------------------------------------------------------
     async def write_file(self, path: str, data: bytes) -> FileInfo:
         self.touch()
-        return await asyncio.to_thread(files.write_file, self._ws, path, data,
-                                       self.limits.max_upload_bytes)
+        return await asyncio.to_thread(files.write_file, self._ws, path, data, self.limits.max_upload_bytes)
 
     async def read_file(self, path: str) -> bytes:
         self.touch()
@@ -126,8 +125,9 @@ class Sandbox:
             out.close()
 
     # -- commands ------------------------------------------------------------------------
-    async def execute(self, command: str, cwd: str = ".", timeout: float | None = None,
-                      env: Mapping[str, str] | None = None) -> CommandResult:
+    async def execute(
+        self, command: str, cwd: str = ".", timeout: float | None = None, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
         """Run `bash -lc command`; bounded by wall time (whole group killed), output cap
         (command killed when exceeded, truncated=True), rlimits and isolation."""
         self.touch()
@@ -145,21 +145,28 @@ class Sandbox:
             raise SandboxInputError("timeout must be positive")
         return min(timeout, self.limits.wall_time_seconds)  # the limit is a ceiling
 
-    async def _launch_spec(self, command: str, cwd: str, env: Mapping[str, str] | None,
-                           port: int | None, cpu_seconds: int) -> LaunchSpec:
+    async def _launch_spec(
+        self, command: str, cwd: str, env: Mapping[str, str] | None, port: int | None, cpu_seconds: int
+    ) -> LaunchSpec:
         argv = shell_argv(command)
         cwd_parts = await asyncio.to_thread(self._existing_dir, cwd)
         rlimits = rlimits_for(self.limits, cpu_seconds=cpu_seconds)
         isolation = await self._backend.isolation()
         if isolation.bwrap is not None:
             prefix = bwrap_argv(isolation.bwrap, self.workspace, cwd_parts, self.limits)
-            return LaunchSpec(prefix + argv, build_env(WORKSPACE_MOUNT, env, port=port),
-                              str(self.workspace), rlimits, self.owner, isolated=True)
+            return LaunchSpec(
+                prefix + argv,
+                build_env(WORKSPACE_MOUNT, env, port=port),
+                str(self.workspace),
+                rlimits,
+                self.owner,
+                isolated=True,
+            )
         self._backend.allow_unisolated(self.limits, isolation)
-        environment = build_env(str(self.workspace), env, port=port,
-                                tmpdir=str(self.directory / "tmp"))
-        return LaunchSpec(argv, environment, os.path.join(self.workspace, *cwd_parts),
-                          rlimits, self.owner, isolated=False)
+        environment = build_env(str(self.workspace), env, port=port, tmpdir=str(self.directory / "tmp"))
+        return LaunchSpec(
+            argv, environment, os.path.join(self.workspace, *cwd_parts), rlimits, self.owner, isolated=False
+        )
 
     def _existing_dir(self, cwd: str) -> tuple[str, ...]:
         parts = self._ws.parts(cwd)
@@ -167,20 +174,24 @@ class Sandbox:
         return parts
 
     # -- sessions ------------------------------------------------------------------------
-    async def start_session(self, name: str, command: str, cwd: str = ".",
-                            env: Mapping[str, str] | None = None, port: int | None = None,
-                            timeout: float | None = None) -> SessionStatus:
+    async def start_session(
+        self,
+        name: str,
+        command: str,
+        cwd: str = ".",
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        timeout: float | None = None,
+    ) -> SessionStatus:
         """Start a background command. No wall time unless `timeout` is given (dev servers
         run until stopped); CPU is bounded by limits.session_cpu_seconds."""
         validate_session_name(name)
         self.touch()
         self._reserve_session_name(name)
         try:
-            spec = await self._launch_spec(command, cwd, env, port,
-                                           self.limits.session_cpu_seconds)
+            spec = await self._launch_spec(command, cwd, env, port, self.limits.session_cpu_seconds)
             buffer = OutputBuffer(self.limits.max_output_bytes)
-            session = Session(name, command, await spawn(spec, buffer.append), buffer, port,
-                              timeout)
+            session = Session(name, command, await spawn(spec, buffer.append), buffer, port, timeout)
             self._sessions[name] = session
             if port is not None and port in self._ports:  # allocated here: free it at the end
                 session.task.add_done_callback(lambda _: self._release_port(port))
@@ -254,8 +265,7 @@ class Sandbox:
     async def wait_until_listening(self, port: int, timeout: float = 30.0) -> bool:
         return await wait_until_listening(port, timeout)
 
-    async def wait_for_dev_server(self, name: str, port: int | None = None,
-                                  timeout: float = 60.0) -> Readiness:
+    async def wait_for_dev_server(self, name: str, port: int | None = None, timeout: float = 60.0) -> Readiness:
         """Ready when the session prints a readiness line ("Local:", "listening on", ...) or
         its port accepts connections; not ready if it exits first or time runs out."""
         session = self._session(name)

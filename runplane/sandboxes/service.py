@@ -48,11 +48,16 @@ def now() -> datetime:
 
 def sandbox_limits(settings: Settings) -> SandboxLimits:
     return SandboxLimits(
-        wall_time_seconds=settings.sandbox_command_timeout_seconds, cpu_seconds=settings.sandbox_cpu_seconds,
-        memory_bytes=settings.sandbox_memory_bytes, max_processes=settings.sandbox_max_processes,
-        max_output_bytes=settings.sandbox_max_output_bytes, max_file_bytes=settings.sandbox_max_file_bytes,
-        max_upload_bytes=settings.sandbox_max_upload_bytes, network=settings.sandbox_network,
-        require_isolation=settings.sandbox_require_isolation, max_sessions=settings.sandbox_max_sessions,
+        wall_time_seconds=settings.sandbox_command_timeout_seconds,
+        cpu_seconds=settings.sandbox_cpu_seconds,
+        memory_bytes=settings.sandbox_memory_bytes,
+        max_processes=settings.sandbox_max_processes,
+        max_output_bytes=settings.sandbox_max_output_bytes,
+        max_file_bytes=settings.sandbox_max_file_bytes,
+        max_upload_bytes=settings.sandbox_max_upload_bytes,
+        network=settings.sandbox_network,
+        require_isolation=settings.sandbox_require_isolation,
+        max_sessions=settings.sandbox_max_sessions,
     )
 
 
@@ -70,8 +75,12 @@ class SandboxManager:
     def backend(self) -> GuardedSandboxBackend:
         if self._backend is None:
             base = self.settings.sandbox_dir or self.settings.workspaces_dir
-            uids = range(self.settings.sandbox_uid_start, self.settings.sandbox_uid_start + self.settings.sandbox_uid_count)
-            self._backend = GuardedSandboxBackend(base, sandbox_limits(self.settings), uid_range=uids, guard=self.egress)
+            uids = range(
+                self.settings.sandbox_uid_start, self.settings.sandbox_uid_start + self.settings.sandbox_uid_count
+            )
+            self._backend = GuardedSandboxBackend(
+                base, sandbox_limits(self.settings), uid_range=uids, guard=self.egress
+            )
         return self._backend
 
     async def guard_network(self) -> EgressStatus:
@@ -83,7 +92,9 @@ class SandboxManager:
         """The preview proxy's client: no redirects followed (the browser follows them), no env proxies."""
         if self._http is None:
             self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(300, connect=10), follow_redirects=False, trust_env=False,
+                timeout=httpx.Timeout(300, connect=10),
+                follow_redirects=False,
+                trust_env=False,
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             )
         return self._http
@@ -201,7 +212,8 @@ async def reap_idle(services: Services) -> list[str]:
                 stopped.append(sandbox_id)
         elif manager.activity_changed(sandbox):
             await SandboxRecord.filter(id=sandbox_id, last_active_at__lt=sandbox.last_active_at).update(
-                last_active_at=sandbox.last_active_at)
+                last_active_at=sandbox.last_active_at
+            )
     # Rows whose activity nobody wrote for a whole timeout plus two sweeps: their process is gone.
     grace = timedelta(seconds=timeout + 2 * services.settings.sandbox_reaper_interval_seconds)
     await _mark_stopped(SandboxRecord.filter(last_active_at__lt=now() - grace))
@@ -220,7 +232,11 @@ async def remove_orphans(services: Services) -> list[str]:
         return []  # no sandbox was ever made here
     base = manager.backend.base_dir
     candidates = [p.name for p in base.iterdir() if _is_uuid(p.name) and (p / "sandbox.json").is_file()]
-    known = {str(i) for i in await SandboxRecord.filter(id__in=candidates).values_list("id", flat=True)} if candidates else set()
+    known = (
+        {str(i) for i in await SandboxRecord.filter(id__in=candidates).values_list("id", flat=True)}
+        if candidates
+        else set()
+    )
     removed = []
     for name in candidates:
         if name not in known and _age_seconds(base / name / "sandbox.json") > ORPHAN_AGE_SECONDS:

@@ -77,7 +77,7 @@ class OutputBuffer:
     def read(self, after_offset: int = 0, limit: int | None = None) -> OutputChunk:
         begin = min(max(after_offset, self.start), self.end)
         stop = self.end if limit is None else min(self.end, begin + limit)
-        return OutputChunk(begin, bytes(self._data[begin - self.start:stop - self.start]))
+        return OutputChunk(begin, bytes(self._data[begin - self.start : stop - self.start]))
 
     def tail(self, size: int) -> bytes:
         return bytes(self._data[-size:])
@@ -116,8 +116,9 @@ class SessionStatus:
 class Session:
     """One background process. Its supervisor task owns the process from start to reap."""
 
-    def __init__(self, name: str, command: str, proc: Running, buffer: OutputBuffer,
-                 port: int | None, timeout: float | None) -> None:
+    def __init__(
+        self, name: str, command: str, proc: Running, buffer: OutputBuffer, port: int | None, timeout: float | None
+    ) -> None:
         self.name, self.command, self.port = name, command, port
         self.proc, self.buffer = proc, buffer  # buffer is the sink proc was spawned with
         self.started_at = datetime.now(UTC)
@@ -143,11 +144,15 @@ class Session:
             killed = self.stopped or self.timed_out or (self.proc.returncode or 0) < 0
             state = "killed" if killed else "exited"
         return SessionStatus(
-            name=self.name, status=state,
+            name=self.name,
+            status=state,
             exit_code=None if self.running else exit_code_of(self.proc.returncode),
-            started_at=self.started_at, finished_at=self.finished_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
             output_tail=self.buffer.tail(TAIL_BYTES).decode("utf-8", errors="replace"),
-            command=self.command, port=self.port, output_offset=self.buffer.end,
+            command=self.command,
+            port=self.port,
+            output_offset=self.buffer.end,
         )
 
     async def stop(self, grace: float) -> None:

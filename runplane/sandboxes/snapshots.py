@@ -81,8 +81,7 @@ class SnapshotStore:
             os.replace(tmp, self._tar(snapshot_id))
         finally:
             tmp.unlink(missing_ok=True)
-        info = SnapshotInfo(snapshot_id, description, datetime.now(UTC),
-                            self._tar(snapshot_id).stat().st_size)
+        info = SnapshotInfo(snapshot_id, description, datetime.now(UTC), self._tar(snapshot_id).stat().st_size)
         meta = {**info.as_dict(), "created_at": info.created_at.isoformat()}
         self._meta(snapshot_id).write_text(json.dumps(meta))  # written last: marks it complete
         return info
@@ -99,8 +98,7 @@ class SnapshotStore:
     @staticmethod
     def _load(path: Path) -> SnapshotInfo:
         raw = json.loads(path.read_text())
-        return SnapshotInfo(raw["id"], raw["description"],
-                            datetime.fromisoformat(raw["created_at"]), raw["size_bytes"])
+        return SnapshotInfo(raw["id"], raw["description"], datetime.fromisoformat(raw["created_at"]), raw["size_bytes"])
 
     def delete(self, snapshot_id: str) -> None:
         with self.lock:
@@ -221,8 +219,7 @@ def file_diff(path: str, old: bytes | None, new: bytes | None) -> str:
     old_lines = (old or b"").decode().splitlines(keepends=True)
     new_lines = (new or b"").decode().splitlines(keepends=True)
     lines = difflib.unified_diff(old_lines, new_lines, a, b)
-    text = "".join(ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n"
-                   for ln in lines)
+    text = "".join(ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n" for ln in lines)
     return text or f"--- {a}\n+++ {b}\n"  # e.g. an empty file added or removed
 
 

@@ -18,21 +18,31 @@ from runplane.schema.auth import AuthMutations, AuthQueries
 from runplane.schema.billing import BillingMutations, BillingQueries
 from runplane.schema.compiled import CompiledExecutor
 from runplane.schema.context import PerOperationLoaders
+from runplane.schema.deployments import DeploymentMutations, DeploymentQueries
 from runplane.schema.errors import ERROR_TYPES, DomainErrors, shape_errors
 from runplane.schema.limits import LimitedValidation, Limits
 from runplane.schema.projects import ProjectMutations, ProjectQueries
 from runplane.schema.sandboxes import SandboxMutations, SandboxQueries, SandboxSubscriptions
 from runplane.schema.threads import ThreadMutations, ThreadQueries
-from runplane.schema.deployments import DeploymentMutations, DeploymentQueries
 
 
 @strawberry.type
-class Query(AuthQueries, ProjectQueries, ThreadQueries, AgentRunQueries, BillingQueries, SandboxQueries, DeploymentQueries):
+class Query(
+    AuthQueries, ProjectQueries, ThreadQueries, AgentRunQueries, BillingQueries, SandboxQueries, DeploymentQueries
+):
     pass
 
 
 @strawberry.type
-class Mutation(AuthMutations, ProjectMutations, ThreadMutations, AgentRunMutations, BillingMutations, SandboxMutations, DeploymentMutations):
+class Mutation(
+    AuthMutations,
+    ProjectMutations,
+    ThreadMutations,
+    AgentRunMutations,
+    BillingMutations,
+    SandboxMutations,
+    DeploymentMutations,
+):
     pass
 
 
@@ -59,7 +69,13 @@ class RunplaneSchema(strawberry.Schema):
         if allowed_operation_types is not None:
             allowed_operation_types = set(allowed_operation_types) - {OperationType.SUBSCRIPTION}
         result = await super().execute(
-            query, variable_values, context_value, root_value, operation_name, allowed_operation_types, operation_extensions
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
         )
         # DomainErrors has shaped what went through on_operation; parse errors raised inside ParserCache's
         # hook (and exceptions of extensions) come back after it, unshaped: shaping twice is harmless.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -16,9 +16,21 @@ from runplane.resolvers import agent_runs as ops
 from runplane.schema.common import Connection, Node
 from runplane.schema.connections import RowBacked, connection_from_page, row_fields
 from runplane.schema.context import loaders, rctx
-from runplane.schema.loaders import DEFAULT_LAST_EVENTS, last_events_key, prefetch_below, resolved
-from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, QuotaExceededError, RateLimitedError, typed_errors
+from runplane.schema.errors import (
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    QuotaExceededError,
+    RateLimitedError,
+    typed_errors,
+)
 from runplane.schema.ids import from_global_id, to_global_id
+from runplane.schema.loaders import DEFAULT_LAST_EVENTS, last_events_key, prefetch_below, resolved
+
+if TYPE_CHECKING:  # names of the lazy annotations below (strawberry.lazy resolves them at schema build)
+    from runplane.schema.projects import Project
+    from runplane.schema.threads import Thread
 
 
 @strawberry.type
@@ -47,7 +59,11 @@ class RunEvent(RowBacked):
 
 
 row_fields(
-    RunEvent, sequence=lambda row: row.seq, type=lambda row: row.type, created_at=event_time, payload=lambda row: dict(row.payload),
+    RunEvent,
+    sequence=lambda row: row.seq,
+    type=lambda row: row.type,
+    created_at=event_time,
+    payload=lambda row: dict(row.payload),
 )
 
 
@@ -96,14 +112,33 @@ class AgentRun(RowBacked, Node):
     @strawberry.field(description="Commands the agent ran in the sandbox.")
     async def commands(self, info: strawberry.Info) -> list[RunCommand]:
         rows = await ops.list_commands(rctx(info), run_id=self._row.id)
-        return [RunCommand(command=r.command, exit_code=r.exit_code, duration_ms=r.duration_ms, output_bytes=r.output_bytes, timed_out=r.timed_out, created_at=r.created_at) for r in rows]
+        return [
+            RunCommand(
+                command=r.command,
+                exit_code=r.exit_code,
+                duration_ms=r.duration_ms,
+                output_bytes=r.output_bytes,
+                timed_out=r.timed_out,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
 
 
 row_fields(
-    AgentRun, id=lambda row: to_global_id("AgentRun", row.id), status=lambda row: row.status, model=lambda row: row.model,
-    prompt=lambda row: row.prompt, error=lambda row: row.error, created_at=lambda row: row.created_at,
-    started_at=lambda row: row.started_at, finished_at=lambda row: row.finished_at, event_count=lambda row: row.event_count,
-    usage=lambda row: TokenUsage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens, total_tokens=row.total_tokens),
+    AgentRun,
+    id=lambda row: to_global_id("AgentRun", row.id),
+    status=lambda row: row.status,
+    model=lambda row: row.model,
+    prompt=lambda row: row.prompt,
+    error=lambda row: row.error,
+    created_at=lambda row: row.created_at,
+    started_at=lambda row: row.started_at,
+    finished_at=lambda row: row.finished_at,
+    event_count=lambda row: row.event_count,
+    usage=lambda row: TokenUsage(
+        prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens, total_tokens=row.total_tokens
+    ),
 )
 
 
@@ -136,12 +171,21 @@ class ModelOption:
 
 
 StartRunResult = Annotated[
-    AgentRunPayload | InputError | NotFoundError | ConflictError | ForbiddenError | QuotaExceededError | RateLimitedError,
+    AgentRunPayload
+    | InputError
+    | NotFoundError
+    | ConflictError
+    | ForbiddenError
+    | QuotaExceededError
+    | RateLimitedError,
     strawberry.union("StartRunResult"),
 ]
-RunControlResult = Annotated[AgentRunPayload | NotFoundError | ConflictError | ForbiddenError, strawberry.union("RunControlResult")]
+RunControlResult = Annotated[
+    AgentRunPayload | NotFoundError | ConflictError | ForbiddenError, strawberry.union("RunControlResult")
+]
 InitiateAgentResult = Annotated[
-    InitiateAgentPayload | InputError | ForbiddenError | QuotaExceededError | RateLimitedError, strawberry.union("InitiateAgentResult")
+    InitiateAgentPayload | InputError | ForbiddenError | QuotaExceededError | RateLimitedError,
+    strawberry.union("InitiateAgentResult"),
 ]
 
 
@@ -170,26 +214,38 @@ class AgentRunQueries:
         return AgentRun.from_row(row)
 
     @strawberry.field(description="A thread's runs, newest first.")
-    async def runs(self, info: strawberry.Info, thread_id: strawberry.ID, first: int = 20, after: str | None = None) -> Connection[AgentRun]:
+    async def runs(
+        self, info: strawberry.Info, thread_id: strawberry.ID, first: int = 20, after: str | None = None
+    ) -> Connection[AgentRun]:
         page = await ops.list_runs(rctx(info), thread_id=from_global_id(thread_id, "Thread"), first=first, after=after)
         await prefetch_below(info, page.items, "AgentRun", connection=True)
         return connection_from_page(page, AgentRun.from_row)
 
     @strawberry.field(description="A run's events after a sequence number, for polling clients.")
-    async def events(self, info: strawberry.Info, run_id: strawberry.ID, after: int = 0, first: int = 100) -> list[RunEvent]:
+    async def events(
+        self, info: strawberry.Info, run_id: strawberry.ID, after: int = 0, first: int = 100
+    ) -> list[RunEvent]:
         found = await ops.list_events(rctx(info), run_id=from_global_id(run_id, "AgentRun"), after=after, limit=first)
         return [RunEvent.from_event(e) for e in found]
 
     @strawberry.field
     async def available_models(self, info: strawberry.Info) -> list[ModelOption]:
         return [
-            ModelOption(id=m["id"], name=m["name"], provider=m["provider"], context_length=m["context_length"], default=m["default"])  # type: ignore[arg-type]
+            ModelOption(
+                id=m["id"],
+                name=m["name"],
+                provider=m["provider"],
+                context_length=m["context_length"],
+                default=m["default"],
+            )  # type: ignore[arg-type]
             for m in await ops.available_models(rctx(info))
         ]
 
 
 async def _run_control(info: strawberry.Info, id: strawberry.ID, operation) -> AgentRunPayload:  # type: ignore[no-untyped-def]
-    return AgentRunPayload(agent_run=AgentRun.from_row(await operation(rctx(info), run_id=from_global_id(id, "AgentRun"))))
+    return AgentRunPayload(
+        agent_run=AgentRun.from_row(await operation(rctx(info), run_id=from_global_id(id, "AgentRun")))
+    )
 
 
 @strawberry.type
@@ -198,8 +254,11 @@ class AgentRunMutations:
     @typed_errors
     async def start_run(self, info: strawberry.Info, input: StartRunInput) -> StartRunResult:
         run = await ops.start_run(
-            rctx(info), thread_id=from_global_id(input.thread_id, "Thread"), prompt=input.prompt,
-            model=input.model, idempotency_key=input.idempotency_key,
+            rctx(info),
+            thread_id=from_global_id(input.thread_id, "Thread"),
+            prompt=input.prompt,
+            model=input.model,
+            idempotency_key=input.idempotency_key,
         )
         return AgentRunPayload(agent_run=AgentRun.from_row(run))
 
@@ -227,13 +286,19 @@ class AgentRunMutations:
         project, thread, run = await ops.initiate_agent(
             rctx(info), prompt=input.prompt, name=input.name, model=input.model, idempotency_key=input.idempotency_key
         )
-        return InitiateAgentPayload(agent_run=AgentRun.from_row(run), project=Project.from_row(project), thread=Thread.from_row(thread))
+        return InitiateAgentPayload(
+            agent_run=AgentRun.from_row(run), project=Project.from_row(project), thread=Thread.from_row(thread)
+        )
 
 
 @strawberry.type
 class AgentRunSubscriptions:
-    @strawberry.subscription(description="A run's events after `after` (replayed from the log), then live, each once; ends with the run.")
-    async def run_events(self, info: strawberry.Info, run_id: strawberry.ID, after: int = 0) -> AsyncGenerator[RunEvent, None]:
+    @strawberry.subscription(
+        description="A run's events after `after` (replayed from the log), then live, each once; ends with the run."
+    )
+    async def run_events(
+        self, info: strawberry.Info, run_id: strawberry.ID, after: int = 0
+    ) -> AsyncGenerator[RunEvent, None]:
         ctx = rctx(info)
         stream = await ops.open_stream(ctx, run_id=from_global_id(run_id, "AgentRun"), after=after)
         async for event in ops.follow(ctx, stream, heartbeat=15.0):

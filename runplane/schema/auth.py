@@ -11,7 +11,14 @@ from runplane import models
 from runplane.resolvers import auth as ops
 from runplane.schema.common import Node
 from runplane.schema.context import rctx
-from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, RateLimitedError, typed_errors
+from runplane.schema.errors import (
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    RateLimitedError,
+    typed_errors,
+)
 from runplane.schema.ids import from_global_id, to_global_id
 
 
@@ -25,8 +32,11 @@ class User(Node):
     @classmethod
     def from_row(cls, row: models.User) -> "User":
         return cls(
-            id=to_global_id("User", row.id), email=row.email, display_name=row.display_name,
-            is_admin=row.is_admin, created_at=row.created_at,
+            id=to_global_id("User", row.id),
+            email=row.email,
+            display_name=row.display_name,
+            is_admin=row.is_admin,
+            created_at=row.created_at,
         )
 
 
@@ -43,9 +53,14 @@ class AuthSession(Node):
     @classmethod
     def from_row(cls, row: models.AuthSession, current_id: object) -> "AuthSession":
         return cls(
-            id=to_global_id("AuthSession", row.id), abilities=list(row.abilities), user_agent=row.user_agent,
-            ip_address=row.ip_address, created_at=row.created_at, last_used_at=row.last_used_at,
-            expires_at=row.expires_at, current=row.id == current_id,
+            id=to_global_id("AuthSession", row.id),
+            abilities=list(row.abilities),
+            user_agent=row.user_agent,
+            ip_address=row.ip_address,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            current=row.id == current_id,
         )
 
 
@@ -60,8 +75,11 @@ class AuthTokens:
     @classmethod
     def from_pair(cls, pair: ops.TokenPair) -> "AuthTokens":
         return cls(
-            access_token=pair.access_token, refresh_token=pair.refresh_token, token_type=pair.token_type,
-            expires_in=pair.expires_in, session_id=to_global_id("AuthSession", pair.session.id),
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            token_type=pair.token_type,
+            expires_in=pair.expires_in,
+            session_id=to_global_id("AuthSession", pair.session.id),
         )
 
 
@@ -75,7 +93,9 @@ class RevokeSessionPayload:
     revoked_id: strawberry.ID
 
 
-AuthResult = Annotated[AuthTokens | InputError | ConflictError | ForbiddenError | RateLimitedError, strawberry.union("AuthResult")]
+AuthResult = Annotated[
+    AuthTokens | InputError | ConflictError | ForbiddenError | RateLimitedError, strawberry.union("AuthResult")
+]
 RevokeSessionResult = Annotated[RevokeSessionPayload | NotFoundError, strawberry.union("RevokeSessionResult")]
 
 
@@ -113,8 +133,11 @@ class AuthMutations:
     @typed_errors
     async def register(self, info: strawberry.Info, input: RegisterInput) -> AuthResult:
         pair = await ops.register(
-            rctx(info), email=input.email, password=input.password,
-            display_name=input.display_name, abilities=input.abilities,
+            rctx(info),
+            email=input.email,
+            password=input.password,
+            display_name=input.display_name,
+            abilities=input.abilities,
         )
         return AuthTokens.from_pair(pair)
 

@@ -17,7 +17,14 @@ from runplane.resolvers import billing_admin as admin_ops
 from runplane.resolvers import byok as key_ops
 from runplane.resolvers import payment_methods as pm_ops
 from runplane.schema.context import rctx
-from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, RateLimitedError, typed_errors
+from runplane.schema.errors import (
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    RateLimitedError,
+    typed_errors,
+)
 from runplane.schema.ids import from_global_id, to_global_id
 
 
@@ -44,9 +51,16 @@ class BillingPlan:
     @classmethod
     def from_plan(cls, plan: Plan) -> "BillingPlan":
         return cls(
-            id=plan.id, name=plan.name, price_cents=plan.price_cents, currency=plan.currency, interval=plan.interval,
-            token_allowance=plan.token_allowance, limits=PlanLimits(projects=plan.max_projects, deployments=plan.max_deployments),
-            byok=plan.byok, features=list(plan.features), purchasable=plan.is_paid and bool(plan.checkout_ids),
+            id=plan.id,
+            name=plan.name,
+            price_cents=plan.price_cents,
+            currency=plan.currency,
+            interval=plan.interval,
+            token_allowance=plan.token_allowance,
+            limits=PlanLimits(projects=plan.max_projects, deployments=plan.max_deployments),
+            byok=plan.byok,
+            features=list(plan.features),
+            purchasable=plan.is_paid and bool(plan.checkout_ids),
             providers=sorted(plan.checkout_ids),
         )
 
@@ -64,8 +78,12 @@ class BillingSubscription:
     @classmethod
     def from_row(cls, row: models.Subscription, plan: Plan) -> "BillingSubscription":
         return cls(
-            plan=BillingPlan.from_plan(plan), status=row.status, provider=row.provider, subscription_id=row.external_id,
-            current_period_start=row.current_period_start, current_period_end=row.current_period_end,
+            plan=BillingPlan.from_plan(plan),
+            status=row.status,
+            provider=row.provider,
+            subscription_id=row.external_id,
+            current_period_start=row.current_period_start,
+            current_period_end=row.current_period_end,
             cancel_at_period_end=row.cancel_at_period_end,
         )
 
@@ -89,10 +107,18 @@ class BillingStatus:
     def from_status(cls, status: ops.BillingStatus) -> "BillingStatus":
         sub = status.subscription
         return cls(
-            plan=BillingPlan.from_plan(status.plan), status=sub.status, can_run=status.can_run, quota_exhausted=status.quota_exhausted,
-            tokens_used=status.tokens_used, tokens_limit=status.tokens_limit, tokens_remaining=status.tokens_remaining,
-            period_start=sub.current_period_start, period_end=sub.current_period_end, cancel_at_period_end=sub.cancel_at_period_end,
-            byok_key_configured=status.has_own_key, projects_used=status.projects_used,
+            plan=BillingPlan.from_plan(status.plan),
+            status=sub.status,
+            can_run=status.can_run,
+            quota_exhausted=status.quota_exhausted,
+            tokens_used=status.tokens_used,
+            tokens_limit=status.tokens_limit,
+            tokens_remaining=status.tokens_remaining,
+            period_start=sub.current_period_start,
+            period_end=sub.current_period_end,
+            cancel_at_period_end=sub.cancel_at_period_end,
+            byok_key_configured=status.has_own_key,
+            projects_used=status.projects_used,
         )
 
 
@@ -107,8 +133,14 @@ class UsageDay:
 
     @classmethod
     def from_day(cls, day: ops.UsageDay, *, dated: bool = True) -> "UsageDay":
-        return cls(date=day.day if dated else None, prompt_tokens=day.prompt_tokens, completion_tokens=day.completion_tokens,
-                   total_tokens=day.total_tokens, platform_tokens=day.platform_tokens, runs=day.runs)
+        return cls(
+            date=day.day if dated else None,
+            prompt_tokens=day.prompt_tokens,
+            completion_tokens=day.completion_tokens,
+            total_tokens=day.total_tokens,
+            platform_tokens=day.platform_tokens,
+            runs=day.runs,
+        )
 
 
 @strawberry.type
@@ -129,7 +161,9 @@ class CheckoutSession:
 
     @classmethod
     def from_row(cls, row: models.CheckoutSession) -> "CheckoutSession":
-        return cls(checkout_id=row.external_id, url=row.url, provider=row.provider, plan=row.plan, expires_at=row.expires_at)
+        return cls(
+            checkout_id=row.external_id, url=row.url, provider=row.provider, plan=row.plan, expires_at=row.expires_at
+        )
 
 
 @strawberry.type
@@ -143,7 +177,9 @@ class UpgradePlanPayload:
 class OpenrouterKeyStatus:
     configured: bool
     provider: str
-    hint: str | None = strawberry.field(description="The key's prefix and last four characters; the key itself is never returned.")
+    hint: str | None = strawberry.field(
+        description="The key's prefix and last four characters; the key itself is never returned."
+    )
     created_at: datetime | None
     last_tested_at: datetime | None
     last_test_status: str | None
@@ -151,9 +187,22 @@ class OpenrouterKeyStatus:
     @classmethod
     def from_row(cls, row: models.UserModelKey | None) -> "OpenrouterKeyStatus":
         if row is None:
-            return cls(configured=False, provider=key_ops.PROVIDER, hint=None, created_at=None, last_tested_at=None, last_test_status=None)
-        return cls(configured=True, provider=row.provider, hint=row.hint, created_at=row.created_at,
-                   last_tested_at=row.last_tested_at, last_test_status=row.last_test_status)
+            return cls(
+                configured=False,
+                provider=key_ops.PROVIDER,
+                hint=None,
+                created_at=None,
+                last_tested_at=None,
+                last_test_status=None,
+            )
+        return cls(
+            configured=True,
+            provider=row.provider,
+            hint=row.hint,
+            created_at=row.created_at,
+            last_tested_at=row.last_tested_at,
+            last_test_status=row.last_test_status,
+        )
 
 
 @strawberry.type
@@ -182,8 +231,14 @@ class PaymentMethod:
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> "PaymentMethod":
-        return cls(id=item["id"], name=item["name"], type=item["type"], currencies=list(item["currencies"]),
-                   recurring=bool(item["recurring"]), providers=list(item["providers"]))
+        return cls(
+            id=item["id"],
+            name=item["name"],
+            type=item["type"],
+            currencies=list(item["currencies"]),
+            recurring=bool(item["recurring"]),
+            providers=list(item["providers"]),
+        )
 
 
 @strawberry.type
@@ -208,13 +263,26 @@ class CountryPaymentMethods:
     region: str | None
     currency: str
     methods: list[PaymentMethod]
-    fallback: bool = strawberry.field(description="True when the country is not in the table and the default methods are offered.")
-    source: str | None = strawberry.field(default=None, description="detectPaymentRegion only: the header the country came from.")
+    fallback: bool = strawberry.field(
+        description="True when the country is not in the table and the default methods are offered."
+    )
+    source: str | None = strawberry.field(
+        default=None, description="detectPaymentRegion only: the header the country came from."
+    )
 
     @classmethod
-    def from_found(cls, found: CountryMethods, country_code: str | None, source: str | None = None) -> "CountryPaymentMethods":
-        return cls(country_code=country_code, country_name=found.country_name, region=found.region, currency=found.currency,
-                   methods=[PaymentMethod.from_json(m) for m in found.methods], fallback=found.fallback, source=source)
+    def from_found(
+        cls, found: CountryMethods, country_code: str | None, source: str | None = None
+    ) -> "CountryPaymentMethods":
+        return cls(
+            country_code=country_code,
+            country_name=found.country_name,
+            region=found.region,
+            currency=found.currency,
+            methods=[PaymentMethod.from_json(m) for m in found.methods],
+            fallback=found.fallback,
+            source=source,
+        )
 
 
 @strawberry.type
@@ -274,10 +342,16 @@ class ResetQuotasPayload:
 BillingError = InputError | NotFoundError | ConflictError | ForbiddenError | RateLimitedError
 CheckoutResult = Annotated[CheckoutSession | BillingError, strawberry.union("CheckoutResult")]
 UpgradePlanResult = Annotated[UpgradePlanPayload | BillingError, strawberry.union("UpgradePlanResult")]
-SetOpenrouterKeyResult = Annotated[OpenrouterKeyStatus | InputError | ForbiddenError, strawberry.union("SetOpenrouterKeyResult")]
-DeleteOpenrouterKeyResult = Annotated[DeleteOpenrouterKeyPayload | ForbiddenError, strawberry.union("DeleteOpenrouterKeyResult")]
+SetOpenrouterKeyResult = Annotated[
+    OpenrouterKeyStatus | InputError | ForbiddenError, strawberry.union("SetOpenrouterKeyResult")
+]
+DeleteOpenrouterKeyResult = Annotated[
+    DeleteOpenrouterKeyPayload | ForbiddenError, strawberry.union("DeleteOpenrouterKeyResult")
+]
 TestOpenrouterKeyResult = Annotated[OpenrouterKeyTest | BillingError, strawberry.union("TestOpenrouterKeyResult")]
-ResetQuotasResult = Annotated[ResetQuotasPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("ResetQuotasResult")]
+ResetQuotasResult = Annotated[
+    ResetQuotasPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("ResetQuotasResult")
+]
 
 
 def _user_id(value: strawberry.ID | None) -> object:
@@ -295,11 +369,19 @@ class BillingQueries:
         row, plan = await ops.get_subscription(rctx(info))
         return BillingSubscription.from_row(row, plan)
 
-    @strawberry.field(description="Token usage per UTC day between two dates (YYYY-MM-DD, at most 366 days; default the last 30).")
-    async def usage_history(self, info: strawberry.Info, start_date: str | None = None, end_date: str | None = None) -> UsageHistory:
+    @strawberry.field(
+        description="Token usage per UTC day between two dates (YYYY-MM-DD, at most 366 days; default the last 30)."
+    )
+    async def usage_history(
+        self, info: strawberry.Info, start_date: str | None = None, end_date: str | None = None
+    ) -> UsageHistory:
         history = await ops.usage_history(rctx(info), start_date=start_date, end_date=end_date)
-        return UsageHistory(start_date=history.start, end_date=history.end, days=[UsageDay.from_day(d) for d in history.days],
-                            totals=UsageDay.from_day(history.totals, dated=False))
+        return UsageHistory(
+            start_date=history.start,
+            end_date=history.end,
+            days=[UsageDay.from_day(d) for d in history.days],
+            totals=UsageDay.from_day(history.totals, dated=False),
+        )
 
     @strawberry.field
     def plans(self, info: strawberry.Info) -> list[BillingPlan]:
@@ -311,7 +393,10 @@ class BillingQueries:
 
     @strawberry.field
     def payment_method_regions(self, info: strawberry.Info) -> list[PaymentRegion]:
-        return [PaymentRegion(id=r["id"], name=r["name"], currency=r["currency"], countries=r["countries"]) for r in pm_ops.regions(rctx(info))]
+        return [
+            PaymentRegion(id=r["id"], name=r["name"], currency=r["currency"], countries=r["countries"])
+            for r in pm_ops.regions(rctx(info))
+        ]
 
     @strawberry.field(description="Every payment method of the table.")
     def payment_methods(self, info: strawberry.Info) -> list[PaymentMethod]:
@@ -324,31 +409,59 @@ class BillingQueries:
 
     @strawberry.field
     def payment_method_presets(self, info: strawberry.Info) -> list[PaymentPreset]:
-        return [PaymentPreset(id=p["id"], name=p["name"], methods=[PaymentMethod.from_json(m) for m in p["methods"]])
-                for p in pm_ops.presets(rctx(info))]
+        return [
+            PaymentPreset(id=p["id"], name=p["name"], methods=[PaymentMethod.from_json(m) for m in p["methods"]])
+            for p in pm_ops.presets(rctx(info))
+        ]
 
-    @strawberry.field(description="The caller's likely country (CDN country headers, then Accept-Language) and its methods.")
+    @strawberry.field(
+        description="The caller's likely country (CDN country headers, then Accept-Language) and its methods."
+    )
     def detect_payment_region(self, info: strawberry.Info) -> CountryPaymentMethods:
         request = info.context.request
         headers = dict(request.headers) if request is not None and hasattr(request, "headers") else {}
         found = pm_ops.detect(rctx(info), headers=headers)
         return CountryPaymentMethods.from_found(found.methods, found.country_code, found.source)
 
-    @strawberry.field(description="Whether a payment method can pay in a country (and currency, and for a subscription).")
+    @strawberry.field(
+        description="Whether a payment method can pay in a country (and currency, and for a subscription)."
+    )
     def validate_payment_method(self, info: strawberry.Info, input: PaymentMethodInput) -> PaymentMethodValidation:
-        result = pm_ops.validate(rctx(info), country_code=input.country_code, payment_method=input.payment_method,
-                                 currency=input.currency, recurring=input.recurring)
-        return PaymentMethodValidation(valid=result.valid, country_code=result.country_code, payment_method=result.payment_method,
-                                       currency=result.currency, reason=result.reason)
+        result = pm_ops.validate(
+            rctx(info),
+            country_code=input.country_code,
+            payment_method=input.payment_method,
+            currency=input.currency,
+            recurring=input.recurring,
+        )
+        return PaymentMethodValidation(
+            valid=result.valid,
+            country_code=result.country_code,
+            payment_method=result.payment_method,
+            currency=result.currency,
+            reason=result.reason,
+        )
 
-    @strawberry.field(description="Admin: users per plan, how many spent their allowance, the heaviest users of the period.")
+    @strawberry.field(
+        description="Admin: users per plan, how many spent their allowance, the heaviest users of the period."
+    )
     async def billing_quota_report(self, info: strawberry.Info, first: int = 50) -> QuotaReport:
         report = await admin_ops.quota_status(rctx(info), first=first)
         return QuotaReport(
-            users=report.users, exhausted=report.exhausted, by_plan=[PlanCount(plan=p, users=n) for p, n in sorted(report.by_plan.items())],
-            top=[QuotaUser(user_id=to_global_id("User", r.subscription.user_id), plan=r.plan.id, tokens_used=r.tokens_used,  # type: ignore[attr-defined]
-                           tokens_limit=r.plan.token_allowance, exhausted=r.exhausted, period_end=r.subscription.current_period_end)
-                 for r in report.top],
+            users=report.users,
+            exhausted=report.exhausted,
+            by_plan=[PlanCount(plan=p, users=n) for p, n in sorted(report.by_plan.items())],
+            top=[
+                QuotaUser(
+                    user_id=to_global_id("User", r.subscription.user_id),
+                    plan=r.plan.id,
+                    tokens_used=r.tokens_used,  # type: ignore[attr-defined]
+                    tokens_limit=r.plan.token_allowance,
+                    exhausted=r.exhausted,
+                    period_end=r.subscription.current_period_end,
+                )
+                for r in report.top
+            ],
         )
 
     @strawberry.field(description="Admin: one user's billing status.")
@@ -365,17 +478,32 @@ class BillingMutations:
     @strawberry.mutation(description="A hosted checkout (Polar or Stripe) for a paid plan.")
     @typed_errors
     async def create_checkout_session(self, info: strawberry.Info, input: CheckoutInput) -> CheckoutResult:
-        row = await ops.create_checkout_session(rctx(info), plan=input.plan, provider=input.provider,
-                                                success_url=input.success_url, cancel_url=input.cancel_url)
+        row = await ops.create_checkout_session(
+            rctx(info),
+            plan=input.plan,
+            provider=input.provider,
+            success_url=input.success_url,
+            cancel_url=input.cancel_url,
+        )
         return CheckoutSession.from_row(row)
 
-    @strawberry.mutation(description="Change plan: with the provider when it manages the subscription, else through a checkout.")
+    @strawberry.mutation(
+        description="Change plan: with the provider when it manages the subscription, else through a checkout."
+    )
     @typed_errors
     async def upgrade_plan(self, info: strawberry.Info, input: CheckoutInput) -> UpgradePlanResult:
-        outcome = await ops.upgrade_plan(rctx(info), plan=input.plan, provider=input.provider,
-                                         success_url=input.success_url, cancel_url=input.cancel_url)
-        return UpgradePlanPayload(status=outcome.status, subscription=BillingSubscription.from_row(outcome.subscription, outcome.plan),
-                                  checkout=CheckoutSession.from_row(outcome.checkout) if outcome.checkout else None)
+        outcome = await ops.upgrade_plan(
+            rctx(info),
+            plan=input.plan,
+            provider=input.provider,
+            success_url=input.success_url,
+            cancel_url=input.cancel_url,
+        )
+        return UpgradePlanPayload(
+            status=outcome.status,
+            subscription=BillingSubscription.from_row(outcome.subscription, outcome.plan),
+            checkout=CheckoutSession.from_row(outcome.checkout) if outcome.checkout else None,
+        )
 
     @strawberry.mutation(description="Store the caller's OpenRouter key (encrypted at rest).")
     @typed_errors
@@ -387,17 +515,31 @@ class BillingMutations:
     async def delete_openrouter_key(self, info: strawberry.Info) -> DeleteOpenrouterKeyResult:
         return DeleteOpenrouterKeyPayload(deleted=await key_ops.delete_openrouter_key(rctx(info)))
 
-    @strawberry.mutation(description="Check a key (the given one, else the stored one) against the provider's key endpoint.")
+    @strawberry.mutation(
+        description="Check a key (the given one, else the stored one) against the provider's key endpoint."
+    )
     @typed_errors
     async def test_openrouter_key(self, info: strawberry.Info, api_key: str | None = None) -> TestOpenrouterKeyResult:
         result = await key_ops.test_openrouter_key(rctx(info), key=api_key)
-        return OpenrouterKeyTest(valid=result.valid, status=result.status, source=result.source, label=result.label,
-                                 usage=result.usage, limit=result.limit)
+        return OpenrouterKeyTest(
+            valid=result.valid,
+            status=result.status,
+            source=result.source,
+            label=result.label,
+            usage=result.usage,
+            limit=result.limit,
+        )
 
-    @strawberry.mutation(description="Admin: give one user (or, with all: true, everyone) the period's full allowance again.")
+    @strawberry.mutation(
+        description="Admin: give one user (or, with all: true, everyone) the period's full allowance again."
+    )
     @typed_errors
-    async def reset_quotas(self, info: strawberry.Info, user_id: strawberry.ID | None = None, all: bool = False) -> ResetQuotasResult:
-        return ResetQuotasPayload(reset=await admin_ops.reset_quotas(rctx(info), user_id=_user_id(user_id), all_users=all))
+    async def reset_quotas(
+        self, info: strawberry.Info, user_id: strawberry.ID | None = None, all: bool = False
+    ) -> ResetQuotasResult:
+        return ResetQuotasPayload(
+            reset=await admin_ops.reset_quotas(rctx(info), user_id=_user_id(user_id), all_users=all)
+        )
 
     @strawberry.mutation(description="Admin: refresh the model catalogue cache now.")
     async def warm_model_cache(self, info: strawberry.Info) -> JSON:

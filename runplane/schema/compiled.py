@@ -32,9 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from graphql import (
-    ExecutionResult,
     FieldNode,
-    FragmentSpreadNode,
     GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
@@ -46,11 +44,8 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLString,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
-    VariableNode,
     Visitor,
     visit,
 )
@@ -94,8 +89,28 @@ class FieldPlan:
     """One selected field of an object type: how to get its value and complete it."""
 
     __slots__ = (
-        "key", "kind", "attr", "resolve", "field_def", "nodes", "parent_type", "args", "node", "complete", "leaf", "typename",
-        "direct", "names", "definition", "info_class", "info_name", "pass_self", "source_names", "lazy_info", "origin", "compute",
+        "args",
+        "attr",
+        "complete",
+        "compute",
+        "definition",
+        "direct",
+        "field_def",
+        "info_class",
+        "info_name",
+        "key",
+        "kind",
+        "lazy_info",
+        "leaf",
+        "names",
+        "node",
+        "nodes",
+        "origin",
+        "parent_type",
+        "pass_self",
+        "resolve",
+        "source_names",
+        "typename",
     )
 
     ATTR, RESOLVE, TYPENAME, DIRECT, ROW = 0, 1, 2, 3, 4
@@ -128,7 +143,7 @@ class FieldPlan:
 
 
 class Plan:
-    __slots__ = ("root_type", "fields")
+    __slots__ = ("fields", "root_type")
 
     def __init__(self, root_type: GraphQLObjectType, fields: list[FieldPlan]) -> None:
         self.root_type = root_type
@@ -138,7 +153,7 @@ class Plan:
 class Run:
     """The state of one compiled execution."""
 
-    __slots__ = ("executor", "pending", "args")
+    __slots__ = ("args", "executor", "pending")
 
     def __init__(self, executor: "CompiledExecutor") -> None:
         self.executor = executor
@@ -182,7 +197,9 @@ def execute_object(run: Run, fields: list[FieldPlan], source: Any, path: TuplePa
             field_path = (path, field.key, field.typename)
             args = field.args if field.args is not None else run.arguments(field)
             if kind == 1:
-                info = run.executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(field_path))  # type: ignore[arg-type]
+                info = run.executor.build_resolve_info(
+                    field.field_def, field.nodes, field.parent_type, to_path(field_path)
+                )  # type: ignore[arg-type]
                 value = field.resolve(source, info, **args)  # type: ignore[misc]
             else:
                 value = call_direct(run, field, source, field_path, args)
@@ -201,7 +218,7 @@ class LazyInfo(Info):  # type: ignore[type-arg]
     fields of a nested read take `info` and mostly never read it (their loaders live in a ContextVar).
     Everything reads as it does on the Info Strawberry would pass."""
 
-    def __init__(self, executor: "CompiledExecutor", field: FieldPlan, path: TuplePath) -> None:  # noqa: D107
+    def __init__(self, executor: "CompiledExecutor", field: FieldPlan, path: TuplePath) -> None:
         self._executor, self._plan, self._tuple_path, self._field = executor, field, path, field.definition
 
     @property
@@ -360,7 +377,11 @@ def object_completer(type_: GraphQLObjectType, fields: list[FieldPlan], field: F
         if not is_plain(value):
             raise Abort("awaitable or exception object")
         if is_type_of is not None and not (type(value) in accepted and TYPE_CAST_ATTRIBUTE not in value.__dict__):
-            info = None if info_free else run.executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(path))  # type: ignore[arg-type]
+            info = (
+                None
+                if info_free
+                else run.executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(path))
+            )  # type: ignore[arg-type]
             matches = is_type_of(value, info)  # type: ignore[arg-type]
             if matches is not True:
                 if matches is not False:
@@ -390,6 +411,7 @@ def _accepted_by_class(value: Any) -> bool:
 
 # --- planning ----------------------------------------------------------------------------------------------
 
+
 class _Refuse(Visitor):
     def enter_directive(self, *_: Any) -> None:
         raise NotCompiled("directive")
@@ -412,13 +434,17 @@ def build_plan(executor: "CompiledExecutor") -> Plan:
     root_type = schema.get_root_type(OperationType.QUERY)
     if root_type is None:
         raise NotCompiled("no query type")
-    grouped, defers, _ = collect_fields(schema, executor.fragments, executor.variable_values, root_type, executor.operation)
+    grouped, defers, _ = collect_fields(
+        schema, executor.fragments, executor.variable_values, root_type, executor.operation
+    )
     if defers:
         raise NotCompiled("defer")
     return Plan(root_type, plan_fields(executor, root_type, grouped, 0))
 
 
-def plan_fields(executor: "CompiledExecutor", parent_type: GraphQLObjectType, grouped: dict[str, list[FieldDetails]], depth: int) -> list[FieldPlan]:
+def plan_fields(
+    executor: "CompiledExecutor", parent_type: GraphQLObjectType, grouped: dict[str, list[FieldDetails]], depth: int
+) -> list[FieldPlan]:
     if depth > 64:
         raise NotCompiled("too deep")
     plans = []
@@ -439,7 +465,11 @@ def plan_fields(executor: "CompiledExecutor", parent_type: GraphQLObjectType, gr
         field.field_def, field.nodes, field.node = field_def, [d.node for d in details], node
         plan_value(executor, field, field_def)
         if field_def.args or node.arguments:
-            field.args = None if _uses_variables(node) else get_argument_values(field_def, node, None, None, executor.hide_suggestions)
+            field.args = (
+                None
+                if _uses_variables(node)
+                else get_argument_values(field_def, node, None, None, executor.hide_suggestions)
+            )
         field.complete = plan_completer(executor, field, field_def.type, details, depth)
         plans.append(field)
     return plans
@@ -458,7 +488,11 @@ def plan_value(executor: "CompiledExecutor", field: FieldPlan, field_def: GraphQ
     ):
         field.kind, field.attr = FieldPlan.ATTR, definition.python_name
         origin = getattr((field.parent_type.extensions or {}).get("strawberry-definition"), "origin", None)
-        compute = getattr(origin, "_row_fields", {}).get(field.attr) if isinstance(origin, type) and issubclass(origin, RowBacked) else None
+        compute = (
+            getattr(origin, "_row_fields", {}).get(field.attr)
+            if isinstance(origin, type) and issubclass(origin, RowBacked)
+            else None
+        )
         if compute is not None and getattr(origin, "__getattr__", None) is RowBacked.__getattr__:
             field.kind, field.origin, field.compute = FieldPlan.ROW, origin, compute
         return
@@ -471,7 +505,9 @@ def plan_value(executor: "CompiledExecutor", field: FieldPlan, field_def: GraphQ
 _PLAIN_ARGUMENT_TYPES = (int, str, bool, float)
 
 
-def plan_direct(executor: "CompiledExecutor", field: FieldPlan, field_def: GraphQLField, definition: Any, resolve: Any) -> None:
+def plan_direct(
+    executor: "CompiledExecutor", field: FieldPlan, field_def: GraphQLField, definition: Any, resolve: Any
+) -> None:
     """Call a synchronous resolver directly, skipping Strawberry's per-call argument conversion, when that
     conversion is the identity: no field extensions (permissions are extensions), no exception handlers,
     every argument a plain int/str/bool/float. Anything else keeps Strawberry's wrapper (`field.resolve`)."""
@@ -499,7 +535,9 @@ def plan_direct(executor: "CompiledExecutor", field: FieldPlan, field_def: Graph
     field.kind = FieldPlan.DIRECT
 
 
-def plan_completer(executor: "CompiledExecutor", field: FieldPlan, type_: Any, details: list[FieldDetails], depth: int) -> Completer:
+def plan_completer(
+    executor: "CompiledExecutor", field: FieldPlan, type_: Any, details: list[FieldDetails], depth: int
+) -> Completer:
     if isinstance(type_, GraphQLNonNull):
         return non_null_completer(plan_completer(executor, field, type_.of_type, details, depth))
     if isinstance(type_, GraphQLList):
@@ -592,7 +630,7 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
         try:
             data = execute_object(run, plan.fields, self.root_value, None)
             await drain(run)
-        except Exception as error:  # noqa: BLE001 - every error is graphql-core's to report: run it again there
+        except Exception as error:
             close_pending(run)
             stats["aborted"] += 1
             logger.debug("compiled GraphQL execution aborted, executing normally: %r", error)

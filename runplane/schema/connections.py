@@ -90,7 +90,9 @@ def connection_from_page(page: Page[Any], convert: Callable[[Any], T]) -> Connec
 
 def connection_from_rows(rows: list[Any], first: int, convert: Callable[[Any], T]) -> Connection[T]:
     """Rows fetched with limit first+1: the extra row only tells that a next page exists."""
-    return connection_from_page(Page(items=rows[:first], has_next_page=len(rows) > first, has_previous_page=False), convert)
+    return connection_from_page(
+        Page(items=rows[:first], has_next_page=len(rows) > first, has_previous_page=False), convert
+    )
 
 
 def connection_of_rows(rows: list[Any], first: int, node_class: type[RowBacked]) -> Connection[Any]:

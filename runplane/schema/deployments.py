@@ -48,10 +48,18 @@ class Deployment:
     def from_view(cls, info: strawberry.Info, view: ops.DeploymentView) -> Deployment:
         row = view.deployment
         return cls(
-            id=to_global_id("Deployment", row.id), project_id=to_global_id("Project", row.project_id),  # type: ignore[attr-defined]
-            version=row.version, provider=row.provider, status=row.status, url=ops.public_url(rctx(info), row, _base_url(info)),
-            external_id=row.external_id, source_dir=row.source_dir, error=row.error, file_count=row.file_count,
-            created_at=row.created_at, updated_at=row.updated_at,
+            id=to_global_id("Deployment", row.id),
+            project_id=to_global_id("Project", row.project_id),  # type: ignore[attr-defined]
+            version=row.version,
+            provider=row.provider,
+            status=row.status,
+            url=ops.public_url(rctx(info), row, _base_url(info)),
+            external_id=row.external_id,
+            source_dir=row.source_dir,
+            error=row.error,
+            file_count=row.file_count,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
             history=[DeploymentEvent(status=e.status, message=e.message, at=e.created_at) for e in view.history],
         )
 
@@ -67,8 +75,10 @@ class DeploymentPayload:
     deployment: Deployment
 
 
-DeployResult = Annotated[DeploymentPayload | InputError | NotFoundError | ConflictError | ForbiddenError | QuotaExceededError,
-                         strawberry.union("DeployResult")]
+DeployResult = Annotated[
+    DeploymentPayload | InputError | NotFoundError | ConflictError | ForbiddenError | QuotaExceededError,
+    strawberry.union("DeployResult"),
+]
 
 
 @strawberry.input
@@ -92,8 +102,12 @@ async def _payload(info: strawberry.Info, row: models.Deployment) -> DeploymentP
 
 @strawberry.type
 class DeploymentQueries:
-    @strawberry.field(description="The project's latest deployment (live: asked of its provider now); null when never deployed.")
-    async def deployment_status(self, info: strawberry.Info, project_id: strawberry.ID, live: bool = False) -> Deployment | None:
+    @strawberry.field(
+        description="The project's latest deployment (live: asked of its provider now); null when never deployed."
+    )
+    async def deployment_status(
+        self, info: strawberry.Info, project_id: strawberry.ID, live: bool = False
+    ) -> Deployment | None:
         pid = from_global_id(project_id, "Project")
         view = await (ops.live_status if live else ops.deployment_status)(rctx(info), project_id=pid)
         return None if view is None else Deployment.from_view(info, view)
@@ -104,13 +118,22 @@ class DeploymentMutations:
     @strawberry.mutation(description="Deploy a folder of the project's sandbox (default dist/, build/ or the root).")
     @typed_errors
     async def deploy_project(self, info: strawberry.Info, input: DeployProjectInput) -> DeployResult:
-        row = await ops.deploy_project(rctx(info), project_id=from_global_id(input.project_id, "Project"),
-                                       source_dir=input.source_dir, provider=input.provider, name=input.name)
+        row = await ops.deploy_project(
+            rctx(info),
+            project_id=from_global_id(input.project_id, "Project"),
+            source_dir=input.source_dir,
+            provider=input.provider,
+            name=input.name,
+        )
         return await _payload(info, row)
 
     @strawberry.mutation(description="Publish a new version of the project's deployment.")
     @typed_errors
     async def update_deployment(self, info: strawberry.Info, input: UpdateDeploymentInput) -> DeployResult:
-        row = await ops.update_deployment(rctx(info), project_id=from_global_id(input.project_id, "Project"),
-                                          source_dir=input.source_dir, name=input.name)
+        row = await ops.update_deployment(
+            rctx(info),
+            project_id=from_global_id(input.project_id, "Project"),
+            source_dir=input.source_dir,
+            name=input.name,
+        )
         return await _payload(info, row)

@@ -129,7 +129,11 @@ def _quota_error(exc: domain.QuotaExceeded) -> QuotaExceededError:
     extra = exc.extra
     period_end = extra.get("period_end")
     return QuotaExceededError(
-        code=exc.code, message=exc.message, plan=extra.get("plan"), limit=extra.get("limit"), used=_int(extra.get("used")),
+        code=exc.code,
+        message=exc.message,
+        plan=extra.get("plan"),
+        limit=extra.get("limit"),
+        used=_int(extra.get("used")),
         allowed=_int(extra.get("allowed")),
         period_end=datetime.fromisoformat(period_end.replace("Z", "+00:00")) if isinstance(period_end, str) else None,
     )
@@ -177,15 +181,20 @@ def _shape_error(error: GraphQLError, request_id: str) -> GraphQLError:
         return _with_extensions(error, original.message, {"code": original.code, **extra})
     if isinstance(original, GraphQLError):
         # graphql-core's own errors nested in another: a variable value that does not coerce to its type.
-        return _with_extensions(error, error.message, {"code": code or (original.extensions or {}).get("code") or "INVALID_INPUT"})
+        return _with_extensions(
+            error, error.message, {"code": code or (original.extensions or {}).get("code") or "INVALID_INPUT"}
+        )
     log.error("unexpected error in GraphQL operation (request_id=%s)", request_id, exc_info=original)
-    return _with_extensions(
-        error, "Internal server error", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
-    )
+    return _with_extensions(error, "Internal server error", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id})
 
 
 def _with_extensions(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
     return GraphQLError(
-        message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
-        original_error=None, extensions={**(error.extensions or {}), **extensions},
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions={**(error.extensions or {}), **extensions},
     )

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import aclosing
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -66,7 +66,9 @@ class SharedSubscription:
     variables: dict[str, Any]
 
 
-def plan(schema: GraphQLSchema, query: str, variables: dict[str, Any] | None, operation_name: str | None, max_aliases: int) -> SharedSubscription | None:
+def plan(
+    schema: GraphQLSchema, query: str, variables: dict[str, Any] | None, operation_name: str | None, max_aliases: int
+) -> SharedSubscription | None:
     """The shared plan for an eligible runEvents document, or None (Strawberry handles it, errors included)."""
     if not isinstance(query, str) or len(query) > MAX_QUERY_CHARS:
         return None
@@ -87,7 +89,9 @@ def plan(schema: GraphQLSchema, query: str, variables: dict[str, Any] | None, op
 
 
 @lru_cache(maxsize=256)
-def _checked_document(schema: GraphQLSchema, query: str, operation_name: str | None, max_aliases: int) -> tuple[DocumentNode, FieldNode] | None:
+def _checked_document(
+    schema: GraphQLSchema, query: str, operation_name: str | None, max_aliases: int
+) -> tuple[DocumentNode, FieldNode] | None:
     """Parse and validate once per distinct document: a thousand subscribers send the same one."""
     try:
         document = parse(query, max_tokens=500)
@@ -119,7 +123,11 @@ def _flat_scalar_selection(field: FieldNode, max_aliases: int) -> bool:
         return False
     children = field.selection_set.selections
     if not all(
-        isinstance(c, FieldNode) and c.name.value in SCALAR_FIELDS and not c.arguments and not c.directives and c.selection_set is None
+        isinstance(c, FieldNode)
+        and c.name.value in SCALAR_FIELDS
+        and not c.arguments
+        and not c.directives
+        and c.selection_set is None
         for c in children
     ):
         return False
@@ -152,11 +160,15 @@ async def payloads(schema: GraphQLSchema, context: GraphQLContext, shared: Share
     async with aclosing(ops.follow(ctx, stream, heartbeat=HEARTBEAT_SECONDS)) as events:
         async for event in events:
             if event is not None:
-                payload = await _payloads.encode_once_async(shared.key, event, lambda e: _execute(schema, shared, context, e))
+                payload = await _payloads.encode_once_async(
+                    shared.key, event, lambda e: _execute(schema, shared, context, e)
+                )
                 yield payload.decode()
 
 
-async def deliver(schema: GraphQLSchema, context: GraphQLContext, shared: SharedSubscription, prefix: str, writes: DirectWrites) -> None:
+async def deliver(
+    schema: GraphQLSchema, context: GraphQLContext, shared: SharedSubscription, prefix: str, writes: DirectWrites
+) -> None:
     """Sends every event of the subscription as `prefix + payload + "}"` until the run's stream ends.
 
     Raises DomainError before sending anything if the run is not the caller's or a limit refuses, and
@@ -181,7 +193,7 @@ async def deliver(schema: GraphQLSchema, context: GraphQLContext, shared: Shared
 class _RawFramer:
     """Complete WebSocket frames, built once per batch and written as-is to every socket it fits."""
 
-    __slots__ = ("key", "_prefix")
+    __slots__ = ("_prefix", "key")
 
     def __init__(self, prefix: bytes) -> None:
         self.key = ("raw", prefix)
@@ -195,7 +207,7 @@ class _RawFramer:
 class _TextFramer:
     """Message texts, framed per socket (a negotiated compression makes frames per-connection)."""
 
-    __slots__ = ("key", "_prefix")
+    __slots__ = ("_prefix", "key")
 
     def __init__(self, prefix: bytes) -> None:
         self.key = ("text", prefix)
@@ -211,7 +223,7 @@ def _framer(prefix: bytes, raw: bool) -> _RawFramer | _TextFramer:
 
 
 class _DirectSink:
-    __slots__ = ("gone", "_writes")
+    __slots__ = ("_writes", "gone")
 
     def __init__(self, writes: DirectWrites) -> None:
         self.gone = False
@@ -240,9 +252,15 @@ class _DirectSink:
         return not self.gone
 
 
-async def _execute(schema: GraphQLSchema, shared: SharedSubscription, context: GraphQLContext, event: BusEvent) -> bytes:
+async def _execute(
+    schema: GraphQLSchema, shared: SharedSubscription, context: GraphQLContext, event: BusEvent
+) -> bytes:
     result = execute(
-        schema, shared.document, root_value=RunEvent.from_event(event), context_value=context, variable_values=shared.variables
+        schema,
+        shared.document,
+        root_value=RunEvent.from_event(event),
+        context_value=context,
+        variable_values=shared.variables,
     )
     if hasattr(result, "__await__"):
         result = await result  # type: ignore[misc]

@@ -119,7 +119,9 @@ class DocumentWalk:
             if self.directives > self.limits.max_directives:
                 raise Refused(f"The document has more than {self.limits.max_directives} directives.", directives[-1])
 
-    def selection_set(self, selection_set: SelectionSetNode | None, depth: int | None, spreads: Counter[str] | None = None) -> Shape:
+    def selection_set(
+        self, selection_set: SelectionSetNode | None, depth: int | None, spreads: Counter[str] | None = None
+    ) -> Shape:
         """The shape of a selection set whose fields sit at `depth` (None: under introspection, not counted)."""
         shape, spreads = Shape(), Counter() if spreads is None else spreads
         for selection in selection_set.selections if selection_set else ():
@@ -132,7 +134,8 @@ class DocumentWalk:
                 self.spread(selection, depth, shape, spreads)
             if shape.fields > self.limits.max_selections:
                 raise Refused(
-                    f"'{self.operation}' selects more than {self.limits.max_selections} fields (fragments expanded).", selection
+                    f"'{self.operation}' selects more than {self.limits.max_selections} fields (fragments expanded).",
+                    selection,
                 )
         return shape
 
@@ -159,15 +162,23 @@ class DocumentWalk:
         name = spread.name.value
         spreads[name] += 1
         if spreads[name] > self.limits.max_field_duplicates:
-            raise Refused(f"Fragment '{name}' is spread more than {self.limits.max_field_duplicates} times in one selection set.", spread)
+            raise Refused(
+                f"Fragment '{name}' is spread more than {self.limits.max_field_duplicates} times in one selection set.",
+                spread,
+            )
         if spreads[name] == 1:
             merge(shape, self.fragment(spread, depth))
 
     def fragment(self, spread: FragmentSpreadNode, depth: int | None) -> Shape:
         name = spread.name.value
         if name in self.spreading:
-            via = self.spreading[self.spreading.index(name) + 1:]
-            raise Refused(f"Cannot spread fragment '{name}' within itself" + (" via " + ", ".join(f"'{v}'" for v in via) if via else "") + ".", spread)
+            via = self.spreading[self.spreading.index(name) + 1 :]
+            raise Refused(
+                f"Cannot spread fragment '{name}' within itself"
+                + (" via " + ", ".join(f"'{v}'" for v in via) if via else "")
+                + ".",
+                spread,
+            )
         definition = self.fragments.get(name)
         if definition is None:  # graphql-core's KnownFragmentNamesRule reports it
             return Shape()
@@ -192,7 +203,8 @@ class DocumentWalk:
             counts[key] += 1
             if counts[key] > self.limits.max_field_duplicates:
                 raise Refused(
-                    f"Field '{key}' is selected more than {self.limits.max_field_duplicates} times in one selection set.", field
+                    f"Field '{key}' is selected more than {self.limits.max_field_duplicates} times in one selection set.",
+                    field,
                 )
             if field.selection_set:
                 merged.setdefault(key, []).append(field.selection_set)
@@ -265,7 +277,9 @@ class LimitedValidation(ValidationCache):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
-        errors = document_errors(context.graphql_document, self.limits) or variable_errors(context.variables, self.limits)
+        errors = document_errors(context.graphql_document, self.limits) or variable_errors(
+            context.variables, self.limits
+        )
         context.pre_execution_errors = errors or self.cached_validate_document(
             context.schema._schema, context.graphql_document, context.validation_rules
         )

@@ -15,7 +15,7 @@ from strawberry.exceptions import WrongNumberOfResultsReturned
 from strawberry.types.nodes import SelectedField, Selection
 
 from runplane.errors import DomainError
-from runplane.models import Message, Project, Thread
+from runplane.models import Project, Thread
 from runplane.resolvers import agent_runs as run_ops
 from runplane.resolvers import projects as project_ops
 from runplane.resolvers import threads as thread_ops
@@ -113,12 +113,20 @@ def _argument(arguments: dict[str, Any], name: str, default: int) -> object:
 
 RELATIONS: dict[tuple[str, str], Relation] = {
     ("Project", "threads"): Relation(
-        "ThreadsByProjectLoader", lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST)), "Thread", connection=True
+        "ThreadsByProjectLoader",
+        lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST)),
+        "Thread",
+        connection=True,
     ),
     ("Thread", "runs"): Relation(
-        "RunsByThreadLoader", lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST)), "AgentRun", connection=True
+        "RunsByThreadLoader",
+        lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST)),
+        "AgentRun",
+        connection=True,
     ),
-    ("Thread", "messages"): Relation("MessagesByThreadLoader", lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST))),
+    ("Thread", "messages"): Relation(
+        "MessagesByThreadLoader", lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST))
+    ),
     ("Thread", "project"): Relation("ProjectByIdLoader", lambda row, a: row.project_id, "Project"),
     ("AgentRun", "lastEvents"): Relation(
         "LastEventsByRunLoader", lambda row, a: last_events_key(row, _argument(a, "last", DEFAULT_LAST_EVENTS))
@@ -184,7 +192,7 @@ async def _load_into(loader: DataLoader[Any, Any], missing: dict[Any, asyncio.Fu
         values = list(await loader.load_fn(list(missing)))
         if len(values) != len(missing):
             raise WrongNumberOfResultsReturned(expected=len(missing), received=len(values))
-    except Exception as error:  # noqa: BLE001 - it reaches the fields through their futures, as with `load`
+    except Exception as error:
         values = [error] * len(missing)
     for future, value in zip(missing.values(), values):
         if future.done():

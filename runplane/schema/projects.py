@@ -10,9 +10,9 @@ from runplane.resolvers import projects as ops
 from runplane.schema.common import Connection, Node
 from runplane.schema.connections import RowBacked, connection_from_page, connection_of_rows, row_fields
 from runplane.schema.context import loaders, rctx
-from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
 from runplane.schema.errors import ForbiddenError, InputError, NotFoundError, QuotaExceededError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
+from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
 from runplane.schema.threads import Thread
 
 
@@ -31,12 +31,18 @@ class Project(RowBacked, Node):
     @strawberry.field(description="The project's threads, newest first.")
     def threads(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Thread]:
         key = page_key(self._row, first)
-        return resolved(loaders(info).ThreadsByProjectLoader, key, lambda rows: connection_of_rows(rows, key[1] - 1, Thread))
+        return resolved(
+            loaders(info).ThreadsByProjectLoader, key, lambda rows: connection_of_rows(rows, key[1] - 1, Thread)
+        )
 
 
 row_fields(
-    Project, id=lambda row: to_global_id("Project", row.id), name=lambda row: row.name, description=lambda row: row.description,
-    created_at=lambda row: row.created_at, updated_at=lambda row: row.updated_at,
+    Project,
+    id=lambda row: to_global_id("Project", row.id),
+    name=lambda row: row.name,
+    description=lambda row: row.description,
+    created_at=lambda row: row.created_at,
+    updated_at=lambda row: row.updated_at,
 )
 
 
@@ -50,9 +56,15 @@ class DeleteProjectPayload:
     deleted_id: strawberry.ID
 
 
-CreateProjectResult = Annotated[ProjectPayload | InputError | ForbiddenError | QuotaExceededError, strawberry.union("CreateProjectResult")]
-UpdateProjectResult = Annotated[ProjectPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("UpdateProjectResult")]
-DeleteProjectResult = Annotated[DeleteProjectPayload | NotFoundError | ForbiddenError, strawberry.union("DeleteProjectResult")]
+CreateProjectResult = Annotated[
+    ProjectPayload | InputError | ForbiddenError | QuotaExceededError, strawberry.union("CreateProjectResult")
+]
+UpdateProjectResult = Annotated[
+    ProjectPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("UpdateProjectResult")
+]
+DeleteProjectResult = Annotated[
+    DeleteProjectPayload | NotFoundError | ForbiddenError, strawberry.union("DeleteProjectResult")
+]
 
 
 @strawberry.input

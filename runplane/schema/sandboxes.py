@@ -31,8 +31,14 @@ class SandboxFile:
 
     @classmethod
     def of(cls, info: backend.FileInfo) -> "SandboxFile":
-        return cls(name=info.name, path=info.path, is_dir=info.is_dir, size=info.size, modified_at=info.modified_at,
-                   is_symlink=info.is_symlink)
+        return cls(
+            name=info.name,
+            path=info.path,
+            is_dir=info.is_dir,
+            size=info.size,
+            modified_at=info.modified_at,
+            is_symlink=info.is_symlink,
+        )
 
 
 @strawberry.type
@@ -47,8 +53,13 @@ class FileContent:
     def of(cls, found: ops.FileContent) -> "FileContent":
         text = found.is_text
         content = found.data.decode("utf-8") if text else base64.b64encode(found.data).decode()
-        return cls(path=found.path, size=len(found.data), content_type=found.content_type,
-                   encoding="utf-8" if text else "base64", content=content)
+        return cls(
+            path=found.path,
+            size=len(found.data),
+            content_type=found.content_type,
+            encoding="utf-8" if text else "base64",
+            content=content,
+        )
 
 
 @strawberry.type
@@ -65,8 +76,17 @@ class SandboxSession:
 
     @classmethod
     def of(cls, s: backend.SessionStatus) -> "SandboxSession":
-        return cls(name=s.name, status=s.status, exit_code=s.exit_code, command=s.command, port=s.port, started_at=s.started_at,
-                   finished_at=s.finished_at, output_tail=s.output_tail, output_offset=s.output_offset)
+        return cls(
+            name=s.name,
+            status=s.status,
+            exit_code=s.exit_code,
+            command=s.command,
+            port=s.port,
+            started_at=s.started_at,
+            finished_at=s.finished_at,
+            output_tail=s.output_tail,
+            output_offset=s.output_offset,
+        )
 
 
 @strawberry.type
@@ -105,8 +125,13 @@ def _base_url(info: strawberry.Info) -> str:
 
 
 async def _preview(info: strawberry.Info, sandbox_id: object, session_name: str | None, expo: bool) -> PreviewUrl:
-    link = await ops.preview_link(rctx(info), sandbox_id=sandbox_id, base_url=_base_url(info), session_name=session_name,
-                                  kind="expo" if expo else "web")
+    link = await ops.preview_link(
+        rctx(info),
+        sandbox_id=sandbox_id,
+        base_url=_base_url(info),
+        session_name=session_name,
+        kind="expo" if expo else "web",
+    )
     return PreviewUrl(url=link.url, port=link.port, session_name=link.session_name, expires_at=link.expires_at)
 
 
@@ -121,8 +146,15 @@ class Sandbox(Node):
 
     @classmethod
     def from_row(cls, row: models.SandboxRecord) -> "Sandbox":
-        return cls(id=to_global_id("Sandbox", row.id), project_id=to_global_id("Project", row.project_id),  # type: ignore[attr-defined]
-                   status=row.status, created_at=row.created_at, last_active_at=row.last_active_at, stopped_at=row.stopped_at, _row=row)
+        return cls(
+            id=to_global_id("Sandbox", row.id),
+            project_id=to_global_id("Project", row.project_id),  # type: ignore[attr-defined]
+            status=row.status,
+            created_at=row.created_at,
+            last_active_at=row.last_active_at,
+            stopped_at=row.stopped_at,
+            _row=row,
+        )
 
     @strawberry.field
     async def files(self, info: strawberry.Info, path: str = ".") -> list[SandboxFile]:
@@ -130,7 +162,9 @@ class Sandbox(Node):
 
     @strawberry.field(description="The tree below `path`, breadth first, as nested JSON.")
     async def file_tree(self, info: strawberry.Info, path: str = ".", max_entries: int = 10_000) -> JSON:
-        tree = await ops.file_tree(rctx(info), sandbox_id=self._row.id, path=path, max_entries=max(1, min(max_entries, 10_000)))
+        tree = await ops.file_tree(
+            rctx(info), sandbox_id=self._row.id, path=path, max_entries=max(1, min(max_entries, 10_000))
+        )
         return {"root": _tree(tree.root), "entries": tree.entries, "truncated": tree.truncated}  # type: ignore[return-value]
 
     @strawberry.field
@@ -154,7 +188,9 @@ class Sandbox(Node):
         return await ops.diff_snapshot(rctx(info), sandbox_id=self._row.id, snapshot_id=snapshot_id)
 
     @strawberry.field(description="A proxied URL of the dev server (the newest one with a port unless named).")
-    async def preview_url(self, info: strawberry.Info, session_name: str | None = None, expo: bool = False) -> PreviewUrl:
+    async def preview_url(
+        self, info: strawberry.Info, session_name: str | None = None, expo: bool = False
+    ) -> PreviewUrl:
         return await _preview(info, self._row.id, session_name, expo)
 
 
@@ -222,15 +258,35 @@ class DeleteSnapshotPayload:
     deleted_id: str
 
 
-EnsureSandboxResult = Annotated[SandboxPayload | InputError | NotFoundError | ConflictError | ForbiddenError, strawberry.union("EnsureSandboxResult")]
-DeleteSandboxResult = Annotated[DeleteSandboxPayload | NotFoundError | ForbiddenError, strawberry.union("DeleteSandboxResult")]
-ExecuteCommandResult = Annotated[ExecutePayload | InputError | NotFoundError | ConflictError | ForbiddenError, strawberry.union("ExecuteCommandResult")]
-WriteFilesResult = Annotated[FilesPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("WriteFilesResult")]
-DeleteFilesResult = Annotated[DeleteFilesPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("DeleteFilesResult")]
-SessionResult = Annotated[SessionPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("SessionResult")]
-SnapshotResult = Annotated[SnapshotPayload | InputError | NotFoundError | ConflictError | ForbiddenError, strawberry.union("SnapshotResult")]
-RestoreSnapshotResult = Annotated[RestoreSnapshotPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("RestoreSnapshotResult")]
-DeleteSnapshotResult = Annotated[DeleteSnapshotPayload | NotFoundError | ForbiddenError, strawberry.union("DeleteSnapshotResult")]
+EnsureSandboxResult = Annotated[
+    SandboxPayload | InputError | NotFoundError | ConflictError | ForbiddenError,
+    strawberry.union("EnsureSandboxResult"),
+]
+DeleteSandboxResult = Annotated[
+    DeleteSandboxPayload | NotFoundError | ForbiddenError, strawberry.union("DeleteSandboxResult")
+]
+ExecuteCommandResult = Annotated[
+    ExecutePayload | InputError | NotFoundError | ConflictError | ForbiddenError,
+    strawberry.union("ExecuteCommandResult"),
+]
+WriteFilesResult = Annotated[
+    FilesPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("WriteFilesResult")
+]
+DeleteFilesResult = Annotated[
+    DeleteFilesPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("DeleteFilesResult")
+]
+SessionResult = Annotated[
+    SessionPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("SessionResult")
+]
+SnapshotResult = Annotated[
+    SnapshotPayload | InputError | NotFoundError | ConflictError | ForbiddenError, strawberry.union("SnapshotResult")
+]
+RestoreSnapshotResult = Annotated[
+    RestoreSnapshotPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("RestoreSnapshotResult")
+]
+DeleteSnapshotResult = Annotated[
+    DeleteSnapshotPayload | NotFoundError | ForbiddenError, strawberry.union("DeleteSnapshotResult")
+]
 
 
 @strawberry.input
@@ -268,12 +324,15 @@ class SandboxQueries:
         return Sandbox.from_row(row) if row is not None else None
 
     @strawberry.field
-    async def session_status(self, info: strawberry.Info, sandbox_id: strawberry.ID, session_name: str) -> SandboxSession:
+    async def session_status(
+        self, info: strawberry.Info, sandbox_id: strawberry.ID, session_name: str
+    ) -> SandboxSession:
         return SandboxSession.of(await ops.session_status(rctx(info), sandbox_id=_sid(sandbox_id), name=session_name))
 
     @strawberry.field(description="A proxied, token-signed URL of a dev server (expo: an exp:// URL for Expo Go).")
-    async def preview_url(self, info: strawberry.Info, sandbox_id: strawberry.ID, session_name: str | None = None,
-                          expo: bool = False) -> PreviewUrl:
+    async def preview_url(
+        self, info: strawberry.Info, sandbox_id: strawberry.ID, session_name: str | None = None, expo: bool = False
+    ) -> PreviewUrl:
         return await _preview(info, _sid(sandbox_id), session_name, expo)
 
     @strawberry.field(description="Unified diff from the snapshot to the current files.")
@@ -295,30 +354,51 @@ class SandboxMutations:
         deleted = await ops.delete_sandbox(rctx(info), sandbox_id=_sid(id))
         return DeleteSandboxPayload(deleted_id=to_global_id("Sandbox", deleted))
 
-    @strawberry.mutation(description="Run a command: blocking returns its output; otherwise it runs in a named session.")
+    @strawberry.mutation(
+        description="Run a command: blocking returns its output; otherwise it runs in a named session."
+    )
     @typed_errors
     async def execute_command(self, info: strawberry.Info, input: ExecuteCommandInput) -> ExecuteCommandResult:
         done = await ops.execute(
-            rctx(info), sandbox_id=_sid(input.sandbox_id), command=input.command, cwd=input.cwd, timeout=input.timeout,
-            blocking=input.blocking, session_name=input.session_name, env=input.env, dev_server=input.dev_server,
+            rctx(info),
+            sandbox_id=_sid(input.sandbox_id),
+            command=input.command,
+            cwd=input.cwd,
+            timeout=input.timeout,
+            blocking=input.blocking,
+            session_name=input.session_name,
+            env=input.env,
+            dev_server=input.dev_server,
         )
         result = done.result
         return ExecutePayload(
-            result=CommandResult(output=result.output, exit_code=result.exit_code, truncated=result.truncated, timed_out=result.timed_out,
-                                 duration_ms=result.duration_ms, output_bytes=result.output_bytes) if result else None,
+            result=CommandResult(
+                output=result.output,
+                exit_code=result.exit_code,
+                truncated=result.truncated,
+                timed_out=result.timed_out,
+                duration_ms=result.duration_ms,
+                output_bytes=result.output_bytes,
+            )
+            if result
+            else None,
             session=SandboxSession.of(done.session) if done.session else None,
         )
 
     @strawberry.mutation
     @typed_errors
-    async def write_files(self, info: strawberry.Info, sandbox_id: strawberry.ID, files: list[WriteFileInput]) -> WriteFilesResult:
+    async def write_files(
+        self, info: strawberry.Info, sandbox_id: strawberry.ID, files: list[WriteFileInput]
+    ) -> WriteFilesResult:
         pairs = [(f.path, _decode(f)) for f in files]
         written = await ops.upload_files(rctx(info), sandbox_id=_sid(sandbox_id), files=pairs)  # type: ignore[arg-type]
         return FilesPayload(files=[SandboxFile.of(w) for w in written])
 
     @strawberry.mutation
     @typed_errors
-    async def delete_files(self, info: strawberry.Info, sandbox_id: strawberry.ID, paths: list[str]) -> DeleteFilesResult:
+    async def delete_files(
+        self, info: strawberry.Info, sandbox_id: strawberry.ID, paths: list[str]
+    ) -> DeleteFilesResult:
         return DeleteFilesPayload(deleted=await ops.delete_files(rctx(info), sandbox_id=_sid(sandbox_id), paths=paths))
 
     @strawberry.mutation
@@ -329,21 +409,37 @@ class SandboxMutations:
 
     @strawberry.mutation
     @typed_errors
-    async def create_snapshot(self, info: strawberry.Info, sandbox_id: strawberry.ID, description: str | None = None) -> SnapshotResult:
-        return SnapshotPayload(snapshot=Snapshot.of(await ops.create_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), description=description)))
+    async def create_snapshot(
+        self, info: strawberry.Info, sandbox_id: strawberry.ID, description: str | None = None
+    ) -> SnapshotResult:
+        return SnapshotPayload(
+            snapshot=Snapshot.of(
+                await ops.create_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), description=description)
+            )
+        )
 
-    @strawberry.mutation(description="Replace the files with the snapshot's; the current ones are kept as a checkpoint snapshot.")
+    @strawberry.mutation(
+        description="Replace the files with the snapshot's; the current ones are kept as a checkpoint snapshot."
+    )
     @typed_errors
-    async def restore_snapshot(self, info: strawberry.Info, sandbox_id: strawberry.ID, snapshot_id: str,
-                               checkpoint: bool = True) -> RestoreSnapshotResult:
-        done = await ops.restore_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), snapshot_id=snapshot_id, checkpoint=checkpoint)
-        return RestoreSnapshotPayload(snapshot=Snapshot.of(done.snapshot),
-                                      checkpoint=Snapshot.of(done.checkpoint) if done.checkpoint else None)
+    async def restore_snapshot(
+        self, info: strawberry.Info, sandbox_id: strawberry.ID, snapshot_id: str, checkpoint: bool = True
+    ) -> RestoreSnapshotResult:
+        done = await ops.restore_snapshot(
+            rctx(info), sandbox_id=_sid(sandbox_id), snapshot_id=snapshot_id, checkpoint=checkpoint
+        )
+        return RestoreSnapshotPayload(
+            snapshot=Snapshot.of(done.snapshot), checkpoint=Snapshot.of(done.checkpoint) if done.checkpoint else None
+        )
 
     @strawberry.mutation
     @typed_errors
-    async def delete_snapshot(self, info: strawberry.Info, sandbox_id: strawberry.ID, snapshot_id: str) -> DeleteSnapshotResult:
-        return DeleteSnapshotPayload(deleted_id=await ops.delete_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), snapshot_id=snapshot_id))
+    async def delete_snapshot(
+        self, info: strawberry.Info, sandbox_id: strawberry.ID, snapshot_id: str
+    ) -> DeleteSnapshotResult:
+        return DeleteSnapshotPayload(
+            deleted_id=await ops.delete_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), snapshot_id=snapshot_id)
+        )
 
 
 def _decode(item: WriteFileInput) -> bytes:
@@ -358,13 +454,24 @@ def _decode(item: WriteFileInput) -> bytes:
 @strawberry.type
 class SandboxSubscriptions:
     @strawberry.subscription(description="A session's output from fromOffset on, live; the last chunk has done: true.")
-    async def session_output(self, info: strawberry.Info, sandbox_id: strawberry.ID, session_name: str,
-                             from_offset: int = 0) -> AsyncGenerator[SessionOutputChunk, None]:
-        stream = await ops.open_session_stream(rctx(info), sandbox_id=_sid(sandbox_id), name=session_name, from_offset=from_offset)
+    async def session_output(
+        self, info: strawberry.Info, sandbox_id: strawberry.ID, session_name: str, from_offset: int = 0
+    ) -> AsyncGenerator[SessionOutputChunk, None]:
+        stream = await ops.open_session_stream(
+            rctx(info), sandbox_id=_sid(sandbox_id), name=session_name, from_offset=from_offset
+        )
         async for item in ops.follow_session(stream, heartbeat=3600.0):
             if item.kind == "output" and item.chunk is not None:
-                yield SessionOutputChunk(offset=item.chunk.offset, next_offset=item.chunk.next_offset, data=item.chunk.text(), done=False)
+                yield SessionOutputChunk(
+                    offset=item.chunk.offset, next_offset=item.chunk.next_offset, data=item.chunk.text(), done=False
+                )
             elif item.kind == "exit" and item.status is not None:
                 end = item.status.output_offset
-                yield SessionOutputChunk(offset=end, next_offset=end, data="", done=True, status=item.status.status,
-                                         exit_code=item.status.exit_code)
+                yield SessionOutputChunk(
+                    offset=end,
+                    next_offset=end,
+                    data="",
+                    done=True,
+                    status=item.status.status,
+                    exit_code=item.status.exit_code,
+                )

@@ -1,18 +1,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from runplane import models
 from runplane.resolvers import threads as ops
 from runplane.schema.common import Connection, Node
-from runplane.schema.connections import RowBacked, connection_from_page, connection_from_rows, connection_of_rows, row_fields
+from runplane.schema.connections import (
+    RowBacked,
+    connection_from_page,
+    connection_from_rows,
+    connection_of_rows,
+    row_fields,
+)
 from runplane.schema.context import loaders, rctx
-from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
 from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
+from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
+
+if TYPE_CHECKING:  # names of the lazy annotations below (strawberry.lazy resolves them at schema build)
+    from runplane.schema.agent_runs import AgentRun
+    from runplane.schema.projects import Project
 
 
 @strawberry.type
@@ -24,7 +34,9 @@ class Message(Node):
 
     @classmethod
     def from_row(cls, row: models.Message) -> "Message":
-        return cls(id=to_global_id("Message", row.id), role=row.role, content=row.content, created_at=row.created_at, _row=row)
+        return cls(
+            id=to_global_id("Message", row.id), role=row.role, content=row.content, created_at=row.created_at, _row=row
+        )
 
 
 @strawberry.type
@@ -44,19 +56,30 @@ class Thread(RowBacked, Node):
         return resolved(loaders(info).ProjectByIdLoader, self._row.project_id, _project_of_thread)  # type: ignore[attr-defined]
 
     @strawberry.field(description="Agent runs on this thread, newest first.")
-    def runs(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Annotated["AgentRun", strawberry.lazy("runplane.schema.agent_runs")]]:
+    def runs(
+        self, info: strawberry.Info, first: int = DEFAULT_FIRST
+    ) -> Connection[Annotated["AgentRun", strawberry.lazy("runplane.schema.agent_runs")]]:
         key = page_key(self._row, first)
-        return resolved(loaders(info).RunsByThreadLoader, key, lambda rows: connection_of_rows(rows, key[1] - 1, _agent_run_type()))
+        return resolved(
+            loaders(info).RunsByThreadLoader, key, lambda rows: connection_of_rows(rows, key[1] - 1, _agent_run_type())
+        )
 
     @strawberry.field(description="Messages, newest first.")
     def messages(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Message]:
         key = page_key(self._row, first)
-        return resolved(loaders(info).MessagesByThreadLoader, key, lambda rows: connection_from_rows(rows, key[1] - 1, Message.from_row))
+        return resolved(
+            loaders(info).MessagesByThreadLoader,
+            key,
+            lambda rows: connection_from_rows(rows, key[1] - 1, Message.from_row),
+        )
 
 
 row_fields(
-    Thread, id=lambda row: to_global_id("Thread", row.id), title=lambda row: row.title,
-    created_at=lambda row: row.created_at, updated_at=lambda row: row.updated_at,
+    Thread,
+    id=lambda row: to_global_id("Thread", row.id),
+    title=lambda row: row.title,
+    created_at=lambda row: row.created_at,
+    updated_at=lambda row: row.updated_at,
 )
 
 
@@ -90,8 +113,12 @@ class MessagePayload:
     message: Message
 
 
-CreateThreadResult = Annotated[ThreadPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("CreateThreadResult")]
-PostMessageResult = Annotated[MessagePayload | InputError | NotFoundError | ForbiddenError | ConflictError, strawberry.union("PostMessageResult")]
+CreateThreadResult = Annotated[
+    ThreadPayload | InputError | NotFoundError | ForbiddenError, strawberry.union("CreateThreadResult")
+]
+PostMessageResult = Annotated[
+    MessagePayload | InputError | NotFoundError | ForbiddenError | ConflictError, strawberry.union("PostMessageResult")
+]
 
 
 @strawberry.input

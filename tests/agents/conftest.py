@@ -23,11 +23,13 @@ def sleeps() -> SleepRecorder:
 
 
 @pytest.fixture
-async def provider(
-    openai_server: FakeOpenAIServer, sleeps: SleepRecorder
-) -> AsyncIterator[OpenAICompatibleProvider]:
+async def provider(openai_server: FakeOpenAIServer, sleeps: SleepRecorder) -> AsyncIterator[OpenAICompatibleProvider]:
     async with OpenAICompatibleProvider(
-        openai_server.base_url, API_KEY, timeout=5.0, name="openrouter", sleep=sleeps,
+        openai_server.base_url,
+        API_KEY,
+        timeout=5.0,
+        name="openrouter",
+        sleep=sleeps,
         default_headers={"X-Title": "runplane-tests"},
     ) as client:
         yield client

@@ -65,9 +65,7 @@ async def test_cache_serves_within_ttl_and_refetches_after(
     assert model_list_calls(openai_server) == 2
 
 
-async def test_cache_info_clear_and_warm(
-    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
-) -> None:
+async def test_cache_info_clear_and_warm(openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider) -> None:
     clock = FakeClock()
     cache = ModelCache(ttl=300, clock=clock)
     providers = {"openrouter": provider}
@@ -76,7 +74,10 @@ async def test_cache_info_clear_and_warm(
     await available_models(providers, cache=cache)
     clock.now += 100
     assert cache.info()["entries"]["openrouter"] == {
-        "models": 2, "age_seconds": 100.0, "expires_in_seconds": 200.0, "fresh": True,
+        "models": 2,
+        "age_seconds": 100.0,
+        "expires_in_seconds": 200.0,
+        "fresh": True,
     }
 
     assert cache.clear() == 1 and cache.info()["entries"] == {}

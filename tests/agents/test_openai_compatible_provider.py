@@ -41,8 +41,11 @@ async def test_streams_content_in_order_then_usage_then_finished(
     reply = await collect(provider.stream_chat(HELLO, [], "openai/gpt-4o-mini"))
 
     assert reply.events == [
-        ContentDelta("Hel"), ContentDelta("lo "), ContentDelta("world"),
-        UsageReport(Usage(21, 3, 24)), Finished("stop"),
+        ContentDelta("Hel"),
+        ContentDelta("lo "),
+        ContentDelta("world"),
+        UsageReport(Usage(21, 3, 24)),
+        Finished("stop"),
     ]
     assert reply.content == "Hello world"
 
@@ -62,27 +65,40 @@ async def test_request_carries_key_headers_model_and_stream_options(
     assert request.body["stream_options"] == {"include_usage": True}
     assert request.body["max_tokens"] == 50 and request.body["temperature"] == 0.2
     assert request.messages == [
-        {"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello"},
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hello"},
     ]
-    assert request.tools == [{"type": "function", "function": {
-        "name": "shell", "description": SHELL.description, "parameters": SHELL.parameters,
-    }}]
+    assert request.tools == [
+        {
+            "type": "function",
+            "function": {
+                "name": "shell",
+                "description": SHELL.description,
+                "parameters": SHELL.parameters,
+            },
+        }
+    ]
 
 
 async def test_tool_call_fragments_across_chunks_become_one_call(
     openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
 ) -> None:
     arguments = {"command": "ls -la && cat README.md", "timeout": 30}
-    openai_server.add_turn(Turn(
-        content=["Let me look."],
-        tool_calls=[ScriptedToolCall("shell", arguments, id="call_abc", fragments=6)],
-    ))
+    openai_server.add_turn(
+        Turn(
+            content=["Let me look."],
+            tool_calls=[ScriptedToolCall("shell", arguments, id="call_abc", fragments=6)],
+        )
+    )
 
     reply = await collect(provider.stream_chat(HELLO, [SHELL], "m"))
 
     assert reply.tool_calls == [ToolCall("call_abc", "shell", arguments, json.dumps(arguments))]
     assert [type(e) for e in reply.events] == [
-        ContentDelta, ToolCallRequest, UsageReport, Finished,
+        ContentDelta,
+        ToolCallRequest,
+        UsageReport,
+        Finished,
     ]
     assert reply.finish_reason == "tool_calls"
 
@@ -92,25 +108,35 @@ async def test_parallel_tool_calls_interleaved_are_assembled_by_index(
 ) -> None:
     first = {"command": "npm install --no-audit"}
     second = {"path": "src/app.ts"}
-    openai_server.add_turn(Turn(interleave=True, tool_calls=[
-        ScriptedToolCall("shell", first, id="call_1", fragments=4),
-        ScriptedToolCall("read_file", second, id="call_2", fragments=3),
-    ]))
+    openai_server.add_turn(
+        Turn(
+            interleave=True,
+            tool_calls=[
+                ScriptedToolCall("shell", first, id="call_1", fragments=4),
+                ScriptedToolCall("read_file", second, id="call_2", fragments=3),
+            ],
+        )
+    )
 
     reply = await collect(provider.stream_chat(HELLO, [SHELL], "m"))
 
     assert [(c.id, c.name, c.arguments) for c in reply.tool_calls] == [
-        ("call_1", "shell", first), ("call_2", "read_file", second),
+        ("call_1", "shell", first),
+        ("call_2", "read_file", second),
     ]
 
 
 async def test_malformed_arguments_keep_raw_string_instead_of_crashing(
     openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
 ) -> None:
-    openai_server.add_turn(Turn(tool_calls=[
-        ScriptedToolCall("shell", '{"command": "echo hi', id="bad"),
-        ScriptedToolCall("shell", '["not", "an", "object"]', id="list"),
-    ]))
+    openai_server.add_turn(
+        Turn(
+            tool_calls=[
+                ScriptedToolCall("shell", '{"command": "echo hi', id="bad"),
+                ScriptedToolCall("shell", '["not", "an", "object"]', id="list"),
+            ]
+        )
+    )
 
     reply = await collect(provider.stream_chat(HELLO, [SHELL], "m"))
 
@@ -147,11 +173,15 @@ async def test_conversation_with_tool_results_is_sent_in_openai_shape(
 
     assistant, result, _ = openai_server.chat_requests()[0].messages[2:]
     wire_call = {"name": "shell", "arguments": call.raw_arguments}
-    assert assistant == {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_1", "type": "function", "function": wire_call},
-        # malformed arguments are echoed as {} so strict upstreams accept the history
-        {"id": "call_2", "type": "function", "function": {"name": "shell", "arguments": "{}"}},
-    ]}
+    assert assistant == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": wire_call},
+            # malformed arguments are echoed as {} so strict upstreams accept the history
+            {"id": "call_2", "type": "function", "function": {"name": "shell", "arguments": "{}"}},
+        ],
+    }
     assert result == {"role": "tool", "content": '{"exit_code": 0}', "tool_call_id": "call_1"}
 
 
@@ -209,9 +239,7 @@ async def test_retry_after_longer_than_allowed_is_surfaced_not_slept(
     assert sleeps.delays == []
 
 
-async def test_401_is_not_retryable(
-    openai_server: FakeOpenAIServer, sleeps: SleepRecorder
-) -> None:
+async def test_401_is_not_retryable(openai_server: FakeOpenAIServer, sleeps: SleepRecorder) -> None:
     async with OpenAICompatibleProvider(openai_server.base_url, "sk-wrong", sleep=sleeps) as bad:
         with pytest.raises(ProviderError) as caught:
             await collect(bad.stream_chat(HELLO, [], "m"))
@@ -221,9 +249,7 @@ async def test_401_is_not_retryable(
     assert len(openai_server.chat_requests()) == 1 and sleeps.delays == []
 
 
-async def test_403_is_not_retryable(
-    openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider
-) -> None:
+async def test_403_is_not_retryable(openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider) -> None:
     openai_server.fail_next(403)
 
     with pytest.raises(ProviderError) as caught:
@@ -264,9 +290,7 @@ async def test_read_timeout_becomes_retryable_provider_error(
     openai_server: FakeOpenAIServer,
 ) -> None:
     openai_server.add_turn(Turn(content=["late"], first_byte_delay=1.0))
-    slow = OpenAICompatibleProvider(
-        openai_server.base_url, API_KEY, timeout=0.2, retry=RetryPolicy(max_retries=0)
-    )
+    slow = OpenAICompatibleProvider(openai_server.base_url, API_KEY, timeout=0.2, retry=RetryPolicy(max_retries=0))
 
     with pytest.raises(ProviderError) as caught:
         await collect(slow.stream_chat(HELLO, [], "m"))
@@ -297,26 +321,33 @@ async def test_list_models_maps_openrouter_catalogue(
     assert [m.id for m in models] == ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4"]
     first = models[0]
     assert (first.name, first.provider, first.context_length) == (
-        "OpenAI: GPT-4o-mini", "openrouter", 128000,
+        "OpenAI: GPT-4o-mini",
+        "openrouter",
+        128000,
     )
     assert first.pricing == {"prompt": "0.00000015", "completion": "0.0000006"}
     (request,) = openai_server.requests
     assert (request.method, request.path, request.authorization) == (
-        "GET", "/v1/models", f"Bearer {API_KEY}",
+        "GET",
+        "/v1/models",
+        f"Bearer {API_KEY}",
     )
 
 
 async def test_list_models_accepts_bare_openai_and_vllm_entries(sleeps: SleepRecorder) -> None:
     models: list[dict[str, Any]] = [
-        {"id": "llama3", "object": "model"}, {"id": "qwen", "max_model_len": 32768},
+        {"id": "llama3", "object": "model"},
+        {"id": "qwen", "max_model_len": 32768},
     ]
-    async with FakeOpenAIServer(models=models) as server, OpenAICompatibleProvider(
-        server.base_url, None, name="vllm"
-    ) as local:
+    async with (
+        FakeOpenAIServer(models=models) as server,
+        OpenAICompatibleProvider(server.base_url, None, name="vllm") as local,
+    ):
         listed = await local.list_models()
 
     assert [(m.id, m.name, m.context_length, m.pricing) for m in listed] == [
-        ("llama3", "llama3", None, None), ("qwen", "qwen", 32768, None),
+        ("llama3", "llama3", None, None),
+        ("qwen", "qwen", 32768, None),
     ]
     assert server.requests[0].authorization is None  # no key, no header (Ollama, vLLM)
 

@@ -38,9 +38,7 @@ def delta(payload: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
 def test_comments_blank_lines_and_done_are_not_events() -> None:
     assembler = StreamAssembler()
 
-    events = feed(
-        assembler, ": OPENROUTER PROCESSING", "", delta({"content": "hi"}), "data: [DONE]"
-    )
+    events = feed(assembler, ": OPENROUTER PROCESSING", "", delta({"content": "hi"}), "data: [DONE]")
 
     assert events == [ContentDelta("hi")] and assembler.done
     assert assembler.finish() == [Finished("stop")]
@@ -67,9 +65,17 @@ def test_tool_call_without_id_gets_one_and_repeated_name_is_not_doubled() -> Non
 
 def test_arguments_sent_as_an_object_are_accepted() -> None:
     assembler = StreamAssembler()
-    feed(assembler, delta({"tool_calls": [
-        {"index": 0, "id": "c", "function": {"name": "list_files", "arguments": {"path": "."}}},
-    ]}), "data: [DONE]")
+    feed(
+        assembler,
+        delta(
+            {
+                "tool_calls": [
+                    {"index": 0, "id": "c", "function": {"name": "list_files", "arguments": {"path": "."}}},
+                ]
+            }
+        ),
+        "data: [DONE]",
+    )
 
     (request, _) = assembler.finish()
     assert isinstance(request, ToolCallRequest) and request.call.arguments == {"path": "."}

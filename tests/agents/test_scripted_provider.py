@@ -94,9 +94,7 @@ async def test_file_directives_become_file_tool_calls() -> None:
         "read file notes/todo.txt\nlist files notes\nlist files\n"
     )
 
-    reply = await collect(
-        ScriptedProvider().stream_chat([ChatMessage("user", prompt)], TOOLS, SCRIPTED_MODEL_ID)
-    )
+    reply = await collect(ScriptedProvider().stream_chat([ChatMessage("user", prompt)], TOOLS, SCRIPTED_MODEL_ID))
 
     assert [(c.name, c.arguments) for c in reply.tool_calls] == [
         ("write_file", {"path": "notes/todo.txt", "content": "buy milk\nwalk dog\n"}),
@@ -121,9 +119,7 @@ async def test_only_the_last_user_message_is_acted_on() -> None:
 async def test_console_transcripts_run_only_prompted_lines() -> None:
     prompt = "```console\n$ python --version\nPython 3.11.7\n$ pwd\n/work\n```"
 
-    reply = await collect(
-        ScriptedProvider().stream_chat([ChatMessage("user", prompt)], TOOLS, SCRIPTED_MODEL_ID)
-    )
+    reply = await collect(ScriptedProvider().stream_chat([ChatMessage("user", prompt)], TOOLS, SCRIPTED_MODEL_ID))
 
     assert [c.arguments for c in reply.tool_calls] == [{"command": "python --version\npwd"}]
 
@@ -131,18 +127,18 @@ async def test_console_transcripts_run_only_prompted_lines() -> None:
 async def test_tools_not_offered_are_not_requested() -> None:
     prompt = "```sh\necho hi\n```\nread file a.txt"
 
-    reply = await collect(ScriptedProvider().stream_chat(
-        [ChatMessage("user", prompt)], [ToolSpec("read_file", "")], SCRIPTED_MODEL_ID
-    ))
+    reply = await collect(
+        ScriptedProvider().stream_chat([ChatMessage("user", prompt)], [ToolSpec("read_file", "")], SCRIPTED_MODEL_ID)
+    )
 
     assert [c.name for c in reply.tool_calls] == ["read_file"]
     assert "not available" in reply.content
 
 
 async def test_plain_message_gets_a_plain_answer() -> None:
-    reply = await collect(ScriptedProvider().stream_chat(
-        [ChatMessage("user", "hello there")], TOOLS, SCRIPTED_MODEL_ID
-    ))
+    reply = await collect(
+        ScriptedProvider().stream_chat([ChatMessage("user", "hello there")], TOOLS, SCRIPTED_MODEL_ID)
+    )
 
     assert reply.tool_calls == [] and reply.finish_reason == "stop"
     assert "```sh" in reply.content
@@ -161,9 +157,9 @@ async def test_chunk_delay_spreads_the_stream_over_time() -> None:
 
 
 async def test_tool_call_requests_come_after_content() -> None:
-    reply = await collect(ScriptedProvider().stream_chat(
-        [ChatMessage("user", "```sh\ntrue\n```")], TOOLS, SCRIPTED_MODEL_ID
-    ))
+    reply = await collect(
+        ScriptedProvider().stream_chat([ChatMessage("user", "```sh\ntrue\n```")], TOOLS, SCRIPTED_MODEL_ID)
+    )
 
     kinds = [type(e) for e in reply.events]
     assert kinds.index(ToolCallRequest) > max(i for i, k in enumerate(kinds) if k is ContentDelta)

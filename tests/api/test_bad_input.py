@@ -33,7 +33,11 @@ def assert_error(response: httpx.Response, status: int, context: object = None) 
 
 def body_routes() -> list[ApiRoute]:
     """Routes that read a JSON body from a signed-in user or anyone (webhooks check a signature first)."""
-    return [r for r in api.routes if r.body is not None and r.auth in {"user", "public"} and r.content_type == "application/json"]
+    return [
+        r
+        for r in api.routes
+        if r.body is not None and r.auth in {"user", "public"} and r.content_type == "application/json"
+    ]
 
 
 SAMPLES = {"string": "x", "integer": 1, "number": 1, "boolean": True, "array": ["x"], "object": {}}
@@ -75,11 +79,15 @@ async def writer(server: LiveServer) -> UserHandle:
 async def owned(server: LiveServer, writer: UserHandle) -> dict[str, str]:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
         project = (await http.post("/api/projects", json={"name": "mine"}, headers=writer.headers)).json()["project_id"]
-        thread = (await http.post("/api/threads", json={"project_id": project}, headers=writer.headers)).json()["thread_id"]
+        thread = (await http.post("/api/threads", json={"project_id": project}, headers=writer.headers)).json()[
+            "thread_id"
+        ]
     return {"project_id": project, "thread_id": thread}
 
 
-async def send_raw(client: httpx.AsyncClient, route: ApiRoute, raw: bytes, user: UserHandle, path_value: str | None = None) -> httpx.Response:
+async def send_raw(
+    client: httpx.AsyncClient, route: ApiRoute, raw: bytes, user: UserHandle, path_value: str | None = None
+) -> httpx.Response:
     headers = {**user.headers, "content-type": "application/json"}
     return await client.request(route.method, concrete(route.path, path_value), content=raw, headers=headers)
 
@@ -88,13 +96,17 @@ async def send_raw(client: httpx.AsyncClient, route: ApiRoute, raw: bytes, user:
 
 
 @pytest.mark.parametrize("route", body_routes(), ids=lambda r: f"{r.method} {r.path}")
-async def test_malformed_json_is_400(client: httpx.AsyncClient, writer: UserHandle, owned: dict[str, str], route: ApiRoute) -> None:
+async def test_malformed_json_is_400(
+    client: httpx.AsyncClient, writer: UserHandle, owned: dict[str, str], route: ApiRoute
+) -> None:
     for raw in (b"{", b'{"name": "x",}', b"{'name': 'x'}", b"\xff\xfe\xfa", b"[" * 100_000, b"nul"):
         assert_error(await send_raw(client, route, raw, writer, owned["thread_id"]), 400, raw[:20])
 
 
 @pytest.mark.parametrize("route", body_routes(), ids=lambda r: f"{r.method} {r.path}")
-async def test_json_that_is_not_an_object_is_422(client: httpx.AsyncClient, writer: UserHandle, owned: dict[str, str], route: ApiRoute) -> None:
+async def test_json_that_is_not_an_object_is_422(
+    client: httpx.AsyncClient, writer: UserHandle, owned: dict[str, str], route: ApiRoute
+) -> None:
     for raw in (b"[]", b'[{"name": "x"}]', b'"name"', b"42", b"null", b"true", b"1e999"):
         assert_error(await send_raw(client, route, raw, writer, owned["thread_id"]), 422, raw)
 
@@ -139,8 +151,20 @@ FIELD_CASES: list[tuple[str, str, dict[str, Any], int, str | None]] = [
     ("POST", "/auth/register", {"email": "x@example.com", "password": "short"}, 422, "password"),
     ("POST", "/auth/register", {"email": "x@example.com", "password": "p" * 1025}, 422, "password"),
     ("POST", "/auth/register", {"email": "x@example.com", "password": 12345678}, 422, "password"),
-    ("POST", "/auth/register", {"email": "x@example.com", "password": "long enough", "abilities": "admin"}, 422, "abilities"),
-    ("POST", "/auth/register", {"email": "x@example.com", "password": "long enough", "abilities": ["nope"]}, 422, "abilities"),
+    (
+        "POST",
+        "/auth/register",
+        {"email": "x@example.com", "password": "long enough", "abilities": "admin"},
+        422,
+        "abilities",
+    ),
+    (
+        "POST",
+        "/auth/register",
+        {"email": "x@example.com", "password": "long enough", "abilities": ["nope"]},
+        422,
+        "abilities",
+    ),
     ("POST", "/auth/token", {}, 422, None),
     ("POST", "/auth/token", {"email": 5, "password": 5}, 422, None),
     ("POST", "/auth/refresh", {}, 422, "refresh_token"),
@@ -159,11 +183,18 @@ def fill(value: Any, owned: dict[str, str]) -> Any:
 
 
 @pytest.mark.parametrize("case", FIELD_CASES, ids=lambda c: f"{c[0]} {c[1]} {json.dumps(c[2])[:50]}")
-async def test_field_errors(client: httpx.AsyncClient, writer: UserHandle, owned: dict[str, str], case: tuple[str, str, dict[str, Any], int, str | None]) -> None:
+async def test_field_errors(
+    client: httpx.AsyncClient,
+    writer: UserHandle,
+    owned: dict[str, str],
+    case: tuple[str, str, dict[str, Any], int, str | None],
+) -> None:
     method, path, body, status, field = case
     url = "/api" + path.format(**owned)
     raw = json.dumps(fill(body, owned)).encode()  # ensure_ascii: lone surrogates travel as \\ud800 escapes
-    response = await client.request(method, url, content=raw, headers={**writer.headers, "content-type": "application/json"})
+    response = await client.request(
+        method, url, content=raw, headers={**writer.headers, "content-type": "application/json"}
+    )
     answer = assert_error(response, status, case)
     if field is not None:
         assert answer.get("field") == field, answer
@@ -171,27 +202,53 @@ async def test_field_errors(client: httpx.AsyncClient, writer: UserHandle, owned
 
 async def test_field_errors_leave_nothing_behind(client: httpx.AsyncClient, alice: UserHandle) -> None:
     project = (await client.post("/api/projects", json={"name": "mine"}, headers=alice.headers)).json()["project_id"]
-    thread = (await client.post("/api/threads", json={"project_id": project}, headers=alice.headers)).json()["thread_id"]
+    thread = (await client.post("/api/threads", json={"project_id": project}, headers=alice.headers)).json()[
+        "thread_id"
+    ]
     mine = {"project_id": project, "thread_id": thread}
     for method, path, body, _, _ in FIELD_CASES:
         if not path.startswith("/auth"):
             raw = json.dumps(fill(body, mine)).encode()
-            await client.request(method, "/api" + path.format(**mine), content=raw, headers={**alice.headers, "content-type": "application/json"})
-    assert [p["name"] for p in (await client.get("/api/projects", headers=alice.headers)).json()["projects"]] == ["mine"]
-    assert [t["thread_id"] for t in (await client.get("/api/threads", headers=alice.headers)).json()["threads"]] == [thread]
+            await client.request(
+                method,
+                "/api" + path.format(**mine),
+                content=raw,
+                headers={**alice.headers, "content-type": "application/json"},
+            )
+    assert [p["name"] for p in (await client.get("/api/projects", headers=alice.headers)).json()["projects"]] == [
+        "mine"
+    ]
+    assert [t["thread_id"] for t in (await client.get("/api/threads", headers=alice.headers)).json()["threads"]] == [
+        thread
+    ]
     assert (await client.get(f"/api/thread/{thread}/agent-runs", headers=alice.headers)).json()["agent_runs"] == []
 
 
 async def test_surrogates_through_graphql_are_input_errors(client: httpx.AsyncClient, writer: UserHandle) -> None:
-    document = 'mutation($i: CreateProjectInput!) { createProject(input: $i) { __typename ... on InputError { field } } }'
+    document = (
+        "mutation($i: CreateProjectInput!) { createProject(input: $i) { __typename ... on InputError { field } } }"
+    )
     raw = json.dumps({"query": document, "variables": {"i": {"name": "bad \ud800 name"}}}).encode()
-    response = await client.post("/graphql", content=raw, headers={**writer.headers, "content-type": "application/json"})
+    response = await client.post(
+        "/graphql", content=raw, headers={**writer.headers, "content-type": "application/json"}
+    )
     assert response.json()["data"]["createProject"] == {"__typename": "InputError", "field": "name"}
 
 
 # --- paths and query strings ---------------------------------------------------------------------------
 
-BAD_IDS = ["not-a-uuid", "0", "-1", "%00", "%ff%fe", "..", "a" * 300, "%E2%98%83", "%20", "12345678-1234-1234-1234-1234567890123"]
+BAD_IDS = [
+    "not-a-uuid",
+    "0",
+    "-1",
+    "%00",
+    "%ff%fe",
+    "..",
+    "a" * 300,
+    "%E2%98%83",
+    "%20",
+    "12345678-1234-1234-1234-1234567890123",
+]
 NOT_IDS = {"country_code", "session_name", "slug", "flag_name"}  # path parameters that name no stored object
 
 
@@ -202,7 +259,9 @@ def id_routes() -> list[ApiRoute]:
 @pytest.mark.parametrize("route", id_routes(), ids=lambda r: f"{r.method} {r.path}")
 async def test_bad_ids_in_paths_are_404(client: httpx.AsyncClient, writer: UserHandle, route: ApiRoute) -> None:
     for bad in BAD_IDS:
-        response = await client.request(route.method, concrete(route.path, bad), headers=writer.headers, **valid_shape(route))
+        response = await client.request(
+            route.method, concrete(route.path, bad), headers=writer.headers, **valid_shape(route)
+        )
         if deliberate(response):  # an integration that is not configured here answers 503 before any lookup
             continue
         assert_error(response, 404, bad)
@@ -217,9 +276,18 @@ LIST_ROUTES = ["/api/projects", "/api/threads", "/api/thread/{thread_id}/agent-r
 
 
 @pytest.mark.parametrize("path", LIST_ROUTES)
-async def test_bad_cursors_and_limits_are_422(client: httpx.AsyncClient, writer: UserHandle, owned: dict[str, str], path: str) -> None:
+async def test_bad_cursors_and_limits_are_422(
+    client: httpx.AsyncClient, writer: UserHandle, owned: dict[str, str], path: str
+) -> None:
     url = path.format(**owned)
-    for cursor in ("garbage", "%%%", "bm90IGEgY3Vyc29y", "MjAyMC0wMS0wMVQwMDowMDowMHx4", "MjAyMC0wMS0wMVQwMDowMDowMHw1ZjFiMzM0Zi1kNmU4LTQ4ZjYtYjQ2MS1mNDA5YjkzZTE4NDI", "a" * 5000):
+    for cursor in (
+        "garbage",
+        "%%%",
+        "bm90IGEgY3Vyc29y",
+        "MjAyMC0wMS0wMVQwMDowMDowMHx4",
+        "MjAyMC0wMS0wMVQwMDowMDowMHw1ZjFiMzM0Zi1kNmU4LTQ4ZjYtYjQ2MS1mNDA5YjkzZTE4NDI",
+        "a" * 5000,
+    ):
         answer = assert_error(await client.get(url, params={"cursor": cursor}, headers=writer.headers), 422, cursor)
         assert answer["field"] == "after"
     for limit in ("0", "101", "-1", "abc", "1.5", "1e3", "9" * 40, " "):
@@ -228,8 +296,12 @@ async def test_bad_cursors_and_limits_are_422(client: httpx.AsyncClient, writer:
     assert (await client.get(url, params={"limit": "100"}, headers=writer.headers)).status_code == 200
 
 
-async def test_event_polling_rejects_bad_after_and_limit(client: httpx.AsyncClient, writer: UserHandle, owned: dict[str, str]) -> None:
-    started = await client.post(f"/api/thread/{owned['thread_id']}/agent/start", json={"prompt": "hi"}, headers=writer.headers)
+async def test_event_polling_rejects_bad_after_and_limit(
+    client: httpx.AsyncClient, writer: UserHandle, owned: dict[str, str]
+) -> None:
+    started = await client.post(
+        f"/api/thread/{owned['thread_id']}/agent/start", json={"prompt": "hi"}, headers=writer.headers
+    )
     assert started.status_code == 200, started.text
     url = f"/api/agent-run/{started.json()['agent_run_id']}/events"
     for params in ({"after": "-1"}, {"after": "abc"}, {"limit": "0"}, {"limit": "1001"}, {"after": "9" * 40}):
@@ -240,7 +312,9 @@ async def test_event_polling_rejects_bad_after_and_limit(client: httpx.AsyncClie
 
 
 @pytest.mark.parametrize("route", body_routes(), ids=lambda r: f"{r.method} {r.path}")
-async def test_oversized_bodies_are_413(client: httpx.AsyncClient, server: LiveServer, writer: UserHandle, route: ApiRoute) -> None:
+async def test_oversized_bodies_are_413(
+    client: httpx.AsyncClient, server: LiveServer, writer: UserHandle, route: ApiRoute
+) -> None:
     limit = limit_for(server, concrete(route.path))
     if limit > server.settings.max_body_bytes:
         pytest.skip(f"shares its path with an upload route: capped at {limit} bytes")
@@ -251,20 +325,26 @@ async def test_oversized_bodies_are_413(client: httpx.AsyncClient, server: LiveS
 
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: Transfer-Encoding: chunked
         for start in range(0, len(big), 32 * 1024):
-            yield big[start:start + 32 * 1024]
+            yield big[start : start + 32 * 1024]
 
     streamed = await client.request(route.method, concrete(route.path), content=chunks(), headers=headers)
     assert "content-length" not in streamed.request.headers
     assert_error(streamed, 413, "chunked")
     at_limit = b'{"name": "' + b"x" * (limit - 20) + b'"}'
-    assert (await client.request(route.method, concrete(route.path), content=at_limit, headers=headers)).status_code != 413
+    assert (
+        await client.request(route.method, concrete(route.path), content=at_limit, headers=headers)
+    ).status_code != 413
 
 
 async def test_a_lying_content_length_is_refused(server: LiveServer) -> None:
     """httpx will not send this; a raw socket does."""
     for length in (b"not-a-number", b"-5", b"99999999999999999999"):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(b"POST /api/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + length + b"\r\n\r\n{}")
+        writer.write(
+            b"POST /api/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+            + length
+            + b"\r\n\r\n{}"
+        )
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), 10)
         writer.close()
@@ -289,14 +369,17 @@ async def bad_tokens(server: LiveServer, writer: UserHandle) -> dict[str, str]:
         "basic": "Basic dXNlcjpwYXNz",
         "three dots": "Bearer a.b.c",
         "huge": "Bearer " + "x" * 9000,
-        "expired": "Bearer " + issue_access_token(server.settings, AccessClaims(uuid.UUID(me.user_id), uuid.uuid4(), []), ttl_seconds=-60),
+        "expired": "Bearer "
+        + issue_access_token(server.settings, AccessClaims(uuid.UUID(me.user_id), uuid.uuid4(), []), ttl_seconds=-60),
         "unknown session": "Bearer " + issue_access_token(server.settings, claims),
         "revoked session": "Bearer " + revoked,
     }
 
 
 @pytest.mark.parametrize("route", [r for r in api.routes if r.auth == "user"], ids=lambda r: f"{r.method} {r.path}")
-async def test_user_routes_want_a_valid_token(client: httpx.AsyncClient, bad_tokens: dict[str, str], route: ApiRoute) -> None:
+async def test_user_routes_want_a_valid_token(
+    client: httpx.AsyncClient, bad_tokens: dict[str, str], route: ApiRoute
+) -> None:
     for name, header in bad_tokens.items():
         headers = {"Authorization": header} if header else {}
         response = await client.request(route.method, concrete(route.path), json={}, headers=headers)
@@ -307,9 +390,33 @@ async def test_user_routes_want_a_valid_token(client: httpx.AsyncClient, bad_tok
 # --- the sweep -----------------------------------------------------------------------------------------
 
 # Strings that cannot pass as a real provider key (short, spaced or huge): the sweep must not call out.
-GARBAGE_VALUES: list[Any] = [None, -1, 2**64, 1.5e308, True, [], {"$gt": ""}, "", "' OR 1=1 --", "\u2603", "\ud800", "x" * 100_000]
+GARBAGE_VALUES: list[Any] = [
+    None,
+    -1,
+    2**64,
+    1.5e308,
+    True,
+    [],
+    {"$gt": ""},
+    "",
+    "' OR 1=1 --",
+    "\u2603",
+    "\ud800",
+    "x" * 100_000,
+]
 FIELD_GARBAGE: list[Any] = [None, 2**64, [], {"$gt": ""}, "\ud800", "a\u0000b"]
-GARBAGE_BODIES = [b"", b"{", b"null", b"[]", b'"x"', b"1e999", b"[" * 50_000, b'{"a": ' * 5000, b"\x00\xff", b'{"__proto__": {"x": 1}}']
+GARBAGE_BODIES = [
+    b"",
+    b"{",
+    b"null",
+    b"[]",
+    b'"x"',
+    b"1e999",
+    b"[" * 50_000,
+    b'{"a": ' * 5000,
+    b"\x00\xff",
+    b'{"__proto__": {"x": 1}}',
+]
 GARBAGE_QUERY = ["-1", "1e309", "%00", "a" * 3000]
 SWEEP_IDS = ["not-a-uuid", "%00", "%ff%fe", "a" * 300]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -320,7 +427,11 @@ def sweep_requests(route: ApiRoute, *, signed_in: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"method": route.method, "url": url}]
     if not signed_in and route.auth in {"user", "admin"}:  # refused before anything else is read
         bodies = [{"method": route.method, "url": url, "content": raw} for raw in GARBAGE_BODIES[:3]]
-        return out + [{"method": route.method, "url": concrete(route.path, "not-a-uuid")}] + (bodies if route.method in WRITE_METHODS else [])
+        return (
+            out
+            + [{"method": route.method, "url": concrete(route.path, "not-a-uuid")}]
+            + (bodies if route.method in WRITE_METHODS else [])
+        )
     out += [{"method": route.method, "url": concrete(route.path, bad)} for bad in SWEEP_IDS if "{" in route.path]
     if route.method in WRITE_METHODS:
         out += [{"method": route.method, "url": url, "content": raw} for raw in GARBAGE_BODIES]
@@ -328,8 +439,15 @@ def sweep_requests(route: ApiRoute, *, signed_in: bool) -> list[dict[str, Any]]:
     out += [{"method": route.method, "url": f"{url}?{name}={value}"} for name in names for value in GARBAGE_QUERY]
     if route.method in WRITE_METHODS:
         fields = sorted(((route.body or {}).get("properties") or {}) | {"name": None})
-        out += [{"method": route.method, "url": url, "content": json.dumps({f: value for f in fields}).encode()} for value in GARBAGE_VALUES]
-        out += [{"method": route.method, "url": url, "content": json.dumps({f: value}).encode()} for f in fields for value in FIELD_GARBAGE]
+        out += [
+            {"method": route.method, "url": url, "content": json.dumps({f: value for f in fields}).encode()}
+            for value in GARBAGE_VALUES
+        ]
+        out += [
+            {"method": route.method, "url": url, "content": json.dumps({f: value}).encode()}
+            for f in fields
+            for value in FIELD_GARBAGE
+        ]
     return out
 
 
@@ -349,7 +467,9 @@ async def sweep(client: httpx.AsyncClient, requests: list[dict[str, Any]], heade
         async with gate:
             response = await client.request(**request, headers={**headers, "content-type": "application/json"})
         if response.status_code >= 500 and not deliberate(response):
-            failures.append(f"{request['method']} {request['url'][:100]} {str(request.get('content', ''))[:80]} -> {response.status_code} {response.text[:200]}")
+            failures.append(
+                f"{request['method']} {request['url'][:100]} {str(request.get('content', ''))[:80]} -> {response.status_code} {response.text[:200]}"
+            )
 
     await asyncio.gather(*(one(r) for r in requests))
     return failures
@@ -358,7 +478,9 @@ async def sweep(client: httpx.AsyncClient, requests: list[dict[str, Any]], heade
 @pytest.mark.parametrize("route", api.routes, ids=lambda r: f"{r.method} {r.path}")
 async def test_garbage_never_gets_a_5xx(client: httpx.AsyncClient, writer: UserHandle, route: ApiRoute) -> None:
     """Every registered route with garbage ids, query strings and bodies, as nobody and as a signed-in user."""
-    user = await register_user(client) if route.path == "/auth/logout" else writer  # logout would end the shared session
+    user = (
+        await register_user(client) if route.path == "/auth/logout" else writer
+    )  # logout would end the shared session
     failures = await sweep(client, sweep_requests(route, signed_in=False), {})
     failures += await sweep(client, sweep_requests(route, signed_in=True), user.headers)
     assert not failures, "\n".join(failures)

@@ -101,6 +101,7 @@ async def test_deep_health_is_503_fast_when_redis_refuses(redis_refused: Spawned
 
 async def test_deep_health_is_503_within_the_check_timeout_when_redis_hangs(tmp_path: Path) -> None:
     """A Redis that accepts the connection and never answers: the probe must not hang with it."""
+
     async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while await reader.read(65536):

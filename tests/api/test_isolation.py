@@ -40,7 +40,14 @@ class World:
     bobs: dict[str, str] = field(default_factory=dict)  # Bob's own objects, so his lists are not trivially empty
 
 
-GLOBAL_TYPE = {"project": "Project", "thread": "Thread", "session": "AuthSession", "run": "AgentRun", "message": "Message", "user": "User"}
+GLOBAL_TYPE = {
+    "project": "Project",
+    "thread": "Thread",
+    "session": "AuthSession",
+    "run": "AgentRun",
+    "message": "Message",
+    "user": "User",
+}
 
 
 async def wait_terminal(client: httpx.AsyncClient, user: UserHandle, run_id: str) -> None:
@@ -54,21 +61,40 @@ async def wait_terminal(client: httpx.AsyncClient, user: UserHandle, run_id: str
 
 
 async def objects_of(client: httpx.AsyncClient, user: UserHandle, tag: str) -> dict[str, str]:
-    project = (await client.post("/api/projects", json={"name": f"{tag} project"}, headers=user.headers)).json()["project_id"]
-    thread = (await client.post("/api/threads", json={"project_id": project, "title": f"{tag} thread"}, headers=user.headers)).json()["thread_id"]
+    project = (await client.post("/api/projects", json={"name": f"{tag} project"}, headers=user.headers)).json()[
+        "project_id"
+    ]
+    thread = (
+        await client.post("/api/threads", json={"project_id": project, "title": f"{tag} thread"}, headers=user.headers)
+    ).json()["thread_id"]
     posted = await gql(
-        client, "mutation($i: PostMessageInput!) { postMessage(input: $i) { ... on MessagePayload { message { id } } } }",
-        {"i": {"threadId": thread, "content": f"{tag} message"}}, user=user,
+        client,
+        "mutation($i: PostMessageInput!) { postMessage(input: $i) { ... on MessagePayload { message { id } } } }",
+        {"i": {"threadId": thread, "content": f"{tag} message"}},
+        user=user,
     )
-    started = await client.post(f"/api/thread/{thread}/agent/start", json={"prompt": f"{tag} prompt"}, headers=user.headers)
+    started = await client.post(
+        f"/api/thread/{thread}/agent/start", json={"prompt": f"{tag} prompt"}, headers=user.headers
+    )
     assert started.status_code == 200, started.text
     run = started.json()["agent_run_id"]
     await wait_terminal(client, user, run)
-    login = await client.post("/api/auth/token", json={"email": user.email, "password": user.password})  # a second session
-    sessions = (await client.get("/api/auth/sessions", headers={"Authorization": f"Bearer {login.json()['access_token']}"})).json()
+    login = await client.post(
+        "/api/auth/token", json={"email": user.email, "password": user.password}
+    )  # a second session
+    sessions = (
+        await client.get("/api/auth/sessions", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+    ).json()
     session = next(s["session_id"] for s in sessions["sessions"] if s["current"])
     message = posted["data"]["postMessage"]["message"]["id"]
-    return {"project": project, "thread": thread, "run": run, "session": session, "message": message, "user": user.user_id}
+    return {
+        "project": project,
+        "thread": thread,
+        "run": run,
+        "session": session,
+        "message": message,
+        "user": user.user_id,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +109,15 @@ async def world(server: LiveServer) -> AsyncIterator[World]:
 # Path parameter -> which of Alice's objects goes in it (None: not an object anyone owns). Every route
 # with an object parameter is tested from this.
 PATH_PARAMS: dict[str, str | None] = {
-    "project_id": "project", "thread_id": "thread", "session_id": "session", "agent_run_id": "run",
+    "project_id": "project",
+    "thread_id": "thread",
+    "session_id": "session",
+    "agent_run_id": "run",
     # not objects anyone owns: public facts, or a name inside an object whose own id is checked
-    "country_code": None, "session_name": None, "slug": None, "flag_name": None,
+    "country_code": None,
+    "session_name": None,
+    "slug": None,
+    "flag_name": None,
 }
 # Owned objects that objects_of() cannot make yet: sandboxes and snapshots (the session server's tmp dir
 # is 0700, which the sandbox workspace check refuses), Composio profiles and connections. Move each to
@@ -93,8 +125,21 @@ PATH_PARAMS: dict[str, str | None] = {
 PENDING_PATH_PARAMS = {"sandbox_id", "snapshot_id", "profile_id", "connection_id"}
 # The same for GraphQL root fields (add GQL_CASES lines and remove them from here).
 PENDING_FIELDS = {
-    "createSnapshot", "deleteFiles", "deleteSandbox", "deleteSnapshot", "diffSnapshot", "ensureSandbox", "executeCommand",
-    "previewUrl", "projectSandbox", "restoreSnapshot", "sandbox", "sessionOutput", "sessionStatus", "stopSession", "writeFiles",
+    "createSnapshot",
+    "deleteFiles",
+    "deleteSandbox",
+    "deleteSnapshot",
+    "diffSnapshot",
+    "ensureSandbox",
+    "executeCommand",
+    "previewUrl",
+    "projectSandbox",
+    "restoreSnapshot",
+    "sandbox",
+    "sessionOutput",
+    "sessionStatus",
+    "stopSession",
+    "writeFiles",
 }
 # Bodies some routes need to reach their ownership check.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {("POST", "/thread/{thread_id}/agent/start"): {"prompt": "hijack"}}
@@ -110,7 +155,11 @@ class RestCase:
 
     @property
     def id(self) -> str:
-        return f"{self.method} {self.route}" + (f"?{','.join(self.query)}" if self.query else "") + (f" {{{','.join(self.body)}}}" if self.body else "")
+        return (
+            f"{self.method} {self.route}"
+            + (f"?{','.join(self.query)}" if self.query else "")
+            + (f" {{{','.join(self.body)}}}" if self.body else "")
+        )
 
 
 # Ids outside the path: one line each.
@@ -149,7 +198,9 @@ def strangers(ids: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", path_cases() + REST_EXTRA, ids=lambda c: c.id)
-async def test_rest_route_hides_alices_objects_from_bob(client: httpx.AsyncClient, world: World, case: RestCase) -> None:
+async def test_rest_route_hides_alices_objects_from_bob(
+    client: httpx.AsyncClient, world: World, case: RestCase
+) -> None:
     url, kwargs = rest_request(case, world.ids)
     response = await client.request(case.method, url, headers=world.bob.headers, **kwargs)
     assert response.status_code == case.status, (case.id, response.status_code, response.text)
@@ -180,23 +231,62 @@ GQL_CASES = [
     GqlCase("run", "run", "query($id: ID!) { run(id: $id) { id status } }"),
     GqlCase("runs", "thread", "query($id: ID!) { runs(threadId: $id) { edges { node { id } } } }"),
     GqlCase("events", "run", "query($id: ID!) { events(runId: $id) { sequence } }"),
-    GqlCase("createThread", "project", f'mutation($id: ID!) {{ createThread(input: {{projectId: $id, title: "hijack"}}) {{ {ERROR_RESULT} }} }}'),
-    GqlCase("postMessage", "thread", f'mutation($id: ID!) {{ postMessage(input: {{threadId: $id, content: "hijack"}}) {{ {ERROR_RESULT} }} }}'),
-    GqlCase("updateProject", "project", f'mutation($id: ID!) {{ updateProject(input: {{id: $id, name: "hijacked"}}) {{ {ERROR_RESULT} }} }}'),
+    GqlCase(
+        "createThread",
+        "project",
+        f'mutation($id: ID!) {{ createThread(input: {{projectId: $id, title: "hijack"}}) {{ {ERROR_RESULT} }} }}',
+    ),
+    GqlCase(
+        "postMessage",
+        "thread",
+        f'mutation($id: ID!) {{ postMessage(input: {{threadId: $id, content: "hijack"}}) {{ {ERROR_RESULT} }} }}',
+    ),
+    GqlCase(
+        "updateProject",
+        "project",
+        f'mutation($id: ID!) {{ updateProject(input: {{id: $id, name: "hijacked"}}) {{ {ERROR_RESULT} }} }}',
+    ),
     GqlCase("deleteProject", "project", f"mutation($id: ID!) {{ deleteProject(id: $id) {{ {ERROR_RESULT} }} }}"),
     GqlCase("revokeSession", "session", f"mutation($id: ID!) {{ revokeSession(id: $id) {{ {ERROR_RESULT} }} }}"),
-    GqlCase("startRun", "thread", f'mutation($id: ID!) {{ startRun(input: {{threadId: $id, prompt: "hijack"}}) {{ {ERROR_RESULT} }} }}'),
+    GqlCase(
+        "startRun",
+        "thread",
+        f'mutation($id: ID!) {{ startRun(input: {{threadId: $id, prompt: "hijack"}}) {{ {ERROR_RESULT} }} }}',
+    ),
     GqlCase("stopRun", "run", f"mutation($id: ID!) {{ stopRun(id: $id) {{ {ERROR_RESULT} }} }}"),
     GqlCase("pauseRun", "run", f"mutation($id: ID!) {{ pauseRun(id: $id) {{ {ERROR_RESULT} }} }}"),
     GqlCase("resumeRun", "run", f"mutation($id: ID!) {{ resumeRun(id: $id) {{ {ERROR_RESULT} }} }}"),
     GqlCase("runEvents", "run", "subscription($id: ID!) { runEvents(runId: $id) { sequence type } }", transport="ws"),
     # the same through Strawberry's own subscription path (a directive keeps it off the shared fan-out)
-    GqlCase("runEvents", "run", "subscription($id: ID!) { runEvents(runId: $id) { sequence @include(if: true) } }", transport="ws"),
+    GqlCase(
+        "runEvents",
+        "run",
+        "subscription($id: ID!) { runEvents(runId: $id) { sequence @include(if: true) } }",
+        transport="ws",
+    ),
     GqlCase("deploymentStatus", "project", "query($id: ID!) { deploymentStatus(projectId: $id) { __typename } }"),
-    GqlCase("deployProject", "project", f"mutation($id: ID!) {{ deployProject(input: {{projectId: $id}}) {{ {ERROR_RESULT} }} }}"),
-    GqlCase("updateDeployment", "project", f"mutation($id: ID!) {{ updateDeployment(input: {{projectId: $id}}) {{ {ERROR_RESULT} }} }}"),
-    GqlCase("userBillingStatus", "user", "query($id: ID!) { userBillingStatus(userId: $id) { __typename } }", code="FORBIDDEN"),
-    GqlCase("resetQuotas", "user", f"mutation($id: ID!) {{ resetQuotas(userId: $id) {{ {ERROR_RESULT} }} }}", code="FORBIDDEN"),
+    GqlCase(
+        "deployProject",
+        "project",
+        f"mutation($id: ID!) {{ deployProject(input: {{projectId: $id}}) {{ {ERROR_RESULT} }} }}",
+    ),
+    GqlCase(
+        "updateDeployment",
+        "project",
+        f"mutation($id: ID!) {{ updateDeployment(input: {{projectId: $id}}) {{ {ERROR_RESULT} }} }}",
+    ),
+    GqlCase(
+        "userBillingStatus",
+        "user",
+        "query($id: ID!) { userBillingStatus(userId: $id) { __typename } }",
+        code="FORBIDDEN",
+    ),
+    GqlCase(
+        "resetQuotas",
+        "user",
+        f"mutation($id: ID!) {{ resetQuotas(userId: $id) {{ {ERROR_RESULT} }} }}",
+        code="FORBIDDEN",
+    ),
 ]
 
 
@@ -215,7 +305,9 @@ def not_found_answer(case: GqlCase, result: dict[str, Any]) -> dict[str, Any]:
     return {"message": payload["message"], "code": payload["code"]}
 
 
-async def run_case(client: httpx.AsyncClient, server: LiveServer, user: UserHandle, case: GqlCase, raw_id: str) -> dict[str, Any]:
+async def run_case(
+    client: httpx.AsyncClient, server: LiveServer, user: UserHandle, case: GqlCase, raw_id: str
+) -> dict[str, Any]:
     if case.transport == "ws":
         [messages] = await asyncio.wait_for(ws_execute(server.ws_url, user, [(case.document, {"id": raw_id})]), 10)
         first = messages[0]
@@ -244,8 +336,10 @@ async def test_graphql_field_hides_alices_objects_from_bob(
 async def test_bobs_lists_never_contain_alices_objects(client: httpx.AsyncClient, world: World) -> None:
     bob, mine, hers = world.bob.headers, world.bobs, set(world.ids.values())
     rest = [
-        ("/api/projects", "projects", "project_id"), ("/api/threads", "threads", "thread_id"),
-        ("/api/auth/sessions", "sessions", "session_id"), (f"/api/thread/{mine['thread']}/agent-runs", "agent_runs", "agent_run_id"),
+        ("/api/projects", "projects", "project_id"),
+        ("/api/threads", "threads", "thread_id"),
+        ("/api/auth/sessions", "sessions", "session_id"),
+        (f"/api/thread/{mine['thread']}/agent-runs", "agent_runs", "agent_run_id"),
     ]
     for url, key, id_key in rest:
         listed = [item[id_key] for item in (await client.get(url, headers=bob)).json()[key]]
@@ -273,8 +367,10 @@ def _ids_in(value: Any) -> set[str]:
 async def alices_state(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
     alice, ids = world.alice.headers, world.ids
     thread = await gql(
-        client, "query($id: ID!) { thread(id: $id) { title updatedAt messages(first: 100) { edges { node { id content } } } } }",
-        {"id": ids["thread"]}, user=world.alice,
+        client,
+        "query($id: ID!) { thread(id: $id) { title updatedAt messages(first: 100) { edges { node { id content } } } } }",
+        {"id": ids["thread"]},
+        user=world.alice,
     )
     run = (await client.get(f"/api/agent-run/{ids['run']}", headers=alice)).json()
     return {
@@ -284,16 +380,22 @@ async def alices_state(client: httpx.AsyncClient, world: World) -> dict[str, Any
         "runs": (await client.get(f"/api/thread/{ids['thread']}/agent-runs", headers=alice)).json(),
         "run": run,
         "events": (await client.get(f"/api/agent-run/{ids['run']}/events", headers=alice)).json(),
-        "sessions": sorted(s["session_id"] for s in (await client.get("/api/auth/sessions", headers=alice)).json()["sessions"]),
+        "sessions": sorted(
+            s["session_id"] for s in (await client.get("/api/auth/sessions", headers=alice)).json()["sessions"]
+        ),
     }
 
 
-async def test_bobs_attempts_change_nothing_of_alices(client: httpx.AsyncClient, server: LiveServer, world: World) -> None:
+async def test_bobs_attempts_change_nothing_of_alices(
+    client: httpx.AsyncClient, server: LiveServer, world: World
+) -> None:
     before = await alices_state(client, world)
     assert world.ids["session"] in before["sessions"]
     for rest_case in path_cases() + REST_EXTRA:
         url, kwargs = rest_request(rest_case, world.ids)
-        assert (await client.request(rest_case.method, url, headers=world.bob.headers, **kwargs)).status_code == rest_case.status
+        assert (
+            await client.request(rest_case.method, url, headers=world.bob.headers, **kwargs)
+        ).status_code == rest_case.status
     for gql_case in GQL_CASES:
         for raw in (world.ids[gql_case.kind], to_global_id(GLOBAL_TYPE[gql_case.kind], world.ids[gql_case.kind])):
             not_found_answer(gql_case, await run_case(client, server, world.bob, gql_case, raw))
@@ -314,15 +416,23 @@ async def test_the_matrix_reaches_real_objects_for_their_owner(client: httpx.Asy
         url, kwargs = rest_request(rest_case, ids)
         response = await client.request(rest_case.method, url, headers=carol.headers, **kwargs)
         assert response.status_code not in {401, 403, 422}, (rest_case.id, response.status_code, response.text)
-        assert (response.status_code, response.text) != (stranger.status_code, stranger.text), (rest_case.id, response.text)
+        assert (response.status_code, response.text) != (stranger.status_code, stranger.text), (
+            rest_case.id,
+            response.text,
+        )
     for gql_case in sorted((c for c in GQL_CASES if c.code == "NOT_FOUND"), key=lambda c: c.field == "deleteProject"):
-        stranger_answer = not_found_answer(gql_case, await run_case(client, server, carol, gql_case, unknown[gql_case.kind]))
+        stranger_answer = not_found_answer(
+            gql_case, await run_case(client, server, carol, gql_case, unknown[gql_case.kind])
+        )
         result = await run_case(client, server, carol, gql_case, ids[gql_case.kind])
         payload = (result.get("data") or {}).get(gql_case.field)
         if isinstance(payload, dict) and payload.get("__typename") in TYPED.values():
             assert {"message": payload["message"], "code": payload["code"]} != stranger_answer, (gql_case.field, result)
         for error in result.get("errors") or []:
-            assert {"message": error["message"], "code": error["extensions"]["code"]} != stranger_answer, (gql_case.field, result)
+            assert {"message": error["message"], "code": error["extensions"]["code"]} != stranger_answer, (
+                gql_case.field,
+                result,
+            )
 
 
 # --- the matrix covers everything that takes an id -----------------------------------------------------
@@ -332,11 +442,15 @@ def test_every_rest_route_taking_an_id_is_in_the_matrix() -> None:
     covered = {(c.method, c.route, name) for c in REST_EXTRA for name in (*c.query, *c.body)}
     for route in api.routes:
         for param in [p[1:-1] for p in route.path.split("/") if p.startswith("{")]:
-            assert param in PATH_PARAMS or param in PENDING_PATH_PARAMS, f"{route.method} {route.path}: add '{param}' to PATH_PARAMS (None if nobody owns it)"
+            assert param in PATH_PARAMS or param in PENDING_PATH_PARAMS, (
+                f"{route.method} {route.path}: add '{param}' to PATH_PARAMS (None if nobody owns it)"
+            )
         body_ids = [name for name in ((route.body or {}).get("properties") or {}) if name.endswith("_id")]
         query_ids = [q["name"] for q in route.query if q["name"].endswith("_id")]
         for name in body_ids + query_ids:
-            assert (route.method, route.path, name) in covered, f"{route.method} {route.path}: add a REST_EXTRA line for '{name}'"
+            assert (route.method, route.path, name) in covered, (
+                f"{route.method} {route.path}: add a REST_EXTRA line for '{name}'"
+            )
 
 
 def _takes_id(arg_type: Any, seen: frozenset[str] = frozenset()) -> bool:
@@ -352,8 +466,12 @@ def _takes_id(arg_type: Any, seen: frozenset[str] = frozenset()) -> bool:
 def test_every_graphql_root_field_taking_an_id_is_in_the_matrix() -> None:
     schema = build_schema()._schema
     roots = [t for t in (schema.query_type, schema.mutation_type, schema.subscription_type) if t is not None]
-    taking_ids = {name for root in roots for name, f in root.fields.items() if any(_takes_id(a.type) for a in f.args.values())}
+    taking_ids = {
+        name for root in roots for name, f in root.fields.items() if any(_takes_id(a.type) for a in f.args.values())
+    }
     covered = {c.field for c in GQL_CASES}
-    assert taking_ids <= covered | PENDING_FIELDS, f"add GQL_CASES lines for {sorted(taking_ids - covered - PENDING_FIELDS)}"
+    assert taking_ids <= covered | PENDING_FIELDS, (
+        f"add GQL_CASES lines for {sorted(taking_ids - covered - PENDING_FIELDS)}"
+    )
     assert not covered & PENDING_FIELDS, f"covered now, remove from PENDING_FIELDS: {sorted(covered & PENDING_FIELDS)}"
     assert PENDING_FIELDS <= taking_ids, f"gone, remove from PENDING_FIELDS: {sorted(PENDING_FIELDS - taking_ids)}"

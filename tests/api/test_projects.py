@@ -30,7 +30,9 @@ async def test_projects_paginate_with_cursor(client: httpx.AsyncClient, alice: U
 async def test_threads_create_and_filter_by_project(client: httpx.AsyncClient, alice: UserHandle) -> None:
     one = (await client.post("/api/projects", json={"name": "one"}, headers=alice.headers)).json()
     two = (await client.post("/api/projects", json={"name": "two"}, headers=alice.headers)).json()
-    made = await client.post("/api/threads", json={"project_id": one["project_id"], "title": "t1"}, headers=alice.headers)
+    made = await client.post(
+        "/api/threads", json={"project_id": one["project_id"], "title": "t1"}, headers=alice.headers
+    )
     assert made.status_code == 201 and made.json()["project_id"] == one["project_id"]
     await client.post("/api/threads", json={"project_id": two["project_id"]}, headers=alice.headers)
     only_one = (await client.get(f"/api/threads?project_id={one['project_id']}", headers=alice.headers)).json()

@@ -34,7 +34,11 @@ def idp() -> Iterator[FakeJWKSServer]:
 
 @pytest.fixture(scope="module")
 async def external(idp: FakeJWKSServer, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ExternalServer]:
-    settings = {"EXTERNAL_JWKS_URL": idp.jwks_url, "EXTERNAL_ISSUER": EXTERNAL_ISSUER, "EXTERNAL_AUDIENCE": EXTERNAL_AUDIENCE}
+    settings = {
+        "EXTERNAL_JWKS_URL": idp.jwks_url,
+        "EXTERNAL_ISSUER": EXTERNAL_ISSUER,
+        "EXTERNAL_AUDIENCE": EXTERNAL_AUDIENCE,
+    }
     async with spawn_server(tmp_path_factory.mktemp("runplane-external"), settings, name="external-issuer") as process:
         yield ExternalServer(process, idp)
     # Every rejection above must have been a handled 4xx: an unhandled error leaves a traceback here.

@@ -54,7 +54,9 @@ async def me(client: httpx.AsyncClient, token: str) -> httpx.Response:
     return await client.get("/api/auth/me", headers=bearer(token))
 
 
-async def gql_as(client: httpx.AsyncClient, query: str, token: str | None, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+async def gql_as(
+    client: httpx.AsyncClient, query: str, token: str | None, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """GraphQL with a raw bearer token (tests.support.gql takes a UserHandle)."""
     headers = bearer(token) if token is not None else {}
     response = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
@@ -111,7 +113,9 @@ def claims_of(token: str) -> dict[str, Any]:
     return claims
 
 
-def builtin_token(settings: Settings, base: str, *, secret: str | None = None, drop: tuple[str, ...] = (), **changes: Any) -> str:
+def builtin_token(
+    settings: Settings, base: str, *, secret: str | None = None, drop: tuple[str, ...] = (), **changes: Any
+) -> str:
     """Re-sign a real access token's claims with some of them changed: one defect at a time."""
     claims = {**claims_of(base), **changes}
     for name in drop:
@@ -141,7 +145,10 @@ async def fetch_one(settings: Settings, sql_sqlite: str, sql_postgres: str, *arg
 
 async def password_hash_of(settings: Settings, email: str) -> str:
     value = await fetch_one(
-        settings, "SELECT password_hash FROM users WHERE email = ?", "SELECT password_hash FROM users WHERE email = $1", email
+        settings,
+        "SELECT password_hash FROM users WHERE email = ?",
+        "SELECT password_hash FROM users WHERE email = $1",
+        email,
     )
     assert isinstance(value, str)
     return value

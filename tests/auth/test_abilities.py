@@ -23,7 +23,14 @@ from tests.auth.helpers import (
 from tests.support import LiveServer, UserHandle, gql, register_user
 
 ISSUE_ABILITIES = {
-    "projects:read", "projects:write", "runs:start", "runs:control", "sandbox:exec", "billing:read", "billing:write", "admin",
+    "projects:read",
+    "projects:write",
+    "runs:start",
+    "runs:control",
+    "sandbox:exec",
+    "billing:read",
+    "billing:write",
+    "admin",
 }
 
 
@@ -56,7 +63,9 @@ async def test_read_only_token_can_list_but_not_create(client: httpx.AsyncClient
 
 
 async def test_read_only_token_on_graphql(client: httpx.AsyncClient, alice: UserHandle) -> None:
-    logged_in = (await gql(client, LOGIN, {"input": {"email": alice.email, "password": PASSWORD, "abilities": ["projects:read"]}}))
+    logged_in = await gql(
+        client, LOGIN, {"input": {"email": alice.email, "password": PASSWORD, "abilities": ["projects:read"]}}
+    )
     token = logged_in["data"]["login"]["accessToken"]
     created = (await gql_as(client, CREATE_PROJECT, token, {"name": "nope"}))["data"]["createProject"]
     assert created["__typename"] == "ForbiddenError" and created["code"] == "FORBIDDEN"
@@ -100,7 +109,9 @@ async def test_an_admin_may_carry_admin(server: LiveServer, client: httpx.AsyncC
     "abilities",
     [["projects:read", "root"], ["PROJECTS:READ"], ["*"], "projects:read", [1], {"projects:read": True}, [None]],
 )
-async def test_unknown_or_malformed_abilities_are_422(abilities: object, client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_unknown_or_malformed_abilities_are_422(
+    abilities: object, client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     body = {"email": alice.email, "password": alice.password, "abilities": abilities}
     assert_error(await client.post("/api/auth/token", json=body), 422)
     fresh = {"email": f"x{abs(hash(str(abilities)))}@example.com", "password": PASSWORD, "abilities": abilities}
@@ -111,7 +122,9 @@ async def test_unknown_abilities_on_graphql_are_an_input_error(client: httpx.Asy
     result = await gql(client, LOGIN, {"input": {"email": alice.email, "password": PASSWORD, "abilities": ["root"]}})
     payload = result["data"]["login"]
     assert payload["__typename"] == "InputError" and payload["field"] == "abilities"
-    registered = await gql(client, REGISTER, {"input": {"email": "r@example.com", "password": PASSWORD, "abilities": ["root"]}})
+    registered = await gql(
+        client, REGISTER, {"input": {"email": "r@example.com", "password": PASSWORD, "abilities": ["root"]}}
+    )
     assert registered["data"]["register"]["__typename"] == "InputError"
 
 

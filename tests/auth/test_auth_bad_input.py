@@ -65,23 +65,40 @@ async def test_deeply_nested_json_is_a_client_error(path: str, client: httpx.Asy
     ],
 )
 @pytest.mark.parametrize("path", ["/api/auth/register", "/api/auth/token"])
-async def test_missing_or_mistyped_credentials_are_422(path: str, body: dict[str, object], client: httpx.AsyncClient) -> None:
+async def test_missing_or_mistyped_credentials_are_422(
+    path: str, body: dict[str, object], client: httpx.AsyncClient
+) -> None:
     assert_error(await client.post(path, json=body), 422)
 
 
 @pytest.mark.parametrize("body", [{}, {"refresh_token": None}, {"refresh_token": 1}, {"refresh_token": ["rpr_x"]}])
-async def test_refresh_with_missing_or_mistyped_token_is_422(body: dict[str, object], client: httpx.AsyncClient) -> None:
+async def test_refresh_with_missing_or_mistyped_token_is_422(
+    body: dict[str, object], client: httpx.AsyncClient
+) -> None:
     assert_error(await client.post("/api/auth/refresh", json=body), 422)
 
 
 @pytest.mark.parametrize("password", ["", "short", "1234567", "x" * 1025])
 async def test_register_password_length_is_checked(password: str, client: httpx.AsyncClient) -> None:
-    body = assert_error(await client.post("/api/auth/register", json={"email": fresh_email(), "password": password}), 422)
+    body = assert_error(
+        await client.post("/api/auth/register", json={"email": fresh_email(), "password": password}), 422
+    )
     assert body.get("field") == "password"
 
 
 @pytest.mark.parametrize(
-    "email", ["", "   ", "plainaddress", "a@b", "@example.com", "a b@example.com", "a@exa mple.com", "x" * 400 + "@example.com", "a\x00@example.com"]
+    "email",
+    [
+        "",
+        "   ",
+        "plainaddress",
+        "a@b",
+        "@example.com",
+        "a b@example.com",
+        "a@exa mple.com",
+        "x" * 400 + "@example.com",
+        "a\x00@example.com",
+    ],
 )
 async def test_register_rejects_invalid_emails(email: str, client: httpx.AsyncClient) -> None:
     body = assert_error(await client.post("/api/auth/register", json={"email": email, "password": PASSWORD}), 422)
@@ -159,7 +176,9 @@ async def test_oversized_chunked_body_is_413(path: str, server: LiveServer, clie
 
 async def test_a_body_just_under_the_limit_is_parsed(server: LiveServer, client: httpx.AsyncClient) -> None:
     filler = "x" * (server.settings.max_body_bytes - 200)
-    response = await client.post("/api/auth/token", json={"email": fresh_email(), "password": "p" * 20, "filler": filler})
+    response = await client.post(
+        "/api/auth/token", json={"email": fresh_email(), "password": "p" * 20, "filler": filler}
+    )
     assert_unauthorized(response)
 
 
@@ -177,12 +196,16 @@ async def test_graphql_register_input_errors(client: httpx.AsyncClient, alice: U
     assert short["__typename"] == "InputError" and short["field"] == "password" and short["code"] == "INVALID_INPUT"
     bad_email = (await gql(client, REGISTER, {"input": {"email": "nope", "password": PASSWORD}}))["data"]["register"]
     assert bad_email["__typename"] == "InputError" and bad_email["field"] == "email"
-    duplicate = (await gql(client, REGISTER, {"input": {"email": alice.email, "password": PASSWORD}}))["data"]["register"]
+    duplicate = (await gql(client, REGISTER, {"input": {"email": alice.email, "password": PASSWORD}}))["data"][
+        "register"
+    ]
     assert duplicate["__typename"] == "ConflictError" and duplicate["code"] == "CONFLICT"
 
 
 async def test_graphql_register_with_wrong_variable_types(client: httpx.AsyncClient) -> None:
-    result = await client.post("/graphql", json={"query": REGISTER, "variables": {"input": {"email": 1, "password": []}}})
+    result = await client.post(
+        "/graphql", json={"query": REGISTER, "variables": {"input": {"email": 1, "password": []}}}
+    )
     assert result.status_code in {200, 400}
     errors = result.json()["errors"]
     codes = [e["extensions"]["code"] for e in errors]

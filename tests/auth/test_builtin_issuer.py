@@ -35,7 +35,9 @@ from tests.support import LiveServer, UserHandle, gql
 
 async def test_register_answers_a_token_pair_that_works(client: httpx.AsyncClient) -> None:
     email = f"new-{uuid.uuid4().hex[:8]}@example.com"
-    response = await client.post("/api/auth/register", json={"email": email, "password": PASSWORD, "display_name": "New"})
+    response = await client.post(
+        "/api/auth/register", json={"email": email, "password": PASSWORD, "display_name": "New"}
+    )
     assert response.status_code == 201, response.text
     tokens = response.json()
     assert_token_shape(tokens)
@@ -75,7 +77,9 @@ async def test_refresh_rotates_the_refresh_token(client: httpx.AsyncClient, alic
     assert again.status_code == 200 and again.json()["refresh_token"] != rotated["refresh_token"]
 
 
-async def test_reusing_a_rotated_refresh_token_revokes_the_session(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_reusing_a_rotated_refresh_token_revokes_the_session(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     rotated = (await client.post("/api/auth/refresh", json={"refresh_token": alice.refresh_token})).json()
     reuse = await client.post("/api/auth/refresh", json={"refresh_token": alice.refresh_token})
     assert_unauthorized(reuse)
@@ -88,7 +92,9 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_session(client: httpx
     assert (await me(client, other["access_token"])).status_code == 200
 
 
-async def test_forged_refresh_token_naming_a_session_does_not_revoke_it(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_forged_refresh_token_naming_a_session_does_not_revoke_it(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     """Reuse detection must need a token we issued: knowing a session id is not enough to kill it."""
     sid = uuid.UUID(claims_of(alice.access_token)["sid"])
     forged = f"rpr_{sid.hex}.{'A' * 43}"
@@ -119,7 +125,9 @@ async def test_logout_and_me_need_a_token(client: httpx.AsyncClient) -> None:
     assert_unauthorized(await client.delete(f"/api/auth/sessions/{uuid.uuid4()}"))
 
 
-async def test_sessions_lists_live_logins_and_marks_the_current_one(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_sessions_lists_live_logins_and_marks_the_current_one(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     second = await login(client, alice.email)
     response = await client.get("/api/auth/sessions", headers=bearer(second["access_token"]))
     assert response.status_code == 200, response.text
@@ -150,7 +158,9 @@ async def test_delete_own_current_session_logs_out(client: httpx.AsyncClient, al
     await assert_rejected_everywhere(client, alice.access_token)
 
 
-async def test_another_users_session_is_not_found(client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle) -> None:
+async def test_another_users_session_is_not_found(
+    client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle
+) -> None:
     bob_sid = claims_of(bob.access_token)["sid"]
     for sid in (bob_sid, str(uuid.uuid4()), "not-a-uuid"):
         assert_error(await client.delete(f"/api/auth/sessions/{sid}", headers=alice.headers), 404)
@@ -205,10 +215,14 @@ async def test_mutations_over_get_do_not_log_out(client: httpx.AsyncClient, alic
     response = await client.get("/graphql", params={"query": LOGOUT}, headers=alice.headers)
     assert response.status_code in {400, 405}
     assert (await me(client, alice.access_token)).status_code == 200
-    assert (await client.get("/graphql", params={"query": ME}, headers=alice.headers)).json()["data"]["me"]["email"] == alice.email
+    assert (await client.get("/graphql", params={"query": ME}, headers=alice.headers)).json()["data"]["me"][
+        "email"
+    ] == alice.email
 
 
-async def test_token_in_the_query_string_is_ignored_outside_streams(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_token_in_the_query_string_is_ignored_outside_streams(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     assert_unauthorized(await client.get("/api/auth/me", params={"token": alice.access_token}))
 
 

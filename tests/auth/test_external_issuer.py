@@ -39,7 +39,9 @@ async def profile(client: httpx.AsyncClient, token: str) -> dict[str, object]:
     return body
 
 
-async def test_valid_external_token_provisions_the_user_by_sub(ext_client: httpx.AsyncClient, external: ExternalServer) -> None:
+async def test_valid_external_token_provisions_the_user_by_sub(
+    ext_client: httpx.AsyncClient, external: ExternalServer
+) -> None:
     sub = new_sub()
     first = await profile(ext_client, external.idp.token(sub))
     second = await profile(ext_client, external.idp.token(sub))  # a fresh token, same subject
@@ -80,7 +82,9 @@ async def test_external_sub_cannot_name_a_builtin_user(ext_client: httpx.AsyncCl
     assert impostor["id"] != owner.user_id
 
 
-async def test_odd_subjects_and_emails_do_not_break_provisioning(ext_client: httpx.AsyncClient, external: ExternalServer) -> None:
+async def test_odd_subjects_and_emails_do_not_break_provisioning(
+    ext_client: httpx.AsyncClient, external: ExternalServer
+) -> None:
     idp = external.idp
     await assert_rejected_everywhere(ext_client, idp.token("nul\x00sub"))
     # Too long to store whole: truncating would merge two subjects into one account.
@@ -102,7 +106,9 @@ async def test_builtin_tokens_still_work_beside_the_external_issuer(ext_client: 
 # ---- key rotation ------------------------------------------------------------------------------
 
 
-async def test_unknown_kid_after_rotation_refetches_the_jwks(ext_client: httpx.AsyncClient, external: ExternalServer) -> None:
+async def test_unknown_kid_after_rotation_refetches_the_jwks(
+    ext_client: httpx.AsyncClient, external: ExternalServer
+) -> None:
     idp, sub = external.idp, new_sub()
     user_id = (await profile(ext_client, idp.token(sub)))["id"]  # keys are cached now
     old, fetches = idp.current, idp.fetches
@@ -118,10 +124,14 @@ async def test_overlapping_keys_both_verify(ext_client: httpx.AsyncClient, exter
     old = idp.current
     await profile(ext_client, idp.token(sub, key=old))
     new = idp.rotate(keep_old=True)
-    assert (await profile(ext_client, idp.token(sub, key=new)))["id"] == (await profile(ext_client, idp.token(sub, key=old)))["id"]
+    assert (await profile(ext_client, idp.token(sub, key=new)))["id"] == (
+        await profile(ext_client, idp.token(sub, key=old))
+    )["id"]
 
 
-async def test_a_kid_that_was_never_published_is_rejected(ext_client: httpx.AsyncClient, external: ExternalServer) -> None:
+async def test_a_kid_that_was_never_published_is_rejected(
+    ext_client: httpx.AsyncClient, external: ExternalServer
+) -> None:
     stranger = SigningKey.generate()
     await assert_rejected_everywhere(ext_client, external.idp.token(new_sub(), key=stranger))
     # A key we do not know, but carrying the kid of one we do: the signature gives it away.
@@ -165,7 +175,9 @@ async def test_wrong_or_missing_audience_is_rejected(ext_client: httpx.AsyncClie
     assert (await me(ext_client, idp.token(new_sub(), aud=["another-app", EXTERNAL_AUDIENCE]))).status_code == 200
 
 
-async def test_token_from_an_unknown_issuer_is_rejected(ext_client: httpx.AsyncClient, external: ExternalServer) -> None:
+async def test_token_from_an_unknown_issuer_is_rejected(
+    ext_client: httpx.AsyncClient, external: ExternalServer
+) -> None:
     # Signed by the trusted key, but naming another issuer.
     await assert_rejected_everywhere(ext_client, external.idp.token(new_sub(), iss="https://stranger.example"))
     await assert_rejected_everywhere(ext_client, external.idp.token(new_sub(), iss=None))
@@ -188,7 +200,9 @@ async def test_algorithm_confusion_is_rejected(ext_client: httpx.AsyncClient, ex
     await assert_rejected_everywhere(ext_client, ours)
 
 
-async def test_expired_and_incomplete_external_tokens_are_rejected(ext_client: httpx.AsyncClient, external: ExternalServer) -> None:
+async def test_expired_and_incomplete_external_tokens_are_rejected(
+    ext_client: httpx.AsyncClient, external: ExternalServer
+) -> None:
     idp, now = external.idp, int(time.time())
     await assert_rejected_everywhere(ext_client, idp.token(new_sub(), iat=now - 3600, nbf=now - 3600, exp=now - 60))
     await assert_rejected_everywhere(ext_client, idp.token(new_sub(), nbf=now + 3600))
@@ -208,10 +222,17 @@ async def test_tampered_external_token_is_rejected(ext_client: httpx.AsyncClient
 
 async def test_odd_headers_are_rejected_without_a_500(ext_client: httpx.AsyncClient, external: ExternalServer) -> None:
     idp = external.idp
-    for header in ({"alg": "RS256", "kid": ["a", "b"]}, {"alg": "RS256", "kid": 7}, {"alg": "RS256", "kid": "x" * 5000},
-                   {"alg": ["RS256"], "kid": idp.current.kid}, {"alg": "RS256", "kid": None, "crit": ["exp"]},
-                   {"alg": "ES256", "kid": idp.current.kid}, {"alg": "PS256", "kid": idp.current.kid},
-                   {"alg": "HS256", "kid": idp.current.kid}, {"alg": "EdDSA", "kid": idp.current.kid}):
+    for header in (
+        {"alg": "RS256", "kid": ["a", "b"]},
+        {"alg": "RS256", "kid": 7},
+        {"alg": "RS256", "kid": "x" * 5000},
+        {"alg": ["RS256"], "kid": idp.current.kid},
+        {"alg": "RS256", "kid": None, "crit": ["exp"]},
+        {"alg": "ES256", "kid": idp.current.kid},
+        {"alg": "PS256", "kid": idp.current.kid},
+        {"alg": "HS256", "kid": idp.current.kid},
+        {"alg": "EdDSA", "kid": idp.current.kid},
+    ):
         await assert_rejected_everywhere(ext_client, sign_rs256(header, _claims(idp), idp.current))
 
 

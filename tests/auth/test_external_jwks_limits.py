@@ -34,7 +34,9 @@ async def test_an_issuer_outage_keeps_the_cached_keys(ext_client: httpx.AsyncCli
     assert (await me(ext_client, idp.token(new_sub(), key=rotated))).status_code == 200
 
 
-async def test_unknown_kid_floods_do_not_hammer_the_issuer(ext_client: httpx.AsyncClient, external: ExternalServer) -> None:
+async def test_unknown_kid_floods_do_not_hammer_the_issuer(
+    ext_client: httpx.AsyncClient, external: ExternalServer
+) -> None:
     """Every unknown kid may not cost a JWKS download: refetches are rate limited."""
     idp = external.idp
     assert (await me(ext_client, idp.token(new_sub()))).status_code == 200
@@ -44,5 +46,3 @@ async def test_unknown_kid_floods_do_not_hammer_the_issuer(ext_client: httpx.Asy
         await assert_rejected_everywhere(ext_client, idp.token(new_sub(), key=made_up))
     assert idp.fetches - before <= 12
     assert (await me(ext_client, idp.token(new_sub()))).status_code == 200
-
-

@@ -39,7 +39,9 @@ def assert_throttled(answer: httpx.Response) -> None:
     assert 1 <= int(answer.headers["retry-after"]) <= 60
 
 
-async def test_guessing_one_account_locks_it_for_the_minute_from_anywhere(server: LiveServer, client: httpx.AsyncClient) -> None:
+async def test_guessing_one_account_locks_it_for_the_minute_from_anywhere(
+    server: LiveServer, client: httpx.AsyncClient
+) -> None:
     victim = await register_user(client, password=PASSWORD)
     limit = server.settings.login_failures_per_minute
     await fail_until_limit(client, limit, unique_ip(), lambda _: victim.email)
@@ -47,7 +49,9 @@ async def test_guessing_one_account_locks_it_for_the_minute_from_anywhere(server
     assert_throttled(await login(client, victim.email, PASSWORD, unique_ip()))
 
 
-async def test_spraying_accounts_from_one_address_locks_that_address_only(server: LiveServer, client: httpx.AsyncClient) -> None:
+async def test_spraying_accounts_from_one_address_locks_that_address_only(
+    server: LiveServer, client: httpx.AsyncClient
+) -> None:
     user = await register_user(client, password=PASSWORD)
     limit = server.settings.login_failures_per_minute
     sprayer = unique_ip()

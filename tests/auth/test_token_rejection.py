@@ -113,7 +113,9 @@ async def victim(server: LiveServer) -> UserHandle:
 
 
 @pytest.mark.parametrize("name", list(FORGERIES))
-async def test_forged_token_is_rejected(name: str, server: LiveServer, client: httpx.AsyncClient, victim: UserHandle) -> None:
+async def test_forged_token_is_rejected(
+    name: str, server: LiveServer, client: httpx.AsyncClient, victim: UserHandle
+) -> None:
     token = FORGERIES[name](server.settings, victim)
     await assert_rejected_everywhere(client, token)
     # The genuine token of the same session still works: only the forgery was refused.
@@ -141,7 +143,9 @@ async def test_a_huge_authorization_header_is_refused_without_a_500(client: http
 async def test_a_bad_token_on_a_public_route_does_not_block_login(client: httpx.AsyncClient, alice: UserHandle) -> None:
     """A stale token left in a client's headers must not stop it from logging in again."""
     response = await client.post(
-        "/api/auth/token", json={"email": alice.email, "password": alice.password}, headers=bearer("stale.garbage.token")
+        "/api/auth/token",
+        json={"email": alice.email, "password": alice.password},
+        headers=bearer("stale.garbage.token"),
     )
     assert response.status_code == 200, response.text
 

@@ -32,9 +32,23 @@ USER_MODEL_KEY = "sk-or-v1-" + "a1b2c3d4" * 8
 FREE_TOKENS = 5
 PLANS: list[dict[str, Any]] = [
     {"id": "free", "name": "Free", "token_allowance": FREE_TOKENS, "max_projects": 3, "max_deployments": 1},
-    {"id": "pro", "name": "Pro", "price_cents": 2000, "token_allowance": 1_000_000, "max_projects": 50,
-     "polar_id": "prod_pro", "stripe_id": "price_pro"},
-    {"id": "premium", "name": "Premium", "price_cents": 5000, "token_allowance": None, "polar_id": "prod_premium", "stripe_id": "price_premium"},
+    {
+        "id": "pro",
+        "name": "Pro",
+        "price_cents": 2000,
+        "token_allowance": 1_000_000,
+        "max_projects": 50,
+        "polar_id": "prod_pro",
+        "stripe_id": "price_pro",
+    },
+    {
+        "id": "premium",
+        "name": "Premium",
+        "price_cents": 5000,
+        "token_allowance": None,
+        "polar_id": "prod_premium",
+        "stripe_id": "price_premium",
+    },
     {"id": "byok", "name": "BYOK", "price_cents": 1000, "token_allowance": 0, "byok": True, "stripe_id": "price_byok"},
 ]
 SUCCESS_URL = "https://app.runplane.test/billing/success"
@@ -61,7 +75,9 @@ async def polar() -> AsyncIterator[FakePolarServer]:
 
 @pytest.fixture(scope="session")
 async def stripe() -> AsyncIterator[FakeStripeServer]:
-    server = FakeStripeServer(secret_key=STRIPE_KEY, webhook_secret=STRIPE_SECRET, prices={"price_pro", "price_premium", "price_byok"})
+    server = FakeStripeServer(
+        secret_key=STRIPE_KEY, webhook_secret=STRIPE_SECRET, prices={"price_pro", "price_premium", "price_byok"}
+    )
     await server.start()
     yield server
     await server.stop()
@@ -75,14 +91,27 @@ async def model_server() -> AsyncIterator[FakeOpenAIServer]:
 
 @pytest.fixture(scope="session")
 async def billing(
-    tmp_path_factory: pytest.TempPathFactory, polar: FakePolarServer, stripe: FakeStripeServer, model_server: FakeOpenAIServer
+    tmp_path_factory: pytest.TempPathFactory,
+    polar: FakePolarServer,
+    stripe: FakeStripeServer,
+    model_server: FakeOpenAIServer,
 ) -> AsyncIterator[BillingServer]:
-    settings = dict(  # noqa: C408 - RUNPLANE_* names as keywords
-        ADMIN_API_KEY=ADMIN_API_KEY, RUN_QUEUE="inprocess", RUN_STARTS_PER_MINUTE="1000",
-        BILLING_PLANS=json.dumps(PLANS), BILLING_PERIOD_DAYS="30", BILLING_DEFAULT_PLAN=None,  # the built-in default: free
-        POLAR_API_URL=polar.base_url, POLAR_ACCESS_TOKEN=POLAR_TOKEN, POLAR_WEBHOOK_SECRET=POLAR_SECRET,
-        STRIPE_API_URL=stripe.base_url, STRIPE_SECRET_KEY=STRIPE_KEY, STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
-        BILLING_PROVIDER="polar", MODEL_BASE_URL=model_server.base_url, MODEL_API_KEY="sk-platform-not-accepted",
+    settings = dict(
+        ADMIN_API_KEY=ADMIN_API_KEY,
+        RUN_QUEUE="inprocess",
+        RUN_STARTS_PER_MINUTE="1000",
+        BILLING_PLANS=json.dumps(PLANS),
+        BILLING_PERIOD_DAYS="30",
+        BILLING_DEFAULT_PLAN=None,  # the built-in default: free
+        POLAR_API_URL=polar.base_url,
+        POLAR_ACCESS_TOKEN=POLAR_TOKEN,
+        POLAR_WEBHOOK_SECRET=POLAR_SECRET,
+        STRIPE_API_URL=stripe.base_url,
+        STRIPE_SECRET_KEY=STRIPE_KEY,
+        STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
+        BILLING_PROVIDER="polar",
+        MODEL_BASE_URL=model_server.base_url,
+        MODEL_API_KEY="sk-platform-not-accepted",
         REDIS_URL=test_redis_url(),
     )
     async with spawn_server(tmp_path_factory.mktemp("runplane-billing"), settings, name="billing") as process:
@@ -103,7 +132,9 @@ async def make_thread(client: httpx.AsyncClient, user: UserHandle) -> str:
 
 async def run_to_end(client: httpx.AsyncClient, user: UserHandle, thread_id: str, **body: Any) -> dict[str, Any]:
     """Start a run and poll until it ends; returns the run's details."""
-    started = await client.post(f"/api/thread/{thread_id}/agent/start", json={"prompt": "hello there", **body}, headers=user.headers)
+    started = await client.post(
+        f"/api/thread/{thread_id}/agent/start", json={"prompt": "hello there", **body}, headers=user.headers
+    )
     assert started.status_code == 200, started.text
     return await wait_finished(client, user, started.json()["agent_run_id"])
 

@@ -24,7 +24,9 @@ NOW = 1_700_000_000
 
 def test_standard_webhook_signature_matches_the_spec() -> None:
     body = b'{"type":"subscription.active"}'
-    expected = base64.b64encode(hmac.new(b"0123456789abcdef0123456789abcdef", b"msg_1.1700000000." + body, hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(b"0123456789abcdef0123456789abcdef", b"msg_1.1700000000." + body, hashlib.sha256).digest()
+    ).decode()
     assert sign_standard(SECRET, "msg_1", NOW, body) == "v1," + expected
     headers = {"webhook-id": "msg_1", "webhook-timestamp": str(NOW), "webhook-signature": "v1,bm9wZQ== v1," + expected}
     assert verify_standard(SECRET, headers, body, now=NOW + 299, tolerance=300) == "msg_1"  # any listed signature
@@ -39,7 +41,11 @@ def test_standard_webhook_signature_matches_the_spec() -> None:
 
 
 def test_polar_style_raw_secret_is_used_as_bytes() -> None:
-    headers = {"webhook-id": "m", "webhook-timestamp": str(NOW), "webhook-signature": sign_standard("raw-polar-secret", "m", NOW, b"{}")}
+    headers = {
+        "webhook-id": "m",
+        "webhook-timestamp": str(NOW),
+        "webhook-signature": sign_standard("raw-polar-secret", "m", NOW, b"{}"),
+    }
     assert verify_standard("raw-polar-secret", headers, b"{}", now=NOW, tolerance=300) == "m"
 
 
@@ -57,7 +63,12 @@ def test_stripe_signature() -> None:
 
 def test_plans_from_configuration(tmp_path: Path) -> None:
     assert [p.id for p in plan_book(Settings()).all()] == [p.id for p in DEFAULT_PLANS]
-    raw = json.dumps([{"id": "starter", "token_allowance": 10}, {"id": "team", "price_cents": 900, "token_allowance": None, "stripe_id": "price_t"}])
+    raw = json.dumps(
+        [
+            {"id": "starter", "token_allowance": 10},
+            {"id": "team", "price_cents": 900, "token_allowance": None, "stripe_id": "price_t"},
+        ]
+    )
     book = plan_book(Settings(billing_plans=raw, billing_default_plan="starter", polar_products=("team=prod_t",)))
     assert book.default.id == "starter" and book.get("team").token_allowance is None  # type: ignore[union-attr]
     assert book.by_checkout_id("polar", "prod_t").id == "team" and book.by_checkout_id("stripe", "price_t").id == "team"  # type: ignore[union-attr]
@@ -65,7 +76,12 @@ def test_plans_from_configuration(tmp_path: Path) -> None:
     path = tmp_path / "plans.json"
     path.write_text(raw)
     assert plan_book(Settings(billing_plans=str(path), billing_default_plan="team")).default.id == "team"
-    for bad in ('{"id": "x"}', '[{"name": "no id"}]', '[{"id": "x", "token_allowance": -1}]', '[{"id": "a"}, {"id": "a"}]'):
+    for bad in (
+        '{"id": "x"}',
+        '[{"name": "no id"}]',
+        '[{"id": "x", "token_allowance": -1}]',
+        '[{"id": "a"}, {"id": "a"}]',
+    ):
         with pytest.raises(ValueError):
             plan_book(Settings(billing_plans=bad, billing_default_plan="a"))
     with pytest.raises(ValueError):
@@ -79,7 +95,12 @@ def test_secret_box(tmp_path: Path) -> None:
     sealed = box.encrypt("sk-or-v1-secret", "user-1")
     assert sealed != box.encrypt("sk-or-v1-secret", "user-1")  # a fresh nonce every time
     assert box.decrypt(sealed, "user-1") == "sk-or-v1-secret"
-    for wrong in ((sealed, "user-2"), (sealed[:-4] + "AAAA", "user-1"), ("v2:" + sealed[3:], "user-1"), ("v1:%%%", "user-1")):
+    for wrong in (
+        (sealed, "user-2"),
+        (sealed[:-4] + "AAAA", "user-1"),
+        ("v2:" + sealed[3:], "user-1"),
+        ("v1:%%%", "user-1"),
+    ):
         with pytest.raises(DecryptionFailed):
             box.decrypt(*wrong)
     with pytest.raises(DecryptionFailed):
@@ -94,22 +115,58 @@ def test_secret_box(tmp_path: Path) -> None:
 def test_provider_events_become_subscription_changes() -> None:
     book = plan_book(Settings(polar_products=("pro=prod_pro",), stripe_prices=("premium=price_prem",)))
     polar = PolarProvider("http://polar", None, None, tolerance=300)
-    data = {"id": "sub_1", "status": "active", "product_id": "prod_pro", "metadata": {"user_id": "u1"}, "customer_id": "c1",
-            "current_period_start": "2025-01-01T00:00:00Z", "current_period_end": "2025-02-01T00:00:00Z", "cancel_at_period_end": False}
+    data = {
+        "id": "sub_1",
+        "status": "active",
+        "product_id": "prod_pro",
+        "metadata": {"user_id": "u1"},
+        "customer_id": "c1",
+        "current_period_start": "2025-01-01T00:00:00Z",
+        "current_period_end": "2025-02-01T00:00:00Z",
+        "cancel_at_period_end": False,
+    }
     change = polar.subscription_change(WebhookEvent("m1", "subscription.active", None, data), book)
-    assert change is not None and (change.state, change.plan_id, change.user_ref, change.subscription_id) == ("active", "pro", "u1", "sub_1")
+    assert change is not None and (change.state, change.plan_id, change.user_ref, change.subscription_id) == (
+        "active",
+        "pro",
+        "u1",
+        "sub_1",
+    )
     assert change.period_end is not None and change.period_end.month == 2
     revoked = polar.subscription_change(WebhookEvent("m2", "subscription.revoked", None, data), book)
     assert revoked is not None and revoked.state == "ended"
-    assert polar.subscription_change(WebhookEvent("m3", "subscription.updated", None, {**data, "status": "incomplete"}), book) is None
+    assert (
+        polar.subscription_change(
+            WebhookEvent("m3", "subscription.updated", None, {**data, "status": "incomplete"}), book
+        )
+        is None
+    )
     assert polar.subscription_change(WebhookEvent("m4", "checkout.created", None, data), book) is None
 
     stripe = StripeProvider("http://stripe", None, None, tolerance=300)
-    sub = {"id": "sub_s", "status": "past_due", "customer": "cus_1", "metadata": {"user_id": "u2"},
-           "items": {"data": [{"id": "si_1", "price": {"id": "price_prem"}, "current_period_start": 1735689600, "current_period_end": 1738368000}]}}
+    sub = {
+        "id": "sub_s",
+        "status": "past_due",
+        "customer": "cus_1",
+        "metadata": {"user_id": "u2"},
+        "items": {
+            "data": [
+                {
+                    "id": "si_1",
+                    "price": {"id": "price_prem"},
+                    "current_period_start": 1735689600,
+                    "current_period_end": 1738368000,
+                }
+            ]
+        },
+    }
     change = stripe.subscription_change(WebhookEvent("e1", "customer.subscription.updated", None, sub), book)
     assert change is not None and (change.state, change.plan_id, change.user_ref) == ("past_due", "premium", "u2")
-    deleted = stripe.subscription_change(WebhookEvent("e2", "customer.subscription.deleted", None, {**sub, "status": "active"}), book)
+    deleted = stripe.subscription_change(
+        WebhookEvent("e2", "customer.subscription.deleted", None, {**sub, "status": "active"}), book
+    )
     assert deleted is not None and deleted.state == "ended"
-    one_off = stripe.subscription_change(WebhookEvent("e3", "checkout.session.completed", None, {"mode": "payment"}), book)
+    one_off = stripe.subscription_change(
+        WebhookEvent("e3", "checkout.session.completed", None, {"mode": "payment"}), book
+    )
     assert one_off is None

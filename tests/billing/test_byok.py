@@ -25,9 +25,15 @@ async def test_key_is_stored_masked_and_removable(bclient: httpx.AsyncClient) ->
     assert (await bclient.get(f"{KEY_URL}/status", headers=user.headers)).json()["configured"] is False
     stored = await store(bclient, user)
     assert stored.status_code == 200, stored.text
-    assert stored.json()["configured"] is True and stored.json()["hint"] == f"{USER_MODEL_KEY[:6]}...{USER_MODEL_KEY[-4:]}"
+    assert (
+        stored.json()["configured"] is True and stored.json()["hint"] == f"{USER_MODEL_KEY[:6]}...{USER_MODEL_KEY[-4:]}"
+    )
     status = await bclient.get(f"{KEY_URL}/status", headers=user.headers)
-    assert status.json()["configured"] is True and USER_MODEL_KEY not in status.text and USER_MODEL_KEY[6:-4] not in status.text
+    assert (
+        status.json()["configured"] is True
+        and USER_MODEL_KEY not in status.text
+        and USER_MODEL_KEY[6:-4] not in status.text
+    )
     assert (await status_of(bclient, user))["byok_key_configured"] is True
     deleted = await bclient.delete(KEY_URL, headers=user.headers)
     assert deleted.json() == {"deleted": True}
@@ -37,7 +43,15 @@ async def test_key_is_stored_masked_and_removable(bclient: httpx.AsyncClient) ->
 
 async def test_key_input_is_validated(bclient: httpx.AsyncClient) -> None:
     user = await register_user(bclient)
-    for bad in (None, 12, "short", "sk-or-v1-with space inside-0000", "x" * 513, "sk-or-v1-ünicode-000000000", ["sk-or-v1-" + "a" * 40]):
+    for bad in (
+        None,
+        12,
+        "short",
+        "sk-or-v1-with space inside-0000",
+        "x" * 513,
+        "sk-or-v1-ünicode-000000000",
+        ["sk-or-v1-" + "a" * 40],
+    ):
         response = await store(bclient, user, bad)
         assert response.status_code == 422, (bad, response.text)
     assert (await bclient.post(KEY_URL, content=b"nope", headers=user.headers)).status_code == 400
@@ -52,21 +66,35 @@ async def test_key_test_against_the_key_endpoint(bclient: httpx.AsyncClient, bil
     tested = await bclient.post(f"{KEY_URL}/test", headers=user.headers)
     assert tested.status_code == 200, tested.text
     assert tested.json()["valid"] is True and tested.json()["source"] == "stored" and tested.json()["limit"] == 10.0
-    assert billing.model.requests[-1].path == "/v1/key" and billing.model.requests[-1].authorization == f"Bearer {USER_MODEL_KEY}"
+    assert (
+        billing.model.requests[-1].path == "/v1/key"
+        and billing.model.requests[-1].authorization == f"Bearer {USER_MODEL_KEY}"
+    )
     assert (await bclient.get(f"{KEY_URL}/status", headers=user.headers)).json()["last_test_status"] == "ok"
     wrong = await bclient.post(f"{KEY_URL}/test", json={"api_key": "sk-or-v1-" + "0" * 40}, headers=user.headers)
-    assert wrong.status_code == 200 and wrong.json() == {**wrong.json(), "valid": False, "status": "invalid", "source": "provided"}
+    assert wrong.status_code == 200 and wrong.json() == {
+        **wrong.json(),
+        "valid": False,
+        "status": "invalid",
+        "source": "provided",
+    }
     billing.model.fail_next(503, times=2)
     down = await bclient.post(f"{KEY_URL}/test", headers=user.headers)
     assert down.status_code == 503
 
 
-async def test_runs_use_the_owners_key_and_spend_no_allowance(bclient: httpx.AsyncClient, billing: BillingServer) -> None:
+async def test_runs_use_the_owners_key_and_spend_no_allowance(
+    bclient: httpx.AsyncClient, billing: BillingServer
+) -> None:
     owner, other = await register_user(bclient), await register_user(bclient)
     thread_id = await make_thread(bclient, owner)
-    assert (await run_to_end(bclient, owner, thread_id))["status"] == "completed"  # a scripted run spends the tiny allowance
+    assert (await run_to_end(bclient, owner, thread_id))[
+        "status"
+    ] == "completed"  # a scripted run spends the tiny allowance
     assert (await status_of(bclient, owner))["can_run"] is False
-    refused = await bclient.post(f"/api/thread/{thread_id}/agent/start", json={"model": "openai/gpt-4o-mini"}, headers=owner.headers)
+    refused = await bclient.post(
+        f"/api/thread/{thread_id}/agent/start", json={"model": "openai/gpt-4o-mini"}, headers=owner.headers
+    )
     assert refused.status_code == 402
 
     await store(bclient, owner)
@@ -81,7 +109,9 @@ async def test_runs_use_the_owners_key_and_spend_no_allowance(bclient: httpx.Asy
     today = (await bclient.get("/api/billing/usage-history", headers=owner.headers)).json()["days"][-1]
     assert today["runs"] == 2 and today["total_tokens"] > today["platform_tokens"]
     # Scripted models never use the key: still refused on the spent allowance.
-    assert (await bclient.post(f"/api/thread/{thread_id}/agent/start", json={}, headers=owner.headers)).status_code == 402
+    assert (
+        await bclient.post(f"/api/thread/{thread_id}/agent/start", json={}, headers=owner.headers)
+    ).status_code == 402
 
     # Another user's run does not get the owner's key: the model server refuses the platform key.
     other_thread = await make_thread(bclient, other)
@@ -90,7 +120,9 @@ async def test_runs_use_the_owners_key_and_spend_no_allowance(bclient: httpx.Asy
     assert (await bclient.get(f"{KEY_URL}/status", headers=other.headers)).json()["configured"] is False
 
 
-async def test_key_is_encrypted_at_rest(client: httpx.AsyncClient, server: LiveServer, alice: UserHandle, bob: UserHandle) -> None:
+async def test_key_is_encrypted_at_rest(
+    client: httpx.AsyncClient, server: LiveServer, alice: UserHandle, bob: UserHandle
+) -> None:
     assert (await store(client, alice)).status_code == 200
     row = await UserModelKey.get(user_id=alice.user_id)
     assert USER_MODEL_KEY not in row.ciphertext and row.ciphertext.startswith("v1:")
@@ -100,6 +132,8 @@ async def test_key_is_encrypted_at_rest(client: httpx.AsyncClient, server: LiveS
         box.decrypt(row.ciphertext, f"runplane:model-key:{bob.user_id}:openrouter")
     assert (server.settings.data_dir / "encryption-key").exists()
     # A ciphertext moved onto bob's row is not used for bob.
-    await UserModelKey.create(user_id=uuid.UUID(bob.user_id), provider="openrouter", ciphertext=row.ciphertext, hint=row.hint)
+    await UserModelKey.create(
+        user_id=uuid.UUID(bob.user_id), provider="openrouter", ciphertext=row.ciphertext, hint=row.hint
+    )
     tested = await client.post(f"{KEY_URL}/test", headers=bob.headers)
     assert tested.status_code == 409

@@ -11,7 +11,9 @@ from tests.support import UserHandle, register_user
 
 
 async def checkout(client: httpx.AsyncClient, user: UserHandle, **body: object) -> httpx.Response:
-    return await client.post("/api/billing/create-checkout-session", json={"success_url": SUCCESS_URL, **body}, headers=user.headers)
+    return await client.post(
+        "/api/billing/create-checkout-session", json={"success_url": SUCCESS_URL, **body}, headers=user.headers
+    )
 
 
 async def test_polar_checkout_session(bclient: httpx.AsyncClient, billing: BillingServer) -> None:
@@ -29,7 +31,9 @@ async def test_polar_checkout_session(bclient: httpx.AsyncClient, billing: Billi
     assert sent.body["return_url"] == "https://app.runplane.test/billing"
 
 
-async def test_stripe_checkout_session_is_form_encoded_with_the_secret_key(bclient: httpx.AsyncClient, billing: BillingServer) -> None:
+async def test_stripe_checkout_session_is_form_encoded_with_the_secret_key(
+    bclient: httpx.AsyncClient, billing: BillingServer
+) -> None:
     user = await register_user(bclient)
     response = await checkout(bclient, user, plan="premium", provider="stripe")
     assert response.status_code == 200, response.text
@@ -38,7 +42,9 @@ async def test_stripe_checkout_session_is_form_encoded_with_the_secret_key(bclie
     assert sent.headers["authorization"] == "Basic " + base64.b64encode(f"{STRIPE_KEY}:".encode()).decode()
     assert sent.headers["content-type"].startswith("application/x-www-form-urlencoded")
     assert sent.body["mode"] == "subscription" and sent.body["line_items[0][price]"] == "price_premium"
-    assert sent.body["client_reference_id"] == user.user_id and sent.body["subscription_data[metadata][plan]"] == "premium"
+    assert (
+        sent.body["client_reference_id"] == user.user_id and sent.body["subscription_data[metadata][plan]"] == "premium"
+    )
 
 
 async def test_checkout_input_is_validated(bclient: httpx.AsyncClient) -> None:
@@ -81,7 +87,9 @@ async def test_checkout_needs_authentication(bclient: httpx.AsyncClient) -> None
 
 async def test_upgrade_without_subscription_requires_checkout(bclient: httpx.AsyncClient) -> None:
     user = await register_user(bclient)
-    response = await bclient.post("/api/billing/upgrade-plan", json={"plan": "pro", "success_url": SUCCESS_URL}, headers=user.headers)
+    response = await bclient.post(
+        "/api/billing/upgrade-plan", json={"plan": "pro", "success_url": SUCCESS_URL}, headers=user.headers
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "checkout_required" and body["checkout"]["plan"] == "pro"
@@ -106,8 +114,14 @@ async def test_upgrade_and_cancel_through_the_provider(bclient: httpx.AsyncClien
     assert status["plan"] == "premium" and status["tokens_limit"] is None and status["tokens_remaining"] is None
 
     cancelled = await bclient.post("/api/billing/upgrade-plan", json={"plan": "free"}, headers=user.headers)
-    assert cancelled.json()["status"] == "cancel_scheduled" and cancelled.json()["subscription"]["cancel_at_period_end"] is True
+    assert (
+        cancelled.json()["status"] == "cancel_scheduled"
+        and cancelled.json()["subscription"]["cancel_at_period_end"] is True
+    )
     assert billing.polar.subscriptions[subscription["id"]]["cancel_at_period_end"] is True
     assert (await status_of(bclient, user))["plan"] == "premium"  # paid until the period ends
     kept = await bclient.post("/api/billing/upgrade-plan", json={"plan": "premium"}, headers=user.headers)
-    assert kept.json()["status"] == "cancel_reverted" and billing.polar.subscriptions[subscription["id"]]["cancel_at_period_end"] is False
+    assert (
+        kept.json()["status"] == "cancel_reverted"
+        and billing.polar.subscriptions[subscription["id"]]["cancel_at_period_end"] is False
+    )

@@ -102,7 +102,9 @@ async def test_limits_are_per_user_and_other_plans_are_not_capped(client: httpx.
 
 async def threads_in_new_project(client: httpx.AsyncClient, user: UserHandle, count: int) -> list[str]:
     project = (await create_project(client, user)).json()["project_id"]
-    threads = [await client.post("/api/threads", json={"project_id": project}, headers=user.headers) for _ in range(count)]
+    threads = [
+        await client.post("/api/threads", json={"project_id": project}, headers=user.headers) for _ in range(count)
+    ]
     return [str(t.json()["thread_id"]) for t in threads]
 
 
@@ -120,7 +122,9 @@ async def test_runs_in_flight_hold_reservations(client: httpx.AsyncClient, serve
     threads = await threads_in_new_project(client, user, 5)
     parked = await Thread.get(id=threads[0])
     for _ in range(2):  # in flight, never dispatched: paused without a lease (the reaper leaves them)
-        await AgentRun.create(owner_id=user_id, project_id=parked.project_id, thread=parked, model="scripted/demo", status="paused")  # type: ignore[attr-defined]
+        await AgentRun.create(
+            owner_id=user_id, project_id=parked.project_id, thread=parked, model="scripted/demo", status="paused"
+        )  # type: ignore[attr-defined]
     used = allowance - 2 * reservation - 3
     await Subscription.filter(user_id=user_id).update(tokens_used=used)
 
@@ -128,10 +132,16 @@ async def test_runs_in_flight_hold_reservations(client: httpx.AsyncClient, serve
     async with httpx.AsyncClient(base_url=str(client.base_url), timeout=30, limits=limits) as http:
         responses = await asyncio.gather(*(start(http, user, t) for t in threads[1:]))
     winners = [r for r in responses if r.status_code == 200]
-    assert len(winners) == 1 and sorted(r.status_code for r in responses) == [200, 402, 402, 402], [r.text for r in responses]
+    assert len(winners) == 1 and sorted(r.status_code for r in responses) == [200, 402, 402, 402], [
+        r.text for r in responses
+    ]
     refused = next(r.json() for r in responses if r.status_code == 402)
     assert refused["code"] == "QUOTA_EXCEEDED" and refused["limit"] == "tokens" and "reserved" in refused["detail"]
-    assert refused["tokens_used"] == used and refused["allowed"] == allowance and refused["tokens_reserved"] >= 2 * reservation
+    assert (
+        refused["tokens_used"] == used
+        and refused["allowed"] == allowance
+        and refused["tokens_reserved"] >= 2 * reservation
+    )
     run = await wait_finished(client, user, winners[0].json()["agent_run_id"])
     spent = run["usage"]["total_tokens"]
     assert run["status"] == "completed" and spent > 3
@@ -151,15 +161,24 @@ async def test_concurrent_starts_below_one_reservation_start_one_run(bclient: ht
     threads = await threads_in_new_project(bclient, user, 6)
     limits = httpx.Limits(max_connections=10, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=str(bclient.base_url), timeout=30, limits=limits) as http:
-        responses = await asyncio.gather(*(start(http, user, t) for t in threads[:3]),
-                                         *(gql(http, START, {"t": t}, user=user) for t in threads[3:]))
+        responses = await asyncio.gather(
+            *(start(http, user, t) for t in threads[:3]), *(gql(http, START, {"t": t}, user=user) for t in threads[3:])
+        )
     started = [r for r in responses[:3] if r.status_code == 200]
     started_gql = [r for r in responses[3:] if r["data"]["startRun"]["__typename"] == "AgentRunPayload"]
     assert len(started) + len(started_gql) == 1, responses
     assert all(r.status_code in (200, 402) for r in responses[:3])
     for refused in (r["data"]["startRun"] for r in responses[3:] if r not in started_gql):
-        assert refused["__typename"] == "QuotaExceededError" and refused["allowed"] == FREE_TOKENS and refused["plan"] == "free"
-    run_id = started[0].json()["agent_run_id"] if started else str(from_global_id(started_gql[0]["data"]["startRun"]["agentRun"]["id"], "AgentRun"))
+        assert (
+            refused["__typename"] == "QuotaExceededError"
+            and refused["allowed"] == FREE_TOKENS
+            and refused["plan"] == "free"
+        )
+    run_id = (
+        started[0].json()["agent_run_id"]
+        if started
+        else str(from_global_id(started_gql[0]["data"]["startRun"]["agentRun"]["id"], "AgentRun"))
+    )
     run = await wait_finished(bclient, user, run_id)
     status = await status_of(bclient, user)
     assert status["tokens_used"] == run["usage"]["total_tokens"] > FREE_TOKENS  # one run's usage, once

@@ -18,7 +18,9 @@ async def test_regions_all_and_presets(client: httpx.AsyncClient, alice: UserHan
     assert {"card", "sepa_debit", "ideal", "pix", "upi"} <= ids
     presets = (await client.get(f"{BASE}/presets", headers=alice.headers)).json()["presets"]
     global_preset = next(p for p in presets if p["id"] == "global")
-    assert [m["id"] for m in global_preset["methods"]][0] == "card" and all(m["id"] in ids for p in presets for m in p["methods"])
+    assert [m["id"] for m in global_preset["methods"]][0] == "card" and all(
+        m["id"] in ids for p in presets for m in p["methods"]
+    )
 
 
 async def test_methods_for_a_country(client: httpx.AsyncClient, alice: UserHandle) -> None:
@@ -26,7 +28,11 @@ async def test_methods_for_a_country(client: httpx.AsyncClient, alice: UserHandl
     assert nl["country_code"] == "NL" and nl["currency"] == "eur" and nl["fallback"] is False
     assert "ideal" in [m["id"] for m in nl["methods"]]
     unknown = (await client.get(f"{BASE}/region/AQ", headers=alice.headers)).json()
-    assert unknown["country_code"] == "AQ" and unknown["fallback"] is True and [m["id"] for m in unknown["methods"]][0] == "card"
+    assert (
+        unknown["country_code"] == "AQ"
+        and unknown["fallback"] is True
+        and [m["id"] for m in unknown["methods"]][0] == "card"
+    )
     for bad in ("USA", "1A", "u", "%C3%BC%C3%BC", "x" * 100):
         response = await client.get(f"{BASE}/region/{bad}", headers=alice.headers)
         assert response.status_code == 422, bad
@@ -37,7 +43,13 @@ async def test_validate(client: httpx.AsyncClient, alice: UserHandle) -> None:
         return await client.post(f"{BASE}/validate", json=body, headers=alice.headers)
 
     ok = (await validate(country_code="DE", payment_method="sepa_debit")).json()
-    assert ok == {"valid": True, "country_code": "DE", "payment_method": "sepa_debit", "currency": "eur", "reason": None}
+    assert ok == {
+        "valid": True,
+        "country_code": "DE",
+        "payment_method": "sepa_debit",
+        "currency": "eur",
+        "reason": None,
+    }
     elsewhere = (await validate(country_code="US", payment_method="ideal")).json()
     assert elsewhere["valid"] is False and "not available" in elsewhere["reason"]
     currency = (await validate(country_code="DE", payment_method="sepa_debit", currency="usd")).json()
@@ -46,10 +58,13 @@ async def test_validate(client: httpx.AsyncClient, alice: UserHandle) -> None:
     assert one_off["valid"] is False and "subscription" in one_off["reason"]
     assert (await validate(country_code="BR", payment_method="pix", recurring=False)).json()["valid"] is True
     assert (await validate(country_code="DE", payment_method="bitcoin")).json()["valid"] is False
-    for body, field in (({"payment_method": "card"}, "country_code"), ({"country_code": "DE"}, "payment_method"),
-                        ({"country_code": "DE", "payment_method": "card", "currency": "euro"}, "currency"),
-                        ({"country_code": "DE", "payment_method": "card", "recurring": "yes"}, "recurring"),
-                        ({"country_code": 49, "payment_method": "card"}, "country_code")):
+    for body, field in (
+        ({"payment_method": "card"}, "country_code"),
+        ({"country_code": "DE"}, "payment_method"),
+        ({"country_code": "DE", "payment_method": "card", "currency": "euro"}, "currency"),
+        ({"country_code": "DE", "payment_method": "card", "recurring": "yes"}, "recurring"),
+        ({"country_code": 49, "payment_method": "card"}, "country_code"),
+    ):
         response = await validate(**body)
         assert response.status_code == 422 and response.json()["field"] == field, body
 

@@ -13,7 +13,11 @@ async def test_new_user_is_on_free_plan(bclient: httpx.AsyncClient) -> None:
     user = await register_user(bclient)
     status = await status_of(bclient, user)
     assert status["plan"] == "free" and status["status"] == "active"
-    assert status["tokens_used"] == 0 and status["tokens_limit"] == FREE_TOKENS and status["tokens_remaining"] == FREE_TOKENS
+    assert (
+        status["tokens_used"] == 0
+        and status["tokens_limit"] == FREE_TOKENS
+        and status["tokens_remaining"] == FREE_TOKENS
+    )
     assert status["can_run"] is True and status["quota_exhausted"] is False
     assert status["limits"] == {"projects": 3, "deployments": 1}
 
@@ -32,11 +36,18 @@ async def test_exhausted_quota_refuses_runs_with_402(bclient: httpx.AsyncClient,
     assert refused.status_code == 402, refused.text
     body = refused.json()
     assert body["code"] == "QUOTA_EXCEEDED" and "upgrade" in body["detail"]
-    assert body["plan"] == "free" and body["tokens_used"] == total and body["tokens_limit"] == FREE_TOKENS and body["period_end"]
+    assert (
+        body["plan"] == "free"
+        and body["tokens_used"] == total
+        and body["tokens_limit"] == FREE_TOKENS
+        and body["period_end"]
+    )
     runs = (await bclient.get(f"/api/thread/{thread_id}/agent-runs", headers=user.headers)).json()["agent_runs"]
     assert len(runs) == 1  # nothing was queued
 
-    reset = await bclient.post("/api/billing/admin/reset-quotas", json={"user_id": user.user_id}, headers={"X-API-Key": ADMIN_API_KEY})
+    reset = await bclient.post(
+        "/api/billing/admin/reset-quotas", json={"user_id": user.user_id}, headers={"X-API-Key": ADMIN_API_KEY}
+    )
     assert reset.status_code == 200 and reset.json() == {"reset": 1}
     assert (await status_of(bclient, user))["tokens_used"] == 0
     assert (await run_to_end(bclient, user, thread_id, prompt="once more"))["status"] == "completed"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,8 +12,12 @@ from tests.billing.conftest import SUCCESS_URL, BillingServer, make_thread, run_
 from tests.support import UserHandle, register_user
 
 
-async def paid_polar_subscription(client: httpx.AsyncClient, billing: BillingServer, user: UserHandle, plan: str = "pro") -> dict[str, Any]:
-    session = await client.post("/api/billing/create-checkout-session", json={"plan": plan, "success_url": SUCCESS_URL}, headers=user.headers)
+async def paid_polar_subscription(
+    client: httpx.AsyncClient, billing: BillingServer, user: UserHandle, plan: str = "pro"
+) -> dict[str, Any]:
+    session = await client.post(
+        "/api/billing/create-checkout-session", json={"plan": plan, "success_url": SUCCESS_URL}, headers=user.headers
+    )
     assert session.status_code == 200, session.text
     return billing.polar.complete_checkout(session.json()["checkout_id"])
 
@@ -22,7 +26,9 @@ async def test_polar_activation_lifts_the_quota(bclient: httpx.AsyncClient, bill
     user = await register_user(bclient)
     thread_id = await make_thread(bclient, user)
     await run_to_end(bclient, user, thread_id)
-    assert (await bclient.post(f"/api/thread/{thread_id}/agent/start", json={}, headers=user.headers)).status_code == 402
+    assert (
+        await bclient.post(f"/api/thread/{thread_id}/agent/start", json={}, headers=user.headers)
+    ).status_code == 402
 
     subscription = await paid_polar_subscription(bclient, billing, user)
     response = await billing.polar.deliver(billing.webhook_url("polar"), "subscription.active", subscription)
@@ -50,7 +56,9 @@ async def test_same_event_twice_changes_nothing(bclient: httpx.AsyncClient, bill
     assert (await status_of(bclient, user))["plan"] == "free"
 
 
-async def test_polar_cancel_at_period_end_keeps_the_plan_until_revoked(bclient: httpx.AsyncClient, billing: BillingServer) -> None:
+async def test_polar_cancel_at_period_end_keeps_the_plan_until_revoked(
+    bclient: httpx.AsyncClient, billing: BillingServer
+) -> None:
     user = await register_user(bclient)
     subscription = await paid_polar_subscription(bclient, billing, user)
     url = billing.webhook_url("polar")
@@ -68,7 +76,7 @@ async def test_late_older_event_is_stale(bclient: httpx.AsyncClient, billing: Bi
     user = await register_user(bclient)
     subscription = await paid_polar_subscription(bclient, billing, user)
     url = billing.webhook_url("polar")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     await billing.polar.deliver(url, "subscription.revoked", {**subscription, "status": "canceled"}, occurred_at=now)
     late = await billing.polar.deliver(url, "subscription.active", subscription, occurred_at=now - timedelta(minutes=1))
     assert late.json()["status"] == "stale"
@@ -99,27 +107,45 @@ async def test_malformed_but_signed_bodies_are_400(bclient: httpx.AsyncClient, b
     url = billing.webhook_url("polar")
     ts = int(time.time())
     for body in (b"not json", b"[1,2]", b'{"type": 5, "data": {}}', b'{"type": "subscription.active"}'):
-        headers = {"webhook-id": "msg_bad", "webhook-timestamp": str(ts), "webhook-signature": sign_standard(billing.polar.webhook_secret, "msg_bad", ts, body)}
+        headers = {
+            "webhook-id": "msg_bad",
+            "webhook-timestamp": str(ts),
+            "webhook-signature": sign_standard(billing.polar.webhook_secret, "msg_bad", ts, body),
+        }
         assert (await bclient.post(url, content=body, headers=headers)).status_code == 400, body
     for header in ("", "t=abc,v1=00", "v1=00", "t=1", "x" * 5000):
-        response = await bclient.post(billing.webhook_url("stripe"), content=b"{}", headers={"stripe-signature": header})
+        response = await bclient.post(
+            billing.webhook_url("stripe"), content=b"{}", headers={"stripe-signature": header}
+        )
         assert response.status_code == 400, header
     body = b'{"id": "evt_x", "type": "x"}'
-    response = await bclient.post(billing.webhook_url("stripe"), content=body, headers={"stripe-signature": sign_stripe(billing.stripe.webhook_secret, ts, body)})
+    response = await bclient.post(
+        billing.webhook_url("stripe"),
+        content=body,
+        headers={"stripe-signature": sign_stripe(billing.stripe.webhook_secret, ts, body)},
+    )
     assert response.status_code == 400  # no data.object
 
 
 async def test_unknown_events_are_recorded_and_ignored(bclient: httpx.AsyncClient, billing: BillingServer) -> None:
     response = await billing.polar.deliver(billing.webhook_url("polar"), "order.paid", {"id": "ord_1"})
     assert response.status_code == 200 and response.json()["status"] == "ignored"
-    anonymous = await billing.polar.deliver(billing.webhook_url("polar"), "subscription.active", {"id": "sub_nobody", "status": "active", "product_id": "prod_pro"})
+    anonymous = await billing.polar.deliver(
+        billing.webhook_url("polar"),
+        "subscription.active",
+        {"id": "sub_nobody", "status": "active", "product_id": "prod_pro"},
+    )
     assert anonymous.json()["status"] == "ignored"
 
 
-async def test_stripe_checkout_completed_then_subscription_deleted(bclient: httpx.AsyncClient, billing: BillingServer) -> None:
+async def test_stripe_checkout_completed_then_subscription_deleted(
+    bclient: httpx.AsyncClient, billing: BillingServer
+) -> None:
     user = await register_user(bclient)
     created = await bclient.post(
-        "/api/billing/create-checkout-session", json={"plan": "pro", "provider": "stripe", "success_url": SUCCESS_URL}, headers=user.headers
+        "/api/billing/create-checkout-session",
+        json={"plan": "pro", "provider": "stripe", "success_url": SUCCESS_URL},
+        headers=user.headers,
     )
     session, subscription = billing.stripe.complete_checkout(created.json()["checkout_id"])
     url = billing.webhook_url("stripe")
@@ -131,7 +157,7 @@ async def test_stripe_checkout_completed_then_subscription_deleted(bclient: http
 
     updated = await billing.stripe.deliver(url, "customer.subscription.updated", subscription)
     assert updated.json()["status"] == "processed"
-    period_end = datetime.fromtimestamp(subscription["items"]["data"][0]["current_period_end"], timezone.utc)
+    period_end = datetime.fromtimestamp(subscription["items"]["data"][0]["current_period_end"], UTC)
     details = (await bclient.get("/api/billing/subscription", headers=user.headers)).json()["subscription"]
     assert datetime.fromisoformat(details["current_period_end"].replace("Z", "+00:00")) == period_end
 
@@ -144,13 +170,21 @@ async def test_stripe_checkout_completed_then_subscription_deleted(bclient: http
     assert deleted.json()["status"] == "processed"
     status = await status_of(bclient, user)
     assert status["plan"] == "free"
-    assert (await bclient.get("/api/billing/subscription", headers=user.headers)).json()["subscription"]["provider"] is None
+    assert (await bclient.get("/api/billing/subscription", headers=user.headers)).json()["subscription"][
+        "provider"
+    ] is None
 
 
 async def test_stripe_signature_is_checked(bclient: httpx.AsyncClient, billing: BillingServer) -> None:
     user = await register_user(bclient)
-    session = {"id": "cs_forged", "mode": "subscription", "status": "complete", "client_reference_id": user.user_id,
-               "metadata": {"plan": "premium"}, "subscription": "sub_forged"}
+    session = {
+        "id": "cs_forged",
+        "mode": "subscription",
+        "status": "complete",
+        "client_reference_id": user.user_id,
+        "metadata": {"plan": "premium"},
+        "subscription": "sub_forged",
+    }
     url = billing.webhook_url("stripe")
     forged = await billing.stripe.deliver(url, "checkout.session.completed", session, secret="whsec_wrong")
     assert forged.status_code == 403
@@ -158,5 +192,9 @@ async def test_stripe_signature_is_checked(bclient: httpx.AsyncClient, billing: 
     assert old.status_code == 403
     assert (await status_of(bclient, user))["plan"] == "free"
     event_id = "evt_once_" + user.user_id
-    assert (await billing.stripe.deliver(url, "checkout.session.completed", session, event_id=event_id)).json()["status"] == "processed"
-    assert (await billing.stripe.deliver(url, "checkout.session.completed", session, event_id=event_id)).json()["status"] == "duplicate"
+    assert (await billing.stripe.deliver(url, "checkout.session.completed", session, event_id=event_id)).json()[
+        "status"
+    ] == "processed"
+    assert (await billing.stripe.deliver(url, "checkout.session.completed", session, event_id=event_id)).json()[
+        "status"
+    ] == "duplicate"

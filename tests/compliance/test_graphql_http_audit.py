@@ -52,7 +52,9 @@ def required_audits() -> list[dict[str, str]]:
     """The MUST and SHOULD audits of the installed graphql-http (no request is sent); [] without node."""
     if node_unavailable():
         return []
-    listed = subprocess.run(["node", str(AUDIT_JS), "--list"], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    listed = subprocess.run(
+        ["node", str(AUDIT_JS), "--list"], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+    )
     return [a for a in json.loads(listed.stdout) if a["name"].startswith(("MUST ", "SHOULD "))]
 
 
@@ -60,7 +62,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "audit" in metafunc.fixturenames:
         audits = required_audits()
         # Without node a single case remains, which skips (or fails in CI) with the reason.
-        metafunc.parametrize("audit", audits or [None], ids=[f"{a['id']} {a['name']}" for a in audits] or ["node-unavailable"])
+        metafunc.parametrize(
+            "audit", audits or [None], ids=[f"{a['id']} {a['name']}" for a in audits] or ["node-unavailable"]
+        )
 
 
 def describe(result: dict[str, Any]) -> str:
@@ -77,7 +81,12 @@ async def audit_results(server: LiveServer) -> AsyncIterator[dict[str, dict[str,
     started = time.monotonic()
     # Asynchronously: the server runs in this event loop, a blocking subprocess.run would stall it.
     proc = await asyncio.create_subprocess_exec(
-        node, str(AUDIT_JS), f"{server.base_url}/graphql", cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        node,
+        str(AUDIT_JS),
+        f"{server.base_url}/graphql",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)

@@ -13,7 +13,9 @@ from tests.support import UserHandle
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
-async def post(client: httpx.AsyncClient, body: dict[str, object], accept: str, user: UserHandle | None = None) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, body: dict[str, object], accept: str, user: UserHandle | None = None
+) -> httpx.Response:
     headers = {"accept": accept, **(user.headers if user else {})}
     return await client.post("/graphql", json=body, headers=headers)
 
@@ -39,7 +41,9 @@ def test_accept_negotiation(accept: str, expected: str) -> None:
     assert negotiate_media_type(accept) == expected
 
 
-async def test_mutation_over_get_is_405_with_allow_and_does_not_run(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_mutation_over_get_is_405_with_allow_and_does_not_run(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     mutation = 'mutation { createProject(input: {name: "via-get"}) { __typename } }'
     for accept in ("application/json", GRAPHQL_RESPONSE):
         response = await client.get("/graphql", params={"query": mutation}, headers={**alice.headers, "accept": accept})
@@ -48,25 +52,37 @@ async def test_mutation_over_get_is_405_with_allow_and_does_not_run(client: http
     assert (await client.get("/api/projects", headers=alice.headers)).json()["projects"] == []
 
 
-async def test_request_errors_are_400_without_data_only_for_graphql_response_json(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_request_errors_are_400_without_data_only_for_graphql_response_json(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     requests = [
         {"query": "{ me { id "},  # parse
         {"query": "{ nope }"},  # validation
-        {"query": "query($n: Int!) { projects(first: $n) { edges { cursor } } }", "variables": {"n": "ten"}},  # coercion
+        {
+            "query": "query($n: Int!) { projects(first: $n) { edges { cursor } } }",
+            "variables": {"n": "ten"},
+        },  # coercion
     ]
     for body in requests:
         strict = await post(client, body, GRAPHQL_RESPONSE, alice)
-        assert strict.status_code == 400 and strict.headers["content-type"] == f"{GRAPHQL_RESPONSE}; charset=utf-8", strict.text
+        assert strict.status_code == 400 and strict.headers["content-type"] == f"{GRAPHQL_RESPONSE}; charset=utf-8", (
+            strict.text
+        )
         assert "data" not in strict.json() and strict.json()["errors"], strict.text
         legacy = await post(client, body, "application/json", alice)
         assert legacy.status_code == 200 and legacy.headers["content-type"] == "application/json", legacy.text
         assert legacy.json()["data"] is None and legacy.json()["errors"]
 
 
-async def test_field_errors_stay_200_with_data_under_graphql_response_json(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_field_errors_stay_200_with_data_under_graphql_response_json(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     unauthenticated = await post(client, {"query": "{ me { id } }"}, GRAPHQL_RESPONSE)
     assert unauthenticated.status_code == 200, unauthenticated.text
-    assert unauthenticated.json()["data"] is None and unauthenticated.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert (
+        unauthenticated.json()["data"] is None
+        and unauthenticated.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    )
     missing = await post(client, {"query": 'query { project(id: "nope") { id } }'}, GRAPHQL_RESPONSE, alice)
     assert missing.status_code == 200 and missing.json()["errors"][0]["path"] == ["project"], missing.text
     ok = await post(client, {"query": "{ me { email } }"}, GRAPHQL_RESPONSE, alice)
@@ -75,12 +91,18 @@ async def test_field_errors_stay_200_with_data_under_graphql_response_json(clien
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-async def test_subscription_without_a_streaming_accept_is_a_400(client: httpx.AsyncClient, alice: UserHandle, method: str) -> None:
+async def test_subscription_without_a_streaming_accept_is_a_400(
+    client: httpx.AsyncClient, alice: UserHandle, method: str
+) -> None:
     """A subscription needs a stream (WebSocket, SSE or multipart); over plain HTTP it is refused, not run as a query."""
     query = 'subscription { runEvents(runId: "QWdlbnRSdW46MQ==") { sequence } }'
     if method == "GET":
-        answer = await client.get("/graphql", params={"query": query}, headers={**alice.headers, "Accept": "application/json"})
+        answer = await client.get(
+            "/graphql", params={"query": query}, headers={**alice.headers, "Accept": "application/json"}
+        )
     else:
-        answer = await client.post("/graphql", json={"query": query}, headers={**alice.headers, "Accept": "application/json"})
+        answer = await client.post(
+            "/graphql", json={"query": query}, headers={**alice.headers, "Accept": "application/json"}
+        )
     assert answer.status_code == 400, answer.text
     assert "subscription" in answer.text.lower()

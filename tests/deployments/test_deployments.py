@@ -13,7 +13,9 @@ from tests.support import UserHandle, gql, register_user
 
 
 async def project_with_files(client: httpx.AsyncClient, user: UserHandle, files: dict[str, bytes]) -> str:
-    project_id = (await client.post("/api/projects", json={"name": "My Site"}, headers=user.headers)).json()["project_id"]
+    project_id = (await client.post("/api/projects", json={"name": "My Site"}, headers=user.headers)).json()[
+        "project_id"
+    ]
     sandbox = await client.post(f"/api/project/{project_id}/sandbox/ensure-active", headers=user.headers)
     assert sandbox.status_code == 200, sandbox.text
     sandbox_id = sandbox.json()["sandbox_id"]
@@ -27,48 +29,88 @@ async def project_with_files(client: httpx.AsyncClient, user: UserHandle, files:
 async def test_local_deploy_serves_dist_and_keeps_history(cclient: httpx.AsyncClient, configured: Configured) -> None:  # noqa: F811
     client = cclient
     user = await register_user(client)
-    pid = await project_with_files(client, user, {"dist/index.html": b"<h1>v1</h1>", "dist/app.js": b"console.log(1)",
-                                                  "src/secret.txt": b"not published"})
-    assert (await client.get(f"/api/project/{pid}/deployment/status", headers=user.headers)).json()["status"] == "not_deployed"
+    pid = await project_with_files(
+        client,
+        user,
+        {"dist/index.html": b"<h1>v1</h1>", "dist/app.js": b"console.log(1)", "src/secret.txt": b"not published"},
+    )
+    assert (await client.get(f"/api/project/{pid}/deployment/status", headers=user.headers)).json()[
+        "status"
+    ] == "not_deployed"
     deployed = await client.post(f"/api/project/{pid}/deploy/git", headers=user.headers)
     assert deployed.status_code == 201, deployed.text
     body = deployed.json()
-    assert body["provider"] == "local" and body["status"] == "ready" and body["source_dir"] == "dist" and body["version"] == 1
+    assert (
+        body["provider"] == "local"
+        and body["status"] == "ready"
+        and body["source_dir"] == "dist"
+        and body["version"] == 1
+    )
     assert [h["status"] for h in body["history"]] == ["queued", "ready"]
     assert body["url"] == f"{configured.base_url}/sites/{body['deployment_id']}/"
     page = await client.get(body["url"])
-    assert page.status_code == 200 and page.text == "<h1>v1</h1>" and page.headers["content-type"].startswith("text/html")
-    assert (await client.get(body["url"] + "app.js")).headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert (
+        page.status_code == 200 and page.text == "<h1>v1</h1>" and page.headers["content-type"].startswith("text/html")
+    )
+    assert (
+        (await client.get(body["url"] + "app.js"))
+        .headers["content-type"]
+        .startswith(("text/javascript", "application/javascript"))
+    )
     for bad in ["../src/secret.txt", "%2e%2e/%2e%2e/runplane.sqlite3", "missing.html", ".hidden"]:
         assert (await client.get(body["url"] + bad)).status_code == 404, bad
     assert (await client.get("/sites/not-a-uuid/")).status_code == 404
     again = await client.post(f"/api/project/{pid}/deploy/git", headers=user.headers)
     assert again.status_code == 409
-    updated = await client.post(f"/api/project/{pid}/deploy/git/update", json={"source_dir": "/workspace/src"}, headers=user.headers)
+    updated = await client.post(
+        f"/api/project/{pid}/deploy/git/update", json={"source_dir": "/workspace/src"}, headers=user.headers
+    )
     assert updated.status_code == 200 and updated.json()["version"] == 2 and updated.json()["source_dir"] == "src"
     assert (await client.get(updated.json()["url"] + "secret.txt")).text == "not published"
     status = (await client.get(f"/api/project/{pid}/deployment/status", headers=user.headers)).json()
     live = (await client.get(f"/api/project/{pid}/deployment/live-status", headers=user.headers)).json()
-    assert status["deployment_id"] == live["deployment_id"] == updated.json()["deployment_id"] and live["status"] == "ready"
+    assert (
+        status["deployment_id"] == live["deployment_id"] == updated.json()["deployment_id"]
+        and live["status"] == "ready"
+    )
 
 
 async def test_deploy_input_is_validated_and_owned(cclient: httpx.AsyncClient, client: httpx.AsyncClient) -> None:  # noqa: F811
     session_user = await register_user(client)  # the session server: Vercel is not configured there
-    session_pid = (await client.post("/api/projects", json={"name": "x"}, headers=session_user.headers)).json()["project_id"]
-    vercel = await client.post(f"/api/project/{session_pid}/deploy/git", json={"provider": "vercel"}, headers=session_user.headers)
+    session_pid = (await client.post("/api/projects", json={"name": "x"}, headers=session_user.headers)).json()[
+        "project_id"
+    ]
+    vercel = await client.post(
+        f"/api/project/{session_pid}/deploy/git", json={"provider": "vercel"}, headers=session_user.headers
+    )
     assert vercel.status_code == 503 and "RUNPLANE_VERCEL_TOKEN" in vercel.json()["detail"]
     client = cclient
     user, other = await register_user(client), await register_user(client)
     pid = await project_with_files(client, user, {"index.html": b"hi"})
-    for body, status in [({"source_dir": "../.."}, 422), ({"source_dir": "nope"}, 422), ({"source_dir": 5}, 422),
-                         ({"provider": "netlify"}, 422), ({"name": ["x"]}, 422), ({"source_dir": "/etc"}, 422)]:
+    for body, status in [
+        ({"source_dir": "../.."}, 422),
+        ({"source_dir": "nope"}, 422),
+        ({"source_dir": 5}, 422),
+        ({"provider": "netlify"}, 422),
+        ({"name": ["x"]}, 422),
+        ({"source_dir": "/etc"}, 422),
+    ]:
         response = await client.post(f"/api/project/{pid}/deploy/git", json=body, headers=user.headers)
         assert response.status_code == status, (body, response.text)
-    assert (await client.post(f"/api/project/{pid}/deploy/git", content=b"[1]", headers=user.headers)).status_code == 422
+    assert (
+        await client.post(f"/api/project/{pid}/deploy/git", content=b"[1]", headers=user.headers)
+    ).status_code == 422
     assert (await client.post(f"/api/project/{pid}/deploy/git/update", headers=user.headers)).status_code == 404
-    for method, path in [("POST", "deploy/git"), ("POST", "deploy/git/update"), ("GET", "deployment/status"), ("GET", "deployment/live-status")]:
+    for method, path in [
+        ("POST", "deploy/git"),
+        ("POST", "deploy/git/update"),
+        ("GET", "deployment/status"),
+        ("GET", "deployment/live-status"),
+    ]:
         assert (await client.request(method, f"/api/project/{pid}/{path}", headers=other.headers)).status_code == 404
-        assert (await client.request(method, f"/api/project/{uuid.uuid4()}/{path}", headers=user.headers)).status_code == 404
+        assert (
+            await client.request(method, f"/api/project/{uuid.uuid4()}/{path}", headers=user.headers)
+        ).status_code == 404
         assert (await client.request(method, f"/api/project/x/{path}")).status_code == 401
 
 
@@ -77,15 +119,32 @@ async def test_graphql_twins(cclient: httpx.AsyncClient) -> None:  # noqa: F811
     user = await register_user(client)
     pid = await project_with_files(client, user, {"build/index.html": b"<p>gql</p>"})
     fields = "... on DeploymentPayload { deployment { id version status url sourceDir history { status } } } ... on Error { code message }"
-    deployed = await gql(client, f'mutation($p: ID!) {{ deployProject(input: {{projectId: $p}}) {{ {fields} }} }}', {"p": pid}, user=user)
+    deployed = await gql(
+        client, f"mutation($p: ID!) {{ deployProject(input: {{projectId: $p}}) {{ {fields} }} }}", {"p": pid}, user=user
+    )
     deployment = deployed["data"]["deployProject"]["deployment"]
     assert deployment["status"] == "ready" and deployment["sourceDir"] == "build" and deployment["url"].endswith("/")
-    updated = await gql(client, f'mutation($p: ID!) {{ updateDeployment(input: {{projectId: $p}}) {{ {fields} }} }}', {"p": pid}, user=user)
+    updated = await gql(
+        client,
+        f"mutation($p: ID!) {{ updateDeployment(input: {{projectId: $p}}) {{ {fields} }} }}",
+        {"p": pid},
+        user=user,
+    )
     assert updated["data"]["updateDeployment"]["deployment"]["version"] == 2
-    status = await gql(client, "query($p: ID!) { deploymentStatus(projectId: $p, live: true) { version status history { status } } }",
-                       {"p": pid}, user=user)
-    assert status["data"]["deploymentStatus"] == {"version": 2, "status": "ready", "history": [{"status": "queued"}, {"status": "ready"}]}
-    conflict = await gql(client, f'mutation($p: ID!) {{ deployProject(input: {{projectId: $p}}) {{ {fields} }} }}', {"p": pid}, user=user)
+    status = await gql(
+        client,
+        "query($p: ID!) { deploymentStatus(projectId: $p, live: true) { version status history { status } } }",
+        {"p": pid},
+        user=user,
+    )
+    assert status["data"]["deploymentStatus"] == {
+        "version": 2,
+        "status": "ready",
+        "history": [{"status": "queued"}, {"status": "ready"}],
+    }
+    conflict = await gql(
+        client, f"mutation($p: ID!) {{ deployProject(input: {{projectId: $p}}) {{ {fields} }} }}", {"p": pid}, user=user
+    )
     assert conflict["data"]["deployProject"]["code"] == "CONFLICT"
     other = await register_user(client)
     hidden = await gql(client, "query($p: ID!) { deploymentStatus(projectId: $p) { version } }", {"p": pid}, user=other)
@@ -95,7 +154,9 @@ async def test_graphql_twins(cclient: httpx.AsyncClient) -> None:  # noqa: F811
 async def test_vercel_deploy_through_the_rest_api(cclient: httpx.AsyncClient, configured: Configured) -> None:  # noqa: F811
     user = await register_user(cclient)
     pid = await project_with_files(cclient, user, {"dist/index.html": b"<h1>vercel</h1>", "dist/a/b.css": b"body{}"})
-    deployed = await cclient.post(f"/api/project/{pid}/deploy/git", json={"provider": "vercel", "name": "My Site!"}, headers=user.headers)
+    deployed = await cclient.post(
+        f"/api/project/{pid}/deploy/git", json={"provider": "vercel", "name": "My Site!"}, headers=user.headers
+    )
     assert deployed.status_code == 201, deployed.text
     body = deployed.json()
     assert body["provider"] == "vercel" and body["status"] == "building" and body["external_id"].startswith("dpl_")

@@ -60,8 +60,9 @@ async def test_async_encoder_failure_reaches_waiters_and_is_not_cached() -> None
         raise ValueError("bad")
 
     event = RunEvent("r", 1, "t", {})
-    results = await asyncio.gather(*(encoder.encode_once_async("k", event, boom) for _ in range(3)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(encoder.encode_once_async("k", event, boom) for _ in range(3)), return_exceptions=True
+    )
     assert all(isinstance(r, ValueError) for r in results)
     assert len(encoder) == 0
     with pytest.raises(ValueError):

@@ -12,7 +12,7 @@ import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -50,8 +50,14 @@ class HeldRun:
 async def held(server: LiveServer, client: httpx.AsyncClient, alice: UserHandle) -> HeldRun:
     thread = await Thread.get(id=await make_thread(client, alice))
     run = await AgentRun.create(
-        owner_id=alice.user_id, project_id=thread.project_id, thread_id=thread.id, active_thread_id=thread.id, model="scripted/demo",
-        status="running", worker_id="test-live-fanout", lease_expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+        owner_id=alice.user_id,
+        project_id=thread.project_id,
+        thread_id=thread.id,
+        active_thread_id=thread.id,
+        model="scripted/demo",
+        status="running",
+        worker_id="test-live-fanout",
+        lease_expires_at=datetime.now(UTC) + timedelta(hours=1),
     )
     return HeldRun(server, run.id)
 
@@ -66,13 +72,30 @@ def small_socket(server: LiveServer) -> socket.socket:
     return sock
 
 
-async def subscribe(server: LiveServer, user: UserHandle, run_id: uuid.UUID, *, after: int = 0, op: str = "1", slow: bool = False, **options: Any) -> Any:
+async def subscribe(
+    server: LiveServer,
+    user: UserHandle,
+    run_id: uuid.UUID,
+    *,
+    after: int = 0,
+    op: str = "1",
+    slow: bool = False,
+    **options: Any,
+) -> Any:
     if slow:  # stops reading its socket while the test does not recv()
         options.update(max_queue=1, sock=small_socket(server), compression=None)
     ws = await websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"], ping_interval=None, **options)  # type: ignore[list-item]
     await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {user.access_token}"}}))
     assert json.loads(await ws.recv())["type"] == "connection_ack"
-    await ws.send(json.dumps({"id": op, "type": "subscribe", "payload": {"query": QUERY, "variables": {"id": str(run_id), "after": after}}}))
+    await ws.send(
+        json.dumps(
+            {
+                "id": op,
+                "type": "subscribe",
+                "payload": {"query": QUERY, "variables": {"id": str(run_id), "after": after}},
+            }
+        )
+    )
     return ws
 
 
@@ -107,7 +130,10 @@ def expected(last: int, after: int = 0) -> list[int]:
 async def test_batched_frames_reach_every_socket_in_order(server: LiveServer, alice: UserHandle, held: HeldRun) -> None:
     ops = [f"op-{i % 3}" for i in range(12)]  # three framings in one group
     # Half negotiate permessage-deflate (frames built per socket), half not (one pre-framed batch shared).
-    sockets = [await subscribe(server, alice, held.run_id, op=op, compression=None if i % 2 else "deflate") for i, op in enumerate(ops)]
+    sockets = [
+        await subscribe(server, alice, held.run_id, op=op, compression=None if i % 2 else "deflate")
+        for i, op in enumerate(ops)
+    ]
     await until_live(held, sockets, ops)
     for _ in range(3):
         await held.burst(150)
@@ -133,7 +159,9 @@ async def test_late_joiner_replays_the_log_then_goes_live(server: LiveServer, al
     assert await read_all(resumed) == (expected(82, after=41), "complete")
 
 
-async def test_a_socket_dropped_mid_batch_does_not_disturb_the_others(server: LiveServer, alice: UserHandle, held: HeldRun) -> None:
+async def test_a_socket_dropped_mid_batch_does_not_disturb_the_others(
+    server: LiveServer, alice: UserHandle, held: HeldRun
+) -> None:
     sockets = [await subscribe(server, alice, held.run_id) for _ in range(6)]
     await until_live(held, sockets)
     publishing = asyncio.create_task(held.burst(300, size=2000))
@@ -149,7 +177,9 @@ async def test_a_socket_dropped_mid_batch_does_not_disturb_the_others(server: Li
         assert await read_all(ws) == (expected(352, after=1), "complete")
 
 
-async def test_a_slow_socket_catches_up_from_the_log(server: LiveServer, alice: UserHandle, held: HeldRun, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_slow_socket_catches_up_from_the_log(
+    server: LiveServer, alice: UserHandle, held: HeldRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(fanout, "LIVE_BOUND_BYTES", 0)  # any byte the kernel does not take detaches it
     detaches_before = LiveGroup.detaches
     fast = await subscribe(server, alice, held.run_id)
@@ -172,7 +202,9 @@ async def read_all_until(ws: Any, last: int) -> list[int]:
     return sequences
 
 
-async def test_a_stuck_socket_is_closed_with_1013_and_others_get_everything(server: LiveServer, alice: UserHandle, held: HeldRun, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_stuck_socket_is_closed_with_1013_and_others_get_everything(
+    server: LiveServer, alice: UserHandle, held: HeldRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(fanout, "LIVE_BOUND_BYTES", 0)
     monkeypatch.setattr(fanout, "SLOW_CLOSE_SECONDS", 0.5)
     fast = await subscribe(server, alice, held.run_id)
@@ -188,14 +220,20 @@ async def test_a_stuck_socket_is_closed_with_1013_and_others_get_everything(serv
     assert received == expected(len(received) + 1, after=1)  # what it got was in order, without holes
 
 
-async def sse_sequences(client: httpx.AsyncClient, user: UserHandle, run_id: uuid.UUID, after: int = 0) -> AsyncIterator[int]:
-    async with client.stream("GET", f"/api/agent-run/{run_id}/stream", params={"token": user.access_token, "after": after}) as response:
+async def sse_sequences(
+    client: httpx.AsyncClient, user: UserHandle, run_id: uuid.UUID, after: int = 0
+) -> AsyncIterator[int]:
+    async with client.stream(
+        "GET", f"/api/agent-run/{run_id}/stream", params={"token": user.access_token, "after": after}
+    ) as response:
         async for line in response.aiter_lines():
             if line.startswith("data: "):
                 yield json.loads(line[6:])["sequence"]
 
 
-async def collect_sse(client: httpx.AsyncClient, user: UserHandle, run_id: uuid.UUID, first: asyncio.Event, after: int = 0) -> list[int]:
+async def collect_sse(
+    client: httpx.AsyncClient, user: UserHandle, run_id: uuid.UUID, first: asyncio.Event, after: int = 0
+) -> list[int]:
     got: list[int] = []
     async for sequence in sse_sequences(client, user, run_id, after):
         got.append(sequence)
@@ -204,10 +242,15 @@ async def collect_sse(client: httpx.AsyncClient, user: UserHandle, run_id: uuid.
 
 
 @pytest.mark.parametrize("bound", [sse.BOUND_BYTES, 1])  # 1: every batch detaches it, every catch-up is from the log
-async def test_sse_chunks_deliver_everything_once_in_order(client: httpx.AsyncClient, alice: UserHandle, held: HeldRun, bound: int, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_sse_chunks_deliver_everything_once_in_order(
+    client: httpx.AsyncClient, alice: UserHandle, held: HeldRun, bound: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sse, "BOUND_BYTES", bound)
     readies = [asyncio.Event() for _ in range(5)]
-    readers = [asyncio.create_task(collect_sse(client, alice, held.run_id, ready, after=3 if i == 4 else 0)) for i, ready in enumerate(readies)]
+    readers = [
+        asyncio.create_task(collect_sse(client, alice, held.run_id, ready, after=3 if i == 4 else 0))
+        for i, ready in enumerate(readies)
+    ]
     await held.burst(4)
     await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), 10)
     for _ in range(3):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import AsyncGenerator
+from collections.abc import AsyncGenerator
 
 import pytest
 
@@ -73,10 +73,12 @@ async def test_late_subscriber_gets_everything_then_ends(bus: EventBus, event_lo
         event_log.append()
     event_log.append("status", status="completed")
     event_log.finished = True
-    assert await collect(follow_run(event_log.run_id, 0, event_log.replay, bus, is_finished=event_log.is_finished),
-                         timeout=2) == list(range(1, 22))
-    assert await collect(follow_run(event_log.run_id, 15, event_log.replay, bus, is_finished=event_log.is_finished),
-                         timeout=2) == list(range(16, 22))
+    assert await collect(
+        follow_run(event_log.run_id, 0, event_log.replay, bus, is_finished=event_log.is_finished), timeout=2
+    ) == list(range(1, 22))
+    assert await collect(
+        follow_run(event_log.run_id, 15, event_log.replay, bus, is_finished=event_log.is_finished), timeout=2
+    ) == list(range(16, 22))
 
 
 @pytest.mark.parametrize("page_size", [None, 7])
@@ -104,8 +106,9 @@ async def test_finished_run_without_terminal_event_still_ends(bus: EventBus, eve
     for _ in range(5):
         event_log.append()
     event_log.finished = True
-    assert await collect(follow_run(event_log.run_id, 0, event_log.replay, bus, is_finished=event_log.is_finished),
-                         timeout=2) == [1, 2, 3, 4, 5]
+    assert await collect(
+        follow_run(event_log.run_id, 0, event_log.replay, bus, is_finished=event_log.is_finished), timeout=2
+    ) == [1, 2, 3, 4, 5]
 
 
 async def test_end_stream_drains_the_log_first(bus: EventBus, event_log: EventLog) -> None:
@@ -137,9 +140,7 @@ async def test_lost_end_signal_is_covered_by_is_finished_polling(bus: EventBus, 
     assert await asyncio.wait_for(task, 3) == [1, 2]
 
 
-async def test_slow_follower_is_cut_off_and_recovers_from_the_log(
-    bus_factory: BusFactory, event_log: EventLog
-) -> None:
+async def test_slow_follower_is_cut_off_and_recovers_from_the_log(bus_factory: BusFactory, event_log: EventLog) -> None:
     bus = await bus_factory(max_queue=5)
 
     async def slow_reader() -> list[int]:

@@ -24,7 +24,12 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
     await receive()  # websocket.connect
     await send({"type": "websocket.accept"})
     writes = direct_writes(scope)
-    await send({"type": "websocket.send", "text": json.dumps({"direct": writes is not None, "raw": bool(writes and writes.raw_framing)})})
+    await send(
+        {
+            "type": "websocket.send",
+            "text": json.dumps({"direct": writes is not None, "raw": bool(writes and writes.raw_framing)}),
+        }
+    )
     assert writes is not None
     messages = [json.dumps({"n": n}).encode() for n in range(3)]
     if writes.raw_framing:
@@ -38,7 +43,9 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def server_url():  # type: ignore[no-untyped-def]
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws=DirectWebSocketProtocol, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, ws=DirectWebSocketProtocol, log_level="warning")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)

@@ -102,7 +102,9 @@ class FakeJWKSServer:
         payload.update(claims)
         payload = {name: value for name, value in payload.items() if value is not None}
         signer = key or self.current
-        return jwt.encode(payload, signer.private_key, algorithm="RS256", headers={"kid": signer.kid, **(headers or {})})
+        return jwt.encode(
+            payload, signer.private_key, algorithm="RS256", headers={"kid": signer.kid, **(headers or {})}
+        )
 
     def hs256_with_public_key(self, **claims: Any) -> str:
         """Algorithm confusion: an HS256 token whose HMAC secret is the issuer's public key PEM.
@@ -121,7 +123,9 @@ class FakeJWKSServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))  # port 0: the OS picks a free port
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()

@@ -123,11 +123,13 @@ class FakeOpenAIServer:
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.app = Starlette(routes=[
-            Route("/v1/chat/completions", self._chat, methods=["POST"]),
-            Route("/v1/models", self._models, methods=["GET"]),
-            Route("/v1/key", self._key, methods=["GET"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/key", self._key, methods=["GET"]),
+            ]
+        )
 
     # ---- test-facing API ---------------------------------------------------------------------
 
@@ -138,9 +140,7 @@ class FakeOpenAIServer:
     def add_turn(self, *turns: Turn) -> None:
         self.turns.extend(turns)
 
-    def fail_next(
-        self, status: int, times: int = 1, *, retry_after: str | None = None, message: str = ""
-    ) -> None:
+    def fail_next(self, status: int, times: int = 1, *, retry_after: str | None = None, message: str = "") -> None:
         """The next `times` requests (any route) answer `status` instead of their normal reply."""
         for _ in range(times):
             self.failures.append(Failure(status, retry_after, message or f"injected {status}"))
@@ -154,13 +154,14 @@ class FakeOpenAIServer:
         sock.bind(("127.0.0.1", 0))  # port 0: the OS picks a free port, no races between tests
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off",
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
             timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
         await self._wait_started(sock)
         return self
@@ -270,10 +271,9 @@ def _tool_call_deltas(turn: Turn) -> list[dict[str, Any]]:
         call_id = call.id or f"call_fake_{index}"
         function = {"name": call.name, "arguments": ""}
         headers.append({"index": index, "id": call_id, "type": "function", "function": function})
-        fragment_lists.append([
-            {"index": index, "function": {"arguments": piece}}
-            for piece in _split(call.raw(), call.fragments)
-        ])
+        fragment_lists.append(
+            [{"index": index, "function": {"arguments": piece}} for piece in _split(call.raw(), call.fragments)]
+        )
     if turn.interleave:
         return headers + _round_robin(fragment_lists)
     pairs = zip(headers, fragment_lists, strict=True)
@@ -300,8 +300,10 @@ class _ChunkFactory:
 
     def envelope(self) -> dict[str, Any]:
         return {
-            "id": self.id, "object": "chat.completion.chunk",
-            "created": self.created, "model": self.model,
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
         }
 
     def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -64,7 +64,9 @@ class BackgroundServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
@@ -93,7 +95,10 @@ class BackgroundServer:
     def _injected_failure(self) -> Response | None:
         if self.failures:
             status = self.failures.popleft()
-            return JSONResponse({"error": {"type": "api_error", "message": f"injected {status}"}, "detail": f"injected {status}"}, status)
+            return JSONResponse(
+                {"error": {"type": "api_error", "message": f"injected {status}"}, "detail": f"injected {status}"},
+                status,
+            )
         return None
 
 
@@ -109,11 +114,13 @@ class FakePolarServer(BackgroundServer):
         self.products = products  # None: any product id is accepted
         self.checkouts: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
-        self.app = Starlette(routes=[
-            Route("/v1/checkouts/", self._create_checkout, methods=["POST"]),
-            Route("/v1/checkouts/{checkout_id}", self._get_checkout, methods=["GET"]),
-            Route("/v1/subscriptions/{subscription_id}", self._update_subscription, methods=["PATCH"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/checkouts/", self._create_checkout, methods=["POST"]),
+                Route("/v1/checkouts/{checkout_id}", self._get_checkout, methods=["GET"]),
+                Route("/v1/subscriptions/{subscription_id}", self._update_subscription, methods=["PATCH"]),
+            ]
+        )
 
     # ---- API -------------------------------------------------------------------------------------
 
@@ -128,12 +135,19 @@ class FakePolarServer(BackgroundServer):
             return _validation_error("products", f"product {products[0]} does not exist")
         checkout_id = f"chk_{uuid.uuid4().hex[:16]}"
         checkout = {
-            "id": checkout_id, "status": "open", "url": f"{self.base_url}/checkout/{checkout_id}",
-            "client_secret": f"polar_c_{uuid.uuid4().hex}", "product_id": products[0], "products": products,
-            "success_url": body.get("success_url"), "return_url": body.get("return_url"),
-            "customer_email": body.get("customer_email"), "external_customer_id": body.get("external_customer_id"),
-            "metadata": body.get("metadata") or {}, "created_at": _iso(datetime.now(timezone.utc)),
-            "expires_at": _iso(datetime.now(timezone.utc) + timedelta(hours=1)),
+            "id": checkout_id,
+            "status": "open",
+            "url": f"{self.base_url}/checkout/{checkout_id}",
+            "client_secret": f"polar_c_{uuid.uuid4().hex}",
+            "product_id": products[0],
+            "products": products,
+            "success_url": body.get("success_url"),
+            "return_url": body.get("return_url"),
+            "customer_email": body.get("customer_email"),
+            "external_customer_id": body.get("external_customer_id"),
+            "metadata": body.get("metadata") or {},
+            "created_at": _iso(datetime.now(UTC)),
+            "expires_at": _iso(datetime.now(UTC) + timedelta(hours=1)),
         }
         self.checkouts[checkout_id] = checkout
         return JSONResponse(checkout, 201)
@@ -156,13 +170,15 @@ class FakePolarServer(BackgroundServer):
             sub["product_id"] = body["product_id"]
         if "cancel_at_period_end" in body:
             sub["cancel_at_period_end"] = bool(body["cancel_at_period_end"])
-        sub["modified_at"] = _iso(datetime.now(timezone.utc))
+        sub["modified_at"] = _iso(datetime.now(UTC))
         return JSONResponse(sub)
 
     async def _record(self, request: Request) -> dict[str, Any]:
         raw = await request.body()
         body = json.loads(raw) if raw else None
-        self.requests.append(Recorded(request.method, request.url.path, {k.lower(): v for k, v in request.headers.items()}, body))
+        self.requests.append(
+            Recorded(request.method, request.url.path, {k.lower(): v for k, v in request.headers.items()}, body)
+        )
         return body if isinstance(body, dict) else {}
 
     def _refuse(self, request: Request) -> Response | None:
@@ -178,13 +194,22 @@ class FakePolarServer(BackgroundServer):
         """The customer paid: Polar creates the subscription (with the checkout's metadata) and returns it."""
         checkout = self.checkouts[checkout_id]
         checkout["status"] = "succeeded"
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         sub_id = f"sub_{uuid.uuid4().hex[:16]}"
         sub = {
-            "id": sub_id, "status": status, "amount": 2000, "currency": "usd", "recurring_interval": "month",
-            "current_period_start": _iso(now), "current_period_end": _iso(now + timedelta(days=30)),
-            "cancel_at_period_end": False, "customer_id": f"cus_{uuid.uuid4().hex[:12]}", "product_id": checkout["product_id"],
-            "metadata": dict(checkout["metadata"]), "created_at": _iso(now), "modified_at": _iso(now),
+            "id": sub_id,
+            "status": status,
+            "amount": 2000,
+            "currency": "usd",
+            "recurring_interval": "month",
+            "current_period_start": _iso(now),
+            "current_period_end": _iso(now + timedelta(days=30)),
+            "cancel_at_period_end": False,
+            "customer_id": f"cus_{uuid.uuid4().hex[:12]}",
+            "product_id": checkout["product_id"],
+            "metadata": dict(checkout["metadata"]),
+            "created_at": _iso(now),
+            "modified_at": _iso(now),
             "customer": {"external_id": checkout["external_customer_id"], "email": checkout["customer_email"]},
         }
         self.subscriptions[sub_id] = sub
@@ -192,15 +217,25 @@ class FakePolarServer(BackgroundServer):
         return sub
 
     def signed_delivery(
-        self, event_type: str, data: dict[str, Any], *, msg_id: str | None = None, timestamp: int | None = None,
-        secret: str | None = None, occurred_at: datetime | None = None,
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        msg_id: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> tuple[dict[str, str], bytes]:
-        body = json.dumps({"type": event_type, "timestamp": _iso(occurred_at or datetime.now(timezone.utc)), "data": data}).encode()
+        body = json.dumps(
+            {"type": event_type, "timestamp": _iso(occurred_at or datetime.now(UTC)), "data": data}
+        ).encode()
         msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
         ts = int(time.time()) if timestamp is None else timestamp
         headers = {
-            "webhook-id": msg_id, "webhook-timestamp": str(ts),
-            "webhook-signature": sign_standard(secret or self.webhook_secret, msg_id, ts, body), "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": sign_standard(secret or self.webhook_secret, msg_id, ts, body),
+            "content-type": "application/json",
         }
         return headers, body
 
@@ -211,4 +246,10 @@ class FakePolarServer(BackgroundServer):
 
 
 def _validation_error(field: str, message: str) -> Response:
-    return JSONResponse({"error": "RequestValidationError", "detail": [{"loc": ["body", field], "msg": message, "type": "value_error"}]}, 422)
+    return JSONResponse(
+        {
+            "error": "RequestValidationError",
+            "detail": [{"loc": ["body", field], "msg": message, "type": "value_error"}],
+        },
+        422,
+    )

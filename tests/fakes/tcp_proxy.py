@@ -121,7 +121,9 @@ class TCPProxy:
             for writer in (client_writer, upstream_writer):
                 writer.transport.abort()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: ProxiedConnection, *, record: bool) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: ProxiedConnection, *, record: bool
+    ) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
                 if record and len(connection.head) < 16384:

@@ -25,10 +25,12 @@ class FakeVercelServer(BackgroundServer):
         self.ready_after = ready_after  # GETs answered BUILDING before READY
         self.deployments: dict[str, dict[str, Any]] = {}
         self.files: dict[str, dict[str, bytes]] = {}
-        self.app = Starlette(routes=[
-            Route("/v13/deployments", self._create, methods=["POST"]),
-            Route("/v13/deployments/{deployment_id}", self._get, methods=["GET"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/v13/deployments", self._create, methods=["POST"]),
+                Route("/v13/deployments/{deployment_id}", self._get, methods=["GET"]),
+            ]
+        )
 
     def _refuse(self, request: Request) -> Response | None:
         if request.headers.get("authorization") != f"Bearer {self.token}":
@@ -46,8 +48,14 @@ class FakeVercelServer(BackgroundServer):
             return JSONResponse({"error": {"code": "bad_request", "message": "name and files are required"}}, 400)
         deployment_id = f"dpl_{uuid.uuid4().hex[:20]}"
         self.files[deployment_id] = {f["file"]: base64.b64decode(f["data"]) for f in files}
-        self.deployments[deployment_id] = {"id": deployment_id, "url": f"{body['name']}-{deployment_id[4:12]}.vercel.app",
-                                           "name": body["name"], "readyState": "BUILDING", "gets": 0, "query": dict(request.query_params)}
+        self.deployments[deployment_id] = {
+            "id": deployment_id,
+            "url": f"{body['name']}-{deployment_id[4:12]}.vercel.app",
+            "name": body["name"],
+            "readyState": "BUILDING",
+            "gets": 0,
+            "query": dict(request.query_params),
+        }
         return JSONResponse(self._public(deployment_id))
 
     async def _get(self, request: Request) -> Response:

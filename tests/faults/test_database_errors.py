@@ -61,7 +61,11 @@ def locked_sqlite_error(tmp_path: Path) -> sqlite3.OperationalError:
 async def test_refused_connection_from_the_driver_is_an_outage() -> None:
     unavailable = database_unavailable(await refused_by_asyncpg())
     assert isinstance(unavailable, ServiceUnavailable)
-    assert (unavailable.status, unavailable.code, unavailable.retry_after) == (503, "SERVICE_UNAVAILABLE", RETRY_AFTER_SECONDS)
+    assert (unavailable.status, unavailable.code, unavailable.retry_after) == (
+        503,
+        "SERVICE_UNAVAILABLE",
+        RETRY_AFTER_SECONDS,
+    )
     assert "127.0.0.1" not in unavailable.message
 
 
@@ -139,13 +143,19 @@ async def test_graphql_errors_say_service_unavailable_without_the_address() -> N
 
 def test_postgres_goes_through_the_bounded_client_with_the_timeouts() -> None:
     settings = Settings(
-        database_url="postgres://me:secret@db.example:5433/app?max_size=7", database_connect_timeout=1.5,
+        database_url="postgres://me:secret@db.example:5433/app?max_size=7",
+        database_connect_timeout=1.5,
         database_command_timeout=4,
     )
     connection = settings.tortoise_config()["connections"]["default"]
     assert connection["engine"] == "runplane.db_backend"
     credentials = connection["credentials"]
-    assert (credentials["host"], credentials["port"], credentials["database"], credentials["max_size"]) == ("db.example", 5433, "app", 7)
+    assert (credentials["host"], credentials["port"], credentials["database"], credentials["max_size"]) == (
+        "db.example",
+        5433,
+        "app",
+        7,
+    )
     assert (credentials["timeout"], credentials["command_timeout"], credentials["acquire_timeout"]) == (1.5, 4, 4)
     migrations = settings.tortoise_config(migrations=True)["connections"]["default"]["credentials"]
     assert migrations["timeout"] == 1.5 and "command_timeout" not in migrations
@@ -158,12 +168,18 @@ def test_timeouts_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNPLANE_DATABASE_COMMAND_TIMEOUT", "3")
     monkeypatch.setenv("RUNPLANE_DATABASE_STARTUP_TIMEOUT", "0")
     settings = Settings.from_env(data_dir=Path("/tmp/runplane-settings-test"), jwt_secret="s" * 40)
-    assert (settings.database_connect_timeout, settings.database_command_timeout, settings.database_startup_timeout) == (0.5, 3, 0)
+    assert (
+        settings.database_connect_timeout,
+        settings.database_command_timeout,
+        settings.database_startup_timeout,
+    ) == (0.5, 3, 0)
 
 
 async def test_startup_gives_up_after_the_startup_timeout() -> None:
     settings = Settings(
-        database_url=f"postgres://postgres@127.0.0.1:{free_port()}/x", database_connect_timeout=0.5, database_startup_timeout=1,
+        database_url=f"postgres://postgres@127.0.0.1:{free_port()}/x",
+        database_connect_timeout=0.5,
+        database_startup_timeout=1,
     )
     started = time.monotonic()
     with pytest.raises(DatabaseUnreachable, match="giving up"):
@@ -173,7 +189,9 @@ async def test_startup_gives_up_after_the_startup_timeout() -> None:
 
 @pytest.mark.skipif(support.test_database_kind() != "postgres", reason="needs PostgreSQL")
 async def test_startup_does_not_retry_what_waiting_cannot_fix() -> None:
-    settings = Settings(database_url="postgres://postgres@127.0.0.1:5432/runplane_no_such_database", database_startup_timeout=30)
+    settings = Settings(
+        database_url="postgres://postgres@127.0.0.1:5432/runplane_no_such_database", database_startup_timeout=30
+    )
     started = time.monotonic()
     with pytest.raises(asyncpg.InvalidCatalogNameError):
         await wait_for_database(settings)
@@ -181,7 +199,9 @@ async def test_startup_does_not_retry_what_waiting_cannot_fix() -> None:
 
 
 @pytest.mark.skipif(support.test_database_kind() != "sqlite", reason="the session server runs on SQLite in this pass")
-async def test_locked_sqlite_database_answers_503(client: httpx.AsyncClient, server: LiveServer, alice: UserHandle) -> None:
+async def test_locked_sqlite_database_answers_503(
+    client: httpx.AsyncClient, server: LiveServer, alice: UserHandle
+) -> None:
     """Another process holds SQLite's write lock past the busy timeout: a write answers 503 + Retry-After, reads go on."""
     path = server.settings.database_url.removeprefix("sqlite://")
     holder = sqlite3.connect(path, isolation_level=None)
@@ -190,7 +210,9 @@ async def test_locked_sqlite_database_answers_503(client: httpx.AsyncClient, ser
         created = await client.post("/api/projects", json={"name": "locked out"}, headers=alice.headers)
         assert created.status_code == 503, created.text
         assert created.json()["code"] == "SERVICE_UNAVAILABLE" and int(created.headers["retry-after"]) >= 1
-        assert (await client.get("/api/projects", headers=alice.headers)).status_code == 200  # WAL: readers are not blocked
+        assert (
+            await client.get("/api/projects", headers=alice.headers)
+        ).status_code == 200  # WAL: readers are not blocked
     finally:
         holder.rollback()
         holder.close()

@@ -28,7 +28,9 @@ from tests.runs.procs import POSTGRES_HOST, POSTGRES_PORT
 from tests.spawned import Process, base_env, runplane_command, spawn, spawn_server, start_serve
 from tests.support import UserHandle, create_postgres_database, drop_postgres_database, free_port, register_user
 
-pytestmark = pytest.mark.skipif(support.test_database_kind() != "postgres", reason="PostgreSQL faults: RUNPLANE_TEST_DATABASE=postgres")
+pytestmark = pytest.mark.skipif(
+    support.test_database_kind() != "postgres", reason="PostgreSQL faults: RUNPLANE_TEST_DATABASE=postgres"
+)
 
 CONNECT_TIMEOUT, COMMAND_TIMEOUT = 1.0, 1.5  # seconds, RUNPLANE_DATABASE_CONNECT_TIMEOUT / _COMMAND_TIMEOUT
 BOUND = 3.0  # every answer during an outage comes within this
@@ -51,14 +53,20 @@ async def outage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Outa
     database = await create_postgres_database()
     try:
         async with TCPProxy(POSTGRES_HOST, POSTGRES_PORT) as proxy:
-            settings = dict(  # noqa: C408 - RUNPLANE_* names as keywords
+            settings = dict(
                 database_url=f"postgres://postgres@127.0.0.1:{proxy.port}/{database}",
-                database_connect_timeout=CONNECT_TIMEOUT, database_command_timeout=COMMAND_TIMEOUT, rate_limit_per_minute=0,
+                database_connect_timeout=CONNECT_TIMEOUT,
+                database_command_timeout=COMMAND_TIMEOUT,
+                rate_limit_per_minute=0,
                 # Background passes would log their own (expected) failures during an outage: keep them out of it.
-                reaper_interval_seconds=3600, sandbox_reaper_interval=3600,
+                reaper_interval_seconds=3600,
+                sandbox_reaper_interval=3600,
             )
             tmp = tmp_path_factory.mktemp("pg-outage")
-            async with spawn_server(tmp, settings) as server, httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            async with (
+                spawn_server(tmp, settings) as server,
+                httpx.AsyncClient(base_url=server.base_url, timeout=30) as http,
+            ):
                 user = await register_user(http)
                 created = await http.post("/api/projects", json={"name": "outage"}, headers=user.headers)
                 assert created.status_code == 201, created.text
@@ -156,7 +164,11 @@ async def run_outage(o: Outage, cut: Callable[[], Awaitable[None]], name: str) -
         took = await check_outage_answers(o)
     finally:
         recovery = await check_recovery(o)
-    print(json.dumps({f"postgres_{name}_seconds": {**{k: round(v, 3) for k, v in took.items()}, "recovery": round(recovery, 3)}}))
+    print(
+        json.dumps(
+            {f"postgres_{name}_seconds": {**{k: round(v, 3) for k, v in took.items()}, "recovery": round(recovery, 3)}}
+        )
+    )
 
 
 async def test_refused_database_is_503_at_once_and_the_service_recovers(outage: Outage) -> None:
@@ -175,8 +187,10 @@ async def test_blackholed_database_is_503_within_the_timeouts_and_the_service_re
 
 async def test_startup_gives_up_clearly_when_the_database_stays_down(tmp_path: Path) -> None:
     env = base_env(
-        tmp_path, database_url=f"postgres://postgres@127.0.0.1:{free_port()}/nothing_listens",
-        database_connect_timeout=CONNECT_TIMEOUT, database_startup_timeout=2,
+        tmp_path,
+        database_url=f"postgres://postgres@127.0.0.1:{free_port()}/nothing_listens",
+        database_connect_timeout=CONNECT_TIMEOUT,
+        database_startup_timeout=2,
     )
     started = time.monotonic()
     proc = spawn("server", runplane_command("serve", "--port", str(free_port())), env, tmp_path / "logs")
@@ -194,12 +208,16 @@ async def test_startup_waits_for_the_database_and_serves_once_it_is_up(tmp_path:
         async with TCPProxy(POSTGRES_HOST, POSTGRES_PORT) as proxy:
             await proxy.refuse()
             env = base_env(
-                tmp_path, database_url=f"postgres://postgres@127.0.0.1:{proxy.port}/{database}",
-                database_connect_timeout=CONNECT_TIMEOUT, database_startup_timeout=60,
+                tmp_path,
+                database_url=f"postgres://postgres@127.0.0.1:{proxy.port}/{database}",
+                database_connect_timeout=CONNECT_TIMEOUT,
+                database_startup_timeout=60,
             )
             logs = tmp_path / "logs"
             starting = asyncio.create_task(start_serve("server", env, logs))
-            await wait_for_log(logs, "database unreachable, retrying")  # it is waiting (imports are slow on a busy machine)
+            await wait_for_log(
+                logs, "database unreachable, retrying"
+            )  # it is waiting (imports are slow on a busy machine)
             assert not starting.done()
             await proxy.restore()
             server = await asyncio.wait_for(starting, 60)

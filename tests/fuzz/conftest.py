@@ -45,7 +45,9 @@ class FuzzTarget:
 async def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FuzzTarget]:
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: provider calls fail at once, never leave the host
     # Rate limits stay out of the way (sandbox_server's LIMITS): 429s would hide the handlers from the fuzzer.
-    settings = dict(ADMIN_API_KEY=ADMIN_API_KEY, MODEL_BASE_URL=nowhere, BYOK_BASE_URL=nowhere, SANDBOX_COMMAND_TIMEOUT="5")
+    settings = dict(
+        ADMIN_API_KEY=ADMIN_API_KEY, MODEL_BASE_URL=nowhere, BYOK_BASE_URL=nowhere, SANDBOX_COMMAND_TIMEOUT="5"
+    )
     async with sandbox_server(tmp_path_factory.mktemp("fuzz"), **settings) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
             user = await register_user(http)
@@ -64,6 +66,8 @@ async def create_objects(http: httpx.AsyncClient, user: UserHandle) -> dict[str,
 
     project = (await post("/api/projects", {"name": "fuzzed"}))["project_id"]
     thread = (await post("/api/threads", {"project_id": project}))["thread_id"]
-    run = (await post(f"/api/thread/{thread}/agent/start", {"prompt": "hello"}))["agent_run_id"]  # scripted: done at once
+    run = (await post(f"/api/thread/{thread}/agent/start", {"prompt": "hello"}))[
+        "agent_run_id"
+    ]  # scripted: done at once
     sandbox = (await post(f"/api/project/{project}/sandbox/ensure-active"))["sandbox_id"]
     return {"project_id": project, "thread_id": thread, "agent_run_id": run, "sandbox_id": sandbox}

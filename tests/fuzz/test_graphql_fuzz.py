@@ -26,7 +26,11 @@ schemathesis.graphql.scalar("DateTime", st.datetimes().map(lambda d: nodes.Strin
 schemathesis.graphql.scalar("JSON", st.sampled_from([nodes.String("x"), nodes.Int(1), nodes.Boolean(True), nodes.Null]))
 
 FUZZ = hypothesis.settings(
-    max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=list(hypothesis.HealthCheck),
+    max_examples=8,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
     phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
 )
 UNAUTHENTICATED = hypothesis.settings(FUZZ, max_examples=2)
@@ -56,7 +60,12 @@ def graphql_contract(ctx: Any, response: schemathesis.Response, case: schemathes
     for error in payload.get("errors") or []:
         code = (error.get("extensions") or {}).get("code") if isinstance(error, dict) else None
         message = error.get("message") if isinstance(error, dict) else None
-        if not isinstance(message, str) or not isinstance(code, str) or code in MASKED or message.startswith("Unexpected error"):
+        if (
+            not isinstance(message, str)
+            or not isinstance(code, str)
+            or code in MASKED
+            or message.startswith("Unexpected error")
+        ):
             raise GraphQLContractBroken(operation=label, title="Unclassified or masked error", message=str(error)[:500])
 
 
@@ -64,7 +73,9 @@ def graphql_contract(ctx: Any, response: schemathesis.Response, case: schemathes
 def graphql_target(fuzz_target: FuzzTarget) -> FuzzTarget:
     query = "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }"
     served = httpx.post(fuzz_target.base_url + "/graphql", json={"query": query}, timeout=30).json()["data"]["__schema"]
-    live = {f"Query.{f['name']}" for f in served["queryType"]["fields"]} | {f"Mutation.{f['name']}" for f in served["mutationType"]["fields"]}
+    live = {f"Query.{f['name']}" for f in served["queryType"]["fields"]} | {
+        f"Mutation.{f['name']}" for f in served["mutationType"]["fields"]
+    }
     fuzzed = {result.ok().label for result in schema.get_all_operations()}
     assert fuzzed == live, "schema.graphql is not the schema served"
     return fuzz_target
@@ -81,7 +92,9 @@ def test_graphql_as_a_user(case: schemathesis.Case, graphql_target: FuzzTarget) 
     call(case, graphql_target, graphql_target.user_headers)
 
 
-@schema.include(name_regex=r"\.(resetQuotas|warmModelCache|clearModelCache|billingQuotaReport|userBillingStatus|modelCacheInfo)$").parametrize()
+@schema.include(
+    name_regex=r"\.(resetQuotas|warmModelCache|clearModelCache|billingQuotaReport|userBillingStatus|modelCacheInfo)$"
+).parametrize()
 @FUZZ
 def test_graphql_admin_fields_with_the_api_key(case: schemathesis.Case, graphql_target: FuzzTarget) -> None:
     call(case, graphql_target, graphql_target.admin_headers)

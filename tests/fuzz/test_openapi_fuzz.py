@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import hypothesis
-from hypothesis import strategies as st
 import pytest
 import schemathesis
+from hypothesis import strategies as st
 from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 from schemathesis.core.failures import ServerError
 
@@ -26,7 +26,11 @@ schema = schemathesis.openapi.from_dict(DOCUMENT)
 # Fixed budget, same cases on every run: schemathesis's examples and coverage cases, plus `max_examples`
 # generated ones per operation. 110 operations x 3 callers.
 FUZZ = hypothesis.settings(
-    max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=list(hypothesis.HealthCheck),
+    max_examples=8,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
     phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
 )
 UNAUTHENTICATED = hypothesis.settings(FUZZ, max_examples=2)  # refused at the door: only the 401 path is exercised

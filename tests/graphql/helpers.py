@@ -52,20 +52,27 @@ async def seed(user: UserHandle, projects: int, threads: int, messages: int, *, 
             thread = await Thread.create(owner_id=owner, project_id=project.id, title=f"{tag}p{p}-t{t}")
             made.threads[project.id].append(thread)
             made.messages[thread.id] = [
-                await Message.create(thread_id=thread.id, role="user", content=f"{tag}p{p}-t{t}-m{m}") for m in range(messages)
+                await Message.create(thread_id=thread.id, role="user", content=f"{tag}p{p}-t{t}-m{m}")
+                for m in range(messages)
             ]
     return made
 
 
-async def ws_execute(ws_url: str, user: UserHandle, operations: list[tuple[str, dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+async def ws_execute(
+    ws_url: str, user: UserHandle, operations: list[tuple[str, dict[str, Any]]]
+) -> list[list[dict[str, Any]]]:
     """Run operations one after another on ONE graphql-transport-ws connection; the messages of each."""
     results: list[list[dict[str, Any]]] = []
     async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
-        await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {user.access_token}"}}))
+        await socket.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {user.access_token}"}})
+        )
         assert json.loads(await socket.recv())["type"] == "connection_ack"
         for index, (query, variables) in enumerate(operations):
             op_id = str(index)
-            await socket.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables}}))
+            await socket.send(
+                json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables}})
+            )
             messages: list[dict[str, Any]] = []
             while True:
                 message = json.loads(await socket.recv())

@@ -37,7 +37,9 @@ async def seeded(server: Any) -> dict[str, Any]:
             await wait_for_status(client, user, run["agent_run_id"], {"completed", "failed"})
             runs.append(run["agent_run_id"])
         await make_thread(client, user)  # a second thread without runs
-        other = await client.post("/api/projects", json={"name": "other", "description": "second"}, headers=user.headers)
+        other = await client.post(
+            "/api/projects", json={"name": "other", "description": "second"}, headers=user.headers
+        )
         assert other.status_code in (200, 201), other.text
         listed = await gql(client, "{ projects(first: 5) { edges { node { id name } } } }", user=user)
         return {"user": user, "projects": [e["node"]["id"] for e in listed["data"]["projects"]["edges"]], "runs": runs}
@@ -57,7 +59,11 @@ async def post(client: httpx.AsyncClient, body: dict[str, Any], user: UserHandle
 
 
 async def both(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, *, user: UserHandle | None,
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    user: UserHandle | None,
     operation_name: str | None = None,
 ) -> tuple[str, str, dict[str, int]]:
     """(response as served, response through graphql-core only, which path served the first)."""
@@ -95,7 +101,9 @@ COMPILED = {
 
 
 @pytest.mark.parametrize("name", list(COMPILED))
-async def test_compiled_documents_answer_as_graphql_core(client: httpx.AsyncClient, seeded: dict[str, Any], name: str) -> None:
+async def test_compiled_documents_answer_as_graphql_core(
+    client: httpx.AsyncClient, seeded: dict[str, Any], name: str
+) -> None:
     fast, normal, path = await both(client, COMPILED[name], user=seeded["user"])
     assert fast == normal
     assert fast.startswith("200 ") and '"errors"' not in fast, fast
@@ -125,14 +133,19 @@ async def test_unused_operations_and_nulls(client: httpx.AsyncClient, seeded: di
 
 
 FALLBACK = {
-    "directives": ("query($yes: Boolean!) { projects { nodes { name @include(if: $yes) id @skip(if: false) } } }", {"yes": True}),
+    "directives": (
+        "query($yes: Boolean!) { projects { nodes { name @include(if: $yes) id @skip(if: false) } } }",
+        {"yes": True},
+    ),
     "introspection": ("{ __schema { queryType { name } } projects { nodes { id } } }", None),
     "type_introspection": ('{ __type(name: "Project") { name } }', None),
 }
 
 
 @pytest.mark.parametrize("name", ["directives", "introspection", "type_introspection"])
-async def test_documents_it_does_not_compile_run_normally(client: httpx.AsyncClient, seeded: dict[str, Any], name: str) -> None:
+async def test_documents_it_does_not_compile_run_normally(
+    client: httpx.AsyncClient, seeded: dict[str, Any], name: str
+) -> None:
     query, variables = FALLBACK[name]
     fast, normal, path = await both(client, query, variables, user=seeded["user"])
     assert fast == normal and '"errors"' not in fast, fast
@@ -151,7 +164,7 @@ ERRORS = [
     # a domain error from a root resolver (NotFound), inside a document the fast path compiles
     ('{ project(id: "UHJvamVjdDowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA") { id name } }', None, True),
     # a malformed id: InvalidInput, with its path
-    ('query($id: ID!) { projects(first: 1) { nodes { id } } run(id: $id) { id } }', {"id": "nope"}, True),
+    ("query($id: ID!) { projects(first: 1) { nodes { id } } run(id: $id) { id } }", {"id": "nope"}, True),
     # bad arguments: graphql-core's own errors from the resolvers' input checks
     ("{ projects(first: -1) { nodes { id } } }", None, True),
     ('{ projects(after: "garbage") { nodes { id } } }', None, True),
@@ -186,7 +199,9 @@ async def test_anonymous_and_refused_documents_are_unchanged(client: httpx.Async
 
 async def test_same_data_as_a_schema_without_the_fast_path(seeded: dict[str, Any]) -> None:
     """The setting: a schema built with graphql_compiled_queries=False uses graphql-core's own executor."""
-    assert build_schema(Settings(graphql_compiled_queries=False)).execution_context_class is not compiled.CompiledExecutor
+    assert (
+        build_schema(Settings(graphql_compiled_queries=False)).execution_context_class is not compiled.CompiledExecutor
+    )
     assert build_schema(Settings()).execution_context_class is compiled.CompiledExecutor
     assert Settings.from_env().graphql_compiled_queries is True
 
@@ -198,6 +213,7 @@ def test_plan_cache_is_bounded() -> None:
 
 # The API's queries reach no interface or union, and its resolvers do not return nulls where the schema
 # says non-null: a small schema of its own, executed in-process with and without the fast path, covers those.
+
 
 @strawberry.interface
 class Named:

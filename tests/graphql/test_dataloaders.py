@@ -42,14 +42,18 @@ COLD = Counter({"auth_sessions": 1, "projects": 2, "threads": 1, "messages": 1})
 WARM = COLD - Counter({"auth_sessions": 1})
 
 
-async def nested(client: httpx.AsyncClient, user: UserHandle, *, projects: int = 20, threads: int = 10, messages: int = 10) -> dict[str, Any]:
+async def nested(
+    client: httpx.AsyncClient, user: UserHandle, *, projects: int = 20, threads: int = 10, messages: int = 10
+) -> dict[str, Any]:
     result = await gql(client, NESTED, {"projects": projects, "threads": threads, "messages": messages}, user=user)
     assert "errors" not in result, result
     data: dict[str, Any] = result["data"]
     return data
 
 
-async def measured(client: httpx.AsyncClient, user: UserHandle, *, cold: bool = True, **first: int) -> tuple[dict[str, Any], list[str]]:
+async def measured(
+    client: httpx.AsyncClient, user: UserHandle, *, cold: bool = True, **first: int
+) -> tuple[dict[str, Any], list[str]]:
     if cold:
         forget_live_sessions()
     with count_queries() as counter:
@@ -58,7 +62,9 @@ async def measured(client: httpx.AsyncClient, user: UserHandle, *, cold: bool = 
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (3, 2, 0), (8, 6, 5)], ids=lambda s: "x".join(map(str, s)))
-async def test_nested_query_costs_five_statements_whatever_the_row_counts(client: httpx.AsyncClient, shape: tuple[int, int, int]) -> None:
+async def test_nested_query_costs_five_statements_whatever_the_row_counts(
+    client: httpx.AsyncClient, shape: tuple[int, int, int]
+) -> None:
     user = await register_user(client)
     await seed(user, *shape)
     data, statements = await measured(client, user)
@@ -93,7 +99,9 @@ async def test_first_limits_each_parent_and_has_next_page_is_right(client: httpx
         for edge in threads["edges"]:
             thread = edge["node"]
             assert thread["project"]["name"] == name
-            assert [m["node"]["content"] for m in thread["messages"]["edges"]] == [f"{thread['title']}-m{m}" for m in (4, 3)]
+            assert [m["node"]["content"] for m in thread["messages"]["edges"]] == [
+                f"{thread['title']}-m{m}" for m in (4, 3)
+            ]
             assert thread["messages"]["pageInfo"]["hasNextPage"] is True
     assert_exact_windows(await nested(client, user, projects=20, threads=6, messages=5), seeded, more=False)
     assert_exact_windows(await nested(client, user, projects=20, threads=50, messages=100), seeded, more=False)
@@ -112,7 +120,9 @@ def assert_exact_windows(data: dict[str, Any], seeded: Seeded, *, more: bool) ->
         for edge, thread in zip(threads["edges"], reversed(seeded.threads[project.id])):
             messages = edge["node"]["messages"]
             assert messages["pageInfo"]["hasNextPage"] is more
-            assert [m["node"]["content"] for m in messages["edges"]] == [m.content for m in reversed(seeded.messages[thread.id])]
+            assert [m["node"]["content"] for m in messages["edges"]] == [
+                m.content for m in reversed(seeded.messages[thread.id])
+            ]
 
 
 async def test_different_first_values_in_one_query_get_their_own_windows(client: httpx.AsyncClient) -> None:
@@ -130,15 +140,24 @@ async def test_different_first_values_in_one_query_get_their_own_windows(client:
     for edge in result["data"]["projects"]["edges"]:
         node = edge["node"]
         for alias, size, more in (("one", 1, True), ("three", 3, True), ("all", 5, False)):
-            assert [e["node"]["title"] for e in node[alias]["edges"]] == [f"{node['name']}-t{t}" for t in range(4, 4 - size, -1)]
+            assert [e["node"]["title"] for e in node[alias]["edges"]] == [
+                f"{node['name']}-t{t}" for t in range(4, 4 - size, -1)
+            ]
             assert node[alias]["pageInfo"]["hasNextPage"] is more
     assert tables(counter.statements) == Counter({"auth_sessions": 1, "projects": 1, "threads": 3})
 
 
-async def test_first_out_of_range_on_a_nested_connection_is_invalid_input(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_first_out_of_range_on_a_nested_connection_is_invalid_input(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     await seed(alice, 1, 1, 0)
     for first in (0, -1, 101):
-        result = await gql(client, "query($n: Int!) { projects { edges { node { threads(first: $n) { edges { cursor } } } } } }", {"n": first}, user=alice)
+        result = await gql(
+            client,
+            "query($n: Int!) { projects { edges { node { threads(first: $n) { edges { cursor } } } } } }",
+            {"n": first},
+            user=alice,
+        )
         assert [e["extensions"]["code"] for e in result["errors"]] == ["INVALID_INPUT"]
         assert result["errors"][0]["extensions"]["field"] == "first"
 
@@ -153,8 +172,10 @@ async def test_loaders_do_not_outlive_an_operation(client: httpx.AsyncClient, al
     thread = seeded.threads[seeded.projects[0].id][0]
     before = await nested(client, alice)
     posted = await gql(
-        client, "mutation($i: PostMessageInput!) { postMessage(input: $i) { __typename } }",
-        {"i": {"threadId": str(thread.id), "content": "fresh"}}, user=alice,
+        client,
+        "mutation($i: PostMessageInput!) { postMessage(input: $i) { __typename } }",
+        {"i": {"threadId": str(thread.id), "content": "fresh"}},
+        user=alice,
     )
     assert posted["data"]["postMessage"]["__typename"] == "MessagePayload"
     after = await nested(client, alice)
@@ -169,7 +190,9 @@ async def test_loaders_are_per_operation_on_one_websocket(server: LiveServer, al
     variables = {"projects": 5, "threads": 5, "messages": 5}
     post = "mutation($i: PostMessageInput!) { postMessage(input: $i) { __typename } }"
     first, posted, second = await ws_execute(
-        server.ws_url, alice, [(NESTED, variables), (post, {"i": {"threadId": thread_id, "content": "over ws"}}), (NESTED, variables)]
+        server.ws_url,
+        alice,
+        [(NESTED, variables), (post, {"i": {"threadId": thread_id, "content": "over ws"}}), (NESTED, variables)],
     )
     assert posted[0]["payload"]["data"]["postMessage"]["__typename"] == "MessagePayload"
     assert first_thread_messages(first[0]["payload"]["data"]) == ["p0-t0-m0"]

@@ -28,7 +28,13 @@ def codes(result: dict[str, Any]) -> list[str]:
 
 def test_unexpected_errors_are_masked_and_logged_with_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
     cause = RuntimeError("password=hunter2 at db.internal:5432")
-    error = GraphQLError("password=hunter2 at db.internal:5432", source=Source("{ me { id } }"), positions=[2], path=["me"], original_error=cause)
+    error = GraphQLError(
+        "password=hunter2 at db.internal:5432",
+        source=Source("{ me { id } }"),
+        positions=[2],
+        path=["me"],
+        original_error=cause,
+    )
     with caplog.at_level(logging.ERROR, logger="runplane.graphql"):
         shaped = _shape_error(error, "req-0123456789")
     assert shaped.message == "Internal server error"
@@ -62,7 +68,10 @@ async def test_an_unexpected_error_in_a_resolver_is_masked_end_to_end(
     trips the assertion in Thread.project: the client sees a masked error with the request id it sent."""
     bobs = await Project.create(owner_id=uuid.UUID(bob.user_id), name="bob's")
     thread = await Thread.create(owner_id=uuid.UUID(alice.user_id), project_id=bobs.id, title="misfiled")
-    query = {"query": "query($id: ID!) { thread(id: $id) { title project { name } } }", "variables": {"id": str(thread.id)}}
+    query = {
+        "query": "query($id: ID!) { thread(id: $id) { title project { name } } }",
+        "variables": {"id": str(thread.id)},
+    }
     with caplog.at_level(logging.ERROR, logger="runplane.graphql"):
         response = await client.post("/graphql", json=query, headers={**alice.headers, "X-Request-ID": "req-e2e-42"})
     assert response.status_code == 200 and response.headers["x-request-id"] == "req-e2e-42"
@@ -74,7 +83,9 @@ async def test_an_unexpected_error_in_a_resolver_is_masked_end_to_end(
     assert "req-e2e-42" in record.getMessage() and record.exc_info and isinstance(record.exc_info[1], AssertionError)
 
 
-async def test_expected_errors_are_not_logged_as_server_errors(client: httpx.AsyncClient, alice: UserHandle, caplog: pytest.LogCaptureFixture) -> None:
+async def test_expected_errors_are_not_logged_as_server_errors(
+    client: httpx.AsyncClient, alice: UserHandle, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO):
         await gql(client, "query($id: ID!) { project(id: $id) { id } }", {"id": MISSING}, user=alice)
         await gql(client, "{ me { id } }")
@@ -97,23 +108,40 @@ async def test_not_found_carries_its_code(client: httpx.AsyncClient, alice: User
 async def test_unauthenticated_without_or_with_a_bad_token(client: httpx.AsyncClient) -> None:
     assert codes(await gql(client, "{ me { id } }")) == ["UNAUTHENTICATED"]
     for header in ("Bearer garbage", "Bearer", "Basic dXNlcjpwYXNz", "Bearer " + "x" * 9000):
-        response = await client.post("/graphql", json={"query": "{ projects { edges { cursor } } }"}, headers={"Authorization": header})
+        response = await client.post(
+            "/graphql", json={"query": "{ projects { edges { cursor } } }"}, headers={"Authorization": header}
+        )
         assert response.status_code == 200
         assert codes(response.json()) == ["UNAUTHENTICATED"], header
     # a public mutation still works with a bad token in the header
     login = await client.post(
-        "/graphql", headers={"Authorization": "Bearer garbage"},
-        json={"query": 'mutation { login(input: {email: "nobody@example.com", password: "wrong password"}) { __typename } }'},
+        "/graphql",
+        headers={"Authorization": "Bearer garbage"},
+        json={
+            "query": 'mutation { login(input: {email: "nobody@example.com", password: "wrong password"}) { __typename } }'
+        },
     )
     assert "errors" in login.json() and codes(login.json()) == ["UNAUTHENTICATED"]
 
 
 async def test_invalid_input_carries_its_code_and_field(client: httpx.AsyncClient, alice: UserHandle) -> None:
-    for query in ("{ projects(first: 0) { edges { cursor } } }", "{ projects(first: 101) { edges { cursor } } }", "{ threads(first: -5) { edges { cursor } } }"):
+    for query in (
+        "{ projects(first: 0) { edges { cursor } } }",
+        "{ projects(first: 101) { edges { cursor } } }",
+        "{ threads(first: -5) { edges { cursor } } }",
+    ):
         result = await gql(client, query, user=alice)
         assert codes(result) == ["INVALID_INPUT"] and result["errors"][0]["extensions"]["field"] == "first"
-    for cursor in ("garbage", "", "%%%", "MjAyMC0wMS0wMVQwMDowMDowMHxub3QtYS11dWlk", "MjAyMC0wMS0wMVQwMDowMDowMHw" + "A" * 40):
-        result = await gql(client, "query($a: String) { projects(after: $a) { edges { cursor } } }", {"a": cursor}, user=alice)
+    for cursor in (
+        "garbage",
+        "",
+        "%%%",
+        "MjAyMC0wMS0wMVQwMDowMDowMHxub3QtYS11dWlk",
+        "MjAyMC0wMS0wMVQwMDowMDowMHw" + "A" * 40,
+    ):
+        result = await gql(
+            client, "query($a: String) { projects(after: $a) { edges { cursor } } }", {"a": cursor}, user=alice
+        )
         assert codes(result) in (["INVALID_INPUT"], []), (cursor, result)
     result = await gql(client, 'query { projects(after: "bm90IGEgY3Vyc29y") { edges { cursor } } }', user=alice)
     assert codes(result) == ["INVALID_INPUT"] and result["errors"][0]["extensions"]["field"] == "after"
@@ -125,15 +153,25 @@ async def test_variables_of_the_wrong_type_are_invalid_input(client: httpx.Async
         result = await gql(client, create, {"i": value}, user=alice)
         assert result["data"] is None and codes(result) == ["INVALID_INPUT"], (value, result)
     for first in ("ten", 2**40, 1.5, True):
-        result = await gql(client, "query($n: Int!) { projects(first: $n) { edges { cursor } } }", {"n": first}, user=alice)
+        result = await gql(
+            client, "query($n: Int!) { projects(first: $n) { edges { cursor } } }", {"n": first}, user=alice
+        )
         assert codes(result) == ["INVALID_INPUT"], (first, result)
     assert (await client.get("/api/projects", headers=alice.headers)).json()["projects"] == []
 
 
 async def test_missing_ability_is_forbidden(client: httpx.AsyncClient) -> None:
     reader = await register_user(client, abilities=["projects:read"])
-    result = await gql(client, 'mutation { createProject(input: {name: "x"}) { __typename ... on Error { code message } } }', user=reader)
-    assert result["data"]["createProject"] == {"__typename": "ForbiddenError", "code": "FORBIDDEN", "message": "Token lacks the 'projects:write' ability"}
+    result = await gql(
+        client,
+        'mutation { createProject(input: {name: "x"}) { __typename ... on Error { code message } } }',
+        user=reader,
+    )
+    assert result["data"]["createProject"] == {
+        "__typename": "ForbiddenError",
+        "code": "FORBIDDEN",
+        "message": "Token lacks the 'projects:write' ability",
+    }
     assert codes(await gql(client, "{ projects { edges { cursor } } }", user=reader)) == []
     nothing = await register_user(client, abilities=["billing:read"])
     assert codes(await gql(client, "{ projects { edges { cursor } } }", user=nothing)) == ["FORBIDDEN"]
@@ -144,8 +182,12 @@ async def test_missing_ability_is_forbidden(client: httpx.AsyncClient) -> None:
 RESULT = "__typename ... on Error { code message } ... on InputError { field }"
 
 
-async def mutate(client: httpx.AsyncClient, user: UserHandle, field: str, input_type: str, value: Any) -> dict[str, Any]:
-    result = await gql(client, f"mutation($i: {input_type}!) {{ {field}(input: $i) {{ {RESULT} }} }}", {"i": value}, user=user)
+async def mutate(
+    client: httpx.AsyncClient, user: UserHandle, field: str, input_type: str, value: Any
+) -> dict[str, Any]:
+    result = await gql(
+        client, f"mutation($i: {input_type}!) {{ {field}(input: $i) {{ {RESULT} }} }}", {"i": value}, user=user
+    )
     assert "errors" not in result, result
     payload: dict[str, Any] = result["data"][field]
     return payload
@@ -153,7 +195,9 @@ async def mutate(client: httpx.AsyncClient, user: UserHandle, field: str, input_
 
 async def test_input_errors_name_the_field(client: httpx.AsyncClient, alice: UserHandle) -> None:
     project = (await client.post("/api/projects", json={"name": "p"}, headers=alice.headers)).json()["project_id"]
-    thread = (await client.post("/api/threads", json={"project_id": project}, headers=alice.headers)).json()["thread_id"]
+    thread = (await client.post("/api/threads", json={"project_id": project}, headers=alice.headers)).json()[
+        "thread_id"
+    ]
     cases = [
         ("createProject", "CreateProjectInput", {"name": ""}, "name"),
         ("createProject", "CreateProjectInput", {"name": "   "}, "name"),
@@ -182,7 +226,12 @@ async def test_unknown_ids_in_mutations_are_not_found_results(client: httpx.Asyn
         payload = await mutate(client, alice, field, input_type, value)
         assert payload["__typename"] == "NotFoundError" and payload["code"] == "NOT_FOUND", (field, payload)
     for field in ("deleteProject", "revokeSession", "stopRun", "pauseRun", "resumeRun"):
-        result = await gql(client, f"mutation($id: ID!) {{ {field}(id: $id) {{ __typename ... on Error {{ code }} }} }}", {"id": MISSING}, user=alice)
+        result = await gql(
+            client,
+            f"mutation($id: ID!) {{ {field}(id: $id) {{ __typename ... on Error {{ code }} }} }}",
+            {"id": MISSING},
+            user=alice,
+        )
         assert result["data"][field] == {"__typename": "NotFoundError", "code": "NOT_FOUND"}, (field, result)
 
 

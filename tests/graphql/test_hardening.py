@@ -48,14 +48,24 @@ def refused(result: dict[str, Any], code: str, message: str) -> None:
 
 async def test_depth_limit_is_ten(client: httpx.AsyncClient, alice: UserHandle) -> None:
     at_limit = await gql(client, deep_create("depth-10", 10), user=alice)
-    assert "errors" not in at_limit and at_limit["data"]["createProject"]["project"]["threads"] == {"edges": []}, at_limit
-    refused(await gql(client, deep_create("depth-11", 11), user=alice), "GRAPHQL_VALIDATION_FAILED", "exceeds maximum operation depth of 10")
+    assert "errors" not in at_limit and at_limit["data"]["createProject"]["project"]["threads"] == {"edges": []}, (
+        at_limit
+    )
+    refused(
+        await gql(client, deep_create("depth-11", 11), user=alice),
+        "GRAPHQL_VALIDATION_FAILED",
+        "exceeds maximum operation depth of 10",
+    )
     assert await project_names(client, alice) == ["depth-10"]  # the refused mutation never ran
 
 
 async def test_depth_limit_also_applies_through_fragments(client: httpx.AsyncClient, alice: UserHandle) -> None:
-    query = "fragment Deep on Thread { " + nest(["project", "threads", "edges", "node", "project", "threads", "edges", "node"]) + " }" \
+    query = (
+        "fragment Deep on Thread { "
+        + nest(["project", "threads", "edges", "node", "project", "threads", "edges", "node"])
+        + " }"
         " query { threads { edges { node { ...Deep } } } }"
+    )
     refused(await gql(client, query, user=alice), "GRAPHQL_VALIDATION_FAILED", "exceeds maximum operation depth of 10")
 
 
@@ -74,7 +84,9 @@ async def test_token_limit_is_two_thousand(client: httpx.AsyncClient, alice: Use
     # One token a list item: 1800 tokens. (150 fragments each selecting `me { id }` are as many tokens, but
     # 150 copies of one field in a selection set: the duplicated-field limit refuses them, see test_abuse.py.)
     within = 'mutation { deleteFiles(sandboxId: "%s", paths: [%s]) { __typename } }' % (
-        to_global_id("Sandbox", str(uuid.uuid4())), '"a" ' * 1785)
+        to_global_id("Sandbox", str(uuid.uuid4())),
+        '"a" ' * 1785,
+    )
     # Past every GraphQL limit, the resolver answers (its own cap on paths per call).
     assert (await gql(client, within, user=alice)) == {"data": {"deleteFiles": {"__typename": "InputError"}}}
 
@@ -84,7 +96,9 @@ async def test_syntax_and_unknown_field_errors_carry_codes(client: httpx.AsyncCl
     refused(await gql(client, "{ nope }", user=alice), "GRAPHQL_VALIDATION_FAILED", "Cannot query field 'nope'")
 
 
-async def test_parser_and_validation_caches_serve_repeated_documents(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_parser_and_validation_caches_serve_repeated_documents(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     # The LRU caches are module-level, shared by every ParserCache/ValidationCache of the same size.
     parse_cache: Any = ParserCache(maxsize=512).cached_parse_document  # functools.lru_cache wrappers
     validate_cache: Any = ValidationCache(maxsize=512).cached_validate_document
@@ -127,19 +141,35 @@ async def test_introspection_can_be_disabled(no_introspection: SpawnedServer) ->
 
 
 async def test_mutations_over_get_are_refused_and_not_run(client: httpx.AsyncClient, alice: UserHandle) -> None:
-    response = await client.get("/graphql", params={"query": "mutation { " + CREATE % "via-get" + " { __typename } }"}, headers=alice.headers)
+    response = await client.get(
+        "/graphql", params={"query": "mutation { " + CREATE % "via-get" + " { __typename } }"}, headers=alice.headers
+    )
     assert response.status_code in {400, 405}, response.text
     assert "mutation" in response.text.lower()
     assert await project_names(client, alice) == []
-    query = await client.get("/graphql", params={"query": "{ me { id } }"}, headers={**alice.headers, "accept": "application/json"})
+    query = await client.get(
+        "/graphql", params={"query": "{ me { id } }"}, headers={**alice.headers, "accept": "application/json"}
+    )
     assert query.status_code == 200 and query.json()["data"]["me"]["id"]
 
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"", b'"a string"', b"42", b"null", b"true", b"[]", b'[{"query": "{ __typename }"}]',
-     b'{"query": 5}', b'{"query": "{ __typename }", "variables": "x"}', b'{"query": "{ __typename }", "variables": [1]}',
-     b"\xff\xfe\x00", b'{"variables": {}}'],
+    [
+        b"{not json",
+        b"",
+        b'"a string"',
+        b"42",
+        b"null",
+        b"true",
+        b"[]",
+        b'[{"query": "{ __typename }"}]',
+        b'{"query": 5}',
+        b'{"query": "{ __typename }", "variables": "x"}',
+        b'{"query": "{ __typename }", "variables": [1]}',
+        b"\xff\xfe\x00",
+        b'{"variables": {}}',
+    ],
 )
 async def test_malformed_graphql_requests_are_400(client: httpx.AsyncClient, body: bytes) -> None:
     response = await client.post("/graphql", content=body, headers={"content-type": "application/json"})
@@ -147,7 +177,9 @@ async def test_malformed_graphql_requests_are_400(client: httpx.AsyncClient, bod
 
 
 async def test_unsupported_content_type_and_method(client: httpx.AsyncClient) -> None:
-    plain = await client.post("/graphql", content=b'{"query": "{ __typename }"}', headers={"content-type": "text/plain"})
+    plain = await client.post(
+        "/graphql", content=b'{"query": "{ __typename }"}', headers={"content-type": "text/plain"}
+    )
     assert plain.status_code in {400, 415}
     assert (await client.put("/graphql", json={"query": "{ __typename }"})).status_code == 405
 
@@ -160,7 +192,7 @@ async def test_oversized_graphql_bodies_are_413(client: httpx.AsyncClient, serve
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(big), 64 * 1024):
-            yield big[start:start + 64 * 1024]
+            yield big[start : start + 64 * 1024]
 
     streamed = await client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
     assert streamed.status_code == 413

@@ -45,7 +45,10 @@ SCHEMA = strawberry.Schema(query=Query, mutation=Mutation, types=list(ERROR_TYPE
 
 
 async def test_an_error_in_the_union_is_the_typed_result() -> None:
-    result = await SCHEMA.execute('mutation { failWith(code: "not_found") { __typename ... on NotFoundError { code message } } }', context_value=Context())
+    result = await SCHEMA.execute(
+        'mutation { failWith(code: "not_found") { __typename ... on NotFoundError { code message } } }',
+        context_value=Context(),
+    )
     assert result.errors is None
     assert result.data == {"failWith": {"__typename": "NotFoundError", "code": "NOT_FOUND", "message": "No such thing"}}
 
@@ -57,12 +60,17 @@ async def test_an_error_outside_the_union_is_a_top_level_error_with_its_code() -
     assert result.errors[0].extensions == {"code": "CONFLICT"}
 
 
-@pytest.mark.parametrize("mutation", [
-    'deleteSandbox(id: "not-an-id")',
-    'deleteProject(id: "UHJvamVjdDpub3QtYS11dWlk")',
-    'stopRun(id: "garbage")',
-])
-async def test_anonymous_callers_are_asked_to_authenticate_not_told_not_found(client: httpx.AsyncClient, mutation: str) -> None:
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        'deleteSandbox(id: "not-an-id")',
+        'deleteProject(id: "UHJvamVjdDpub3QtYS11dWlk")',
+        'stopRun(id: "garbage")',
+    ],
+)
+async def test_anonymous_callers_are_asked_to_authenticate_not_told_not_found(
+    client: httpx.AsyncClient, mutation: str
+) -> None:
     result = await gql(client, "mutation { %s { __typename } }" % mutation)
     assert result["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", result
 

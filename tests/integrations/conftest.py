@@ -43,14 +43,27 @@ async def configured(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     vercel = await FakeVercelServer(token=VERCEL_TOKEN, ready_after=2).start()
     smtp = FakeSMTPServer(username=SMTP_USER, password=SMTP_PASSWORD).start()
     sandbox_dir = reachable_dir("runplane-integrations-")  # deployments read the project's sandbox
-    settings = dict(  # noqa: C408 - RUNPLANE_* names as keywords
-        ADMIN_API_KEY=ADMIN_API_KEY, RUN_QUEUE="inprocess", RATE_LIMIT_PER_MINUTE="100000",
-        COMPOSIO_BASE_URL=composio.base_url, COMPOSIO_API_KEY=COMPOSIO_KEY, COMPOSIO_CACHE_SECONDS="60",
-        SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp.port), SMTP_USERNAME=SMTP_USER, SMTP_PASSWORD=SMTP_PASSWORD,
-        SMTP_FROM="runplane <hello@runplane.test>", SMTP_SECURITY="none",
-        FEATURE_FLAGS_ENABLED="true", FEATURE_FLAGS=json.dumps(FLAGS),
-        SANDBOX_DIR=str(sandbox_dir), SANDBOX_UID_START=str(600_000 + random.randrange(0, 300) * 1_000), SANDBOX_UID_COUNT="1000",
-        VERCEL_API_URL=vercel.base_url, VERCEL_TOKEN=VERCEL_TOKEN, VERCEL_TEAM_ID="team_runplane",
+    settings = dict(
+        ADMIN_API_KEY=ADMIN_API_KEY,
+        RUN_QUEUE="inprocess",
+        RATE_LIMIT_PER_MINUTE="100000",
+        COMPOSIO_BASE_URL=composio.base_url,
+        COMPOSIO_API_KEY=COMPOSIO_KEY,
+        COMPOSIO_CACHE_SECONDS="60",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp.port),
+        SMTP_USERNAME=SMTP_USER,
+        SMTP_PASSWORD=SMTP_PASSWORD,
+        SMTP_FROM="runplane <hello@runplane.test>",
+        SMTP_SECURITY="none",
+        FEATURE_FLAGS_ENABLED="true",
+        FEATURE_FLAGS=json.dumps(FLAGS),
+        SANDBOX_DIR=str(sandbox_dir),
+        SANDBOX_UID_START=str(600_000 + random.randrange(0, 300) * 1_000),
+        SANDBOX_UID_COUNT="1000",
+        VERCEL_API_URL=vercel.base_url,
+        VERCEL_TOKEN=VERCEL_TOKEN,
+        VERCEL_TEAM_ID="team_runplane",
     )
     try:
         async with spawned_server(tmp_path_factory.mktemp("runplane-integrations"), **settings) as server:

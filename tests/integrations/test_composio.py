@@ -11,8 +11,11 @@ from tests.support import register_user
 
 
 async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: object) -> httpx.Response:
-    return await client.post("/api/composio/profiles", json={"toolkit_slug": "github", "profile_name": f"p-{uuid.uuid4().hex[:6]}", **body},
-                             headers=headers)
+    return await client.post(
+        "/api/composio/profiles",
+        json={"toolkit_slug": "github", "profile_name": f"p-{uuid.uuid4().hex[:6]}", **body},
+        headers=headers,
+    )
 
 
 async def test_catalog_is_served_from_composio_and_cached(cclient: httpx.AsyncClient, configured: Configured) -> None:
@@ -24,7 +27,9 @@ async def test_catalog_is_served_from_composio_and_cached(cclient: httpx.AsyncCl
     assert {t["slug"] for t in toolkits["toolkits"]} == {"github", "gmail", "slack"}
     categories = (await cclient.get("/api/composio/categories", headers=user.headers)).json()["categories"]
     assert {c["id"]: c["toolkit_count"] for c in categories} == {"communication": 2, "developer-tools": 1}
-    filtered = (await cclient.get("/api/composio/toolkits?category=communication&search=mail", headers=user.headers)).json()
+    filtered = (
+        await cclient.get("/api/composio/toolkits?category=communication&search=mail", headers=user.headers)
+    ).json()
     assert [t["slug"] for t in filtered["toolkits"]] == ["gmail"]
     assert len(configured.composio.recorded("GET", "/api/v3/toolkits")) == before  # cached
     details = await cclient.get("/api/composio/toolkits/github/details", headers=user.headers)
@@ -39,34 +44,57 @@ async def test_catalog_is_served_from_composio_and_cached(cclient: httpx.AsyncCl
 async def test_catalog_input_and_unknown_toolkits(cclient: httpx.AsyncClient) -> None:
     user = await register_user(cclient)
     assert (await cclient.get("/api/composio/toolkits/nope/details", headers=user.headers)).status_code == 404
-    assert (await cclient.get("/api/composio/toolkits/..%2F..%2Fadmin/details", headers=user.headers)).status_code in (404, 422)
+    assert (await cclient.get("/api/composio/toolkits/..%2F..%2Fadmin/details", headers=user.headers)).status_code in (
+        404,
+        422,
+    )
     assert (await cclient.get("/api/composio/toolkits/Bad Slug!/icon", headers=user.headers)).status_code == 422
     assert (await cclient.get("/api/composio/tools/list", headers=user.headers)).status_code == 422
-    assert (await cclient.get("/api/composio/tools/list?toolkit_slug=github&limit=x", headers=user.headers)).status_code == 422
+    assert (
+        await cclient.get("/api/composio/tools/list?toolkit_slug=github&limit=x", headers=user.headers)
+    ).status_code == 422
 
 
 async def test_profile_lifecycle(cclient: httpx.AsyncClient, configured: Configured) -> None:
     user = await register_user(cclient)
-    created = await create(cclient, user.headers, profile_name="work", enabled_tools=["GITHUB_CREATE_ISSUE"], is_default=True,
-                           mcp_config={"timeout": 30})
+    created = await create(
+        cclient,
+        user.headers,
+        profile_name="work",
+        enabled_tools=["GITHUB_CREATE_ISSUE"],
+        is_default=True,
+        mcp_config={"timeout": 30},
+    )
     assert created.status_code == 201, created.text
     profile = created.json()
-    assert profile["mcp_url"].startswith("https://mcp.composio.test/") and profile["mcp_url"].endswith(f"?user_id={user.user_id}")
+    assert profile["mcp_url"].startswith("https://mcp.composio.test/") and profile["mcp_url"].endswith(
+        f"?user_id={user.user_id}"
+    )
     assert profile["redirect_url"].startswith("https://connect.composio.test/ca_") and profile["is_default"]
     pid = profile["profile_id"]
     assert (await cclient.get(f"/api/composio/profiles/{pid}", headers=user.headers)).json()["profile_name"] == "work"
     availability = await cclient.get("/api/composio/profiles/check-name-availability?name=work", headers=user.headers)
     assert availability.json()["available"] is False
-    assert (await cclient.get("/api/composio/profiles/check-name-availability?name=home", headers=user.headers)).json()["available"]
+    assert (await cclient.get("/api/composio/profiles/check-name-availability?name=home", headers=user.headers)).json()[
+        "available"
+    ]
     assert (await create(cclient, user.headers, profile_name="work")).status_code == 409
-    updated = await cclient.put(f"/api/composio/profiles/{pid}", json={"display_name": "Work GitHub"}, headers=user.headers)
+    updated = await cclient.put(
+        f"/api/composio/profiles/{pid}", json={"display_name": "Work GitHub"}, headers=user.headers
+    )
     assert updated.json()["display_name"] == "Work GitHub"
-    tools = await cclient.put(f"/api/composio/profiles/{pid}/tools", json={"enabled_tools": ["GITHUB_LIST_REPOS"]}, headers=user.headers)
+    tools = await cclient.put(
+        f"/api/composio/profiles/{pid}/tools", json={"enabled_tools": ["GITHUB_LIST_REPOS"]}, headers=user.headers
+    )
     assert tools.json()["enabled_tools"] == ["GITHUB_LIST_REPOS"]
     discovered = await cclient.post(f"/api/composio/discover-tools/{pid}", headers=user.headers)
     assert discovered.json()["total_tools"] == 3
     config = (await cclient.get(f"/api/composio/profiles/{pid}/mcp-config", headers=user.headers)).json()["mcp_config"]
-    assert config["url"] == profile["mcp_url"] and config["enabled_tools"] == ["GITHUB_LIST_REPOS"] and config["config"] == {"timeout": 30}
+    assert (
+        config["url"] == profile["mcp_url"]
+        and config["enabled_tools"] == ["GITHUB_LIST_REPOS"]
+        and config["config"] == {"timeout": 30}
+    )
     listed = (await cclient.get("/api/composio/profiles", headers=user.headers)).json()["profiles"]
     assert [p["profile_id"] for p in listed] == [pid]
     assert (await cclient.delete(f"/api/composio/profiles/{pid}", headers=user.headers)).status_code == 200
@@ -76,15 +104,21 @@ async def test_profile_lifecycle(cclient: httpx.AsyncClient, configured: Configu
 async def test_another_users_profile_is_not_found(cclient: httpx.AsyncClient) -> None:
     alice, bob = await register_user(cclient), await register_user(cclient)
     pid = (await create(cclient, alice.headers)).json()["profile_id"]
-    for method, path in [("GET", f"/api/composio/profiles/{pid}"), ("DELETE", f"/api/composio/profiles/{pid}"),
-                         ("GET", f"/api/composio/profiles/{pid}/mcp-config"), ("POST", f"/api/composio/discover-tools/{pid}"),
-                         ("GET", f"/api/composio-secure/composio-profiles/{pid}/mcp-url"),
-                         ("PUT", f"/api/composio-secure/credential-profiles/{pid}/set-default"),
-                         ("PUT", f"/api/composio-secure/credential-profiles/{pid}/toggle-active"),
-                         ("DELETE", f"/api/composio-secure/credential-profiles/{pid}")]:
+    for method, path in [
+        ("GET", f"/api/composio/profiles/{pid}"),
+        ("DELETE", f"/api/composio/profiles/{pid}"),
+        ("GET", f"/api/composio/profiles/{pid}/mcp-config"),
+        ("POST", f"/api/composio/discover-tools/{pid}"),
+        ("GET", f"/api/composio-secure/composio-profiles/{pid}/mcp-url"),
+        ("PUT", f"/api/composio-secure/credential-profiles/{pid}/set-default"),
+        ("PUT", f"/api/composio-secure/credential-profiles/{pid}/toggle-active"),
+        ("DELETE", f"/api/composio-secure/credential-profiles/{pid}"),
+    ]:
         response = await cclient.request(method, path, headers=bob.headers)
         assert response.status_code == 404, (method, path, response.text)
-    bulk = await cclient.post("/api/composio-secure/credential-profiles/bulk-delete", json={"profile_ids": [pid]}, headers=bob.headers)
+    bulk = await cclient.post(
+        "/api/composio-secure/credential-profiles/bulk-delete", json={"profile_ids": [pid]}, headers=bob.headers
+    )
     assert bulk.json()["deleted_count"] == 0 and bulk.json()["not_found_ids"] == [pid]
     assert (await cclient.get(f"/api/composio/profiles/{pid}", headers=alice.headers)).status_code == 200
 
@@ -111,8 +145,15 @@ async def test_secure_flags_and_bulk_delete(cclient: httpx.AsyncClient) -> None:
         await cclient.put(f"/api/composio-secure/credential-profiles/{first}/{flag}", headers=user.headers)
         moved = await cclient.put(f"/api/composio-secure/credential-profiles/{second}/{flag}", headers=user.headers)
         assert moved.status_code == 200
-    profiles = {p["profile_id"]: p for p in (await cclient.get("/api/composio/profiles", headers=user.headers)).json()["profiles"]}
-    assert not profiles[first]["is_default"] and profiles[second]["is_default"] and profiles[second]["is_dashboard_default"]
+    profiles = {
+        p["profile_id"]: p
+        for p in (await cclient.get("/api/composio/profiles", headers=user.headers)).json()["profiles"]
+    }
+    assert (
+        not profiles[first]["is_default"]
+        and profiles[second]["is_default"]
+        and profiles[second]["is_dashboard_default"]
+    )
     toggled = await cclient.put(f"/api/composio-secure/credential-profiles/{gmail}/toggle-active", headers=user.headers)
     assert toggled.json()["is_active"] is False
     dashboard = (await cclient.get("/api/composio-secure/dashboard-profiles", headers=user.headers)).json()["profiles"]
@@ -123,10 +164,15 @@ async def test_secure_flags_and_bulk_delete(cclient: httpx.AsyncClient) -> None:
     assert {g["toolkit_slug"]: len(g["profiles"]) for g in grouped} == {"github": 2, "gmail": 1}
     mcp = await cclient.get(f"/api/composio-secure/composio-profiles/{first}/mcp-url", headers=user.headers)
     assert mcp.json()["mcp_url"].startswith("https://mcp.composio.test/")
-    bulk = await cclient.post("/api/composio-secure/credential-profiles/bulk-delete", json={"profile_ids": [first, gmail, "junk"]},
-                              headers=user.headers)
+    bulk = await cclient.post(
+        "/api/composio-secure/credential-profiles/bulk-delete",
+        json={"profile_ids": [first, gmail, "junk"]},
+        headers=user.headers,
+    )
     assert bulk.json()["deleted_count"] == 2 and bulk.json()["not_found_ids"] == ["junk"]
-    assert (await cclient.delete(f"/api/composio-secure/credential-profiles/{second}", headers=user.headers)).status_code == 200
+    assert (
+        await cclient.delete(f"/api/composio-secure/credential-profiles/{second}", headers=user.headers)
+    ).status_code == 200
     assert (await cclient.get("/api/composio/profiles", headers=user.headers)).json()["profiles"] == []
 
 
@@ -138,7 +184,12 @@ async def test_profile_input_is_validated(cclient: httpx.AsyncClient) -> None:
         ("POST", "/api/composio/profiles", {"toolkit_slug": "github", "profile_name": ""}, 422),
         ("POST", "/api/composio/profiles", {"toolkit_slug": "github", "profile_name": "x" * 101}, 422),
         ("POST", "/api/composio/profiles", {"toolkit_slug": "nope", "profile_name": "x"}, 404),
-        ("POST", "/api/composio/profiles", {"toolkit_slug": "github", "profile_name": "y", "enabled_tools": "all"}, 422),
+        (
+            "POST",
+            "/api/composio/profiles",
+            {"toolkit_slug": "github", "profile_name": "y", "enabled_tools": "all"},
+            422,
+        ),
         ("POST", "/api/composio/profiles", {"toolkit_slug": "github", "profile_name": "y", "enabled_tools": [1]}, 422),
         ("POST", "/api/composio/profiles", {"toolkit_slug": "github", "profile_name": "y", "mcp_config": []}, 422),
         ("POST", "/api/composio/profiles", {"toolkit_slug": "github", "profile_name": "y", "is_default": "yes"}, 422),
@@ -154,18 +205,29 @@ async def test_profile_input_is_validated(cclient: httpx.AsyncClient) -> None:
         response = await cclient.request(method, path, json=body, headers=user.headers)
         assert response.status_code == status, (method, path, body, response.text)
     assert (await cclient.post("/api/composio/profiles", content=b"{oops", headers=user.headers)).status_code == 400
-    assert (await cclient.get("/api/composio/profiles/check-name-availability", headers=user.headers)).status_code == 422
+    assert (
+        await cclient.get("/api/composio/profiles/check-name-availability", headers=user.headers)
+    ).status_code == 422
     assert (await cclient.get("/api/composio/profiles/not-a-uuid", headers=user.headers)).status_code == 404
     assert (await cclient.get("/api/composio/connections/status/..%2Fx", headers=user.headers)).status_code == 404
 
 
 async def test_catalog_answers_503_when_composio_is_not_configured(client: httpx.AsyncClient) -> None:
     user = await register_user(client)
-    for path in ["/api/composio/health", "/api/composio/categories", "/api/composio/toolkits", "/api/composio/toolkits/github/details",
-                 "/api/composio/toolkits/github/icon", "/api/composio/tools/list?toolkit_slug=github", "/api/composio/connections"]:
+    for path in [
+        "/api/composio/health",
+        "/api/composio/categories",
+        "/api/composio/toolkits",
+        "/api/composio/toolkits/github/details",
+        "/api/composio/toolkits/github/icon",
+        "/api/composio/tools/list?toolkit_slug=github",
+        "/api/composio/connections",
+    ]:
         response = await client.get(path, headers=user.headers)
         assert response.status_code == 503, (path, response.text)
         assert "RUNPLANE_COMPOSIO_BASE_URL" in response.json()["detail"]
-    created = await client.post("/api/composio/profiles", json={"toolkit_slug": "github", "profile_name": "x"}, headers=user.headers)
+    created = await client.post(
+        "/api/composio/profiles", json={"toolkit_slug": "github", "profile_name": "x"}, headers=user.headers
+    )
     assert created.status_code == 503
     assert (await client.get("/api/composio/profiles", headers=user.headers)).json()["profiles"] == []

@@ -81,10 +81,16 @@ async def test_inngest_reports_arq_queue(tmp_path_factory: pytest.TempPathFactor
     if not test_redis_url():
         pytest.skip("RUNPLANE_TEST_REDIS_URL is not set")
     tmp = tmp_path_factory.mktemp("runplane-arq-info")
-    async with spawned_server(tmp, ADMIN_API_KEY=ADMIN_API_KEY, REDIS_URL=test_redis_url() or "", RUN_QUEUE="arq") as server:
+    async with spawned_server(
+        tmp, ADMIN_API_KEY=ADMIN_API_KEY, REDIS_URL=test_redis_url() or "", RUN_QUEUE="arq"
+    ) as server:
         http = httpx.AsyncClient(base_url=server.base_url, timeout=10)
         try:
             info = (await http.get("/api/inngest", headers={"X-API-Key": ADMIN_API_KEY})).json()
         finally:
             await http.aclose()
-    assert info["backend"] == "arq" and info["arq"]["queue"] == "runplane:runs" and isinstance(info["arq"]["queued_jobs"], int)
+    assert (
+        info["backend"] == "arq"
+        and info["arq"]["queue"] == "runplane:runs"
+        and isinstance(info["arq"]["queued_jobs"], int)
+    )

@@ -29,18 +29,27 @@ def node_or_skip() -> str:
     installed = all((REPO / "node_modules" / name / "package.json").exists() for name in packages)
     if node and installed:
         return node
-    message = "node test clients unavailable: " + ("node is not installed" if not node else "run `npm ci` at the repo root (package.json)")
+    message = "node test clients unavailable: " + (
+        "node is not installed" if not node else "run `npm ci` at the repo root (package.json)"
+    )
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
 
 
-async def run_node(script: Path, *args: str, on_line: OnEvent | None = None, timeout: float = 40.0) -> tuple[list[dict[str, Any]], int]:
+async def run_node(
+    script: Path, *args: str, on_line: OnEvent | None = None, timeout: float = 40.0
+) -> tuple[list[dict[str, Any]], int]:
     """Runs a node client of tests/runs/js; returns (the JSON lines it printed, its exit code)."""
     node = node_or_skip()
     timeout_ms = str(int(timeout * 1000))
     proc = await asyncio.create_subprocess_exec(
-        node, str(script), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(REPO),
+        node,
+        str(script),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=str(REPO),
         env={**os.environ, "SUBSCRIBE_TIMEOUT_MS": timeout_ms, "EVENTSOURCE_TIMEOUT_MS": timeout_ms},
     )
     assert proc.stdout is not None and proc.stderr is not None
@@ -74,7 +83,9 @@ async def node_subscribe(
     return await run_node(SUBSCRIBE_JS, ws_url, token, run_id, str(after), on_line=on_line, timeout=timeout)
 
 
-async def node_eventsource(url: str, *, on_line: OnEvent | None = None, timeout: float = 40.0) -> tuple[list[dict[str, Any]], int]:
+async def node_eventsource(
+    url: str, *, on_line: OnEvent | None = None, timeout: float = 40.0
+) -> tuple[list[dict[str, Any]], int]:
     """tests/runs/js/eventsource.mjs: the npm eventsource client (reconnects by itself with Last-Event-ID)."""
     return await run_node(EVENTSOURCE_JS, url, on_line=on_line, timeout=timeout)
 
@@ -91,7 +102,15 @@ async def legacy_subscribe(
             while (ack := json.loads(await ws.recv()))["type"] == "ka":
                 pass
             assert ack["type"] == "connection_ack", ack
-            await ws.send(json.dumps({"id": "1", "type": "start", "payload": {"query": RUN_EVENTS, "variables": {"id": run_id, "after": after}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "start",
+                        "payload": {"query": RUN_EVENTS, "variables": {"id": run_id, "after": after}},
+                    }
+                )
+            )
             while True:
                 message = json.loads(await ws.recv())
                 if message["type"] == "ka":
@@ -106,7 +125,9 @@ async def legacy_subscribe(
                     await on_event(event)
 
 
-async def multipart_subscribe(client: httpx.AsyncClient, token: str, run_id: str, after: int = 0, timeout: float = 30.0) -> tuple[list[dict[str, Any]], int]:
+async def multipart_subscribe(
+    client: httpx.AsyncClient, token: str, run_id: str, after: int = 0, timeout: float = 30.0
+) -> tuple[list[dict[str, Any]], int]:
     """GraphQL over HTTP multipart (`Accept: multipart/mixed;subscriptionSpec="1.0"`): (events, heartbeats)."""
     body = {"query": RUN_EVENTS, "variables": {"id": run_id, "after": after}}
     headers = {"Authorization": f"Bearer {token}", "Accept": 'multipart/mixed;subscriptionSpec="1.0", application/json'}
@@ -134,7 +155,9 @@ async def multipart_subscribe(client: httpx.AsyncClient, token: str, run_id: str
     return events, heartbeats
 
 
-async def graphql_sse_subscribe(client: httpx.AsyncClient, token: str, run_id: str, after: int = 0, timeout: float = 30.0) -> list[dict[str, Any]]:
+async def graphql_sse_subscribe(
+    client: httpx.AsyncClient, token: str, run_id: str, after: int = 0, timeout: float = 30.0
+) -> list[dict[str, Any]]:
     """GraphQL over SSE, distinct-connections mode: `event: next` frames, then `event: complete`."""
     from tests.runs.helpers import sse_messages
 

@@ -37,10 +37,16 @@ async def fake_openai() -> AsyncIterator[FakeOpenAIServer]:
 @pytest.fixture(scope="session")
 async def tuned(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAIServer) -> AsyncIterator[Process]:
     sandboxes = reachable_dir("runplane-runs-sbx-")  # as root, sandbox commands run as other uids that must reach it
-    settings = dict(  # noqa: C408 - RUNPLANE_* names as keywords
-        redis_url=test_redis_url(), run_queue="inprocess", sandbox_dir=sandboxes, sandbox_max_upload_bytes=TUNED_MAX_UPLOAD,
-        sse_heartbeat_seconds=TUNED_HEARTBEAT, scripted_chunk_delay=TUNED_CHUNK_DELAY,
-        model_provider="openai", model_base_url=fake_openai.base_url, model_api_key=FAKE_OPENAI_KEY,
+    settings = dict(
+        redis_url=test_redis_url(),
+        run_queue="inprocess",
+        sandbox_dir=sandboxes,
+        sandbox_max_upload_bytes=TUNED_MAX_UPLOAD,
+        sse_heartbeat_seconds=TUNED_HEARTBEAT,
+        scripted_chunk_delay=TUNED_CHUNK_DELAY,
+        model_provider="openai",
+        model_base_url=fake_openai.base_url,
+        model_api_key=FAKE_OPENAI_KEY,
     )
     try:
         async with spawn_server(tmp_path_factory.mktemp("tuned"), settings, name="tuned") as proc:

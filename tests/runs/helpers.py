@@ -35,8 +35,14 @@ async def make_thread(client: httpx.AsyncClient, user: UserHandle) -> str:
 
 
 async def start_run(
-    client: httpx.AsyncClient, user: UserHandle, thread_id: str, *, prompt: str | None = QUICK_PROMPT,
-    model: str | None = None, key: str | None = None, expect: int = 200,
+    client: httpx.AsyncClient,
+    user: UserHandle,
+    thread_id: str,
+    *,
+    prompt: str | None = QUICK_PROMPT,
+    model: str | None = None,
+    key: str | None = None,
+    expect: int = 200,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if prompt is not None:
@@ -72,7 +78,9 @@ async def wait_for_status(
         await asyncio.sleep(POLL)
 
 
-async def events_after(client: httpx.AsyncClient, user: UserHandle, run_id: str, after: int = 0) -> list[dict[str, Any]]:
+async def events_after(
+    client: httpx.AsyncClient, user: UserHandle, run_id: str, after: int = 0
+) -> list[dict[str, Any]]:
     response = await client.get(f"/api/agent-run/{run_id}/events", params={"after": after}, headers=user.headers)
     assert response.status_code == 200, response.text
     events: list[dict[str, Any]] = response.json()["events"]
@@ -145,7 +153,11 @@ async def sse_messages(response: httpx.Response) -> AsyncIterator[SSEMessage]:
 
 
 async def read_stream(
-    client: httpx.AsyncClient, run_id: str, headers: dict[str, str], *, params: dict[str, Any] | None = None,
+    client: httpx.AsyncClient,
+    run_id: str,
+    headers: dict[str, str],
+    *,
+    params: dict[str, Any] | None = None,
     timeout: float = 30.0,
 ) -> list[dict[str, Any]]:
     """All frames of one SSE connection, until the server ends it."""

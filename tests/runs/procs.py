@@ -15,8 +15,18 @@ import uuid
 from tests.spawned import START_TIMEOUT, Process, base_env, start_serve, start_worker
 
 __all__ = [  # Process and the start functions are tests/spawned.py's, imported from here by the run tests
-    "POSTGRES_HOST", "POSTGRES_PORT", "REDIS_HOST", "REDIS_PORT", "Process", "base_env", "isolated_redis_url",
-    "postgres_and_redis_or_skip", "start_serve", "start_worker", "tcp_reachable", "wait_worker_ready",
+    "POSTGRES_HOST",
+    "POSTGRES_PORT",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "Process",
+    "base_env",
+    "isolated_redis_url",
+    "postgres_and_redis_or_skip",
+    "start_serve",
+    "start_worker",
+    "tcp_reachable",
+    "wait_worker_ready",
 ]
 POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -37,7 +47,7 @@ async def wait_worker_ready(proc: Process, timeout: float = START_TIMEOUT) -> No
 async def tcp_reachable(host: str, port: int, timeout: float = 2.0) -> bool:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     writer.close()
     return True
@@ -49,8 +59,11 @@ async def postgres_and_redis_or_skip() -> None:
 
     if os.environ.get("CI") == "true" and os.environ.get("RUNPLANE_TEST_DATABASE") != "postgres":
         pytest.skip("multi-process run tests run once, in CI's PostgreSQL + Redis pass")
-    missing = [name for name, host, port in (("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT), ("Redis", REDIS_HOST, REDIS_PORT))
-               if not await tcp_reachable(host, port)]
+    missing = [
+        name
+        for name, host, port in (("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT), ("Redis", REDIS_HOST, REDIS_PORT))
+        if not await tcp_reachable(host, port)
+    ]
     if not missing:
         return
     message = f"{' and '.join(missing)} unreachable at 127.0.0.1: multi-process run tests need both"

@@ -65,21 +65,30 @@ async def test_six_run_starts_per_minute(tuned_client: httpx.AsyncClient) -> Non
         refused = await tuned_client.post(f"/api/thread/{threads[6]}/agent/start", json={}, headers=user.headers)
         assert_429(refused)
         result = await tuned_client.post(
-            "/graphql", headers=user.headers,
-            json={"query": "mutation($t: ID!) { startRun(input: {threadId: $t}) { __typename ... on RateLimitedError { code retryAfter } } }",
-                  "variables": {"t": threads[6]}},
+            "/graphql",
+            headers=user.headers,
+            json={
+                "query": "mutation($t: ID!) { startRun(input: {threadId: $t}) { __typename ... on RateLimitedError { code retryAfter } } }",
+                "variables": {"t": threads[6]},
+            },
         )
         typed = result.json()["data"]["startRun"]
-        assert typed["__typename"] == "RateLimitedError" and typed["code"] == "RATE_LIMITED" and typed["retryAfter"] >= 1
+        assert (
+            typed["__typename"] == "RateLimitedError" and typed["code"] == "RATE_LIMITED" and typed["retryAfter"] >= 1
+        )
         for run in runs:
             await tuned_client.post(f"/api/agent-run/{run['agent_run_id']}/stop", headers=user.headers)
         for run in runs:
-            await wait_for_status(tuned_client, user, run["agent_run_id"], {"stopped", "completed"})  # an early one may have finished
+            await wait_for_status(
+                tuned_client, user, run["agent_run_id"], {"stopped", "completed"}
+            )  # an early one may have finished
 
     await in_one_window(attempt)
 
 
-async def test_at_most_four_concurrent_streams_per_user(tuned: Process, tuned_client: httpx.AsyncClient, carol: UserHandle) -> None:
+async def test_at_most_four_concurrent_streams_per_user(
+    tuned: Process, tuned_client: httpx.AsyncClient, carol: UserHandle
+) -> None:
     thread_id = await make_thread(tuned_client, carol)
     run_id = (await start_run(tuned_client, carol, thread_id, prompt=LONG_PROMPT))["agent_run_id"]
     await wait_for_status(tuned_client, carol, run_id, "running")

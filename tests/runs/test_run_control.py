@@ -12,7 +12,16 @@ from runplane.agents.providers.base import ChatMessage
 from runplane.agents.providers.scripted import plan_reply
 from runplane.agents.tools import TOOL_SPECS
 from tests.runs.helpers import (
-    LONG_PROMPT, POLL, assert_contiguous, assert_ends, events_after, get_run, make_thread, read_stream, start_run, wait_for_status,
+    LONG_PROMPT,
+    POLL,
+    assert_contiguous,
+    assert_ends,
+    events_after,
+    get_run,
+    make_thread,
+    read_stream,
+    start_run,
+    wait_for_status,
 )
 from tests.support import UserHandle
 
@@ -20,7 +29,9 @@ from tests.support import UserHandle
 FULL_REPLY = plan_reply([ChatMessage("user", LONG_PROMPT)], TOOL_SPECS)[0]
 
 
-async def wait_for_event(client: httpx.AsyncClient, user: UserHandle, run_id: str, kind: str, timeout: float = 20.0) -> list[dict[str, Any]]:
+async def wait_for_event(
+    client: httpx.AsyncClient, user: UserHandle, run_id: str, kind: str, timeout: float = 20.0
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         events = await events_after(client, user, run_id)
@@ -30,7 +41,9 @@ async def wait_for_event(client: httpx.AsyncClient, user: UserHandle, run_id: st
     raise AssertionError(f"no {kind} event in run {run_id} after {timeout}s")
 
 
-async def wait_until_quiet(client: httpx.AsyncClient, user: UserHandle, run_id: str, quiet: float = 0.8, timeout: float = 20.0) -> int:
+async def wait_until_quiet(
+    client: httpx.AsyncClient, user: UserHandle, run_id: str, quiet: float = 0.8, timeout: float = 20.0
+) -> int:
     """Waits until the run's log stops growing for `quiet` seconds; returns its length."""
     deadline = time.monotonic() + timeout
     count, since = -1, time.monotonic()
@@ -44,7 +57,9 @@ async def wait_until_quiet(client: httpx.AsyncClient, user: UserHandle, run_id: 
     raise AssertionError(f"run {run_id} never went quiet")
 
 
-async def post(client: httpx.AsyncClient, user: UserHandle, run_id: str, verb: str, expect: int = 200) -> dict[str, Any]:
+async def post(
+    client: httpx.AsyncClient, user: UserHandle, run_id: str, verb: str, expect: int = 200
+) -> dict[str, Any]:
     response = await client.post(f"/api/agent-run/{run_id}/{verb}", headers=user.headers)
     assert response.status_code == expect, response.text
     body: dict[str, Any] = response.json()
@@ -70,7 +85,13 @@ async def test_pause_mid_reply_holds_the_run_until_resumed(tuned_client: httpx.A
     frames = await reader
     assert_contiguous(frames)
     assert_ends(frames, "completed")
-    assert [f["status"] for f in frames if f["type"] == "status"] == ["queued", "running", "paused", "running", "completed"]
+    assert [f["status"] for f in frames if f["type"] == "status"] == [
+        "queued",
+        "running",
+        "paused",
+        "running",
+        "completed",
+    ]
     run = await get_run(tuned_client, carol, run_id)
     assert run["status"] == "completed" and run["usage"]["total_tokens"] > 0
 

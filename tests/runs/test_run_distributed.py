@@ -20,8 +20,27 @@ import httpx
 import pytest
 
 from tests.runs.clients import legacy_subscribe, node_subscribe
-from tests.runs.helpers import LONG_PROMPT, POLL, assert_contiguous, assert_ends, events_after, make_thread, read_stream, sse_messages, start_run, wait_for_status
-from tests.runs.procs import Process, base_env, isolated_redis_url, postgres_and_redis_or_skip, start_serve, start_worker, wait_worker_ready
+from tests.runs.helpers import (
+    LONG_PROMPT,
+    POLL,
+    assert_contiguous,
+    assert_ends,
+    events_after,
+    make_thread,
+    read_stream,
+    sse_messages,
+    start_run,
+    wait_for_status,
+)
+from tests.runs.procs import (
+    Process,
+    base_env,
+    isolated_redis_url,
+    postgres_and_redis_or_skip,
+    start_serve,
+    start_worker,
+    wait_worker_ready,
+)
 from tests.support import UserHandle, create_postgres_database, drop_postgres_database, register_user
 
 LEASE, HEARTBEAT, REAPER = 4, 1, 1  # seconds: a dead worker's run is failed within ~LEASE + REAPER
@@ -41,13 +60,21 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
     tmp = tmp_path_factory.mktemp("cluster")
     database = await create_postgres_database()
     env = base_env(
-        tmp, database_url=f"postgres://postgres@127.0.0.1:5432/{database}", redis_url=isolated_redis_url(), run_queue="arq",
-        scripted_chunk_delay=0.15, run_lease_seconds=LEASE, run_heartbeat_seconds=HEARTBEAT, reaper_interval_seconds=REAPER,
+        tmp,
+        database_url=f"postgres://postgres@127.0.0.1:5432/{database}",
+        redis_url=isolated_redis_url(),
+        run_queue="arq",
+        scripted_chunk_delay=0.15,
+        run_lease_seconds=LEASE,
+        run_heartbeat_seconds=HEARTBEAT,
+        reaper_interval_seconds=REAPER,
     )
     procs: list[Process] = []
     try:
         # Both servers start together: migrations are serialized by a PostgreSQL advisory lock.
-        a, b = await asyncio.gather(start_serve("server-a", env, tmp / "logs"), start_serve("server-b", env, tmp / "logs"))
+        a, b = await asyncio.gather(
+            start_serve("server-a", env, tmp / "logs"), start_serve("server-b", env, tmp / "logs")
+        )
         procs += [a, b]
         worker = start_worker("worker", {**env, "RUNPLANE_LOG_LEVEL": "INFO"}, tmp / "logs")
         procs.append(worker)
@@ -60,11 +87,16 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
 
 @pytest.fixture
 async def clients(cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    async with httpx.AsyncClient(base_url=cluster.a.base_url, timeout=30) as a, httpx.AsyncClient(base_url=cluster.b.base_url, timeout=30) as b:
+    async with (
+        httpx.AsyncClient(base_url=cluster.a.base_url, timeout=30) as a,
+        httpx.AsyncClient(base_url=cluster.b.base_url, timeout=30) as b,
+    ):
         yield a, b
 
 
-async def first_event(client: httpx.AsyncClient, user: UserHandle, run_id: str, kind: str, timeout: float = 30.0) -> dict[str, Any]:
+async def first_event(
+    client: httpx.AsyncClient, user: UserHandle, run_id: str, kind: str, timeout: float = 30.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for event in await events_after(client, user, run_id):
@@ -74,7 +106,9 @@ async def first_event(client: httpx.AsyncClient, user: UserHandle, run_id: str, 
     raise AssertionError(f"no {kind} event in {timeout}s")
 
 
-async def test_start_latency_through_the_worker(cluster: Cluster, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_start_latency_through_the_worker(
+    cluster: Cluster, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
     """agent/start on A -> first event executed by the worker, seen on an SSE stream of A (printed)."""
     a, _ = clients
     user = await register_user(a)
@@ -83,7 +117,10 @@ async def test_start_latency_through_the_worker(cluster: Cluster, clients: tuple
     run_id = (await start_run(a, user, thread_id))["agent_run_id"]
     answered = time.monotonic()
     marks: dict[str, float] = {}
-    async with asyncio.timeout(30), a.stream("GET", f"/api/agent-run/{run_id}/stream", headers=user.headers) as response:
+    async with (
+        asyncio.timeout(30),
+        a.stream("GET", f"/api/agent-run/{run_id}/stream", headers=user.headers) as response,
+    ):
         async for message in sse_messages(response):
             frame = message.json()
             marks.setdefault(frame.get("status") or frame["type"], time.monotonic())
@@ -91,16 +128,24 @@ async def test_start_latency_through_the_worker(cluster: Cluster, clients: tuple
                 marks["stop"] = time.monotonic()
                 assert (await a.post(f"/api/agent-run/{run_id}/stop", headers=user.headers)).status_code == 200
     assert "stopped" in marks
-    print(json.dumps({"start_latency_ms": {
-        "start_response": round((answered - started) * 1000, 1),
-        "first_event": round((marks["queued"] - started) * 1000, 1),
-        "running_by_worker": round((marks["running"] - started) * 1000, 1),
-        "first_content": round((marks["content"] - started) * 1000, 1),
-    }}))
+    print(
+        json.dumps(
+            {
+                "start_latency_ms": {
+                    "start_response": round((answered - started) * 1000, 1),
+                    "first_event": round((marks["queued"] - started) * 1000, 1),
+                    "running_by_worker": round((marks["running"] - started) * 1000, 1),
+                    "first_content": round((marks["content"] - started) * 1000, 1),
+                }
+            }
+        )
+    )
     assert marks["running"] - started < 10
 
 
-async def test_subscriber_on_a_sees_the_worker_run_stopped_through_b(cluster: Cluster, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_subscriber_on_a_sees_the_worker_run_stopped_through_b(
+    cluster: Cluster, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
     a, b = clients
     user = await register_user(a)  # a token of A is good on B: same secret, same database
     thread_id = await make_thread(a, user)
@@ -120,7 +165,9 @@ async def test_subscriber_on_a_sees_the_worker_run_stopped_through_b(cluster: Cl
     assert run["started_at"] and run["completed_at"]
 
 
-async def test_rate_limit_counters_are_shared_by_both_servers(cluster: Cluster, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_rate_limit_counters_are_shared_by_both_servers(
+    cluster: Cluster, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
     a, b = clients
     for attempt in range(2):  # counts are per fixed minute: a burst that straddles a boundary is tried again
         user = await register_user(a)
@@ -128,7 +175,10 @@ async def test_rate_limit_counters_are_shared_by_both_servers(cluster: Cluster, 
         if time.time() % 60 > 50:
             await asyncio.sleep(60 - time.time() % 60 + 0.5)
         window = int(time.time()) // 60
-        runs = [await start_run(a if i % 2 else b, user, thread_id, prompt=LONG_PROMPT) for i, thread_id in enumerate(threads[:6])]
+        runs = [
+            await start_run(a if i % 2 else b, user, thread_id, prompt=LONG_PROMPT)
+            for i, thread_id in enumerate(threads[:6])
+        ]
         refused = await a.post(f"/api/thread/{threads[6]}/agent/start", json={}, headers=user.headers)
         if refused.status_code == 429 or int(time.time()) // 60 == window or attempt:
             break
@@ -151,12 +201,16 @@ async def test_rate_limit_counters_are_shared_by_both_servers(cluster: Cluster, 
 
 async def stop_all(client: httpx.AsyncClient, user: UserHandle, runs: list[dict[str, Any]]) -> None:
     for run in runs:
-        assert (await client.post(f"/api/agent-run/{run['agent_run_id']}/stop", headers=user.headers)).status_code == 200
+        assert (
+            await client.post(f"/api/agent-run/{run['agent_run_id']}/stop", headers=user.headers)
+        ).status_code == 200
     for run in runs:
         await wait_for_status(client, user, run["agent_run_id"], {"stopped", "completed"}, timeout=20)
 
 
-async def test_killed_worker_run_is_failed_by_the_reaper(cluster: Cluster, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_killed_worker_run_is_failed_by_the_reaper(
+    cluster: Cluster, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
     """Last in this module: it kills the cluster's worker."""
     a, b = clients
     user = await register_user(a)

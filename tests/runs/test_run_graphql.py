@@ -42,7 +42,9 @@ async def control(client: httpx.AsyncClient, user: UserHandle, verb: str, run_id
     return data
 
 
-async def test_node_graphql_ws_client_follows_a_live_run(tuned: Process, tuned_client: httpx.AsyncClient, carol: UserHandle) -> None:
+async def test_node_graphql_ws_client_follows_a_live_run(
+    tuned: Process, tuned_client: httpx.AsyncClient, carol: UserHandle
+) -> None:
     thread_id = await make_thread(tuned_client, carol)
     run_id = (await start_run(tuned_client, carol, thread_id, prompt=LONG_PROMPT))["agent_run_id"]
     lines, code = await node_subscribe(tuned.ws_url, carol.access_token, run_id)
@@ -55,7 +57,9 @@ async def test_node_graphql_ws_client_follows_a_live_run(tuned: Process, tuned_c
     assert events == as_log(await events_after(tuned_client, carol, run_id))
 
 
-async def test_node_graphql_ws_client_resumes_after_a_cursor(server: LiveServer, client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_node_graphql_ws_client_resumes_after_a_cursor(
+    server: LiveServer, client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     thread_id = await make_thread(client, alice)
     run_id = (await start_run(client, alice, thread_id))["agent_run_id"]
     await wait_for_status(client, alice, run_id, "completed")
@@ -65,7 +69,9 @@ async def test_node_graphql_ws_client_resumes_after_a_cursor(server: LiveServer,
     assert lines[1:-1] == everything[2:]
 
 
-async def test_node_graphql_ws_client_is_refused_without_a_valid_token(server: LiveServer, client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle) -> None:
+async def test_node_graphql_ws_client_is_refused_without_a_valid_token(
+    server: LiveServer, client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle
+) -> None:
     thread_id = await make_thread(client, alice)
     run_id = (await start_run(client, alice, thread_id))["agent_run_id"]
     lines, code = await node_subscribe(server.ws_url, "not-a-token", run_id, timeout=15)
@@ -76,7 +82,9 @@ async def test_node_graphql_ws_client_is_refused_without_a_valid_token(server: L
     assert lines[-1]["errors"][0]["extensions"]["code"] == "NOT_FOUND", lines
 
 
-async def test_legacy_protocol_with_pause_resume_and_stop_by_mutations(tuned: Process, tuned_client: httpx.AsyncClient, carol: UserHandle) -> None:
+async def test_legacy_protocol_with_pause_resume_and_stop_by_mutations(
+    tuned: Process, tuned_client: httpx.AsyncClient, carol: UserHandle
+) -> None:
     thread_id = await make_thread(tuned_client, carol)
     run_id = (await start_run(tuned_client, carol, thread_id, prompt=LONG_PROMPT))["agent_run_id"]
     steps: list[str] = []
@@ -100,7 +108,9 @@ async def test_legacy_protocol_with_pause_resume_and_stop_by_mutations(tuned: Pr
     assert steps == ["pause", "resume", "stop"]
     assert_contiguous([{"sequence": e["sequence"]} for e in events])
     assert statuses(events) == ["queued", "running", "paused", "running", "stopped"]
-    result = await gql(tuned_client, "query($id: ID!) { run(id: $id) { status finishedAt } }", {"id": run_id}, user=carol)
+    result = await gql(
+        tuned_client, "query($id: ID!) { run(id: $id) { status finishedAt } }", {"id": run_id}, user=carol
+    )
     assert result["data"]["run"]["status"] == "stopped" and result["data"]["run"]["finishedAt"]
     refused = await control(tuned_client, carol, "resumeRun", run_id)
     assert refused["__typename"] == "ConflictError", refused

@@ -9,15 +9,27 @@ import httpx
 
 from tests.fakes.openai_server import FakeOpenAIServer, ScriptedToolCall, Turn
 from tests.runs.conftest import FAKE_OPENAI_KEY
-from tests.runs.helpers import assert_contiguous, assert_ends, get_run, make_thread, read_stream, sse_messages, start_run
+from tests.runs.helpers import (
+    assert_contiguous,
+    assert_ends,
+    get_run,
+    make_thread,
+    read_stream,
+    sse_messages,
+    start_run,
+)
 from tests.support import UserHandle
 
 USAGE = {"prompt_tokens": 321, "completion_tokens": 45, "total_tokens": 366}
 
 
-async def test_streamed_reply_and_usage_of_a_real_http_model(tuned_client: httpx.AsyncClient, carol: UserHandle, fake_openai: FakeOpenAIServer) -> None:
+async def test_streamed_reply_and_usage_of_a_real_http_model(
+    tuned_client: httpx.AsyncClient, carol: UserHandle, fake_openai: FakeOpenAIServer
+) -> None:
     fake_openai.turns.clear()
-    fake_openai.add_turn(Turn(content=["Hel", "lo ", "from ", "the ", "fake ", "model."], usage=dict(USAGE), chunk_delay=0.02))
+    fake_openai.add_turn(
+        Turn(content=["Hel", "lo ", "from ", "the ", "fake ", "model."], usage=dict(USAGE), chunk_delay=0.02)
+    )
     before = len(fake_openai.chat_requests())
     thread_id = await make_thread(tuned_client, carol)
     run_id = (await start_run(tuned_client, carol, thread_id, prompt="say hello", model="some/model"))["agent_run_id"]
@@ -39,7 +51,9 @@ async def test_streamed_reply_and_usage_of_a_real_http_model(tuned_client: httpx
     assert {t["function"]["name"] for t in request.tools} >= {"shell", "read_file", "write_file", "list_files"}
 
 
-async def test_provider_error_fails_the_run_with_an_error_event(tuned_client: httpx.AsyncClient, carol: UserHandle, fake_openai: FakeOpenAIServer) -> None:
+async def test_provider_error_fails_the_run_with_an_error_event(
+    tuned_client: httpx.AsyncClient, carol: UserHandle, fake_openai: FakeOpenAIServer
+) -> None:
     fake_openai.turns.clear()
     fake_openai.fail_next(400, message="model some/missing does not exist")  # not retryable
     thread_id = await make_thread(tuned_client, carol)
@@ -62,32 +76,50 @@ def add_usage(*usages: dict[str, int]) -> dict[str, int]:
     return {k: sum(u[k] for u in usages) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
 
 
-async def test_tool_call_turn_then_answer_sums_the_usage_of_both_calls(tuned_client: httpx.AsyncClient, carol: UserHandle, fake_openai: FakeOpenAIServer) -> None:
+async def test_tool_call_turn_then_answer_sums_the_usage_of_both_calls(
+    tuned_client: httpx.AsyncClient, carol: UserHandle, fake_openai: FakeOpenAIServer
+) -> None:
     """A streamed tool call (fragmented arguments) for a tool the agent lacks: the error goes back to the
     model as the tool result, which needs no sandbox; the run's usage is the sum of both model calls."""
     first = {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
     second = {"prompt_tokens": 150, "completion_tokens": 20, "total_tokens": 170}
     fake_openai.turns.clear()
     fake_openai.add_turn(
-        Turn(content=["Let me look."], tool_calls=[ScriptedToolCall("search_web", {"query": "runplane docs"}, id="call_1", fragments=4)], usage=first),
+        Turn(
+            content=["Let me look."],
+            tool_calls=[ScriptedToolCall("search_web", {"query": "runplane docs"}, id="call_1", fragments=4)],
+            usage=first,
+        ),
         Turn(content=["No such tool; ", "answering directly."], usage=second),
     )
     before = len(fake_openai.chat_requests())
     thread_id = await make_thread(tuned_client, carol)
-    run_id = (await start_run(tuned_client, carol, thread_id, prompt="find the docs", model="some/model"))["agent_run_id"]
+    run_id = (await start_run(tuned_client, carol, thread_id, prompt="find the docs", model="some/model"))[
+        "agent_run_id"
+    ]
     frames = await read_stream(tuned_client, run_id, carol.headers)
     assert_ends(frames, "completed")
     call = next(f for f in frames if f["type"] == "tool_call")
-    assert call["tool"] == "search_web" and call["arguments"] == {"query": "runplane docs"} and call["tool_call_id"] == "call_1"
+    assert (
+        call["tool"] == "search_web"
+        and call["arguments"] == {"query": "runplane docs"}
+        and call["tool_call_id"] == "call_1"
+    )
     result = next(f for f in frames if f["type"] == "tool_result")
     assert result["tool_call_id"] == "call_1" and result["ok"] is False and "unknown tool" in result["result"]
     assert (await get_run(tuned_client, carol, run_id))["usage"] == add_usage(first, second)
     # The second request carried the assistant's tool call and the tool's answer back to the model.
     followup = fake_openai.chat_requests()[before + 1].messages
-    assert followup[-2]["tool_calls"][0]["id"] == "call_1" and followup[-1]["role"] == "tool" and followup[-1]["tool_call_id"] == "call_1"
+    assert (
+        followup[-2]["tool_calls"][0]["id"] == "call_1"
+        and followup[-1]["role"] == "tool"
+        and followup[-1]["tool_call_id"] == "call_1"
+    )
 
 
-async def test_stopped_run_still_records_the_usage_of_finished_model_calls(tuned_client: httpx.AsyncClient, carol: UserHandle, fake_openai: FakeOpenAIServer) -> None:
+async def test_stopped_run_still_records_the_usage_of_finished_model_calls(
+    tuned_client: httpx.AsyncClient, carol: UserHandle, fake_openai: FakeOpenAIServer
+) -> None:
     first = {"prompt_tokens": 70, "completion_tokens": 5, "total_tokens": 75}
     fake_openai.turns.clear()
     fake_openai.add_turn(
@@ -97,7 +129,10 @@ async def test_stopped_run_still_records_the_usage_of_finished_model_calls(tuned
     thread_id = await make_thread(tuned_client, carol)
     run_id = (await start_run(tuned_client, carol, thread_id, prompt="go", model="some/model"))["agent_run_id"]
     frames: list[dict[str, object]] = []
-    async with asyncio.timeout(30), tuned_client.stream("GET", f"/api/agent-run/{run_id}/stream", headers=carol.headers) as response:
+    async with (
+        asyncio.timeout(30),
+        tuned_client.stream("GET", f"/api/agent-run/{run_id}/stream", headers=carol.headers) as response,
+    ):
         async for message in sse_messages(response):
             frames.append(message.json())
             if frames[-1]["type"] == "content" and not any(f["type"] == "content" for f in frames[:-1]):

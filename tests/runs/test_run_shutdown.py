@@ -14,7 +14,6 @@ from tests.runs.helpers import LONG_PROMPT, make_thread, start_run, wait_for_sta
 from tests.runs.procs import base_env, start_serve
 from tests.support import register_user
 
-
 GRACE = 1  # RUNPLANE_SHUTDOWN_GRACE_SECONDS (default 10)
 
 
@@ -24,7 +23,9 @@ async def test_sigterm_ends_the_server_despite_an_open_stream(tmp_path: Path) ->
     try:
         async with httpx.AsyncClient(base_url=proc.base_url, timeout=30) as client:
             user = await register_user(client)
-            run_id = (await start_run(client, user, await make_thread(client, user), prompt=LONG_PROMPT))["agent_run_id"]
+            run_id = (await start_run(client, user, await make_thread(client, user), prompt=LONG_PROMPT))[
+                "agent_run_id"
+            ]
             await wait_for_status(client, user, run_id, "running")
             await client.post(f"/api/agent-run/{run_id}/pause", headers=user.headers)  # the stream stays open
             async with client.stream("GET", f"/api/agent-run/{run_id}/stream", headers=user.headers) as response:

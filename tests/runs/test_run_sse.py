@@ -13,7 +13,15 @@ from tests.fakes.tcp_proxy import TCPProxy
 from tests.runs.clients import node_eventsource
 from tests.runs.conftest import TUNED_HEARTBEAT
 from tests.runs.helpers import (
-    LONG_PROMPT, SSEParser, assert_contiguous, assert_ends, events_after, make_thread, read_stream, sse_messages, start_run,
+    LONG_PROMPT,
+    SSEParser,
+    assert_contiguous,
+    assert_ends,
+    events_after,
+    make_thread,
+    read_stream,
+    sse_messages,
+    start_run,
     wait_for_status,
 )
 from tests.runs.procs import Process
@@ -42,14 +50,18 @@ async def test_frames_are_documented_sse(client: httpx.AsyncClient, alice: UserH
     assert_ends(frames, "completed")
 
 
-async def test_token_query_parameter_and_auth_failures(client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle) -> None:
+async def test_token_query_parameter_and_auth_failures(
+    client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle
+) -> None:
     thread_id = await make_thread(client, alice)
     run_id = (await start_run(client, alice, thread_id))["agent_run_id"]
     # EventSource cannot send headers: the token rides in the query string.
     frames = await read_stream(client, run_id, {}, params={"token": alice.access_token})
     assert_ends(frames, "completed")
     for headers, params, status in [
-        ({}, None, 401), ({}, {"token": "not-a-jwt"}, 401), ({}, {"token": bob.access_token}, 404),
+        ({}, None, 401),
+        ({}, {"token": "not-a-jwt"}, 401),
+        ({}, {"token": bob.access_token}, 404),
         (alice.headers, {"after": "x"}, 422),
     ]:
         response = await client.get(f"/api/agent-run/{run_id}/stream", headers=headers, params=params)
@@ -69,7 +81,9 @@ async def test_resume_after_a_sequence_of_a_finished_run(client: httpx.AsyncClie
     assert await read_stream(client, run_id, {**alice.headers, "Last-Event-ID": str(len(everything))}, timeout=10) == []
 
 
-async def _read_until_dropped(client: httpx.AsyncClient, run_id: str, headers: dict[str, str], keep: int) -> tuple[list[dict[str, Any]], str | None]:
+async def _read_until_dropped(
+    client: httpx.AsyncClient, run_id: str, headers: dict[str, str], keep: int
+) -> tuple[list[dict[str, Any]], str | None]:
     """Read `keep` frames, then drop the TCP connection (what a flaky network does to an EventSource)."""
     frames: list[dict[str, Any]] = []
     last_id = None
@@ -83,7 +97,9 @@ async def _read_until_dropped(client: httpx.AsyncClient, run_id: str, headers: d
     return frames, last_id
 
 
-async def test_reconnect_with_last_event_id_mid_run_loses_and_repeats_nothing(tuned_client: httpx.AsyncClient, carol: UserHandle) -> None:
+async def test_reconnect_with_last_event_id_mid_run_loses_and_repeats_nothing(
+    tuned_client: httpx.AsyncClient, carol: UserHandle
+) -> None:
     """Like an EventSource: read, lose the connection mid-run, reconnect with the last id seen; twice."""
     thread_id = await make_thread(tuned_client, carol)
     run_id = (await start_run(tuned_client, carol, thread_id, prompt=LONG_PROMPT))["agent_run_id"]
@@ -132,7 +148,9 @@ async def test_heartbeat_pings_while_the_run_is_silent(tuned_client: httpx.Async
     assert_ends(frames, "completed")
 
 
-async def test_a_real_eventsource_reconnects_through_a_dropped_connection(tuned: Process, tuned_client: httpx.AsyncClient, carol: UserHandle) -> None:
+async def test_a_real_eventsource_reconnects_through_a_dropped_connection(
+    tuned: Process, tuned_client: httpx.AsyncClient, carol: UserHandle
+) -> None:
     """The npm `eventsource` client behind a TCP proxy that cuts the connection mid-run: the client
     reconnects by itself (after the stream's `retry:` delay) with Last-Event-ID; nothing is lost or repeated."""
     thread_id = await make_thread(tuned_client, carol)

@@ -10,7 +10,15 @@ from datetime import datetime
 import httpx
 
 from tests.runs.helpers import (
-    QUICK_PROMPT, assert_contiguous, assert_ends, events_after, get_run, make_thread, read_stream, start_run, wait_for_status,
+    QUICK_PROMPT,
+    assert_contiguous,
+    assert_ends,
+    events_after,
+    get_run,
+    make_thread,
+    read_stream,
+    start_run,
+    wait_for_status,
 )
 from tests.support import UserHandle, gql
 
@@ -23,14 +31,19 @@ def parse_time(value: str) -> datetime:
 
 async def thread_messages(client: httpx.AsyncClient, user: UserHandle, thread_id: str) -> list[dict[str, str]]:
     result = await gql(
-        client, "query($id: ID!) { thread(id: $id) { messages(first: 50) { nodes { role content } } } }", {"id": thread_id}, user=user
+        client,
+        "query($id: ID!) { thread(id: $id) { messages(first: 50) { nodes { role content } } } }",
+        {"id": thread_id},
+        user=user,
     )
     assert "errors" not in result, result
     nodes: list[dict[str, str]] = result["data"]["thread"]["messages"]["nodes"]
     return nodes
 
 
-async def test_start_answers_run_id_and_status_and_the_run_records_everything(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_start_answers_run_id_and_status_and_the_run_records_everything(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     thread_id = await make_thread(client, alice)
     started = await start_run(client, alice, thread_id, prompt="hello there", model="scripted/demo")
     assert set(started) >= {"agent_run_id", "status"} and started["status"] in {"queued", "running", "completed"}
@@ -74,7 +87,9 @@ async def test_event_log_walks_the_state_machine(client: httpx.AsyncClient, alic
     # ?after= is a cursor: only later events, in order.
     later = await events_after(client, alice, run_id, after=2)
     assert [e["sequence"] for e in later] == [e["sequence"] for e in events[2:]]
-    page = (await client.get(f"/api/agent-run/{run_id}/events", params={"after": len(events)}, headers=alice.headers)).json()
+    page = (
+        await client.get(f"/api/agent-run/{run_id}/events", params={"after": len(events)}, headers=alice.headers)
+    ).json()
     assert page == {"events": [], "last_sequence": None}
     bad = await client.get(f"/api/agent-run/{run_id}/events", params={"after": "-1"}, headers=alice.headers)
     assert bad.status_code == 422 and "detail" in bad.json()
@@ -82,10 +97,12 @@ async def test_event_log_walks_the_state_machine(client: httpx.AsyncClient, alic
 
 async def test_concurrent_starts_on_one_thread_exactly_one_wins(client: httpx.AsyncClient, alice: UserHandle) -> None:
     thread_id = await make_thread(client, alice)
-    responses = await asyncio.gather(*(
-        client.post(f"/api/thread/{thread_id}/agent/start", json={"prompt": f"hi {i}"}, headers=alice.headers)
-        for i in range(CONCURRENT)
-    ))
+    responses = await asyncio.gather(
+        *(
+            client.post(f"/api/thread/{thread_id}/agent/start", json={"prompt": f"hi {i}"}, headers=alice.headers)
+            for i in range(CONCURRENT)
+        )
+    )
     codes = sorted(r.status_code for r in responses)
     assert codes == [200] + [409] * (CONCURRENT - 1), [r.text for r in responses]
     assert all("detail" in r.json() for r in responses if r.status_code == 409)
@@ -111,7 +128,9 @@ async def test_idempotency_key_gives_back_the_same_run(client: httpx.AsyncClient
     third = await start_run(client, alice, thread_id, key=key)  # finished: the same run, not a new one
     assert third == {"agent_run_id": first["agent_run_id"], "status": "completed"}
     # The Idempotency-Key header works the same.
-    header = await client.post(f"/api/thread/{thread_id}/agent/start", json={}, headers={**alice.headers, "Idempotency-Key": key})
+    header = await client.post(
+        f"/api/thread/{thread_id}/agent/start", json={}, headers={**alice.headers, "Idempotency-Key": key}
+    )
     assert header.json()["agent_run_id"] == first["agent_run_id"]
     runs = (await client.get(f"/api/thread/{thread_id}/agent-runs", headers=alice.headers)).json()["agent_runs"]
     assert len(runs) == 1
@@ -120,10 +139,16 @@ async def test_idempotency_key_gives_back_the_same_run(client: httpx.AsyncClient
 async def test_idempotent_start_under_concurrency(client: httpx.AsyncClient, alice: UserHandle) -> None:
     thread_id = await make_thread(client, alice)
     key = f"key-{uuid.uuid4().hex}"
-    responses = await asyncio.gather(*(
-        client.post(f"/api/thread/{thread_id}/agent/start", json={"prompt": QUICK_PROMPT, "idempotency_key": key}, headers=alice.headers)
-        for _ in range(CONCURRENT)
-    ))
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/api/thread/{thread_id}/agent/start",
+                json={"prompt": QUICK_PROMPT, "idempotency_key": key},
+                headers=alice.headers,
+            )
+            for _ in range(CONCURRENT)
+        )
+    )
     assert [r.status_code for r in responses] == [200] * CONCURRENT, [r.text for r in responses]
     assert len({r.json()["agent_run_id"] for r in responses}) == 1
     run_id = responses[0].json()["agent_run_id"]
@@ -131,21 +156,29 @@ async def test_idempotent_start_under_concurrency(client: httpx.AsyncClient, ali
     assert sum(m["role"] == "user" for m in await thread_messages(client, alice, thread_id)) == 1
 
 
-async def test_same_key_of_another_user_is_another_run(client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle) -> None:
+async def test_same_key_of_another_user_is_another_run(
+    client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle
+) -> None:
     key = f"key-{uuid.uuid4().hex}"
     mine = await start_run(client, alice, await make_thread(client, alice), key=key)
     theirs = await start_run(client, bob, await make_thread(client, bob), key=key)
     assert mine["agent_run_id"] != theirs["agent_run_id"]
 
 
-async def test_a_run_of_another_user_does_not_exist(client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle) -> None:
+async def test_a_run_of_another_user_does_not_exist(
+    client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle
+) -> None:
     thread_id = await make_thread(client, alice)
     run_id = (await start_run(client, alice, thread_id))["agent_run_id"]
     for method, path in [
-        ("GET", f"/api/agent-run/{run_id}"), ("GET", f"/api/agent-run/{run_id}/status"),
-        ("GET", f"/api/agent-run/{run_id}/events"), ("GET", f"/api/agent-run/{run_id}/stream"),
-        ("POST", f"/api/agent-run/{run_id}/stop"), ("GET", f"/api/thread/{thread_id}/agent-runs"),
-        ("POST", f"/api/thread/{thread_id}/agent/start"), ("GET", f"/api/agent-run/{uuid.uuid4()}"),
+        ("GET", f"/api/agent-run/{run_id}"),
+        ("GET", f"/api/agent-run/{run_id}/status"),
+        ("GET", f"/api/agent-run/{run_id}/events"),
+        ("GET", f"/api/agent-run/{run_id}/stream"),
+        ("POST", f"/api/agent-run/{run_id}/stop"),
+        ("GET", f"/api/thread/{thread_id}/agent-runs"),
+        ("POST", f"/api/thread/{thread_id}/agent/start"),
+        ("GET", f"/api/agent-run/{uuid.uuid4()}"),
         ("GET", "/api/agent-run/not-a-uuid"),
     ]:
         response = await client.request(method, path, headers=bob.headers)
@@ -168,12 +201,20 @@ async def test_list_runs_of_a_thread_newest_first(client: httpx.AsyncClient, ali
     assert body["next_cursor"] is None
     first = (await client.get(f"/api/thread/{thread_id}/agent-runs", params={"limit": 2}, headers=alice.headers)).json()
     assert len(first["agent_runs"]) == 2 and first["next_cursor"]
-    rest = (await client.get(f"/api/thread/{thread_id}/agent-runs", params={"limit": 2, "cursor": first["next_cursor"]}, headers=alice.headers)).json()
+    rest = (
+        await client.get(
+            f"/api/thread/{thread_id}/agent-runs",
+            params={"limit": 2, "cursor": first["next_cursor"]},
+            headers=alice.headers,
+        )
+    ).json()
     assert [r["agent_run_id"] for r in first["agent_runs"] + rest["agent_runs"]] == ids[::-1]
 
 
 async def test_initiate_creates_project_thread_and_run(client: httpx.AsyncClient, alice: UserHandle) -> None:
-    response = await client.post("/api/agent/initiate", json={"prompt": "Build a todo app\nwith React"}, headers=alice.headers)
+    response = await client.post(
+        "/api/agent/initiate", json={"prompt": "Build a todo app\nwith React"}, headers=alice.headers
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert {"project_id", "thread_id", "agent_run_id", "status"} <= set(body)

@@ -13,10 +13,21 @@ import httpx
 import pytest
 
 from tests.runs.conftest import TUNED_MAX_UPLOAD
-from tests.runs.helpers import POLL, assert_contiguous, assert_ends, events_after, make_thread, read_stream, start_run, wait_for_status
+from tests.runs.helpers import (
+    POLL,
+    assert_contiguous,
+    assert_ends,
+    events_after,
+    make_thread,
+    read_stream,
+    start_run,
+    wait_for_status,
+)
 from tests.support import UserHandle, gql
 
-pytest.importorskip("runplane.sandboxes.service", reason="the sandbox service (runplane/sandboxes/service.py) is not there yet")
+pytest.importorskip(
+    "runplane.sandboxes.service", reason="the sandbox service (runplane/sandboxes/service.py) is not there yet"
+)
 
 
 def tools_of(frames: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -31,8 +42,12 @@ async def run_prompt(client: httpx.AsyncClient, user: UserHandle, prompt: str) -
     return run_id, await read_stream(client, run_id, user.headers, timeout=60)
 
 
-async def test_shell_block_runs_in_the_sandbox_and_is_recorded(tuned_client: httpx.AsyncClient, carol: UserHandle) -> None:
-    run_id, frames = await run_prompt(tuned_client, carol, "Please run:\n```sh\necho hello-from-run\necho oops >&2\nexit 3\n```\n")
+async def test_shell_block_runs_in_the_sandbox_and_is_recorded(
+    tuned_client: httpx.AsyncClient, carol: UserHandle
+) -> None:
+    run_id, frames = await run_prompt(
+        tuned_client, carol, "Please run:\n```sh\necho hello-from-run\necho oops >&2\nexit 3\n```\n"
+    )
     assert_contiguous(frames)
     assert_ends(frames, "completed")
     [(call, result)] = tools_of(frames)
@@ -41,12 +56,21 @@ async def test_shell_block_runs_in_the_sandbox_and_is_recorded(tuned_client: htt
     assert "hello-from-run" in result["result"] and "oops" in result["result"] and "[exit code 3]" in result["result"]
     order = [f["type"] for f in frames]
     assert order.index("tool_call") < order.index("tool_result") < len(order) - 1
-    summary = "".join(f["content"] for f in frames[order.index("tool_result"):] if f["type"] == "content")
+    summary = "".join(f["content"] for f in frames[order.index("tool_result") :] if f["type"] == "content")
     assert "exited with code 3" in summary and "1 step(s) failed" in summary
 
-    result = await gql(tuned_client, "query($id: ID!) { run(id: $id) { commands { command exitCode timedOut durationMs } } }", {"id": run_id}, user=carol)
+    result = await gql(
+        tuned_client,
+        "query($id: ID!) { run(id: $id) { commands { command exitCode timedOut durationMs } } }",
+        {"id": run_id},
+        user=carol,
+    )
     [command] = result["data"]["run"]["commands"]
-    assert command["command"].startswith("echo hello-from-run") and command["exitCode"] == 3 and command["timedOut"] is False
+    assert (
+        command["command"].startswith("echo hello-from-run")
+        and command["exitCode"] == 3
+        and command["timedOut"] is False
+    )
 
 
 async def test_file_tools_write_read_and_list(tuned_client: httpx.AsyncClient, carol: UserHandle) -> None:

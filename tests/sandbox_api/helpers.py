@@ -21,16 +21,26 @@ async def new_sandbox(client: httpx.AsyncClient, user: UserHandle, name: str = "
     return project_id, ensured.json()["sandbox_id"]
 
 
-async def execute(client: httpx.AsyncClient, user: UserHandle, sandbox_id: str, command: str, *, expect: int = 200,
-                  **body: Any) -> dict[str, Any]:
-    response = await client.post(f"/api/sandboxes/{sandbox_id}/execute", json={"command": command, **body}, headers=user.headers)
+async def execute(
+    client: httpx.AsyncClient, user: UserHandle, sandbox_id: str, command: str, *, expect: int = 200, **body: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/sandboxes/{sandbox_id}/execute", json={"command": command, **body}, headers=user.headers
+    )
     assert response.status_code == expect, response.text
     result: dict[str, Any] = response.json()
     return result
 
 
-async def sse_frames(client: httpx.AsyncClient, url: str, *, headers: dict[str, str] | None = None, until: str = "exit",
-                     timeout: float = 30.0, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+async def sse_frames(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    until: str = "exit",
+    timeout: float = 30.0,
+    params: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """`data:` frames of an SSE stream (each with its `id:` as `_id`) until one of type `until`."""
     frames: list[dict[str, Any]] = []
     event_id: str | None = None
@@ -53,8 +63,9 @@ def output_of(frames: list[dict[str, Any]]) -> str:
     return "".join(f["content"] for f in frames if f["type"] == "output")
 
 
-async def wait_session(client: httpx.AsyncClient, user: UserHandle, sandbox_id: str, name: str, *,
-                       timeout: float = 20.0) -> dict[str, Any]:
+async def wait_session(
+    client: httpx.AsyncClient, user: UserHandle, sandbox_id: str, name: str, *, timeout: float = 20.0
+) -> dict[str, Any]:
     """Poll the session's status until it is no longer running."""
     async with asyncio.timeout(timeout):
         while True:

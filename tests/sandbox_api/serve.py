@@ -25,9 +25,16 @@ __all__ = ["LIMITS", "MAX_OUTPUT", "MAX_UPLOAD", "SandboxServer", "reachable_dir
 MAX_UPLOAD = 256 * 1024
 MAX_OUTPUT = 64 * 1024
 LIMITS = {
-    "SANDBOX_COMMAND_TIMEOUT": "20", "SANDBOX_CPU_SECONDS": "30", "SANDBOX_MAX_PROCESSES": "64",
-    "SANDBOX_MAX_OUTPUT_BYTES": str(MAX_OUTPUT), "SANDBOX_MAX_UPLOAD_BYTES": str(MAX_UPLOAD), "SANDBOX_MAX_SESSIONS": "4",
-    "RATE_LIMIT_PER_MINUTE": "100000", "RUN_STARTS_PER_MINUTE": "100000", "MAX_STREAMS_PER_USER": "1000", "RUN_QUEUE": "inprocess",
+    "SANDBOX_COMMAND_TIMEOUT": "20",
+    "SANDBOX_CPU_SECONDS": "30",
+    "SANDBOX_MAX_PROCESSES": "64",
+    "SANDBOX_MAX_OUTPUT_BYTES": str(MAX_OUTPUT),
+    "SANDBOX_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
+    "SANDBOX_MAX_SESSIONS": "4",
+    "RATE_LIMIT_PER_MINUTE": "100000",
+    "RUN_STARTS_PER_MINUTE": "100000",
+    "MAX_STREAMS_PER_USER": "1000",
+    "RUN_QUEUE": "inprocess",
 }
 
 
@@ -78,8 +85,14 @@ async def sandbox_server(tmp: Path, **settings: str) -> AsyncIterator[SandboxSer
     sandbox_dir = reachable_dir("runplane-sbxapi-")
     uid_start = 400_000 + random.randrange(0, 600) * 1_000  # apart from concurrent suites on this machine
     try:
-        values = {**LIMITS, "SANDBOX_DIR": str(sandbox_dir), "SANDBOX_UID_START": str(uid_start), "SANDBOX_UID_COUNT": "1000",
-                  "REDIS_URL": test_redis_url(), **settings}
+        values = {
+            **LIMITS,
+            "SANDBOX_DIR": str(sandbox_dir),
+            "SANDBOX_UID_START": str(uid_start),
+            "SANDBOX_UID_COUNT": "1000",
+            "REDIS_URL": test_redis_url(),
+            **settings,
+        }
         async with spawn_server(tmp, values, name="sandbox-api", health="live") as process:
             yield SandboxServer(process, sandbox_dir)
     finally:

@@ -22,14 +22,17 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("iptables", path=SBIN_PATH) is None, reason="iptables is not installed"),
 ]
 
-PROBE = ("python3 -c 'import socket, sys\n"
-         "for port in sys.argv[1:]:\n"
-         "    try: socket.create_connection((\"127.0.0.1\", int(port)), 3).close(); print(port, \"open\")\n"
-         "    except OSError as exc: print(port, type(exc).__name__)' ")
+PROBE = (
+    "python3 -c 'import socket, sys\n"
+    "for port in sys.argv[1:]:\n"
+    '    try: socket.create_connection(("127.0.0.1", int(port)), 3).close(); print(port, "open")\n'
+    "    except OSError as exc: print(port, type(exc).__name__)' "
+)
 
 
-async def test_sandbox_cannot_reach_the_server_but_previews_work(client: httpx.AsyncClient, sbx: SandboxServer,
-                                                                 alice: UserHandle) -> None:
+async def test_sandbox_cannot_reach_the_server_but_previews_work(
+    client: httpx.AsyncClient, sbx: SandboxServer, alice: UserHandle
+) -> None:
     start = int(sbx.process.env["RUNPLANE_SANDBOX_UID_START"])
     uids = range(start, start + int(sbx.process.env["RUNPLANE_SANDBOX_UID_COUNT"]))
     listed = await asyncio.to_thread(subprocess.run, ["iptables", "-S"], capture_output=True, text=True, check=True)

@@ -10,8 +10,8 @@ import time
 import httpx
 
 from tests.sandbox_api.helpers import execute, new_sandbox, output_of, sse_frames, wait_session
-from tests.sandboxes.conftest import processes_of_uid
 from tests.sandbox_api.serve import MAX_OUTPUT, SandboxServer
+from tests.sandboxes.conftest import processes_of_uid
 from tests.support import UserHandle
 
 
@@ -20,12 +20,16 @@ async def test_blocking_command_returns_output_and_exit_code(client: httpx.Async
     ran = await execute(client, alice, sid, "echo out; echo err >&2; mkdir -p sub; exit 3")
     assert ran["exit_code"] == 3 and ran["output"] == "out\nerr\n"
     assert not ran["timed_out"] and not ran["truncated"]
-    in_sub = await execute(client, alice, sid, "pwd; echo $HOME; env | grep -c SECRET || true", cwd="sub", env={"GREETING": "hi"})
+    in_sub = await execute(
+        client, alice, sid, "pwd; echo $HOME; env | grep -c SECRET || true", cwd="sub", env={"GREETING": "hi"}
+    )
     assert in_sub["output"].splitlines()[0].endswith("/workspace/sub")
     assert "RUNPLANE" not in (await execute(client, alice, sid, "env"))["output"]  # nothing inherited from the server
     bad = await client.post(f"/api/sandboxes/{sid}/execute", json={"command": ""}, headers=alice.headers)
     assert bad.status_code == 422
-    bad = await client.post(f"/api/sandboxes/{sid}/execute", json={"command": "true", "timeout": -1}, headers=alice.headers)
+    bad = await client.post(
+        f"/api/sandboxes/{sid}/execute", json={"command": "true", "timeout": -1}, headers=alice.headers
+    )
     assert bad.status_code == 422
 
 
@@ -74,8 +78,14 @@ async def test_fork_bomb_is_contained(client: httpx.AsyncClient, sbx: SandboxSer
 
 async def test_session_status_polling_and_sse_stream(client: httpx.AsyncClient, alice: UserHandle) -> None:
     _, sid = await new_sandbox(client, alice)
-    started = await execute(client, alice, sid, "for i in 1 2 3; do echo line$i; sleep 0.3; done; exit 4",
-                            blocking=False, session_name="counter")
+    started = await execute(
+        client,
+        alice,
+        sid,
+        "for i in 1 2 3; do echo line$i; sleep 0.3; done; exit 4",
+        blocking=False,
+        session_name="counter",
+    )
     assert started["session_name"] == "counter" and started["status"] == "running" and started["port"] is None
 
     frames = await sse_frames(client, f"/api/sandboxes/{sid}/sessions/counter/stream", headers=alice.headers)
@@ -86,12 +96,18 @@ async def test_session_status_polling_and_sse_stream(client: httpx.AsyncClient, 
 
     status = await wait_session(client, alice, sid, "counter")
     assert status["exit_code"] == 4 and status["output"] == "line1\nline2\nline3\n"
-    polled = (await client.get(f"/api/sandboxes/{sid}/sessions/counter/output", params={"after": 6}, headers=alice.headers)).json()
+    polled = (
+        await client.get(f"/api/sandboxes/{sid}/sessions/counter/output", params={"after": 6}, headers=alice.headers)
+    ).json()
     assert polled["output"] == "line2\nline3\n" and polled["offset"] == 6 and polled["status"] == "exited"
 
     # Resuming after an offset (Last-Event-ID) replays only what came after it; ?token= works for EventSource.
-    resumed = await sse_frames(client, f"/api/sandboxes/{sid}/sessions/counter/stream", headers={"Last-Event-ID": "12"},
-                               params={"token": alice.access_token})
+    resumed = await sse_frames(
+        client,
+        f"/api/sandboxes/{sid}/sessions/counter/stream",
+        headers={"Last-Event-ID": "12"},
+        params={"token": alice.access_token},
+    )
     assert output_of(resumed) == "line3\n"
     listed = (await client.get(f"/api/sandboxes/{sid}/sessions", headers=alice.headers)).json()["sessions"]
     assert [s["session_name"] for s in listed] == ["counter"]
@@ -99,7 +115,9 @@ async def test_session_status_polling_and_sse_stream(client: httpx.AsyncClient, 
     assert missing.status_code == 404
 
 
-async def test_sessions_can_be_stopped_and_names_are_unique_while_running(client: httpx.AsyncClient, alice: UserHandle) -> None:
+async def test_sessions_can_be_stopped_and_names_are_unique_while_running(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
     _, sid = await new_sandbox(client, alice)
     await execute(client, alice, sid, "sleep 60", blocking=False, session_name="sleeper")
     await execute(client, alice, sid, "sleep 60", blocking=False, session_name="sleeper", expect=409)
@@ -108,8 +126,11 @@ async def test_sessions_can_be_stopped_and_names_are_unique_while_running(client
     again = await execute(client, alice, sid, "echo again", blocking=False, session_name="sleeper")
     assert again["status"] in ("running", "exited")
     # Ports are handed out, never chosen: a chosen one could point the preview proxy anywhere.
-    chosen = await client.post(f"/api/sandboxes/{sid}/execute", json={"command": "true", "blocking": False, "port": 5432},
-                               headers=alice.headers)
+    chosen = await client.post(
+        f"/api/sandboxes/{sid}/execute",
+        json={"command": "true", "blocking": False, "port": 5432},
+        headers=alice.headers,
+    )
     assert chosen.status_code == 422
 
 

@@ -16,7 +16,9 @@ from tests.support import UserHandle
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 
-async def upload(client: httpx.AsyncClient, user: UserHandle, sandbox_id: str, files: dict[str, bytes]) -> httpx.Response:
+async def upload(
+    client: httpx.AsyncClient, user: UserHandle, sandbox_id: str, files: dict[str, bytes]
+) -> httpx.Response:
     parts = [("file", (path.rsplit("/", 1)[-1], data, "application/octet-stream")) for path, data in files.items()]
     fields = {"path": list(files)}  # paired with the file parts in order
     return await client.post(f"/api/sandboxes/{sandbox_id}/files", files=parts, data=fields, headers=user.headers)
@@ -24,13 +26,27 @@ async def upload(client: httpx.AsyncClient, user: UserHandle, sandbox_id: str, f
 
 async def test_upload_several_files_then_list_tree_and_read(client: httpx.AsyncClient, alice: UserHandle) -> None:
     _, sid = await new_sandbox(client, alice)
-    sent = {"src/app.py": b"print('hi')\n", "src/lib/util.py": b"X = 1\n", "logo.png": PNG, "/workspace/README.md": b"# demo\n"}
+    sent = {
+        "src/app.py": b"print('hi')\n",
+        "src/lib/util.py": b"X = 1\n",
+        "logo.png": PNG,
+        "/workspace/README.md": b"# demo\n",
+    }
     response = await upload(client, alice, sid, sent)
     assert response.status_code == 200, response.text
-    assert sorted(f["path"] for f in response.json()["files"]) == ["README.md", "logo.png", "src/app.py", "src/lib/util.py"]
+    assert sorted(f["path"] for f in response.json()["files"]) == [
+        "README.md",
+        "logo.png",
+        "src/app.py",
+        "src/lib/util.py",
+    ]
 
     listing = (await client.get(f"/api/sandboxes/{sid}/files", headers=alice.headers)).json()
-    assert [(f["name"], f["is_dir"]) for f in listing["files"]] == [("src", True), ("README.md", False), ("logo.png", False)]
+    assert [(f["name"], f["is_dir"]) for f in listing["files"]] == [
+        ("src", True),
+        ("README.md", False),
+        ("logo.png", False),
+    ]
     nested = (await client.get(f"/api/sandboxes/{sid}/files", params={"path": "src/lib"}, headers=alice.headers)).json()
     assert [f["path"] for f in nested["files"]] == ["src/lib/util.py"]
 
@@ -49,14 +65,18 @@ async def test_upload_several_files_then_list_tree_and_read(client: httpx.AsyncC
     # What the API wrote, commands see (and the other way round).
     ran = await execute(client, alice, sid, "cat src/lib/util.py && echo made > out.bin")
     assert ran["output"] == "X = 1\n" and ran["exit_code"] == 0
-    made = await client.get(f"/api/sandboxes/{sid}/files/content", params={"path": "/workspace/out.bin"}, headers=alice.headers)
+    made = await client.get(
+        f"/api/sandboxes/{sid}/files/content", params={"path": "/workspace/out.bin"}, headers=alice.headers
+    )
     assert made.content == b"made\n"
 
 
 async def test_delete_files_by_body_and_by_query(client: httpx.AsyncClient, alice: UserHandle) -> None:
     _, sid = await new_sandbox(client, alice)
     assert (await upload(client, alice, sid, {"a.txt": b"a", "b.txt": b"b", "d/c.txt": b"c"})).status_code == 200
-    gone = await client.request("DELETE", f"/api/sandboxes/{sid}/files", json={"paths": ["a.txt", "d", "missing"]}, headers=alice.headers)
+    gone = await client.request(
+        "DELETE", f"/api/sandboxes/{sid}/files", json={"paths": ["a.txt", "d", "missing"]}, headers=alice.headers
+    )
     assert gone.status_code == 200 and sorted(gone.json()["deleted"]) == ["a.txt", "d"]
     gone = await client.delete(f"/api/sandboxes/{sid}/files", params={"path": "b.txt"}, headers=alice.headers)
     assert gone.json()["deleted"] == ["b.txt"]
@@ -76,11 +96,17 @@ async def test_path_traversal_is_refused_with_422(client: httpx.AsyncClient, ali
     assert listed.status_code == 422
     written = await upload(client, alice, sid, {"ok.txt": b"fine", "../evil.txt": b"nope"})
     assert written.status_code == 422, written.text
-    names = [f["name"] for f in (await client.get(f"/api/sandboxes/{sid}/files", headers=alice.headers)).json()["files"]]
+    names = [
+        f["name"] for f in (await client.get(f"/api/sandboxes/{sid}/files", headers=alice.headers)).json()["files"]
+    ]
     assert "ok.txt" not in names  # every path is checked before the first file is written
-    deleted = await client.request("DELETE", f"/api/sandboxes/{sid}/files", json={"paths": ["../"]}, headers=alice.headers)
+    deleted = await client.request(
+        "DELETE", f"/api/sandboxes/{sid}/files", json={"paths": ["../"]}, headers=alice.headers
+    )
     assert deleted.status_code == 422
-    cwd = await client.post(f"/api/sandboxes/{sid}/execute", json={"command": "pwd", "cwd": "../.."}, headers=alice.headers)
+    cwd = await client.post(
+        f"/api/sandboxes/{sid}/execute", json={"command": "pwd", "cwd": "../.."}, headers=alice.headers
+    )
     assert cwd.status_code == 422
 
 
@@ -111,7 +137,9 @@ async def test_download_archive_tar_gz_and_zip(client: httpx.AsyncClient, alice:
         assert archive.getmember("link").issym()  # stored as a link, the target is not read
 
     # ?token= lets a plain browser link download it.
-    zipped = await client.get(f"/api/sandboxes/{sid}/download-archive", params={"format": "zip", "token": alice.access_token})
+    zipped = await client.get(
+        f"/api/sandboxes/{sid}/download-archive", params={"format": "zip", "token": alice.access_token}
+    )
     assert zipped.status_code == 200 and zipped.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
         assert archive.read("index.html") == b"<h1>hi</h1>"

@@ -19,16 +19,25 @@ WS_ECHO = (Path(__file__).with_name("ws_echo.py")).read_bytes()
 
 async def upload(client: httpx.AsyncClient, user: UserHandle, sid: str, files: dict[str, bytes]) -> None:
     parts = [("file", (p.rsplit("/", 1)[-1], data)) for p, data in files.items()]
-    response = await client.post(f"/api/sandboxes/{sid}/files", files=parts, data={"path": list(files)}, headers=user.headers)
+    response = await client.post(
+        f"/api/sandboxes/{sid}/files", files=parts, data={"path": list(files)}, headers=user.headers
+    )
     assert response.status_code == 200, response.text
 
 
-async def start_dev_server(client: httpx.AsyncClient, user: UserHandle, sid: str, command: str, **body: Any) -> dict[str, Any]:
+async def start_dev_server(
+    client: httpx.AsyncClient, user: UserHandle, sid: str, command: str, **body: Any
+) -> dict[str, Any]:
     """Start it with a port of its own and wait for the dev-server stream's `ready` event."""
     started = await execute(client, user, sid, command, blocking=False, dev_server=True, **body)
     assert isinstance(started["port"], int) and started["status"] == "running", started
-    frames = await sse_frames(client, f"/api/sandboxes/{sid}/dev-server/stream", headers=user.headers, until="ready",
-                              params={"session_name": started["session_name"]})
+    frames = await sse_frames(
+        client,
+        f"/api/sandboxes/{sid}/dev-server/stream",
+        headers=user.headers,
+        until="ready",
+        params={"session_name": started["session_name"]},
+    )
     ready = frames[-1]
     assert ready["port"] == started["port"] and ready["preview_url"].startswith("http://127.0.0.1:")
     return started
@@ -41,9 +50,16 @@ async def preview_url(client: httpx.AsyncClient, user: UserHandle, sid: str, **p
     return url
 
 
-async def test_http_server_is_served_through_the_preview_url(client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle) -> None:
+async def test_http_server_is_served_through_the_preview_url(
+    client: httpx.AsyncClient, alice: UserHandle, bob: UserHandle
+) -> None:
     _, sid = await new_sandbox(client, alice)
-    await upload(client, alice, sid, {"index.html": b"<h1>hello preview</h1>", "sub/data.json": b'{"ok": true}', "a b?.txt": b"odd"})
+    await upload(
+        client,
+        alice,
+        sid,
+        {"index.html": b"<h1>hello preview</h1>", "sub/data.json": b'{"ok": true}', "a b?.txt": b"odd"},
+    )
     started = await start_dev_server(client, alice, sid, "python3 -m http.server $PORT --bind 127.0.0.1")
     url = await preview_url(client, alice, sid)
     assert url.endswith("/") and "/preview/" in url
@@ -109,7 +125,9 @@ async def test_websocket_is_proxied_through_the_preview_url(client: httpx.AsyncC
 
 async def test_dev_server_stream_reports_output_and_readiness(client: httpx.AsyncClient, alice: UserHandle) -> None:
     _, sid = await new_sandbox(client, alice)
-    command = "echo compiling; sleep 0.5; echo '  VITE ready in 12 ms'; echo \"  Local: http://localhost:$PORT/\"; sleep 30"
+    command = (
+        "echo compiling; sleep 0.5; echo '  VITE ready in 12 ms'; echo \"  Local: http://localhost:$PORT/\"; sleep 30"
+    )
     started = await execute(client, alice, sid, command, blocking=False, dev_server=True)
     assert started["session_name"] == "dev-server"
     frames = await sse_frames(client, f"/api/sandboxes/{sid}/dev-server/stream", headers=alice.headers, until="ready")
@@ -127,7 +145,9 @@ async def test_preview_needs_a_dev_server(client: httpx.AsyncClient, alice: User
     _, sid = await new_sandbox(client, alice)
     assert (await client.get(f"/api/sandboxes/{sid}/preview-url", headers=alice.headers)).status_code == 404
     await execute(client, alice, sid, "sleep 20", blocking=False, session_name="plain")
-    no_port = await client.get(f"/api/sandboxes/{sid}/preview-url", params={"session_name": "plain"}, headers=alice.headers)
+    no_port = await client.get(
+        f"/api/sandboxes/{sid}/preview-url", params={"session_name": "plain"}, headers=alice.headers
+    )
     assert no_port.status_code == 422
     streamed = await client.get(f"/api/sandboxes/{sid}/dev-server/stream", headers=alice.headers)
     assert streamed.status_code == 404

@@ -11,7 +11,9 @@ from tests.support import UserHandle
 async def test_snapshot_diff_and_restore(client: httpx.AsyncClient, alice: UserHandle) -> None:
     _, sid = await new_sandbox(client, alice)
     await execute(client, alice, sid, "printf 'one\\ntwo\\nthree\\n' > app.txt && echo gone > old.txt")
-    created = await client.post(f"/api/sandboxes/{sid}/snapshots", json={"description": "before edits"}, headers=alice.headers)
+    created = await client.post(
+        f"/api/sandboxes/{sid}/snapshots", json={"description": "before edits"}, headers=alice.headers
+    )
     assert created.status_code == 201, created.text
     snap = created.json()
     assert snap["description"] == "before edits" and snap["size_bytes"] > 0
@@ -27,8 +29,13 @@ async def test_snapshot_diff_and_restore(client: httpx.AsyncClient, alice: UserH
     restored = await client.post(f"/api/sandboxes/{sid}/snapshots/{snap['snapshot_id']}/restore", headers=alice.headers)
     assert restored.status_code == 200, restored.text
     checkpoint = restored.json()["checkpoint"]
-    assert restored.json()["snapshot"]["snapshot_id"] == snap["snapshot_id"] and checkpoint["description"] == "restore checkpoint"
-    assert (await execute(client, alice, sid, "cat app.txt old.txt; ls"))["output"] == "one\ntwo\nthree\ngone\napp.txt\nold.txt\n"
+    assert (
+        restored.json()["snapshot"]["snapshot_id"] == snap["snapshot_id"]
+        and checkpoint["description"] == "restore checkpoint"
+    )
+    assert (await execute(client, alice, sid, "cat app.txt old.txt; ls"))[
+        "output"
+    ] == "one\ntwo\nthree\ngone\napp.txt\nold.txt\n"
     unchanged = await client.get(f"/api/sandboxes/{sid}/snapshots/{snap['snapshot_id']}/diff", headers=alice.headers)
     assert unchanged.json()["diff"] == ""
     # The checkpoint holds the edits the restore replaced.
@@ -47,7 +54,9 @@ async def test_snapshot_diff_and_restore(client: httpx.AsyncClient, alice: UserH
 async def test_unknown_snapshots_are_404(client: httpx.AsyncClient, alice: UserHandle) -> None:
     _, sid = await new_sandbox(client, alice)
     for method, suffix in [("GET", "diff"), ("POST", "restore"), ("GET", ""), ("DELETE", "")]:
-        response = await client.request(method, f"/api/sandboxes/{sid}/snapshots/nope/{suffix}".rstrip("/"), headers=alice.headers)
+        response = await client.request(
+            method, f"/api/sandboxes/{sid}/snapshots/nope/{suffix}".rstrip("/"), headers=alice.headers
+        )
         assert response.status_code == 404, (method, suffix, response.text)
     long = await client.post(f"/api/sandboxes/{sid}/snapshots", json={"description": "x" * 2000}, headers=alice.headers)
     assert long.status_code == 422

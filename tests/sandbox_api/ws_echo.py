@@ -48,8 +48,10 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
     offered = headers.get("sec-websocket-protocol")
     chosen = f"Sec-WebSocket-Protocol: {offered.split(',')[0].strip()}\r\n" if offered else ""
-    writer.write(f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 f"Sec-WebSocket-Accept: {accept}\r\n{chosen}\r\n".encode())
+    writer.write(
+        f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept}\r\n{chosen}\r\n".encode()
+    )
     writer.write(frame(1, f"hello {path}".encode()))
     while True:
         opcode, data = await read_frame(reader)

@@ -51,8 +51,9 @@ async def make_backend() -> AsyncIterator[BackendFactory]:
     made: list[LocalSandboxBackend] = []
 
     def make(base_dir: Path, mode: str, **limits: Any) -> LocalSandboxBackend:
-        made.append(LocalSandboxBackend(base_dir, SandboxLimits(**limits), uid_range=TEST_UIDS,
-                                        use_bwrap=(mode == "bwrap")))
+        made.append(
+            LocalSandboxBackend(base_dir, SandboxLimits(**limits), uid_range=TEST_UIDS, use_bwrap=(mode == "bwrap"))
+        )
         return made[-1]
 
     yield make

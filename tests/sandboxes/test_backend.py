@@ -51,8 +51,7 @@ async def test_invalid_ids(backend: LocalSandboxBackend, bad: str) -> None:
         await backend.create(bad)
 
 
-async def test_a_new_process_finds_existing_sandboxes(base_dir: Path, mode: str,
-    make_backend: Factory) -> None:
+async def test_a_new_process_finds_existing_sandboxes(base_dir: Path, mode: str, make_backend: Factory) -> None:
     first = make_backend(base_dir, mode)
     created = await first.create("persisted")
     await created.write_file("kept.txt", b"kept")
@@ -71,8 +70,7 @@ async def test_uids_are_distinct_per_sandbox(backend: LocalSandboxBackend) -> No
     assert len(uids) == 10
 
 
-async def test_destroy_kills_everything_the_sandbox_started(backend: LocalSandboxBackend,
-    survivors: Survivors) -> None:
+async def test_destroy_kills_everything_the_sandbox_started(backend: LocalSandboxBackend, survivors: Survivors) -> None:
     sandbox = await backend.create("busy")
     await sandbox.start_session("server", "sleep 300")
     # setsid leaves the process group; without bwrap only the uid sweep can catch it
@@ -93,8 +91,7 @@ async def test_last_active_tracks_every_operation(backend: LocalSandboxBackend) 
     await sandbox.list_files()
     assert sandbox.last_active_at > before and sandbox.idle_seconds() < 5
     assert backend.idle_sandboxes(50) == []
-    for operation in (sandbox.execute("true"), sandbox.write_file("a", b""),
-                      sandbox.create_snapshot("s")):
+    for operation in (sandbox.execute("true"), sandbox.write_file("a", b""), sandbox.create_snapshot("s")):
         sandbox._last_active -= 100
         await operation
         assert sandbox.idle_seconds() < 5

@@ -55,8 +55,9 @@ def guard() -> Iterator[range]:
 
 @pytest.fixture
 async def guarded(guard: range, base_dir: Path, mode: str) -> AsyncIterator[Sandbox]:
-    backend = LocalSandboxBackend(base_dir / "guarded", SandboxLimits(wall_time_seconds=20), uid_range=guard,
-                                  use_bwrap=mode == "bwrap")
+    backend = LocalSandboxBackend(
+        base_dir / "guarded", SandboxLimits(wall_time_seconds=20), uid_range=guard, use_bwrap=mode == "bwrap"
+    )
     sandbox = await backend.create("guarded")
     yield sandbox
     await backend.destroy(sandbox.id)
@@ -97,11 +98,15 @@ def own_global_address() -> str | None:
     return None
 
 
-async def test_host_services_are_refused_to_sandbox_commands(guarded: Sandbox, base_dir: Path, mode: str,
-                                                            make_backend: BackendFactory) -> None:
+async def test_host_services_are_refused_to_sandbox_commands(
+    guarded: Sandbox, base_dir: Path, mode: str, make_backend: BackendFactory
+) -> None:
     servers = [listener(socket.AF_INET, "127.0.0.1")]
-    targets = [f"127.0.0.1:{servers[0].getsockname()[1]}", f"0.0.0.0:{servers[0].getsockname()[1]}",
-               f"[::ffff:127.0.0.1]:{servers[0].getsockname()[1]}"]
+    targets = [
+        f"127.0.0.1:{servers[0].getsockname()[1]}",
+        f"0.0.0.0:{servers[0].getsockname()[1]}",
+        f"[::ffff:127.0.0.1]:{servers[0].getsockname()[1]}",
+    ]
     if socket.has_ipv6 and Path("/proc/net/if_inet6").exists():
         servers.append(listener(socket.AF_INET6, "::1"))
         targets.append(f"[::1]:{servers[-1].getsockname()[1]}")
@@ -131,10 +136,15 @@ def other_host() -> Iterator[str]:
     that is not this host, as the internet is (there is none here)."""
     k = random.randrange(1, 250)
     ns, near, far = f"rp-egress-{k}", f"rpe{k}a", f"rpe{k}b"
-    setup = [["ip", "netns", "add", ns], ["ip", "link", "add", near, "type", "veth", "peer", "name", far],
-             ["ip", "link", "set", far, "netns", ns], ["ip", "addr", "add", f"10.251.{k}.1/30", "dev", near],
-             ["ip", "link", "set", near, "up"], ["ip", "-n", ns, "addr", "add", f"10.251.{k}.2/30", "dev", far],
-             ["ip", "-n", ns, "link", "set", far, "up"]]
+    setup = [
+        ["ip", "netns", "add", ns],
+        ["ip", "link", "add", near, "type", "veth", "peer", "name", far],
+        ["ip", "link", "set", far, "netns", ns],
+        ["ip", "addr", "add", f"10.251.{k}.1/30", "dev", near],
+        ["ip", "link", "set", near, "up"],
+        ["ip", "-n", ns, "addr", "add", f"10.251.{k}.2/30", "dev", far],
+        ["ip", "-n", ns, "link", "set", far, "up"],
+    ]
     server = None
     try:
         for argv in setup:
@@ -168,7 +178,10 @@ async def test_blocked_networks_are_refused_too(guard: range, guarded: Sandbox, 
 
 
 def test_blocked_networks_are_checked_and_sorted_by_family() -> None:
-    assert egress.family_networks(egress.IPV4, ("172.29.0.0/16", "fd12::/64", " 10.1.2.3/8")) == ["172.29.0.0/16", "10.0.0.0/8"]
+    assert egress.family_networks(egress.IPV4, ("172.29.0.0/16", "fd12::/64", " 10.1.2.3/8")) == [
+        "172.29.0.0/16",
+        "10.0.0.0/8",
+    ]
     assert egress.family_networks(egress.IPV6, ("172.29.0.0/16", "fd12::/64")) == ["fd12::/64"]
     with pytest.raises(egress.EgressError, match="not a network"):
         egress.family_networks(egress.IPV4, ("redis:6379",))
@@ -206,12 +219,19 @@ async def test_installing_again_changes_nothing(guard: range) -> None:
 
 
 async def test_commands_are_refused_when_the_guard_is_required_but_missing(
-        guard: range, base_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    guard: range, base_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(egress, "SBIN_PATH", str(base_dir))  # as on a machine without iptables
     for required in (True, False):
-        settings = Settings(sandbox_uid_start=guard[0], sandbox_uid_count=len(guard), sandbox_require_isolation=required)
-        backend = egress.GuardedSandboxBackend(base_dir / str(required), SandboxLimits(require_isolation=required),
-                                               uid_range=guard, guard=egress.EgressGuard(settings))
+        settings = Settings(
+            sandbox_uid_start=guard[0], sandbox_uid_count=len(guard), sandbox_require_isolation=required
+        )
+        backend = egress.GuardedSandboxBackend(
+            base_dir / str(required),
+            SandboxLimits(require_isolation=required),
+            uid_range=guard,
+            guard=egress.EgressGuard(settings),
+        )
         sandbox = await backend.create("refused")
         if required:
             with pytest.raises(SandboxIsolationError, match="network guard is not active: iptables is not installed"):
@@ -224,9 +244,12 @@ async def test_commands_are_refused_when_the_guard_is_required_but_missing(
 
 def test_reasons_when_the_guard_does_not_apply() -> None:
     off = egress.not_applicable(Settings(sandbox_network=False, sandbox_require_isolation=True), as_root=True)
-    assert off == egress.EgressStatus(False, "sandbox commands have no network (RUNPLANE_SANDBOX_NETWORK=false)",
-                                      needed=False)
-    opted_out = egress.not_applicable(Settings(sandbox_block_host_network=False, sandbox_require_isolation=True), as_root=True)
+    assert off == egress.EgressStatus(
+        False, "sandbox commands have no network (RUNPLANE_SANDBOX_NETWORK=false)", needed=False
+    )
+    opted_out = egress.not_applicable(
+        Settings(sandbox_block_host_network=False, sandbox_require_isolation=True), as_root=True
+    )
     assert opted_out == egress.EgressStatus(False, "switched off (RUNPLANE_SANDBOX_BLOCK_HOST_NETWORK=false)")
     for required in (True, False):
         not_root = egress.not_applicable(Settings(sandbox_require_isolation=required), as_root=False)

@@ -42,8 +42,7 @@ async def test_output_exit_code_and_cwd(sandbox: Sandbox) -> None:
         await sandbox.execute("   ")
 
 
-async def test_wall_time_kills_the_whole_process_group(
-        sandbox: Sandbox, survivors: Survivors) -> None:
+async def test_wall_time_kills_the_whole_process_group(sandbox: Sandbox, survivors: Survivors) -> None:
     started = time.monotonic()
     # a background child that would leave a mark after 2 s, and a foreground sleep
     result = await sandbox.execute("(sleep 2; touch late_mark) & sleep 300", timeout=1)
@@ -73,8 +72,7 @@ async def test_cancelling_execute_kills_the_command(sandbox: Sandbox) -> None:
     assert not (sandbox.workspace / "late_mark").exists()
 
 
-async def test_output_flood_is_cut_at_the_cap_quickly(base_dir: Path, mode: str,
-    make_backend: Factory) -> None:
+async def test_output_flood_is_cut_at_the_cap_quickly(base_dir: Path, mode: str, make_backend: Factory) -> None:
     backend = make_backend(base_dir, mode, max_output_bytes=64 * 1024)
     sandbox = await backend.create("flood")
     result = await sandbox.execute("yes")
@@ -129,8 +127,9 @@ async def test_cpu_and_memory_limits(base_dir: Path, mode: str, make_backend: Fa
     await backend.destroy("cpu")
 
 
-async def test_fork_bomb_is_contained(base_dir: Path, mode: str, make_backend: Factory,
-    uid_processes: UidProcs, survivors: Survivors) -> None:
+async def test_fork_bomb_is_contained(
+    base_dir: Path, mode: str, make_backend: Factory, uid_processes: UidProcs, survivors: Survivors
+) -> None:
     if not AS_ROOT:
         pytest.skip("per-sandbox process limits need a uid of its own (control plane as root)")
     limit = 64
@@ -169,10 +168,10 @@ async def test_fork_bomb_is_contained(base_dir: Path, mode: str, make_backend: F
     await backend.destroy("bomb")
 
 
-async def test_isolation_required_but_unavailable_is_refused(
-        base_dir: Path, make_backend: Factory) -> None:
-    backend = LocalSandboxBackend(base_dir / "strict", make_backend(
-        base_dir, "plain", require_isolation=True).limits, use_bwrap=False)
+async def test_isolation_required_but_unavailable_is_refused(base_dir: Path, make_backend: Factory) -> None:
+    backend = LocalSandboxBackend(
+        base_dir / "strict", make_backend(base_dir, "plain", require_isolation=True).limits, use_bwrap=False
+    )
     sandbox = await backend.create("strict")
     with pytest.raises(SandboxIsolationError):
         await sandbox.execute("true")
@@ -186,11 +185,10 @@ async def test_bwrap_view_of_the_system(base_dir: Path, mode: str, make_backend:
         pytest.skip("bubblewrap only")
     backend = make_backend(base_dir, mode)
     sandbox = await backend.create("view")
-    result = await sandbox.execute(
-        "pwd; ls /; ls /root 2>&1; touch /usr/x 2>&1; ps -e --no-headers | wc -l; id -u")
+    result = await sandbox.execute("pwd; ls /; ls /root 2>&1; touch /usr/x 2>&1; ps -e --no-headers | wc -l; id -u")
     lines = result.output.splitlines()
     assert lines[0] == "/workspace"
-    assert "root" not in lines[1:lines.index("workspace") + 1] and "workspace" in lines
+    assert "root" not in lines[1 : lines.index("workspace") + 1] and "workspace" in lines
     assert any("No such file" in line for line in lines)  # /root is not there
     assert any("Read-only file system" in line for line in lines)
     assert int(lines[-2]) <= 4  # own pid namespace: bwrap, bash, ps, wc
@@ -207,14 +205,12 @@ async def test_network_off_under_bwrap(base_dir: Path, mode: str, make_backend: 
         port = server.getsockname()[1]
         probe = f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 2)'"
         online = await (await make_backend(base_dir / "on", mode).create("on")).execute(probe)
-        offline = await (await make_backend(base_dir / "off", mode, network=False)
-                         .create("off")).execute(probe)
+        offline = await (await make_backend(base_dir / "off", mode, network=False).create("off")).execute(probe)
     assert online.exit_code == 0, online.output
     assert offline.exit_code != 0 and "refused" in offline.output.lower()
 
 
-async def test_plain_sandboxes_cannot_read_each_other(base_dir: Path, mode: str,
-    make_backend: Factory) -> None:
+async def test_plain_sandboxes_cannot_read_each_other(base_dir: Path, mode: str, make_backend: Factory) -> None:
     if not AS_ROOT:
         pytest.skip("needs a uid per sandbox")
     backend = make_backend(base_dir, mode)

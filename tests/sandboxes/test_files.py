@@ -100,8 +100,7 @@ async def test_bad_paths_are_refused(sandbox: Sandbox) -> None:
 
 async def test_symlinks_out_of_the_workspace_are_never_followed(sandbox: Sandbox) -> None:
     # A command plants links to outside files; the control plane must not read through them.
-    result = await sandbox.execute(
-        "ln -s /etc/passwd passwd_link && ln -s /etc etc_link && ln -s ../.. up")
+    result = await sandbox.execute("ln -s /etc/passwd passwd_link && ln -s /etc etc_link && ln -s ../.. up")
     assert result.exit_code == 0, result.output
     for bad in ["passwd_link", "etc_link/hostname", "up/sandbox.json"]:
         with pytest.raises(SandboxPathError):

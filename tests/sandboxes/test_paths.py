@@ -24,18 +24,32 @@ def test_empty_and_dot_mean_root(root: Path, user_path: str) -> None:
     assert resolve_in_workspace(root, user_path) == root
 
 
-@pytest.mark.parametrize(("user_path", "expected"), [
-    ("src", "src"), ("src/pkg/x.py", "src/pkg/x.py"), ("./src//pkg/", "src/pkg"),
-    ("src/../src/pkg", "src/pkg"), ("new/dir/file", "new/dir/file"),
-])
+@pytest.mark.parametrize(
+    ("user_path", "expected"),
+    [
+        ("src", "src"),
+        ("src/pkg/x.py", "src/pkg/x.py"),
+        ("./src//pkg/", "src/pkg"),
+        ("src/../src/pkg", "src/pkg"),
+        ("new/dir/file", "new/dir/file"),
+    ],
+)
 def test_relative_paths_stay_inside(root: Path, user_path: str, expected: str) -> None:
     assert resolve_in_workspace(root, user_path) == root / expected
 
 
-@pytest.mark.parametrize("user_path", [
-    "/etc/passwd", "/", "..", "../outside/secret", "src/../../outside", "a/b/../../../x",
-    "src/pkg/../../..",
-])
+@pytest.mark.parametrize(
+    "user_path",
+    [
+        "/etc/passwd",
+        "/",
+        "..",
+        "../outside/secret",
+        "src/../../outside",
+        "a/b/../../../x",
+        "src/pkg/../../..",
+    ],
+)
 def test_absolute_and_dotdot_escapes_refused(root: Path, user_path: str) -> None:
     with pytest.raises(SandboxPathError):
         resolve_in_workspace(root, user_path)
@@ -52,8 +66,7 @@ def test_symlink_escapes_refused_at_any_component(root: Path) -> None:
     os.symlink("/etc", root / "etc_link")
     os.symlink("../../outside", root / "src" / "up")
     os.symlink(root.parent / "outside" / "secret", root / "secret_link")
-    for bad in ["etc_link", "etc_link/passwd", "src/up", "src/up/secret", "secret_link",
-                "src/up/../outside"]:
+    for bad in ["etc_link", "etc_link/passwd", "src/up", "src/up/secret", "secret_link", "src/up/../outside"]:
         with pytest.raises(SandboxPathError):
             resolve_in_workspace(root, bad)
 

@@ -37,8 +37,12 @@ async def test_dev_server_on_allocated_port_is_reachable(sandbox: Sandbox) -> No
     await sandbox.write_file("site/index.html", b"<h1>hello from the sandbox</h1>")
     port = sandbox.allocate_port()
     status = await sandbox.start_session(
-        "web", "exec python3 -m http.server $PORT --bind 127.0.0.1", cwd="site",
-        env={"PYTHONUNBUFFERED": "1"}, port=port)
+        "web",
+        "exec python3 -m http.server $PORT --bind 127.0.0.1",
+        cwd="site",
+        env={"PYTHONUNBUFFERED": "1"},
+        port=port,
+    )
     assert status.status == "running" and status.port == port
 
     ready = await sandbox.wait_for_dev_server("web", timeout=15)
@@ -57,8 +61,7 @@ async def test_dev_server_on_allocated_port_is_reachable(sandbox: Sandbox) -> No
 
 
 async def test_output_streams_live_and_resumes_from_offsets(sandbox: Sandbox) -> None:
-    await sandbox.start_session(
-        "ticker", "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; exit 7")
+    await sandbox.start_session("ticker", "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; exit 7")
     started = time.monotonic()
     arrivals: list[tuple[float, str]] = []
     last_offset = 0
@@ -80,8 +83,7 @@ async def test_output_streams_live_and_resumes_from_offsets(sandbox: Sandbox) ->
     assert tail == ["line5\n"]
 
 
-async def test_session_output_is_a_bounded_ring(
-        base_dir: Path, mode: str, make_backend: Factory) -> None:
+async def test_session_output_is_a_bounded_ring(base_dir: Path, mode: str, make_backend: Factory) -> None:
     cap = 64 * 1024
     backend = make_backend(base_dir, mode, max_output_bytes=cap)
     sandbox = await backend.create("ring")
@@ -130,8 +132,9 @@ async def test_session_timeout_and_stop_all(sandbox: Sandbox, survivors: Survivo
 
 
 async def test_readiness_from_output_only(sandbox: Sandbox) -> None:
-    await sandbox.start_session("vite", "sleep 0.3; printf '  \\033[32m➜\\033[0m  Local:   "
-                                        "http://localhost:5173/\\n'; sleep 30")
+    await sandbox.start_session(
+        "vite", "sleep 0.3; printf '  \\033[32m➜\\033[0m  Local:   http://localhost:5173/\\n'; sleep 30"
+    )
     ready = await sandbox.wait_for_dev_server("vite", timeout=10)
     assert (ready.ready, ready.via, ready.url) == (True, "output", "http://localhost:5173/")
     await sandbox.start_session("crash", "echo booting; exit 1")
@@ -139,22 +142,25 @@ async def test_readiness_from_output_only(sandbox: Sandbox) -> None:
     assert not failed.ready  # it exited: no need to wait for the timeout
 
 
-@pytest.mark.parametrize("line", [
-    "  VITE v5.0.0  ready in 312 ms",
-    "  \x1b[32m➜\x1b[39m  \x1b[1mLocal\x1b[22m:   http://localhost:5173/",
-    "INFO:     Uvicorn running on http://127.0.0.1:8000 (Press CTRL+C to quit)",
-    "Serving HTTP on 127.0.0.1 port 8000 (http://127.0.0.1:8000/) ...",
-    "Server listening on port 3000", "  - Local:        http://localhost:3000",
-    " * Running on http://127.0.0.1:5000",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "  VITE v5.0.0  ready in 312 ms",
+        "  \x1b[32m➜\x1b[39m  \x1b[1mLocal\x1b[22m:   http://localhost:5173/",
+        "INFO:     Uvicorn running on http://127.0.0.1:8000 (Press CTRL+C to quit)",
+        "Serving HTTP on 127.0.0.1 port 8000 (http://127.0.0.1:8000/) ...",
+        "Server listening on port 3000",
+        "  - Local:        http://localhost:3000",
+        " * Running on http://127.0.0.1:5000",
+    ],
+)
 def test_ready_lines(line: str) -> None:
     assert is_ready_line(line)
 
 
 def test_not_ready_lines_and_urls() -> None:
     assert not is_ready_line("Compiling...") and not is_ready_line("npm WARN deprecated")
-    assert url_in_line("Serving HTTP on 0.0.0.0 port 8000 (http://0.0.0.0:8000/) ...") == \
-        "http://0.0.0.0:8000/"
+    assert url_in_line("Serving HTTP on 0.0.0.0 port 8000 (http://0.0.0.0:8000/) ...") == "http://0.0.0.0:8000/"
 
 
 async def test_allocated_ports_are_not_handed_out_twice(sandbox: Sandbox) -> None:

@@ -24,7 +24,8 @@ async def _seed(sandbox: Sandbox) -> None:
 async def _change(sandbox: Sandbox) -> None:
     result = await sandbox.execute(
         "sed -i 's/return 1/return 2/' app.py && rm notes/old.txt && echo hello > new.txt"
-        " && printf '\\x89PNG\\r\\n\\x1a\\n\\x00\\x09' > logo.png && mkdir -p build")
+        " && printf '\\x89PNG\\r\\n\\x1a\\n\\x00\\x09' > logo.png && mkdir -p build"
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -35,8 +36,7 @@ async def test_snapshot_diff_and_restore(sandbox: Sandbox) -> None:
     assert [s.id for s in await sandbox.list_snapshots()] == ["before"]
     # kept outside the visible workspace
     assert ".snapshots" not in {f.name for f in await sandbox.list_files()}
-    assert (await sandbox.execute("ls -a")).output.split() == [
-        ".", "..", "app.py", "logo.png", "notes", "same.txt"]
+    assert (await sandbox.execute("ls -a")).output.split() == [".", "..", "app.py", "logo.png", "notes", "same.txt"]
 
     assert await sandbox.diff_snapshot("before") == ""
     await _change(sandbox)
@@ -54,8 +54,7 @@ async def test_snapshot_diff_and_restore(sandbox: Sandbox) -> None:
     assert await sandbox.read_file("app.py") == b"def main():\n    return 1\n\nprint(main())\n"
     assert await sandbox.read_file("notes/old.txt") == b"remove me\n"
     assert await sandbox.read_file("logo.png") == b"\x89PNG\r\n\x1a\n\x00\x01\x02"
-    assert sorted(f.name for f in await sandbox.list_files()) == [
-        "app.py", "logo.png", "notes", "same.txt"]
+    assert sorted(f.name for f in await sandbox.list_files()) == ["app.py", "logo.png", "notes", "same.txt"]
     assert await sandbox.diff_snapshot("before") == ""
     if sandbox.owner is not None:  # restored files still belong to the sandbox
         assert os.stat(sandbox.workspace / "notes" / "old.txt").st_uid == sandbox.owner[0]

@@ -135,7 +135,10 @@ class OpenAICompatibleProvider:
         headers = self._headers() | {"Accept": "text/event-stream"}
         try:
             async with self._client.stream(
-                "POST", self._url("/chat/completions"), json=body, headers=headers,
+                "POST",
+                self._url("/chat/completions"),
+                json=body,
+                headers=headers,
                 timeout=self._timeout,
             ) as response:
                 await _raise_for_status(response)
@@ -179,8 +182,11 @@ class OpenAICompatibleProvider:
         data = body.get("data") if isinstance(body, dict) else None
         data = data if isinstance(data, dict) else {}
         return KeyCheck(
-            "ok", label=data.get("label"), usage=_number(data.get("usage")),
-            limit=_number(data.get("limit")), data=data,
+            "ok",
+            label=data.get("label"),
+            usage=_number(data.get("usage")),
+            limit=_number(data.get("limit")),
+            data=data,
         )
 
     # ---- plumbing ----------------------------------------------------------------------------
@@ -196,9 +202,7 @@ class OpenAICompatibleProvider:
 
     async def _get_json_once(self, path: str) -> Any:
         try:
-            response = await self._client.get(
-                self._url(path), headers=self._headers(), timeout=self._timeout
-            )
+            response = await self._client.get(self._url(path), headers=self._headers(), timeout=self._timeout)
         except httpx.TransportError as exc:
             raise _transport_error(exc) from exc
         await _raise_for_status(response)
@@ -276,7 +280,9 @@ def tool_to_wire(tool: ToolSpec) -> dict[str, Any]:
     return {
         "type": "function",
         "function": {
-            "name": tool.name, "description": tool.description, "parameters": tool.parameters,
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
         },
     }
 

@@ -119,9 +119,7 @@ class StreamAssembler:
         """Flush at end of stream: tool calls (in index order), usage, then Finished."""
         if not self.done and self.finish_reason is None:
             raise ProviderError("stream ended before completion", retryable=True)
-        events: list[ProviderEvent] = [
-            ToolCallRequest(self._tools[i].finish()) for i in sorted(self._tools)
-        ]
+        events: list[ProviderEvent] = [ToolCallRequest(self._tools[i].finish()) for i in sorted(self._tools)]
         if self._usage is not None:
             events.append(UsageReport(self._usage))
         reason = self.finish_reason or ("tool_calls" if self._tools else "stop")

@@ -41,8 +41,12 @@ def build_provider(
         return ScriptedProvider(chunk_delay=chunk_delay, name=name or "scripted")
     if kind == "openai":
         return OpenAICompatibleProvider(
-            base_url or OPENROUTER_BASE_URL, api_key, timeout=timeout,
-            default_headers=default_headers, http_client=http_client, name=name or "openai",
+            base_url or OPENROUTER_BASE_URL,
+            api_key,
+            timeout=timeout,
+            default_headers=default_headers,
+            http_client=http_client,
+            name=name or "openai",
         )
     raise ValueError(f"unknown provider kind {kind!r} (expected 'openai' or 'scripted')")
 
@@ -89,9 +93,7 @@ class ModelCache:
 
     async def warm(self, providers: Mapping[str, ModelProvider]) -> dict[str, Any]:
         """Refresh every provider now, regardless of TTL; returns `info()`."""
-        results = await asyncio.gather(
-            *(self.refresh(n, p) for n, p in providers.items()), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self.refresh(n, p) for n, p in providers.items()), return_exceptions=True)
         for name, result in zip(providers, results, strict=True):
             if isinstance(result, BaseException):
                 _log_failure(name, result)  # already recorded in info()["entries"][name]
@@ -132,9 +134,7 @@ async def available_models(
 ) -> list[ModelInfo]:
     """All models of all providers, keyed by provider name; a failing provider is skipped."""
     cache = default_model_cache if cache is None else cache
-    results = await asyncio.gather(
-        *(cache.get(n, p) for n, p in providers.items()), return_exceptions=True
-    )
+    results = await asyncio.gather(*(cache.get(n, p) for n, p in providers.items()), return_exceptions=True)
     merged: dict[tuple[str, str], ModelInfo] = {}
     for name, result in zip(providers, results, strict=True):
         if isinstance(result, BaseException):

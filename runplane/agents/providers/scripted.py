@@ -89,9 +89,7 @@ class ScriptedProvider:
 # ---- planning --------------------------------------------------------------------------------
 
 
-def plan_reply(
-    messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
-) -> tuple[str, list[ToolCall]]:
+def plan_reply(messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]) -> tuple[str, list[ToolCall]]:
     """Decide the next assistant turn: tool calls for a new request, a summary after results."""
     last_user = _last_index(messages, "user")
     if last_user is None:
