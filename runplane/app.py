@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from runplane import rest_compat
 from runplane.agents.reaper import Reaper, resubmit_orphaned_runs
 from runplane.config import Settings
+from runplane.connection import ConnectionMiddleware
 from runplane.db import close_database, open_database
 from runplane.db_errors import CANDIDATE_TYPES, database_unavailable, describe
 from runplane.errors import DomainError
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
 
     app = Starlette(
         routes=_routes(graphql),
-        middleware=_middleware(settings),
+        middleware=_middleware(services),
         exception_handlers={
             DomainError: _domain_error,
             HTTPException: _http_error,
@@ -87,15 +88,26 @@ def _routes(graphql: RunplaneGraphQL) -> list[BaseRoute]:
     ]
 
 
-def _middleware(settings: Settings) -> list[Middleware]:
+# Browsers hide response headers from scripts unless listed: clients back off by Retry-After and report X-Request-Id.
+EXPOSED_HEADERS = ["Retry-After", "X-Request-Id"]
+
+
+def _middleware(services: Services) -> list[Middleware]:
+    settings = services.settings
     stack = [
         Middleware(RequestIdMiddleware),
+        # Stream slots and credentials per connection: no exit path keeps a slot, no socket outlives its token.
+        Middleware(ConnectionMiddleware, leases=services.leases, credentials=services.credentials),
         Middleware(BodyLimitMiddleware, limit_for=lambda path: body_limit(settings, path)),
     ]
     if settings.cors_origins:
         stack.append(
             Middleware(
-                CORSMiddleware, allow_origins=list(settings.cors_origins), allow_headers=["*"], allow_methods=["*"]
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_headers=["*"],
+                allow_methods=["*"],
+                expose_headers=EXPOSED_HEADERS,
             )
         )
     return stack

@@ -114,9 +114,24 @@ class Settings:
     # Rate limits (seeds/orchestrator-api.md): per user, per minute; 0 disables.
     rate_limit_per_minute: int = 60
     run_starts_per_minute: int = 6
-    max_streams_per_user: int = 4
-    # Failed logins per minute, counted per account and per client address (0 disables): slows password guessing.
-    login_failures_per_minute: int = 10
+    max_streams_per_user: int = 4  # one SSE stream, GraphQL stream over HTTP, or WebSocket with subscriptions each
+    # A held stream slot is a lease its process renews every third of this: a dead process's slots free themselves.
+    stream_lease_seconds: int = 30
+    # Login attempts are throttled per account and client address, per client address over all accounts, and per
+    # account from unknown addresses; successful logins cost nothing (0 disables each).
+    login_failures_per_minute: int = 10  # per account and address
+    login_address_failures_per_minute: int = 30  # per address (one office behind one NAT shares it)
+    # Failed logins per account per 15 minutes, from addresses the account never had a session from (0 disables):
+    # bounds guessing spread over many addresses, while the owner's known addresses still get in.
+    login_account_failures: int = 50
+    registrations_per_hour: int = 10  # per client address (0 disables): each costs an argon2 hash
+    admin_key_failures_per_minute: int = 10  # wrong X-API-Key values per client address (0 disables)
+    # Live sockets and long streams re-check their session this often (revocations made by other processes).
+    session_recheck_seconds: float = 5.0
+    # Slow clients (`runplane serve`): a request's headers must arrive within this many seconds of its first
+    # byte; a request body may pause at most this long between chunks.
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
 
     # Billing (runplane/billing): plans, payment providers, webhooks, bring-your-own-key.
     billing_plans: str | None = None  # JSON list of plans or a path to one; None: the built-in plans
@@ -248,7 +263,15 @@ class Settings:
             rate_limit_per_minute=_env_int("RATE_LIMIT_PER_MINUTE", 60),
             run_starts_per_minute=_env_int("RUN_STARTS_PER_MINUTE", 6),
             max_streams_per_user=_env_int("MAX_STREAMS_PER_USER", 4),
+            stream_lease_seconds=_env_int("STREAM_LEASE_SECONDS", 30),
             login_failures_per_minute=_env_int("LOGIN_FAILURES_PER_MINUTE", 10),
+            login_address_failures_per_minute=_env_int("LOGIN_ADDRESS_FAILURES_PER_MINUTE", 30),
+            login_account_failures=_env_int("LOGIN_ACCOUNT_FAILURES", 50),
+            registrations_per_hour=_env_int("REGISTRATIONS_PER_HOUR", 10),
+            admin_key_failures_per_minute=_env_int("ADMIN_KEY_FAILURES_PER_MINUTE", 10),
+            session_recheck_seconds=_env_float("SESSION_RECHECK_SECONDS", 5.0),
+            http_header_timeout=_env_float("HTTP_HEADER_TIMEOUT", 10.0),
+            http_body_timeout=_env_float("HTTP_BODY_TIMEOUT", 30.0),
             billing_plans=_env("BILLING_PLANS"),
             billing_default_plan=_env("BILLING_DEFAULT_PLAN", "free") or "free",
             billing_period_days=_env_int("BILLING_PERIOD_DAYS", 30),

@@ -9,7 +9,7 @@ import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -23,6 +23,7 @@ from strawberry.subscriptions import (
 )
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET
 
 from runplane.auth.credentials import authenticate_context, token_from_connection_params
 from runplane.errors import RateLimited
@@ -30,6 +31,7 @@ from runplane.graphql_ws import LegacyWSHandler, TransportWSHandler
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.schema.context import GraphQLContext
+from runplane.schema.errors import formatted_domain_error
 from runplane.services import Services
 
 
@@ -37,6 +39,7 @@ def request_context(services: Services, request: Request | WebSocket) -> Request
     request_id = getattr(request.state, "request_id", None) if hasattr(request, "state") else None
     client = request.client.host if request.client else ""
     ctx = RequestContext(services=services, user_agent=request.headers.get("user-agent", ""), client_ip=client)
+    ctx.connection = request.scope.get("state", {}).get("connection")
     if request_id:
         ctx.request_id = request_id
     return ctx
@@ -74,6 +77,13 @@ def request_error_status(response: GraphQLHTTPResponse) -> int | None:
         return None
     codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
     return 500 if "INTERNAL_SERVER_ERROR" in codes else 400
+
+
+def rate_limited_response(exc: RateLimited, request: Request) -> Response:
+    media_type = negotiate_media_type(request.headers.get("accept", ""))
+    headers = {"Retry-After": str(exc.retry_after)}
+    body = {"errors": [formatted_domain_error(exc)]}
+    return JSONResponse(body, status_code=429, headers=headers, media_type=media_type)
 
 
 class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
@@ -163,6 +173,18 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
                 raise StarletteHTTPException(405, exc.reason, headers={"Allow": "POST"}) from cause
             raise
 
+    async def run(  # type: ignore[override]  # Strawberry's overloads; the implementation takes both
+        self, request: Request | WebSocket, context: GraphQLContext = UNSET, root_value: None = UNSET
+    ) -> Response | WebSocket:
+        """Over the rate limit an HTTP request gets 429 with Retry-After and a GraphQL response body (`errors`
+        with `extensions.code` RATE_LIMITED), which GraphQL clients read; not the REST dialect's `{"detail"}`."""
+        try:
+            return await super().run(request, context, root_value)
+        except RateLimited as exc:
+            if isinstance(request, WebSocket):
+                raise
+            return rate_limited_response(exc, request)
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphQLContext:
         ctx = request_context(self.services, request)
         if isinstance(request, Request):
@@ -185,6 +207,8 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         await authenticate_context(context.ctx, authorization=authorization)
         if context.ctx.principal is None:
             raise ConnectionRejectionError({"message": "Invalid or expired token", "code": "UNAUTHENTICATED"})
+        if context.ctx.connection is not None:  # the socket closes (4403) when the token expires or is revoked
+            context.ctx.connection.follow_credentials(context.ctx.principal)
         try:  # a connection counts as one request of the user
             await rate_limits.hit(context.ctx, "requests", context.ctx.settings.rate_limit_per_minute)
         except RateLimited as exc:

@@ -1,5 +1,6 @@
 """WebSocket protocol handlers that send eligible runEvents subscriptions through the shared fan-out
-path (schema/fanout.py); every other operation goes through Strawberry unchanged.
+path (schema/fanout.py); every other operation goes through Strawberry unchanged. Each operation a socket
+starts counts against its user's requests per minute, as an HTTP request would.
 
 Under runplane's uvicorn protocol the socket joins the run's live group (`fanout.deliver`: batched,
 pre-framed writes, no reader task of its own); under any other server it reads its own stream
@@ -15,11 +16,14 @@ from typing import Any
 from starlette.websockets import WebSocketDisconnect
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from uvicorn.protocols.utils import ClientDisconnected
 
-from runplane.errors import DomainError
+from runplane.errors import DomainError, RateLimited
 from runplane.events.live import SinkGone
+from runplane.resolvers import rate_limits
 from runplane.schema import fanout
 from runplane.schema.context import GraphQLContext
 from runplane.ws_protocol import direct_writes
@@ -56,8 +60,28 @@ async def _send_text(handler: Any, text: str) -> None:
         raise WebSocketDisconnected from exc
 
 
+async def _refusal(context: GraphQLContext) -> RateLimited | None:
+    """Every operation on a socket counts as one request of its user, like a request over HTTP."""
+    ctx = context.ctx
+    try:
+        await rate_limits.hit(ctx, "requests", ctx.settings.rate_limit_per_minute)
+    except RateLimited as exc:
+        return exc
+    return None
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
     """graphql-transport-ws (the `graphql-ws` npm package's protocol)."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Over the rate limit an operation gets an `error` message (RATE_LIMITED, retry_after); the socket stays."""
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            refused = await _refusal(self.context)
+            if refused is not None:
+                error: Any = {"id": message["id"], "type": "error", "payload": [fanout.domain_error_payload(refused)]}
+                await self.send_message(error)
+                return
+        await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[GraphQLContext, None]) -> None:
         shared = _plan(self, operation.query, operation.variables, operation.operation_name)
@@ -80,6 +104,15 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
 
 class LegacyWSHandler(BaseGraphQLWSHandler[GraphQLContext, None]):
     """The legacy `graphql-ws` subprotocol (subscriptions-transport-ws)."""
+
+    async def handle_start(self, message: StartMessage) -> None:
+        if self.connection_acknowledged:
+            refused = await _refusal(self.context)
+            if refused is not None:
+                error: Any = {"type": "error", "id": message["id"], "payload": fanout.domain_error_payload(refused)}
+                await self.send_message(error)
+                return
+        await super().handle_start(message)
 
     async def handle_async_results(
         self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None

@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request ids and request-body caps (they must work for streaming responses too)."""
+"""Pure-ASGI middleware: request ids and request-body caps (they must work for streaming responses too).
+The connection middleware (stream slots, credentials) is runplane/connection.py's."""
 
 from __future__ import annotations
 

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runplane.auth.jwks import JWKSClient
+from runplane.auth.watch import CredentialWatch
 from runplane.config import Settings
+from runplane.ratelimit.leases import StreamLeases
+from runplane.ratelimit.windows import Windows
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -28,6 +31,9 @@ class Services:
     _dispatcher: "RunDispatcher | None" = None
     _providers: dict[str, "ModelProvider"] = field(default_factory=dict)
     _sandboxes: "SandboxManager | None" = None
+    _windows: Windows | None = None
+    _leases: StreamLeases | None = None
+    _credentials: CredentialWatch | None = None
     # Extension point for later capabilities; typed accessors live with them.
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -49,6 +55,8 @@ class Services:
 
         self._event_bus = create_event_bus(self.settings.redis_url)
         await self._event_bus.start()
+        self.leases.start()
+        self.credentials.start()
         if run_dispatch:
             if self.settings.uses_job_queue:
                 assert self.settings.redis_url, "RUNPLANE_RUN_QUEUE=arq needs RUNPLANE_REDIS_URL"
@@ -60,6 +68,29 @@ class Services:
     def event_bus(self) -> "EventBus":
         assert self._event_bus is not None, "services not started"
         return self._event_bus
+
+    @property
+    def windows(self) -> Windows:
+        """Rate-limit windows (runplane/ratelimit/windows.py), shared through Redis when configured."""
+        if self._windows is None:
+            self._windows = Windows(self.redis)
+        return self._windows
+
+    @property
+    def leases(self) -> StreamLeases:
+        """This process's stream slots (runplane/ratelimit/leases.py)."""
+        if self._leases is None:
+            self._leases = StreamLeases(
+                self.redis, lease_seconds=self.settings.stream_lease_seconds, instance_id=self.settings.instance_id
+            )
+        return self._leases
+
+    @property
+    def credentials(self) -> CredentialWatch:
+        """Watches the credentials of open sockets and streams (runplane/auth/watch.py)."""
+        if self._credentials is None:
+            self._credentials = CredentialWatch(self.settings.session_recheck_seconds)
+        return self._credentials
 
     @property
     def dispatcher(self) -> "RunDispatcher":
@@ -95,6 +126,10 @@ class Services:
         return await sandbox_for_project(self, project_id)
 
     async def close(self) -> None:
+        if self._leases is not None:
+            await self._leases.stop()
+        if self._credentials is not None:
+            await self._credentials.stop()
         if self._dispatcher is not None:
             await self._dispatcher.close()
         if self._event_bus is not None:

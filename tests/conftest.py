@@ -21,9 +21,6 @@ from tests.support import (
 ADMIN_API_KEY = "test-admin-key-0123456789"
 
 
-LOGIN_FAILURES_PER_MINUTE = 30
-
-
 @pytest.fixture(scope="session")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     """One real server for the session (uvicorn on a free port, migrations applied at start-up)."""
@@ -45,9 +42,8 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live
         # New users start on a plan without project or deployment caps: many tests create several of each.
         # Tests of the caps move their user to the free plan (tests/billing/test_limits.py).
         billing_default_plan=ROOMY_PLAN,
-        # Every test client is 127.0.0.1: the bad-login tests together fail more than 10 times a minute.
-        # tests/auth/test_login_throttle.py checks the throttle with addresses of its own.
-        login_failures_per_minute=LOGIN_FAILURES_PER_MINUTE,
+        # Every test registers users from 127.0.0.1; tests/auth/test_abuse_limits.py checks the default.
+        registrations_per_hour=0,
     ).resolved()
     live = await start_server(settings)
     yield live

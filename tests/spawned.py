@@ -62,6 +62,9 @@ def base_env(data_dir: Path, **settings: object) -> dict[str, str]:
         RUNPLANE_JWT_SECRET=JWT_SECRET,
         RUNPLANE_LOG_LEVEL="WARNING",
         RUNPLANE_BILLING_DEFAULT_PLAN=ROOMY_PLAN,
+        # Test clients all register from 127.0.0.1: per-address registration limits would stop the suite
+        # (tests/auth/test_abuse_limits.py checks them with addresses of their own).
+        RUNPLANE_REGISTRATIONS_PER_HOUR="0",
     )
     for name, value in settings.items():
         if value is None:

@@ -28,7 +28,7 @@ async def authenticate_context(
         if token is not None:
             ctx.principal = await auth_ops.authenticate_bearer(ctx.services, token)
         elif api_key:
-            ctx.principal = auth_ops.authenticate_api_key(ctx.services, api_key)
+            ctx.principal = await auth_ops.authenticate_api_key(ctx, api_key)
     except DomainError as exc:
         ctx.auth_error = exc
     return ctx

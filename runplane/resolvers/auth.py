@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hmac
 import re
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
+from cachetools import TTLCache
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -25,7 +25,7 @@ from runplane.auth.tokens import (
     new_refresh_token,
     refresh_token_session_id,
 )
-from runplane.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from runplane.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
 from runplane.models import AuthSession, User
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
@@ -34,10 +34,11 @@ from runplane.services import Services
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+ACCOUNT_WINDOW_MINUTES = 15  # RUNPLANE_LOGIN_ACCOUNT_FAILURES counts in windows of this many minutes
 # A session confirmed live is trusted for this long before the next lookup; revocation takes at most this
-# long to reach other processes (this process forgets at once).
+# long to reach other processes (this process forgets at once). Bounded: the oldest entries make room.
 SESSION_CHECK_TTL_SECONDS = 5.0
-_live_sessions: dict[uuid.UUID, float] = {}
+_live_sessions: TTLCache[uuid.UUID, bool] = TTLCache(maxsize=100_000, ttl=SESSION_CHECK_TTL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,11 @@ async def register(
     clean_email, clean_password = _clean_email(email), _clean_password(password)
     name = clean_text(display_name, "display_name", max_length=200, required=False)
     requested = _requested_abilities(abilities)
+    if ctx.settings.registrations_per_hour > 0:  # before the argon2 hash (64 MiB and tens of ms each)
+        item = rate_limits.per_hour(ctx.settings.registrations_per_hour)
+        await rate_limits.take(
+            ctx, item, "register-ip", ctx.client_ip, message="Too many registrations from this address"
+        )
     password_hash = await hash_password(clean_password)
     try:
         async with in_transaction():
@@ -104,17 +110,56 @@ async def login(ctx: RequestContext, *, email: object, password: object, abiliti
         raise InvalidInput("email and password are required strings")
     requested = _requested_abilities(abilities)
     key = _stored_email(email.strip())
-    # Failures are counted per account and per client address: guessing one password or spraying many
-    # accounts from one place both hit a wall. Successful logins cost nothing.
-    identities = [f"email:{key}", f"ip:{ctx.client_ip}"]
-    limit = ctx.settings.login_failures_per_minute
-    await rate_limits.refuse_if_exhausted(ctx, "login-failures", identities, limit)
     user = await User.get_or_none(email=key) if key else None
+    account = f"email:{key}"
+    await _take_login_attempt(ctx, account, user)
     # verify_password runs even for an unknown email so timing does not reveal which accounts exist.
     if not await verify_password(user.password_hash if user else None, password) or user is None:
-        await rate_limits.strike(ctx, "login-failures", identities, limit)
         raise Unauthenticated("Incorrect email or password")
+    await _login_succeeded(ctx, account)
     return await _open_session(ctx, user, requested)
+
+
+async def _take_login_attempt(ctx: RequestContext, account: str, user: User | None) -> None:
+    """Each attempt takes its hits before the password is verified (atomically: concurrent guesses cannot all slip
+    through), per client address (spraying many accounts), per account and address (guessing one), and per
+    account from addresses the account has no session from (guessing spread over many addresses). A stranger
+    elsewhere can thus never lock the owner out of the addresses the owner has logged in from."""
+    settings, address = ctx.settings, ctx.client_ip
+    if settings.login_address_failures_per_minute > 0:
+        await rate_limits.take(
+            ctx, rate_limits.per_minutes(settings.login_address_failures_per_minute), "login-ip", address
+        )
+    if settings.login_failures_per_minute > 0:
+        item = rate_limits.per_minutes(settings.login_failures_per_minute)
+        await rate_limits.take(ctx, item, "login-account-ip", f"{account}|{address}")
+    if settings.login_account_failures > 0:
+        item = rate_limits.per_minutes(settings.login_account_failures, ACCOUNT_WINDOW_MINUTES)
+        try:
+            await rate_limits.take(ctx, item, "login-account", account)
+        except RateLimited:
+            if user is None or not await _known_address(ctx, user, address):
+                raise
+
+
+async def _login_succeeded(ctx: RequestContext, account: str) -> None:
+    """Successful logins cost nothing: the address gets its hit back, the account's windows start afresh."""
+    settings, address = ctx.settings, ctx.client_ip
+    if settings.login_address_failures_per_minute > 0:
+        item = rate_limits.per_minutes(settings.login_address_failures_per_minute)
+        await rate_limits.refund(ctx, item, "login-ip", address)
+    if settings.login_failures_per_minute > 0:
+        item = rate_limits.per_minutes(settings.login_failures_per_minute)
+        await rate_limits.clear(ctx, item, "login-account-ip", f"{account}|{address}")
+    if settings.login_account_failures > 0:
+        item = rate_limits.per_minutes(settings.login_account_failures, ACCOUNT_WINDOW_MINUTES)
+        await rate_limits.clear(ctx, item, "login-account", account)
+
+
+async def _known_address(ctx: RequestContext, user: User, address: str) -> bool:
+    """The account opened a session from this address (a device of the owner's) within a refresh token's life."""
+    since = _now() - timedelta(seconds=ctx.settings.refresh_token_ttl_seconds)
+    return await AuthSession.filter(user_id=user.id, ip_address=address[:64], created_at__gte=since).exists()
 
 
 async def _open_session(ctx: RequestContext, user: User, requested: list[str] | None) -> TokenPair:
@@ -149,7 +194,7 @@ async def refresh(ctx: RequestContext, *, refresh_token: object) -> TokenPair:
     if session is None or session.revoked_at is not None or session.expires_at <= _now():
         raise Unauthenticated("Invalid or expired refresh token")
     if not hmac.compare_digest(session.refresh_token_hash, hash_refresh_token(refresh_token)):
-        await _revoke(session)
+        await _revoke(ctx, session)
         raise Unauthenticated("Refresh token was already used; the session has been revoked")
     new_token = new_refresh_token(ctx.settings, session.id)
     updated = await AuthSession.filter(id=session.id, refresh_token_hash=session.refresh_token_hash).update(
@@ -165,7 +210,7 @@ async def logout(ctx: RequestContext) -> None:
     session_id = ctx.principal.session_id if ctx.principal else None
     if session_id is not None:  # external tokens have no session of ours: nothing to revoke
         await AuthSession.filter(id=session_id, user_id=user_id, revoked_at=None).update(revoked_at=_now())
-        _live_sessions.pop(session_id, None)
+        _forget_session(ctx, session_id)
 
 
 async def me(ctx: RequestContext) -> User:
@@ -184,15 +229,22 @@ async def revoke_session(ctx: RequestContext, *, session_id: object) -> AuthSess
     session = await AuthSession.get_or_none(id=sid, user_id=ctx.user_id)
     if session is None:
         raise NotFound("Session not found")
-    await _revoke(session)
+    await _revoke(ctx, session)
     return session
 
 
-async def _revoke(session: AuthSession) -> None:
+async def _revoke(ctx: RequestContext, session: AuthSession) -> None:
     if session.revoked_at is None:
         session.revoked_at = _now()
         await session.save(update_fields=["revoked_at"])
-    _live_sessions.pop(session.id, None)
+    _forget_session(ctx, session.id)
+
+
+def _forget_session(ctx: RequestContext, session_id: uuid.UUID) -> None:
+    """This process stops trusting the session at once: its cached liveness, and every socket and stream it keeps
+    open here (other processes find out from the database within RUNPLANE_SESSION_RECHECK_SECONDS)."""
+    _live_sessions.pop(session_id, None)
+    ctx.services.credentials.revoked(session_id)
 
 
 def _now() -> datetime:
@@ -225,18 +277,15 @@ async def _builtin_principal(services: Services, token: str) -> Principal:
         raise Unauthenticated("Invalid or expired token") from None
     if not await _session_is_live(session_id, user_id):
         raise Unauthenticated("Session has been revoked")
-    return Principal(user_id, ab.parse_abilities(claims.get("abilities")), session_id, "token")
+    return Principal(user_id, ab.parse_abilities(claims.get("abilities")), session_id, "token", _expiry(claims))
 
 
 async def _session_is_live(session_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    confirmed_at = _live_sessions.get(session_id)
-    if confirmed_at is not None and time.monotonic() - confirmed_at < SESSION_CHECK_TTL_SECONDS:
+    if session_id in _live_sessions:
         return True
     live = await AuthSession.exists(id=session_id, user_id=user_id, revoked_at=None)
     if live:
-        if len(_live_sessions) > 100_000:
-            _live_sessions.clear()
-        _live_sessions[session_id] = time.monotonic()
+        _live_sessions[session_id] = True
     return live
 
 
@@ -251,7 +300,13 @@ async def _external_principal(services: Services, token: str) -> Principal:
         raise Unauthenticated("Invalid or expired token") from None
     user = await _provision_external_user(settings.external_issuer, claims)
     granted = _external_abilities(claims, settings.external_default_abilities)
-    return Principal(user.id, granted & ab.grantable(None, is_admin=user.is_admin), None, "external")
+    return Principal(user.id, granted & ab.grantable(None, is_admin=user.is_admin), None, "external", _expiry(claims))
+
+
+def _expiry(claims: dict[str, object]) -> float | None:
+    """The token's `exp` (verified by the decoder), after which sockets and streams it opened end."""
+    exp = claims.get("exp")
+    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
 
 
 def _external_abilities(claims: dict[str, object], defaults: tuple[str, ...]) -> frozenset[str]:
@@ -281,10 +336,18 @@ def _unclaimed_email(email: object) -> str | None:
     return _stored_email(email) if isinstance(email, str) else None
 
 
-def authenticate_api_key(services: Services, key: str) -> Principal:
-    expected = services.settings.admin_api_key
+async def authenticate_api_key(ctx: RequestContext, key: str) -> Principal:
+    """The admin key, compared in constant time; wrong keys are throttled per client address (each attempt takes
+    its hit first, a right key gets it back)."""
+    limit = ctx.settings.admin_key_failures_per_minute
+    item = rate_limits.per_minutes(max(limit, 1))
+    if limit > 0:
+        await rate_limits.take(ctx, item, "admin-key-ip", ctx.client_ip, message="Too many wrong API keys: wait")
+    expected = ctx.settings.admin_api_key
     if not expected or not hmac.compare_digest(key.encode(), expected.encode()):
         raise Unauthenticated("Invalid API key")
+    if limit > 0:
+        await rate_limits.refund(ctx, item, "admin-key-ip", ctx.client_ip)
     return Principal(None, frozenset({ab.ADMIN}), None, "api_key")
 
 

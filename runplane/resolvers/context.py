@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from runplane.auth.principal import Principal
 from runplane.config import Settings
 from runplane.errors import Forbidden, Unauthenticated
 from runplane.services import Services
+
+if TYPE_CHECKING:
+    from runplane.connection import Connection
 
 
 @dataclass
@@ -21,6 +25,9 @@ class RequestContext:
     # Set when the request carried a credential that failed: operations needing a user report it
     # instead of a plain "authentication required", while public ones (login) still work.
     auth_error: Exception | None = None
+    # The HTTP request or WebSocket the call came in on (runplane/connection.py): its stream slot and the
+    # credential it lives by. None outside a connection (CLI, tests): each stream then holds a slot of its own.
+    connection: "Connection | None" = None
 
     @property
     def settings(self) -> Settings:

@@ -188,6 +188,14 @@ def _shape_error(error: GraphQLError, request_id: str) -> GraphQLError:
     return _with_extensions(error, "Internal server error", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id})
 
 
+def formatted_domain_error(exc: domain.DomainError) -> dict[str, Any]:
+    """A domain error raised outside execution (a refused request, a refused WebSocket operation), shaped as the
+    errors inside it are: its message, `extensions.code` and its scalar details (`retry_after`...)."""
+    extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, bool))}
+    formatted: dict[str, Any] = GraphQLError(exc.message, extensions={"code": exc.code, **extra}).formatted  # type: ignore[assignment]
+    return formatted
+
+
 def _with_extensions(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
     return GraphQLError(
         message,

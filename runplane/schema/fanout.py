@@ -25,7 +25,6 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
-    GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -43,6 +42,7 @@ from runplane.events.types import RunEvent as BusEvent
 from runplane.resolvers import agent_runs as ops
 from runplane.schema.agent_runs import RunEvent
 from runplane.schema.context import GraphQLContext
+from runplane.schema.errors import formatted_domain_error
 from runplane.schema.ids import from_global_id
 from runplane.ws_protocol import DirectWrites, text_frame
 
@@ -271,4 +271,4 @@ async def _execute(
 
 
 def domain_error_payload(exc: DomainError) -> dict[str, Any]:
-    return GraphQLError(exc.message, extensions={"code": exc.code}).formatted  # type: ignore[return-value]
+    return formatted_domain_error(exc)

@@ -1,5 +1,6 @@
 """Per-user rate limits at their defaults (tuned server): 60 requests/min over REST and GraphQL together,
-6 run starts/min, at most 4 concurrent streams; 429 with Retry-After and a {"detail"} body."""
+6 run starts/min, at most 4 concurrent streams; 429 with Retry-After and a {"detail"} body (REST) or a GraphQL
+response with `extensions.code` (/graphql)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ def assert_429(response: httpx.Response) -> int:
     retry_after = int(response.headers["retry-after"])
     assert 1 <= retry_after <= WINDOW
     assert response.json()["detail"]
+    return retry_after
+
+
+def assert_graphql_429(response: httpx.Response) -> int:
+    """/graphql answers over the limit as GraphQL clients read errors: 429, Retry-After, `errors[].extensions.code`."""
+    assert response.status_code == 429, response.text
+    retry_after = int(response.headers["retry-after"])
+    assert 1 <= retry_after <= WINDOW
+    (error,) = response.json()["errors"]
+    assert error["extensions"] == {"code": "RATE_LIMITED", "retry_after": retry_after}, error
+    assert "detail" not in response.json() and error["message"]
     return retry_after
 
 
@@ -49,7 +61,12 @@ async def test_sixty_requests_per_minute_per_user_over_rest_and_graphql(tuned_cl
             assert response.status_code == 200, (i, response.text)
         assert_429(await tuned_client.get("/api/projects", headers=user.headers))
         graphql = await tuned_client.post("/graphql", json={"query": "{ __typename }"}, headers=user.headers)
-        assert_429(graphql)
+        assert_graphql_429(graphql)
+        assert graphql.headers["content-type"].startswith("application/json")
+        accept = {**user.headers, "Accept": "application/graphql-response+json"}
+        typed = await tuned_client.post("/graphql", json={"query": "{ __typename }"}, headers=accept)
+        assert_graphql_429(typed)
+        assert typed.headers["content-type"].startswith("application/graphql-response+json")
         # Per user: somebody else is not throttled, and anonymous routes still answer.
         assert (await tuned_client.get("/api/projects", headers=other.headers)).status_code == 200
         assert (await tuned_client.get("/api/health")).status_code == 200
