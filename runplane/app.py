@@ -23,6 +23,7 @@ from runplane.db import close_database, open_database
 from runplane.db_errors import CANDIDATE_TYPES, database_unavailable, describe
 from runplane.errors import DomainError
 from runplane.graphql_view import RunplaneGraphQL
+from runplane.http_protocol import redact_access_log
 from runplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from runplane.rest_compat import preview
 from runplane.rest_compat.common import error_response
@@ -37,6 +38,7 @@ log = logging.getLogger("runplane")
 
 def create_app(settings: Settings | None = None, *, apply_migrations: bool = True) -> Starlette:
     settings = (settings or Settings.from_env()).resolved()
+    redact_access_log()  # `?token=` of SSE URLs and preview tokens never reach uvicorn's access log
     services = Services.build(settings)
     graphql = RunplaneGraphQL(build_schema(settings), services)
 

@@ -56,18 +56,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
+    from runplane.http_protocol import DeadlineHttpToolsProtocol  # header/body deadlines against slow clients
     from runplane.ws_protocol import DirectWebSocketProtocol  # websockets-sansio + batched fan-out writes
 
     os.environ.setdefault("RUNPLANE_DATA_DIR", str(settings.data_dir))
-    uvicorn.run(
+    config = uvicorn.Config(
         "runplane.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        http=DeadlineHttpToolsProtocol,
         ws=DirectWebSocketProtocol,
         ws_per_message_deflate=settings.ws_compression,
         proxy_headers=True,
@@ -76,6 +78,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         # forever. Cut after a grace period; clients resume elsewhere with Last-Event-ID / `after`.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+    config.header_timeout = settings.http_header_timeout  # type: ignore[attr-defined]  # read by the protocol
+    config.body_timeout = settings.http_body_timeout  # type: ignore[attr-defined]
+    # uvicorn.run's own steps, so that the Config (with the deadlines) reaches every worker process.
+    server = uvicorn.Server(config)
+    if config.workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        server.run()
+    if not server.started and config.workers == 1:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> None:
