@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import httpx
+from cachetools import TTLCache
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -39,13 +40,17 @@ class ComposioError(DomainError):
     status = 502
 
 
+CACHE_ENTRIES = 1024
+
+
 # -- the Composio API ---------------------------------------------------------------------------
 class ComposioClient:
-    """v3 REST API with an x-api-key; GETs are cached for `ttl` seconds (the catalog changes rarely)."""
+    """v3 REST API with an x-api-key; GETs are cached for `ttl` seconds (the catalog changes rarely), at most
+    CACHE_ENTRIES of them: the keys hold user-chosen slugs and limits, so the least recently used make room."""
 
-    def __init__(self, base_url: str, api_key: str, ttl: float) -> None:
+    def __init__(self, base_url: str, api_key: str, ttl: float, *, max_entries: int = CACHE_ENTRIES) -> None:
         self.ttl = ttl
-        self._cache: dict[str, tuple[float, Any]] = {}
+        self._cache: TTLCache[str, Any] = TTLCache(maxsize=max_entries, ttl=ttl)
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"x-api-key": api_key},
@@ -69,11 +74,10 @@ class ComposioClient:
 
     async def cached(self, path: str, params: dict[str, Any] | None = None) -> Any:
         key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
+        if key in self._cache:
+            return self._cache[key]
         data = await self.request("GET", path, params=params)
-        self._cache[key] = (time.monotonic() + self.ttl, data)
+        self._cache[key] = data
         return data
 
     async def aclose(self) -> None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import jwt
+from cachetools import TTLCache
 
 from runplane.auth.abilities import PROJECTS_READ, SANDBOX_EXEC
 from runplane.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge, Unauthenticated
@@ -509,21 +510,20 @@ async def open_preview(services: Any, token: str) -> PreviewTarget:
     return PreviewTarget(sandbox, port)
 
 
-_owner_cache: dict[tuple[str, str], float] = {}
 OWNER_CACHE_SECONDS = 5.0  # a page load fetches dozens of assets: one query per sandbox every few seconds
+# Bounded (the least recently used make room) with real expiry: preview tokens name the keys.
+_owner_cache: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=10_000, ttl=OWNER_CACHE_SECONDS)
 
 
 async def _owner_still_owns(sandbox_id: str, user_id: str) -> bool:
     key = (sandbox_id, user_id)
-    if _owner_cache.get(key, 0.0) > time.monotonic():
+    if key in _owner_cache:
         return True
     if not await SandboxRecord.filter(
         id=parse_uuid(sandbox_id, "Sandbox"), owner_id=parse_uuid(user_id, "User")
     ).exists():
         return False
-    if len(_owner_cache) > 10_000:
-        _owner_cache.clear()
-    _owner_cache[key] = time.monotonic() + OWNER_CACHE_SECONDS
+    _owner_cache[key] = True
     return True
 
 
