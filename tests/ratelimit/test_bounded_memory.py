@@ -15,7 +15,6 @@ from runplane.resolvers import sandboxes
 from runplane.resolvers.integrations import CACHE_ENTRIES, ComposioClient
 from tests.fakes.composio_server import FakeComposioServer
 
-
 FLOOD = 3_000
 
 
