@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 
+from runplane.auth.tokens import AccessClaims, issue_access_token
+from runplane.config import Settings
 from tests.runs.clients import run_node
 from tests.runs.helpers import sse_messages
-from tests.spawned import Process, runplane_command
+from tests.spawned import JWT_SECRET, Process
 from tests.streams.helpers import graphql_socket, next_message, paused_run, run_stream_url, stop_run
 from tests.support import UserHandle
 
@@ -25,13 +27,13 @@ REAUTH_JS = Path(__file__).with_name("js") / "reauth.mjs"
 ME = "{ me { id } }"
 
 
-def short_token(server: Process, email: str, seconds: int) -> tuple[str, float]:
-    """An access token that expires in `seconds` (from `runplane token` against the server's database, which
-    takes a second or two to start), and its expiry as Unix time."""
-    out = subprocess.run(
-        runplane_command("token", email, "--ttl", str(seconds)), env=server.env, capture_output=True, check=True
-    )
-    token = out.stdout.decode().strip()
+def short_token(user: UserHandle, seconds: int) -> tuple[str, float]:
+    """An access token of the user's session that expires in `seconds` (signed like the server's own, with the
+    secret every spawned test server shares), and its expiry as Unix time."""
+    claims = jwt.decode(user.access_token, options={"verify_signature": False})
+    settings = Settings(jwt_secret=JWT_SECRET)
+    session = AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), list(claims["abilities"]))
+    token = issue_access_token(settings, session, ttl_seconds=seconds)
     return token, float(jwt.decode(token, options={"verify_signature": False})["exp"])
 
 
@@ -63,7 +65,7 @@ async def test_an_expired_token_closes_the_socket_and_a_fresh_one_resumes(
     limited: Process, http: httpx.AsyncClient, user: UserHandle
 ) -> None:
     run_id = await paused_run(http, user)
-    brief, expires_at = short_token(limited, user.email, 8)
+    brief, expires_at = short_token(user, 8)  # node starts slowly on a loaded machine
     closed_at: list[float] = []
 
     async def on_line(line: dict[str, Any]) -> None:
@@ -75,7 +77,7 @@ async def test_an_expired_token_closes_the_socket_and_a_fresh_one_resumes(
     lines, code = await reauth_client(limited, run_id, brief, user.access_token, on_line=on_line)
     assert code == 0 and {"complete": True} in lines, lines
     assert {"closed": 4403, "reason": "Token expired"} in lines, lines
-    assert expires_at - 0.1 <= closed_at[0] < expires_at + 2  # at the expiry, not before
+    assert expires_at - 0.1 <= closed_at[0] < expires_at + 5  # at the expiry, not before (slack: a loaded CI)
     assert [line["connected"] for line in lines if "connected" in line] == [1, 2]
     statuses = [line for line in lines if line.get("type") == "status"]
     assert statuses, lines  # the resubscription replays and follows the run to its end
@@ -124,11 +126,11 @@ async def test_a_run_stream_ends_when_its_token_expires(
     limited: Process, http: httpx.AsyncClient, user: UserHandle
 ) -> None:
     run_id = await paused_run(http, user)
-    brief, expires_at = short_token(limited, user.email, 6)
+    brief, expires_at = short_token(user, 8)  # node starts slowly on a loaded machine
     async with asyncio.timeout(15):
         async with http.stream("GET", run_stream_url(run_id), headers={"Authorization": f"Bearer {brief}"}) as response:
             assert response.status_code == 200
             last = [m async for m in sse_messages(response)][-1]
     assert last.event == "unauthenticated" and json.loads(last.data)["detail"] == "Token expired"
-    assert expires_at - 0.1 <= time.time() < expires_at + 2
+    assert expires_at - 0.1 <= time.time() < expires_at + 5
     await stop_run(http, user, run_id)

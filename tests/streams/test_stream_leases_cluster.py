@@ -82,7 +82,7 @@ async def test_a_logout_on_one_process_ends_the_users_socket_and_stream_on_the_o
         lines, code = await node_subscribe(pair.a.ws_url, user.access_token, run_id, on_event=log_out_on_b)
         ended = time.monotonic()
         assert code == 2 and lines[-1]["code"] == 4403, lines
-        assert ended - logged_out[0] <= RECHECK + 2
+        assert ended - logged_out[0] <= RECHECK + 5
         assert await asyncio.wait_for(sse, RECHECK + 5) == "unauthenticated"
 
 
@@ -104,5 +104,5 @@ async def test_a_killed_process_gives_its_users_stream_slots_back_within_the_lea
             took = await assert_all_free(on_b, user, run_id, within=LEASE * 3)
         waited = time.monotonic() - killed
         print(f"stream slots of the killed process free again after {waited:.1f}s (lease {LEASE}s)")
-        assert waited <= LEASE + 2, waited
+        assert waited <= LEASE + 5, waited  # the lease, plus slack for a loaded machine
         assert took >= 0
