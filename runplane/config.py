@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "RUNPLANE_"
+REST_DIALECTS = ("runplane", "cheatcode")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -108,6 +109,10 @@ class Settings:
     scripted_chunk_delay: float = 0.0  # seconds between the scripted agent's words (demos, tests)
     # Seconds of silence before an SSE run stream sends a `: ping` comment (seeds/cheatcode-api.md: 15).
     sse_heartbeat_seconds: float = 15.0
+    # The REST dialect answered where runplane's documented shapes and Cheatcode's web app truly conflict
+    # (run streams, list shapes, run status): `runplane` (default) or `cheatcode`; `?dialect=` overrides it per
+    # request (runplane/rest_compat/dialect.py).
+    rest_dialect: str = "runplane"
     # `runplane serve`: seconds open connections (run streams never end by themselves) get after SIGTERM.
     shutdown_grace_seconds: int = 10
 
@@ -259,6 +264,7 @@ class Settings:
             reaper_interval_seconds=_env_int("REAPER_INTERVAL_SECONDS", 15),
             scripted_chunk_delay=_env_float("SCRIPTED_CHUNK_DELAY", 0.0),
             sse_heartbeat_seconds=_env_float("SSE_HEARTBEAT_SECONDS", 15.0),
+            rest_dialect=_env("REST_DIALECT", "runplane") or "runplane",
             shutdown_grace_seconds=_env_int("SHUTDOWN_GRACE_SECONDS", 10),
             rate_limit_per_minute=_env_int("RATE_LIMIT_PER_MINUTE", 60),
             run_starts_per_minute=_env_int("RUN_STARTS_PER_MINUTE", 6),
@@ -334,6 +340,10 @@ class Settings:
 
     def resolved(self) -> "Settings":
         """Fill the embedded defaults: a SQLite file and a persisted signing secret in data_dir."""
+        if self.rest_dialect not in REST_DIALECTS:
+            raise ValueError(
+                f"RUNPLANE_REST_DIALECT must be one of {', '.join(REST_DIALECTS)}, not {self.rest_dialect!r}"
+            )
         database_url = self.database_url or f"sqlite://{self.data_dir / 'runplane.sqlite3'}"
         jwt_secret = self.jwt_secret or _persisted_secret(self.data_dir / "jwt-secret")
         return replace(self, database_url=database_url, jwt_secret=jwt_secret)

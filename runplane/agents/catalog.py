@@ -39,6 +39,7 @@ async def list_available_models(services: Services) -> list[dict[str, Any]]:
 
 
 def _model_json(model: ModelInfo, default: str) -> dict[str, Any]:
+    # Beside runplane's fields, those Cheatcode's model picker reads (frontend/src/lib/api/models.ts AvailableModel).
     return {
         "id": model.id,
         "name": model.name,
@@ -46,4 +47,20 @@ def _model_json(model: ModelInfo, default: str) -> dict[str, Any]:
         "context_length": model.context_length,
         "pricing": model.pricing,
         "default": model.id == default,
+        "openrouter_id": model.id,
+        "description": model.name,
+        "max_tokens": model.context_length or 0,
+        "context_window": model.context_length,
+        **_costs_per_1k(model.pricing),
     }
+
+
+def _costs_per_1k(pricing: Any) -> dict[str, float]:
+    """OpenRouter prices are per token, as strings: per 1,000 tokens, as numbers, when they parse."""
+    costs: dict[str, float] = {}
+    for source, name in (("prompt", "cost_input_per_1k"), ("completion", "cost_output_per_1k")):
+        try:
+            costs[name] = float((pricing or {})[source]) * 1000
+        except (KeyError, TypeError, ValueError):
+            continue
+    return costs

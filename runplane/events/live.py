@@ -114,7 +114,10 @@ class LiveGroup:
                 async for event in events:
                     if event is None:
                         continue
-                    self._pending.append((event, await self._encode(event)))
+                    # Encode first, then append: an encoder that awaits lets _flush swap `_pending` meanwhile, and
+                    # `self._pending.append(... await ...)` would append to the list already flushed (lost event).
+                    payload = await self._encode(event)
+                    self._pending.append((event, payload))
                     if not self._flush_scheduled:  # after this loop step: every event read by then is one batch
                         self._flush_scheduled = True
                         asyncio.get_running_loop().call_soon(self._flush)

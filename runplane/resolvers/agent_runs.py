@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -13,14 +15,14 @@ from tortoise.transactions import in_transaction
 
 from runplane.agents import lifecycle
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE, RUNS_CONTROL, RUNS_START
-from runplane.errors import Conflict, InvalidInput, NotFound
+from runplane.errors import Conflict, DomainError, InvalidInput, NotFound
 from runplane.events.live import Encode, LiveGroup, LiveGroups, Member
 from runplane.events.log import REPLAY_PAGE, append_event, replay
 from runplane.events.reader import follow_run_heartbeat
 from runplane.events.types import ControlSignal, RunEvent
-from runplane.models import AgentRun, CommandRecord, Project, RunEventRecord, Thread
+from runplane.models import AgentRun, CommandRecord, Message, Project, RunEventRecord, Thread
 from runplane.models.agent_run import ACTIVE_STATUSES, TERMINAL_STATUSES
-from runplane.resolvers import billing, rate_limits
+from runplane.resolvers import billing, rate_limits, sandboxes
 from runplane.resolvers.batching import first_children
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, paginate
@@ -96,6 +98,8 @@ async def _create_run(
         await billing.reserve_run_tokens(ctx, payer)  # locks the subscription row until the run is in
         if prompt:
             await append_message(thread, content=prompt, role="user")
+        else:  # a follow-up posted to the thread first (Cheatcode's web app): the run answers that message
+            prompt = await _last_user_message(thread)
         run = await AgentRun.create(
             owner_id=thread.owner_id,
             project_id=thread.project_id,
@@ -109,13 +113,26 @@ async def _create_run(
     return run, queued
 
 
+async def _last_user_message(thread: Thread) -> str:
+    last = await Message.filter(thread_id=thread.id, role="user").order_by("-created_at").first()
+    return last.content if last is not None else ""
+
+
 async def initiate_agent(
-    ctx: RequestContext, *, prompt: object, name: object = None, model: object = None, idempotency_key: object = None
+    ctx: RequestContext,
+    *,
+    prompt: object,
+    name: object = None,
+    model: object = None,
+    idempotency_key: object = None,
+    attachments: Sequence[Attachment] = (),
 ) -> tuple[Project, Thread, AgentRun]:
-    """Project + thread + run in one call (POST /api/agent/initiate)."""
+    """Project + thread + run in one call (POST /api/agent/initiate). Attachments (images) are written to the
+    project's sandbox and named in the prompt, as `[Uploaded File: /workspace/<name>]` lines."""
     user_id = ctx.require(RUNS_START)
     ctx.require(PROJECTS_WRITE)
     text = clean_text(prompt, "prompt", max_length=MAX_PROMPT)
+    check_attachments(attachments)
     project_name = clean_text(name, "name", max_length=200, required=False) or _name_from_prompt(text)
 
     async def create() -> tuple[Project, Thread]:
@@ -125,13 +142,72 @@ async def initiate_agent(
     project, thread = await billing.create_within_limit(
         ctx, limit="projects", count=lambda: count_projects(user_id), create=create
     )
+    if attachments:
+        text += await _upload_attachments(ctx, project, attachments)
     run = await start_run(ctx, thread_id=thread.id, prompt=text, model=model, idempotency_key=idempotency_key)
     return project, thread, run
 
 
 def _name_from_prompt(prompt: str) -> str:
-    first_line = prompt.strip().splitlines()[0] if prompt.strip() else "New project"
-    return first_line[:60] or "New project"
+    """The first line that says something: not a code fence, without markdown markers, at most 60 characters
+    (cut at a word)."""
+    for line in prompt.splitlines():
+        words = _MARKUP.sub(" ", line).split()
+        if words and not line.lstrip().startswith("```"):
+            title = " ".join(words)
+            return title if len(title) <= 60 else title[:60].rsplit(" ", 1)[0].rstrip(",.;:") + "..."
+    return "New project"
+
+
+_MARKUP = re.compile(r"^\s*(#+|>|[-*+]|\d+[.)])\s+|[*_`~]+")
+MAX_ATTACHMENTS = 20
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg", ".bmp", ".ico", ".tiff", ".tif")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a prompt (multipart `files` of /agent/initiate)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/") or self.filename.lower().endswith(IMAGE_SUFFIXES)
+
+    @property
+    def safe_name(self) -> str:
+        """One path segment: a client's name is never a path (`../x`, `a/b`)."""
+        name = self.filename.replace("/", "_").replace("\\", "_").strip().lstrip(".")
+        return name[:200] or "upload"
+
+
+def check_attachments(attachments: Sequence[Attachment]) -> None:
+    """Before anything is created: only images (as the original backend), a bounded number."""
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise InvalidInput(f"At most {MAX_ATTACHMENTS} files per prompt", field="files")
+    for item in attachments:
+        if not item.is_image:
+            raise InvalidInput(
+                f"Only image files are allowed (got {item.filename!r}, {item.content_type})", field="files"
+            )
+
+
+async def _upload_attachments(ctx: RequestContext, project: Project, attachments: Sequence[Attachment]) -> str:
+    """Write the files to the project's sandbox; the prompt names each one written, and those that were not."""
+    row = await sandboxes.ensure_sandbox(ctx, project_id=project.id)
+    written, failed = [], []
+    for item in attachments:
+        try:
+            await sandboxes.write_file(ctx, sandbox_id=row.id, path=item.safe_name, data=item.data)
+            written.append(f"[Uploaded File: {sandboxes.WORKSPACE_PREFIX}/{item.safe_name}]")
+        except DomainError as exc:  # too large, quota: the run still starts, and is told
+            failed.append(f"- {item.safe_name} ({exc.message})")
+    notes = "\n\n" + "\n".join(written) if written else ""
+    if failed:
+        notes += "\n\nThe following files failed to upload:\n" + "\n".join(failed)
+    return notes
 
 
 async def stop_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
@@ -222,6 +298,9 @@ class RunStream:
     run: AgentRun
     after: int
     release: Callable[[], Awaitable[None]]
+    # The run has ended and the client has every event: nothing will ever follow (SSE answers 204, which
+    # tells an EventSource to stop reconnecting).
+    over: bool = False
 
 
 async def open_stream(ctx: RequestContext, *, run_id: object, after: object = 0) -> RunStream:
@@ -229,7 +308,26 @@ async def open_stream(ctx: RequestContext, *, run_id: object, after: object = 0)
     one of the user's stream slots; `follow` gives it back when the stream ends."""
     run = await owned_run(ctx, run_id)
     cursor = _clean_after(after)
+    if run.status in TERMINAL_STATUSES and cursor >= run.event_count:  # status and count change in one transaction
+        return RunStream(run, cursor, _no_slot, over=True)
     return RunStream(run, cursor, await rate_limits.acquire_stream_slot(ctx, ctx.user_id))
+
+
+async def assistant_message_before(run_id: uuid.UUID, seq: int) -> tuple[str, str] | None:
+    """The assistant message whose last chunk is the `content` event right before `seq` (error events skipped):
+    its message_id and whole text, read back from the log. None when the step before `seq` wrote no text.
+    For streams already authorized on the run (no owner check here)."""
+    rows = await RunEventRecord.filter(run_id=run_id, seq__lt=seq).order_by("-seq").limit(_MESSAGE_SCAN)
+    rows = list(itertools.dropwhile(lambda r: r.type == "error", rows))
+    if not rows or rows[0].type != "content":
+        return None
+    message_id = rows[0].payload.get("message_id")
+    chunks = itertools.takewhile(lambda r: r.type == "content" and r.payload.get("message_id") == message_id, rows)
+    text = "".join(str(r.payload.get("content", "")) for r in reversed(list(chunks)))
+    return str(message_id or f"{run_id}:{rows[0].seq}"), text
+
+
+_MESSAGE_SCAN = 2000  # content events of one model reply (256 characters each): 500 KB of text
 
 
 async def follow(ctx: RequestContext, stream: RunStream, *, heartbeat: float = 15.0) -> AsyncIterator[RunEvent | None]:
@@ -288,7 +386,7 @@ async def _no_slot() -> None:
 
 
 async def available_models(ctx: RequestContext) -> list[dict[str, object]]:
-    ctx.require(PROJECTS_READ)
+    """The server's model catalogue: the same for everyone, so anonymous callers get it too (as in the original)."""
     from runplane.agents.catalog import list_available_models
 
     return await list_available_models(ctx.services)

@@ -39,7 +39,7 @@ def _flag(name: str, value: Any) -> FeatureFlag:
 
 
 def _flags(ctx: RequestContext) -> dict[str, FeatureFlag]:
-    _ = ctx.user_id  # authenticated first: a disabled feature is still not probed anonymously
+    """Server-wide switches, the same for every caller: public, as in the original (the web app sends no token)."""
     if not ctx.settings.feature_flags_enabled:
         raise NotFound("Feature flags are not enabled")
     cache = ctx.services.extras

@@ -60,3 +60,17 @@ def after_filter(after: str | None) -> Q:
 async def paginate(query: QuerySet[T], *, first: int, after: str | None) -> Page[T]:
     rows = await query.filter(after_filter(after)).order_by("-created_at", "-id").limit(first + 1)
     return Page(items=list(rows[:first]), has_next_page=len(rows) > first, has_previous_page=bool(after))
+
+
+def after_filter_ascending(after: str | None) -> Q:
+    """Rows strictly after the cursor in (created_at asc, id asc) order."""
+    if not after:
+        return Q()
+    created_at, row_id = decode_cursor(after)
+    return Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=row_id)
+
+
+async def paginate_ascending(query: QuerySet[T], *, first: int, after: str | None) -> Page[T]:
+    """Oldest first (a conversation's messages), with cursors of the same form."""
+    rows = await query.filter(after_filter_ascending(after)).order_by("created_at", "id").limit(first + 1)
+    return Page(items=list(rows[:first]), has_next_page=len(rows) > first, has_previous_page=bool(after))

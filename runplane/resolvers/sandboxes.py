@@ -80,6 +80,13 @@ async def project_sandbox(ctx: RequestContext, *, project_id: object) -> Sandbox
     return await SandboxRecord.get_or_none(project_id=project.id)
 
 
+async def sandboxes_of_projects(ctx: RequestContext, project_ids: list[uuid.UUID]) -> dict[uuid.UUID, SandboxRecord]:
+    """Each project's sandbox, if it has one: one query for a page of projects (owner re-checked in it)."""
+    user_id = ctx.require(PROJECTS_READ)
+    rows = await SandboxRecord.filter(project_id__in=project_ids, owner_id=user_id)
+    return {row.project_id: row for row in rows}  # type: ignore[attr-defined]
+
+
 async def delete_sandbox(ctx: RequestContext, *, sandbox_id: object) -> uuid.UUID:
     """Stop everything it runs and remove its files; the project gets a fresh one on the next ensure."""
     row = await owned_sandbox(ctx, sandbox_id, ability=SANDBOX_EXEC)

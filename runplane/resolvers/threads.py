@@ -11,7 +11,7 @@ from runplane.errors import InvalidInput, NotFound
 from runplane.models import Message, Thread
 from runplane.resolvers.batching import first_children
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.pagination import Page, paginate
+from runplane.resolvers.pagination import Page, paginate, paginate_ascending
 from runplane.resolvers.projects import owned_project
 from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid, required_id
 
@@ -49,6 +49,24 @@ async def list_messages(
 ) -> Page[Message]:
     thread = await owned_thread(ctx, thread_id)
     return await paginate(Message.filter(thread_id=thread.id), first=clean_limit(first), after=after)
+
+
+async def list_messages_oldest_first(
+    ctx: RequestContext, *, thread_id: object, first: object = None, after: str | None = None
+) -> Page[Message]:
+    """A conversation reads from its start: oldest first, `after` a cursor of this listing."""
+    thread = await owned_thread(ctx, thread_id)
+    return await paginate_ascending(
+        Message.filter(thread_id=thread.id), first=clean_limit(first, maximum=1000), after=after
+    )
+
+
+async def post_user_message(ctx: RequestContext, *, thread_id: object, content: object, kind: object) -> Message:
+    """What a client posts is the user's turn: other roles are written by runs, not by clients."""
+    thread = await owned_thread(ctx, thread_id, ability=PROJECTS_WRITE)
+    if kind != "user":
+        raise InvalidInput("Only user messages can be posted", field="type")
+    return await append_message(thread, content=content, role="user")
 
 
 async def add_message(ctx: RequestContext, *, thread_id: object, content: object, role: str = "user") -> Message:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from runplane.errors import BadRequest
 from runplane.events.types import RunEvent
 from runplane.models import AgentRun
+from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.resolvers import agent_runs as ops
-from runplane.rest_compat.common import iso, json_body, ok, query_int, user_context
+from runplane.rest_compat.common import iso, json_body, ok, public_context, query_int, user_context
+from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.projects import project_json
 from runplane.rest_compat.registry import api
+from runplane.rest_compat.run_messages import MessageEncoder
 from runplane.rest_compat.schemas import (
     AGENT_INITIATE,
     AGENT_INITIATED,
@@ -26,7 +33,7 @@ from runplane.rest_compat.schemas import (
     MODEL_LIST,
     PAGE_QUERY,
 )
-from runplane.rest_compat.sse import event_stream_response
+from runplane.rest_compat.sse import FrameEncoder, ShapeEncoder, event_stream_response
 from runplane.rest_compat.threads import thread_json
 
 TAG = "agent"
@@ -34,13 +41,19 @@ TAG = "agent"
 RUN_START_ERRORS = (402, 409)
 
 
-def run_json(run: AgentRun) -> dict[str, Any]:
+def run_json(run: AgentRun, *, cheatcode: bool = False) -> dict[str, Any]:
+    """runplane's fields, the original backend's (`run_id`; camelCase on GET /agent-run/{id}) and, in the cheatcode
+    dialect, an active run's status as `running`: the web app (useAgentStream.startStreaming) finalizes any run
+    whose status is not `running` before it connects, and the original stored new runs as `running`."""
+    status = "running" if cheatcode and run.status in ACTIVE_STATUSES else run.status
     return {
+        **_original_run_fields(run),
+        "status": status,
+        "run_status": run.status,
         "id": str(run.id),
         "agent_run_id": str(run.id),
         "thread_id": str(run.thread_id),  # type: ignore[attr-defined]
         "project_id": str(run.project_id),  # type: ignore[attr-defined]
-        "status": run.status,
         "model": run.model,
         "prompt": run.prompt,
         "error": run.error,
@@ -56,15 +69,33 @@ def run_json(run: AgentRun) -> dict[str, Any]:
     }
 
 
+def _original_run_fields(run: AgentRun) -> dict[str, Any]:
+    return {
+        "run_id": str(run.id),
+        "threadId": str(run.thread_id),  # type: ignore[attr-defined]
+        "startedAt": iso(run.started_at),
+        "completedAt": iso(run.finished_at),
+        "updated_at": iso(run.finished_at or run.started_at or run.created_at),
+    }
+
+
 def event_json(event: RunEvent) -> dict[str, Any]:
     """The documented frame: {"type": ..., <payload fields>, "sequence": n}."""
     return {"type": event.type, **event.payload, "sequence": event.seq, "created_at": event.created_at}
 
 
-@api.add("GET", "/models/available", "List available LLM models", tag=TAG, response=MODEL_LIST)
+@api.add(
+    "GET",
+    "/models/available",
+    "List available LLM models (public: the server's catalogue, nothing of the caller's)",
+    tag=TAG,
+    response=MODEL_LIST,
+    auth="public",
+)
 async def models_available(request: Request) -> Response:
-    ctx = await user_context(request)
-    return ok({"models": await ops.available_models(ctx)})
+    ctx = await public_context(request)
+    models = await ops.available_models(ctx)
+    return ok({"models": models, "default_model_id": ctx.settings.default_model})
 
 
 @api.add(
@@ -77,6 +108,9 @@ async def models_available(request: Request) -> Response:
     errors=RUN_START_ERRORS,
 )
 async def start(request: Request) -> Response:
+    """Without a prompt, the run answers the thread's last user message (POST /thread/{id}/messages first, as the
+    web app does). The web app's other options (enable_thinking, reasoning_effort, stream, app_type) are accepted
+    and have no effect."""
     ctx = await user_context(request)
     body = await json_body(request, required=False)
     run = await ops.start_run(
@@ -98,19 +132,36 @@ async def start(request: Request) -> Response:
     query=[
         {"name": "token", "in": "query", "schema": {"type": "string"}},
         {"name": "after", "in": "query", "schema": {"type": "integer"}},
+        DIALECT_QUERY,
     ],
+    other_responses={"204": {"description": "The run has ended and every event was sent: stop reconnecting"}},
 )
 async def stream(request: Request) -> Response:
     ctx = await user_context(request, query_token=True)
+    encoder = _stream_encoder(request)
     after = request.headers.get("last-event-id") or request.query_params.get("after") or 0
     handle = await ops.open_stream(ctx, run_id=request.path_params["agent_run_id"], after=after)
-    return await event_stream_response(ctx, handle, event_json, heartbeat=ctx.settings.sse_heartbeat_seconds)
+    if handle.over:  # 204: an EventSource stops reconnecting to a run that has nothing more to say
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+    encoding = encoder(str(handle.run.thread_id))  # type: ignore[attr-defined]
+    return await event_stream_response(ctx, handle, encoding, heartbeat=ctx.settings.sse_heartbeat_seconds)
+
+
+_EVENT_FRAMES = ShapeEncoder(event_json)
+
+
+def _stream_encoder(request: Request) -> Callable[[str], FrameEncoder]:
+    """Chosen before the stream slot is taken: a bad `dialect` is a 422, not a leaked slot."""
+    if is_cheatcode(request):
+        return MessageEncoder
+    return lambda _thread_id: _EVENT_FRAMES
 
 
 @api.add("POST", "/agent-run/{agent_run_id}/stop", "Stop an active agent run", tag=TAG, response=AGENT_STATUS)
 async def stop(request: Request) -> Response:
     run = await ops.stop_run(await user_context(request), run_id=request.path_params["agent_run_id"])
-    return ok({"agent_run_id": str(run.id), "status": run.status, "stop_requested": True})
+    message = "Agent run stopped" if run.status == "stopped" else "Stop signal sent"
+    return ok({"agent_run_id": str(run.id), "status": run.status, "stop_requested": True, "message": message})
 
 
 @api.add(
@@ -139,16 +190,32 @@ async def resume(request: Request) -> Response:
     return ok({"agent_run_id": str(run.id), "status": run.status})
 
 
-@api.add("GET", "/agent-run/{agent_run_id}", "Get agent run details", tag=TAG, response=AGENT_RUN)
+@api.add(
+    "GET",
+    "/agent-run/{agent_run_id}",
+    "Get agent run details (`?dialect=cheatcode`: an active run's status reads `running`)",
+    tag=TAG,
+    response=AGENT_RUN,
+    query=[DIALECT_QUERY],
+)
 async def get_run(request: Request) -> Response:
-    return ok(run_json(await ops.owned_run(await user_context(request), request.path_params["agent_run_id"])))
+    cheatcode = is_cheatcode(request)
+    run = await ops.owned_run(await user_context(request), request.path_params["agent_run_id"])
+    return ok(run_json(run, cheatcode=cheatcode))
 
 
 @api.add("GET", "/agent-run/{agent_run_id}/status", "Get agent run status", tag=TAG, response=AGENT_STATUS)
 async def status(request: Request) -> Response:
     run = await ops.owned_run(await user_context(request), request.path_params["agent_run_id"])
     return ok(
-        {"agent_run_id": str(run.id), "status": run.status, "error": run.error, "completed_at": iso(run.finished_at)}
+        {
+            "agent_run_id": str(run.id),
+            "status": run.status,
+            "error": run.error,
+            "completed_at": iso(run.finished_at),
+            "db_status": run.status,
+            "timestamp": iso(run.started_at or run.created_at),
+        }
     )
 
 
@@ -208,14 +275,18 @@ async def thread_runs(request: Request) -> Response:
     errors=RUN_START_ERRORS,
 )
 async def initiate(request: Request) -> Response:
+    """JSON, or multipart form data as Cheatcode's web app sends it (lib/api/agents.ts initiateAgent: `prompt`,
+    `model_name`, image `files`, and options that have no effect here: enable_thinking, reasoning_effort, stream,
+    enable_context_manager, app_type, is_agent_builder, target_agent_id)."""
     ctx = await user_context(request)
-    body = await json_body(request)
+    body, attachments = await _initiate_body(request)
     project, thread, run = await ops.initiate_agent(
         ctx,
         prompt=body.get("prompt"),
         name=body.get("name") or body.get("project_name"),
         model=body.get("model") or body.get("model_name"),
-        idempotency_key=body.get("idempotency_key"),
+        idempotency_key=body.get("idempotency_key") or request.headers.get("idempotency-key"),
+        attachments=attachments,
     )
     return ok(
         {
@@ -227,3 +298,25 @@ async def initiate(request: Request) -> Response:
             "thread": thread_json(thread),
         }
     )
+
+
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+async def _initiate_body(request: Request) -> tuple[dict[str, Any], list[ops.Attachment]]:
+    if not request.headers.get("content-type", "").startswith(FORM_TYPES):
+        return await json_body(request), []
+    try:
+        form = await request.form(max_files=ops.MAX_ATTACHMENTS, max_fields=50)
+    except HTTPException as exc:
+        raise BadRequest(f"Malformed multipart body: {exc.detail}") from None
+    try:
+        fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+        uploads = [u for u in form.getlist("files") + form.getlist("file") if isinstance(u, UploadFile)]
+        attachments = [
+            ops.Attachment(u.filename or "upload", u.content_type or "application/octet-stream", await u.read())
+            for u in uploads
+        ]
+    finally:
+        await form.close()
+    return fields, attachments

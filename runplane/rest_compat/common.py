@@ -14,6 +14,7 @@ from runplane.errors import BadRequest, DomainError, InvalidInput, RateLimited, 
 from runplane.graphql_view import request_context
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
+from runplane.resolvers.pagination import Page
 from runplane.services import Services
 
 
@@ -38,6 +39,12 @@ async def user_context(request: Request, *, query_token: bool = False) -> Reques
     ctx.user_id  # raises Unauthenticated (401) now rather than half-way through the handler
     await rate_limits.hit(ctx, "requests", ctx.settings.rate_limit_per_minute)  # 429 + Retry-After past the limit
     return ctx
+
+
+async def public_context(request: Request) -> RequestContext:
+    """Routes the original served without a token, and only those that answer nothing of the caller's (the model
+    catalogue, feature flags): no credential is read, so a stale token in a browser cannot break them."""
+    return request_context(services_of(request), request)
 
 
 async def admin_context(request: Request) -> RequestContext:
@@ -79,6 +86,15 @@ def query_int(
     return value
 
 
+def list_response(items: list[dict[str, Any]], page: Page[Any], name: str, *, bare: bool) -> JSONResponse:
+    """runplane's `{name: [...], "next_cursor"}`, or the original backend's bare array (the cheatcode dialect),
+    whose next cursor travels in `X-Next-Cursor`."""
+    cursor = page.end_cursor if page.has_next_page else None
+    if bare:
+        return JSONResponse(items, headers={"X-Next-Cursor": cursor} if cursor else None)
+    return JSONResponse({name: items, "next_cursor": cursor})
+
+
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
@@ -93,6 +109,7 @@ def error_response(exc: DomainError, request_id: str | None = None) -> Response:
         headers["WWW-Authenticate"] = 'Bearer realm="runplane"'
     if isinstance(exc, (RateLimited, ServiceUnavailable)) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
-    # `detail` is what cheatcode clients read; code and extra fields (field, retry_after...) help others.
-    body: dict[str, Any] = {**exc.extra, "detail": exc.message, "code": exc.code}
+    # `detail` is what cheatcode clients read (`message` too: the web app's initiate and fetch helpers read
+    # errorData.message); code and extra fields (field, retry_after...) help others.
+    body: dict[str, Any] = {**exc.extra, "detail": exc.message, "message": exc.message, "code": exc.code}
     return JSONResponse(body, status_code=exc.status, headers=headers)

@@ -2,36 +2,52 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane.resolvers import email, feature_flags, queue
-from runplane.rest_compat.common import admin_context, iso, json_body, ok, user_context
+from runplane.rest_compat.common import admin_context, iso, json_body, ok, public_context, user_context
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, STR, obj
 
-FLAG = obj(["name", "enabled"], name=STR, enabled=BOOL, description=STR)
+FLAG = obj(
+    ["name", "flag_name", "enabled"],
+    name=STR,
+    flag_name=STR,
+    enabled=BOOL,
+    description=STR,
+    details=obj(["description"], description=STR),
+)
 
 
 @api.add(
     "GET",
     "/feature-flags",
-    "All feature flags (404 unless feature flags are enabled)",
+    "All feature flags (public: server-wide switches; 404 unless feature flags are enabled)",
     tag="feature-flags",
     response=obj(["flags"], flags={"type": "object"}),
     errors=(404,),
+    auth="public",
 )
 async def list_flags(request: Request) -> Response:
-    ctx = await user_context(request)
-    flags = await feature_flags.list_flags(ctx)
-    return ok({"flags": {f.name: f.enabled for f in flags}, "details": [f.__dict__ for f in flags]})
+    flags = await feature_flags.list_flags(await public_context(request))
+    return ok({"flags": {f.name: f.enabled for f in flags}, "details": [flag_json(f) for f in flags]})
 
 
-@api.add("GET", "/feature-flags/{flag_name}", "One feature flag", tag="feature-flags", response=FLAG)
+@api.add(
+    "GET", "/feature-flags/{flag_name}", "One feature flag (public)", tag="feature-flags", response=FLAG, auth="public"
+)
 async def get_flag(request: Request) -> Response:
-    ctx = await user_context(request)
-    flag = await feature_flags.get_flag(ctx, name=request.path_params["flag_name"])
-    return ok({"name": flag.name, "enabled": flag.enabled, "description": flag.description})
+    flag = await feature_flags.get_flag(await public_context(request), name=request.path_params["flag_name"])
+    return ok(flag_json(flag))
+
+
+def flag_json(flag: feature_flags.FeatureFlag) -> dict[str, Any]:
+    # `flag_name` and `details` are what Cheatcode's web app reads (frontend/src/lib/feature-flags.ts FeatureFlag).
+    details = {"description": flag.description}
+    return {"name": flag.name, "flag_name": flag.name, "enabled": flag.enabled, **details, "details": details}
 
 
 @api.add(

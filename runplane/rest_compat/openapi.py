@@ -86,6 +86,7 @@ def _responses(route: ApiRoute) -> dict[str, Any]:
     if route.body is not None:
         responses["413"] = ERROR_RESPONSE  # BodyLimitMiddleware, before the handler
     responses.update({str(status): ERROR_RESPONSE for status in route.errors})
+    responses.update(route.other_responses)
     return responses
 
 

@@ -5,40 +5,63 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runplane.models import Project
+from runplane.models import Project, SandboxRecord
 from runplane.resolvers import projects as ops
-from runplane.rest_compat.common import iso, json_body, ok, query_int, user_context
+from runplane.resolvers import sandboxes as sandbox_ops
+from runplane.resolvers.context import RequestContext
+from runplane.rest_compat.common import iso, json_body, list_response, ok, query_int, user_context
+from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import PAGE_QUERY, PROJECT, PROJECT_CREATE, PROJECT_LIST
 
 TAG = "projects"
 
 
-def project_json(project: Project) -> dict[str, Any]:
+def project_json(project: Project, sandbox: SandboxRecord | None = None) -> dict[str, Any]:
+    """runplane's fields and those Cheatcode's web app reads (frontend/src/lib/api/types.ts Project): `id`, the
+    project's `sandbox` (`{}` until it has one), `is_public` (runplane has no public projects) and `app_type`
+    (runplane's projects are all `web`: any dev server previews, Expo included, through the same URL)."""
     return {
         "project_id": str(project.id),
+        "id": str(project.id),
         "name": project.name,
         "description": project.description,
         "account_id": str(project.owner_id),  # type: ignore[attr-defined]
         "created_at": iso(project.created_at),
         "updated_at": iso(project.updated_at),
+        "sandbox": _sandbox_ref(sandbox),
+        "is_public": False,
+        "app_type": "web",
     }
 
 
+def _sandbox_ref(sandbox: SandboxRecord | None) -> dict[str, Any]:
+    # dev_server_url/api_server_url: previews are short-lived signed URLs (GET /sandboxes/{id}/preview-url).
+    return {"id": str(sandbox.id), "dev_server_url": "", "api_server_url": "", "token": None} if sandbox else {}
+
+
+async def projects_json(ctx: RequestContext, projects: list[Project]) -> list[dict[str, Any]]:
+    sandboxes = await sandbox_ops.sandboxes_of_projects(ctx, [p.id for p in projects])
+    return [project_json(p, sandboxes.get(p.id)) for p in projects]
+
+
 @api.add(
-    "GET", "/projects", "List the caller's projects, newest first", tag=TAG, response=PROJECT_LIST, query=PAGE_QUERY
+    "GET",
+    "/projects",
+    "List the caller's projects, newest first (a bare array in the cheatcode dialect, next cursor in X-Next-Cursor)",
+    tag=TAG,
+    response={"oneOf": [PROJECT_LIST, {"type": "array", "items": PROJECT}]},
+    query=[*PAGE_QUERY, DIALECT_QUERY],
 )
 async def list_projects(request: Request) -> Response:
     ctx = await user_context(request)
+    cheatcode = is_cheatcode(request)
     page = await ops.list_projects(
-        ctx, first=query_int(request, "limit", 20, minimum=1, maximum=100), after=request.query_params.get("cursor")
+        ctx,
+        first=query_int(request, "limit", 100 if cheatcode else 20, minimum=1, maximum=100),
+        after=request.query_params.get("cursor"),
     )
-    return ok(
-        {
-            "projects": [project_json(p) for p in page.items],
-            "next_cursor": page.end_cursor if page.has_next_page else None,
-        }
-    )
+    return list_response(await projects_json(ctx, page.items), page, "projects", bare=cheatcode)
 
 
 @api.add(
@@ -54,4 +77,5 @@ async def create_project(request: Request) -> Response:
 @api.add("GET", "/projects/{project_id}", "Get a project", tag=TAG, response=PROJECT)
 async def get_project(request: Request) -> Response:
     ctx = await user_context(request)
-    return ok(project_json(await ops.owned_project(ctx, request.path_params["project_id"])))
+    project = await ops.owned_project(ctx, request.path_params["project_id"])
+    return ok((await projects_json(ctx, [project]))[0])

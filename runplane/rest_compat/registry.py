@@ -32,6 +32,8 @@ class ApiRoute:
     content_type: str = "application/json"
     # Error statuses this route answers besides those every route documents (runplane/rest_compat/openapi.py).
     errors: tuple[int, ...] = ()
+    # Other non-error responses, by status (a stream's 204 once there is nothing more to send).
+    other_responses: dict[str, Any] = field(default_factory=dict)
 
 
 class RouteTable:

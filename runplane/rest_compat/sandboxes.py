@@ -28,7 +28,7 @@ from runplane.rest_compat.sse import PING, RETRY
 from runplane.sandboxes import CommandResult, FileInfo, OutputChunk, SessionStatus, SnapshotInfo, TreeNode
 
 TAG = "sandbox"
-UPLOAD_PATH = re.compile(r"^/api/sandboxes/[^/]+/files/?$")
+UPLOAD_PATH = re.compile(r"^/api/(sandboxes/[^/]+/files|agent/initiate)/?$")  # multipart files
 MULTIPART_OVERHEAD = 256 * 1024  # part headers and boundaries of up to MAX_UPLOAD_FILES files
 
 # -- OpenAPI schemas ------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
 NULLABLE_STR: dict[str, Any] = {"type": ["string", "null"]}
 STR_LIST: dict[str, Any] = {"type": "array", "items": STR}
 
-ERROR = obj(["detail"], detail=STR, code=STR)
+ERROR = obj(["detail"], detail=STR, message=STR, code=STR)
 REGISTER = obj(
     ["email", "password"],
     email={"type": "string", "format": "email", "maxLength": 320},
@@ -61,24 +61,53 @@ PROJECT_CREATE = obj(
     description={"type": "string", "maxLength": 10000},
 )
 PROJECT = obj(
-    ["project_id", "name", "description", "account_id", "created_at", "updated_at"],
+    ["project_id", "id", "name", "description", "account_id", "created_at", "updated_at", "sandbox", "app_type"],
     project_id=UUID,
+    id=UUID,
     name=STR,
     description=STR,
     account_id=UUID,
     created_at=TIME,
     updated_at=TIME,
+    sandbox={
+        "type": "object",
+        "description": "The project's sandbox ({} until it has one)",
+        "properties": {"id": UUID, "dev_server_url": STR, "api_server_url": STR, "token": NULLABLE_STR},
+    },
+    is_public=BOOL,
+    app_type={"type": "string", "enum": ["web", "mobile"]},
 )
 PROJECT_LIST = obj(["projects", "next_cursor"], projects={"type": "array", "items": PROJECT}, next_cursor=NULLABLE_STR)
 THREAD_CREATE = obj(["project_id"], project_id=UUID, title={"type": "string", "maxLength": 200})
 THREAD = obj(
-    ["thread_id", "project_id", "account_id", "title", "created_at", "updated_at"],
+    ["thread_id", "project_id", "account_id", "title", "metadata", "created_at", "updated_at"],
     thread_id=UUID,
     project_id=UUID,
     account_id=UUID,
     title=STR,
+    metadata={"type": "object", "properties": {"name": STR}},
+    is_public=BOOL,
     created_at=TIME,
     updated_at=TIME,
+)
+MESSAGE = obj(
+    ["message_id", "thread_id", "type", "role", "content", "text", "metadata", "created_at"],
+    message_id=UUID,
+    thread_id=UUID,
+    type={"type": "string", "enum": ["user", "assistant", "system", "tool"]},
+    role=STR,
+    is_llm_message=BOOL,
+    content={**STR, "description": 'JSON text: {"role": ..., "content": ...} (as the original backend stored it)'},
+    text=STR,
+    metadata={**STR, "description": "JSON text"},
+    created_at=TIME,
+    updated_at=TIME,
+)
+MESSAGE_LIST = obj(["messages", "next_cursor"], messages={"type": "array", "items": MESSAGE}, next_cursor=NULLABLE_STR)
+MESSAGE_CREATE = obj(
+    ["content"],
+    content={"type": "string", "minLength": 1, "maxLength": 100000},
+    type={"type": "string", "enum": ["user"]},
 )
 THREAD_LIST = obj(["threads", "next_cursor"], threads={"type": "array", "items": THREAD}, next_cursor=NULLABLE_STR)
 HEALTH = obj(["status", "timestamp", "instance_id"], status=STR, timestamp=TIME, instance_id=STR)
@@ -95,18 +124,46 @@ PAGE_QUERY = [
     {"name": "cursor", "in": "query", "schema": STR},
 ]
 
+# Options Cheatcode's web app sends that have no effect here (the agent and its model decide).
+WEB_APP_OPTIONS: dict[str, Any] = dict(
+    enable_thinking=BOOL, reasoning_effort=STR, stream=BOOL, app_type={"type": "string", "enum": ["web", "mobile"]}
+)
 AGENT_START = obj(
-    [], prompt={"type": "string", "maxLength": 100000}, model=STR, idempotency_key={"type": "string", "maxLength": 200}
+    [],
+    prompt={"type": "string", "maxLength": 100000, "description": "Default: the thread's last user message"},
+    model=STR,
+    model_name=STR,
+    idempotency_key={"type": "string", "maxLength": 200},
+    **WEB_APP_OPTIONS,
 )
 AGENT_STARTED = obj(["agent_run_id", "status"], agent_run_id=UUID, status=STR)
-AGENT_STATUS = obj(["agent_run_id", "status"], agent_run_id=UUID, status=STR, error=NULLABLE_STR)
+AGENT_STATUS = obj(
+    ["agent_run_id", "status"],
+    agent_run_id=UUID,
+    status=STR,
+    error=NULLABLE_STR,
+    message=STR,
+    stop_requested=BOOL,
+    db_status=STR,
+    completed_at={"type": ["string", "null"]},
+    timestamp={"type": ["string", "null"]},
+)
 USAGE = obj(
     ["prompt_tokens", "completion_tokens", "total_tokens"], prompt_tokens=INT, completion_tokens=INT, total_tokens=INT
 )
 AGENT_RUN = obj(
-    ["id", "agent_run_id", "thread_id", "project_id", "status", "model", "created_at"],
+    ["id", "agent_run_id", "run_id", "thread_id", "project_id", "status", "run_status", "model", "created_at"],
     id=UUID,
     agent_run_id=UUID,
+    run_id=UUID,
+    threadId=UUID,
+    startedAt={"type": ["string", "null"]},
+    completedAt={"type": ["string", "null"]},
+    updated_at={"type": ["string", "null"]},
+    run_status={
+        **STR,
+        "description": "The run's own status (`status` reads `running` for any active run when the dialect is cheatcode)",
+    },
     thread_id=UUID,
     project_id=UUID,
     status=STR,
@@ -152,7 +209,18 @@ def sse_event(description: str, data: dict[str, Any]) -> dict[str, Any]:
 
 EVENT_STREAM = sse_event("SSE: `id: <seq>`, `event: message`, `data: <RunEvent JSON>`; `: ping` every 15 s", RUN_EVENT)
 AGENT_INITIATE = obj(
-    ["prompt"], prompt={"type": "string", "minLength": 1, "maxLength": 100000}, name=STR, model=STR, idempotency_key=STR
+    ["prompt"],
+    prompt={"type": "string", "minLength": 1, "maxLength": 100000},
+    name=STR,
+    model=STR,
+    model_name=STR,
+    idempotency_key=STR,
+    files={
+        "type": "array",
+        "items": {"type": "string", "format": "binary"},
+        "description": "multipart only: images, written to the project's sandbox and named in the prompt",
+    },
+    **WEB_APP_OPTIONS,
 )
 AGENT_INITIATED = obj(
     ["project_id", "thread_id", "agent_run_id", "status"],
@@ -162,11 +230,17 @@ AGENT_INITIATED = obj(
     status=STR,
 )
 MODEL = obj(
-    ["id", "name", "provider"],
+    ["id", "name", "provider", "openrouter_id", "description", "max_tokens"],
     id=STR,
     name=STR,
     provider=STR,
     context_length={"type": ["integer", "null"]},
     default=BOOL,
+    openrouter_id=STR,
+    description=STR,
+    max_tokens=INT,
+    context_window={"type": ["integer", "null"]},
+    cost_input_per_1k={"type": "number"},
+    cost_output_per_1k={"type": "number"},
 )
-MODEL_LIST = obj(["models"], models={"type": "array", "items": MODEL})
+MODEL_LIST = obj(["models", "default_model_id"], models={"type": "array", "items": MODEL}, default_model_id=STR)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Sequence
+from typing import Any, Protocol
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -36,17 +36,43 @@ def sse_frame(event: RunEvent, shape: Callable[[RunEvent], dict[str, Any]]) -> b
     return f"id: {event.seq}\nevent: message\ndata: {data}\n\n".encode()
 
 
+class FrameEncoder(Protocol):
+    """Turns one run event into the bytes of its SSE frames (none, one or several; the last carries `id:`).
+    `key` names the encoding: frames are shared between the responses whose encoder has the same key."""
+
+    @property
+    def key(self) -> Hashable: ...
+
+    async def __call__(self, event: RunEvent) -> bytes: ...
+
+
+class ShapeEncoder:
+    """runplane's documented frames: `id: <seq>`, `event: message`, `data: <shape(event)>`."""
+
+    def __init__(self, shape: Callable[[RunEvent], dict[str, Any]]) -> None:
+        self.shape = shape
+        self.key = ("sse", shape.__module__, shape.__qualname__)
+
+    def frame(self, event: RunEvent) -> bytes:
+        return sse_frame(event, self.shape)
+
+    async def __call__(self, event: RunEvent) -> bytes:
+        return self.frame(event)
+
+
 async def event_stream_response(
     ctx: RequestContext,
     stream: ops.RunStream,
-    shape: Callable[[RunEvent], dict[str, Any]],
+    encoder: FrameEncoder,
     *,
     heartbeat: float = HEARTBEAT_SECONDS,
 ) -> StreamingResponse:
-    frame_key = ("sse", shape.__module__, shape.__qualname__)  # frames differ by shape: never share across shapes
+    frame_key = encoder.key  # frames differ by encoding: never share across encodings
 
     async def encode(event: RunEvent) -> bytes:
-        return _frames.encode_once(frame_key, event, lambda e: sse_frame(e, shape))
+        if isinstance(encoder, ShapeEncoder):  # the fan-out hot path: no coroutine per event
+            return _frames.encode_once(frame_key, event, encoder.frame)
+        return await _frames.encode_once_async(frame_key, event, encoder)
 
     async def body() -> AsyncIterator[bytes]:
         sink: QueueSink[bytes] = QueueSink(BOUND_BYTES, len)

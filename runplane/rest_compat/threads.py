@@ -1,53 +1,80 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runplane.models import Thread
+from runplane.models import Message, Thread
 from runplane.resolvers import threads as ops
-from runplane.rest_compat.common import iso, json_body, ok, query_int, user_context
+from runplane.rest_compat.common import iso, json_body, list_response, ok, query_int, user_context
+from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.registry import api
-from runplane.rest_compat.schemas import PAGE_QUERY, THREAD, THREAD_CREATE, THREAD_LIST, UUID
+from runplane.rest_compat.schemas import (
+    MESSAGE,
+    MESSAGE_CREATE,
+    MESSAGE_LIST,
+    PAGE_QUERY,
+    THREAD,
+    THREAD_CREATE,
+    THREAD_LIST,
+    UUID,
+)
 
 TAG = "threads"
 
 
 def thread_json(thread: Thread) -> dict[str, Any]:
+    """runplane's fields, and the original's `metadata.name` (the thread's title) and `is_public`."""
     return {
         "thread_id": str(thread.id),
         "project_id": str(thread.project_id),  # type: ignore[attr-defined]
         "account_id": str(thread.owner_id),  # type: ignore[attr-defined]
         "title": thread.title,
+        "metadata": {"name": thread.title} if thread.title else {},
+        "is_public": False,
         "created_at": iso(thread.created_at),
         "updated_at": iso(thread.updated_at),
+    }
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """The original backend's message row (content and metadata JSON-encoded, `type` the role), and runplane's
+    `role` and plain `text`."""
+    return {
+        "message_id": str(message.id),
+        "thread_id": str(message.thread_id),  # type: ignore[attr-defined]
+        "type": message.role,
+        "role": message.role,
+        "is_llm_message": message.role in {"user", "assistant"},
+        "content": json.dumps({"role": message.role, "content": message.content}, ensure_ascii=False),
+        "text": message.content,
+        "metadata": "{}",
+        "created_at": iso(message.created_at),
+        "updated_at": iso(message.created_at),
     }
 
 
 @api.add(
     "GET",
     "/threads",
-    "List the caller's threads, optionally of one project",
+    "List the caller's threads, optionally of one project (a bare array in the cheatcode dialect)",
     tag=TAG,
-    response=THREAD_LIST,
-    query=[{"name": "project_id", "in": "query", "schema": UUID}, *PAGE_QUERY],
+    response={"oneOf": [THREAD_LIST, {"type": "array", "items": THREAD}]},
+    query=[{"name": "project_id", "in": "query", "schema": UUID}, *PAGE_QUERY, DIALECT_QUERY],
     errors=(404,),  # no such project
 )
 async def list_threads(request: Request) -> Response:
     ctx = await user_context(request)
+    cheatcode = is_cheatcode(request)
     page = await ops.list_threads(
         ctx,
         project_id=request.query_params.get("project_id"),
-        first=query_int(request, "limit", 20, minimum=1, maximum=100),
+        first=query_int(request, "limit", 50 if cheatcode else 20, minimum=1, maximum=100),
         after=request.query_params.get("cursor"),
     )
-    return ok(
-        {
-            "threads": [thread_json(t) for t in page.items],
-            "next_cursor": page.end_cursor if page.has_next_page else None,
-        }
-    )
+    return list_response([thread_json(t) for t in page.items], page, "threads", bare=cheatcode)
 
 
 @api.add(
@@ -65,3 +92,56 @@ async def create_thread(request: Request) -> Response:
     body = await json_body(request)
     thread = await ops.create_thread(ctx, project_id=body.get("project_id"), title=body.get("title"))
     return ok(thread_json(thread), status=201)
+
+
+@api.add(
+    "GET",
+    "/thread/{thread_id}/messages",
+    "List a thread's messages, oldest first",
+    tag=TAG,
+    response=MESSAGE_LIST,
+    query=PAGE_QUERY,
+)
+async def list_messages(request: Request) -> Response:
+    ctx = await user_context(request)
+    page = await ops.list_messages_oldest_first(
+        ctx,
+        thread_id=request.path_params["thread_id"],
+        first=query_int(request, "limit", 100, minimum=1, maximum=1000),
+        after=request.query_params.get("cursor"),
+    )
+    return list_response([message_json(m) for m in page.items], page, "messages", bare=False)
+
+
+@api.add(
+    "POST",
+    "/thread/{thread_id}/messages",
+    "Post a user message to a thread (then start a run without a prompt to answer it)",
+    tag=TAG,
+    body=MESSAGE_CREATE,
+    response=MESSAGE,
+    status=201,
+)
+async def post_message(request: Request) -> Response:
+    ctx = await user_context(request)
+    body = await json_body(request)
+    message = await ops.post_user_message(
+        ctx,
+        thread_id=request.path_params["thread_id"],
+        content=_plain_text(body.get("content", body.get("message"))),
+        kind=body.get("type", body.get("role", "user")),
+    )
+    return ok(message_json(message), status=201)
+
+
+def _plain_text(content: object) -> object:
+    """The original stored messages as JSON text `{"role": "user", "content": "..."}`: a client that sends that
+    form gets its text stored, not the JSON around it."""
+    if isinstance(content, str) and content.startswith("{"):
+        try:
+            decoded = json.loads(content)
+        except ValueError:
+            return content
+        if isinstance(decoded, dict) and decoded.get("role") == "user" and isinstance(decoded.get("content"), str):
+            return decoded["content"]
+    return content

@@ -142,7 +142,10 @@ PENDING_FIELDS = {
     "writeFiles",
 }
 # Bodies some routes need to reach their ownership check.
-BODIES: dict[tuple[str, str], dict[str, Any]] = {("POST", "/thread/{thread_id}/agent/start"): {"prompt": "hijack"}}
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/thread/{thread_id}/agent/start"): {"prompt": "hijack"},
+    ("POST", "/thread/{thread_id}/messages"): {"content": "hijack"},
+}
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,24 @@ async def test_feature_flags_when_enabled(cclient: httpx.AsyncClient) -> None:
     flags = await cclient.get("/api/feature-flags", headers=user.headers)
     assert flags.status_code == 200 and flags.json()["flags"] == {"custom_agents": True, "mobile_preview": False}
     one = await cclient.get("/api/feature-flags/mobile_preview", headers=user.headers)
-    assert one.json() == {"name": "mobile_preview", "enabled": False, "description": "Expo previews"}
+    assert one.json() == {
+        "name": "mobile_preview",
+        "flag_name": "mobile_preview",
+        "enabled": False,
+        "description": "Expo previews",
+        "details": {"description": "Expo previews"},
+    }
     assert (await cclient.get("/api/feature-flags/nope", headers=user.headers)).status_code == 404
     assert (await cclient.get("/api/feature-flags/" + "x" * 101, headers=user.headers)).status_code == 422
-    assert (await cclient.get("/api/feature-flags")).status_code == 401
+    # Public, as in the original: server-wide switches, the same for every caller.
+    assert (await cclient.get("/api/feature-flags")).json() == flags.json()
 
 
 async def test_feature_flags_are_404_when_disabled(client: httpx.AsyncClient) -> None:
     user = await register_user(client)
     assert (await client.get("/api/feature-flags", headers=user.headers)).status_code == 404
     assert (await client.get("/api/feature-flags/custom_agents", headers=user.headers)).status_code == 404
-    assert (await client.get("/api/feature-flags")).status_code == 401
+    assert (await client.get("/api/feature-flags")).status_code == 404
 
 
 async def test_welcome_email_is_sent_once_unless_forced(cclient: httpx.AsyncClient, configured: Configured) -> None:

@@ -77,8 +77,11 @@ async def test_resume_after_a_sequence_of_a_finished_run(client: httpx.AsyncClie
     assert tail == everything[2:]
     by_query = await read_stream(client, run_id, alice.headers, params={"after": 3})
     assert by_query == everything[3:]
-    # Past the end: nothing to send, and the stream ends at once instead of hanging.
-    assert await read_stream(client, run_id, {**alice.headers, "Last-Event-ID": str(len(everything))}, timeout=10) == []
+    # Past the end of a finished run: 204 at once, which tells an EventSource to stop reconnecting.
+    past_end = await client.get(
+        f"/api/agent-run/{run_id}/stream", headers={**alice.headers, "Last-Event-ID": str(len(everything))}
+    )
+    assert past_end.status_code == 204 and past_end.content == b""
 
 
 async def _read_until_dropped(

@@ -233,7 +233,9 @@ async def test_models_available(client: httpx.AsyncClient, alice: UserHandle) ->
     models = response.json()["models"]
     scripted = next(m for m in models if m["id"] == "scripted/demo")
     assert scripted["default"] is True and scripted["provider"] == "scripted"
-    assert (await client.get("/api/models/available")).status_code == 401
+    # Public, as in the original (Cheatcode's web app sends no token): the catalogue is the same for everyone.
+    anonymous = await client.get("/api/models/available")
+    assert anonymous.status_code == 200 and anonymous.json() == response.json()
 
 
 async def test_stop_of_a_finished_run_changes_nothing(client: httpx.AsyncClient, alice: UserHandle) -> None:

@@ -1,0 +1,42 @@
+"""Which REST dialect a request gets where runplane's documented shapes and Cheatcode's web app truly conflict.
+
+Only three things differ; everything else is one shape with the fields of both (additions, not forks):
+- the run stream (`/agent-run/{id}/stream`): runplane's documented event frames, or the original backend's
+  message rows (rest_compat/run_messages.py);
+- `GET /projects` and `GET /threads`: `{"projects": [...], "next_cursor"}` objects, or bare arrays;
+- a run's `status` on `GET /agent-run/{id}`: `queued`/`paused` as such, or `running` (the web app treats any
+  other status as "the run is over" before it even connects to the stream).
+
+A client that can say what it wants sends `?dialect=runplane|cheatcode`; one that cannot (the web app, unchanged)
+gets the server's default, `RUNPLANE_REST_DIALECT`.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from runplane.config import REST_DIALECTS
+from runplane.errors import InvalidInput
+from runplane.rest_compat.schemas import STR
+
+RUNPLANE, CHEATCODE = "runplane", "cheatcode"
+DIALECT_QUERY = {
+    "name": "dialect",
+    "in": "query",
+    "description": "runplane (documented shapes) or cheatcode (the original backend's); default RUNPLANE_REST_DIALECT",
+    "schema": {**STR, "enum": list(REST_DIALECTS)},
+}
+
+
+def dialect_of(request: Request) -> str:
+    chosen = request.query_params.get("dialect")
+    if chosen is None or chosen == "":
+        dialect: str = request.app.state.services.settings.rest_dialect
+        return dialect
+    if chosen not in REST_DIALECTS:
+        raise InvalidInput(f"dialect must be one of {', '.join(REST_DIALECTS)}", field="dialect")
+    return chosen
+
+
+def is_cheatcode(request: Request) -> bool:
+    return dialect_of(request) == CHEATCODE
