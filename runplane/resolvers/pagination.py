@@ -49,28 +49,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise InvalidInput("after is not a valid cursor", field="after") from None
 
 
-def after_filter(after: str | None) -> Q:
-    """Rows strictly after the cursor in (created_at desc, id desc) order."""
+def after_filter(after: str | None, *, oldest_first: bool = False) -> Q:
+    """Rows strictly after the cursor in (created_at, id) order, descending unless `oldest_first`."""
     if not after:
         return Q()
     created_at, row_id = decode_cursor(after)
+    if oldest_first:
+        return Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=row_id)
     return Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=row_id)
 
 
-async def paginate(query: QuerySet[T], *, first: int, after: str | None) -> Page[T]:
-    rows = await query.filter(after_filter(after)).order_by("-created_at", "-id").limit(first + 1)
-    return Page(items=list(rows[:first]), has_next_page=len(rows) > first, has_previous_page=bool(after))
-
-
-def after_filter_ascending(after: str | None) -> Q:
-    """Rows strictly after the cursor in (created_at asc, id asc) order."""
-    if not after:
-        return Q()
-    created_at, row_id = decode_cursor(after)
-    return Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=row_id)
-
-
-async def paginate_ascending(query: QuerySet[T], *, first: int, after: str | None) -> Page[T]:
-    """Oldest first (a conversation's messages), with cursors of the same form."""
-    rows = await query.filter(after_filter_ascending(after)).order_by("created_at", "id").limit(first + 1)
+async def paginate(query: QuerySet[T], *, first: int, after: str | None, oldest_first: bool = False) -> Page[T]:
+    """Newest first; `oldest_first` for what reads from its start (a conversation's messages)."""
+    order = ("created_at", "id") if oldest_first else ("-created_at", "-id")
+    rows = await query.filter(after_filter(after, oldest_first=oldest_first)).order_by(*order).limit(first + 1)
     return Page(items=list(rows[:first]), has_next_page=len(rows) > first, has_previous_page=bool(after))

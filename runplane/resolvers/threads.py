@@ -11,7 +11,7 @@ from runplane.errors import InvalidInput, NotFound
 from runplane.models import Message, Thread
 from runplane.resolvers.batching import first_children
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.pagination import Page, paginate, paginate_ascending
+from runplane.resolvers.pagination import Page, paginate
 from runplane.resolvers.projects import owned_project
 from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid, required_id
 
@@ -56,8 +56,8 @@ async def list_messages_oldest_first(
 ) -> Page[Message]:
     """A conversation reads from its start: oldest first, `after` a cursor of this listing."""
     thread = await owned_thread(ctx, thread_id)
-    return await paginate_ascending(
-        Message.filter(thread_id=thread.id), first=clean_limit(first, maximum=1000), after=after
+    return await paginate(
+        Message.filter(thread_id=thread.id), first=clean_limit(first, maximum=1000), after=after, oldest_first=True
     )
 
 
