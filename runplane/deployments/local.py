@@ -18,7 +18,10 @@ class LocalSiteProvider:
     async def deploy(self, *, deployment_id: str, name: str, files: list[DeployFile]) -> ProviderResult:
         await asyncio.to_thread(self._publish, deployment_id, files)
         return ProviderResult(
-            "ready", url=f"/sites/{deployment_id}/", external_id=deployment_id, message=f"{len(files)} files published"
+            "ready",
+            url=f"/sites/{deployment_id}/",
+            external_id=deployment_id,
+            message=f"{len(files)} file{'' if len(files) == 1 else 's'} published",
         )
 
     def _publish(self, deployment_id: str, files: list[DeployFile]) -> None:

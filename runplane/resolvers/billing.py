@@ -46,6 +46,7 @@ from runplane.config import Settings
 from runplane.errors import Conflict, InvalidInput, QuotaExceeded, ServiceUnavailable
 from runplane.models import AgentRun, CheckoutSession, Project, Subscription, UsageEntry, User
 from runplane.models.agent_run import ACTIVE_STATUSES
+from runplane.models.deployment import Deployment
 from runplane.resolvers import byok, rate_limits
 from runplane.resolvers.byok import is_scripted
 from runplane.resolvers.context import RequestContext
@@ -139,6 +140,7 @@ class BillingStatus:
     plan: Plan
     has_own_key: bool
     projects_used: int
+    deployments_used: int = 0  # projects with a deployment (the plan's max_deployments counts those)
 
     @property
     def tokens_used(self) -> int:
@@ -169,7 +171,12 @@ async def status_for(settings: Settings, user_id: uuid.UUID) -> BillingStatus:
         plans_of(settings).effective(sub.plan),
         await byok.has_key(user_id),
         await Project.filter(owner_id=user_id).count(),
+        await deployed_projects(user_id),
     )
+
+
+async def deployed_projects(user_id: uuid.UUID) -> int:
+    return len(await Deployment.filter(owner_id=user_id).distinct().values_list("project_id", flat=True))
 
 
 async def billing_status(ctx: RequestContext) -> BillingStatus:
@@ -359,9 +366,14 @@ class UsageHistory:
         return total
 
 
-async def usage_history(ctx: RequestContext, *, start_date: object = None, end_date: object = None) -> UsageHistory:
-    """The caller's ledger summed per UTC day, every day of [start_date, end_date] (default: the last 30)."""
+async def usage_history(
+    ctx: RequestContext, *, start_date: object = None, end_date: object = None, days: int | None = None
+) -> UsageHistory:
+    """The caller's ledger summed per UTC day, every day of [start_date, end_date] (default: the last 30), or of
+    the last `days` days (Cheatcode's `?days=`)."""
     user_id = ctx.require(BILLING_READ)
+    if days is not None:
+        start_date = (now().date() - timedelta(days=days - 1)).isoformat()
     start, end = _date_range(_clean_date(start_date, "start_date"), _clean_date(end_date, "end_date"))
     days = {start + timedelta(days=i): UsageDay(start + timedelta(days=i)) for i in range((end - start).days + 1)}
     rows = await UsageEntry.filter(
@@ -370,6 +382,36 @@ async def usage_history(ctx: RequestContext, *, start_date: object = None, end_d
     for created_at, prompt, completion, total, source in rows:
         days[created_at.astimezone(UTC).date()].add(prompt, completion, total, source)
     return UsageHistory(start, end, list(days.values()))
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """One run's usage, with the thread and project it ran in (None once the run was deleted)."""
+
+    entry: UsageEntry
+    thread_id: uuid.UUID | None
+    project_id: uuid.UUID | None
+
+
+async def usage_lines(ctx: RequestContext, history: UsageHistory, *, limit: int = 1000) -> list[UsageLine]:
+    """The runs behind a usage history, newest first: two queries, runs re-checked against the caller."""
+    user_id = ctx.require(BILLING_READ)
+    entries = (
+        await UsageEntry.filter(
+            user_id=user_id,
+            created_at__gte=_midnight(history.start),
+            created_at__lt=_midnight(history.end + timedelta(days=1)),
+        )
+        .order_by("-created_at")
+        .limit(limit)
+    )
+    runs = {
+        run_id: (thread_id, project_id)
+        for run_id, thread_id, project_id in await AgentRun.filter(
+            id__in=[e.run_id for e in entries], owner_id=user_id
+        ).values_list("id", "thread_id", "project_id")
+    }
+    return [UsageLine(e, *runs.get(e.run_id, (None, None))) for e in entries]
 
 
 def _clean_date(value: object, field: str) -> date | None:

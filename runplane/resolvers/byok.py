@@ -19,7 +19,7 @@ from runplane.auth.abilities import BILLING_READ, BILLING_WRITE
 from runplane.billing.crypto import DecryptionFailed, mask_secret, secret_box
 from runplane.config import Settings
 from runplane.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
-from runplane.models import UserModelKey
+from runplane.models import UsageEntry, UserModelKey
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 
@@ -79,6 +79,19 @@ async def set_openrouter_key(ctx: RequestContext, *, key: object) -> UserModelKe
 async def openrouter_key_status(ctx: RequestContext) -> UserModelKey | None:
     user_id = ctx.require(BILLING_READ)
     return await UserModelKey.get_or_none(user_id=user_id, provider=PROVIDER)
+
+
+def check_account(ctx: RequestContext, account_id: object) -> None:
+    """Cheatcode's server-side proxy names the account (`?account_id=`, or in the body): the token decides whose
+    key this is, and an account_id that is not the token's is "not found", never trusted."""
+    if account_id is not None and account_id != "" and str(account_id) != str(ctx.user_id):
+        raise NotFound("Account not found")
+
+
+async def key_last_used(user_id: uuid.UUID) -> datetime | None:
+    """When a run last spent tokens on the user's own key (the ledger says which key paid)."""
+    entry = await UsageEntry.filter(user_id=user_id, source="byok").order_by("-created_at").first()
+    return entry.created_at if entry is not None else None
 
 
 async def delete_openrouter_key(ctx: RequestContext) -> bool:

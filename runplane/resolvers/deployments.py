@@ -111,7 +111,7 @@ async def _latest(project_id: uuid.UUID) -> Deployment | None:
 
 
 async def _deployed_projects(user_id: uuid.UUID) -> int:
-    return len(await Deployment.filter(owner_id=user_id).distinct().values_list("project_id", flat=True))
+    return await billing.deployed_projects(user_id)
 
 
 async def _publish(

@@ -125,6 +125,22 @@ async def file_tree(
     return await sandbox.tree(user_path(path), max_entries=max_entries)
 
 
+async def _project_sandbox_id(ctx: RequestContext, project_id: object) -> uuid.UUID:
+    row = await project_sandbox(ctx, project_id=project_id)
+    if row is None:
+        raise NotFound("This project has no sandbox yet")
+    return row.id
+
+
+async def list_project_files(ctx: RequestContext, *, project_id: object, path: object = None) -> list[FileInfo]:
+    """The files of the project's sandbox (Cheatcode's `/project/{id}/git/files`)."""
+    return await list_files(ctx, sandbox_id=await _project_sandbox_id(ctx, project_id), path=path)
+
+
+async def read_project_file(ctx: RequestContext, *, project_id: object, path: object) -> FileContent:
+    return await read_file(ctx, sandbox_id=await _project_sandbox_id(ctx, project_id), path=path)
+
+
 @dataclass(frozen=True)
 class FileContent:
     path: str
@@ -197,6 +213,13 @@ async def write_file(ctx: RequestContext, *, sandbox_id: object, path: object, d
     return info
 
 
+async def write_text_file(ctx: RequestContext, *, sandbox_id: object, path: object, content: object) -> FileInfo:
+    await owned_sandbox(ctx, sandbox_id, ability=SANDBOX_EXEC)  # another user's sandbox: 404 before the body's 422
+    if not isinstance(content, str):
+        raise InvalidInput("content must be a string", field="content")
+    return await write_file(ctx, sandbox_id=sandbox_id, path=path, data=content.encode())
+
+
 async def delete_files(ctx: RequestContext, *, sandbox_id: object, paths: object) -> list[str]:
     if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
         raise InvalidInput("paths must be a non-empty list of strings", field="paths")
@@ -251,7 +274,9 @@ async def execute(
     name = _session_name(session_name, wants_port)
     if any(s.name == name and s.status == "running" for s in sandbox.list_sessions()):
         raise SandboxConflictError(f"session {name} is already running")  # before a port is taken for it
-    port_number = sandbox.allocate_port() if wants_port else None
+    # Every session gets a port of its own, in PORT: `cd app && pnpm dev`, started without dev_server (as
+    # Cheatcode's web app starts it), is then previewable like one that asked.
+    port_number = sandbox.allocate_port()
     status = await sandbox.start_session(name, text, cwd=directory, env=environment, port=port_number, timeout=wall)
     return Execution(session=status)
 

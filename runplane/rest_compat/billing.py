@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from runplane.resolvers import billing as ops
 from runplane.resolvers import billing_admin as admin_ops
 from runplane.resolvers import byok as key_ops
 from runplane.resolvers import payment_methods as pm_ops
-from runplane.resolvers.billing import BillingStatus, UsageDay
+from runplane.resolvers.billing import BillingStatus, UsageDay, UsageLine
 from runplane.rest_compat.common import admin_context, iso, json_body, ok, query_int, user_context
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, TIME, obj
@@ -153,8 +154,23 @@ VALIDATION = obj(
 RESET_BODY = obj([], user_id={"type": "string", "format": "uuid"}, all=BOOL)
 
 
+# Cheatcode shows "credits", not tokens: one credit is this many tokens (the original's display unit).
+TOKENS_PER_CREDIT = 1000
+
+
+def credits(tokens: int | None) -> int | None:
+    return None if tokens is None else tokens // TOKENS_PER_CREDIT
+
+
+def _prices(plan: Plan) -> dict[str, float]:
+    """`price_usd` / `price_inr` as the web app reads them: the plan's price in its own currency, 0 in the other."""
+    price = plan.price_cents / 100
+    return {"price_usd": price if plan.currency == "usd" else 0, "price_inr": price if plan.currency == "inr" else 0}
+
+
 def plan_json(plan: Plan) -> dict[str, Any]:
     return {
+        **_original_plan_fields(plan),
         "id": plan.id,
         "name": plan.name,
         "price_cents": plan.price_cents,
@@ -166,6 +182,17 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "features": list(plan.features),
         "purchasable": plan.is_paid and bool(plan.checkout_ids),
         "providers": sorted(plan.checkout_ids),
+    }
+
+
+def _original_plan_fields(plan: Plan) -> dict[str, Any]:
+    """What the web app's plan cards read (lib/api/types.ts PlanDetails)."""
+    return {
+        "plan_id": plan.id,
+        **_prices(plan),
+        "token_quota": plan.token_allowance,
+        "display_credits": credits(plan.token_allowance),
+        "description": f"{plan.name}: " + (", ".join(plan.features) if plan.features else "runplane plan"),
     }
 
 
@@ -187,6 +214,7 @@ def subscription_json(sub: Subscription, plan: Plan) -> dict[str, Any]:
 def status_json(status: BillingStatus) -> dict[str, Any]:
     sub, plan = status.subscription, status.plan
     return {
+        **_original_status_fields(status),
         "plan": plan.id,
         "plan_name": plan.name,
         "status": sub.status,
@@ -201,6 +229,46 @@ def status_json(status: BillingStatus) -> dict[str, Any]:
         "byok_key_configured": status.has_own_key,
         "limits": {"projects": plan.max_projects, "deployments": plan.max_deployments},
         "projects_used": status.projects_used,
+    }
+
+
+def _original_status_fields(status: BillingStatus) -> dict[str, Any]:
+    """What the web app reads (lib/api/types.ts BillingStatusResponse); unlimited quotas are null."""
+    sub, plan = status.subscription, status.plan
+    return {
+        "account_id": str(sub.user_id),  # type: ignore[attr-defined]
+        "plan_id": plan.id,
+        **_prices(plan),
+        "tokens_total": status.tokens_limit,
+        "credits_total": credits(status.tokens_limit),
+        "credits_remaining": credits(status.tokens_remaining),
+        "quota_resets_at": iso(sub.current_period_end),
+        "subscription_status": sub.status,
+        "features": list(plan.features),
+        "deployments_used": status.deployments_used,
+        "deployments_total": plan.max_deployments,
+        "message": "" if status.can_run else "Token allowance used up for this period: upgrade, or add your own key",
+    }
+
+
+def usage_line_json(line: UsageLine) -> dict[str, Any]:
+    """One run's usage as the web app's usage table reads it (lib/api/types.ts TokenUsageEntry)."""
+    entry = line.entry
+    return {
+        "id": str(entry.id),
+        "account_id": str(entry.user_id),  # type: ignore[attr-defined]
+        "run_id": str(entry.run_id),
+        "thread_id": str(line.thread_id) if line.thread_id else None,
+        "project_id": str(line.project_id) if line.project_id else None,
+        "message_id": None,
+        "model": entry.model,
+        "source": entry.source,
+        "prompt_tokens": entry.prompt_tokens,
+        "completion_tokens": entry.completion_tokens,
+        "total_tokens": entry.total_tokens,
+        "tokens_remaining_after": None,  # not recorded per run
+        "estimated_cost": 0.0,  # runplane bills tokens, not money, per run
+        "created_at": iso(entry.created_at),
     }
 
 
@@ -227,9 +295,16 @@ def checkout_json(checkout: CheckoutSession) -> dict[str, Any]:
     }
 
 
-def key_status_json(row: UserModelKey | None) -> dict[str, Any]:
+KEY_LABEL = "OpenRouter API Key"  # runplane keeps no name of its own for a stored key
+
+
+def key_status_json(row: UserModelKey | None, last_used: datetime | None = None) -> dict[str, Any]:
     if row is None:
         return {
+            "has_key": False,
+            "key_configured": False,
+            "display_name": None,
+            "last_used_at": None,
             "configured": False,
             "provider": key_ops.PROVIDER,
             "hint": None,
@@ -238,6 +313,10 @@ def key_status_json(row: UserModelKey | None) -> dict[str, Any]:
             "last_test_status": None,
         }
     return {
+        "has_key": True,
+        "key_configured": row.last_test_status != "invalid",
+        "display_name": KEY_LABEL,
+        "last_used_at": iso(last_used),
         "configured": True,
         "provider": row.provider,
         "hint": row.hint,
@@ -273,7 +352,10 @@ async def billing_status(request: Request) -> Response:
 )
 async def subscription(request: Request) -> Response:
     sub, plan = await ops.get_subscription(await user_context(request))
-    return ok({"subscription": subscription_json(sub, plan)})
+    nested = subscription_json(sub, plan)
+    # The web app reads the subscription flat (lib/api/types.ts SubscriptionStatus): the same facts, top level.
+    flat = {k: nested[k] for k in ("status", "plan_name", "current_period_end", "cancel_at_period_end")}
+    return ok({"subscription": nested, **flat, "price_id": plan.id, "has_schedule": False})
 
 
 @api.add(
@@ -285,17 +367,25 @@ async def subscription(request: Request) -> Response:
     query=DATE_QUERY,
 )
 async def usage_history(request: Request) -> Response:
+    ctx = await user_context(request)
     history = await ops.usage_history(
-        await user_context(request),
+        ctx,
         start_date=request.query_params.get("start_date"),
         end_date=request.query_params.get("end_date"),
+        days=query_int(request, "days", None, minimum=1, maximum=366),
     )
+    lines = await ops.usage_lines(ctx, history)
+    totals = history.totals
     return ok(
         {
             "start_date": history.start.isoformat(),
             "end_date": history.end.isoformat(),
             "days": [day_json(d) for d in history.days],
-            "totals": {**day_json(history.totals), "date": None},
+            "totals": {**day_json(totals), "date": None},
+            "account_id": str(ctx.user_id),
+            "usage_entries": [usage_line_json(line) for line in lines],
+            "total_tokens_used": totals.total_tokens,
+            "total_credits_used": credits(totals.total_tokens),
         }
     )
 
@@ -326,7 +416,8 @@ async def create_checkout_session(request: Request) -> Response:
         success_url=body.get("success_url"),
         cancel_url=body.get("cancel_url"),
     )
-    return ok(checkout_json(checkout))
+    plan = next((plan_json(p) for p in ops.list_plans(ctx) if p.id == checkout.plan), None)
+    return ok({**checkout_json(checkout), "success": True, "message": "Checkout session created", "plan_details": plan})
 
 
 @api.add(
@@ -368,19 +459,26 @@ async def upgrade_plan(request: Request) -> Response:
 async def set_key(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request)
-    return ok(key_status_json(await key_ops.set_openrouter_key(ctx, key=body.get("api_key", body.get("key")))))
+    key_ops.check_account(ctx, body.get("account_id") or request.query_params.get("account_id"))
+    row = await key_ops.set_openrouter_key(ctx, key=body.get("api_key", body.get("key")))
+    return ok({**key_status_json(row), "success": True, "message": "OpenRouter API key stored"})
 
 
 @api.add(
     "GET", "/billing/openrouter-key/status", "Whether a key is stored, with a masked hint", tag=TAG, response=KEY_STATUS
 )
 async def key_status(request: Request) -> Response:
-    return ok(key_status_json(await key_ops.openrouter_key_status(await user_context(request))))
+    ctx = await user_context(request)
+    key_ops.check_account(ctx, request.query_params.get("account_id"))
+    row = await key_ops.openrouter_key_status(ctx)
+    return ok(key_status_json(row, await key_ops.key_last_used(ctx.user_id) if row else None))
 
 
 @api.add("DELETE", "/billing/openrouter-key", "Remove the stored key", tag=TAG, response=obj(["deleted"], deleted=BOOL))
 async def delete_key(request: Request) -> Response:
-    return ok({"deleted": await key_ops.delete_openrouter_key(await user_context(request))})
+    ctx = await user_context(request)
+    key_ops.check_account(ctx, request.query_params.get("account_id"))
+    return ok({"deleted": await key_ops.delete_openrouter_key(ctx), "success": True})
 
 
 @api.add(
@@ -396,6 +494,9 @@ async def test_key(request: Request) -> Response:
     ctx = await user_context(request)
     body = await json_body(request, required=False)
     result = await key_ops.test_openrouter_key(ctx, key=body.get("api_key", body.get("key")))
+    key_info = {"usage": result.usage, "limit": result.limit, "limit_remaining": None, "is_free_tier": False}
+    if result.usage is not None and result.limit is not None:
+        key_info["limit_remaining"] = max(0.0, result.limit - result.usage)
     return ok(
         {
             "valid": result.valid,
@@ -404,6 +505,11 @@ async def test_key(request: Request) -> Response:
             "label": result.label,
             "usage": result.usage,
             "limit": result.limit,
+            # The web app's KeyTestResult (hooks/react-query/settings/use-settings-queries.ts).
+            "success": result.valid,
+            "message": "The key works" if result.valid else "The provider refused this key",
+            "error": None if result.valid else "invalid key",
+            "key_info": key_info,
         }
     )
 

@@ -16,9 +16,11 @@ from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import parse_uuid
 from runplane.rest_compat.common import iso, json_body, ok, services_of, user_context
 from runplane.rest_compat.registry import api
-from runplane.rest_compat.schemas import NULLABLE_STR, STR, TIME, UUID, obj
+from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, TIME, UUID, obj
 
 TAG = "deployments"
+# A deployment's status as the web app's progress bar names it (components/thread/thread-site-header.tsx).
+STATES = {"queued": "preparing", "building": "building", "ready": "deployed", "error": "failed", "canceled": "failed"}
 DEPLOY_BODY = obj(
     [],
     source_dir={
@@ -38,8 +40,19 @@ DEPLOYMENT = obj(
     ["project_id", "status"],
     project_id=UUID,
     deployment_id={**UUID, "type": ["string", "null"]},
-    provider=STR,  # null: not deployed status=STR, url=NULLABLE_STR, version=INT,
+    provider=STR,  # null: not deployed
+    status=STR,
+    url=NULLABLE_STR,
+    version=INT,
     external_id=NULLABLE_STR,
+    has_deployment=BOOL,
+    domains={
+        "type": "array",
+        "items": STR,
+        "description": "host[/path] of the site (https:// is prepended by the web app)",
+    },
+    state={"type": "string", "enum": sorted({*STATES.values(), "unknown"})},
+    message=STR,
     source_dir=STR,
     error=NULLABLE_STR,
     created_at=TIME,
@@ -48,15 +61,28 @@ DEPLOYMENT = obj(
 )
 
 
+def _original_fields(url: str | None, status: str | None, message: str) -> dict[str, Any]:
+    domain = url.split("://", 1)[-1].rstrip("/") if url else None
+    return {
+        "has_deployment": status is not None and status not in {"error", "canceled"},
+        "domains": [domain] if domain else [],
+        "state": STATES.get(status or "", "unknown"),
+        "message": message,
+    }
+
+
 def deployment_json(ctx: RequestContext, request: Request, view: ops.DeploymentView) -> dict[str, Any]:
     row = view.deployment
+    url = ops.public_url(ctx, row, str(request.base_url))
+    last = view.history[-1].message if view.history else ""
     return {
+        **_original_fields(url, row.status, row.error or last),
         "project_id": str(row.project_id),  # type: ignore[attr-defined]
         "deployment_id": str(row.id),
         "provider": row.provider,
         "status": row.status,
         "version": row.version,
-        "url": ops.public_url(ctx, row, str(request.base_url)),
+        "url": url,
         "external_id": row.external_id,
         "source_dir": row.source_dir,
         "error": row.error,
@@ -120,6 +146,7 @@ async def update(request: Request) -> Response:
 def _status_json(ctx: RequestContext, request: Request, view: ops.DeploymentView | None) -> dict[str, Any]:
     if view is None:
         return {
+            **_original_fields(None, None, "Not deployed"),
             "project_id": request.path_params["project_id"],
             "status": "not_deployed",
             "deployment_id": None,

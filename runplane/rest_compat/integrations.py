@@ -76,6 +76,11 @@ def profile_json(row: IntegrationProfile) -> dict[str, Any]:
         "is_default": row.is_default,
         "is_dashboard_default": row.is_dashboard_default,
         "is_active": row.is_active,
+        # The original's names for the same facts (frontend/src/types/composio-profiles.ts ComposioProfile).
+        "user_id": str(row.owner_id),  # type: ignore[attr-defined]
+        "is_default_for_dashboard": row.is_dashboard_default,
+        "is_connected": row.is_active,  # the original mirrored is_active: Composio holds the connection state
+        "mcp_qualified_name": f"composio.{row.toolkit_slug}",
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
     }
@@ -149,7 +154,7 @@ async def tools_list(request: Request) -> Response:
 async def list_profiles(request: Request) -> Response:
     ctx = await user_context(request)
     rows = await ops.list_profiles(ctx, toolkit_slug=request.query_params.get("toolkit_slug"))
-    return ok({"success": True, "profiles": [profile_json(r) for r in rows]})
+    return ok({"success": True, "profiles": [profile_json(r) for r in rows], "count": len(rows)})
 
 
 @api.add(
@@ -298,13 +303,14 @@ def _grouped(rows: list[IntegrationProfile]) -> list[dict[str, Any]]:
             row.toolkit_slug, {"toolkit_slug": row.toolkit_slug, "toolkit_name": row.toolkit_name, "profiles": []}
         )
         group["profiles"].append(profile_json(row))
-    return list(groups.values())
+    return [{**group, "profile_count": len(group["profiles"])} for group in groups.values()]
 
 
 @api.add("GET", "/composio-secure/composio-profiles", "The caller's profiles grouped by toolkit", tag=SECURE)
 async def secure_profiles(request: Request) -> Response:
     ctx = await user_context(request)
-    return ok({"success": True, "toolkits": _grouped(await ops.list_profiles(ctx))})
+    rows = await ops.list_profiles(ctx)
+    return ok({"success": True, "toolkits": _grouped(rows), "total_profiles": len(rows)})
 
 
 @api.add("GET", "/composio-secure/composio-profiles/{profile_id}/mcp-url", "A profile's MCP URL", tag=SECURE)
@@ -382,24 +388,23 @@ async def secure_toggle_active(request: Request) -> Response:
 @api.add("GET", "/composio-secure/dashboard-profiles", "Active profiles, dashboard defaults first", tag=SECURE)
 async def secure_dashboard_profiles(request: Request) -> Response:
     ctx = await user_context(request)
-    return ok({"success": True, "profiles": [profile_json(r) for r in await ops.dashboard_profiles(ctx)]})
+    rows = await ops.dashboard_profiles(ctx)
+    return ok({"success": True, "profiles": [profile_json(r) for r in rows], "count": len(rows)})
 
 
 @api.add("GET", "/composio-secure/dashboard-mcp-urls", "One MCP URL per toolkit for the dashboard", tag=SECURE)
 async def secure_dashboard_urls(request: Request) -> Response:
     ctx = await user_context(request)
     rows = await ops.dashboard_mcp_urls(ctx)
-    return ok(
+    urls = [
         {
-            "success": True,
-            "mcp_urls": [
-                {
-                    "profile_id": str(r.id),
-                    "profile_name": r.profile_name,
-                    "toolkit_slug": r.toolkit_slug,
-                    "mcp_url": r.mcp_url,
-                }
-                for r in rows
-            ],
+            "profile_id": str(r.id),
+            "profile_name": r.profile_name,
+            "toolkit_slug": r.toolkit_slug,
+            "mcp_url": r.mcp_url,
+            "enabled_tools": list(r.enabled_tools or []),
         }
-    )
+        for r in rows
+    ]
+    # `mcp_configs` is the original's name for the list (hooks/react-query/composio/utils.ts getDashboardMCPUrls).
+    return ok({"success": True, "mcp_urls": urls, "mcp_configs": urls, "count": len(urls)})

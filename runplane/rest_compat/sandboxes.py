@@ -48,7 +48,26 @@ FILE = obj(
     ["name", "path", "is_dir", "size"], name=STR, path=STR, is_dir=BOOL, size=INT, modified_at=TIME, is_symlink=BOOL
 )
 FILE_LIST = obj(["path", "files"], path=STR, files={"type": "array", "items": FILE})
-TREE = obj(["root", "entries", "truncated"], root={"type": "object"}, entries=INT, truncated=BOOL)
+WEB_TREE_NODE = {
+    "type": "object",
+    "required": ["name", "path", "fullPath", "type"],
+    "properties": {
+        "name": STR,
+        "path": STR,
+        "fullPath": STR,
+        "type": {"type": "string", "enum": ["file", "directory"]},
+        "children": {"type": "array", "items": {"type": "object", "description": "nodes of the same shape"}},
+    },
+}
+TREE = obj(
+    ["root", "entries", "truncated", "tree", "totalFiles", "basePath"],
+    root={"type": "object"},
+    entries=INT,
+    truncated=BOOL,
+    tree={"type": "array", "items": WEB_TREE_NODE},
+    totalFiles=INT,
+    basePath=STR,
+)
 UPLOAD = {
     "type": "object",
     "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}, "path": STR_LIST},
@@ -90,7 +109,16 @@ EXECUTED = obj(
     port={"type": ["integer", "null"]},
 )
 OUTPUT = obj(["offset", "next_offset", "output"], offset=INT, next_offset=INT, output=STR, status=STR)
-PREVIEW = obj(["url"], url=STR, port=INT, session_name=STR, expires_at=TIME)
+PREVIEW = obj(
+    ["url", "status"],
+    url=STR,
+    preview_url=STR,
+    expo_url=STR,
+    status={"type": "string", "enum": ["available"]},
+    port=INT,
+    session_name=STR,
+    expires_at=TIME,
+)
 SNAPSHOT = obj(
     ["snapshot_id", "description", "created_at"],
     snapshot_id=STR,
@@ -150,8 +178,38 @@ def file_json(info: FileInfo) -> dict[str, Any]:
         "is_dir": info.is_dir,
         "size": info.size,
         "modified_at": iso(info.modified_at),
+        "mod_time": iso(info.modified_at),  # the original's name (lib/api/types.ts FileInfo)
         "is_symlink": info.is_symlink,
     }
+
+
+# Left out of the web app's tree, as the original did (generated or vendored, and large).
+TREE_SKIPPED = frozenset({"node_modules", ".git", ".next", "dist", "build", ".cache", "__pycache__", ".turbo"})
+
+
+def web_tree(root: TreeNode) -> tuple[list[dict[str, Any]], int]:
+    """The tree as Cheatcode's code tab reads it (lib/api/types.ts FileTreeNode): `path` relative to the requested
+    directory, `fullPath` as commands see it, `type` file|directory; and how many files it holds."""
+    base = root.path.strip(".").strip("/")
+    count = 0
+
+    def convert(node: TreeNode) -> dict[str, Any]:
+        nonlocal count
+        relative = node.path[len(base) :].lstrip("/") if base else node.path
+        out: dict[str, Any] = {
+            "name": node.name,
+            "path": relative,
+            "fullPath": f"{ops.WORKSPACE_PREFIX}/{node.path}",
+            "type": "directory" if node.is_dir else "file",
+        }
+        if node.is_dir:
+            out["children"] = [convert(c) for c in node.children if c.name not in TREE_SKIPPED]
+        else:
+            count += 1
+        return out
+
+    tree = [convert(c) for c in root.children if c.name not in TREE_SKIPPED]
+    return tree, count
 
 
 def tree_json(node: TreeNode) -> dict[str, Any]:
@@ -168,7 +226,13 @@ def tree_json(node: TreeNode) -> dict[str, Any]:
 
 
 def session_json(status: SessionStatus) -> dict[str, Any]:
+    """runplane's session, and the original's view of it as a list of commands with their logs (the web app's
+    dev-server hook reads `commands[].logs`); a runplane session runs one command."""
+    command = {"command": status.command, "exit_code": status.exit_code, "logs": status.output_tail}
     return {
+        "commands": [command],
+        "total_commands": 1,
+        "blocking": False,
         "session_name": status.name,
         "status": status.status,
         "exit_code": status.exit_code,
@@ -185,6 +249,8 @@ def result_json(result: CommandResult) -> dict[str, Any]:
     return {
         "output": result.output,
         "exit_code": result.exit_code,
+        "success": result.exit_code == 0 and not result.timed_out,
+        "blocking": True,
         "truncated": result.truncated,
         "timed_out": result.timed_out,
         "duration_ms": result.duration_ms,
@@ -299,6 +365,21 @@ async def _multipart_files(request: Request, limit: int) -> list[tuple[object, b
 
 
 @api.add(
+    "POST",
+    "/sandboxes/{sandbox_id}/files/json",
+    "Write one text file (JSON {path, content})",
+    tag=TAG,
+    body=obj(["path", "content"], path=STR, content=STR),
+    response=obj(["files"], files={"type": "array", "items": FILE}),
+)
+async def write_json_file(request: Request) -> Response:
+    ctx = await user_context(request)
+    body = await json_body(request)
+    info = await ops.write_text_file(ctx, sandbox_id=_sid(request), path=body.get("path"), content=body.get("content"))
+    return ok({"files": [file_json(info)], "status": "success", "created": True, "path": info.path})
+
+
+@api.add(
     "GET", "/sandboxes/{sandbox_id}/files", "List files in the sandbox", tag=TAG, response=FILE_LIST, query=PATH_QUERY
 )
 async def list_files(request: Request) -> Response:
@@ -327,7 +408,18 @@ async def file_tree(request: Request) -> Response:
         path=request.query_params.get("path"),
         max_entries=query_int(request, "max_entries", 10_000, minimum=1, maximum=10_000) or 10_000,
     )
-    return ok({"root": tree_json(tree.root), "entries": tree.entries, "truncated": tree.truncated})
+    nodes, files = web_tree(tree.root)
+    base = ops.WORKSPACE_PREFIX + ("/" + tree.root.path if tree.root.path not in ("", ".") else "")
+    return ok(
+        {
+            "root": tree_json(tree.root),
+            "entries": tree.entries,
+            "truncated": tree.truncated,
+            "tree": nodes,
+            "totalFiles": files,
+            "basePath": base,
+        }
+    )
 
 
 @api.add(
@@ -520,8 +612,15 @@ def _resume_offset(request: Request) -> str:
 
 
 def _sse(stream: ops.SessionStream, heartbeat: float, preview_url: Any) -> StreamingResponse:
+    """Dev-server streams (`preview_url` given) also carry the frames Cheatcode's web app reads
+    (components/thread/hooks/use-dev-server.ts connectSSE): `{"type": "status", "status": starting|running|stopped}`
+    and `{"type": "preview_url", "url"}`. That hook splits the body on blank lines and parses blocks that start
+    with `data: ` whole, so those frames are `data:` lines alone; output frames keep their `id:` (resume)."""
+
     async def body() -> AsyncIterator[bytes]:
         yield RETRY
+        if preview_url is not None:
+            yield _plain_frame({"type": "status", "status": "starting", "session_name": stream.name})
         async with aclosing(ops.follow_session(stream, heartbeat=heartbeat)) as items:
             async for item in items:
                 if item.kind == "ping":
@@ -532,9 +631,24 @@ def _sse(stream: ops.SessionStream, heartbeat: float, preview_url: Any) -> Strea
                     frame["preview_url"] = await preview_url()
                 event_id = f"id: {item.chunk.next_offset}\n" if item.chunk is not None else ""
                 yield f"{event_id}data: {json.dumps(frame, separators=(',', ':'))}\n\n".encode()
+                if preview_url is not None:
+                    yield b"".join(_plain_frame(f) for f in _web_app_frames(item, frame))
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+def _web_app_frames(item: ops.StreamItem, frame: dict[str, Any]) -> list[dict[str, Any]]:
+    if item.kind == "ready":
+        url = frame.get("preview_url")
+        return [{"type": "status", "status": "running"}, *([{"type": "preview_url", "url": url}] if url else [])]
+    if item.kind == "exit":
+        return [{"type": "status", "status": "stopped", "exit_code": frame.get("exit_code")}]
+    return []
+
+
+def _plain_frame(frame: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(frame, separators=(',', ':'))}\n\n".encode()
 
 
 def _frame(item: ops.StreamItem) -> dict[str, Any]:
@@ -592,8 +706,16 @@ async def _preview(request: Request, kind: str) -> Response:
         session_name=request.query_params.get("session_name"),
         kind=kind,
     )
+    original = "expo_url" if kind == "expo" else "preview_url"  # the web app's names (use-preview-url.ts ...)
     return ok(
-        {"url": link.url, "port": link.port, "session_name": link.session_name, "expires_at": iso(link.expires_at)}
+        {
+            "url": link.url,
+            original: link.url,
+            "status": "available",
+            "port": link.port,
+            "session_name": link.session_name,
+            "expires_at": iso(link.expires_at),
+        }
     )
 
 
@@ -699,3 +821,36 @@ async def run_commands(request: Request) -> Response:
     ctx = await user_context(request)
     rows = await run_ops.list_commands(ctx, run_id=request.path_params["agent_run_id"])
     return ok({"commands": [command_json(r) for r in rows]})
+
+
+# -- the project's files, as the web app's code view lists them --------------------------------------------------
+@api.add(
+    "GET",
+    "/project/{project_id}/git/files",
+    "List files of the project's sandbox (?path=)",
+    tag=TAG,
+    response=FILE_LIST,
+    query=PATH_QUERY,
+)
+async def project_files(request: Request) -> Response:
+    ctx = await user_context(request)
+    path = request.query_params.get("path") or "."
+    files = await ops.list_project_files(ctx, project_id=request.path_params["project_id"], path=path)
+    return ok({"path": path, "files": [file_json(f) for f in files]})
+
+
+@api.add(
+    "GET",
+    "/project/{project_id}/git/file-content",
+    "A text file of the project's sandbox (?file_path=), as JSON",
+    tag=TAG,
+    response=obj(["content", "path"], content=STR, path=STR, encoding=STR),
+    query=[{"name": "file_path", "in": "query", "required": True, "schema": STR}],
+)
+async def project_file_content(request: Request) -> Response:
+    ctx = await user_context(request)
+    content = await ops.read_project_file(
+        ctx, project_id=request.path_params["project_id"], path=request.query_params.get("file_path")
+    )
+    text = content.data.decode("utf-8", errors="replace")
+    return ok({"content": text, "path": content.path, "encoding": "utf-8"})

@@ -36,8 +36,8 @@ async def test_key_is_stored_masked_and_removable(bclient: httpx.AsyncClient) ->
     )
     assert (await status_of(bclient, user))["byok_key_configured"] is True
     deleted = await bclient.delete(KEY_URL, headers=user.headers)
-    assert deleted.json() == {"deleted": True}
-    assert (await bclient.delete(KEY_URL, headers=user.headers)).json() == {"deleted": False}
+    assert deleted.json() == {"deleted": True, "success": True}
+    assert (await bclient.delete(KEY_URL, headers=user.headers)).json() == {"deleted": False, "success": True}
     assert (await bclient.get(f"{KEY_URL}/status", headers=user.headers)).json()["configured"] is False
 
 

@@ -33,6 +33,9 @@ async def web_server() -> AsyncIterator[Any]:
         "RUN_STARTS_PER_MINUTE": "100000",
         "MAX_STREAMS_PER_USER": "1000",
         "SCRIPTED_CHUNK_DELAY": "0.01",
+        # Node (npm run dev) reserves far more address space than it uses: under the default 1 GiB RLIMIT_AS it
+        # aborts at start-up (exit 134). An operator running Node dev servers raises this (README).
+        "SANDBOX_MEMORY_BYTES": str(16 * 1024**3),
     }
     async with spawn_server(data_dir, settings, name="cheatcode-web") as server:
         yield server

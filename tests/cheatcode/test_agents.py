@@ -183,7 +183,8 @@ async def test_an_eventsource_that_never_closes_itself_is_stopped_by_the_server(
     started = await initiate(web, user, "say hi")
     await wait_finished(web, user, started["agent_run_id"])
     for dialect in ("cheatcode", "runplane"):
-        url = f"{web_server.base_url}/api/agent-run/{started['agent_run_id']}/stream?token={user.access_token}&dialect={dialect}"
+        query = f"token={user.access_token}&dialect={dialect}"
+        url = f"{web_server.base_url}/api/agent-run/{started['agent_run_id']}/stream?{query}"
         proc = await asyncio.create_subprocess_exec("node", str(PLAIN_JS), url, stdout=asyncio.subprocess.PIPE)
         out, _ = await asyncio.wait_for(proc.communicate(), 40)
         summary = json.loads(out.decode().strip().splitlines()[-1])

@@ -158,7 +158,8 @@ async def test_session_output_subscription_and_status(
         },
         user=alice,
     )
-    assert started["data"]["executeCommand"]["session"] == {"name": "ticker", "status": "running", "port": None}
+    session = started["data"]["executeCommand"]["session"]
+    assert session["name"] == "ticker" and session["status"] == "running" and session["port"] > 0
 
     query = """subscription($s: ID!, $n: String!, $o: Int!) { sessionOutput(sandboxId: $s, sessionName: $n, fromOffset: $o) {
         offset nextOffset data done status exitCode } }"""

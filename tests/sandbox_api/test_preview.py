@@ -144,11 +144,14 @@ async def test_dev_server_stream_reports_output_and_readiness(client: httpx.Asyn
 async def test_preview_needs_a_dev_server(client: httpx.AsyncClient, alice: UserHandle) -> None:
     _, sid = await new_sandbox(client, alice)
     assert (await client.get(f"/api/sandboxes/{sid}/preview-url", headers=alice.headers)).status_code == 404
+    # Any session is previewable (each has a port of its own): a dev server started without dev_server too.
     await execute(client, alice, sid, "sleep 20", blocking=False, session_name="plain")
-    no_port = await client.get(
+    plain = await client.get(
         f"/api/sandboxes/{sid}/preview-url", params={"session_name": "plain"}, headers=alice.headers
     )
-    assert no_port.status_code == 422
-    streamed = await client.get(f"/api/sandboxes/{sid}/dev-server/stream", headers=alice.headers)
-    assert streamed.status_code == 404
+    assert plain.status_code == 200 and plain.json()["session_name"] == "plain"
     await client.post(f"/api/sandboxes/{sid}/sessions/plain/stop", headers=alice.headers)
+    stopped = await client.get(
+        f"/api/sandboxes/{sid}/preview-url", params={"session_name": "plain"}, headers=alice.headers
+    )
+    assert stopped.status_code == 502
