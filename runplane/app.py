@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -13,7 +14,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from runplane import rest_compat
 from runplane.agents.reaper import Reaper, resubmit_orphaned_runs
@@ -87,6 +89,8 @@ def _routes(graphql: RunplaneGraphQL) -> list[BaseRoute]:
         *rest_compat.routes(),
         *preview.routes(),
         *site_routes(),  # local static deployments: /sites/<deployment id>/...
+        # GraphiQL's and the API docs' assets, shipped in the package (no CDN): /static/vendor/<package>/<file>
+        Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import strawberry
@@ -86,6 +87,9 @@ def rate_limited_response(exc: RateLimited, request: Request) -> Response:
     return JSONResponse(body, status_code=429, headers=headers, media_type=media_type)
 
 
+GRAPHIQL_HTML = (Path(__file__).with_name("static") / "graphiql.html").read_text()
+
+
 class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
@@ -110,6 +114,12 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
             ),
         )
         self.services = services
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL with its assets served by runplane (runplane/static): Strawberry's page loads them from a CDN,
+        which leaves it blank without internet."""
+        return GRAPHIQL_HTML
 
     def decode_json(self, data: str | bytes) -> object:
         """Strawberry catches only JSONDecodeError and reads `.get` off any JSON value: bytes that are not

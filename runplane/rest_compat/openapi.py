@@ -101,11 +101,12 @@ def openapi_endpoint(table: RouteTable):  # type: ignore[no-untyped-def]
     return endpoint
 
 
+# Swagger UI from runplane/static/vendor (a pinned npm build): the page works with no internet.
 DOCS_HTML = """<!doctype html>
 <html><head><meta charset="utf-8"><title>runplane API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<link rel="stylesheet" href="/static/vendor/swagger-ui-dist/swagger-ui.css"></head>
 <body><div id="ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script src="/static/vendor/swagger-ui-dist/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#ui"});</script>
 <noscript>The OpenAPI document is at <a href="/api/openapi.json">/api/openapi.json</a>.</noscript>
 </body></html>"""
