@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.websocket_origin import normalize_allowed_origins
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
@@ -87,6 +88,16 @@ def rate_limited_response(exc: RateLimited, request: Request) -> Response:
     return JSONResponse(body, status_code=429, headers=headers, media_type=media_type)
 
 
+def websocket_origins(cors_origins: tuple[str, ...]) -> tuple[str, ...]:
+    """The CORS origins also open the WebSocket handshake (browsers send Origin there but apply no CORS): a page
+    allowed to call /graphql over HTTP may subscribe too; any other cross-origin handshake gets 403."""
+    try:
+        normalize_allowed_origins(cors_origins)
+    except ValueError as exc:
+        raise ValueError(f"RUNPLANE_CORS_ORIGINS: {exc}") from None
+    return cors_origins
+
+
 GRAPHIQL_HTML = (Path(__file__).with_name("static") / "graphiql.html").read_text()
 
 
@@ -112,6 +123,7 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
                 MULTIPART_SUBSCRIPTION_PROTOCOL,
                 GRAPHQL_SSE_PROTOCOL,
             ),
+            allowed_origins=websocket_origins(settings.cors_origins),
         )
         self.services = services
 
