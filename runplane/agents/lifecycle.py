@@ -36,15 +36,27 @@ async def transition(
 ) -> list[RunEvent]:
     """Move the run to `to` if it is in one of `from_statuses`. Returns the events written (an error
     event, if any, then the status event), or [] if the run was not in such a status."""
-    if to not in ACTIVE_STATUSES:
-        fields.update(active_thread_id=None, finished_at=now(), lease_expires_at=None, error=error)
     async with in_transaction():
-        updated = await AgentRun.filter(id=run_id, status__in=from_statuses).update(status=to, **fields)
-        if not updated:
-            return []
-        events = [await append_event(run_id, "error", {"error": error})] if error else []
-        status_payload = {"status": to, **({"error": error} if error else {}), **(payload or {})}
-        events.append(await append_event(run_id, "status", status_payload))
+        return await _transition_rows(run_id, from_statuses, to, payload, error, fields)
+
+
+async def _transition_rows(
+    run_id: uuid.UUID,
+    from_statuses: tuple[str, ...],
+    to: str,
+    payload: dict[str, Any] | None,
+    error: str | None,
+    fields: dict[str, Any],
+) -> list[RunEvent]:
+    """`transition`'s writes, inside the caller's transaction."""
+    if to not in ACTIVE_STATUSES:
+        fields = {**fields, "active_thread_id": None, "finished_at": now(), "lease_expires_at": None, "error": error}
+    updated = await AgentRun.filter(id=run_id, status__in=from_statuses).update(status=to, **fields)
+    if not updated:
+        return []
+    events = [await append_event(run_id, "error", {"error": error})] if error else []
+    status_payload = {"status": to, **({"error": error} if error else {}), **(payload or {})}
+    events.append(await append_event(run_id, "status", status_payload))
     return events
 
 
@@ -68,9 +80,15 @@ async def finish(
     from_statuses: tuple[str, ...] = ACTIVE_STATUSES,
     **fields: Any,
 ) -> bool:
-    """End an active run: (error event,) terminal status event, then END_STREAM/ERROR on the control channel."""
-    await billing.charge_run(services, run_id, **fields)  # tokens used, once per run (the ledger is keyed by run id)
-    events = await transition(run_id, from_statuses=from_statuses, to=status, error=error, **fields)
+    """End an active run: (error event,) terminal status event, then END_STREAM/ERROR on the control channel.
+
+    The charge for the tokens used and the terminal status are written in ONE transaction: a crash between
+    them can leave neither a charged run that is still active nor an ended run that was never charged. A
+    run someone else ended already (the reaper raced a slow worker) is still charged once, for the tokens it
+    really used (the ledger is keyed by run id). Events go out after the commit."""
+    async with in_transaction():
+        events = await _transition_rows(run_id, from_statuses, status, None, error, fields)
+        await billing.charge_run(services, run_id, **fields)
     await publish_all(services, events)
     if not events:
         return False

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
@@ -30,6 +32,7 @@ from runplane.resolvers.projects import count_projects
 from runplane.resolvers.threads import append_message, owned_thread
 from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid
 
+log = logging.getLogger("runplane.agent_runs")
 MAX_PROMPT = 100_000
 MAX_MODEL_NAME = 200
 MAX_IDEMPOTENCY_KEY = 200
@@ -73,44 +76,61 @@ async def start_run(
     user_id = ctx.require(RUNS_START)
     thread = await owned_thread(ctx, thread_id, ability=RUNS_START)
     key = _clean_idempotency_key(idempotency_key)
-    if key is not None and (existing := await AgentRun.get_or_none(owner_id=user_id, idempotency_key=key)):
+    if key is not None and (existing := await _run_by_key(user_id, key)):
         return existing
     text = clean_text(prompt, "prompt", max_length=MAX_PROMPT, required=False)
     chosen_model = _clean_model(ctx, model)
-    payer = await billing.run_payer(ctx, model=chosen_model)
-    await rate_limits.hit(ctx, "run starts", ctx.settings.run_starts_per_minute)
+    payer = await _admit(ctx, chosen_model)
     try:
-        run, queued = await _create_run(ctx, payer, thread, text, chosen_model, key)
+        async with in_transaction():
+            run, queued = await _insert_run(ctx, payer, thread, text, chosen_model, key)
     except IntegrityError:
         # Either a concurrent start with the same key won (return its run) or the thread is busy.
-        if key is not None and (existing := await AgentRun.get_or_none(owner_id=user_id, idempotency_key=key)):
+        if key is not None and (existing := await _run_by_key(user_id, key)):
             return existing
         raise Conflict("This thread already has an active agent run") from None
-    await ctx.services.event_bus.publish(queued)
-    await ctx.services.dispatcher.submit(run.id)
+    await _announce(ctx, run, queued)
     return run
 
 
-async def _create_run(
+async def _run_by_key(user_id: uuid.UUID, key: str) -> AgentRun | None:
+    return await AgentRun.get_or_none(owner_id=user_id, idempotency_key=key)
+
+
+async def _admit(ctx: RequestContext, model: str) -> billing.RunPayer:
+    """The checks before a run's transaction: who pays (the subscription exists), the start rate."""
+    payer = await billing.run_payer(ctx, model=model)
+    await rate_limits.hit(ctx, "run starts", ctx.settings.run_starts_per_minute)
+    return payer
+
+
+async def _insert_run(
     ctx: RequestContext, payer: billing.RunPayer, thread: Thread, prompt: str, model: str, key: str | None
 ) -> tuple[AgentRun, RunEvent]:
-    async with in_transaction():
-        await billing.reserve_run_tokens(ctx, payer)  # locks the subscription row until the run is in
-        if prompt:
-            await append_message(thread, content=prompt, role="user")
-        else:  # a follow-up posted to the thread first (Cheatcode's web app): the run answers that message
-            prompt = await _last_user_message(thread)
-        run = await AgentRun.create(
-            owner_id=thread.owner_id,
-            project_id=thread.project_id,
-            thread=thread,  # type: ignore[attr-defined]
-            active_thread_id=thread.id,
-            model=model,
-            prompt=prompt,
-            idempotency_key=key,
-        )
-        queued = await append_event(run.id, "status", {"status": "queued"})
+    """Inside the caller's transaction: the token reservation, the user's message, the run, its first event
+    and its dispatch in the outbox (so a Redis outage after the commit loses no job)."""
+    await billing.reserve_run_tokens(ctx, payer)  # locks the subscription row until the run is in
+    if prompt:
+        await append_message(thread, content=prompt, role="user")
+    else:  # a follow-up posted to the thread first (Cheatcode's web app): the run answers that message
+        prompt = await _last_user_message(thread)
+    run = await AgentRun.create(
+        owner_id=thread.owner_id,
+        project_id=thread.project_id,
+        thread=thread,  # type: ignore[attr-defined]
+        active_thread_id=thread.id,
+        model=model,
+        prompt=prompt,
+        idempotency_key=key,
+    )
+    queued = await append_event(run.id, "status", {"status": "queued"})
     return run, queued
+
+
+async def _announce(ctx: RequestContext, run: AgentRun, queued: RunEvent) -> None:
+    """After the commit: the first event to live readers, the run to an executor."""
+    await ctx.services.event_bus.publish(queued)
+    await ctx.services.dispatcher.submit(run.id)
 
 
 async def _last_user_message(thread: Thread) -> str:
@@ -127,24 +147,51 @@ async def initiate_agent(
     idempotency_key: object = None,
     attachments: Sequence[Attachment] = (),
 ) -> tuple[Project, Thread, AgentRun]:
-    """Project + thread + run in one call (POST /api/agent/initiate). Attachments (images) are written to the
-    project's sandbox and named in the prompt, as `[Uploaded File: /workspace/<name>]` lines."""
+    """Project + thread + run in one call (POST /api/agent/initiate), in ONE transaction: a refused initiate
+    (project cap, tokens, a concurrent twin) leaves nothing behind, and a retry with the same idempotency key
+    returns the first call's project, thread and run. Attachments (images) are written to the project's sandbox
+    inside it and named in the prompt, as `[Uploaded File: /workspace/<name>]` lines."""
     user_id = ctx.require(RUNS_START)
     ctx.require(PROJECTS_WRITE)
+    key = _clean_idempotency_key(idempotency_key)
+    if key is not None and (existing := await _run_by_key(user_id, key)):
+        return await _initiated(existing)
     text = clean_text(prompt, "prompt", max_length=MAX_PROMPT)
     check_attachments(attachments)
     project_name = clean_text(name, "name", max_length=200, required=False) or _name_from_prompt(text)
+    chosen_model = _clean_model(ctx, model)
+    payer = await _admit(ctx, chosen_model)
+    uploads = _Uploads()
+    try:
+        async with in_transaction():
+            project, thread = await _create_project(ctx, user_id, project_name)
+            if attachments:
+                text += await uploads.write(ctx, project, attachments)
+            run, queued = await _insert_run(ctx, payer, thread, text, chosen_model, key)
+    except BaseException as exc:
+        await uploads.discard(ctx)  # the sandbox row went with the transaction: its files go too
+        if isinstance(exc, IntegrityError) and key is not None and (existing := await _run_by_key(user_id, key)):
+            return await _initiated(existing)  # a concurrent initiate with the same key won
+        raise
+    await _announce(ctx, run, queued)
+    return project, thread, run
+
+
+async def _create_project(ctx: RequestContext, user_id: uuid.UUID, name: str) -> tuple[Project, Thread]:
+    """Inside the caller's transaction: the project (within the plan's cap) and its first thread."""
 
     async def create() -> tuple[Project, Thread]:
-        project = await Project.create(owner_id=user_id, name=project_name)
-        return project, await Thread.create(owner_id=user_id, project=project, title=project_name)
+        project = await Project.create(owner_id=user_id, name=name)
+        return project, await Thread.create(owner_id=user_id, project=project, title=name)
 
-    project, thread = await billing.create_within_limit(
+    return await billing.create_within_limit(
         ctx, limit="projects", count=lambda: count_projects(user_id), create=create
     )
-    if attachments:
-        text += await _upload_attachments(ctx, project, attachments)
-    run = await start_run(ctx, thread_id=thread.id, prompt=text, model=model, idempotency_key=idempotency_key)
+
+
+async def _initiated(run: AgentRun) -> tuple[Project, Thread, AgentRun]:
+    project = await Project.get(id=run.project_id)  # type: ignore[attr-defined]
+    thread = await Thread.get(id=run.thread_id)  # type: ignore[attr-defined]
     return project, thread, run
 
 
@@ -194,20 +241,35 @@ def check_attachments(attachments: Sequence[Attachment]) -> None:
             )
 
 
-async def _upload_attachments(ctx: RequestContext, project: Project, attachments: Sequence[Attachment]) -> str:
-    """Write the files to the project's sandbox; the prompt names each one written, and those that were not."""
-    row = await sandboxes.ensure_sandbox(ctx, project_id=project.id)
-    written, failed = [], []
-    for item in attachments:
+class _Uploads:
+    """The attachments of one initiate, and the sandbox they went to (removed again if the initiate fails)."""
+
+    def __init__(self) -> None:
+        self.sandbox_id: uuid.UUID | None = None
+
+    async def write(self, ctx: RequestContext, project: Project, attachments: Sequence[Attachment]) -> str:
+        """Write the files to the project's sandbox; the prompt names each one written, and those that were not."""
+        row = await sandboxes.ensure_sandbox(ctx, project_id=project.id)
+        self.sandbox_id = row.id
+        written, failed = [], []
+        for item in attachments:
+            try:
+                await sandboxes.write_file(ctx, sandbox_id=row.id, path=item.safe_name, data=item.data)
+                written.append(f"[Uploaded File: {sandboxes.WORKSPACE_PREFIX}/{item.safe_name}]")
+            except DomainError as exc:  # too large, quota: the run still starts, and is told
+                failed.append(f"- {item.safe_name} ({exc.message})")
+        notes = "\n\n" + "\n".join(written) if written else ""
+        if failed:
+            notes += "\n\nThe following files failed to upload:\n" + "\n".join(failed)
+        return notes
+
+    async def discard(self, ctx: RequestContext) -> None:
+        if self.sandbox_id is None:
+            return
         try:
-            await sandboxes.write_file(ctx, sandbox_id=row.id, path=item.safe_name, data=item.data)
-            written.append(f"[Uploaded File: {sandboxes.WORKSPACE_PREFIX}/{item.safe_name}]")
-        except DomainError as exc:  # too large, quota: the run still starts, and is told
-            failed.append(f"- {item.safe_name} ({exc.message})")
-    notes = "\n\n" + "\n".join(written) if written else ""
-    if failed:
-        notes += "\n\nThe following files failed to upload:\n" + "\n".join(failed)
-    return notes
+            await asyncio.shield(ctx.services.sandboxes.destroy(str(self.sandbox_id)))
+        except Exception:  # the initiate's own error is what the caller must see
+            log.exception("could not remove the files of a failed initiate (sandbox %s)", self.sandbox_id)
 
 
 async def stop_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
