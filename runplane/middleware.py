@@ -11,6 +11,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runplane.errors import PayloadTooLarge
+from runplane.numbers import ascii_int
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -51,7 +52,7 @@ class BodyLimitMiddleware:
             return
         limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        if declared is not None and ((size := ascii_int(declared)) is None or size > limit):
             await _reject(send, limit)
             return
         await self.app(scope, _counting_receive(receive, limit), send)

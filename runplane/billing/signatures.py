@@ -12,6 +12,8 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
+from runplane.numbers import ascii_int
+
 MAX_SIGNATURE_HEADER = 4096
 
 
@@ -76,9 +78,9 @@ def verify_stripe(secret: str, header: str | None, body: bytes, *, now: float, t
 
 
 def _timestamp(raw: str, now: float, tolerance: int) -> int:
-    if not raw.isdigit() or len(raw) > 12:
+    timestamp = ascii_int(raw, max_digits=12)
+    if timestamp is None:
         raise SignatureError("Webhook timestamp is not a Unix time", malformed=True)
-    timestamp = int(raw)
     if abs(now - timestamp) > tolerance:
         raise SignatureError("Webhook timestamp is outside the tolerance window (replayed or clock skew)")
     return timestamp

@@ -24,6 +24,7 @@ from runplane.events.reader import follow_run_heartbeat
 from runplane.events.types import ControlSignal, RunEvent
 from runplane.models import AgentRun, CommandRecord, Message, Project, RunEventRecord, Thread
 from runplane.models.agent_run import ACTIVE_STATUSES, TERMINAL_STATUSES
+from runplane.numbers import ascii_int
 from runplane.resolvers import billing, rate_limits, sandboxes
 from runplane.resolvers.batching import first_children
 from runplane.resolvers.context import RequestContext
@@ -346,10 +347,10 @@ def _clean_after(after: object) -> int:
     if after is None:
         return 0
     if isinstance(after, str):
-        after = after.strip()
-        if not after.isdigit() or len(after) > 12:
+        parsed = ascii_int(after, max_digits=12)
+        if parsed is None:
             raise InvalidInput("after must be a non-negative integer sequence number", field="after")
-        return int(after)
+        return parsed
     if not isinstance(after, int) or isinstance(after, bool) or after < 0:
         raise InvalidInput("after must be a non-negative integer sequence number", field="after")
     return after

@@ -24,6 +24,7 @@ from cachetools import TTLCache
 from runplane.auth.abilities import PROJECTS_READ, SANDBOX_EXEC
 from runplane.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge, Unauthenticated
 from runplane.models import SandboxRecord
+from runplane.numbers import ascii_int
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.projects import owned_project
@@ -396,8 +397,8 @@ async def open_session_stream(
 
 
 def _offset(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit() and len(value) < 19:
-        return int(value)
+    if isinstance(value, str) and (parsed := ascii_int(value)) is not None:
+        return parsed
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     raise InvalidInput("from_offset must be a non-negative integer", field="from_offset")

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from runplane.auth.credentials import authenticate_context
 from runplane.errors import BadRequest, DomainError, InvalidInput, RateLimited, ServiceUnavailable, Unauthenticated
 from runplane.graphql_view import request_context
+from runplane.numbers import ascii_int
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page
@@ -77,10 +78,9 @@ def query_int(
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer", field=name) from None
+    value = ascii_int(raw, signed=True)
+    if value is None:
+        raise InvalidInput(f"{name} must be an integer (ASCII digits)", field=name)
     if not minimum <= value <= maximum:
         raise InvalidInput(f"{name} must be between {minimum} and {maximum}", field=name)
     return value

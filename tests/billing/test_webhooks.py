@@ -113,11 +113,15 @@ async def test_malformed_but_signed_bodies_are_400(bclient: httpx.AsyncClient, b
             "webhook-signature": sign_standard(billing.polar.webhook_secret, "msg_bad", ts, body),
         }
         assert (await bclient.post(url, content=body, headers=headers)).status_code == 400, body
-    for header in ("", "t=abc,v1=00", "v1=00", "t=1", "x" * 5000):
+    # b"\xb2" is "²" in Latin-1, the decoding of header bytes: str.isdigit() says yes and int() raises.
+    for header in ("", "t=abc,v1=00", "v1=00", "t=1", "x" * 5000, b"t=\xb2,v1=00", "t=１２,v1=00".encode()):
         response = await bclient.post(
             billing.webhook_url("stripe"), content=b"{}", headers={"stripe-signature": header}
         )
         assert response.status_code == 400, header
+    for raw_ts in (b"\xb2", b"\xb9\xb2", "١٢".encode(), b"1_0", b"+12"):
+        headers = {"webhook-id": "msg_digits", "webhook-timestamp": raw_ts, "webhook-signature": "v1,AAAA"}
+        assert (await bclient.post(url, content=b"{}", headers=headers)).status_code == 400, raw_ts
     body = b'{"id": "evt_x", "type": "x"}'
     response = await bclient.post(
         billing.webhook_url("stripe"),
