@@ -48,7 +48,7 @@ async def burst(
             async with node_load(server, run, transport, subscribers, cpus=CLIENT_CPUS if pin else None) as load:
                 await run.publish("status", {"status": "running"})  # warm-up: every subscriber is live once it has this
                 await load.ready()
-                started, logged = await _publish_burst(run, events)
+                started, _logged = await _publish_burst(run, events)
                 summary = await load.finish(run.published + 1)
             elapsed = summary["last_receive"] - started
             lost, repeated, errors = summary["lost"], summary["repeated"], summary["errors"]
@@ -144,7 +144,7 @@ async def main() -> None:
             if before and after:
                 report[f"{transport}_after_vs_before"] = [
                     round(float(a["deliveries_per_second"]) / float(b["deliveries_per_second"]), 2)
-                    for a, b in zip(after, before)
+                    for a, b in zip(after, before, strict=False)
                 ]  # type: ignore[arg-type]
     print(json.dumps(report, indent=2))
 

@@ -47,7 +47,7 @@ def fragment_bomb(levels: int, fan: int) -> str:
     """F_k spreads F_(k-1) `fan` times: fan**levels fields when expanded, a few hundred bytes of text."""
     fragments = ["fragment F0 on User { id }"]
     fragments += [f"fragment F{k} on User {{ " + f"...F{k - 1} " * fan + "}" for k in range(1, levels)]
-    return "query {name} { me { ...F%d } } " % (levels - 1) + " ".join(fragments)
+    return "query {name} { me { ...F" + str(levels - 1) + " } } " + " ".join(fragments)
 
 
 def nested_list(depth: int) -> bytes:

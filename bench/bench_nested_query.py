@@ -196,7 +196,7 @@ async def main() -> None:
                 "floor_rps_best": best_floor,
                 "graphql_vs_floor": round(best_graphql / best_floor, 3) if best_floor else None,
                 "graphql_vs_floor_per_round": [
-                    round(g["rps"] / f["rps"], 3) if f["rps"] else None for g, f in zip(graphql, hand)
+                    round(g["rps"] / f["rps"], 3) if f["rps"] else None for g, f in zip(graphql, hand, strict=False)
                 ],
                 "non_2xx": {"graphql": sum(r["non_2xx"] for r in graphql), "floor": sum(r["non_2xx"] for r in hand)},
                 "socket_errors": {

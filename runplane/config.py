@@ -395,7 +395,8 @@ def tortoise_config(
 def _connection_config(
     database_url: str, connect_timeout: float | None, command_timeout: float | None
 ) -> str | dict[str, Any]:
-    """PostgreSQL goes through runplane.db_backend (asyncpg, with bounded waits); anything else as Tortoise reads the URL."""
+    """PostgreSQL goes through runplane.db_backend (asyncpg, with bounded waits); anything else as Tortoise reads the
+    URL."""
     if database_url.split("://", 1)[0] not in {"postgres", "postgresql", "asyncpg"}:
         return database_url
     from tortoise.backends.base.config_generator import expand_db_url

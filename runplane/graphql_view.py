@@ -27,25 +27,14 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
-from runplane.auth.credentials import authenticate_context, token_from_connection_params
+from runplane.auth.credentials import token_from_connection_params
 from runplane.errors import RateLimited
 from runplane.graphql_ws import LegacyWSHandler, TransportWSHandler
 from runplane.resolvers import rate_limits
-from runplane.resolvers.context import RequestContext
 from runplane.schema.context import GraphQLContext
 from runplane.schema.errors import formatted_domain_error
 from runplane.services import Services
-
-
-def request_context(services: Services, request: Request | WebSocket) -> RequestContext:
-    request_id = getattr(request.state, "request_id", None) if hasattr(request, "state") else None
-    client = request.client.host if request.client else ""
-    ctx = RequestContext(services=services, user_agent=request.headers.get("user-agent", ""), client_ip=client)
-    ctx.connection = request.scope.get("state", {}).get("connection")
-    if request_id:
-        ctx.request_id = request_id
-    return ctx
-
+from runplane.transport_context import authenticate_context, request_context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
@@ -145,7 +134,8 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         return decoded
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
-        """The negotiated media type rides on the sub-response, which create_response receives (the request it does not)."""
+        """The negotiated media type rides on the sub-response, which create_response receives (the request it does
+        not)."""
         sub_response = await super().get_sub_response(request)
         sub_response.media_type = negotiate_media_type(request.headers.get("accept", ""))
         return sub_response

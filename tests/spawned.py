@@ -150,7 +150,8 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, port: 
 
 
 async def wait_healthy(proc: Process, health: Health = "ready", timeout: float = START_TIMEOUT) -> None:
-    """`ready` needs the database (and Redis); `live` only the process, for servers meant to run with a dependency down."""
+    """`ready` needs the database (and Redis); `live` only the process, for servers meant to run with a dependency
+    down."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=2) as http:
         while time.monotonic() < deadline:

@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from runplane.agents import lifecycle
+from runplane.agents.keys import run_provider
 from runplane.agents.loop import AgentLoop, LoopResult
 from runplane.agents.providers.base import ChatMessage, ProviderError, Usage
 from runplane.agents.tools import ToolRunner
 from runplane.events.types import ControlMessage, ControlSignal
 from runplane.models import AgentRun, CommandRecord, Message
-from runplane.resolvers import byok
 from runplane.services import Services
 
 log = logging.getLogger("runplane.executor")
@@ -87,7 +87,7 @@ async def _shield_finish(
 
 async def _run_agent(services: Services, run: AgentRun, progress: LoopResult) -> LoopResult:
     tools = ToolRunner(lambda: services.sandbox_for_project(run.project_id), _command_recorder(run.id))  # type: ignore[attr-defined]
-    async with byok.run_provider(services, run) as provider:  # the owner's own key, if they stored one
+    async with run_provider(services, run) as provider:  # the owner's own key, if they stored one
         loop = AgentLoop(
             provider,
             run.model.split("/", 1)[-1] if run.model.startswith("scripted/") else run.model,

@@ -13,11 +13,11 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from runplane.billing.ledger import charge_run
 from runplane.events.log import append_event
 from runplane.events.types import ControlSignal, RunEvent
 from runplane.models import AgentRun
 from runplane.models.agent_run import ACTIVE_STATUSES
-from runplane.resolvers import billing
 from runplane.services import Services
 
 
@@ -88,7 +88,7 @@ async def finish(
     really used (the ledger is keyed by run id). Events go out after the commit."""
     async with in_transaction():
         events = await _transition_rows(run_id, from_statuses, status, None, error, fields)
-        await billing.charge_run(services, run_id, **fields)
+        await charge_run(services.settings, run_id, **fields)
     await publish_all(services, events)
     if not events:
         return False

@@ -85,7 +85,7 @@ class RunEvent:
         return event
 
 
-class ControlSignal(str, enum.Enum):
+class ControlSignal(enum.StrEnum):
     END_STREAM = "END_STREAM"
     ERROR = "ERROR"
     STOP = "STOP"  # a request to the executor to stop the run; readers ignore it

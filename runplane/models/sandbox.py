@@ -12,7 +12,8 @@ SANDBOX_STATUSES = ("active", "stopped")
 
 
 class SandboxRecord(TimestampedModel):
-    """A project's sandbox, one per project (the project column is UNIQUE), its files kept by the backend under its id."""
+    """A project's sandbox, one per project (the project column is UNIQUE), its files kept by the backend under its
+    id."""
 
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="sandboxes", on_delete=fields.CASCADE

@@ -38,7 +38,8 @@ async def first_children(
     mark = _placeholders(conn.capabilities.dialect)
     table = model._meta.db_table
     values: list[object] = [_db_value(conn.capabilities.dialect, pid) for pid in parent_ids]
-    parents: dict[object, uuid.UUID] = dict(zip(values, parent_ids))  # the driver's form -> the UUID asked for
+    # the driver's form -> the UUID asked for
+    parents: dict[object, uuid.UUID] = dict(zip(values, parent_ids, strict=False))
     where = f"{parent_column} IN ({', '.join(mark(i + 1) for i in range(len(values)))})"
     if owner_id is not None:
         values.append(_db_value(conn.capabilities.dialect, owner_id))

@@ -25,15 +25,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from runplane.agents.providers.base import Usage
 from runplane.auth.abilities import BILLING_READ, BILLING_WRITE
-from runplane.billing.plans import PROVIDERS, Plan, PlanBook, plan_book
+from runplane.billing.ledger import plans_of, subscription_for
+from runplane.billing.model_keys import has_key, is_scripted
+from runplane.billing.plans import PROVIDERS, Plan
 from runplane.billing.providers import (
     CheckoutRequest,
     PaymentProvider,
@@ -42,82 +41,21 @@ from runplane.billing.providers import (
     configured_checkout_providers,
     payment_provider,
 )
+from runplane.clock import iso, now
 from runplane.config import Settings
 from runplane.errors import Conflict, InvalidInput, QuotaExceeded, ServiceUnavailable
 from runplane.models import AgentRun, CheckoutSession, Project, Subscription, UsageEntry, User
 from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.models.deployment import Deployment
-from runplane.resolvers import byok, rate_limits
-from runplane.resolvers.byok import is_scripted
+from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import clean_text
-from runplane.services import Services
 
 MAX_URL = 2048
 MAX_HISTORY_DAYS = 366
 DEFAULT_HISTORY_DAYS = 30
 CHECKOUTS_PER_MINUTE = 10
-MAX_TOKENS_PER_ENTRY = 2**31 - 1
 T = TypeVar("T")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def plans_of(settings: Settings) -> PlanBook:
-    return plan_book(settings)
-
-
-# ---- subscriptions and periods -------------------------------------------------------------------
-
-
-async def subscription_for(settings: Settings, user_id: uuid.UUID) -> Subscription:
-    """The user's subscription (the default plan on first use), rolled into the current period."""
-    sub = await Subscription.get_or_none(user_id=user_id)
-    if sub is None:
-        sub = await _create_default(settings, user_id)
-    if sub.current_period_end <= now():
-        sub = await _roll_over(settings, sub)
-    return sub
-
-
-async def _create_default(settings: Settings, user_id: uuid.UUID) -> Subscription:
-    start = now()
-    try:
-        return await Subscription.create(
-            user_id=user_id,
-            plan=plans_of(settings).default.id,
-            current_period_start=start,
-            current_period_end=start + timedelta(days=settings.billing_period_days),
-        )
-    except IntegrityError:  # a concurrent first request created it
-        return await Subscription.get(user_id=user_id)
-
-
-async def _roll_over(settings: Settings, sub: Subscription) -> Subscription:
-    """A new period starts where the old one ended; its allowance is fresh. A subscription set to cancel
-    at the period's end falls back to the default plan. Conditional on the old period end, so two
-    requests rolling over at once do it once."""
-    period = timedelta(days=settings.billing_period_days)
-    elapsed = (now() - sub.current_period_end) // period
-    start = sub.current_period_end + elapsed * period
-    updates: dict[str, object] = dict(current_period_start=start, current_period_end=start + period, tokens_used=0)
-    if sub.cancel_at_period_end:
-        updates.update(
-            plan=plans_of(settings).default.id,
-            status="active",
-            provider=None,
-            external_id=None,
-            cancel_at_period_end=False,
-        )
-    await Subscription.filter(id=sub.id, current_period_end=sub.current_period_end).update(**updates)
-    await sub.refresh_from_db()
-    return sub
 
 
 async def get_subscription(ctx: RequestContext) -> tuple[Subscription, Plan]:
@@ -169,7 +107,7 @@ async def status_for(settings: Settings, user_id: uuid.UUID) -> BillingStatus:
     return BillingStatus(
         sub,
         plans_of(settings).effective(sub.plan),
-        await byok.has_key(user_id),
+        await has_key(user_id),
         await Project.filter(owner_id=user_id).count(),
         await deployed_projects(user_id),
     )
@@ -204,8 +142,8 @@ async def run_payer(ctx: RequestContext, *, model: str) -> RunPayer:
     """Before the run's transaction: the subscription exists and is in its current period."""
     user_id = ctx.user_id
     await subscription_for(ctx.settings, user_id)
-    has_key = await byok.has_key(user_id)
-    return RunPayer(user_id, has_key, not is_scripted(model) and has_key)
+    stored = await has_key(user_id)
+    return RunPayer(user_id, stored, not is_scripted(model) and stored)
 
 
 async def reserve_run_tokens(ctx: RequestContext, payer: RunPayer) -> None:
@@ -290,42 +228,6 @@ async def create_within_limit(
         if cap is not None and (used := await count()) >= cap:
             raise _limit_exceeded(plan, limit, used, cap)
         return await create()
-
-
-async def charge_run(services: Services, run_id: uuid.UUID, **fields: Any) -> bool:
-    """Called as a run finishes with the token counts it used (if any): charge them to its owner."""
-    usage = Usage(*(int(fields.get(name) or 0) for name in ("prompt_tokens", "completion_tokens", "total_tokens")))
-    if usage.total_tokens <= 0:
-        return False
-    run = await AgentRun.get_or_none(id=run_id).only("id", "owner_id", "model")
-    return run is not None and await record_run_usage(services, run=run, usage=usage)
-
-
-async def record_run_usage(services: Services, *, run: AgentRun, usage: Usage) -> bool:
-    """Charge a finished run's tokens once. False when this run was already charged."""
-    user_id: uuid.UUID = run.owner_id  # type: ignore[attr-defined]
-    own_key = not is_scripted(run.model) and await byok.has_key(user_id)
-    await subscription_for(services.settings, user_id)  # exists, and in its current period
-    tokens = [
-        min(max(0, int(n)), MAX_TOKENS_PER_ENTRY)
-        for n in (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
-    ]
-    try:
-        async with in_transaction():
-            await UsageEntry.create(
-                user_id=user_id,
-                run_id=run.id,
-                model=run.model[:200],
-                source="byok" if own_key else "platform",
-                prompt_tokens=tokens[0],
-                completion_tokens=tokens[1],
-                total_tokens=tokens[2],
-            )
-            if not own_key and tokens[2]:
-                await Subscription.filter(user_id=user_id).update(tokens_used=F("tokens_used") + tokens[2])
-    except IntegrityError:
-        return False
-    return True
 
 
 # ---- usage history -------------------------------------------------------------------------------

@@ -10,10 +10,12 @@ from tortoise.functions import Count
 
 from runplane.agents.catalog import configured_providers
 from runplane.agents.providers.registry import default_model_cache
+from runplane.billing.ledger import plans_of
 from runplane.billing.plans import Plan
+from runplane.clock import now
 from runplane.errors import InvalidInput, NotFound
 from runplane.models import Subscription, User
-from runplane.resolvers.billing import BillingStatus, now, plans_of, status_for
+from runplane.resolvers.billing import BillingStatus, status_for
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import clean_limit, parse_uuid
 

@@ -3,47 +3,27 @@ and used for that user's runs on non-scripted models (their tokens then do not s
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from runplane.agents.providers.base import ModelProvider, ProviderError
-from runplane.agents.providers.openai_compatible import OPENROUTER_BASE_URL, OpenAICompatibleProvider, RetryPolicy
+from runplane.agents.keys import key_base_url
+from runplane.agents.providers.base import ProviderError
+from runplane.agents.providers.openai_compatible import OpenAICompatibleProvider, RetryPolicy
 from runplane.auth.abilities import BILLING_READ, BILLING_WRITE
-from runplane.billing.crypto import DecryptionFailed, mask_secret, secret_box
-from runplane.config import Settings
-from runplane.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from runplane.billing.crypto import mask_secret, secret_box
+from runplane.billing.model_keys import PROVIDER as PROVIDER  # re-exported: the transports name the provider
+from runplane.billing.model_keys import associated_data, stored_key
+from runplane.errors import InvalidInput, NotFound, ServiceUnavailable
 from runplane.models import UsageEntry, UserModelKey
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 
-if TYPE_CHECKING:
-    from runplane.models import AgentRun
-    from runplane.services import Services
-
-log = logging.getLogger("runplane.byok")
-PROVIDER = "openrouter"
 MIN_KEY, MAX_KEY = 16, 512
 KEY_TESTS_PER_MINUTE = 10
-
-
-def is_scripted(model: str) -> bool:
-    return model.startswith("scripted/")
-
-
-def key_base_url(settings: Settings) -> str:
-    return settings.byok_base_url or settings.model_base_url or OPENROUTER_BASE_URL
-
-
-def _associated(user_id: uuid.UUID) -> str:
-    # Bound into the ciphertext: a value copied onto another user's row does not decrypt.
-    return f"runplane:model-key:{user_id}:{PROVIDER}"
 
 
 def _clean_key(value: object) -> str:
@@ -62,7 +42,7 @@ async def set_openrouter_key(ctx: RequestContext, *, key: object) -> UserModelKe
     user_id = ctx.require(BILLING_WRITE)
     clean = _clean_key(key)
     values: dict[str, Any] = dict(
-        ciphertext=secret_box(ctx.settings).encrypt(clean, _associated(user_id)),
+        ciphertext=secret_box(ctx.settings).encrypt(clean, associated_data(user_id)),
         hint=mask_secret(clean),
         last_tested_at=None,
         last_test_status=None,
@@ -114,7 +94,7 @@ async def test_openrouter_key(ctx: RequestContext, *, key: object = None) -> Key
     """Check a key against the provider's key endpoint: the one given, else the stored one."""
     user_id = ctx.require(BILLING_WRITE)
     provided = key is not None and key != ""
-    plaintext = _clean_key(key) if provided else await _stored_key(ctx.settings, user_id, required=True)
+    plaintext = _clean_key(key) if provided else await stored_key(ctx.settings, user_id, required=True)
     assert plaintext is not None
     await rate_limits.hit(ctx, "key tests", KEY_TESTS_PER_MINUTE)
     async with OpenAICompatibleProvider(
@@ -131,34 +111,3 @@ async def test_openrouter_key(ctx: RequestContext, *, key: object = None) -> Key
     return KeyTestResult(
         check.ok, check.status, "provided" if provided else "stored", check.label, check.usage, check.limit
     )
-
-
-async def _stored_key(settings: Settings, user_id: uuid.UUID, *, required: bool = False) -> str | None:
-    row = await UserModelKey.get_or_none(user_id=user_id, provider=PROVIDER)
-    if row is None:
-        if required:
-            raise NotFound("No OpenRouter key is stored")
-        return None
-    try:
-        return secret_box(settings).decrypt(row.ciphertext, _associated(user_id))
-    except DecryptionFailed:
-        log.warning("stored model key of user %s cannot be decrypted (encryption key changed?)", user_id)
-        if required:
-            raise Conflict("The stored key cannot be decrypted any more: store it again") from None
-        return None
-
-
-async def has_key(user_id: uuid.UUID) -> bool:
-    return await UserModelKey.exists(user_id=user_id, provider=PROVIDER)
-
-
-@asynccontextmanager
-async def run_provider(services: "Services", run: "AgentRun") -> AsyncIterator[ModelProvider]:
-    """The model provider for a run: the owner's own key for non-scripted models if they stored one,
-    else the shared provider. A per-run provider is closed when the run ends."""
-    key = None if is_scripted(run.model) else await _stored_key(services.settings, run.owner_id)  # type: ignore[attr-defined]
-    if key is None:
-        yield services.provider_for(run)
-        return
-    async with OpenAICompatibleProvider(key_base_url(services.settings), key, name="byok") as provider:
-        yield provider

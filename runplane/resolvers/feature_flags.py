@@ -21,7 +21,8 @@ class FeatureFlag:
 
 
 def parse_flags(raw: str | None) -> dict[str, FeatureFlag]:
-    """`{"name": true}` or `{"name": {"enabled": true, "description": "..."}}`; anything else is a configuration error."""
+    """`{"name": true}` or `{"name": {"enabled": true, "description": "..."}}`; anything else is a configuration
+    error."""
     if not raw:
         return {}
     data = json.loads(raw)

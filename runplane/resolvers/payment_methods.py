@@ -57,7 +57,8 @@ def validate(
     currency: object = None,
     recurring: object = True,
 ) -> Validation:
-    """Can this method pay in this country (and currency, and for a subscription)? Unknown methods are simply not valid."""
+    """Can this method pay in this country (and currency, and for a subscription)? Unknown methods are simply not
+    valid."""
     ctx.require(BILLING_READ)
     code = _country(country_code)
     method_id = clean_text(payment_method, "payment_method", max_length=64).lower()

@@ -54,7 +54,8 @@ def clean_limit(first: object, *, default: int = 20, maximum: int = 100) -> int:
 
 
 def required_id(value: object, field: str, what: str) -> uuid.UUID:
-    """A missing id or one of the wrong JSON type is an input error (422); a malformed or unknown one is NotFound (404)."""
+    """A missing id or one of the wrong JSON type is an input error (422); a malformed or unknown one is NotFound
+    (404)."""
     if value is None or value == "":
         raise InvalidInput(f"{field} is required", field=field)
     if not isinstance(value, (str, uuid.UUID)):

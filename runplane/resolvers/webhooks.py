@@ -13,13 +13,14 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from runplane.billing.ledger import plans_of, subscription_for
 from runplane.billing.plans import PROVIDERS
 from runplane.billing.providers import ProviderNotConfigured, SubscriptionChange, WebhookEvent, payment_provider
 from runplane.billing.signatures import SignatureError
+from runplane.clock import now
 from runplane.config import Settings
 from runplane.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 from runplane.models import ProcessedWebhook, Subscription, User
-from runplane.resolvers.billing import now, plans_of, subscription_for
 from runplane.resolvers.context import RequestContext
 
 
@@ -59,7 +60,8 @@ async def process_webhook(
 
 
 async def _target(settings: Settings, provider: str, change: SubscriptionChange) -> Subscription | None:
-    """The subscription the event is about: our user id from the checkout metadata, else the provider's subscription id."""
+    """The subscription the event is about: our user id from the checkout metadata, else the provider's subscription
+    id."""
     user_id = _uuid(change.user_ref)
     if user_id is not None and await User.exists(id=user_id):
         return await subscription_for(settings, user_id)

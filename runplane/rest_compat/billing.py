@@ -393,7 +393,7 @@ async def usage_history(request: Request) -> Response:
 @api.add("GET", "/billing/plans", "List available plans", tag=TAG, response=PLAN_LIST)
 async def plans(request: Request) -> Response:
     ctx = await user_context(request)
-    sub, current = await ops.get_subscription(ctx)
+    _sub, current = await ops.get_subscription(ctx)
     return ok({"plans": [plan_json(p) for p in ops.list_plans(ctx)], "current_plan": current.id})
 
 

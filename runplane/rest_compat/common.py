@@ -9,14 +9,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from runplane.auth.credentials import authenticate_context
 from runplane.errors import BadRequest, DomainError, InvalidInput, RateLimited, ServiceUnavailable, Unauthenticated
-from runplane.graphql_view import request_context
 from runplane.numbers import ascii_int
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page
 from runplane.services import Services
+from runplane.transport_context import authenticate_context, request_context
 
 
 def services_of(request: Request) -> Services:
@@ -37,7 +36,7 @@ async def context(request: Request, *, query_token: bool = False) -> RequestCont
 
 async def user_context(request: Request, *, query_token: bool = False) -> RequestContext:
     ctx = await context(request, query_token=query_token)
-    ctx.user_id  # raises Unauthenticated (401) now rather than half-way through the handler
+    _ = ctx.user_id  # raises Unauthenticated (401) now rather than half-way through the handler
     await rate_limits.hit(ctx, "requests", ctx.settings.rate_limit_per_minute)  # 429 + Retry-After past the limit
     return ctx
 

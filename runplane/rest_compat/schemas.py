@@ -162,7 +162,9 @@ AGENT_RUN = obj(
     updated_at={"type": ["string", "null"]},
     run_status={
         **STR,
-        "description": "The run's own status (`status` reads `running` for any active run when the dialect is cheatcode)",
+        "description": (
+            "The run's own status (`status` reads `running` for any active run when the dialect is cheatcode)"
+        ),
     },
     thread_id=UUID,
     project_id=UUID,

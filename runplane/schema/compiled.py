@@ -261,7 +261,7 @@ async def drain(run: Run) -> None:
             results: list[Any] = [await batch[0][0]]
         else:
             results = await asyncio.gather(*(item[0] for item in batch), return_exceptions=True)
-        for result, (_, out, field, path) in zip(results, batch):
+        for result, (_, out, field, path) in zip(results, batch, strict=False):
             if isinstance(result, BaseException):
                 raise Abort(f"{field.typename}.{field.key} raised") from result
             out[field.key] = field.complete(run, result, path)  # type: ignore[misc]
@@ -515,7 +515,8 @@ def plan_direct(
     resolver = getattr(definition, "base_resolver", None)
     if strawberry_schema is None or resolver is None or definition.extensions or definition.is_async:
         return
-    closure = dict(zip(resolve.__code__.co_freevars, (c.cell_contents for c in resolve.__closure__ or ())))
+    cells = (c.cell_contents for c in resolve.__closure__ or ())
+    closure = dict(zip(resolve.__code__.co_freevars, cells, strict=False))
     if closure.get("field_exception_handlers", None) != [] and closure.get("field_exception_handlers", None) != ():
         return
     names = {}

@@ -203,7 +203,8 @@ class DocumentWalk:
             counts[key] += 1
             if counts[key] > self.limits.max_field_duplicates:
                 raise Refused(
-                    f"Field '{key}' is selected more than {self.limits.max_field_duplicates} times in one selection set.",
+                    f"Field '{key}' is selected more than {self.limits.max_field_duplicates} times"
+                    " in one selection set.",
                     field,
                 )
             if field.selection_set:
@@ -251,7 +252,10 @@ def variable_errors(variables: dict[str, Any] | None, limits: Limits) -> list[Gr
             if isinstance(item, (list, dict)):
                 budget -= len(item)
                 if budget < 0:
-                    message = f"Variable '${name}' takes the variables over {limits.max_variable_values} values (list items and object fields)."
+                    message = (
+                        f"Variable '${name}' takes the variables over {limits.max_variable_values} values"
+                        " (list items and object fields)."
+                    )
                     return [GraphQLError(message, extensions={"code": VALIDATION_FAILED})]
                 pending.extend(item.values() if isinstance(item, dict) else item)
     return []

@@ -40,7 +40,7 @@ def first_children_loader(
             by_limit[first].append(parent_id)
         found: dict[ChildKey, list[T]] = {}
         for first, parent_ids in by_limit.items():
-            for parent_id, rows in zip(parent_ids, await fetch(ctx, parent_ids, first)):
+            for parent_id, rows in zip(parent_ids, await fetch(ctx, parent_ids, first), strict=False):
                 found[(parent_id, first)] = rows
         return [found[key] for key in keys]
 
@@ -153,7 +153,7 @@ async def prefetch(loaders: Loaders, rows: Sequence[Any], type_name: str, select
         loader: DataLoader[Any, Any] = getattr(loaders, relation.loader)
         values = await _fill(loader, keys)
         if relation.child_type is not None:
-            children = [row for key, value in zip(keys, values) for row in relation.shown(value, key)]
+            children = [row for key, value in zip(keys, values, strict=False) for row in relation.shown(value, key)]
             below = _nodes(field.selections) if relation.connection else field.selections
             await prefetch(loaders, children, relation.child_type, below)
 
@@ -194,7 +194,7 @@ async def _load_into(loader: DataLoader[Any, Any], missing: dict[Any, asyncio.Fu
             raise WrongNumberOfResultsReturned(expected=len(missing), received=len(values))
     except Exception as error:
         values = [error] * len(missing)
-    for future, value in zip(missing.values(), values):
+    for future, value in zip(missing.values(), values, strict=False):
         if future.done():
             continue
         if isinstance(value, BaseException):

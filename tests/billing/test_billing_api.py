@@ -11,8 +11,8 @@ import httpx
 
 from runplane.agents import lifecycle
 from runplane.agents.providers.base import Usage
+from runplane.billing.ledger import record_run_usage
 from runplane.models import AgentRun, Subscription, UsageEntry
-from runplane.resolvers.billing import record_run_usage
 from tests.conftest import ADMIN_API_KEY
 from tests.support import ROOMY_PLAN, LiveServer, UserHandle, register_user
 
@@ -77,12 +77,12 @@ async def test_a_run_is_charged_once_even_when_recorded_concurrently(server: Liv
     run = AgentRun(id=uuid.uuid4(), owner_id=uuid.UUID(alice.user_id), model="scripted/demo")
     usage = Usage(40, 2, 42)
     results = await asyncio.gather(
-        *(record_run_usage(server.app.state.services, run=run, usage=usage) for _ in range(6))
+        *(record_run_usage(server.app.state.services.settings, run=run, usage=usage) for _ in range(6))
     )
     assert sorted(results) == [False] * 5 + [True]
     assert await UsageEntry.filter(run_id=run.id).count() == 1
     assert (await Subscription.get(user_id=alice.user_id)).tokens_used == 42
-    assert await record_run_usage(server.app.state.services, run=run, usage=Usage(1, 1, 2)) is False  # a retry
+    assert await record_run_usage(server.app.state.services.settings, run=run, usage=Usage(1, 1, 2)) is False  # a retry
     assert (await Subscription.get(user_id=alice.user_id)).tokens_used == 42
 
 
@@ -120,7 +120,7 @@ async def test_billing_data_is_per_user(
     client: httpx.AsyncClient, server: LiveServer, alice: UserHandle, bob: UserHandle
 ) -> None:
     run = AgentRun(id=uuid.uuid4(), owner_id=uuid.UUID(alice.user_id), model="scripted/demo")
-    await record_run_usage(server.app.state.services, run=run, usage=Usage(10, 5, 15))
+    await record_run_usage(server.app.state.services.settings, run=run, usage=Usage(10, 5, 15))
     await client.post("/api/billing/openrouter-key", json={"api_key": "sk-or-v1-" + "9" * 40}, headers=alice.headers)
     alice_status = (await client.get("/api/billing/status", headers=alice.headers)).json()
     bob_status = (await client.get("/api/billing/status", headers=bob.headers)).json()
@@ -134,7 +134,7 @@ async def test_billing_data_is_per_user(
 
 async def test_admin_quota_routes(client: httpx.AsyncClient, server: LiveServer, alice: UserHandle) -> None:
     run = AgentRun(id=uuid.uuid4(), owner_id=uuid.UUID(alice.user_id), model="scripted/demo")
-    await record_run_usage(server.app.state.services, run=run, usage=Usage(100, 23, 123))
+    await record_run_usage(server.app.state.services.settings, run=run, usage=Usage(100, 23, 123))
     one = await client.get(f"/api/billing/admin/quota-status?user_id={alice.user_id}", headers=ADMIN)
     assert one.status_code == 200 and one.json()["user_id"] == alice.user_id and one.json()["tokens_used"] == 123
     summary = (await client.get("/api/billing/admin/quota-status?limit=200", headers=ADMIN)).json()
@@ -204,7 +204,7 @@ async def test_billing_routes_are_in_openapi(client: httpx.AsyncClient) -> None:
 async def test_period_rolls_over_with_a_fresh_allowance(client: httpx.AsyncClient, server: LiveServer) -> None:
     user = await register_user(client)
     run = AgentRun(id=uuid.uuid4(), owner_id=uuid.UUID(user.user_id), model="scripted/demo")
-    await record_run_usage(server.app.state.services, run=run, usage=Usage(1, 1, 2))
+    await record_run_usage(server.app.state.services.settings, run=run, usage=Usage(1, 1, 2))
     long_ago = datetime.now(UTC) - timedelta(days=75)
     await Subscription.filter(user_id=user.user_id).update(
         current_period_start=long_ago, current_period_end=long_ago + timedelta(days=30)

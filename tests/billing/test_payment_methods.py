@@ -18,7 +18,7 @@ async def test_regions_all_and_presets(client: httpx.AsyncClient, alice: UserHan
     assert {"card", "sepa_debit", "ideal", "pix", "upi"} <= ids
     presets = (await client.get(f"{BASE}/presets", headers=alice.headers)).json()["presets"]
     global_preset = next(p for p in presets if p["id"] == "global")
-    assert [m["id"] for m in global_preset["methods"]][0] == "card" and all(
+    assert next(m["id"] for m in global_preset["methods"]) == "card" and all(
         m["id"] in ids for p in presets for m in p["methods"]
     )
 
@@ -31,7 +31,7 @@ async def test_methods_for_a_country(client: httpx.AsyncClient, alice: UserHandl
     assert (
         unknown["country_code"] == "AQ"
         and unknown["fallback"] is True
-        and [m["id"] for m in unknown["methods"]][0] == "card"
+        and next(m["id"] for m in unknown["methods"]) == "card"
     )
     for bad in ("USA", "1A", "u", "%C3%BC%C3%BC", "x" * 100):
         response = await client.get(f"{BASE}/region/{bad}", headers=alice.headers)

@@ -94,7 +94,8 @@ async def test_field_errors_stay_200_with_data_under_graphql_response_json(
 async def test_subscription_without_a_streaming_accept_is_a_400(
     client: httpx.AsyncClient, alice: UserHandle, method: str
 ) -> None:
-    """A subscription needs a stream (WebSocket, SSE or multipart); over plain HTTP it is refused, not run as a query."""
+    """A subscription needs a stream (WebSocket, SSE or multipart); over plain HTTP it is refused, not run as a
+    query."""
     query = 'subscription { runEvents(runId: "QWdlbnRSdW46MQ==") { sequence } }'
     if method == "GET":
         answer = await client.get(

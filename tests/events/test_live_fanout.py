@@ -118,7 +118,7 @@ async def read_all(ws: Any, op: str = "1") -> tuple[list[int], str]:
 async def until_live(run: HeldRun, sockets: list[Any], ops: list[str] | None = None) -> None:
     """Publishes one event and waits until every socket has it: they are then live members."""
     await run.burst(1)
-    for ws, op in zip(sockets, ops or ["1"] * len(sockets)):
+    for ws, op in zip(sockets, ops or ["1"] * len(sockets), strict=False):
         message = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert message["type"] == "next" and message["id"] == op, message
 
@@ -138,7 +138,7 @@ async def test_batched_frames_reach_every_socket_in_order(server: LiveServer, al
     for _ in range(3):
         await held.burst(150)
     await held.finish()
-    results = await asyncio.gather(*(read_all(ws, op=op) for ws, op in zip(sockets, ops)))
+    results = await asyncio.gather(*(read_all(ws, op=op) for ws, op in zip(sockets, ops, strict=False)))
     for sequences, end in results:
         assert end == "complete"
         assert sequences == expected(452, after=1)  # 450 content + the terminal status, each once, in order

@@ -251,7 +251,7 @@ def _frames(turn: Turn, model: str, include_usage: bool) -> list[str]:
     frames = [chunk.delta({"role": "assistant", "content": ""})]
     frames += [chunk.delta({"content": text}) for text in turn.content]
     if turn.error_after_content is not None:
-        return frames + [_data({"error": turn.error_after_content})]
+        return [*frames, _data({"error": turn.error_after_content})]
     if turn.truncate_after_content:
         return frames
     frames += [chunk.delta({"tool_calls": [d]}) for d in _tool_call_deltas(turn)]
@@ -260,7 +260,7 @@ def _frames(turn: Turn, model: str, include_usage: bool) -> list[str]:
     if include_usage and turn.usage is not None:
         # Per the OpenAI docs: a last chunk with empty choices carrying the whole usage.
         frames.append(_data({**chunk.envelope(), "choices": [], "usage": turn.usage}))
-    return frames + ["data: [DONE]\n\n"]
+    return [*frames, "data: [DONE]\n\n"]
 
 
 def _tool_call_deltas(turn: Turn) -> list[dict[str, Any]]:

@@ -202,7 +202,8 @@ async def test_startup_does_not_retry_what_waiting_cannot_fix() -> None:
 async def test_locked_sqlite_database_answers_503(
     client: httpx.AsyncClient, server: LiveServer, alice: UserHandle
 ) -> None:
-    """Another process holds SQLite's write lock past the busy timeout: a write answers 503 + Retry-After, reads go on."""
+    """Another process holds SQLite's write lock past the busy timeout: a write answers 503 + Retry-After, reads go
+    on."""
     path = server.settings.database_url.removeprefix("sqlite://")
     holder = sqlite3.connect(path, isolation_level=None)
     try:

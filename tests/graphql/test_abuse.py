@@ -25,11 +25,7 @@ NO_CONTEXT = SimpleNamespace(ctx=None)  # in-process operations that are refused
 
 def with_mutation(name: str, selection: str, *, fragments: str = "") -> str:
     """A createProject mutation carrying `selection` in its payload: a project named `name` means it ran."""
-    return 'mutation { createProject(input: {name: "%s"}) { ... on ProjectPayload { %s } } } %s' % (
-        name,
-        selection,
-        fragments,
-    )
+    return f'mutation {{ createProject(input: {{name: "{name}"}}) {{ ... on ProjectPayload {{ {selection} }} }} }} {fragments}'
 
 
 def refused_once(result: dict[str, Any], code: str, message: str) -> None:

@@ -117,7 +117,7 @@ def assert_exact_windows(data: dict[str, Any], seeded: Seeded, *, more: bool) ->
         threads = by_name[project.name]
         assert threads["pageInfo"]["hasNextPage"] is more
         assert [e["node"]["title"] for e in threads["edges"]] == [t.title for t in reversed(seeded.threads[project.id])]
-        for edge, thread in zip(threads["edges"], reversed(seeded.threads[project.id])):
+        for edge, thread in zip(threads["edges"], reversed(seeded.threads[project.id]), strict=False):
             messages = edge["node"]["messages"]
             assert messages["pageInfo"]["hasNextPage"] is more
             assert [m["node"]["content"] for m in messages["edges"]] == [

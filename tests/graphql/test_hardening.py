@@ -83,7 +83,7 @@ async def test_token_limit_is_two_thousand(client: httpx.AsyncClient, alice: Use
     assert await project_names(client, alice) == []
     # One token a list item: 1800 tokens. (150 fragments each selecting `me { id }` are as many tokens, but
     # 150 copies of one field in a selection set: the duplicated-field limit refuses them, see test_abuse.py.)
-    within = 'mutation { deleteFiles(sandboxId: "%s", paths: [%s]) { __typename } }' % (
+    within = 'mutation {{ deleteFiles(sandboxId: "{}", paths: [{}]) {{ __typename }} }}'.format(
         to_global_id("Sandbox", str(uuid.uuid4())),
         '"a" ' * 1785,
     )

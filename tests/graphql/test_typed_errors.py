@@ -71,7 +71,7 @@ async def test_an_error_outside_the_union_is_a_top_level_error_with_its_code() -
 async def test_anonymous_callers_are_asked_to_authenticate_not_told_not_found(
     client: httpx.AsyncClient, mutation: str
 ) -> None:
-    result = await gql(client, "mutation { %s { __typename } }" % mutation)
+    result = await gql(client, f"mutation {{ {mutation} {{ __typename }} }}")
     assert result["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", result
 
 

@@ -40,7 +40,10 @@ async def test_feature_flags_are_404_when_disabled(client: httpx.AsyncClient) ->
 
 async def test_welcome_email_is_sent_once_unless_forced(cclient: httpx.AsyncClient, configured: Configured) -> None:
     user = await register_user(cclient)
-    mine = lambda: [m for m in configured.smtp.messages if m.recipients == [user.email]]
+
+    def mine():
+        return [m for m in configured.smtp.messages if m.recipients == [user.email]]
+
     first = await cclient.post("/api/send-welcome-email", json={"name": "Ada"}, headers=user.headers)
     assert first.status_code == 200, first.text
     assert first.json()["sent"] is True and first.json()["recipient"] == user.email

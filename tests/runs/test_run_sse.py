@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -145,7 +146,7 @@ async def test_heartbeat_pings_while_the_run_is_silent(tuned_client: httpx.Async
 
     await asyncio.wait_for(read(), 30)
     assert len(pings) >= 4
-    gaps = [b - a for a, b in zip(pings, pings[1:4])]
+    gaps = [b - a for a, b in itertools.pairwise(pings[:4])]
     assert all(TUNED_HEARTBEAT * 0.5 <= gap <= TUNED_HEARTBEAT * 6 for gap in gaps), gaps
     assert_contiguous(frames)
     assert_ends(frames, "completed")

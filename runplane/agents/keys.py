@@ -1,0 +1,28 @@
+"""The model provider a run talks to: the owner's own key (BYOK) for non-scripted models, else the shared one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from runplane.agents.providers.base import ModelProvider
+from runplane.agents.providers.openai_compatible import OPENROUTER_BASE_URL, OpenAICompatibleProvider
+from runplane.billing.model_keys import is_scripted, stored_key
+from runplane.config import Settings
+from runplane.models import AgentRun
+from runplane.services import Services
+
+
+def key_base_url(settings: Settings) -> str:
+    return settings.byok_base_url or settings.model_base_url or OPENROUTER_BASE_URL
+
+
+@asynccontextmanager
+async def run_provider(services: Services, run: AgentRun) -> AsyncIterator[ModelProvider]:
+    """A per-run provider (the owner's key) is closed when the run ends; the shared one stays open."""
+    key = None if is_scripted(run.model) else await stored_key(services.settings, run.owner_id)  # type: ignore[attr-defined]
+    if key is None:
+        yield services.provider_for(run)
+        return
+    async with OpenAICompatibleProvider(key_base_url(services.settings), key, name="byok") as provider:
+        yield provider
