@@ -172,6 +172,8 @@ class Settings:
     # Networks of other machines sandbox commands must not reach either (CIDRs: the compose network of the
     # database and Redis, a VPC's private ranges). Needs the guard above; every process of a host the same.
     sandbox_blocked_networks: tuple[str, ...] = ()
+    # As root: a network namespace per sandbox, only its own loopback inside (sandboxes/netns.py)
+    sandbox_network_namespaces: bool = True
     sandbox_command_timeout_seconds: float = 60  # ceiling of one command's wall time
     sandbox_cpu_seconds: int = 60
     sandbox_memory_bytes: int = 1024**3
@@ -303,6 +305,7 @@ class Settings:
             sandbox_network=_env_bool("SANDBOX_NETWORK", True),
             sandbox_block_host_network=_env_bool("SANDBOX_BLOCK_HOST_NETWORK", True),
             sandbox_blocked_networks=_env_list("SANDBOX_BLOCKED_NETWORKS"),
+            sandbox_network_namespaces=_env_bool("SANDBOX_NETWORK_NAMESPACES", True),
             sandbox_command_timeout_seconds=_env_float("SANDBOX_COMMAND_TIMEOUT", 60),
             sandbox_cpu_seconds=_env_int("SANDBOX_CPU_SECONDS", 60),
             sandbox_memory_bytes=_env_int("SANDBOX_MEMORY_BYTES", 1024**3),

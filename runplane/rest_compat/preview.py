@@ -67,7 +67,10 @@ def _services(scope_owner: Request | WebSocket) -> Services:
 async def proxy_http(request: Request) -> Response:
     token = request.path_params["token"]
     target = await ops.open_preview(_services(request), token)
-    upstream = httpx.URL(scheme="http", host="127.0.0.1", port=target.port, raw_path=_upstream_target(request, token))
+    # The client connects inside that sandbox's network namespace (sandboxes/upstream.py).
+    upstream = httpx.URL(
+        scheme="http", host=target.sandbox.upstream_host, port=target.port, raw_path=_upstream_target(request, token)
+    )
     body = await request.body() if _has_body(request) else None  # bounded by BodyLimitMiddleware
     client = _services(request).sandboxes.http
     outgoing = client.build_request(
@@ -153,8 +156,10 @@ async def proxy_websocket(websocket: WebSocket) -> None:
     url = f"ws://127.0.0.1:{target.port}" + _upstream_target(websocket, token).decode("latin-1")
     offered = [Subprotocol(p) for p in websocket.scope.get("subprotocols", [])]
     try:
+        sock = await target.sandbox.connect(target.port)  # inside the sandbox's network namespace
         upstream = await connect(
             url,
+            sock=sock,
             subprotocols=offered or None,
             proxy=None,
             open_timeout=10,

@@ -45,6 +45,7 @@ from runplane.config import Settings
 from runplane.sandboxes.isolation import IsolationInfo
 from runplane.sandboxes.limits import SandboxLimits
 from runplane.sandboxes.local import DEFAULT_UID_RANGE, LocalSandboxBackend
+from runplane.sandboxes.networks import SandboxNetwork, SandboxNetworks
 
 log = logging.getLogger("runplane.sandboxes.egress")
 
@@ -326,11 +327,29 @@ class GuardedSandboxBackend(LocalSandboxBackend):
         *,
         guard: EgressGuard,
         uid_range: range = DEFAULT_UID_RANGE,
+        network_namespaces: bool = True,
+        use_bwrap: bool = True,
     ) -> None:
-        super().__init__(base_dir, limits, uid_range=uid_range)
+        super().__init__(base_dir, limits, uid_range=uid_range, use_bwrap=use_bwrap)
         self.guard = guard
+        # A namespace per sandbox (sandboxes/netns.py) where this host can make them; the guard stays as
+        # defence in depth (and is what remains where namespaces cannot be made).
+        self.networks = SandboxNetworks(self.base_dir) if network_namespaces else None
 
     async def isolation(self) -> IsolationInfo:
         info = await super().isolation()
         refusal = (await self.guard.ensure()).refusal
         return IsolationInfo(None, refusal) if refusal else info
+
+    async def network_namespace(self, sandbox_id: str) -> SandboxNetwork | None:
+        return await self.networks.ensure(sandbox_id) if self.networks is not None else None
+
+    async def destroy(self, sandbox_id: str) -> None:
+        await super().destroy(sandbox_id)
+        if self.networks is not None:
+            await self.networks.remove(sandbox_id)
+
+    async def close(self) -> None:
+        await super().close()
+        if self.networks is not None:
+            self.networks.close()

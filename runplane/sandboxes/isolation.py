@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from runplane.sandboxes import netns
 from runplane.sandboxes.errors import SandboxInputError
 from runplane.sandboxes.limits import SandboxLimits
 
@@ -53,6 +54,7 @@ class LaunchSpec:
     rlimits: tuple[Rlimit, ...]
     owner: tuple[int, int] | None = None  # (uid, gid) to drop to, when running as root
     isolated: bool = False
+    netns: str | None = None  # the sandbox's network namespace (sandboxes/netns.py), entered before the uid drop
 
 
 def shell_argv(command: str) -> list[str]:
@@ -113,8 +115,11 @@ def drop_to(owner: tuple[int, int] | None) -> None:
         os.setuid(owner[0])
 
 
-def prepare_child(owner: tuple[int, int] | None, rlimits: tuple[Rlimit, ...]) -> None:
-    """preexec_fn of sandbox processes: the uid drop first, then the rlimits (NPROC counts for that uid)."""
+def prepare_child(owner: tuple[int, int] | None, rlimits: tuple[Rlimit, ...], netns_path: str | None = None) -> None:
+    """preexec_fn of sandbox processes: into the sandbox's network namespace (needs root, so first), the uid
+    drop, then the rlimits (NPROC counts for that uid)."""
+    if netns_path is not None:
+        netns.enter(netns_path)
     drop_to(owner)
     apply_rlimits(rlimits)
 
@@ -129,8 +134,11 @@ def apply_rlimits(rlimits: tuple[Rlimit, ...]) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
-def bwrap_argv(bwrap: str, workspace: Path, cwd_parts: tuple[str, ...], limits: SandboxLimits) -> list[str]:
-    """bubblewrap prefix: read-only system, read-write workspace, private /tmp, own pid ns."""
+def bwrap_argv(
+    bwrap: str, workspace: Path, cwd_parts: tuple[str, ...], limits: SandboxLimits, *, in_netns: bool = False
+) -> list[str]:
+    """bubblewrap prefix: read-only system, read-write workspace, private /tmp, own pid ns. `in_netns`: the
+    process already runs in the sandbox's own network namespace (LaunchSpec.netns), which it keeps."""
     argv = [bwrap]
     for path in _SYSTEM_DIRS:
         if os.path.islink(path):  # merged-/usr systems: /bin -> usr/bin
@@ -166,7 +174,7 @@ def bwrap_argv(bwrap: str, workspace: Path, cwd_parts: tuple[str, ...], limits: 
         "--die-with-parent",
         "--new-session",
     ]
-    if not limits.network:
+    if not limits.network and not in_netns:
         argv.append("--unshare-net")
     return [*argv, "--"]
 

@@ -43,6 +43,7 @@ from runplane.sandboxes.isolation import (
     warn_unisolated_once,
 )
 from runplane.sandboxes.limits import SandboxLimits
+from runplane.sandboxes.networks import SandboxNetwork
 from runplane.sandboxes.ports import find_free_port
 from runplane.sandboxes.sandbox import Sandbox
 
@@ -113,6 +114,11 @@ class LocalSandboxBackend:
         if not limits.network:
             raise SandboxIsolationError(f"network=False can only be enforced with bubblewrap, and {info.reason}")
         warn_unisolated_once(info)
+
+    async def network_namespace(self, sandbox_id: str) -> SandboxNetwork | None:
+        """The sandbox's own network namespace, or None: commands share the host's network. Overridden
+        where namespaces are made (sandboxes/egress.py)."""
+        return None
 
     # -- lifecycle -----------------------------------------------------------------------
     def _dir(self, sandbox_id: str) -> Path:

@@ -7,10 +7,11 @@ import contextlib
 import re
 import socket
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from runplane.sandboxes import networks
 from runplane.sandboxes.sessions import OutputChunk
 
 # Lines dev servers print once they accept connections (vite, next, webpack, uvicorn, flask,
@@ -42,23 +43,25 @@ def find_free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-async def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
+# Opens a TCP connection to a port of one sandbox (inside its network namespace, networks.dial).
+Dialer = Callable[[int], Awaitable[socket.socket]]
+
+
+async def port_accepts(port: int, dial: Dialer | None = None) -> bool:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1)
+        sock = await asyncio.wait_for(dial(port) if dial else networks.dial(None, port), timeout=1)
     except (OSError, TimeoutError):
         return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+    sock.close()
     return True
 
 
-async def wait_until_listening(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
-    """Poll until a TCP connection to host:port succeeds; False after `timeout` seconds."""
+async def wait_until_listening(port: int, timeout: float, dial: Dialer | None = None) -> bool:
+    """Poll until a TCP connection to the port succeeds; False after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     delay = 0.02
     while True:
-        if await port_accepts(port, host):
+        if await port_accepts(port, dial):
             return True
         if time.monotonic() >= deadline:
             return False
@@ -87,11 +90,13 @@ async def ready_from_output(chunks: AsyncGenerator[OutputChunk, None]) -> Readin
     return Readiness(False, None, None)
 
 
-async def wait_for_ready(chunks: AsyncGenerator[OutputChunk, None], port: int | None, timeout: float) -> Readiness:
+async def wait_for_ready(
+    chunks: AsyncGenerator[OutputChunk, None], port: int | None, timeout: float, dial: Dialer | None = None
+) -> Readiness:
     """Ready when the output says so or the port accepts connections, whichever comes first."""
     waiters: list[asyncio.Task[Readiness]] = [asyncio.ensure_future(ready_from_output(chunks))]
     if port is not None:
-        waiters.append(asyncio.ensure_future(_port_ready(port, timeout)))
+        waiters.append(asyncio.ensure_future(_port_ready(port, timeout, dial)))
     try:
         return await _first_ready(waiters, timeout)
     finally:
@@ -100,8 +105,8 @@ async def wait_for_ready(chunks: AsyncGenerator[OutputChunk, None], port: int | 
         await asyncio.gather(*waiters, return_exceptions=True)
 
 
-async def _port_ready(port: int, timeout: float) -> Readiness:
-    if await wait_until_listening(port, timeout):
+async def _port_ready(port: int, timeout: float, dial: Dialer | None) -> Readiness:
+    if await wait_until_listening(port, timeout, dial):
         return Readiness(True, "port", f"http://127.0.0.1:{port}/")
     return Readiness(False, None, None)
 

@@ -90,7 +90,7 @@ async def spawn(spec: LaunchSpec, sink: Sink) -> Running:
         cwd=spec.cwd,
         env=spec.env,
         start_new_session=True,
-        preexec_fn=functools.partial(prepare_child, spec.owner, spec.rlimits),
+        preexec_fn=functools.partial(prepare_child, spec.owner, spec.rlimits, spec.netns),
     )
     return Running(transport, pipe)
 

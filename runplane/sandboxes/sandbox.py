@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from runplane.sandboxes.isolation import (
     shell_argv,
 )
 from runplane.sandboxes.limits import SandboxLimits
+from runplane.sandboxes.networks import UPSTREAM_SUFFIX, dial, network_env
 from runplane.sandboxes.paths import open_dir_beneath
 from runplane.sandboxes.ports import Readiness, wait_for_ready, wait_until_listening
 from runplane.sandboxes.process import CommandResult, run_bounded, spawn
@@ -152,20 +154,29 @@ class Sandbox:
         cwd_parts = await asyncio.to_thread(self._existing_dir, cwd)
         rlimits = rlimits_for(self.limits, cpu_seconds=cpu_seconds)
         isolation = await self._backend.isolation()
+        network = await self._backend.network_namespace(self.id)  # None: the host's network
+        netns = str(network.path) if network else None
         if isolation.bwrap is not None:
-            prefix = bwrap_argv(isolation.bwrap, self.workspace, cwd_parts, self.limits)
+            prefix = bwrap_argv(isolation.bwrap, self.workspace, cwd_parts, self.limits, in_netns=netns is not None)
             return LaunchSpec(
                 prefix + argv,
-                build_env(WORKSPACE_MOUNT, env, port=port),
+                network_env(network, build_env(WORKSPACE_MOUNT, env, port=port)),
                 str(self.workspace),
                 rlimits,
                 self.owner,
                 isolated=True,
+                netns=netns,
             )
         self._backend.allow_unisolated(self.limits, isolation)
         environment = build_env(str(self.workspace), env, port=port, tmpdir=str(self.directory / "tmp"))
         return LaunchSpec(
-            argv, environment, os.path.join(self.workspace, *cwd_parts), rlimits, self.owner, isolated=False
+            argv,
+            network_env(network, environment),
+            os.path.join(self.workspace, *cwd_parts),
+            rlimits,
+            self.owner,
+            isolated=False,
+            netns=netns,
         )
 
     def _existing_dir(self, cwd: str) -> tuple[str, ...]:
@@ -262,15 +273,25 @@ class Sandbox:
         for port in list(self._ports):
             self._release_port(port)
 
+    async def connect(self, port: int) -> socket.socket:
+        """A TCP connection to this sandbox's 127.0.0.1:port, inside its network namespace when it has one
+        (previews, readiness): no other sandbox can answer for it there. OSError when nothing listens."""
+        return await dial(await self._backend.network_namespace(self.id), port)
+
+    @property
+    def upstream_host(self) -> str:
+        """How the preview proxy's HTTP client names this sandbox (it then connects via `connect`)."""
+        return self.id + UPSTREAM_SUFFIX
+
     async def wait_until_listening(self, port: int, timeout: float = 30.0) -> bool:
-        return await wait_until_listening(port, timeout)
+        return await wait_until_listening(port, timeout, self.connect)
 
     async def wait_for_dev_server(self, name: str, port: int | None = None, timeout: float = 60.0) -> Readiness:
         """Ready when the session prints a readiness line ("Local:", "listening on", ...) or
         its port accepts connections; not ready if it exits first or time runs out."""
         session = self._session(name)
         self.touch()
-        return await wait_for_ready(session.buffer.follow(0), port or session.port, timeout)
+        return await wait_for_ready(session.buffer.follow(0), port or session.port, timeout, self.connect)
 
     # -- snapshots -----------------------------------------------------------------------
     async def create_snapshot(self, snapshot_id: str, description: str = "") -> SnapshotInfo:

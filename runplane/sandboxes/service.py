@@ -30,6 +30,7 @@ from runplane.sandboxes.egress import EgressGuard, EgressStatus, GuardedSandboxB
 from runplane.sandboxes.errors import SandboxConflictError, SandboxNotFoundError
 from runplane.sandboxes.limits import SandboxLimits
 from runplane.sandboxes.sandbox import Sandbox
+from runplane.sandboxes.upstream import SandboxTransport
 
 if TYPE_CHECKING:
     from runplane.services import Services
@@ -79,7 +80,11 @@ class SandboxManager:
                 self.settings.sandbox_uid_start, self.settings.sandbox_uid_start + self.settings.sandbox_uid_count
             )
             self._backend = GuardedSandboxBackend(
-                base, sandbox_limits(self.settings), uid_range=uids, guard=self.egress
+                base,
+                sandbox_limits(self.settings),
+                uid_range=uids,
+                guard=self.egress,
+                network_namespaces=self.settings.sandbox_network_namespaces,
             )
         return self._backend
 
@@ -91,11 +96,12 @@ class SandboxManager:
     def http(self) -> httpx.AsyncClient:
         """The preview proxy's client: no redirects followed (the browser follows them), no env proxies."""
         if self._http is None:
+            limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(300, connect=10),
                 follow_redirects=False,
                 trust_env=False,
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                transport=SandboxTransport(self.loaded, limits),  # connects inside the sandbox's namespace
             )
         return self._http
 

@@ -1,0 +1,160 @@
+"""A network namespace per sandbox (sandboxes/netns.py): from inside a sandbox, nothing of this host's network
+answers — PostgreSQL, Redis, an API-like listener, the host's own addresses, an abstract Unix socket, cloud
+metadata, another sandbox's dev server — with and without bubblewrap, and with the iptables guard switched
+off (the namespace alone holds). Two sandboxes both listen on 3000 and each is reached in its own namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from runplane.config import Settings
+from runplane.sandboxes import Sandbox, SandboxLimits, netns
+from runplane.sandboxes.egress import EgressGuard, GuardedSandboxBackend
+from tests.sandboxes.conftest import TEST_UIDS
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces are made as root")
+
+PROBE = b"""import socket, sys
+for target in sys.argv[1:]:
+    if target.startswith("@"):
+        sock, address = socket.socket(socket.AF_UNIX), "\\0" + target[1:]
+    else:
+        host, port = target.rsplit(":", 1)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock, address = socket.socket(family), (host.strip("[]"), int(port))
+    sock.settimeout(3)
+    try:
+        sock.connect(address)
+        print(target, "open")
+    except OSError as exc:
+        print(target, type(exc).__name__)
+    finally:
+        sock.close()
+"""
+SERVE = "python3 -c 'import http.server as h, sys; h.test(h.SimpleHTTPRequestHandler, port=3000, bind=\"127.0.0.1\")'"
+
+
+@pytest.fixture
+async def backend(base_dir: Path, mode: str) -> AsyncIterator[GuardedSandboxBackend]:
+    """The guard is off (as on a host without iptables): what holds here is the namespace alone."""
+    guard = EgressGuard(Settings(sandbox_block_host_network=False))
+    made = GuardedSandboxBackend(
+        base_dir, SandboxLimits(wall_time_seconds=30), guard=guard, uid_range=TEST_UIDS, use_bwrap=mode == "bwrap"
+    )
+    yield made
+    for sandbox_id in list(made._sandboxes):
+        await made.destroy(sandbox_id)
+    await made.close()
+
+
+@pytest.fixture
+def host_listeners() -> Iterator[dict[str, str]]:
+    """Stand-ins for the API and for an abstract Unix socket (a D-Bus or X11 one) on this host."""
+    tcp = socket.create_server(("127.0.0.1", 0))
+    address = _host_address()
+    other = socket.create_server((address, 0)) if address else None
+    abstract = socket.socket(socket.AF_UNIX)
+    name = f"runplane-test-{os.getpid()}-{id(abstract)}"
+    abstract.bind("\0" + name)
+    abstract.listen()
+    targets = {"api": f"127.0.0.1:{tcp.getsockname()[1]}", "abstract": "@" + name}
+    if other is not None:
+        targets["host address"] = f"{address}:{other.getsockname()[1]}"
+    yield targets
+    for sock in (tcp, other, abstract):
+        if sock is not None:
+            sock.close()
+
+
+def _host_address() -> str | None:
+    """A non-loopback address of this host (what a sandbox would try after loopback), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing address
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+def host_answers(target: str) -> bool:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), 2).close()
+    except OSError:
+        return False
+    return True
+
+
+async def probe(sandbox: Sandbox, *targets: str) -> dict[str, str]:
+    await sandbox.write_file("probe.py", PROBE)
+    result = await sandbox.execute("python3 probe.py " + " ".join(targets))
+    assert result.exit_code == 0, result.output
+    return dict(line.rsplit(" ", 1) for line in result.output.splitlines())
+
+
+async def test_nothing_of_the_host_answers_inside(
+    backend: GuardedSandboxBackend, host_listeners: dict[str, str]
+) -> None:
+    services = {"postgres": "127.0.0.1:5432", "redis": "127.0.0.1:6379"}
+    running = {name: t for name, t in services.items() if host_answers(t)}  # what this host really runs
+    targets = {**running, **host_listeners, "metadata": "169.254.169.254:80", "ipv6 loopback": "[::1]:5432"}
+    sandbox = await backend.create("attacker")
+    seen = await probe(sandbox, *targets.values())
+    assert "open" not in seen.values(), seen
+    assert set(seen) >= set(host_listeners.values())
+    assert netns.is_netns(backend.networks.path("attacker"))  # type: ignore[union-attr]
+
+
+async def test_two_sandboxes_on_port_3000_each_answer_for_themselves(backend: GuardedSandboxBackend) -> None:
+    first, second = await backend.create("first"), await backend.create("second")
+    for sandbox in (first, second):
+        await sandbox.write_file("index.html", f"I am {sandbox.id}".encode())
+        await sandbox.start_session("web", SERVE)
+        assert await sandbox.wait_until_listening(3000, timeout=30)
+    for sandbox in (first, second):
+        assert await _get(sandbox, 3000) == f"I am {sandbox.id}"
+    # From inside the first, port 3000 is its own server and the second's is nowhere to be seen.
+    result = await first.execute(
+        "python3 -c 'import urllib.request as u; print(u.urlopen(\"http://127.0.0.1:3000/\").read().decode())'"
+    )
+    assert result.output.strip() == "I am first"
+
+
+async def test_a_port_taken_in_one_sandbox_is_not_taken_over_by_another(backend: GuardedSandboxBackend) -> None:
+    victim, attacker = await backend.create("victim"), await backend.create("attacker2")
+    await victim.write_file("index.html", b"victim")
+    await victim.start_session("web", SERVE)
+    assert await victim.wait_until_listening(3000, timeout=30)
+    await attacker.write_file("index.html", b"attacker")
+    await attacker.start_session("web", SERVE)  # binds 3000 too, in its own namespace
+    assert await attacker.wait_until_listening(3000, timeout=30)
+    await victim.stop_session("web")  # even with the victim's server gone, its port stays its own
+    assert await _get(attacker, 3000) == "attacker"
+    with pytest.raises(OSError):
+        (await victim.connect(3000)).close()
+
+
+async def test_destroy_removes_the_namespace(backend: GuardedSandboxBackend) -> None:
+    sandbox = await backend.create("gone")
+    assert (await sandbox.execute("true")).exit_code == 0
+    path = backend.networks.path("gone")  # type: ignore[union-attr]
+    assert netns.is_netns(path)
+    await backend.destroy("gone")
+    assert not path.exists()
+
+
+async def _get(sandbox: Sandbox, port: int) -> str:
+    reader, writer = await asyncio.open_connection(sock=await sandbox.connect(port))
+    writer.write(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return answer.split(b"\r\n\r\n", 1)[1].decode()
