@@ -1,13 +1,15 @@
-"""The provider interface, collecting a folder's files (bounded, no symlinks), and choosing a provider."""
+"""The provider interface, a frozen copy of a folder's files (bounded, no symlinks), and choosing a provider."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from runplane.errors import DomainError, PayloadTooLarge
+from runplane.sandboxes.errors import SandboxLimitError
+from runplane.sandboxes.fdwalk import Owner
+from runplane.sandboxes.freeze import FreezeLimits, freeze_folder
 
 if TYPE_CHECKING:
     from runplane.config import Settings
@@ -48,24 +50,19 @@ class DeployProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-def collect_files(root: Path, *, max_files: int, max_bytes: int) -> list[DeployFile]:
-    """Regular files under root, symlinks and tool folders skipped; PayloadTooLarge past the limits."""
-    files: list[DeployFile] = []
-    total = 0
-    for current, dirs, names in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not os.path.islink(os.path.join(current, d)))
-        for name in sorted(names):
-            full = Path(current) / name
-            stat = full.lstat()
-            if not full.is_file() or full.is_symlink():
-                continue
-            total += stat.st_size
-            if len(files) >= max_files or total > max_bytes:
-                raise PayloadTooLarge(
-                    f"The folder exceeds the deployment limits ({max_files} files, {max_bytes} bytes)"
-                )
-            files.append(DeployFile(full.relative_to(root).as_posix(), full, stat.st_size))
-    return files
+def freeze_files(
+    root: Path, parts: tuple[str, ...], dest: Path, *, owner: Owner, max_files: int, max_bytes: int
+) -> list[DeployFile]:
+    """A frozen copy of the folder root/parts in dest (through the fd walker: no symlink followed, only regular
+    files, tool folders skipped) and its files; PayloadTooLarge past the limits. Providers publish from dest."""
+    limits = FreezeLimits(max_files=max_files, max_bytes=max_bytes, skip_dirs=SKIPPED_DIRS)
+    try:
+        frozen = freeze_folder(root, parts, dest, owner, limits)
+    except SandboxLimitError:
+        raise PayloadTooLarge(
+            f"The folder exceeds the deployment limits ({max_files} files, {max_bytes} bytes)"
+        ) from None
+    return [DeployFile(f.path, dest / f.path, f.size) for f in frozen]
 
 
 def build_provider(kind: str, settings: Settings) -> DeployProvider:

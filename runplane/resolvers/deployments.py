@@ -6,9 +6,14 @@ provider again and records any change. Plans limit how many projects may be depl
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
@@ -18,7 +23,7 @@ from runplane.deployments import (
     ProviderResult,
     build_provider,
 )
-from runplane.deployments.base import PROVIDERS, collect_files
+from runplane.deployments.base import PROVIDERS, DeployFile, freeze_files, sites_dir
 from runplane.errors import Conflict, InvalidInput, NotFound
 from runplane.models import Deployment, DeploymentEvent, Project
 from runplane.models.deployment import FINAL_STATUSES
@@ -26,8 +31,9 @@ from runplane.resolvers import billing
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.projects import owned_project
 from runplane.resolvers.validation import clean_text
-from runplane.sandboxes import resolve_in_workspace
 from runplane.sandboxes.errors import SandboxError
+from runplane.sandboxes.files import Workspace
+from runplane.sandboxes.paths import open_dir_beneath
 
 DEFAULT_DIRS = ("dist", "build")
 WORKSPACE_PREFIX = "/workspace"
@@ -119,9 +125,10 @@ async def _publish(
 ) -> Deployment:
     site_name = clean_text(name, "name", max_length=100, required=False) or project.name
     provider = build_provider(kind, ctx.settings)  # 503 before anything is written when it is not configured
+    staging = _staging_dir(ctx)
     try:
-        root, folder = await _source_folder(ctx, project, source_dir)
-        files = collect_files(root, max_files=ctx.settings.deploy_max_files, max_bytes=ctx.settings.deploy_max_bytes)
+        sandbox, parts, folder = await _source_folder(ctx, project, source_dir)
+        files = await asyncio.to_thread(_freeze, ctx, sandbox, parts, staging / "copy", folder)
         if not files:
             raise InvalidInput(f"The folder '{folder or '.'}' has no files to deploy", field="source_dir")
         if first:
@@ -139,26 +146,61 @@ async def _publish(
         return row
     finally:
         await provider.aclose()
+        await asyncio.to_thread(shutil.rmtree, staging, True)
 
 
-async def _source_folder(ctx: RequestContext, project: Project, source_dir: object) -> tuple[Path, str]:
+def _staging_dir(ctx: RequestContext) -> Path:
+    """A directory of the server's (0700, beside the published sites) for the frozen copy of one deploy."""
+    sites = sites_dir(ctx.settings)
+    sites.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".freeze-", dir=sites))
+
+
+def _freeze(ctx: RequestContext, sandbox: Any, parts: tuple[str, ...], dest: Path, folder: str) -> list[DeployFile]:
+    settings = ctx.settings
+    try:
+        return freeze_files(
+            sandbox.workspace,
+            parts,
+            dest,
+            owner=sandbox.owner,
+            max_files=settings.deploy_max_files,
+            max_bytes=settings.deploy_max_bytes,
+        )
+    except OSError:  # swapped for a link or removed since it was checked
+        raise InvalidInput(
+            f"source_dir '{folder or '.'}' is not a folder of the project's sandbox", field="source_dir"
+        ) from None
+
+
+async def _source_folder(ctx: RequestContext, project: Project, source_dir: object) -> tuple[Any, tuple[str, ...], str]:
+    """The sandbox, the folder's components below its workspace, and the folder as named."""
     sandbox = await ctx.services.sandbox_for_project(project.id)
-    root = sandbox.workspace
+    workspace = Workspace(sandbox.workspace, sandbox.owner)
     if source_dir is None or source_dir == "":
         for candidate in DEFAULT_DIRS:
-            if (root / candidate).is_dir() and not (root / candidate).is_symlink():
-                return root / candidate, candidate
-        return root, ""
+            if await asyncio.to_thread(_is_dir, workspace, (candidate,)):
+                return sandbox, (candidate,), candidate
+        return sandbox, (), ""
     text = clean_text(source_dir, "source_dir", max_length=1024)
     if text == WORKSPACE_PREFIX or text.startswith(WORKSPACE_PREFIX + "/"):
         text = text[len(WORKSPACE_PREFIX) :].lstrip("/")
     try:
-        folder = resolve_in_workspace(root, text)
+        parts = await asyncio.to_thread(workspace.parts, text)
     except SandboxError as exc:
         raise InvalidInput(f"source_dir: {exc}", field="source_dir") from None
-    if not folder.is_dir():
+    if not await asyncio.to_thread(_is_dir, workspace, parts):
         raise InvalidInput("source_dir is not a folder of the project's sandbox", field="source_dir")
-    return folder, text
+    return sandbox, parts, text
+
+
+def _is_dir(workspace: Workspace, parts: tuple[str, ...]) -> bool:
+    """A directory reached without following any link (the fd walker)."""
+    try:
+        os.close(open_dir_beneath(workspace.root, parts))
+    except (SandboxError, OSError):
+        return False
+    return True
 
 
 async def _first_version(ctx: RequestContext, project: Project, *, kind: str, folder: str) -> Deployment:

@@ -1,76 +1,47 @@
 """tar.gz and zip of a workspace, written without ever following a symlink.
 
-Symlinks are stored as links (their targets are not read), special files are skipped, and
-regular files are opened with O_NOFOLLOW relative to their directory fd (os.fwalk), so a link
-pointing out of the workspace - or raced in during the walk - never pulls outside data in.
+Symlinks are stored as links (their targets are not read), special files and foreign hard links
+are skipped, and every file is opened through fdwalk (relative to its directory's fd, no link
+followed, fstat checked), so a link pointing out of the workspace - or raced in during the walk -
+never pulls outside data in.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tarfile
 import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
-from runplane.sandboxes.files import Owner, is_foreign_hardlink
+from runplane.sandboxes import fdwalk
+from runplane.sandboxes.fdwalk import Entry, Owner, is_foreign_hardlink, open_root
 
 ArchiveFormat = Literal["tar.gz", "zip"]
 ARCHIVE_FORMATS: tuple[ArchiveFormat, ...] = ("tar.gz", "zip")
 COPY_CHUNK = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Entry:
-    path: str  # relative, "/"-separated
-    name: str
-    dir_fd: int  # valid only during the walk step that yielded it
-    st: os.stat_result
-
-    @property
-    def kind(self) -> str:
-        mode = self.st.st_mode
-        return (
-            "dir"
-            if stat.S_ISDIR(mode)
-            else "file"
-            if stat.S_ISREG(mode)
-            else ("link" if stat.S_ISLNK(mode) else "other")
-        )
-
-
 def walk(root: Path, owner: Owner) -> Iterator[Entry]:
-    """Every dir, regular file and symlink below root, parents before children."""
-    for dirpath, dirnames, filenames, dir_fd in os.fwalk(root, follow_symlinks=False):
-        rel = os.path.relpath(dirpath, root)
-        for name in sorted(dirnames + filenames):
-            try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # removed while we walk
-            entry = Entry(name if rel == "." else f"{rel}/{name}", name, dir_fd, st)
-            if entry.kind != "other" and not is_foreign_hardlink(st, owner):
-                yield entry
-
-
-def open_entry(entry: Entry) -> IO[bytes] | None:
-    """Open a regular file of the walk; None if it was swapped for something else meanwhile."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    """Every dir, regular file and symlink below root, parents before children (fdwalk: no link
+    is followed, a directory swapped during the walk is skipped)."""
+    root_fd = open_root(root)
     try:
-        fd = os.open(entry.name, flags, dir_fd=entry.dir_fd)
-    except OSError:
-        return None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or (st.st_ino, st.st_dev) != (entry.st.st_ino, entry.st.st_dev):
-        os.close(fd)
-        return None
-    return open(fd, "rb")
+        for entry in fdwalk.walk(root_fd):
+            if entry.kind != "other" and not is_foreign_hardlink(entry.st, owner):
+                yield entry
+    finally:
+        os.close(root_fd)
+
+
+def open_entry(entry: Entry, owner: Owner) -> IO[bytes] | None:
+    """Open a regular file of the walk; None if it was swapped for something else meanwhile."""
+    fd = entry.open(owner)
+    return None if fd is None else open(fd, "rb")
 
 
 class ExactReader:
@@ -105,10 +76,10 @@ def write_archive(root: Path, owner: Owner, fmt: ArchiveFormat, out: IO[bytes]) 
 def write_tar(root: Path, owner: Owner, out: IO[bytes]) -> None:
     with tarfile.open(fileobj=out, mode="w:gz", compresslevel=6, format=tarfile.PAX_FORMAT) as tar:
         for entry in walk(root, owner):
-            _add_tar_entry(tar, entry)
+            _add_tar_entry(tar, entry, owner)
 
 
-def _add_tar_entry(tar: tarfile.TarFile, entry: Entry) -> None:
+def _add_tar_entry(tar: tarfile.TarFile, entry: Entry, owner: Owner) -> None:
     info = tarfile.TarInfo(entry.path)
     info.mode, info.mtime = entry.st.st_mode & 0o7777, int(entry.st.st_mtime)
     info.uid, info.gid = entry.st.st_uid, entry.st.st_gid
@@ -116,9 +87,10 @@ def _add_tar_entry(tar: tarfile.TarFile, entry: Entry) -> None:
         info.type = tarfile.DIRTYPE
         tar.addfile(info)
     elif entry.kind == "link":
-        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(entry.name, dir_fd=entry.dir_fd)
-        tar.addfile(info)
-    elif (src := open_entry(entry)) is not None:
+        if (target := entry.link_target()) is not None:
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    elif (src := open_entry(entry, owner)) is not None:
         with src:
             info.size = entry.st.st_size
             tar.addfile(info, ExactReader(src, info.size))
@@ -127,7 +99,7 @@ def _add_tar_entry(tar: tarfile.TarFile, entry: Entry) -> None:
 def write_zip(root: Path, owner: Owner, out: IO[bytes]) -> None:
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for entry in walk(root, owner):
-            _add_zip_entry(zf, entry)
+            _add_zip_entry(zf, entry, owner)
 
 
 def _zip_info(entry: Entry, name: str) -> zipfile.ZipInfo:
@@ -141,14 +113,15 @@ def _zip_time(mtime: float) -> tuple[int, int, int, int, int, int]:
     return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
 
 
-def _add_zip_entry(zf: zipfile.ZipFile, entry: Entry) -> None:
+def _add_zip_entry(zf: zipfile.ZipFile, entry: Entry, owner: Owner) -> None:
     if entry.kind == "dir":
         info = _zip_info(entry, entry.path + "/")
         info.external_attr |= 0x10  # MS-DOS directory flag
         zf.writestr(info, b"")
     elif entry.kind == "link":  # Info-ZIP convention: S_IFLNK mode, target as content
-        zf.writestr(_zip_info(entry, entry.path), os.readlink(entry.name, dir_fd=entry.dir_fd))
-    elif (src := open_entry(entry)) is not None:
+        if (target := entry.link_target()) is not None:
+            zf.writestr(_zip_info(entry, entry.path), target)
+    elif (src := open_entry(entry, owner)) is not None:
         info = _zip_info(entry, entry.path)
         info.compress_type = zipfile.ZIP_DEFLATED
         with src, zf.open(info, "w", force_zip64=True) as dst:

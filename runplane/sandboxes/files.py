@@ -1,6 +1,6 @@
 """Workspace file operations. Blocking functions: the Sandbox runs them in worker threads.
 
-Every access goes through resolve_in_workspace and the O_NOFOLLOW fd walk in paths.py, so a
+Every access goes through resolve_in_workspace and the fd walker (fdwalk.py, via paths.py), so a
 symlink planted by a sandbox process never makes the control plane (possibly root) touch a file
 outside the workspace.
 """
@@ -22,14 +22,13 @@ from runplane.sandboxes.errors import (
     SandboxNotFoundError,
     SandboxPathError,
 )
+from runplane.sandboxes.fdwalk import Owner, is_foreign_hardlink
 from runplane.sandboxes.paths import (
     open_dir_beneath,
     open_file_beneath,
     relative_parts,
     resolve_in_workspace,
 )
-
-Owner = tuple[int, int] | None
 
 
 @dataclass(frozen=True)
@@ -67,12 +66,6 @@ class FileTree:
     root: TreeNode
     entries: int  # nodes below the root
     truncated: bool  # max_entries was reached
-
-
-def is_foreign_hardlink(st: os.stat_result, owner: Owner) -> bool:
-    """A hard link to a file the sandbox uid does not own (say /etc/shadow, where the kernel
-    allows it): reading it as root would leak that file, so treat it as unreadable."""
-    return owner is not None and st.st_nlink > 1 and st.st_uid != owner[0]
 
 
 def _info(parts: tuple[str, ...], st: os.stat_result) -> FileInfo:

@@ -4,9 +4,10 @@ Two layers, because a check alone is racy: a process inside the sandbox can swap
 a symlink between our check and our use of the path. So
 1. `resolve_in_workspace` validates the path and resolves symlinks (refusing any that leave the
    root), giving a real path inside the root;
-2. the `open_*_beneath` helpers then walk that real path from the root one component at a time
-   with O_NOFOLLOW and dir_fd, so a symlink raced in after step 1 fails (ELOOP/ENOTDIR) instead
-   of being followed. The control plane may run as root: it must never follow a sandbox link.
+2. the `open_*_beneath` helpers then open that real path from the root's fd through fdwalk
+   (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or an O_NOFOLLOW walk), so a symlink raced in
+   after step 1 fails (ELOOP/ENOTDIR) instead of being followed.
+The control plane may run as root: it must never follow a sandbox link.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import os
 from pathlib import Path, PurePosixPath
 
 from runplane.sandboxes.errors import SandboxInputError, SandboxNotFoundError, SandboxPathError
+from runplane.sandboxes.fdwalk import DIR_FLAGS, open_beneath, open_root
 
 MAX_PATH_BYTES = 4096  # PATH_MAX
 MAX_NAME_BYTES = 255  # NAME_MAX
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _validate(user_path: str) -> list[str]:
@@ -59,13 +60,16 @@ def resolve_in_workspace(root: Path, user_path: str, *, follow_final: bool = Tru
     real_root = Path(os.path.realpath(root))
     if not parts:
         return real_root
-    if follow_final or parts[-1] == "..":
-        resolved = os.path.realpath(os.path.join(real_root, *parts))
-    else:
-        parent = os.path.realpath(os.path.join(real_root, *parts[:-1]))
-        resolved = os.path.join(parent, parts[-1])
-        if not _inside(real_root, parent):
-            raise SandboxPathError("path escapes the workspace through a symlink")
+    try:
+        if follow_final or parts[-1] == "..":
+            resolved = os.path.realpath(os.path.join(real_root, *parts))
+        else:
+            parent = os.path.realpath(os.path.join(real_root, *parts[:-1]))
+            resolved = os.path.join(parent, parts[-1])
+            if not _inside(real_root, parent):
+                raise SandboxPathError("path escapes the workspace through a symlink")
+    except OSError as exc:  # EINVAL from readlink: a link swapped for a directory while we resolved
+        raise SandboxPathError("the path changed while it was resolved; try again") from exc
     if not _inside(real_root, resolved):
         raise SandboxPathError("path escapes the workspace through a symlink")
     return Path(resolved)
@@ -78,7 +82,7 @@ def relative_parts(root: Path, real_path: Path) -> tuple[str, ...]:
 
 
 def _translate(exc: OSError, what: str) -> Exception:
-    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV, errno.EINVAL):
         return SandboxPathError(f"{what}: a path component is a symlink or not a directory")
     if exc.errno == errno.ENOENT:
         return SandboxNotFoundError(f"{what}: no such file or directory")
@@ -94,23 +98,25 @@ def open_dir_beneath(
     create: bool = False,
     owner: tuple[int, int] | None = None,
 ) -> int:
-    """Open directory root/parts... without following any symlink; returns an fd to close.
+    """Open directory root/parts... without following any symlink (fdwalk); returns an fd to close.
 
     create=True makes missing directories (chowned to `owner`, the sandbox uid, so commands can
-    write into directories that uploads created).
+    write into directories that uploads created), one component at a time from the parent's fd.
     """
-    fd = os.open(root, _DIR_FLAGS)
+    fd = open_root(root)
     try:
+        if not create:
+            return open_beneath(fd, parts, DIR_FLAGS, close_dir=True)
         for part in parts:
-            if create:
+            try:
                 _mkdir_at(fd, part, owner)
-            next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = next_fd
+            except OSError:
+                os.close(fd)
+                raise
+            fd = open_beneath(fd, (part,), DIR_FLAGS, close_dir=True)
+        return fd
     except OSError as exc:
-        os.close(fd)
         raise _translate(exc, "/".join(parts)) from exc
-    return fd
 
 
 def _mkdir_at(dir_fd: int, name: str, owner: tuple[int, int] | None) -> None:
@@ -123,13 +129,10 @@ def _mkdir_at(dir_fd: int, name: str, owner: tuple[int, int] | None) -> None:
 
 
 def open_file_beneath(root: Path, parts: tuple[str, ...], flags: int, mode: int = 0o644) -> int:
-    """Open a file below root without following symlinks anywhere on the way."""
+    """Open a file below root without following symlinks anywhere on the way (fdwalk)."""
     if not parts:
         raise SandboxInputError("the workspace root is a directory, not a file")
-    dir_fd = open_dir_beneath(root, parts[:-1])
     try:
-        return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+        return open_beneath(open_root(root), parts, flags, mode, close_dir=True)
     except OSError as exc:
         raise _translate(exc, "/".join(parts)) from exc
-    finally:
-        os.close(dir_fd)

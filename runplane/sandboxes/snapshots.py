@@ -26,14 +26,14 @@ from runplane.sandboxes.errors import (
     SandboxLimitError,
     SandboxNotFoundError,
 )
-from runplane.sandboxes.files import Owner, Workspace, remove_entry
-from runplane.sandboxes.paths import open_dir_beneath, open_file_beneath
+from runplane.sandboxes.fdwalk import DIR_FLAGS, Owner, open_regular, open_root
+from runplane.sandboxes.files import Workspace, remove_entry
+from runplane.sandboxes.paths import open_dir_beneath
 
 SNAPSHOT_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$")
 MAX_SNAPSHOTS = 50
 MAX_DESCRIPTION = 1000
 MAX_DIFF_FILE_BYTES = 512 * 1024  # difflib is quadratic at worst: larger files are summarized
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TOO_LARGE = b"\0too-large\0"  # sentinel content
 
 
@@ -157,7 +157,7 @@ def _owned_by(owner: Owner) -> Any:
 
 
 def _replace_contents(workspace: Path, staging: Path) -> None:
-    ws_fd, st_fd = os.open(workspace, _DIR_FLAGS), os.open(staging, _DIR_FLAGS)
+    ws_fd, st_fd = open_root(workspace), os.open(staging, DIR_FLAGS)
     try:
         for name in os.listdir(ws_fd):
             remove_entry(ws_fd, name)
@@ -189,7 +189,14 @@ def _current_content(ws: Workspace, path: str, kind: str) -> bytes | None:
                 return os.readlink(parts[-1], dir_fd=dir_fd).encode()
             finally:
                 os.close(dir_fd)
-        with open(open_file_beneath(ws.root, parts, os.O_RDONLY | os.O_NONBLOCK), "rb") as src:
+        root_fd = open_root(ws.root)
+        try:
+            opened = open_regular(root_fd, parts, ws.owner)  # fstat: a FIFO or foreign link swapped in is not read
+        finally:
+            os.close(root_fd)
+        if opened is None:
+            return None
+        with open(opened[0], "rb") as src:
             data = src.read(MAX_DIFF_FILE_BYTES + 1)
     except (OSError, SandboxNotFoundError, SandboxInputError, ValueError):
         return None  # changed while we diff: treat as gone

@@ -1,0 +1,189 @@
+"""The rename race of issue 10, run from inside a real sandbox command, against every server file operation.
+
+A racer in the sandbox loops renameat2(RENAME_EXCHANGE) between `dist/x` (a real directory) and `dist/x_l`
+(a symlink to a directory of the server's holding a root-only secret, standing for /etc or the data dir)
+while the server freezes `dist` for a deploy, archives the workspace (tar.gz and zip), snapshots it, diffs
+it, downloads files and lists the tree. os.walk + copy by name leaked /etc/shadow within a few deploys;
+through the fd walker, not one byte (nor one name) from outside the workspace may come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import os
+import shutil
+import stat
+import tempfile
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from runplane.deployments.base import freeze_files
+from runplane.sandboxes import Sandbox
+from runplane.sandboxes.errors import SandboxError
+from tests.sandboxes.conftest import backend, base_dir, make_backend, mode, sandbox  # noqa: F401 - fixtures
+
+CANARY = b"canary-7d41e0-outside-the-workspace"
+OUTSIDE_ONLY = "outside-only-name-5b9"
+RACE_SECONDS = 4.0
+
+RACER = r"""
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+os.chdir("dist")
+end, swaps = time.time() + float(sys.argv[1]), 0
+while time.time() < end:
+    if libc.renameat2(-100, b"x", -100, b"x_l", 2) == 0:  # RENAME_EXCHANGE
+        swaps += 1
+open("../swaps", "w").write(str(swaps))
+"""
+
+
+@pytest.fixture
+def outside(base_dir: Path) -> Path:  # noqa: F811
+    """A directory of the server's next to the workspaces: a secret only root may read, a name only it has."""
+    path = base_dir / "outside"
+    path.mkdir()
+    for name in ("shadow", OUTSIDE_ONLY):
+        (path / name).write_bytes(CANARY)
+        (path / name).chmod(0o600)
+    return path
+
+
+async def plant(sandbox: Sandbox, outside: Path) -> None:  # noqa: F811
+    await sandbox.write_file("dist/x/shadow", b"inside")
+    await sandbox.write_file("dist/index.html", b"<h1>site</h1>")
+    await sandbox.write_file("racer.py", RACER.encode())
+    made = await sandbox.execute(f"ln -s {outside} dist/x_l && ls -la dist")
+    assert made.exit_code == 0, made
+
+
+class Probe:
+    """Runs one server operation after another while the race lasts; counts what each saw."""
+
+    def __init__(self, sandbox: Sandbox, outside: Path) -> None:  # noqa: F811
+        self.sandbox, self.outside, self.runs = sandbox, outside, Counter[str]()
+        self.scratch = Path(tempfile.mkdtemp(prefix="runplane-race-"))
+
+    def clean(self, data: bytes | str, what: str) -> None:
+        raw = data.encode() if isinstance(data, str) else data
+        assert CANARY not in raw and OUTSIDE_ONLY.encode() not in raw, f"{what} leaked outside data"
+        self.runs[what] += 1
+
+    async def deploy(self) -> None:
+        dest = self.scratch / f"copy-{self.runs['deploy']}"
+        files = await asyncio.to_thread(
+            freeze_files,
+            self.sandbox.workspace,
+            ("dist",),
+            dest,
+            owner=self.sandbox.owner,
+            max_files=100,
+            max_bytes=10**6,
+        )
+        self.clean(b"".join(f.source.read_bytes() + f.path.encode() for f in files), "deploy")
+        shutil.rmtree(dest)
+
+    async def archive(self, fmt: str) -> None:
+        data = b"".join([chunk async for chunk in self.sandbox.archive(fmt)])  # type: ignore[arg-type]
+        if fmt == "zip":
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                data = b"".join(zf.read(n) + n.encode() for n in zf.namelist())
+        else:
+            data = gzip.decompress(data)
+        self.clean(data, f"archive {fmt}")
+
+    async def snapshot(self) -> None:
+        snapshot_id = f"race-{self.runs['snapshot']}"
+        await self.sandbox.create_snapshot(snapshot_id)
+        tar = self.sandbox.directory / ".snapshots" / f"{snapshot_id}.tar.gz"
+        self.clean(gzip.decompress(tar.read_bytes()), "snapshot")
+        self.clean(await self.sandbox.diff_snapshot(snapshot_id), "diff")
+        await self.sandbox.delete_snapshot(snapshot_id)
+
+    async def download(self) -> None:
+        for path in ("dist/x/shadow", "dist/x_l/shadow", f"dist/x/{OUTSIDE_ONLY}"):
+            try:
+                self.clean(await self.sandbox.read_file(path), "download")
+            except SandboxError:
+                self.runs["download refused"] += 1
+
+    async def tree(self) -> None:
+        for path in (".", "dist/x", "dist/x_l"):
+            try:
+                listing = repr(await self.sandbox.tree(path)) + repr(await self.sandbox.list_files(path))
+            except SandboxError:
+                continue
+            self.clean(listing, "tree")
+
+    async def round(self) -> None:
+        await self.deploy()
+        await self.archive("tar.gz")
+        await self.archive("zip")
+        await self.snapshot()
+        await self.download()
+        await self.tree()
+
+
+async def test_rename_race_never_leaks_outside_bytes(sandbox: Sandbox, outside: Path) -> None:  # noqa: F811
+    await plant(sandbox, outside)
+    probe = Probe(sandbox, outside)
+    racer = asyncio.create_task(sandbox.execute(f"python3 racer.py {RACE_SECONDS}", timeout=60))
+    try:
+        await wait_for_racer(sandbox, racer)
+        while not racer.done():
+            await probe.round()
+        result = await racer
+    finally:
+        shutil.rmtree(probe.scratch, ignore_errors=True)
+    assert result.exit_code == 0, result
+    swaps = int(await sandbox.read_file("swaps"))
+    assert swaps > 1000, f"the racer swapped only {swaps} times: the race did not really run"
+    for op in ("deploy", "archive tar.gz", "archive zip", "snapshot", "diff", "tree"):
+        assert probe.runs[op] >= 2, probe.runs
+
+
+async def wait_for_racer(sandbox: Sandbox, racer: asyncio.Task[object]) -> None:  # noqa: F811
+    """The racer is swapping once dist/x's inode changes place (a condition, not a sleep)."""
+    deadline = time.monotonic() + 30
+    first = os.lstat(sandbox.workspace / "dist" / "x").st_ino
+    while time.monotonic() < deadline and not racer.done():
+        try:
+            if os.lstat(sandbox.workspace / "dist" / "x").st_ino != first:
+                return
+        except FileNotFoundError:
+            pass
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the racer never started swapping: {racer.result() if racer.done() else 'running'}")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="hard links to others' files and device nodes need root to plant")
+async def test_fifos_devices_and_foreign_hardlinks_are_skipped_never_read(sandbox: Sandbox, outside: Path) -> None:  # noqa: F811
+    """A FIFO (made inside the sandbox) would block a reader, /dev/zero would never end, a hard link to a
+    root-only file (what /etc/shadow is where protected_hardlinks is off) would leak it: every operation
+    skips them, promptly."""
+    await sandbox.write_file("dist/index.html", b"<h1>site</h1>")
+    made = await sandbox.execute("mkfifo dist/pipe && ln dist/index.html dist/own-link")
+    assert made.exit_code == 0, made
+    dist = sandbox.workspace / "dist"
+    os.link(outside / "shadow", dist / "hard")
+    os.mknod(dist / "zero", 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    probe = Probe(sandbox, outside)
+    try:
+        async with asyncio.timeout(60):  # nothing may block on the FIFO or read /dev/zero forever
+            await probe.round()
+            dest = probe.scratch / "frozen"
+            files = await asyncio.to_thread(
+                freeze_files, sandbox.workspace, ("dist",), dest, owner=sandbox.owner, max_files=9, max_bytes=10**6
+            )
+    finally:
+        shutil.rmtree(probe.scratch, ignore_errors=True)
+    assert sorted(f.path for f in files) == ["index.html", "own-link"]  # the sandbox's own hard link is fine
+    for name in ("pipe", "hard", "zero"):
+        with pytest.raises(SandboxError):
+            await sandbox.read_file(f"dist/{name}")
