@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.streaming import HTTPStreamTransport, MultipartSubscriptionTransport
 from strawberry.http.websocket_origin import normalize_allowed_origins
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
@@ -24,40 +26,25 @@ from strawberry.subscriptions import (
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from runplane.auth.credentials import token_from_connection_params
 from runplane.errors import RateLimited
+from runplane.graphql_media import (
+    GRAPHQL_RESPONSE_JSON,
+    LineFeedSSETransport,
+    OperationTypes,
+    accepts_json,
+    negotiate_media_type,
+)
 from runplane.graphql_ws import LegacyWSHandler, TransportWSHandler
 from runplane.resolvers import rate_limits
 from runplane.schema.context import GraphQLContext
 from runplane.schema.errors import formatted_domain_error
 from runplane.services import Services
 from runplane.transport_context import authenticate_context, request_context
-
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-
-
-def negotiate_media_type(accept: str) -> str:
-    """GraphQL over HTTP: application/graphql-response+json when the Accept header prefers it (highest q,
-    then first listed); application/json otherwise, including no Accept, `*/*` and legacy clients."""
-    best, best_q = "application/json", 0.0
-    for media_range in accept.split(","):
-        kind, *params = (part.strip().lower() for part in media_range.split(";"))
-        q = next((_q_value(p[2:]) for p in params if p.startswith("q=")), 1.0)
-        if kind == GRAPHQL_RESPONSE_JSON and q > best_q:
-            best, best_q = GRAPHQL_RESPONSE_JSON, q
-        elif kind in ("application/json", "application/*", "*/*") and q > best_q:
-            best, best_q = "application/json", q
-    return best
-
-
-def _q_value(raw: str) -> float:
-    try:
-        return min(max(float(raw), 0.0), 1.0)
-    except ValueError:
-        return 0.0
 
 
 def request_error_status(response: GraphQLHTTPResponse) -> int | None:
@@ -87,12 +74,35 @@ def websocket_origins(cors_origins: tuple[str, ...]) -> tuple[str, ...]:
     return cors_origins
 
 
+SUBSCRIPTION_NEEDS_A_STREAM = (
+    "A subscription over HTTP needs a streaming Accept header: `text/event-stream` (GraphQL over SSE) or "
+    "`multipart/mixed;subscriptionSpec=1.0` (multipart); or use the WebSocket at /graphql (graphql-transport-ws)."
+)
+
+
+class RequestRefused(Exception):
+    """A GraphQL request refused before it runs (no stream for a subscription, an unknown persisted query...):
+    answered as GraphQL errors, not as the REST dialect's `{"detail"}` nor as Strawberry's plain text."""
+
+    def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.status = message, code, status
+
+    @property
+    def formatted(self) -> dict[str, Any]:
+        return {"message": self.message, "extensions": {"code": self.code}}
+
+
 GRAPHIQL_HTML = (Path(__file__).with_name("static") / "graphiql.html").read_text()
 
 
 class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    stream_transport_classes_by_protocol: Mapping[str, type[HTTPStreamTransport]] = {
+        MULTIPART_SUBSCRIPTION_PROTOCOL: MultipartSubscriptionTransport,
+        GRAPHQL_SSE_PROTOCOL: LineFeedSSETransport,
+    }
 
     def __init__(self, schema: strawberry.Schema, services: Services) -> None:
         settings = services.settings
@@ -115,6 +125,7 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
             allowed_origins=websocket_origins(settings.cors_origins),
         )
         self.services = services
+        self.operation_types = OperationTypes(settings.graphql_max_document_chars, settings.graphql_max_tokens)
 
     @property
     def graphql_ide_html(self) -> str:
@@ -134,8 +145,7 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         return decoded
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
-        """The negotiated media type rides on the sub-response, which create_response receives (the request it does
-        not)."""
+        """The negotiated media type rides on the sub-response, which create_response receives (not the request)."""
         sub_response = await super().get_sub_response(request)
         sub_response.media_type = negotiate_media_type(request.headers.get("accept", ""))
         return sub_response
@@ -154,6 +164,35 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         if graphql_response:
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response
+
+    async def execute_operation(  # Strawberry's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: GraphQLContext,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        if isinstance(request_data, GraphQLRequestData):
+            self.negotiate_transport(request_data, request.headers.get("accept", ""))
+        return await super().execute_operation(
+            request=request,
+            request_adapter=request_adapter,
+            request_data=request_data,
+            context=context,
+            root_value=root_value,
+            sub_response=sub_response,
+        )
+
+    def negotiate_transport(self, request_data: GraphQLRequestData, accept: str) -> None:
+        """A query or mutation is answered as JSON whenever the Accept header admits JSON, even if it also lists
+        text/event-stream or multipart/mixed (urql lists all of them); only subscriptions, and clients that accept
+        nothing but a stream (graphql-sse), stream. Changed in place: Strawberry's `run` reads the same object."""
+        if request_data.protocol == "http" or not accepts_json(accept):
+            return
+        if self.operation_types.of(request_data.query, request_data.operation_name) is not OperationType.SUBSCRIPTION:
+            request_data.protocol = "http"
 
     async def execute_single(  # Strawberry's signature
         self,
@@ -177,12 +216,14 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
             )
         except HTTPException as exc:
             cause = exc.__cause__
-            if (
-                isinstance(cause, InvalidOperationTypeError)
-                and cause.operation_type is OperationType.MUTATION
-                and request_adapter.method == "GET"
-            ):
+            if not isinstance(cause, InvalidOperationTypeError):
+                raise
+            if cause.operation_type is OperationType.MUTATION and request_adapter.method == "GET":
                 raise StarletteHTTPException(405, exc.reason, headers={"Allow": "POST"}) from cause
+            if cause.operation_type is OperationType.SUBSCRIPTION:
+                raise RequestRefused(
+                    SUBSCRIPTION_NEEDS_A_STREAM, code="SUBSCRIPTION_NEEDS_A_STREAM", status=400
+                ) from cause
             raise
 
     async def run(  # type: ignore[override]  # Strawberry's overloads; the implementation takes both
@@ -196,6 +237,21 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
             if isinstance(request, WebSocket):
                 raise
             return rate_limited_response(exc, request)
+        except RequestRefused as exc:
+            if isinstance(request, WebSocket):
+                raise
+            return await self.refusal_response(exc, request)
+
+    async def refusal_response(self, exc: RequestRefused, request: Request) -> Response:
+        """A request refused before execution, as GraphQL clients read it: `errors` with `extensions.code`, with
+        `exc.status`, or else the status GraphQL over HTTP gives a request error of the negotiated media type."""
+        sub_response = await self.get_sub_response(request)
+        if exc.status is not None:
+            sub_response.status_code = exc.status
+        body: Any = {"data": None, "errors": [exc.formatted]}
+        response = self.create_response(body, sub_response)
+        response.headers["cache-control"] = "no-store"
+        return response
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphQLContext:
         ctx = request_context(self.services, request)
