@@ -28,7 +28,7 @@ from runplane.numbers import ascii_int
 from runplane.resolvers import billing, rate_limits, sandboxes
 from runplane.resolvers.batching import first_children
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.pagination import Page, paginate
+from runplane.resolvers.pagination import Page, PageArgs, children_pages, page_args, paginate
 from runplane.resolvers.projects import count_projects
 from runplane.resolvers.threads import append_message, owned_thread
 from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid
@@ -308,10 +308,18 @@ async def resume_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
 
 
 async def list_runs(
-    ctx: RequestContext, *, thread_id: object, first: object = None, after: str | None = None
+    ctx: RequestContext,
+    *,
+    thread_id: object,
+    first: object = None,
+    after: str | None = None,
+    last: object = None,
+    before: str | None = None,
 ) -> Page[AgentRun]:
     thread = await owned_thread(ctx, thread_id)
-    return await paginate(AgentRun.filter(thread_id=thread.id), first=clean_limit(first), after=after)
+    args = page_args(first=first, after=after, last=last, before=before)
+    query = AgentRun.filter(thread_id=thread.id)
+    return await paginate(query, args)
 
 
 async def list_events(
@@ -323,11 +331,10 @@ async def list_events(
     )
 
 
-async def first_runs_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID], limit: int) -> list[list[AgentRun]]:
-    """Batch for loaders: each thread's newest runs, owner re-checked in the same query."""
+async def run_pages_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID], args: PageArgs) -> list[Page[AgentRun]]:
+    """Batch for loaders: a page of each thread's runs (newest first), owner re-checked in the same query."""
     user_id = ctx.require(PROJECTS_READ)
-    grouped = await first_children(AgentRun, "thread_id", thread_ids, limit, owner_id=user_id)
-    return [grouped.get(tid, []) for tid in thread_ids]
+    return await children_pages(AgentRun, "thread_id", thread_ids, args, owner_id=user_id)
 
 
 async def last_events_by_run(ctx: RequestContext, run_ids: list[uuid.UUID], limit: int) -> list[list[RunEventRecord]]:

@@ -11,6 +11,7 @@ import datetime
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -18,6 +19,15 @@ from tortoise.fields.data import DatetimeField
 from tortoise.models import Model
 
 M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """Rows strictly past (created_at, id): greater in ascending order, else smaller (a page's cursor)."""
+
+    created_at: datetime.datetime
+    id: uuid.UUID
+    greater: bool
 
 
 async def first_children(
@@ -28,10 +38,12 @@ async def first_children(
     *,
     owner_id: uuid.UUID | None,
     order: str = "created_at DESC, id DESC",
+    keysets: Sequence[Keyset] = (),
 ) -> dict[uuid.UUID, list[M]]:
     """Up to `limit` rows per parent in `order` (newest first by default); `owner_id` re-checks ownership
-    in the same query. `order` is a constant of the caller, never user input. The rows read like `model`
-    instances (attributes, `pk`) but are `LightRow`s: read them, never save them."""
+    in the same query; `keysets` keep only the rows past page cursors. `order` is a constant of the caller,
+    never user input. The rows read like `model` instances (attributes, `pk`) but are `LightRow`s: read them,
+    never save them."""
     if not parent_ids:
         return {}
     conn = model._meta.db
@@ -44,6 +56,11 @@ async def first_children(
     if owner_id is not None:
         values.append(_db_value(conn.capabilities.dialect, owner_id))
         where += f" AND owner_id = {mark(len(values))}"
+    for keyset in keysets:
+        op = ">" if keyset.greater else "<"
+        values += [keyset.created_at, keyset.created_at, _db_value(conn.capabilities.dialect, keyset.id)]
+        at, same, row_id = mark(len(values) - 2), mark(len(values) - 1), mark(len(values))
+        where += f" AND (created_at {op} {at} OR (created_at = {same} AND id {op} {row_id}))"
     values.append(limit)
     sql = (
         f"SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {parent_column} "

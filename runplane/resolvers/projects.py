@@ -9,8 +9,8 @@ from runplane.errors import NotFound
 from runplane.models import Project
 from runplane.resolvers import billing
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.pagination import Page, paginate
-from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid
+from runplane.resolvers.pagination import Page, page_args, paginate
+from runplane.resolvers.validation import clean_text, parse_uuid
 
 MAX_NAME, MAX_DESCRIPTION = 200, 10_000
 
@@ -24,9 +24,18 @@ async def owned_project(ctx: RequestContext, project_id: object, *, ability: str
     return project
 
 
-async def list_projects(ctx: RequestContext, *, first: object = None, after: str | None = None) -> Page[Project]:
+async def list_projects(
+    ctx: RequestContext,
+    *,
+    first: object = None,
+    after: str | None = None,
+    last: object = None,
+    before: str | None = None,
+) -> Page[Project]:
     user_id = ctx.require(PROJECTS_READ)
-    return await paginate(Project.filter(owner_id=user_id), first=clean_limit(first), after=after)
+    args = page_args(first=first, after=after, last=last, before=before)
+    query = Project.filter(owner_id=user_id)
+    return await paginate(query, args)
 
 
 async def create_project(ctx: RequestContext, *, name: object, description: object = None) -> Project:

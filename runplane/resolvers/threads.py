@@ -9,11 +9,10 @@ from tortoise.transactions import in_transaction
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE
 from runplane.errors import InvalidInput, NotFound
 from runplane.models import Message, Thread
-from runplane.resolvers.batching import first_children
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.pagination import Page, paginate
+from runplane.resolvers.pagination import Page, PageArgs, children_pages, page_args, paginate
 from runplane.resolvers.projects import owned_project
-from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid, required_id
+from runplane.resolvers.validation import clean_text, parse_uuid, required_id
 
 MAX_TITLE = 200
 MAX_MESSAGE = 100_000
@@ -29,13 +28,20 @@ async def owned_thread(ctx: RequestContext, thread_id: object, *, ability: str =
 
 
 async def list_threads(
-    ctx: RequestContext, *, project_id: object = None, first: object = None, after: str | None = None
+    ctx: RequestContext,
+    *,
+    project_id: object = None,
+    first: object = None,
+    after: str | None = None,
+    last: object = None,
+    before: str | None = None,
 ) -> Page[Thread]:
     user_id = ctx.require(PROJECTS_READ)
     query = Thread.filter(owner_id=user_id)
     if project_id is not None:
         query = query.filter(project_id=(await owned_project(ctx, project_id)).id)
-    return await paginate(query, first=clean_limit(first), after=after)
+    args = page_args(first=first, after=after, last=last, before=before)
+    return await paginate(query, args)
 
 
 async def create_thread(ctx: RequestContext, *, project_id: object, title: object = None) -> Thread:
@@ -48,7 +54,7 @@ async def list_messages(
     ctx: RequestContext, *, thread_id: object, first: object = None, after: str | None = None
 ) -> Page[Message]:
     thread = await owned_thread(ctx, thread_id)
-    return await paginate(Message.filter(thread_id=thread.id), first=clean_limit(first), after=after)
+    return await paginate(Message.filter(thread_id=thread.id), page_args(first=first, after=after))
 
 
 async def list_messages_oldest_first(
@@ -56,9 +62,8 @@ async def list_messages_oldest_first(
 ) -> Page[Message]:
     """A conversation reads from its start: oldest first, `after` a cursor of this listing."""
     thread = await owned_thread(ctx, thread_id)
-    return await paginate(
-        Message.filter(thread_id=thread.id), first=clean_limit(first, maximum=1000), after=after, oldest_first=True
-    )
+    args = page_args(first=first, after=after, maximum=1000)
+    return await paginate(Message.filter(thread_id=thread.id), args, oldest_first=True)
 
 
 async def post_user_message(ctx: RequestContext, *, thread_id: object, content: object, kind: object) -> Message:
@@ -91,14 +96,17 @@ async def threads_by_ids(ctx: RequestContext, ids: list[uuid.UUID]) -> list[Thre
     return [rows.get(i) for i in ids]
 
 
-async def first_threads_by_project(ctx: RequestContext, project_ids: list[uuid.UUID], limit: int) -> list[list[Thread]]:
+async def thread_pages_by_project(
+    ctx: RequestContext, project_ids: list[uuid.UUID], args: PageArgs
+) -> list[Page[Thread]]:
+    """Batch for loaders: a page of each project's threads (newest first), owner re-checked in the query."""
     user_id = ctx.require(PROJECTS_READ)
-    grouped = await first_children(Thread, "project_id", project_ids, limit, owner_id=user_id)
-    return [grouped.get(pid, []) for pid in project_ids]
+    return await children_pages(Thread, "project_id", project_ids, args, owner_id=user_id)
 
 
-async def first_messages_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID], limit: int) -> list[list[Message]]:
+async def message_pages_by_thread(
+    ctx: RequestContext, thread_ids: list[uuid.UUID], args: PageArgs
+) -> list[Page[Message]]:
     """Messages have no owner column: callers reach them only through threads already owner-checked."""
     ctx.require(PROJECTS_READ)
-    grouped = await first_children(Message, "thread_id", thread_ids, limit, owner_id=None)
-    return [grouped.get(tid, []) for tid in thread_ids]
+    return await children_pages(Message, "thread_id", thread_ids, args, owner_id=None)

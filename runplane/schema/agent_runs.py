@@ -215,9 +215,16 @@ class AgentRunQueries:
 
     @strawberry.field(description="A thread's runs, newest first.")
     async def runs(
-        self, info: strawberry.Info, thread_id: strawberry.ID, first: int = 20, after: str | None = None
+        self,
+        info: strawberry.Info,
+        thread_id: strawberry.ID,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[AgentRun]:
-        page = await ops.list_runs(rctx(info), thread_id=from_global_id(thread_id, "Thread"), first=first, after=after)
+        thread = from_global_id(thread_id, "Thread")
+        page = await ops.list_runs(rctx(info), thread_id=thread, first=first, after=after, last=last, before=before)
         await prefetch_below(info, page.items, "AgentRun", connection=True)
         return connection_from_page(page, AgentRun.from_row)
 

@@ -88,16 +88,7 @@ def connection_from_page(page: Page[Any], convert: Callable[[Any], T]) -> Connec
     return Connection(edges=edges, page_info=cast(PageInfo, _PageInfo(page)))
 
 
-def connection_from_rows(rows: list[Any], first: int, convert: Callable[[Any], T]) -> Connection[T]:
-    """Rows fetched with limit first+1: the extra row only tells that a next page exists."""
-    return connection_from_page(
-        Page(items=rows[:first], has_next_page=len(rows) > first, has_previous_page=False), convert
-    )
-
-
-def connection_of_rows(rows: list[Any], first: int, node_class: type[RowBacked]) -> Connection[Any]:
-    """`connection_from_rows(rows, first, node_class.lazy)`, with the nodes made in one go."""
-    items = rows[:first]
-    page = Page(items=items, has_next_page=len(rows) > first, has_previous_page=False)
-    edges = list(map(_Edge, items, node_class.lazy_list(items)))
+def connection_of_page(page: Page[Any], node_class: type[RowBacked]) -> Connection[Any]:
+    """`connection_from_page(page, node_class.lazy)`, with the nodes made in one go."""
+    edges = list(map(_Edge, page.items, node_class.lazy_list(page.items)))
     return Connection(edges=edges, page_info=cast(PageInfo, _PageInfo(page)))

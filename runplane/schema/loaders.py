@@ -20,12 +20,13 @@ from runplane.resolvers import agent_runs as run_ops
 from runplane.resolvers import projects as project_ops
 from runplane.resolvers import threads as thread_ops
 from runplane.resolvers.context import RequestContext
+from runplane.resolvers.pagination import Page, PageArgs, page_args
 from runplane.resolvers.validation import clean_limit
 
 T = TypeVar("T")
 R = TypeVar("R")
-ChildKey = tuple[uuid.UUID, int]  # (parent id, first)
-DEFAULT_FIRST = 20  # of the connection fields (threads, runs, messages)
+ChildKey = tuple[uuid.UUID, int]  # (parent id, how many)
+PageKey = tuple[uuid.UUID, PageArgs]  # (parent id, the page asked for)
 DEFAULT_LAST_EVENTS = 5
 
 
@@ -47,6 +48,24 @@ def first_children_loader(
     return DataLoader(load_fn=batch)
 
 
+def page_loader(
+    fetch: Callable[[RequestContext, list[uuid.UUID], PageArgs], Awaitable[list[Page[Any]]]], ctx: RequestContext
+) -> DataLoader[PageKey, Page[Any]]:
+    """Keys are (parent, page arguments). Parents asking for the same page share one windowed query."""
+
+    async def batch(keys: Sequence[PageKey]) -> list[Page[Any]]:
+        by_args: dict[PageArgs, list[uuid.UUID]] = defaultdict(list)
+        for parent_id, args in keys:
+            by_args[args].append(parent_id)
+        found: dict[PageKey, Page[Any]] = {}
+        for args, parent_ids in by_args.items():
+            for parent_id, page in zip(parent_ids, await fetch(ctx, parent_ids, args), strict=True):
+                found[(parent_id, args)] = page
+        return [found[key] for key in keys]
+
+    return DataLoader(load_fn=batch)
+
+
 class Loaders:
     def __init__(self, ctx: RequestContext) -> None:
         self.ctx = ctx
@@ -56,19 +75,26 @@ class Loaders:
         self.ThreadByIdLoader: DataLoader[uuid.UUID, Thread | None] = DataLoader(
             load_fn=lambda ids: thread_ops.threads_by_ids(ctx, list(ids))
         )
-        # Ask for first+1 rows so the connection knows whether there is a next page.
-        self.ThreadsByProjectLoader = first_children_loader(thread_ops.first_threads_by_project, ctx)
-        self.MessagesByThreadLoader = first_children_loader(thread_ops.first_messages_by_thread, ctx)
-        self.RunsByThreadLoader = first_children_loader(run_ops.first_runs_by_thread, ctx)
+        self.ThreadsByProjectLoader = page_loader(thread_ops.thread_pages_by_project, ctx)
+        self.MessagesByThreadLoader = page_loader(thread_ops.message_pages_by_thread, ctx)
+        self.RunsByThreadLoader = page_loader(run_ops.run_pages_by_thread, ctx)
         self.LastEventsByRunLoader = first_children_loader(run_ops.last_events_by_run, ctx)
         # Later capabilities register their loaders here by name.
         self.extra: dict[str, DataLoader] = {}  # type: ignore[type-arg]
 
 
 # Keys of the relation fields, shared by the fields and by `prefetch` so that both ask the loaders the same thing.
-def page_key(row: Any, first: object) -> ChildKey:
-    """first+1 rows, so the connection knows whether there is a next page."""
-    return (row.id, clean_limit(first) + 1)
+def page_key(row: Any, arguments: dict[str, Any]) -> PageKey:
+    """The parent and its validated page arguments (first, after, last, before: InvalidInput when bad)."""
+    return (
+        row.id,
+        page_args(
+            first=_argument(arguments, "first"),
+            after=arguments.get("after"),
+            last=_argument(arguments, "last"),
+            before=arguments.get("before"),
+        ),
+    )
 
 
 def last_events_key(row: Any, last: object) -> ChildKey:
@@ -98,35 +124,23 @@ class Relation:
     loader: str  # attribute of Loaders
     key: Callable[[Any, dict[str, Any]], Hashable]  # (parent row, the field's arguments) -> loader key
     child_type: str | None = None  # GraphQL type of the rows shown, when they have relations of their own
-    connection: bool = False  # value is first+1 rows shown as edges { node } / nodes
+    connection: bool = False  # value is a Page shown as edges { node } / nodes
 
-    def shown(self, value: Any, key: Any) -> list[Any]:
+    def shown(self, value: Any) -> list[Any]:
         if value is None or isinstance(value, BaseException):
             return []
-        return list(value[: key[1] - 1]) if self.connection else [value]
+        return list(value.items) if self.connection else [value]
 
 
-def _argument(arguments: dict[str, Any], name: str, default: int) -> object:
+def _argument(arguments: dict[str, Any], name: str, default: int | None = None) -> object:
     value = arguments.get(name, default)  # literals come as their source text, variables already coerced
     return int(value) if isinstance(value, str) else value
 
 
 RELATIONS: dict[tuple[str, str], Relation] = {
-    ("Project", "threads"): Relation(
-        "ThreadsByProjectLoader",
-        lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST)),
-        "Thread",
-        connection=True,
-    ),
-    ("Thread", "runs"): Relation(
-        "RunsByThreadLoader",
-        lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST)),
-        "AgentRun",
-        connection=True,
-    ),
-    ("Thread", "messages"): Relation(
-        "MessagesByThreadLoader", lambda row, a: page_key(row, _argument(a, "first", DEFAULT_FIRST))
-    ),
+    ("Project", "threads"): Relation("ThreadsByProjectLoader", page_key, "Thread", connection=True),
+    ("Thread", "runs"): Relation("RunsByThreadLoader", page_key, "AgentRun", connection=True),
+    ("Thread", "messages"): Relation("MessagesByThreadLoader", page_key, connection=True),
     ("Thread", "project"): Relation("ProjectByIdLoader", lambda row, a: row.project_id, "Project"),
     ("AgentRun", "lastEvents"): Relation(
         "LastEventsByRunLoader", lambda row, a: last_events_key(row, _argument(a, "last", DEFAULT_LAST_EVENTS))
@@ -153,7 +167,7 @@ async def prefetch(loaders: Loaders, rows: Sequence[Any], type_name: str, select
         loader: DataLoader[Any, Any] = getattr(loaders, relation.loader)
         values = await _fill(loader, keys)
         if relation.child_type is not None:
-            children = [row for key, value in zip(keys, values, strict=False) for row in relation.shown(value, key)]
+            children = [row for value in values for row in relation.shown(value)]
             below = _nodes(field.selections) if relation.connection else field.selections
             await prefetch(loaders, children, relation.child_type, below)
 

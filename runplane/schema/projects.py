@@ -8,11 +8,11 @@ import strawberry
 from runplane import models
 from runplane.resolvers import projects as ops
 from runplane.schema.common import Connection, Node
-from runplane.schema.connections import RowBacked, connection_from_page, connection_of_rows, row_fields
+from runplane.schema.connections import RowBacked, connection_from_page, connection_of_page, row_fields
 from runplane.schema.context import loaders, rctx
 from runplane.schema.errors import ForbiddenError, InputError, NotFoundError, QuotaExceededError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
-from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
+from runplane.schema.loaders import page_key, prefetch_below, resolved
 from runplane.schema.threads import Thread
 
 
@@ -29,11 +29,16 @@ class Project(RowBacked, Node):
         return cls.lazy(row)
 
     @strawberry.field(description="The project's threads, newest first.")
-    def threads(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Thread]:
-        key = page_key(self._row, first)
-        return resolved(
-            loaders(info).ThreadsByProjectLoader, key, lambda rows: connection_of_rows(rows, key[1] - 1, Thread)
-        )
+    def threads(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Thread]:
+        key = page_key(self._row, {"first": first, "after": after, "last": last, "before": before})
+        return resolved(loaders(info).ThreadsByProjectLoader, key, lambda page: connection_of_page(page, Thread))
 
 
 row_fields(
@@ -89,8 +94,15 @@ class ProjectQueries:
         return Project.from_row(row)
 
     @strawberry.field(description="The caller's projects, newest first.")
-    async def projects(self, info: strawberry.Info, first: int = 20, after: str | None = None) -> Connection[Project]:
-        page = await ops.list_projects(rctx(info), first=first, after=after)
+    async def projects(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Project]:
+        page = await ops.list_projects(rctx(info), first=first, after=after, last=last, before=before)
         await prefetch_below(info, page.items, "Project", connection=True)
         return connection_from_page(page, Project.from_row)
 

@@ -8,17 +8,11 @@ import strawberry
 from runplane import models
 from runplane.resolvers import threads as ops
 from runplane.schema.common import Connection, Node
-from runplane.schema.connections import (
-    RowBacked,
-    connection_from_page,
-    connection_from_rows,
-    connection_of_rows,
-    row_fields,
-)
+from runplane.schema.connections import RowBacked, connection_from_page, connection_of_page, row_fields
 from runplane.schema.context import loaders, rctx
 from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
-from runplane.schema.loaders import DEFAULT_FIRST, page_key, prefetch_below, resolved
+from runplane.schema.loaders import page_key, prefetch_below, resolved
 
 if TYPE_CHECKING:  # names of the lazy annotations below (strawberry.lazy resolves them at schema build)
     from runplane.schema.agent_runs import AgentRun
@@ -57,20 +51,28 @@ class Thread(RowBacked, Node):
 
     @strawberry.field(description="Agent runs on this thread, newest first.")
     def runs(
-        self, info: strawberry.Info, first: int = DEFAULT_FIRST
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Annotated["AgentRun", strawberry.lazy("runplane.schema.agent_runs")]]:
-        key = page_key(self._row, first)
-        return resolved(
-            loaders(info).RunsByThreadLoader, key, lambda rows: connection_of_rows(rows, key[1] - 1, _agent_run_type())
-        )
+        key = page_key(self._row, {"first": first, "after": after, "last": last, "before": before})
+        return resolved(loaders(info).RunsByThreadLoader, key, lambda page: connection_of_page(page, _agent_run_type()))
 
-    @strawberry.field(description="Messages, newest first.")
-    def messages(self, info: strawberry.Info, first: int = DEFAULT_FIRST) -> Connection[Message]:
-        key = page_key(self._row, first)
+    @strawberry.field(description="Messages, newest first (`last`: the oldest, where the conversation starts).")
+    def messages(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Message]:
+        key = page_key(self._row, {"first": first, "after": after, "last": last, "before": before})
         return resolved(
-            loaders(info).MessagesByThreadLoader,
-            key,
-            lambda rows: connection_from_rows(rows, key[1] - 1, Message.from_row),
+            loaders(info).MessagesByThreadLoader, key, lambda page: connection_from_page(page, Message.from_row)
         )
 
 
@@ -143,10 +145,18 @@ class ThreadQueries:
 
     @strawberry.field(description="The caller's threads, newest first; optionally of one project.")
     async def threads(
-        self, info: strawberry.Info, project_id: strawberry.ID | None = None, first: int = 20, after: str | None = None
+        self,
+        info: strawberry.Info,
+        project_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Thread]:
         project = from_global_id(project_id, "Project") if project_id is not None else None
-        page = await ops.list_threads(rctx(info), project_id=project, first=first, after=after)
+        page = await ops.list_threads(
+            rctx(info), project_id=project, first=first, after=after, last=last, before=before
+        )
         await prefetch_below(info, page.items, "Thread", connection=True)
         return connection_from_page(page, Thread.from_row)
 
