@@ -90,5 +90,5 @@ def connection_from_page(page: Page[Any], convert: Callable[[Any], T]) -> Connec
 
 def connection_of_page(page: Page[Any], node_class: type[RowBacked]) -> Connection[Any]:
     """`connection_from_page(page, node_class.lazy)`, with the nodes made in one go."""
-    edges = list(map(_Edge, page.items, node_class.lazy_list(page.items)))
+    edges = cast(list[Edge[Any]], list(map(_Edge, page.items, node_class.lazy_list(page.items))))
     return Connection(edges=edges, page_info=cast(PageInfo, _PageInfo(page)))
