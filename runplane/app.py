@@ -30,6 +30,7 @@ from runplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from runplane.rest_compat import preview
 from runplane.rest_compat.common import error_response
 from runplane.rest_compat.deployments import site_routes
+from runplane.rest_compat.dialect import speaks_cheatcode
 from runplane.rest_compat.sandboxes import body_limit
 from runplane.sandboxes.service import SandboxReaper
 from runplane.schema import build_schema
@@ -121,7 +122,7 @@ def _middleware(services: Services) -> list[Middleware]:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return error_response(exc)
+    return error_response(exc, cheatcode=request.url.path.startswith("/api/") and speaks_cheatcode(request))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

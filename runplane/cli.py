@@ -15,6 +15,8 @@ from runplane.config import Settings
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if getattr(args, "existing_database", False):
+        _refuse_a_new_embedded_database()
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args.run(settings, args)
@@ -37,13 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("email")
     create_user.add_argument("--password", help="read from RUNPLANE_PASSWORD or a prompt when omitted")
     create_user.add_argument("--admin", action="store_true")
-    create_user.set_defaults(run=_create_user)
+    create_user.set_defaults(run=_create_user, existing_database=True)
 
     token = commands.add_parser("token", help="issue an access token for a user (for scripts and curl)")
     token.add_argument("email")
     token.add_argument("--abilities", help="comma separated; default: all the user may have")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds (default one day)")
-    token.set_defaults(run=_token)
+    token.set_defaults(run=_token, existing_database=True)
 
     schema = commands.add_parser("export-schema", help="write the GraphQL SDL")
     schema.add_argument("path", nargs="?", default="schema.graphql")
@@ -52,6 +54,21 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run agent runs from the Redis job queue")
     worker.set_defaults(run=_worker)
     return parser
+
+
+def _refuse_a_new_embedded_database() -> None:
+    """`create-user` and `token` act on the server's database. On the embedded defaults that is a file under the
+    data dir, relative to the current directory: run from elsewhere, they would silently make a new, empty
+    database there and create a user (or find none) that the running server never sees."""
+    if os.environ.get("RUNPLANE_DATABASE_URL"):
+        return
+    data_dir = Path(os.environ.get("RUNPLANE_DATA_DIR") or ".runplane").absolute()
+    if not (data_dir / "runplane.sqlite3").is_file():
+        sys.exit(
+            f"error: no runplane database at {data_dir / 'runplane.sqlite3'}. Run this command in the directory "
+            "where `runplane serve` runs, or set RUNPLANE_DATA_DIR (or RUNPLANE_DATABASE_URL) to the server's; "
+            "`runplane migrate` creates a new database on purpose."
+        )
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:

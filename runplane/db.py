@@ -44,6 +44,15 @@ class _OneLineWarnings(logging.Filter):
 
 
 _POOL_LOG = logging.getLogger("asyncpg.pool")
+_TORTOISE_LOG = logging.getLogger("tortoise")
+
+
+class _NoMigrationShutdownLine(logging.Filter):
+    """Tortoise's migrate() closes its own connections and logs "Tortoise-ORM shutdown" at start-up, which reads as
+    if the server were stopping; only that line, and only while migrations run, is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Tortoise-ORM shutdown"
 
 
 async def open_database(settings: Settings, *, apply_migrations: bool = True) -> None:
@@ -52,10 +61,19 @@ async def open_database(settings: Settings, *, apply_migrations: bool = True) ->
     await wait_for_database(settings)
     if apply_migrations:
         async with _migration_lock(settings):
-            await migrate(config=settings.tortoise_config(migrations=True))
-            await Tortoise.close_connections()
+            await _migrate_quietly(settings)
     # Global fallback: the lifespan task initialises Tortoise, request tasks (other contexts) use it.
     await Tortoise.init(config=settings.tortoise_config(), _enable_global_fallback=True)
+
+
+async def _migrate_quietly(settings: Settings) -> None:
+    quiet = _NoMigrationShutdownLine()
+    _TORTOISE_LOG.addFilter(quiet)
+    try:
+        await migrate(config=settings.tortoise_config(migrations=True))
+        await Tortoise.close_connections()
+    finally:
+        _TORTOISE_LOG.removeFilter(quiet)
 
 
 async def close_database() -> None:

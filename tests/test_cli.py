@@ -133,6 +133,17 @@ def test_migrate_on_embedded_defaults_creates_sqlite_in_data_dir(tmp_path: Path)
     assert (data_dir / "jwt-secret").is_file()
 
 
+def test_user_commands_refuse_to_create_a_database_elsewhere(tmp_path: Path) -> None:
+    """Run from a directory without the server's data dir, they say where they looked instead of silently making a
+    new, empty database there."""
+    data_dir = tmp_path / "elsewhere"
+    lost = Cli(data_dir, clean_environment(data_dir))
+    for command in (("create-user", "x@y.io", "--password", PASSWORD), ("token", "x@y.io")):
+        result = lost.run(*command, check=False)
+        assert result.returncode != 0 and f"no runplane database at {data_dir / 'runplane.sqlite3'}" in result.stderr
+    assert not data_dir.exists()
+
+
 def test_create_user_then_token_prints_a_jwt(user: CliUser) -> None:
     match = re.fullmatch(rf"created user ([0-9a-f-]{{36}}) <{re.escape(user.email)}>", user.created_output)
     assert match, user.created_output

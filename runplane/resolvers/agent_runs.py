@@ -283,8 +283,26 @@ async def stop_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
     # A queued run has no executor yet: end it here (the executor's claim then finds nothing to do).
     if not await lifecycle.finish(ctx.services, run.id, "stopped", from_statuses=("queued",)):
         await ctx.services.event_bus.publish_control(str(run.id), ControlSignal.STOP, {})
+        await _until_terminal(run)
     await run.refresh_from_db()
     return run
+
+
+STOP_WAIT_SECONDS = 5.0  # a running executor sees the signal between chunks or tool calls; usually within 100 ms
+
+
+async def _until_terminal(run: AgentRun) -> None:
+    """Answer with the status the stop led to, not the `running` of the instant the signal left: a client that
+    reads `stopRun { status }` then trusts it. Bounded: a busy or dead executor leaves the reaper to finish it
+    (`stop_requested` is set), and the answer is then still `running`."""
+    deadline = asyncio.get_running_loop().time() + STOP_WAIT_SECONDS
+    pause = 0.02
+    while asyncio.get_running_loop().time() < deadline:
+        await run.refresh_from_db(fields=["status"])
+        if run.status in TERMINAL_STATUSES:
+            return
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 async def pause_run(ctx: RequestContext, *, run_id: object) -> AgentRun:

@@ -9,7 +9,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from runplane.errors import BadRequest, DomainError, InvalidInput, RateLimited, ServiceUnavailable, Unauthenticated
+from runplane.errors import (
+    BadRequest,
+    DomainError,
+    InvalidInput,
+    QuotaExceeded,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthenticated,
+)
 from runplane.numbers import ascii_int
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
@@ -102,7 +110,7 @@ def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> J
     return JSONResponse(data, status_code=status, headers=headers)
 
 
-def error_response(exc: DomainError, request_id: str | None = None) -> Response:
+def error_response(exc: DomainError, request_id: str | None = None, *, cheatcode: bool = False) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="runplane"'
@@ -111,4 +119,17 @@ def error_response(exc: DomainError, request_id: str | None = None) -> Response:
     # `detail` is what cheatcode clients read (`message` too: the web app's initiate and fetch helpers read
     # errorData.message); code and extra fields (field, retry_after...) help others.
     body: dict[str, Any] = {**exc.extra, "detail": exc.message, "message": exc.message, "code": exc.code}
+    if cheatcode and isinstance(exc, QuotaExceeded):
+        body["detail"] = insufficient_credits_detail(exc)
     return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def insufficient_credits_detail(exc: QuotaExceeded) -> dict[str, Any]:
+    """The original backend's 402: `detail` is an object the web app's billing dialog reads (`error`, `message`,
+    `credits_remaining`), not a string (cheatcode-original-behaviour.md, "Errors")."""
+    extra = exc.extra
+    remaining = None
+    if isinstance(extra.get("tokens_limit"), int) and isinstance(extra.get("tokens_used"), int):
+        remaining = max(0, extra["tokens_limit"] - extra["tokens_used"])
+    error = "insufficient_credits" if extra.get("limit") == "tokens" else f"{extra.get('limit', 'plan')}_limit_reached"
+    return {**extra, "error": error, "message": exc.message, "credits_remaining": remaining}

@@ -43,6 +43,8 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+# uvicorn writes its own `server` and `date` on every response: passing the dev server's too would send each twice.
+OUR_OWN = frozenset({"server", "date"})
 WS_MAX_MESSAGE = 16 * 1024 * 1024
 
 
@@ -119,7 +121,7 @@ def _response_headers(answer: httpx.Response, port: int, token: str) -> list[tup
     out = []
     for name, value in answer.headers.raw:
         lower = name.decode("latin-1").lower()
-        if lower in HOP_BY_HOP and lower != "content-length":
+        if (lower in HOP_BY_HOP and lower != "content-length") or lower in OUR_OWN:
             continue
         if lower == "location":
             value = _rewrite_location(value.decode("latin-1"), port, token).encode("latin-1")

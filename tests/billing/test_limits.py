@@ -62,6 +62,12 @@ async def test_free_plan_caps_projects_in_rest_and_graphql(client: httpx.AsyncCl
     assert_limit_402(initiated, "projects", FREE_PROJECTS, FREE_PROJECTS)
     assert await project_count(client, user) == FREE_PROJECTS
     assert (await status_of(client, user))["projects_used"] == FREE_PROJECTS
+    # Cheatcode's dialect: the original backend's 402 carries an object in `detail`, which its billing dialog reads.
+    original = await client.post("/api/projects?dialect=cheatcode", json={"name": "p"}, headers=user.headers)
+    assert original.status_code == 402 and original.json()["code"] == "QUOTA_EXCEEDED"
+    detail = original.json()["detail"]
+    assert detail["error"] == "projects_limit_reached" and "upgrade" in detail["message"], detail
+    assert (detail["limit"], detail["used"], detail["allowed"]) == ("projects", FREE_PROJECTS, FREE_PROJECTS)
 
     first = (await client.get("/api/projects", headers=user.headers)).json()["projects"][0]["project_id"]
     deleted = await gql(client, "mutation($p: ID!) { deleteProject(id: $p) { __typename } }", {"p": first}, user=user)

@@ -77,4 +77,9 @@ def isolated_redis_url() -> str:
     this machine (other test runs, other developers) must not take this cluster's jobs, nor it theirs."""
     base = os.environ.get("RUNPLANE_TEST_REDIS_URL") or f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
     head = base.rsplit("/", 1)[0] if base.count("/") >= 3 else base
+    # Under pytest-xdist each worker process gets its own index (gw0 -> 1, gw1 -> 2...), so clusters of two
+    # workers of the suite running at the same time never share a queue; alone, any index of 1-15 will do.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isascii() and worker[2:].isdigit():
+        return f"{head}/{1 + int(worker[2:]) % 15}"
     return f"{head}/{1 + uuid.uuid4().int % 15}"

@@ -102,7 +102,9 @@ async def test_legacy_protocol_with_pause_resume_and_stop_by_mutations(
             assert (await control(tuned_client, carol, "resumeRun", run_id))["agentRun"]["status"] == "running"
         elif status == "running" and "resume" in steps and "stop" not in steps:
             steps.append("stop")
-            assert (await control(tuned_client, carol, "stopRun", run_id))["__typename"] == "AgentRunPayload"
+            stopped = await control(tuned_client, carol, "stopRun", run_id)
+            # stopRun answers with the status the stop led to, not the `running` of the moment it was sent
+            assert stopped["__typename"] == "AgentRunPayload" and stopped["agentRun"]["status"] == "stopped", stopped
 
     events = await legacy_subscribe(tuned.ws_url, carol.access_token, run_id, on_event=drive)
     assert steps == ["pause", "resume", "stop"]

@@ -68,6 +68,9 @@ async def test_http_server_is_served_through_the_preview_url(
         page = await browser.get(url)
         assert page.status_code == 200 and page.text == "<h1>hello preview</h1>"
         assert page.headers["content-type"].startswith("text/html")
+        # http.server sends its own Server and Date: the proxy answers with one of each, uvicorn's.
+        for name in ("server", "date"):
+            assert len(page.headers.get_list(name)) == 1, page.headers
         data = await browser.get(url + "sub/data.json", params={"v": "1"})
         assert data.json() == {"ok": True}
         assert (await browser.get(url + "a%20b%3F.txt")).text == "odd"  # the path reaches the server still encoded
