@@ -17,6 +17,7 @@ from runplane.agents.tools import ToolRunner
 from runplane.events.types import ControlMessage, ControlSignal
 from runplane.models import AgentRun, CommandRecord, Message
 from runplane.services import Services
+from runplane.statuses import EXECUTING_STATUSES, RunStatus
 
 log = logging.getLogger("runplane.executor")
 PAUSE_POLL_SECONDS = 0.25
@@ -55,22 +56,24 @@ async def _execute_claimed(services: Services, run: AgentRun) -> None:
     except (asyncio.CancelledError, RunStopped):
         if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
             await _shield_finish(
-                services, run.id, "failed", progress.usage, error="The worker shut down during the run"
+                services, run.id, RunStatus.FAILED, progress.usage, error="The worker shut down during the run"
             )
             raise
-        await _shield_finish(services, run.id, "stopped", progress.usage)
+        await _shield_finish(services, run.id, RunStatus.STOPPED, progress.usage)
     except ProviderError as exc:
-        await _shield_finish(services, run.id, "failed", progress.usage, error=f"Model provider error: {exc.message}")
+        error = f"Model provider error: {exc.message}"
+        await _shield_finish(services, run.id, RunStatus.FAILED, progress.usage, error=error)
     except Exception as exc:  # the run fails, the worker lives on
         log.exception("run %s failed", run.id)
-        await _shield_finish(services, run.id, "failed", progress.usage, error=f"Internal error: {type(exc).__name__}")
+        error = f"Internal error: {type(exc).__name__}"
+        await _shield_finish(services, run.id, RunStatus.FAILED, progress.usage, error=error)
     finally:
         watcher.cancel()
         work.cancel()
 
 
 async def _shield_finish(
-    services: Services, run_id: uuid.UUID, status: str, usage: Usage, *, error: str | None = None
+    services: Services, run_id: uuid.UUID, status: RunStatus, usage: Usage, *, error: str | None = None
 ) -> None:
     await asyncio.shield(
         lifecycle.finish(
@@ -115,9 +118,9 @@ async def _checkpoint(run_id: uuid.UUID) -> None:
     """Between steps: stop if asked; wait while paused (the pause may come from any process)."""
     while True:
         row = await AgentRun.filter(id=run_id).values("status", "stop_requested")
-        if not row or row[0]["stop_requested"] or row[0]["status"] not in {"running", "paused"}:
+        if not row or row[0]["stop_requested"] or row[0]["status"] not in EXECUTING_STATUSES:
             raise RunStopped()
-        if row[0]["status"] == "running":
+        if row[0]["status"] == RunStatus.RUNNING:
             return
         await asyncio.sleep(PAUSE_POLL_SECONDS)
 
@@ -139,7 +142,7 @@ async def _watch_control(services: Services, run_id: uuid.UUID, work: asyncio.Ta
 async def _heartbeat(run_id: uuid.UUID, worker_id: str, lease: int, every: int) -> None:
     while True:
         await asyncio.sleep(every)
-        await AgentRun.filter(id=run_id, worker_id=worker_id, status__in=("running", "paused")).update(
+        await AgentRun.filter(id=run_id, worker_id=worker_id, status__in=EXECUTING_STATUSES).update(
             lease_expires_at=lifecycle.now() + timedelta(seconds=lease)
         )
 
@@ -167,7 +170,7 @@ async def _complete(services: Services, run: AgentRun, result: LoopResult) -> No
     await lifecycle.finish(
         services,
         run.id,
-        "completed",
+        RunStatus.COMPLETED,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         total_tokens=usage.total_tokens,

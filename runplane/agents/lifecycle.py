@@ -17,8 +17,8 @@ from runplane.billing.ledger import charge_run
 from runplane.events.log import append_event
 from runplane.events.types import ControlSignal, RunEvent
 from runplane.models import AgentRun
-from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.services import Services
+from runplane.statuses import ACTIVE_STATUSES, RunStatus
 
 
 def now() -> datetime:
@@ -28,8 +28,8 @@ def now() -> datetime:
 async def transition(
     run_id: uuid.UUID,
     *,
-    from_statuses: tuple[str, ...],
-    to: str,
+    from_statuses: tuple[RunStatus, ...],
+    to: RunStatus,
     payload: dict[str, Any] | None = None,
     error: str | None = None,
     **fields: Any,
@@ -42,8 +42,8 @@ async def transition(
 
 async def _transition_rows(
     run_id: uuid.UUID,
-    from_statuses: tuple[str, ...],
-    to: str,
+    from_statuses: tuple[RunStatus, ...],
+    to: RunStatus,
     payload: dict[str, Any] | None,
     error: str | None,
     fields: dict[str, Any],
@@ -63,8 +63,8 @@ async def _transition_rows(
 async def claim(run_id: uuid.UUID, worker_id: str, lease_seconds: int) -> list[RunEvent]:
     return await transition(
         run_id,
-        from_statuses=("queued",),
-        to="running",
+        from_statuses=(RunStatus.QUEUED,),
+        to=RunStatus.RUNNING,
         worker_id=worker_id,
         started_at=now(),
         lease_expires_at=now() + timedelta(seconds=lease_seconds),
@@ -74,10 +74,10 @@ async def claim(run_id: uuid.UUID, worker_id: str, lease_seconds: int) -> list[R
 async def finish(
     services: Services,
     run_id: uuid.UUID,
-    status: str,
+    status: RunStatus,
     *,
     error: str | None = None,
-    from_statuses: tuple[str, ...] = ACTIVE_STATUSES,
+    from_statuses: tuple[RunStatus, ...] = ACTIVE_STATUSES,
     **fields: Any,
 ) -> bool:
     """End an active run: (error event,) terminal status event, then END_STREAM/ERROR on the control channel.
@@ -92,7 +92,7 @@ async def finish(
     await publish_all(services, events)
     if not events:
         return False
-    signal = ControlSignal.ERROR if status == "failed" else ControlSignal.END_STREAM
+    signal = ControlSignal.ERROR if status == RunStatus.FAILED else ControlSignal.END_STREAM
     await services.event_bus.publish_control(str(run_id), signal, {"status": status})
     return True
 

@@ -9,6 +9,7 @@ from runplane.agents import lifecycle
 from runplane.models import AgentRun
 from runplane.periodic import Periodic
 from runplane.services import Services
+from runplane.statuses import EXECUTING_STATUSES, RunStatus
 
 log = logging.getLogger("runplane.reaper")
 
@@ -20,16 +21,16 @@ class Reaper(Periodic):
 
 async def reap_once(services: Services) -> int:
     """One pass; returns how many runs it ended. Safe in every process at once (conditional updates)."""
-    expired = await AgentRun.filter(status__in=("running", "paused"), lease_expires_at__lt=lifecycle.now()).values_list(
+    expired = await AgentRun.filter(status__in=EXECUTING_STATUSES, lease_expires_at__lt=lifecycle.now()).values_list(
         "id", "stop_requested"
     )
     ended = 0
     for run_id, stop_requested in expired:
         if stop_requested:
-            ended += await lifecycle.finish(services, run_id, "stopped")
+            ended += await lifecycle.finish(services, run_id, RunStatus.STOPPED)
         else:
             ended += await lifecycle.finish(
-                services, run_id, "failed", error="The worker executing this run stopped responding"
+                services, run_id, RunStatus.FAILED, error="The worker executing this run stopped responding"
             )
     if ended:
         log.warning("reaper ended %d run(s) of dead workers", ended)
@@ -41,7 +42,7 @@ async def resubmit_orphaned_runs(services: Services) -> int:
     died before running them) are submitted again. With arq the queue lives in Redis already."""
     if services.settings.uses_job_queue:
         return 0
-    queued = await AgentRun.filter(status="queued").values_list("id", flat=True)
+    queued = await AgentRun.filter(status=RunStatus.QUEUED).values_list("id", flat=True)
     for run_id in queued:
         await services.dispatcher.submit(run_id)  # type: ignore[arg-type]
     return len(queued)

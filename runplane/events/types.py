@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+# A status event with one of these ends the run's stream.
+from runplane.statuses import TERMINAL_STATUSES as TERMINAL_STATUSES
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL_PREFIX = "agent_run"
-
-# A status event with one of these statuses is the last event of a run: readers stop after it.
-TERMINAL_STATUSES = frozenset({"completed", "failed", "stopped", "cancelled", "error"})
 
 
 def events_channel(run_id: str, prefix: str = DEFAULT_CHANNEL_PREFIX) -> str:

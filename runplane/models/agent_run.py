@@ -9,9 +9,9 @@ from runplane.models.base import TimestampedModel
 from runplane.models.project import Project
 from runplane.models.thread import Thread
 from runplane.models.user import User
-
-ACTIVE_STATUSES = ("queued", "running", "paused")
-TERMINAL_STATUSES = ("completed", "failed", "stopped", "cancelled")
+from runplane.statuses import ACTIVE_STATUSES as ACTIVE_STATUSES
+from runplane.statuses import TERMINAL_STATUSES as TERMINAL_STATUSES
+from runplane.statuses import RunStatus
 
 
 class AgentRun(TimestampedModel):
@@ -27,7 +27,7 @@ class AgentRun(TimestampedModel):
     # The thread's id while the run is active, NULL once it ends. UNIQUE, so the database itself
     # refuses a second active run on a thread (NULLs do not collide in SQLite or PostgreSQL).
     active_thread_id = fields.UUIDField(null=True, unique=True)
-    status = fields.CharField(max_length=16, default="queued", db_index=True)
+    status = fields.CharField(max_length=16, default=RunStatus.QUEUED.value, db_index=True)  # a RunStatus
     model = fields.CharField(max_length=200)
     prompt = fields.TextField(default="")
     idempotency_key = fields.CharField(max_length=200, null=True)

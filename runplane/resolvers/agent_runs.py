@@ -32,6 +32,7 @@ from runplane.resolvers.pagination import Page, PageArgs, children_pages, page_a
 from runplane.resolvers.projects import count_projects
 from runplane.resolvers.threads import append_message, owned_thread
 from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid
+from runplane.statuses import RunStatus
 
 log = logging.getLogger("runplane.agent_runs")
 MAX_PROMPT = 100_000
@@ -124,7 +125,7 @@ async def _insert_run(
         prompt=prompt,
         idempotency_key=key,
     )
-    queued = await append_event(run.id, "status", {"status": "queued"})
+    queued = await append_event(run.id, "status", {"status": RunStatus.QUEUED})
     return run, queued
 
 
@@ -281,7 +282,7 @@ async def stop_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
         return run
     await AgentRun.filter(id=run.id, status__in=ACTIVE_STATUSES).update(stop_requested=True)
     # A queued run has no executor yet: end it here (the executor's claim then finds nothing to do).
-    if not await lifecycle.finish(ctx.services, run.id, "stopped", from_statuses=("queued",)):
+    if not await lifecycle.finish(ctx.services, run.id, RunStatus.STOPPED, from_statuses=(RunStatus.QUEUED,)):
         await ctx.services.event_bus.publish_control(str(run.id), ControlSignal.STOP, {})
         await _until_terminal(run)
     await run.refresh_from_db()
@@ -307,7 +308,7 @@ async def _until_terminal(run: AgentRun) -> None:
 
 async def pause_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
     run = await owned_run(ctx, run_id, ability=RUNS_CONTROL)
-    events = await lifecycle.transition(run.id, from_statuses=("running",), to="paused")
+    events = await lifecycle.transition(run.id, from_statuses=(RunStatus.RUNNING,), to=RunStatus.PAUSED)
     if not events:
         raise Conflict(f"Only a running run can be paused (this one is {run.status})", current_status=run.status)
     await lifecycle.publish_all(ctx.services, events)
@@ -317,7 +318,7 @@ async def pause_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
 
 async def resume_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
     run = await owned_run(ctx, run_id, ability=RUNS_CONTROL)
-    events = await lifecycle.transition(run.id, from_statuses=("paused",), to="running")
+    events = await lifecycle.transition(run.id, from_statuses=(RunStatus.PAUSED,), to=RunStatus.RUNNING)
     if not events:
         raise Conflict(f"Only a paused run can be resumed (this one is {run.status})", current_status=run.status)
     await lifecycle.publish_all(ctx.services, events)

@@ -6,6 +6,7 @@ from typing import Any
 
 from runplane.models import AgentRun
 from runplane.resolvers.context import RequestContext
+from runplane.statuses import ACTIVE_STATUSES
 
 
 async def queue_info(ctx: RequestContext) -> dict[str, Any]:
@@ -14,9 +15,7 @@ async def queue_info(ctx: RequestContext) -> dict[str, Any]:
     settings = ctx.settings
     info: dict[str, Any] = {
         "backend": "arq" if settings.uses_job_queue else "inprocess",
-        "database": {
-            status: await AgentRun.filter(status=status).count() for status in ("queued", "running", "paused")
-        },
+        "database": {status: await AgentRun.filter(status=status).count() for status in ACTIVE_STATUSES},
         "max_concurrent_runs": settings.max_concurrent_runs,
     }
     dispatcher = ctx.services.dispatcher

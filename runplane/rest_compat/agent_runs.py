@@ -35,6 +35,7 @@ from runplane.rest_compat.schemas import (
 )
 from runplane.rest_compat.sse import FrameEncoder, ShapeEncoder, event_stream_response
 from runplane.rest_compat.threads import thread_json
+from runplane.statuses import RunStatus
 
 TAG = "agent"
 # The plan's quota or limits (402), an active run on the thread already (409).
@@ -160,7 +161,7 @@ def _stream_encoder(request: Request) -> Callable[[str], FrameEncoder]:
 @api.add("POST", "/agent-run/{agent_run_id}/stop", "Stop an active agent run", tag=TAG, response=AGENT_STATUS)
 async def stop(request: Request) -> Response:
     run = await ops.stop_run(await user_context(request), run_id=request.path_params["agent_run_id"])
-    message = "Agent run stopped" if run.status == "stopped" else "Stop signal sent"
+    message = "Agent run stopped" if run.status == RunStatus.STOPPED else "Stop signal sent"
     return ok({"agent_run_id": str(run.id), "status": run.status, "stop_requested": True, "message": message})
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from runplane.events.types import TERMINAL_STATUSES, RunEvent
 from runplane.resolvers import agent_runs as ops
+from runplane.statuses import RunStatus
 
 COMPLETED = {"type": "status", "status": "completed", "message": "Agent run completed successfully"}
 
@@ -54,7 +55,7 @@ class MessageEncoder:
             return [*await self._completed_message(event), self._status(event, "tool_started", **_tool_fields(payload))]
         if kind == "tool_result":
             return [self._tool_message(event)]
-        if kind == "status" and payload.get("status") == "running":
+        if kind == "status" and payload.get("status") == RunStatus.RUNNING:
             return [self._status(event, "thread_run_start", thread_run_id=event.run_id)]
         if kind == "status" and payload.get("status") in TERMINAL_STATUSES:
             return [*await self._completed_message(event), *self._run_end(event)]
@@ -111,9 +112,9 @@ class MessageEncoder:
     def _run_end(self, event: RunEvent) -> list[dict[str, Any]]:
         status = str(event.payload.get("status"))
         end = self._status(event, "thread_run_end")
-        if status == "completed":
+        if status == RunStatus.COMPLETED:
             return [end, COMPLETED]
-        if status in {"failed", "error"}:
+        if status == RunStatus.FAILED:
             message = str(event.payload.get("error") or "Agent run failed")
             return [
                 self._status(event, "error", message=message),
@@ -121,7 +122,7 @@ class MessageEncoder:
                 end,
                 {"type": "status", "status": "ERROR"},
             ]
-        return [end, {"type": "status", "status": "STOP"}]  # stopped, cancelled
+        return [end, {"type": "status", "status": "STOP"}]  # stopped
 
 
 def _tool_fields(payload: dict[str, Any]) -> dict[str, Any]:
