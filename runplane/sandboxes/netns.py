@@ -155,7 +155,9 @@ class NamespaceSockets:
                 self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="runplane-netns")
                 raise
 
-    async def open_socket(self, path: Path, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    async def open_socket(
+        self, path: Path, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM
+    ) -> socket.socket:
         loop = asyncio.get_running_loop()
         sock: socket.socket = await loop.run_in_executor(self._pool, self._make, str(path), family, kind)
         sock.setblocking(False)
