@@ -10,14 +10,17 @@ import os
 import sys
 from pathlib import Path
 
-from runplane.config import Settings
+from runplane.config import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if getattr(args, "existing_database", False):
         _refuse_a_new_embedded_database()
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        sys.exit(f"runplane: {error}")  # exit status 1, the variable named, no traceback
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args.run(settings, args)
 
