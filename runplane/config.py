@@ -212,6 +212,11 @@ class Settings(BaseSettings):
     sandbox_blocked_networks: Names = ()
     # As root: a network namespace per sandbox, only its own loopback inside (sandboxes/netns.py)
     sandbox_network_namespaces: bool = True
+    # The egress proxy, a namespaced sandbox's only way out (sandboxes/egress_proxy.py): on/off, optional host
+    # allowlist ("example.com", "*.example.com"), networks allowed despite being private (a package mirror)
+    sandbox_egress: bool = True
+    sandbox_egress_allowlist: Names = ()
+    sandbox_egress_allow_networks: Names = ()
     sandbox_command_timeout_seconds: Number = Field(
         60, validation_alias=_renamed("sandbox_command_timeout_seconds", "SANDBOX_COMMAND_TIMEOUT")
     )  # ceiling of one command's wall time

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runplane.config import Settings
+from runplane.sandboxes.egress_policy import EgressPolicy, parse_networks
 from runplane.sandboxes.isolation import IsolationInfo
 from runplane.sandboxes.limits import SandboxLimits
 from runplane.sandboxes.local import DEFAULT_UID_RANGE, LocalSandboxBackend
@@ -316,6 +317,16 @@ def _log(status: EgressStatus, uids: range) -> None:
         )
 
 
+def egress_policy(settings: Settings) -> EgressPolicy:
+    """The egress proxy's policy from RUNPLANE_SANDBOX_EGRESS* (and the networks the guard blocks too)."""
+    return EgressPolicy(
+        enabled=settings.sandbox_network and settings.sandbox_egress,
+        allow_hosts=settings.sandbox_egress_allowlist,
+        allow_networks=parse_networks(settings.sandbox_egress_allow_networks, "RUNPLANE_SANDBOX_EGRESS_ALLOW_NETWORKS"),
+        deny_networks=parse_networks(settings.sandbox_blocked_networks, "RUNPLANE_SANDBOX_BLOCKED_NETWORKS"),
+    )
+
+
 class GuardedSandboxBackend(LocalSandboxBackend):
     """A backend whose commands wait for the guard, and are refused when it is required and missing
     (reported as missing isolation, which require_isolation already refuses)."""
@@ -329,12 +340,13 @@ class GuardedSandboxBackend(LocalSandboxBackend):
         uid_range: range = DEFAULT_UID_RANGE,
         network_namespaces: bool = True,
         use_bwrap: bool = True,
+        egress: EgressPolicy | None = None,
     ) -> None:
         super().__init__(base_dir, limits, uid_range=uid_range, use_bwrap=use_bwrap)
         self.guard = guard
         # A namespace per sandbox (sandboxes/netns.py) where this host can make them; the guard stays as
         # defence in depth (and is what remains where namespaces cannot be made).
-        self.networks = SandboxNetworks(self.base_dir) if network_namespaces else None
+        self.networks = SandboxNetworks(self.base_dir, egress) if network_namespaces else None
 
     async def isolation(self) -> IsolationInfo:
         info = await super().isolation()

@@ -16,7 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from runplane.sandboxes import netns
+from runplane.sandboxes import egress_proxy, netns
+from runplane.sandboxes.egress_policy import EgressPolicy
 
 log = logging.getLogger("runplane.sandboxes.netns")
 # http://<sandbox id>.sandbox.invalid:<port>/ names a sandbox's dev server for the preview proxy
@@ -64,10 +65,12 @@ def network_env(network: SandboxNetwork | None, env: dict[str, str]) -> dict[str
 
 
 class SandboxNetworks:
-    def __init__(self, base_dir: Path) -> None:
+    def __init__(self, base_dir: Path, policy: EgressPolicy | None = None) -> None:
         self.dir = base_dir / ".netns"
         self.reason = netns.available()  # "" when namespaces can be made
+        self.policy = policy or EgressPolicy()
         self.sockets: netns.NamespaceSockets | None = None
+        self._proxies: dict[str, asyncio.Server] = {}  # this process's egress listener per sandbox
         self._logged = False
 
     @property
@@ -85,7 +88,29 @@ class SandboxNetworks:
         path = self.path(sandbox_id)
         if not netns.is_netns(path):
             await asyncio.to_thread(self._create_locked, path)
-        return SandboxNetwork(path, self.socket_maker())
+        proxy = await self._ensure_proxy(sandbox_id, path) if self.policy.enabled else None
+        return SandboxNetwork(path, self.socket_maker(), proxy)
+
+    async def _ensure_proxy(self, sandbox_id: str, path: Path) -> str | None:
+        """This process's egress listener inside the namespace ("127.0.0.1:3128"), None when it cannot bind
+        (only a sandbox that took the port itself first can cause that: it then has no way out)."""
+        if sandbox_id not in self._proxies:
+            sock = await self.socket_maker().open_socket(path)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # the other runplane processes
+                sock.bind(("127.0.0.1", egress_proxy.PORT))
+                sock.listen(128)
+            except OSError as exc:
+                sock.close()
+                log.warning("sandbox %s: no egress proxy (port %d taken: %s)", sandbox_id, egress_proxy.PORT, exc)
+                return None
+            server = await asyncio.start_server(egress_proxy.EgressProxy(self.policy, sandbox_id).handle, sock=sock)
+            if sandbox_id in self._proxies:  # a concurrent ensure() of this process won
+                server.close()
+            else:
+                self._proxies[sandbox_id] = server
+        return f"127.0.0.1:{egress_proxy.PORT}"
 
     def _create_locked(self, path: Path) -> None:
         self.dir.mkdir(mode=0o700, exist_ok=True)
@@ -94,6 +119,8 @@ class SandboxNetworks:
                 netns.create(path)
 
     async def remove(self, sandbox_id: str) -> None:
+        if (server := self._proxies.pop(sandbox_id, None)) is not None:
+            server.close()
         if self.enabled:
             path = self.path(sandbox_id)
             await asyncio.to_thread(netns.remove, path)
@@ -105,6 +132,9 @@ class SandboxNetworks:
         return self.sockets
 
     def close(self) -> None:
+        for server in self._proxies.values():
+            server.close()
+        self._proxies.clear()
         if self.sockets is not None:
             self.sockets.close()
             self.sockets = None
@@ -114,7 +144,10 @@ class SandboxNetworks:
             return
         self._logged = True
         if self.enabled:
-            log.info("sandboxes get a network namespace each: they see their own loopback only")
+            log.info(
+                "sandboxes get a network namespace each: they see their own loopback only; internet %s",
+                "through runplane's egress proxy" if self.policy.enabled else "egress is off",
+            )
         else:
             log.warning(
                 "NO network namespace per sandbox: %s. Sandbox commands share this host's network "

@@ -26,7 +26,7 @@ from runplane.config import Settings
 from runplane.errors import NotFound
 from runplane.models import Project, SandboxRecord
 from runplane.periodic import Periodic
-from runplane.sandboxes.egress import EgressGuard, EgressStatus, GuardedSandboxBackend
+from runplane.sandboxes.egress import EgressGuard, EgressStatus, GuardedSandboxBackend, egress_policy
 from runplane.sandboxes.errors import SandboxConflictError, SandboxNotFoundError
 from runplane.sandboxes.limits import SandboxLimits
 from runplane.sandboxes.sandbox import Sandbox
@@ -85,6 +85,7 @@ class SandboxManager:
                 uid_range=uids,
                 guard=self.egress,
                 network_namespaces=self.settings.sandbox_network_namespaces,
+                egress=egress_policy(self.settings),
             )
         return self._backend
 

@@ -1,0 +1,224 @@
+"""The egress proxy (sandboxes/egress_proxy.py), attacked from inside a sandbox's network namespace: the only way
+out is 127.0.0.1:3128 (HTTP CONNECT, absolute-URI HTTP, SOCKS5), and through it metadata, this host's services,
+a name that resolves to loopback and private addresses are refused, while an allowed "internet" server (a local
+fake on 127.0.0.2, allowed by allow_networks as a package mirror would be) answers. Policy unit tests at the end.
+"""
+
+from __future__ import annotations
+
+import http.server
+import ipaddress
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from runplane.config import Settings
+from runplane.sandboxes import Sandbox, SandboxLimits
+from runplane.sandboxes.egress import EgressGuard, GuardedSandboxBackend, egress_policy
+from runplane.sandboxes.egress_policy import EgressDenied, EgressPolicy
+from tests.sandboxes.conftest import TEST_UIDS
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces are made as root")
+INTERNET = "127.0.0.2"  # all of 127/8 is loopback: a stand-in for a public server, allowed below
+
+PROBE = b"""import os, socket, struct, sys, urllib.request
+def connect(target):
+    host, port = target.rsplit(":", 1)
+    s = socket.create_connection(("127.0.0.1", 3128), 5)
+    s.sendall(b"CONNECT %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n" % (target.encode(), target.encode()))
+    status = s.recv(4096).split(b"\\r\\n")[0].split()[1].decode()
+    if status != "200":
+        return "http-" + status
+    s.sendall(b"GET /hello HTTP/1.0\\r\\n\\r\\n")
+    return "ok-" + b"".join(iter(lambda: s.recv(4096), b"")).split(b"\\r\\n\\r\\n", 1)[1].decode()
+def socks(target):
+    host, port = target.rsplit(":", 1)
+    s = socket.create_connection(("127.0.0.1", 3128), 5)
+    s.sendall(b"\\x05\\x01\\x00")
+    assert s.recv(2) == b"\\x05\\x00"
+    s.sendall(b"\\x05\\x01\\x00\\x03" + bytes([len(host)]) + host.encode() + struct.pack("!H", int(port)))
+    reply = s.recv(10)
+    if reply[1] != 0:
+        return "socks-%d" % reply[1]
+    s.sendall(b"GET /hello HTTP/1.0\\r\\n\\r\\n")
+    return "ok-" + b"".join(iter(lambda: s.recv(4096), b"")).split(b"\\r\\n\\r\\n", 1)[1].decode()
+def http(target):
+    try:
+        return "ok-" + urllib.request.urlopen("http://%s/hello" % target, timeout=10).read().decode()
+    except urllib.error.HTTPError as exc:
+        return "http-%d" % exc.code
+def direct(target):
+    host, port = target.rsplit(":", 1)
+    socket.create_connection((host, int(port)), 3).close()
+    return "open"
+for item in sys.argv[1:]:
+    how, target = item.split("=", 1)
+    try:
+        print(item, globals()[how](target))
+    except Exception as exc:
+        print(item, type(exc).__name__)
+"""
+
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"hello from the internet"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def internet() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer((INTERNET, 0), Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"{INTERNET}:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def make(base_dir: Path, mode: str, policy: EgressPolicy) -> GuardedSandboxBackend:
+    """Guard off (as without iptables): the namespace and the proxy's policy are what hold."""
+    return GuardedSandboxBackend(
+        base_dir,
+        SandboxLimits(wall_time_seconds=30),
+        guard=EgressGuard(Settings(sandbox_block_host_network=False)),
+        uid_range=TEST_UIDS,
+        use_bwrap=mode == "bwrap",
+        egress=policy,
+    )
+
+
+@pytest.fixture
+async def backend(base_dir: Path, mode: str) -> AsyncIterator[GuardedSandboxBackend]:
+    made = await make(base_dir, mode, EgressPolicy(allow_networks=(ipaddress.ip_network(f"{INTERNET}/32"),)))
+    yield made
+    for sandbox_id in list(made._sandboxes):
+        await made.destroy(sandbox_id)
+    await made.close()
+
+
+async def probe(sandbox: Sandbox, *items: str) -> dict[str, str]:
+    await sandbox.write_file("probe.py", PROBE)
+    result = await sandbox.execute("python3 probe.py " + " ".join(items))
+    assert result.exit_code == 0, result.output
+    return dict(line.split(" ", 1) for line in result.output.splitlines())
+
+
+@needs_root
+async def test_allowed_server_answers_through_every_proxy_dialect(
+    backend: GuardedSandboxBackend, internet: str
+) -> None:
+    sandbox = await backend.create("client")
+    seen = await probe(sandbox, f"http={internet}", f"connect={internet}", f"socks={internet}", f"direct={internet}")
+    hello = "ok-hello from the internet"
+    assert seen == {
+        f"http={internet}": hello,
+        f"connect={internet}": hello,
+        f"socks={internet}": hello,
+        f"direct={internet}": "ConnectionRefusedError",  # no route but the proxy
+    }
+
+
+@needs_root
+async def test_metadata_host_services_and_private_names_are_refused(backend: GuardedSandboxBackend) -> None:
+    sandbox = await backend.create("attacker")
+    targets = [
+        "169.254.169.254:80",
+        "127.0.0.1:5432",
+        "localhost:6379",
+        "10.0.0.1:80",
+        "[::1]:5432",
+        "[::ffff:127.0.0.1]:80",
+    ]
+    items = [f"{how}={t}" for t in targets for how in ("connect", "socks")]
+    items += ["http=169.254.169.254:80", "http=10.0.0.1:80"]  # (localhost is NO_PROXY: the sandbox's own)
+    seen = await probe(sandbox, *items)
+    for item, outcome in seen.items():
+        expected = "socks-2" if item.startswith("socks=") else "http-403"
+        assert outcome == expected, (item, seen)
+
+
+@needs_root
+async def test_allowlist_and_off_switch(base_dir: Path, mode: str, internet: str) -> None:
+    network = (ipaddress.ip_network(f"{INTERNET}/32"),)
+    listed = await make(base_dir / "listed", mode, EgressPolicy(allow_hosts=("*.example.com",), allow_networks=network))
+    off = await make(base_dir / "off", mode, EgressPolicy(enabled=False))
+    try:
+        seen = await probe(await listed.create("listed"), f"connect={internet}", f"socks={internet}")
+        assert set(seen.values()) == {"http-403", "socks-2"}  # an allowed network, but not an allowed host
+        seen = await probe(await off.create("off"), f"connect={internet}", f"direct={internet}")
+        assert set(seen.values()) == {"ConnectionRefusedError"}  # no proxy at all
+        assert "HTTP_PROXY" not in (await off.get("off").execute("env")).output
+    finally:
+        for made in (listed, off):
+            for sandbox_id in list(made._sandboxes):
+                await made.destroy(sandbox_id)
+            await made.close()
+
+
+# -- the policy itself -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "100.100.100.200",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "fd00:ec2::254",
+        "::ffff:169.254.169.254",
+        "::",
+    ],
+)
+def test_policy_refuses_non_public_addresses(address: str) -> None:
+    with pytest.raises(EgressDenied):
+        EgressPolicy().check_address(ipaddress.ip_address(address))
+
+
+def test_policy_allows_public_and_listed() -> None:
+    policy = EgressPolicy(
+        allow_hosts=("registry.npmjs.org", "*.pypi.org"),
+        allow_networks=(ipaddress.ip_network("10.9.0.0/16"),),
+        deny_networks=(ipaddress.ip_network("8.8.4.0/24"),),
+    )
+    for address in ("8.8.8.8", "2606:4700::1111", "10.9.1.1"):
+        policy.check_address(ipaddress.ip_address(address))
+    with pytest.raises(EgressDenied):
+        policy.check_address(ipaddress.ip_address("8.8.4.4"))
+    policy.check_host("registry.npmjs.org")
+    policy.check_host("files.pypi.org")
+    for host in ("evil.com", "pypi.org.evil.com", "xpypi.org"):
+        with pytest.raises(EgressDenied):
+            policy.check_host(host)
+
+
+async def test_policy_resolves_names_before_deciding() -> None:
+    with pytest.raises(EgressDenied):
+        await EgressPolicy().resolve("localhost", 80)
+    assert await EgressPolicy(allow_networks=(ipaddress.ip_network("127.0.0.0/8"),)).resolve("localhost", 80)
+
+
+def test_settings_build_the_policy() -> None:
+    settings = Settings(sandbox_egress_allowlist=("a.test",), sandbox_egress_allow_networks=("10.0.0.0/8",))
+    policy = egress_policy(settings)
+    assert policy.enabled and policy.allow_hosts == ("a.test",)
+    assert not egress_policy(Settings(sandbox_egress=False)).enabled
+    assert not egress_policy(Settings(sandbox_network=False)).enabled
+    with pytest.raises(ValueError, match="RUNPLANE_SANDBOX_EGRESS_ALLOW_NETWORKS"):
+        egress_policy(Settings(sandbox_egress_allow_networks=("nope",)))
