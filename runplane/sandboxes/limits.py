@@ -27,7 +27,9 @@ class SandboxLimits:
     max_file_bytes: int = 100 * MIB
     max_upload_bytes: int = 50 * MIB
     network: bool = True
-    require_isolation: bool = False
+    # Without a working bubblewrap, commands are refused (503) unless this explicit opt-out is set.
+    allow_unisolated: bool = False
+    require_isolation: bool = False  # refuse also when another layer (the egress guard) is missing
     # Sessions (dev servers) live longer than one command, so they get their own CPU budget;
     # their wall time is unbounded by default (the idle reaper stops them).
     session_cpu_seconds: int = 3600

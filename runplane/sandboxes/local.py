@@ -37,6 +37,7 @@ from runplane.sandboxes.errors import (
 )
 from runplane.sandboxes.isolation import (
     DEFAULT_PATH,
+    UNISOLATED_HELP,
     IsolationInfo,
     detect_isolation,
     drop_to,
@@ -87,6 +88,7 @@ class LocalSandboxBackend:
         *,
         uid_range: range = DEFAULT_UID_RANGE,
         use_bwrap: bool = True,
+        bwrap: str | None = None,
     ) -> None:
         self.base_dir = Path(os.path.realpath(base_dir))
         self.limits = limits or SandboxLimits()
@@ -97,6 +99,7 @@ class LocalSandboxBackend:
         if self._as_root:
             _check_traversable(self.base_dir)
         self._use_bwrap = use_bwrap
+        self._bwrap = bwrap  # this bubblewrap only; None: the system's on PATH, else the bundled one
         self._sandboxes: dict[str, Sandbox] = {}
         self._ports: set[int] = set()
 
@@ -105,12 +108,14 @@ class LocalSandboxBackend:
         """Whether commands run under bubblewrap here (probed once per process and uid)."""
         if not self._use_bwrap:
             return IsolationInfo(None, "bubblewrap disabled by configuration")
-        return await detect_isolation(self.base_dir, self._probe_owner)
+        return await detect_isolation(self.base_dir, self._probe_owner, self._bwrap)
 
     def allow_unisolated(self, limits: SandboxLimits, info: IsolationInfo) -> None:
         """Called before running without bubblewrap: refuse when that would break a promise."""
         if limits.require_isolation:
             raise SandboxIsolationError(f"sandbox isolation is required but {info.reason}")
+        if not limits.allow_unisolated:
+            raise SandboxIsolationError(f"sandbox commands cannot run isolated here ({info.reason}); {UNISOLATED_HELP}")
         if not limits.network:
             raise SandboxIsolationError(f"network=False can only be enforced with bubblewrap, and {info.reason}")
         warn_unisolated_once(info)

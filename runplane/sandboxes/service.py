@@ -58,6 +58,7 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
         max_upload_bytes=settings.sandbox_max_upload_bytes,
         network=settings.sandbox_network,
         require_isolation=settings.sandbox_require_isolation,
+        allow_unisolated=settings.sandbox_allow_unisolated,
         max_sessions=settings.sandbox_max_sessions,
     )
 
@@ -71,6 +72,11 @@ class SandboxManager:
         self._stopped: set[str] = set()  # stopped here by the reaper and not woken since
         self._persisted: dict[str, float] = {}  # last activity written to the row, per sandbox
         self._http: httpx.AsyncClient | None = None
+        if settings.sandbox_allow_unisolated:
+            log.warning(
+                "RUNPLANE_SANDBOX_ALLOW_UNISOLATED=true: if bubblewrap does not work here, sandbox commands run "
+                "WITHOUT isolation and can read this server's files (data directory, database, secrets)"
+            )
 
     @property
     def backend(self) -> GuardedSandboxBackend:
@@ -86,6 +92,7 @@ class SandboxManager:
                 guard=self.egress,
                 network_namespaces=self.settings.sandbox_network_namespaces,
                 egress=egress_policy(self.settings),
+                bwrap=self.settings.sandbox_bwrap,
             )
         return self._backend
 

@@ -11,7 +11,7 @@ import subprocess
 import httpx
 import pytest
 
-from runplane.sandboxes.egress import SBIN_PATH, range_marker
+from runplane.sandboxes.egress import range_marker, tool_search_path
 from tests.sandbox_api.helpers import execute, new_sandbox
 from tests.sandbox_api.serve import SandboxServer
 from tests.sandbox_api.test_preview import preview_url, start_dev_server, upload
@@ -19,7 +19,7 @@ from tests.support import UserHandle
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the guard needs root: it tells sandboxes apart by their own uid"),
-    pytest.mark.skipif(shutil.which("iptables", path=SBIN_PATH) is None, reason="iptables is not installed"),
+    pytest.mark.skipif(shutil.which("iptables", path=tool_search_path()) is None, reason="iptables is not installed"),
 ]
 
 PROBE = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -16,8 +17,11 @@ from runplane.sandboxes import LocalSandboxBackend, Sandbox, SandboxLimits
 from runplane.sandboxes.isolation import detect_isolation
 
 AS_ROOT = os.geteuid() == 0
-# Test sandboxes get uids of their own range, apart from any real deployment's on this machine.
-TEST_UIDS = range(300_000, 300_500)
+# Test sandboxes get uids of their own range, apart from any real deployment's on this machine, and apart from
+# other test processes' (xdist workers, other checkouts): a uid is claimed per base_dir, and a new sandbox's
+# create kills whatever still runs as its uid, so two processes sharing a range kill each other's commands.
+_FIRST_UID = 1_100_000 + random.randrange(0, 4000) * 500
+TEST_UIDS = range(_FIRST_UID, _FIRST_UID + 500)
 
 
 @pytest.fixture
@@ -51,6 +55,7 @@ async def make_backend() -> AsyncIterator[BackendFactory]:
     made: list[LocalSandboxBackend] = []
 
     def make(base_dir: Path, mode: str, **limits: Any) -> LocalSandboxBackend:
+        limits.setdefault("allow_unisolated", mode == "plain")  # "plain" is the explicit opt-out
         made.append(
             LocalSandboxBackend(base_dir, SandboxLimits(**limits), uid_range=TEST_UIDS, use_bwrap=(mode == "bwrap"))
         )

@@ -25,7 +25,7 @@ from runplane.sandboxes import LocalSandboxBackend, Sandbox, SandboxLimits, egre
 from runplane.sandboxes.errors import SandboxIsolationError
 from tests.sandboxes.conftest import BackendFactory
 
-HAVE_IPTABLES = shutil.which("iptables", path=egress.SBIN_PATH) is not None
+HAVE_IPTABLES = shutil.which("iptables", path=egress.tool_search_path()) is not None
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the guard needs root: it tells sandboxes apart by their own uid"),
     pytest.mark.skipif(not HAVE_IPTABLES, reason="iptables is not installed"),
@@ -56,7 +56,10 @@ def guard() -> Iterator[range]:
 @pytest.fixture
 async def guarded(guard: range, base_dir: Path, mode: str) -> AsyncIterator[Sandbox]:
     backend = LocalSandboxBackend(
-        base_dir / "guarded", SandboxLimits(wall_time_seconds=20), uid_range=guard, use_bwrap=mode == "bwrap"
+        base_dir / "guarded",
+        SandboxLimits(wall_time_seconds=20, allow_unisolated=mode == "plain"),
+        uid_range=guard,
+        use_bwrap=mode == "bwrap",
     )
     sandbox = await backend.create("guarded")
     yield sandbox
@@ -222,6 +225,7 @@ async def test_commands_are_refused_when_the_guard_is_required_but_missing(
     guard: range, base_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(egress, "SBIN_PATH", str(base_dir))  # as on a machine without iptables
+    monkeypatch.setattr(egress, "tool_search_path", lambda: str(base_dir))
     for required in (True, False):
         settings = Settings(
             sandbox_uid_start=guard[0], sandbox_uid_count=len(guard), sandbox_require_isolation=required
