@@ -46,7 +46,11 @@ async def backend(base_dir: Path, mode: str) -> AsyncIterator[GuardedSandboxBack
     """The guard is off (as on a host without iptables): what holds here is the namespace alone."""
     guard = EgressGuard(Settings(sandbox_block_host_network=False))
     made = GuardedSandboxBackend(
-        base_dir, SandboxLimits(wall_time_seconds=30), guard=guard, uid_range=TEST_UIDS, use_bwrap=mode == "bwrap"
+        base_dir,
+        SandboxLimits(wall_time_seconds=30, allow_unisolated=mode == "plain"),
+        guard=guard,
+        uid_range=TEST_UIDS,
+        use_bwrap=mode == "bwrap",
     )
     yield made
     for sandbox_id in list(made._sandboxes):
