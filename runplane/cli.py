@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("path", nargs="?", default="schema.graphql")
     schema.set_defaults(run=_export_schema)
 
+    rotate = commands.add_parser(
+        "rotate-encryption-key", help="re-encrypt stored secrets with RUNPLANE_ENCRYPTION_KEY (previous keys open them)"
+    )
+    rotate.set_defaults(run=_rotate_encryption_key)
+
     worker = commands.add_parser("worker", help="run agent runs from the Redis job queue")
     worker.set_defaults(run=_worker)
     return parser
@@ -169,6 +174,15 @@ def _export_schema(settings: Settings, args: argparse.Namespace) -> None:
 
     Path(args.path).write_text(build_schema(settings).as_str() + "\n")
     print(f"wrote {args.path}")
+
+
+def _rotate_encryption_key(settings: Settings, args: argparse.Namespace) -> None:
+    from runplane.resolvers.encryption import rotate_encryption_key
+
+    report = _with_db(settings, rotate_encryption_key)
+    print(f"re-encrypted {report.reencrypted}, already current {report.current}, undecryptable {report.failed}")
+    if report.failed:
+        sys.exit("error: some secrets open with no key of RUNPLANE_ENCRYPTION_KEY / _PREVIOUS_KEYS (see the log)")
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> None:

@@ -193,6 +193,9 @@ class Settings(BaseSettings):
     webhook_tolerance_seconds: Count = 300
     # AES-GCM key for secrets at rest (users' model keys); default: generated and kept in data_dir.
     encryption_key: str | None = None
+    # Keys that sealed values before the current one (comma-separated): still decrypt until
+    # `runplane rotate-encryption-key` has re-encrypted everything with the current key.
+    encryption_previous_keys: Names = ()
     byok_base_url: str | None = None  # where users' own keys are used and tested; default model_base_url or OpenRouter
 
     # Sandboxes (runplane/sandboxes): one per project, local workspaces under sandbox_dir.

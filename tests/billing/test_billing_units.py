@@ -98,7 +98,8 @@ def test_secret_box(tmp_path: Path) -> None:
     for wrong in (
         (sealed, "user-2"),
         (sealed[:-4] + "AAAA", "user-1"),
-        ("v2:" + sealed[3:], "user-1"),
+        ("v9:" + sealed[3:], "user-1"),  # an unknown version
+        (sealed.replace(":", ":0", 1), "user-1"),  # a key id not in the ring
         ("v1:%%%", "user-1"),
     ):
         with pytest.raises(DecryptionFailed):

@@ -125,7 +125,7 @@ async def test_key_is_encrypted_at_rest(
 ) -> None:
     assert (await store(client, alice)).status_code == 200
     row = await UserModelKey.get(user_id=alice.user_id)
-    assert USER_MODEL_KEY not in row.ciphertext and row.ciphertext.startswith("v1:")
+    assert USER_MODEL_KEY not in row.ciphertext and row.ciphertext.startswith("v2:")
     box = secret_box(server.settings)
     assert box.decrypt(row.ciphertext, f"runplane:model-key:{alice.user_id}:openrouter") == USER_MODEL_KEY
     with pytest.raises(DecryptionFailed):  # bound to its owner: useless on another user's row
