@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -246,9 +247,40 @@ def _make_layout(directory: Path, sandbox_id: str, owner: tuple[int, int] | None
 
 def _check_traversable(path: Path) -> None:
     """Sandbox uids (and bwrap running as them) must reach base_dir: every ancestor needs o+x."""
+    if (blocked := _first_untraversable(path)) is not None:
+        raise SandboxIsolationError(
+            f"{blocked} is not searchable by other users (mode o+x); sandbox uids could not reach their "
+            f"workspace under {path}. Set RUNPLANE_SANDBOX_DIR to a directory outside it."
+        )
+
+
+def _first_untraversable(path: Path) -> Path | None:
     for directory in (path, *path.parents):
-        if not os.stat(directory).st_mode & stat.S_IXOTH:
-            raise SandboxError(
-                f"{directory} is not searchable by other users (mode o+x); sandbox uids could "
-                f"not reach their workspace under {path}. Choose a base_dir outside it."
-            )
+        if directory.exists() and not os.stat(directory).st_mode & stat.S_IXOTH:
+            return directory
+    return None
+
+
+# Where workspaces go when the data dir is out of sandbox uids' reach (a clone in /root, 0700).
+FALLBACK_WORKSPACES = Path("/var/lib/runplane")
+
+
+def workspaces_base(data_dir: Path, configured: Path | None) -> Path:
+    """The sandboxes' base directory: the configured one as is (checked when used), else
+    <data_dir>/workspaces when sandbox uids can reach it, else (as root) a directory of this data dir's
+    own under /var/lib/runplane, created 0711 (traversable, not listable)."""
+    if configured is not None:
+        return configured
+    default = data_dir / "workspaces"
+    if os.geteuid() != 0 or _first_untraversable(Path(os.path.realpath(default))) is None:
+        return default
+    digest = hashlib.sha256(os.path.realpath(data_dir).encode()).hexdigest()[:16]
+    base = FALLBACK_WORKSPACES / digest
+    for directory in (FALLBACK_WORKSPACES, base):
+        directory.mkdir(mode=0o711, exist_ok=True)
+        os.chmod(directory, 0o711)  # an existing one made with another umask
+    (base / "data_dir").write_text(os.path.realpath(data_dir))  # whose workspaces these are, for operators
+    log.info(
+        "%s is not reachable by sandbox uids (an ancestor lacks o+x): workspaces go to %s", default, base / "workspaces"
+    )
+    return base / "workspaces"

@@ -29,6 +29,7 @@ from runplane.periodic import Periodic
 from runplane.sandboxes.egress import EgressGuard, EgressStatus, GuardedSandboxBackend, egress_policy
 from runplane.sandboxes.errors import SandboxConflictError, SandboxNotFoundError
 from runplane.sandboxes.limits import SandboxLimits
+from runplane.sandboxes.local import workspaces_base
 from runplane.sandboxes.sandbox import Sandbox
 from runplane.sandboxes.upstream import SandboxTransport
 
@@ -81,7 +82,7 @@ class SandboxManager:
     @property
     def backend(self) -> GuardedSandboxBackend:
         if self._backend is None:
-            base = self.settings.sandbox_dir or self.settings.workspaces_dir
+            base = workspaces_base(self.settings.data_dir, self.settings.sandbox_dir)
             uids = range(
                 self.settings.sandbox_uid_start, self.settings.sandbox_uid_start + self.settings.sandbox_uid_count
             )
