@@ -30,7 +30,6 @@ from pathlib import Path
 
 from runplane.sandboxes.errors import (
     SandboxConflictError,
-    SandboxError,
     SandboxInputError,
     SandboxIsolationError,
     SandboxLimitError,
