@@ -18,6 +18,8 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from runplane import rest_compat
+from runplane.agents.dispatch import ArqDispatcher, worker_identity
+from runplane.agents.outbox import OutboxRelay
 from runplane.agents.reaper import Reaper, resubmit_orphaned_runs
 from runplane.config import Settings
 from runplane.connection import ConnectionMiddleware
@@ -49,8 +51,14 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings, apply_migrations=apply_migrations)
         await services.start()
-        reaper = Reaper(services)
+        queue = services.dispatcher if isinstance(services.dispatcher, ArqDispatcher) else None
+        reaper = Reaper(services, queue)
         reaper.start()
+        relay = OutboxRelay(
+            services.dispatcher, worker_identity(settings.instance_id), settings.outbox_interval_seconds
+        )
+        if queue is not None:  # an in-process queue writes no outbox rows (it cannot be down)
+            relay.start()  # pushes runs queued while Redis was away
         await services.sandboxes.guard_network()  # iptables rules keeping sandboxes off this host's services
         sandbox_reaper = SandboxReaper(services)  # stops idle sandboxes; the backend closes with services
         sandbox_reaper.start()
@@ -63,6 +71,7 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
             yield
         finally:
             await reaper.stop()
+            await relay.stop()
             await sandbox_reaper.stop()
             await services.close()
             await close_database()

@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     run_lease_seconds: Count = 30
     run_heartbeat_seconds: Count = 10
     reaper_interval_seconds: Count = 15
+    # A run still queued this long after it was pushed to arq is checked there and pushed again if Redis lost it.
+    run_requeue_seconds: Count = 30
+    # A run no worker started within this many seconds is failed with a clear error (its thread and tokens freed).
+    run_queue_timeout: Count = 900
+    outbox_interval_seconds: Number = 1.0  # how often the run outbox is drained into the job queue
+    worker_beat_seconds: Number = 5.0  # how often a worker writes its health (last poll, running runs)
     scripted_chunk_delay: Number = 0.0  # seconds between the scripted agent's words (demos, tests)
     # Seconds of silence before an SSE run stream sends a `: ping` comment (seeds/cheatcode-api.md: 15).
     sse_heartbeat_seconds: Number = 15.0

@@ -60,7 +60,9 @@ class InProcessDispatcher:
 
 
 class ArqDispatcher:
-    """Enqueues on arq; the job id is the run id, so a retried start never queues a run twice."""
+    """Enqueues on arq; the job id is the run id, so a retried start never queues a run twice. Redis is a fast
+    path: the run outbox (runplane/agents/outbox.py) holds what could not be pushed, and `ensure_queued` puts
+    back a job Redis lost."""
 
     def __init__(self, redis_url: str) -> None:
         self.redis_url = redis_url
@@ -71,15 +73,54 @@ class ArqDispatcher:
             from arq import create_pool
             from arq.connections import RedisSettings
 
-            self._pool = await create_pool(RedisSettings.from_dsn(self.redis_url), default_queue_name=ARQ_QUEUE)
+            # Fail fast (no connect retries): a caller with a run to push keeps it in the outbox instead.
+            redis = RedisSettings.from_dsn(self.redis_url)
+            redis.conn_retries, redis.conn_timeout = 0, 2
+            self._pool = await create_pool(redis, default_queue_name=ARQ_QUEUE)
         return self._pool
 
     async def submit(self, run_id: uuid.UUID) -> None:
         pool = await self._connection()
-        await pool.enqueue_job(ARQ_FUNCTION, str(run_id), _job_id=f"run:{run_id}")
+        await asyncio.wait_for(pool.enqueue_job(ARQ_FUNCTION, str(run_id), _job_id=job_id(run_id)), SUBMIT_TIMEOUT)
+
+    async def ensure_queued(self, run_id: uuid.UUID) -> bool:
+        """For a run the database says is still queued, long after it was pushed: make arq hold a job that a
+        worker will pick up. True when it had to be pushed again (Redis lost it, or a dead worker left its
+        in-progress key behind). Racing a worker that is claiming it right now is harmless: claim is atomic."""
+        from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
+
+        pool, job = await self._connection(), job_id(run_id)
+        async with pool.pipeline(transaction=False) as pipe:
+            pipe.exists(job_key_prefix + job)
+            pipe.zscore(ARQ_QUEUE, job)
+            pipe.exists(in_progress_key_prefix + job)
+            has_job, score, in_progress = await pipe.execute()
+        if has_job and score is not None and not in_progress:
+            return False  # waiting for a free worker
+        keys = [
+            prefix + job for prefix in (job_key_prefix, in_progress_key_prefix, result_key_prefix, retry_key_prefix)
+        ]
+        await pool.delete(*keys)
+        await pool.zrem(ARQ_QUEUE, job)
+        await self.submit(run_id)
+        return True
+
+    async def queued_run_ids(self) -> list[uuid.UUID]:
+        pool = await self._connection()
+        return [run for raw in await pool.zrange(ARQ_QUEUE, 0, -1) if (run := run_of_job(raw)) is not None]
+
+    async def forget(self, run_ids: list[uuid.UUID]) -> None:
+        """Drop the jobs of runs that ended (their worker died and arq would keep them for hours)."""
+        from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+
+        if not run_ids:
+            return
+        pool, jobs = await self._connection(), [job_id(r) for r in run_ids]
+        await pool.delete(*(p + j for j in jobs for p in (job_key_prefix, in_progress_key_prefix, retry_key_prefix)))
+        await pool.zrem(ARQ_QUEUE, *jobs)
 
     async def queue_info(self) -> dict[str, object]:
-        """Introspection of the run queue (served at /api/inngest)."""
+        """Introspection of the run queue (served at /api/inngest): arq's queue as such."""
         pool = await self._connection()
         queued = await pool.zcard(ARQ_QUEUE)
         return {"backend": "arq", "queue": ARQ_QUEUE, "queued_jobs": int(queued)}
@@ -88,3 +129,19 @@ class ArqDispatcher:
         if self._pool is not None:
             await self._pool.aclose()
             self._pool = None
+
+
+SUBMIT_TIMEOUT = 5.0
+JOB_PREFIX = "run:"
+
+
+def job_id(run_id: uuid.UUID) -> str:
+    return f"{JOB_PREFIX}{run_id}"
+
+
+def run_of_job(raw: bytes | str) -> uuid.UUID | None:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    try:
+        return uuid.UUID(text.removeprefix(JOB_PREFIX))
+    except ValueError:
+        return None

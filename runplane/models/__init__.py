@@ -15,3 +15,6 @@ from runplane.models.deployment import Deployment, DeploymentEvent  # noqa: E402
 from runplane.models.integration import EmailDelivery, IntegrationProfile  # noqa: E402
 
 __all__ += ["Deployment", "DeploymentEvent", "EmailDelivery", "IntegrationProfile"]
+from runplane.models.outbox import ProcessLease, RunOutbox, WorkerBeat  # noqa: E402
+
+__all__ += ["ProcessLease", "RunOutbox", "WorkerBeat"]

@@ -15,7 +15,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from runplane.agents import lifecycle
+from runplane.agents import lifecycle, outbox
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE, RUNS_CONTROL, RUNS_START
 from runplane.errors import Conflict, DomainError, InvalidInput, NotFound
 from runplane.events.live import Encode, LiveGroup, LiveGroups, Member
@@ -126,13 +126,16 @@ async def _insert_run(
         idempotency_key=key,
     )
     queued = await append_event(run.id, "status", {"status": RunStatus.QUEUED})
+    if ctx.settings.uses_job_queue:  # an in-process queue cannot be down; its restarts resubmit queued runs
+        await outbox.add(run.id)
     return run, queued
 
 
 async def _announce(ctx: RequestContext, run: AgentRun, queued: RunEvent) -> None:
-    """After the commit: the first event to live readers, the run to an executor."""
+    """After the commit: the first event to live readers, the run to an executor. If the job queue is down the
+    start still succeeds: the run waits in the outbox and runs once Redis is back (runplane/agents/outbox.py)."""
     await ctx.services.event_bus.publish(queued)
-    await ctx.services.dispatcher.submit(run.id)
+    await outbox.send_now(ctx.services.dispatcher, run.id)
 
 
 async def _last_user_message(thread: Thread) -> str:

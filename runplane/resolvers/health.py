@@ -13,6 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tortoise import connections
 
 from runplane.db_errors import database_unavailable, describe
+from runplane.models import WorkerBeat
 from runplane.resolvers.context import RequestContext
 
 log = logging.getLogger("runplane.health")
@@ -33,6 +34,8 @@ async def deep(ctx: RequestContext) -> tuple[bool, dict[str, Any]]:
         components["redis"] = {"status": "not_configured", "critical": False}
     components["database"]["critical"] = True
     components["redis"].setdefault("critical", True)
+    if ctx.settings.uses_job_queue:
+        components["workers"] = await _workers(ctx)
     healthy = all(c["status"] in {"ok", "not_configured"} for c in components.values() if c["critical"])
     report = {**basic(ctx), "status": "healthy" if healthy else "unhealthy", "components": components}
     return healthy, report
@@ -41,6 +44,41 @@ async def deep(ctx: RequestContext) -> tuple[bool, dict[str, Any]]:
 async def ready(ctx: RequestContext) -> bool:
     healthy, _ = await deep(ctx)
     return healthy
+
+
+async def _workers(ctx: RequestContext) -> dict[str, Any]:
+    """The `runplane worker` processes from their health rows (runplane/agents/worker.py): a worker is alive
+    while it writes its row; its last successful queue poll says whether it can reach Redis. Not critical to
+    this API process's readiness (runs wait in the queue), but `down` when no worker is alive."""
+    try:
+        rows = await asyncio.wait_for(WorkerBeat.all().order_by("worker_id"), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:
+        return {"status": "down", "critical": False, "error": _reason(exc)}
+    at = datetime.now(UTC)
+    alive_within = 3 * ctx.settings.worker_beat_seconds + 1
+    workers = [_worker(row, at, alive_within) for row in rows]
+    alive = [w for w in workers if w["alive"]]
+    return {
+        "status": "ok" if alive else "down",
+        "critical": False,
+        "alive": len(alive),
+        "running": sum(w["running"] for w in alive),
+        "workers": workers,
+    }
+
+
+def _worker(row: WorkerBeat, at: datetime, alive_within: float) -> dict[str, Any]:
+    def age(moment: datetime | None) -> float | None:
+        return None if moment is None else round((at - moment).total_seconds(), 2)
+
+    return {
+        "id": row.worker_id.rsplit(":", 1)[-1],  # its instance id: host names and pids stay in the log
+        "alive": (age(row.beat_at) or 0) < alive_within,
+        "beat_age_s": age(row.beat_at),
+        "last_poll_age_s": age(row.last_poll_at),
+        "redis_ok": row.redis_ok,
+        "running": row.running,
+    }
 
 
 async def _ping_database() -> None:
