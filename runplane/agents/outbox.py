@@ -1,7 +1,8 @@
 """The run outbox: how a queued run reaches the job queue even when Redis is away.
 
-With the arq queue, the run's transaction writes an outbox row (`add`). After the commit the request pushes it to the dispatcher
-at once (`send_now`, the fast path); if that fails (Redis down) the request still succeeds and the row stays.
+With the arq queue, the run's transaction writes an outbox row (`add`). After the commit the request pushes it
+to the dispatcher at once (`send_now`, the fast path); if that fails (Redis down) the request still succeeds
+and the row stays.
 The relay (`OutboxRelay`, in every API process and worker, one of them draining at a time under a database
 lease) pushes what is left as soon as Redis answers again. A row is deleted once the dispatcher has the job.
 """
