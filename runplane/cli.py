@@ -1,4 +1,4 @@
-"""`runplane serve | worker | migrate | create-user | token | export-schema`."""
+"""`runplane serve | worker | migrate | create-user | token | export-schema | register-operations`."""
 
 from __future__ import annotations
 
@@ -58,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-encryption-key", help="re-encrypt stored secrets with RUNPLANE_ENCRYPTION_KEY (previous keys open them)"
     )
     rotate.set_defaults(run=_rotate_encryption_key)
+
+    register = commands.add_parser(
+        "register-operations",
+        help="register the GraphQL operations a frontend ships (persisted-query manifests, .graphql files)",
+    )
+    register.add_argument("paths", nargs="+", type=Path, help="manifest JSON files, .graphql/.gql files, directories")
+    register.add_argument("--replace", action="store_true", help="drop the operations registered before")
+    register.set_defaults(run=_register_operations)
 
     worker = commands.add_parser("worker", help="run agent runs from the Redis job queue")
     worker.set_defaults(run=_worker)
@@ -183,6 +191,28 @@ def _rotate_encryption_key(settings: Settings, args: argparse.Namespace) -> None
     print(f"re-encrypted {report.reencrypted}, already current {report.current}, undecryptable {report.failed}")
     if report.failed:
         sys.exit("error: some secrets open with no key of RUNPLANE_ENCRYPTION_KEY / _PREVIOUS_KEYS (see the log)")
+
+
+def _register_operations(settings: Settings, args: argparse.Namespace) -> None:
+    """Validated against this build's schema first: an operation that would not run is not registered."""
+    import json
+
+    from graphql import GraphQLError
+
+    from runplane.operations_file import collect_sources, read_operations, schema_errors, write_operations
+    from runplane.schema import build_schema
+
+    try:
+        found = collect_sources(args.paths)
+    except (OSError, ValueError, GraphQLError) as exc:
+        sys.exit(f"error: {exc}")
+    if errors := schema_errors(build_schema(settings)._schema, found):
+        sys.exit("error: operations that do not validate against the schema:\n  " + "\n  ".join(errors))
+    path = settings.operations_file
+    registered = {} if args.replace or not path.exists() else read_operations(path)
+    added = len(found.keys() - registered.keys())
+    write_operations(path, {**registered, **found})
+    print(json.dumps({"file": str(path), "added": added, "operations": len({**registered, **found})}))
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> None:

@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     graphql_compiled_queries: bool = True
     # permessage-deflate compresses every frame once per socket: with fan-out that is the dominant cost.
     ws_compression: bool = False
+    # Persisted queries (runplane/persisted_queries.py): automatic (APQ, registered by signed-in clients, bounded,
+    # in Redis when configured) and an allow-list mode in which only operations of the operations file run.
+    graphql_persisted_queries: bool = True
+    graphql_persisted_queries_max: Annotated[int, Field(ge=1)] = 10_000  # documents kept in memory (LRU) without Redis
+    graphql_persisted_queries_ttl_seconds: Annotated[int, Field(ge=1)] = 24 * 3600
+    graphql_allowlist_only: bool = False
+    graphql_operations_file: Path | None = None  # default <data_dir>/graphql-operations.json
 
     log_level: LogLevel = "INFO"
 
@@ -302,6 +309,11 @@ class Settings(BaseSettings):
         database_url = self.database_url or f"sqlite://{self.data_dir / 'runplane.sqlite3'}"
         jwt_secret = self.jwt_secret or _persisted_secret(self.data_dir / "jwt-secret")
         return self.model_copy(update={"database_url": database_url, "jwt_secret": jwt_secret})
+
+    @property
+    def operations_file(self) -> Path:
+        """The registered GraphQL operations (`runplane register-operations` writes it, servers read it)."""
+        return self.graphql_operations_file or self.data_dir / "graphql-operations.json"
 
     @property
     def uses_job_queue(self) -> bool:

@@ -8,7 +8,7 @@ every plain query of such a client came back as SSE. Here the operation's type d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from cachetools import LRUCache
 from graphql import GraphQLError, OperationDefinitionNode, parse
@@ -55,6 +55,19 @@ def accepts_json(accept: str) -> bool:
     """True when a JSON answer is acceptable: a JSON type (or a wildcard) with q > 0, or no Accept at all."""
     ranges = media_ranges(accept)
     return not ranges or any(kind in _JSON_RANGES and q > 0 for kind, q in ranges)
+
+
+class RequestRefused(Exception):
+    """A GraphQL request refused before it runs (no stream for a subscription, an unknown persisted query...):
+    answered as GraphQL errors, not as the REST dialect's `{"detail"}` nor as Strawberry's plain text."""
+
+    def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.status = message, code, status
+
+    @property
+    def formatted(self) -> dict[str, Any]:
+        return {"message": self.message, "extensions": {"code": self.code}}
 
 
 class OperationTypes:

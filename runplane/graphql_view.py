@@ -36,10 +36,12 @@ from runplane.graphql_media import (
     GRAPHQL_RESPONSE_JSON,
     LineFeedSSETransport,
     OperationTypes,
+    RequestRefused,
     accepts_json,
     negotiate_media_type,
 )
 from runplane.graphql_ws import LegacyWSHandler, TransportWSHandler
+from runplane.persisted_queries import PersistedQueries
 from runplane.resolvers import rate_limits
 from runplane.schema.context import GraphQLContext
 from runplane.schema.errors import formatted_domain_error
@@ -80,19 +82,6 @@ SUBSCRIPTION_NEEDS_A_STREAM = (
 )
 
 
-class RequestRefused(Exception):
-    """A GraphQL request refused before it runs (no stream for a subscription, an unknown persisted query...):
-    answered as GraphQL errors, not as the REST dialect's `{"detail"}` nor as Strawberry's plain text."""
-
-    def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message, self.code, self.status = message, code, status
-
-    @property
-    def formatted(self) -> dict[str, Any]:
-        return {"message": self.message, "extensions": {"code": self.code}}
-
-
 GRAPHIQL_HTML = (Path(__file__).with_name("static") / "graphiql.html").read_text()
 
 
@@ -126,6 +115,7 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         )
         self.services = services
         self.operation_types = OperationTypes(settings.graphql_max_document_chars, settings.graphql_max_tokens)
+        self.persisted = PersistedQueries(settings, services.redis)
 
     @property
     def graphql_ide_html(self) -> str:
@@ -143,6 +133,10 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         if not isinstance(decoded, (dict, list)):
             raise HTTPException(400, "The GraphQL request must be a JSON object")
         return decoded
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A GET with a persisted-query hash and no query is an operation, not a visit to GraphiQL."""
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(request)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         """The negotiated media type rides on the sub-response, which create_response receives (not the request)."""
@@ -174,6 +168,11 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         root_value: None,
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        signed_in = context.ctx.principal is not None
+        for data in request_data if isinstance(request_data, list) else [request_data]:
+            data.query = await self.persisted.resolve(
+                data.query, data.extensions, data.operation_name, signed_in=signed_in
+            )
         if isinstance(request_data, GraphQLRequestData):
             self.negotiate_transport(request_data, request.headers.get("accept", ""))
         return await super().execute_operation(

@@ -23,6 +23,7 @@ from uvicorn.protocols.utils import ClientDisconnected
 
 from runplane.errors import DomainError, RateLimited
 from runplane.events.live import SinkGone
+from runplane.graphql_media import RequestRefused
 from runplane.resolvers import rate_limits
 from runplane.schema import fanout
 from runplane.schema.context import GraphQLContext
@@ -60,13 +61,27 @@ async def _send_text(handler: Any, text: str) -> None:
         raise WebSocketDisconnected from exc
 
 
-async def _refusal(context: GraphQLContext) -> RateLimited | None:
-    """Every operation on a socket counts as one request of its user, like a request over HTTP."""
-    ctx = context.ctx
+async def _refusal(handler: Any, payload: Any) -> dict[str, Any] | None:
+    """Why an operation a socket starts may not run (its error, formatted), or None. Every operation counts as one
+    request of its user, as over HTTP; persisted queries and the allow-list apply as over HTTP: the payload's
+    query becomes the document its hash names, and an operation the allow-list does not hold is refused."""
+    ctx = handler.context.ctx
     try:
         await rate_limits.hit(ctx, "requests", ctx.settings.rate_limit_per_minute)
     except RateLimited as exc:
-        return exc
+        return fanout.domain_error_payload(exc)
+    if not isinstance(payload, dict):
+        return None  # Strawberry refuses a malformed message
+    extensions = payload.get("extensions")
+    try:
+        payload["query"] = await handler.view.persisted.resolve(
+            payload.get("query"),
+            extensions if isinstance(extensions, dict) else None,
+            payload.get("operationName"),
+            signed_in=ctx.principal is not None,
+        )
+    except RequestRefused as exc:
+        return exc.formatted
     return None
 
 
@@ -76,9 +91,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """Over the rate limit an operation gets an `error` message (RATE_LIMITED, retry_after); the socket stays."""
         if self.connection_acknowledged and message["id"] not in self.operations:
-            refused = await _refusal(self.context)
+            refused = await _refusal(self, message.get("payload"))
             if refused is not None:
-                error: Any = {"id": message["id"], "type": "error", "payload": [fanout.domain_error_payload(refused)]}
+                error: Any = {"id": message["id"], "type": "error", "payload": [refused]}
                 await self.send_message(error)
                 return
         await super().handle_subscribe(message)
@@ -95,9 +110,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             self.operations.pop(operation.id, None)
             return
         except DomainError as exc:
-            await operation.send_operation_message(
-                {"id": operation.id, "type": "error", "payload": [fanout.domain_error_payload(exc)]}
-            )
+            error: Any = {"id": operation.id, "type": "error", "payload": [fanout.domain_error_payload(exc)]}
+            await operation.send_operation_message(error)
             return
         await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
@@ -107,9 +121,9 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphQLContext, None]):
 
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged:
-            refused = await _refusal(self.context)
+            refused = await _refusal(self, message.get("payload"))
             if refused is not None:
-                error: Any = {"type": "error", "id": message["id"], "payload": fanout.domain_error_payload(refused)}
+                error: Any = {"type": "error", "id": message["id"], "payload": refused}
                 await self.send_message(error)
                 return
         await super().handle_start(message)
@@ -117,7 +131,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphQLContext, None]):
     async def handle_async_results(
         self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
     ) -> None:
-        shared = _plan(self, query, variables, operation_name)  # type: ignore[arg-type]
+        shared = _plan(self, query, variables, operation_name)
         if shared is None:
             await super().handle_async_results(operation_id, query, operation_name, variables)
             return
@@ -128,7 +142,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphQLContext, None]):
         except WebSocketDisconnected:
             return
         except DomainError as exc:
-            await self.send_message({"type": "error", "id": operation_id, "payload": fanout.domain_error_payload(exc)})  # type: ignore[typeddict-item]
+            error: Any = {"type": "error", "id": operation_id, "payload": fanout.domain_error_payload(exc)}
+            await self.send_message(error)
         except asyncio.CancelledError:
             await self.send_message({"type": "complete", "id": operation_id})
         finally:

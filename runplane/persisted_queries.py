@@ -1,0 +1,153 @@
+"""Persisted queries: Apollo's and urql's automatic persisted queries (APQ) and an allow-list mode.
+
+APQ: a client sends `extensions.persistedQuery.sha256Hash` without the document; an unknown hash answers
+`PersistedQueryNotFound` (extensions.code PERSISTED_QUERY_NOT_FOUND) and the client sends document and hash
+together, which registers it. Documents are registered only by signed-in callers (their requests are rate
+limited), only within the document size limit, and kept bounded: an LRU with a TTL in memory, or Redis keys with
+a TTL when Redis is configured (a Redis outage is a cache miss: the client falls back to the full document).
+
+Allow-list mode (RUNPLANE_GRAPHQL_ALLOWLIST_ONLY): only operations registered in the operations file run, by
+hash or as full text (compared operation by operation, printed in canonical form with the fragments they use);
+APQ stops registering. `runplane register-operations` writes that file from a frontend's persisted-query
+manifest or .graphql files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cachetools import TTLCache
+from graphql import DocumentNode, GraphQLError, parse
+
+from runplane.graphql_media import RequestRefused
+from runplane.operations_file import OperationsFile, canonical_operation
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from runplane.config import Settings
+
+log = logging.getLogger("runplane.persisted_queries")
+REDIS_PREFIX = "runplane:apq:"
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class DocumentStore(Protocol):
+    async def get(self, sha256: str) -> str | None: ...
+    async def put(self, sha256: str, document: str) -> None: ...
+
+
+class MemoryStore:
+    """This process's documents: at most `maxsize`, each for `ttl` seconds after it was registered."""
+
+    def __init__(self, maxsize: int, ttl: float) -> None:
+        self._documents: TTLCache[str, str] = TTLCache(maxsize=maxsize, ttl=ttl)
+
+    async def get(self, sha256: str) -> str | None:
+        return self._documents.get(sha256)
+
+    async def put(self, sha256: str, document: str) -> None:
+        self._documents[sha256] = document
+
+
+class RedisStore:
+    """Documents shared by every process, each key expiring `ttl` seconds after it was registered."""
+
+    def __init__(self, redis: Redis, ttl: int) -> None:
+        self.redis, self.ttl = redis, ttl
+
+    async def get(self, sha256: str) -> str | None:
+        try:
+            raw = await self.redis.get(REDIS_PREFIX + sha256)
+        except Exception as exc:  # Redis is a fast path that may vanish: a miss, the client sends the document
+            log.warning("persisted query lookup failed: %s", exc)
+            return None
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    async def put(self, sha256: str, document: str) -> None:
+        try:
+            await self.redis.set(REDIS_PREFIX + sha256, document, ex=self.ttl)
+        except Exception as exc:
+            log.warning("persisted query registration failed: %s", exc)
+
+
+def _refused(message: str, code: str, status: int | None = None) -> RequestRefused:
+    return RequestRefused(message, code=code, status=status)
+
+
+class PersistedQueries:
+    def __init__(self, settings: Settings, redis: Redis | None) -> None:
+        self.enabled = settings.graphql_persisted_queries
+        self.allowlist_only = settings.graphql_allowlist_only
+        self.max_chars = settings.graphql_max_document_chars
+        self.max_tokens = settings.graphql_max_tokens
+        ttl = settings.graphql_persisted_queries_ttl_seconds
+        self.store: DocumentStore = (
+            RedisStore(redis, ttl) if redis is not None else MemoryStore(settings.graphql_persisted_queries_max, ttl)
+        )
+        self.registered = OperationsFile(settings.operations_file)
+
+    async def resolve(
+        self, query: str | None, extensions: dict[str, Any] | None, operation_name: str | None, *, signed_in: bool
+    ) -> str | None:
+        """The document to run: `query`, or the one a persisted-query hash names. Raises RequestRefused."""
+        persisted = (extensions or {}).get("persistedQuery")
+        if persisted is not None:
+            sha256 = _hash_of(persisted)
+            if query is None:
+                return await self._lookup(sha256)
+            if sha256_hex(query) != sha256:
+                raise _refused("provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH", 400)
+            if self.enabled and not self.allowlist_only and signed_in and len(query) <= self.max_chars:
+                await self.store.put(sha256, query)
+        if self.allowlist_only and query is not None:
+            self._check_listed(query, operation_name)
+        return query
+
+    async def _lookup(self, sha256: str) -> str:
+        document = self.registered.document(sha256)
+        if document is None and not self.allowlist_only:
+            if not self.enabled:
+                raise _refused("PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+            document = await self.store.get(sha256)
+        if document is None:
+            raise _refused("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+        return document
+
+    def _check_listed(self, query: str, operation_name: str | None) -> None:
+        """Allow-list mode: the operation this request runs, in canonical form, must be a registered one."""
+        if self.registered.document(sha256_hex(query)) is not None:
+            return
+        document = self._parse(query)
+        key = canonical_operation(document, operation_name) if document is not None else None
+        if key is None or not self.registered.lists(key):
+            raise _refused(
+                "Only registered operations run on this server (runplane register-operations)",
+                "PERSISTED_QUERY_NOT_IN_LIST",
+                403,
+            )
+
+    def _parse(self, query: str) -> DocumentNode | None:
+        if len(query) > self.max_chars:
+            return None
+        try:
+            return parse(query, no_location=True, max_tokens=self.max_tokens)
+        except GraphQLError:
+            return None
+
+
+def _hash_of(persisted: object) -> str:
+    if not isinstance(persisted, dict) or persisted.get("version", 1) != 1:
+        raise _refused("Unsupported persisted query version", "PERSISTED_QUERY_INVALID", 400)
+    sha256 = persisted.get("sha256Hash")
+    if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha256):
+        raise _refused("persistedQuery.sha256Hash must be 64 hexadecimal digits", "PERSISTED_QUERY_INVALID", 400)
+    return sha256.lower()
+
+
+__all__ = ["MemoryStore", "PersistedQueries", "RedisStore", "sha256_hex"]
