@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,7 +18,6 @@ from runplane.config import Settings
 from runplane.schema.agent_runs import AgentRunMutations, AgentRunQueries, AgentRunSubscriptions
 from runplane.schema.auth import AuthMutations, AuthQueries
 from runplane.schema.billing import BillingMutations, BillingQueries
-from runplane.schema.compiled import CompiledExecutor
 from runplane.schema.context import PerOperationLoaders
 from runplane.schema.deployments import DeploymentMutations, DeploymentQueries
 from runplane.schema.errors import ERROR_TYPES, DomainErrors, shape_errors
@@ -88,6 +89,18 @@ class RunplaneSchema(strawberry.Schema):
         """Strawberry logs every error with a traceback; NOT_FOUND and validation errors are not server faults."""
 
 
+def compiled_executor() -> type[Any] | None:
+    """The compiled executor, or None (graphql-core's own) when the graphql-core or Strawberry internals it
+    builds on moved in an installed release: slower queries, never a server that cannot start."""
+    try:
+        module = importlib.import_module("runplane.schema.compiled")
+    except (ImportError, AttributeError, TypeError) as error:
+        logging.getLogger("runplane.graphql").warning("compiled queries are off, graphql-core executes: %r", error)
+        return None
+    executor: type[Any] = module.CompiledExecutor
+    return executor
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # Extensions are factories (one instance per operation: instances would be shared by concurrent operations).
@@ -114,5 +127,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # Queries try a plan compiled per document first and fall back to graphql-core (schema/compiled.py).
         # The executor class sits inside Strawberry's execution: parse, validation, limits, per-operation
         # loaders and error shaping run around it unchanged.
-        execution_context_class=CompiledExecutor if settings.graphql_compiled_queries else None,
+        execution_context_class=compiled_executor() if settings.graphql_compiled_queries else None,
     )
