@@ -29,6 +29,7 @@ from runplane.errors import DomainError
 from runplane.graphql_view import RunplaneGraphQL
 from runplane.http_protocol import redact_access_log
 from runplane.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from runplane.origins import UntrustedOriginMiddleware
 from runplane.rest_compat import preview
 from runplane.rest_compat.common import error_response
 from runplane.rest_compat.deployments import site_routes
@@ -111,6 +112,8 @@ EXPOSED_HEADERS = ["Retry-After", "X-Request-Id"]
 def _middleware(services: Services) -> list[Middleware]:
     settings = services.settings
     stack = [
+        # Sites and previews answer only on their own listener, with their security headers (runplane/origins.py).
+        Middleware(UntrustedOriginMiddleware, settings=settings),
         Middleware(RequestIdMiddleware),
         # Stream slots and credentials per connection: no exit path keeps a slot, no socket outlives its token.
         Middleware(ConnectionMiddleware, leases=services.leases, credentials=services.credentials),

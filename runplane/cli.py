@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -95,6 +96,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from runplane.ws_protocol import DirectWebSocketProtocol  # websockets-sansio + batched fan-out writes
 
     os.environ.setdefault("RUNPLANE_DATA_DIR", str(settings.data_dir))
+    untrusted_port = _untrusted_port(settings, args.port)  # read again by each worker's create_app()
     config = uvicorn.Config(
         "runplane.app:create_app",
         factory=True,
@@ -115,12 +117,34 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     config.body_timeout = settings.http_body_timeout  # type: ignore[attr-defined]
     # uvicorn.run's own steps, so that the Config (with the deadlines) reaches every worker process.
     server = uvicorn.Server(config)
+    sockets = _listen(args.host, args.port, settings.untrusted_host or args.host, untrusted_port)
     if config.workers > 1:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Multiprocess(config, sockets=sockets).run()
     else:
-        server.run()
+        server.run(sockets=sockets)
     if not server.started and config.workers == 1:
         sys.exit(3)  # uvicorn's STARTUP_FAILURE
+
+
+def _untrusted_port(settings: Settings, port: int) -> int:
+    """Sites and previews get a listener of their own (runplane/origins.py): --port + 1 unless configured."""
+    if not os.environ.get("RUNPLANE_UNTRUSTED_PORT"):
+        os.environ["RUNPLANE_UNTRUSTED_PORT"] = str(port + 1)
+        return port + 1
+    return settings.untrusted_port
+
+
+def _listen(host: str, port: int, untrusted_host: str, untrusted_port: int) -> list[socket.socket]:
+    """The API's socket and, unless turned off (0), the untrusted origin's: one app serves both."""
+    from runplane.origins import bind_socket
+
+    try:
+        sockets = [bind_socket(host, port)]
+        if untrusted_port:
+            sockets.append(bind_socket(untrusted_host, untrusted_port))
+    except OSError as exc:
+        sys.exit(f"runplane serve: cannot listen ({exc}); RUNPLANE_UNTRUSTED_PORT sets the second port, 0 turns it off")
+    return sockets
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> None:

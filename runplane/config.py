@@ -55,6 +55,13 @@ class _Environment(EnvSettingsSource):
 # instance_id names one process in lease ids and worker ids: uvicorn's workers share one environment.
 NOT_FROM_ENVIRONMENT = frozenset({"instance_id"})
 
+# Sites and previews are tenants' apps: their own scripts, styles, fetches and sockets work; plugins, <base> and
+# form posts elsewhere do not. What separates them from the API is their origin; this is a second line.
+DEFAULT_UNTRUSTED_CSP = (
+    "default-src 'self' https: data: blob: 'unsafe-inline' 'unsafe-eval'; connect-src 'self' https: wss:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self' https:"
+)
+
 Count = Annotated[int, Field(ge=0)]
 Number = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split)]
@@ -248,6 +255,12 @@ class Settings(BaseSettings):
     sandbox_max_sessions: Count = 8
     sandbox_uid_start: Count = 200_000  # sandboxes get uids [start, start+count) when running as root
     sandbox_uid_count: Count = 65_536
+    # Untrusted pages (sites, previews) on an origin of their own (runplane/origins.py): `runplane serve` listens
+    # for them on untrusted_port (default --port + 1); 0: on the API origin (warned; what Settings() alone gives).
+    untrusted_port: Count = 0
+    untrusted_host: str | None = None  # their listener's address; default the API's --host
+    untrusted_base_url: str | None = None  # their public URL; default the request's host name on untrusted_port
+    untrusted_csp: str = DEFAULT_UNTRUSTED_CSP
     # Previews: `<base>/preview/<token>/`; default base is the URL the request came in on. A separate origin
     # (another host name for this server) keeps previewed pages away from the API origin's storage.
     preview_base_url: str | None = None
@@ -257,7 +270,7 @@ class Settings(BaseSettings):
 
     # Deployments (runplane/deployments): `local` publishes a copy served at /sites/<id>/; `vercel` uses its REST API.
     deploy_provider: Literal["local", "vercel"] = "local"  # local | vercel
-    sites_base_url: str | None = None  # where /sites/ is reached; default the URL the request came in on
+    sites_base_url: str | None = None  # where /sites/ is reached; default the untrusted origin (below)
     deploy_max_files: Count = 5000
     deploy_max_bytes: Count = 100 * 1024**2
     vercel_api_url: str = "https://api.vercel.com"

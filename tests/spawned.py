@@ -89,6 +89,12 @@ class Process:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def untrusted_url(self) -> str:
+        """Where this server's sites and previews are served (their own origin, runplane/origins.py)."""
+        port = self.env.get("RUNPLANE_UNTRUSTED_PORT")
+        return f"http://127.0.0.1:{port}" if port and port != "0" else self.base_url
+
+    @property
     def ws_url(self) -> str:
         assert self.port is not None
         return f"ws://127.0.0.1:{self.port}/graphql"
@@ -168,6 +174,8 @@ async def wait_healthy(proc: Process, health: Health = "ready", timeout: float =
 
 async def start_serve(name: str, env: dict[str, str], log_dir: Path, health: Health = "ready") -> Process:
     port = free_port()
+    # Sites and previews on a port of their own, as `runplane serve` does with --port + 1 (taken here: parallel tests).
+    env = {"RUNPLANE_UNTRUSTED_PORT": str(free_port()), **env}
     proc = spawn(name, runplane_command("serve", "--host", "127.0.0.1", "--port", str(port)), env, log_dir, port)
     try:
         await wait_healthy(proc, health)

@@ -18,6 +18,7 @@ import uvicorn
 
 from runplane.app import create_app
 from runplane.config import Settings
+from runplane.origins import bind_socket
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 # Default plan of the test servers (RUNPLANE_BILLING_DEFAULT_PLAN; built-in table: no project or deployment
@@ -92,14 +93,24 @@ class LiveServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
+    @property
+    def untrusted_url(self) -> str:
+        """Where this server's sites and previews are (their own origin), or the API's URL when they share it."""
+        return f"http://127.0.0.1:{self.settings.untrusted_port}" if self.settings.untrusted_port else self.base_url
+
     async def stop(self) -> None:
         self.server.should_exit = True
         await asyncio.wait_for(self.task, 15)
 
 
-async def start_server(settings: Settings) -> LiveServer:
-    """uvicorn in this event loop: real sockets, and the test can still reach the database directly."""
-    port = free_port()
+async def start_server(settings: Settings, *, untrusted: bool = True) -> LiveServer:
+    """uvicorn in this event loop: real sockets, and the test can still reach the database directly. As with
+    `runplane serve`, sites and previews get a listener of their own (runplane/origins.py) unless untrusted=False."""
+    sockets = [bind_socket("127.0.0.1", 0)]
+    port = int(sockets[0].getsockname()[1])
+    if untrusted and not settings.untrusted_port:
+        sockets.append(bind_socket("127.0.0.1", 0))
+        settings = settings.model_copy(update={"untrusted_port": int(sockets[1].getsockname()[1])})
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -111,7 +122,7 @@ async def start_server(settings: Settings) -> LiveServer:
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=sockets))
     for _ in range(200):
         if server.started:
             break

@@ -27,6 +27,7 @@ from runplane.deployments.base import PROVIDERS, DeployFile, freeze_files, sites
 from runplane.errors import Conflict, InvalidInput, NotFound
 from runplane.models import Deployment, DeploymentEvent, Project
 from runplane.models.deployment import FINAL_STATUSES
+from runplane.origins import untrusted_base_url
 from runplane.resolvers import billing
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.projects import owned_project
@@ -95,11 +96,13 @@ async def history(deployment: Deployment) -> list[DeploymentEvent]:
 
 
 def public_url(ctx: RequestContext, deployment: Deployment, base_url: str | None) -> str | None:
-    """Local sites are stored as a path: made absolute with sites_base_url or the request's own URL."""
+    """Local sites are stored as a path: made absolute with sites_base_url or the untrusted origin (runplane/origins.py)
+    of the request's host."""
     url = deployment.url
     if url and url.startswith("/"):
-        base = (ctx.settings.sites_base_url or base_url or "").rstrip("/")
-        return base + url
+        settings = ctx.settings
+        untrusted = untrusted_base_url(settings, base_url) if base_url else settings.untrusted_base_url
+        return (settings.sites_base_url or untrusted or "").rstrip("/") + url
     return url
 
 

@@ -25,6 +25,7 @@ from runplane.auth.abilities import PROJECTS_READ, SANDBOX_EXEC
 from runplane.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge, Unauthenticated
 from runplane.models import SandboxRecord
 from runplane.numbers import ascii_int
+from runplane.origins import untrusted_base_url
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.projects import owned_project
@@ -490,7 +491,7 @@ async def preview_link(
     settings = ctx.settings
     expires = int(time.time()) + settings.preview_token_ttl_seconds
     token = _sign_preview(ctx, {"sub": str(ctx.user_id), "sbx": str(row.id), "port": session.port, "exp": expires})
-    base = (settings.preview_base_url or base_url).rstrip("/")
+    base = (settings.preview_base_url or untrusted_base_url(settings, base_url)).rstrip("/")  # never the API origin
     url = f"{base}/preview/{token}/"
     if kind == "expo":  # Expo Go opens exp:// (exps:// over TLS) and fetches the manifest over HTTP(S)
         url = (

@@ -47,7 +47,9 @@ async def test_local_deploy_serves_dist_and_keeps_history(cclient: httpx.AsyncCl
         and body["version"] == 1
     )
     assert [h["status"] for h in body["history"]] == ["queued", "ready"]
-    assert body["url"] == f"{configured.base_url}/sites/{body['deployment_id']}/"
+    # Served on an origin of their own (runplane/origins.py), never the API's.
+    assert body["url"] == f"{configured.server.untrusted_url}/sites/{body['deployment_id']}/"
+    assert configured.server.untrusted_url != configured.base_url
     page = await client.get(body["url"])
     assert (
         page.status_code == 200 and page.text == "<h1>v1</h1>" and page.headers["content-type"].startswith("text/html")
@@ -59,7 +61,7 @@ async def test_local_deploy_serves_dist_and_keeps_history(cclient: httpx.AsyncCl
     )
     for bad in ["../src/secret.txt", "%2e%2e/%2e%2e/runplane.sqlite3", "missing.html", ".hidden"]:
         assert (await client.get(body["url"] + bad)).status_code == 404, bad
-    assert (await client.get("/sites/not-a-uuid/")).status_code == 404
+    assert (await client.get(f"{configured.server.untrusted_url}/sites/not-a-uuid/")).status_code == 404
     again = await client.post(f"/api/project/{pid}/deploy/git", headers=user.headers)
     assert again.status_code == 409
     updated = await client.post(
