@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from runplane.config import Settings
+from runplane.models.choices import PaymentProvider
 
-PROVIDERS = ("polar", "stripe")
+PROVIDERS: tuple[str, ...] = tuple(PaymentProvider)
 
 
 @dataclass(frozen=True)

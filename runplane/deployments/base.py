@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from runplane.errors import DomainError, PayloadTooLarge
+from runplane.models.choices import DeploymentProvider
 from runplane.sandboxes.errors import SandboxLimitError
 from runplane.sandboxes.fdwalk import Owner
 from runplane.sandboxes.freeze import FreezeLimits, freeze_folder
@@ -14,7 +15,7 @@ from runplane.sandboxes.freeze import FreezeLimits, freeze_folder
 if TYPE_CHECKING:
     from runplane.config import Settings
 
-PROVIDERS = ("local", "vercel")
+PROVIDERS: tuple[str, ...] = tuple(DeploymentProvider)
 SKIPPED_DIRS = frozenset({".git", "node_modules", ".snapshots", "__pycache__"})
 
 

@@ -23,6 +23,16 @@ log = logging.getLogger(__name__)
 DEFAULT_CHANNEL_PREFIX = "agent_run"
 
 
+class RunEventType(enum.StrEnum):
+    """The `type` of a run event (the REST stream's frame types). New kinds are added here first."""
+
+    CONTENT = "content"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    STATUS = "status"
+    ERROR = "error"
+
+
 def events_channel(run_id: str, prefix: str = DEFAULT_CHANNEL_PREFIX) -> str:
     return f"{prefix}:{run_id}:events"
 

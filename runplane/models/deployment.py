@@ -6,10 +6,11 @@ from tortoise import fields
 from tortoise.models import Model
 
 from runplane.models.base import TimestampedModel
+from runplane.models.choices import DeploymentStatus
 from runplane.models.project import Project
 from runplane.models.user import User
 
-DEPLOYMENT_STATUSES = ("queued", "building", "ready", "error", "canceled")
+DEPLOYMENT_STATUSES: tuple[str, ...] = tuple(DeploymentStatus)
 FINAL_STATUSES = ("ready", "error", "canceled")
 
 

@@ -9,6 +9,7 @@ from tortoise.transactions import in_transaction
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE
 from runplane.errors import InvalidInput, NotFound
 from runplane.models import Message, Thread
+from runplane.models.choices import MessageRole
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, PageArgs, children_pages, page_args, paginate
 from runplane.resolvers.projects import owned_project
@@ -16,7 +17,7 @@ from runplane.resolvers.validation import clean_text, parse_uuid, required_id
 
 MAX_TITLE = 200
 MAX_MESSAGE = 100_000
-MESSAGE_ROLES = frozenset({"user", "assistant", "system", "tool"})
+MESSAGE_ROLES: frozenset[str] = frozenset(MessageRole)
 
 
 async def owned_thread(ctx: RequestContext, thread_id: object, *, ability: str = PROJECTS_READ) -> Thread:

@@ -16,6 +16,7 @@ from runplane.resolvers import agent_runs as ops
 from runplane.schema.common import Connection, Node
 from runplane.schema.connections import RowBacked, connection_from_page, row_fields
 from runplane.schema.context import loaders, rctx
+from runplane.schema.enums import RunEventType, RunStatus
 from runplane.schema.errors import (
     ConflictError,
     ForbiddenError,
@@ -43,7 +44,7 @@ class TokenUsage:
 @strawberry.type
 class RunEvent(RowBacked):
     sequence: int
-    type: str
+    type: RunEventType
     created_at: str
     payload: JSON
     _row: strawberry.Private[models.RunEventRecord | None]
@@ -79,7 +80,7 @@ class RunCommand:
 
 @strawberry.type
 class AgentRun(RowBacked, Node):
-    status: str
+    status: RunStatus
     model: str
     prompt: str
     error: str | None

@@ -11,6 +11,7 @@ from runplane import models
 from runplane.resolvers import auth as ops
 from runplane.schema.common import Node
 from runplane.schema.context import rctx
+from runplane.schema.enums import TokenType
 from runplane.schema.errors import (
     ConflictError,
     ForbiddenError,
@@ -68,7 +69,7 @@ class AuthSession(Node):
 class AuthTokens:
     access_token: str
     refresh_token: str
-    token_type: str
+    token_type: TokenType
     expires_in: int
     session_id: strawberry.ID
 

@@ -17,6 +17,7 @@ from runplane.resolvers import billing_admin as admin_ops
 from runplane.resolvers import byok as key_ops
 from runplane.resolvers import payment_methods as pm_ops
 from runplane.schema.context import rctx
+from runplane.schema.enums import KeySource, KeyTestStatus, PaymentProvider, UpgradeStatus
 from runplane.schema.errors import (
     ConflictError,
     ForbiddenError,
@@ -46,7 +47,7 @@ class BillingPlan:
     byok: bool
     features: list[str]
     purchasable: bool
-    providers: list[str]
+    providers: list[PaymentProvider]
 
     @classmethod
     def from_plan(cls, plan: Plan) -> "BillingPlan":
@@ -69,7 +70,7 @@ class BillingPlan:
 class BillingSubscription:
     plan: BillingPlan
     status: str
-    provider: str | None
+    provider: PaymentProvider | None
     subscription_id: str | None
     current_period_start: datetime
     current_period_end: datetime
@@ -155,7 +156,7 @@ class UsageHistory:
 class CheckoutSession:
     checkout_id: str
     url: str
-    provider: str
+    provider: PaymentProvider
     plan: str
     expires_at: datetime | None
 
@@ -168,7 +169,7 @@ class CheckoutSession:
 
 @strawberry.type
 class UpgradePlanPayload:
-    status: str = strawberry.field(description="updated | checkout_required | cancel_scheduled | cancel_reverted")
+    status: UpgradeStatus
     subscription: BillingSubscription
     checkout: CheckoutSession | None
 
@@ -182,7 +183,7 @@ class OpenrouterKeyStatus:
     )
     created_at: datetime | None
     last_tested_at: datetime | None
-    last_test_status: str | None
+    last_test_status: KeyTestStatus | None
 
     @classmethod
     def from_row(cls, row: models.UserModelKey | None) -> "OpenrouterKeyStatus":
@@ -213,8 +214,8 @@ class DeleteOpenrouterKeyPayload:
 @strawberry.type
 class OpenrouterKeyTest:
     valid: bool
-    status: str
-    source: str
+    status: KeyTestStatus
+    source: KeySource
     label: str | None
     usage: float | None
     limit: float | None
@@ -297,7 +298,7 @@ class PaymentMethodValidation:
 @strawberry.input
 class CheckoutInput:
     plan: str
-    provider: str | None = None
+    provider: PaymentProvider | None = None
     success_url: str | None = None
     cancel_url: str | None = None
 

@@ -10,6 +10,7 @@ import strawberry
 from runplane import models
 from runplane.resolvers import deployments as ops
 from runplane.schema.context import rctx
+from runplane.schema.enums import DeploymentProvider, DeploymentStatus
 from runplane.schema.errors import (
     ConflictError,
     ForbiddenError,
@@ -23,7 +24,7 @@ from runplane.schema.ids import from_global_id, to_global_id
 
 @strawberry.type
 class DeploymentEvent:
-    status: str
+    status: DeploymentStatus
     message: str
     at: datetime
 
@@ -33,8 +34,8 @@ class Deployment:
     id: strawberry.ID
     project_id: strawberry.ID
     version: int
-    provider: str
-    status: str
+    provider: DeploymentProvider
+    status: DeploymentStatus
     url: str | None
     external_id: str | None
     source_dir: str
@@ -85,7 +86,7 @@ DeployResult = Annotated[
 class DeployProjectInput:
     project_id: strawberry.ID
     source_dir: str | None = None
-    provider: str | None = None
+    provider: DeploymentProvider | None = None
     name: str | None = None
 
 

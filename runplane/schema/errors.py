@@ -16,6 +16,7 @@ from strawberry.extensions import SchemaExtension
 
 from runplane import errors as domain
 from runplane.db_errors import database_unavailable, describe
+from runplane.models.choices import QuotaLimit
 
 log = logging.getLogger("runplane.graphql")
 
@@ -49,7 +50,7 @@ class ForbiddenError(Error):
 @strawberry.type(description="A plan limit or the token quota is reached (HTTP 402 in REST).")
 class QuotaExceededError(Error):
     plan: str | None = strawberry.field(default=None, description="The caller's plan id.")
-    limit: str | None = strawberry.field(default=None, description="Which limit: projects, deployments or tokens.")
+    limit: QuotaLimit | None = strawberry.field(default=None, description="Which limit was reached.")
     used: int | None = strawberry.field(default=None, description="How many the caller has (tokens: used this period).")
     allowed: int | None = strawberry.field(default=None, description="How many the plan allows.")
     period_end: datetime | None = strawberry.field(default=None, description="Token quota: when the period renews.")

@@ -16,6 +16,7 @@ from runplane.errors import InvalidInput
 from runplane.resolvers import sandboxes as ops
 from runplane.schema.common import Node
 from runplane.schema.context import rctx
+from runplane.schema.enums import SandboxStatus, SessionStatus
 from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
 
@@ -65,7 +66,7 @@ class FileContent:
 @strawberry.type
 class SandboxSession:
     name: str
-    status: str = strawberry.field(description="running, exited or killed")
+    status: SessionStatus
     exit_code: int | None
     command: str
     port: int | None
@@ -138,7 +139,7 @@ async def _preview(info: strawberry.Info, sandbox_id: object, session_name: str 
 @strawberry.type
 class Sandbox(Node):
     project_id: strawberry.ID
-    status: str = strawberry.field(description="active, or stopped by the idle reaper (ensureSandbox wakes it)")
+    status: SandboxStatus
     created_at: datetime
     last_active_at: datetime
     stopped_at: datetime | None
@@ -207,7 +208,7 @@ class SessionOutputChunk:
     next_offset: int
     data: str
     done: bool = strawberry.field(description="The session ended: status and exitCode are final.")
-    status: str | None = None
+    status: SessionStatus | None = None
     exit_code: int | None = None
 
 

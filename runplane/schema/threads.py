@@ -10,6 +10,7 @@ from runplane.resolvers import threads as ops
 from runplane.schema.common import Connection, Node
 from runplane.schema.connections import RowBacked, connection_from_page, connection_of_page, row_fields
 from runplane.schema.context import loaders, rctx
+from runplane.schema.enums import MessageRole
 from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
 from runplane.schema.loaders import page_key, prefetch_below, resolved
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # names of the lazy annotations below (strawberry.lazy resolv
 
 @strawberry.type
 class Message(Node):
-    role: str
+    role: MessageRole
     content: str
     created_at: datetime
     _row: strawberry.Private[models.Message]

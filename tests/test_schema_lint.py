@@ -1,0 +1,111 @@
+"""Conventions of the schema that frontends rely on, checked on the built schema (no server):
+closed sets are enums, every connection pages both ways with a complete pageInfo."""
+
+from __future__ import annotations
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    get_named_type,
+)
+
+from runplane.schema import build_schema
+
+# Fields whose names say "one of a few values": each must be an enum, unless listed below with why not.
+CLOSED_SET_NAMES = {"status", "role", "provider", "providers", "type", "source", "limit", "tokenType", "lastTestStatus"}
+OPEN_SETS = {
+    "BillingStatus.status": "the payment provider's subscription status, passed through",
+    "BillingSubscription.status": "the payment provider's subscription status, passed through",
+    "ModelOption.provider": "the model catalogue's provider names (OpenRouter's list)",
+    "OpenrouterKeyStatus.provider": "the model-key provider (openrouter today; more will come)",
+    "PaymentMethod.type": "the payment-method table's kinds, data not code",
+    "PaymentMethod.providers": "the payment-method table's providers, data not code",
+    "CountryPaymentMethods.source": "the name of the request header the country came from",
+}
+# And these by name, so that a rename cannot hide one.
+ENUM_FIELDS = {
+    "AgentRun.status": "RunStatus",
+    "RunEvent.type": "RunEventType",
+    "Message.role": "MessageRole",
+    "Sandbox.status": "SandboxStatus",
+    "SandboxSession.status": "SessionStatus",
+    "SessionOutputChunk.status": "SessionStatus",
+    "Deployment.status": "DeploymentStatus",
+    "Deployment.provider": "DeploymentProvider",
+    "DeploymentEvent.status": "DeploymentStatus",
+    "DeployProjectInput.provider": "DeploymentProvider",
+    "BillingPlan.providers": "PaymentProvider",
+    "BillingSubscription.provider": "PaymentProvider",
+    "CheckoutSession.provider": "PaymentProvider",
+    "CheckoutInput.provider": "PaymentProvider",
+    "QuotaExceededError.limit": "QuotaLimit",
+    "UpgradePlanPayload.status": "UpgradeStatus",
+    "OpenrouterKeyStatus.lastTestStatus": "KeyTestStatus",
+    "OpenrouterKeyTest.status": "KeyTestStatus",
+    "OpenrouterKeyTest.source": "KeySource",
+    "AuthTokens.tokenType": "TokenType",
+}
+PAGE_ARGUMENTS = {"first", "after", "last", "before"}
+
+
+def schema() -> GraphQLSchema:
+    return build_schema()._schema
+
+
+def fields_of(graphql: GraphQLSchema) -> dict[str, GraphQLField]:
+    found = {}
+    for name, type_ in graphql.type_map.items():
+        if not name.startswith("__") and isinstance(
+            type_, (GraphQLObjectType, GraphQLInterfaceType, GraphQLInputObjectType)
+        ):
+            found.update({f"{name}.{field}": definition for field, definition in type_.fields.items()})
+    return found  # type: ignore[return-value]
+
+
+def test_closed_set_fields_are_enums() -> None:
+    fields = fields_of(schema())
+    strings = sorted(
+        coordinate
+        for coordinate, field in fields.items()
+        if coordinate.split(".")[1] in CLOSED_SET_NAMES
+        and get_named_type(field.type).name == "String"
+        and coordinate not in OPEN_SETS
+    )
+    assert strings == [], f"closed-set fields typed String (make them enums, or list them in OPEN_SETS): {strings}"
+    for coordinate, enum in ENUM_FIELDS.items():
+        named = get_named_type(fields[coordinate].type)
+        assert isinstance(named, GraphQLEnumType) and named.name == enum, (coordinate, named)
+    assert not set(OPEN_SETS) - set(fields), "OPEN_SETS names a field that no longer exists"
+
+
+def test_enum_values_are_the_wire_strings() -> None:
+    """Enum value names are the strings REST and the rows carry (`tool_call`, `queued`)."""
+    for name, type_ in schema().type_map.items():
+        if isinstance(type_, GraphQLEnumType) and not name.startswith("__"):
+            assert all(value.value == key for key, value in type_.values.items()), name
+
+
+def test_every_connection_pages_both_ways_with_a_complete_page_info() -> None:
+    graphql = schema()
+    page_info = graphql.type_map["PageInfo"]
+    assert isinstance(page_info, GraphQLObjectType)
+    assert {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"} <= set(page_info.fields)
+    connections = {name for name in graphql.type_map if name.endswith("Connection")}
+    assert {"ProjectConnection", "ThreadConnection", "AgentRunConnection", "MessageConnection"} <= connections
+    for coordinate, field in fields_of(graphql).items():
+        named = get_named_type(field.type)
+        if named.name not in connections:
+            continue
+        missing = PAGE_ARGUMENTS - set(field.args)
+        assert not missing, f"{coordinate} lacks {sorted(missing)}"
+        assert get_named_type(field.args["after"].type).name == "String", coordinate
+    for name in connections:
+        connection = graphql.type_map[name]
+        assert isinstance(connection, GraphQLObjectType)
+        assert {"edges", "pageInfo"} <= set(connection.fields), name
+        edge = get_named_type(connection.fields["edges"].type)
+        assert isinstance(edge, GraphQLObjectType) and {"node", "cursor"} <= set(edge.fields), name
