@@ -14,7 +14,6 @@ from typing import TypeVar
 import strawberry
 
 from runplane.events.types import RunEventType
-from runplane.statuses import RunStatus
 from runplane.models.choices import (
     DeploymentProvider,
     DeploymentStatus,
@@ -28,6 +27,7 @@ from runplane.models.choices import (
     TokenType,
     UpgradeStatus,
 )
+from runplane.statuses import RunStatus
 
 E = TypeVar("E", bound=type[StrEnum])
 
