@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
+from typing import cast
 
 from tortoise.expressions import Subquery
 
@@ -61,15 +63,14 @@ async def reap_expired_leases(services: Services) -> int:
 async def fail_unstarted(services: Services) -> int:
     timeout = services.settings.run_queue_timeout
     cutoff = lifecycle.now() - timedelta(seconds=timeout)
-    stale = (
-        await AgentRun.filter(status=RunStatus.QUEUED, created_at__lt=cutoff).limit(BATCH).values_list("id", flat=True)
-    )
+    query = AgentRun.filter(status=RunStatus.QUEUED, created_at__lt=cutoff).limit(BATCH)
+    stale = cast(list[uuid.UUID], await query.values_list("id", flat=True))
     error = f"No worker started this run within {timeout} s (RUNPLANE_RUN_QUEUE_TIMEOUT): try again"
     ended = 0
     for run_id in stale:
         ended += await lifecycle.finish(
             services, run_id, RunStatus.FAILED, error=error, from_statuses=(RunStatus.QUEUED,)
-        )  # type: ignore[arg-type]
+        )
     if ended:
         log.warning("reaper failed %d run(s) that no worker started", ended)
     return ended
