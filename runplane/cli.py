@@ -9,9 +9,16 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from runplane.config import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from runplane.resolvers.context import RequestContext
+
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,12 +165,12 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> None:
     print("migrations applied")
 
 
-def _with_db(settings: Settings, operation):  # type: ignore[no-untyped-def]
+def _with_db(settings: Settings, operation: Callable[[RequestContext], Awaitable[T]]) -> T:
     from runplane.db import close_database, open_database
     from runplane.resolvers.context import RequestContext
     from runplane.services import Services
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> T:
         await open_database(settings)
         try:
             return await operation(RequestContext(services=Services(settings=settings)))
@@ -241,7 +248,7 @@ def _register_operations(settings: Settings, args: argparse.Namespace) -> None:
 
 def _worker(settings: Settings, args: argparse.Namespace) -> None:
     try:
-        from runplane.agents.worker import run_worker  # type: ignore[import-not-found]
+        from runplane.agents.worker import run_worker
     except ImportError:
         sys.exit("error: the run worker is not available in this build")
     run_worker(settings)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, cast
 
 from asyncpg.exceptions import InterfaceError
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
@@ -41,7 +41,7 @@ class BoundedAsyncpgClient(AsyncpgDBClient):
         super().__init__(*args, **kwargs)
         self.acquire_timeout = acquire_timeout
 
-    def acquire_connection(self) -> _BoundedPoolConnection:  # type: ignore[override]
+    def acquire_connection(self) -> _BoundedPoolConnection:
         return _BoundedPoolConnection(self, self._pool_init_lock)
 
     def _in_transaction(self) -> TransactionContext:
@@ -67,7 +67,7 @@ class _BoundedPoolConnection(PoolConnectionWrapper[Any]):
 class _BoundedTransaction(TransactionContextPooled):
     async def __aenter__(self) -> Any:
         await self.ensure_connection()
-        parent: BoundedAsyncpgClient = self.client._parent  # type: ignore[attr-defined]
+        parent = cast(BoundedAsyncpgClient, self.client._parent)
         self.client._connection = await parent._pool.acquire(timeout=parent.acquire_timeout)  # type: ignore[union-attr]
         self.token = get_connections().set(self.connection_name, self.client)
         try:
@@ -85,9 +85,9 @@ class _BoundedTransaction(TransactionContextPooled):
 
     def _abandon(self) -> None:
         """No ROLLBACK over a connection that does not answer: closing it rolls the transaction back."""
-        if not self.client._finalized:  # type: ignore[attr-defined]
+        if not self.client._finalized:
             _terminate(self.client._connection)
-            self.client._finalized = True  # type: ignore[attr-defined]
+            self.client._finalized = True
 
 
 client_class = BoundedAsyncpgClient

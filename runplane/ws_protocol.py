@@ -98,7 +98,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:  # absent when the handshake was refused
-            scope["extensions"][EXTENSION] = DirectWrites(self)  # type: ignore[index]
+            scope["extensions"][EXTENSION] = DirectWrites(self)
 
 
 def direct_writes(scope: Any) -> DirectWrites | None:

@@ -89,7 +89,7 @@ async def _shield_finish(
 
 
 async def _run_agent(services: Services, run: AgentRun, progress: LoopResult) -> LoopResult:
-    tools = ToolRunner(lambda: services.sandbox_for_project(run.project_id), _command_recorder(run.id))  # type: ignore[attr-defined]
+    tools = ToolRunner(lambda: services.sandbox_for_project(run.project_id), _command_recorder(run.id))
     async with run_provider(services, run) as provider:  # the owner's own key, if they stored one
         loop = AgentLoop(
             provider,
@@ -110,7 +110,7 @@ async def _emit(services: Services, run_id: uuid.UUID, type: str, payload: dict[
 
 
 async def _history(run: AgentRun) -> list[ChatMessage]:
-    rows = await Message.filter(thread_id=run.thread_id).order_by("-created_at").limit(HISTORY_LIMIT)  # type: ignore[attr-defined]
+    rows = await Message.filter(thread_id=run.thread_id).order_by("-created_at").limit(HISTORY_LIMIT)
     return [ChatMessage(row.role, row.content) for row in reversed(rows) if row.role in {"user", "assistant"}]
 
 
@@ -165,7 +165,7 @@ def _command_recorder(run_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 async def _complete(services: Services, run: AgentRun, result: LoopResult) -> None:
     if result.final_text:
-        await Message.create(thread_id=run.thread_id, role="assistant", content=result.final_text[:100_000])  # type: ignore[attr-defined]
+        await Message.create(thread_id=run.thread_id, role="assistant", content=result.final_text[:100_000])
     usage = result.usage
     await lifecycle.finish(
         services,

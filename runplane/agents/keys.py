@@ -20,7 +20,7 @@ def key_base_url(settings: Settings) -> str:
 @asynccontextmanager
 async def run_provider(services: Services, run: AgentRun) -> AsyncIterator[ModelProvider]:
     """A per-run provider (the owner's key) is closed when the run ends; the shared one stays open."""
-    key = None if is_scripted(run.model) else await stored_key(services.settings, run.owner_id)  # type: ignore[attr-defined]
+    key = None if is_scripted(run.model) else await stored_key(services.settings, run.owner_id)
     if key is None:
         yield services.provider_for(run)
         return

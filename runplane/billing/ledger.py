@@ -98,7 +98,7 @@ async def record_run_usage(settings: Settings, *, run: AgentRun, usage: TokenCou
 
 
 async def _record(settings: Settings, run: AgentRun, counts: list[int]) -> bool:
-    user_id: uuid.UUID = run.owner_id  # type: ignore[attr-defined]
+    user_id: uuid.UUID = run.owner_id
     own_key = not is_scripted(run.model) and await has_key(user_id)
     await subscription_for(settings, user_id)  # exists, and in its current period
     tokens = [min(max(0, int(n)), MAX_TOKENS_PER_ENTRY) for n in counts]

@@ -47,6 +47,10 @@ def method(method_id: str) -> dict[str, Any] | None:
     return found
 
 
+def _methods(ids: list[str]) -> list[dict[str, Any]]:
+    return [found for method_id in ids if (found := method(method_id)) is not None]
+
+
 def regions() -> list[dict[str, Any]]:
     data = table()
     return [
@@ -68,12 +72,10 @@ def for_country(code: str) -> CountryMethods:
     info = data["countries"].get(code)
     if info is None:
         default = data["default"]
-        return CountryMethods(
-            code, None, None, default["currency"], [method(m) for m in default["methods"]], fallback=True
-        )  # type: ignore[misc]
+        return CountryMethods(code, None, None, default["currency"], _methods(default["methods"]), fallback=True)
     return CountryMethods(
-        code, info["name"], info["region"], info["currency"], [method(m) for m in info["methods"]], fallback=False
-    )  # type: ignore[misc]
+        code, info["name"], info["region"], info["currency"], _methods(info["methods"]), fallback=False
+    )
 
 
 def check(code: str, method_id: str, currency: str | None, recurring: bool) -> tuple[bool, str | None]:

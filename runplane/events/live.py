@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
 from contextlib import aclosing
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -29,32 +29,35 @@ from .types import RunEvent
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Follow = Callable[[int], AsyncIterator["RunEvent | None"]]  # lossless stream after a cursor (None = heartbeat)
+T_contra = TypeVar("T_contra", contravariant=True)
+T_co = TypeVar("T_co", covariant=True)
+Follow = Callable[[int], AsyncGenerator["RunEvent | None", None]]  # lossless stream after a cursor (None = heartbeat)
 Replay = Callable[[int], Awaitable[Sequence[RunEvent]]]  # one page of the log after a cursor
 Encode = Callable[[RunEvent], Awaitable[bytes]]  # the per-event payload every member shares
 
 
-class Sink(Protocol[T]):
+class Sink(Protocol[T_contra]):
     """Where a member's frames go. `push` never waits; False means detach (over bound or gone)."""
 
     gone: bool
 
-    def push(self, data: T) -> bool: ...
+    def push(self, data: T_contra) -> bool: ...
 
-    async def write(self, data: T) -> None:
+    async def write(self, data: T_contra) -> None:
         """push, then wait until under the bound again (paces a replay)."""
 
     async def recover(self) -> bool:
         """After a detach: wait until drained; False to give up (the sink closed the connection)."""
 
 
-class Framer(Protocol[T]):
+class Framer(Protocol[T_co]):
     """Turns shared payloads into what one member's sink takes. Members whose framers have equal
     `key`s get the very same object for a batch."""
 
-    key: Hashable
+    @property
+    def key(self) -> Hashable: ...
 
-    def build(self, payloads: Sequence[bytes]) -> T: ...
+    def build(self, payloads: Sequence[bytes]) -> T_co: ...
 
 
 class SinkGone(Exception):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -18,12 +21,15 @@ class AgentRun(TimestampedModel):
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="agent_runs", on_delete=fields.CASCADE
     )
+    owner_id: uuid.UUID  # the column Tortoise fills from `owner`, declared for type checkers
     project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
         "runplane.Project", related_name="agent_runs", on_delete=fields.CASCADE
     )
+    project_id: uuid.UUID  # the column Tortoise fills from `project`, declared for type checkers
     thread: fields.ForeignKeyRelation[Thread] = fields.ForeignKeyField(
         "runplane.Thread", related_name="agent_runs", on_delete=fields.CASCADE
     )
+    thread_id: uuid.UUID  # the column Tortoise fills from `thread`, declared for type checkers
     # The thread's id while the run is active, NULL once it ends. UNIQUE, so the database itself
     # refuses a second active run on a thread (NULLs do not collide in SQLite or PostgreSQL).
     active_thread_id = fields.UUIDField(null=True, unique=True)
@@ -57,9 +63,10 @@ class RunEventRecord(Model):
     run: fields.ForeignKeyRelation[AgentRun] = fields.ForeignKeyField(
         "runplane.AgentRun", related_name="events", on_delete=fields.CASCADE
     )
+    run_id: uuid.UUID  # the column Tortoise fills from `run`, declared for type checkers
     seq = fields.IntField()
     type = fields.CharField(max_length=32)
-    payload = fields.JSONField(default=dict)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -73,6 +80,7 @@ class CommandRecord(TimestampedModel):
     run: fields.ForeignKeyRelation[AgentRun] = fields.ForeignKeyField(
         "runplane.AgentRun", related_name="commands", on_delete=fields.CASCADE
     )
+    run_id: uuid.UUID  # the column Tortoise fills from `run`, declared for type checkers
     command = fields.TextField()
     exit_code = fields.IntField(null=True)
     duration_ms = fields.IntField(default=0)

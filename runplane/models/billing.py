@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -15,6 +17,7 @@ class Subscription(TimestampedModel):
     user: fields.OneToOneRelation[User] = fields.OneToOneField(
         "runplane.User", related_name="subscription", on_delete=fields.CASCADE
     )
+    user_id: uuid.UUID  # the column Tortoise fills from `user`, declared for type checkers
     plan = fields.CharField(max_length=64)
     status = fields.CharField(max_length=32, default="active")  # active | trialing | past_due
     provider = fields.CharField(max_length=16, null=True)  # polar | stripe, when a payment provider manages it
@@ -40,6 +43,7 @@ class UsageEntry(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="usage_entries", on_delete=fields.CASCADE
     )
+    user_id: uuid.UUID  # the column Tortoise fills from `user`, declared for type checkers
     # No foreign key: deleting a project (and its runs) must not erase what was billed.
     run_id = fields.UUIDField(unique=True)
     model = fields.CharField(max_length=200)
@@ -60,6 +64,7 @@ class CheckoutSession(TimestampedModel):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="checkout_sessions", on_delete=fields.CASCADE
     )
+    user_id: uuid.UUID  # the column Tortoise fills from `user`, declared for type checkers
     provider = fields.CharField(max_length=16)
     external_id = fields.CharField(max_length=200)
     plan = fields.CharField(max_length=64)
@@ -93,6 +98,7 @@ class UserModelKey(TimestampedModel):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="model_keys", on_delete=fields.CASCADE
     )
+    user_id: uuid.UUID  # the column Tortoise fills from `user`, declared for type checkers
     provider = fields.CharField(max_length=32, default="openrouter")
     ciphertext = fields.TextField()
     hint = fields.CharField(max_length=32)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -20,9 +22,11 @@ class Deployment(TimestampedModel):
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="deployments", on_delete=fields.CASCADE
     )
+    owner_id: uuid.UUID  # the column Tortoise fills from `owner`, declared for type checkers
     project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
         "runplane.Project", related_name="deployments", on_delete=fields.CASCADE
     )
+    project_id: uuid.UUID  # the column Tortoise fills from `project`, declared for type checkers
     version = fields.IntField()
     provider = fields.CharField(max_length=16)  # local | vercel
     status = fields.CharField(max_length=16, default="queued")
@@ -47,6 +51,7 @@ class DeploymentEvent(Model):
     deployment: fields.ForeignKeyRelation[Deployment] = fields.ForeignKeyField(
         "runplane.Deployment", related_name="events", on_delete=fields.CASCADE
     )
+    deployment_id: uuid.UUID  # the column Tortoise fills from `deployment`, declared for type checkers
     status = fields.CharField(max_length=16)
     message = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)

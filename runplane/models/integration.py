@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from tortoise import fields
 
 from runplane.models.base import TimestampedModel
@@ -14,6 +17,7 @@ class IntegrationProfile(TimestampedModel):
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="integration_profiles", on_delete=fields.CASCADE
     )
+    owner_id: uuid.UUID  # the column Tortoise fills from `owner`, declared for type checkers
     profile_name = fields.CharField(max_length=100)
     display_name = fields.CharField(max_length=200, default="")
     toolkit_slug = fields.CharField(max_length=100)
@@ -23,8 +27,8 @@ class IntegrationProfile(TimestampedModel):
     redirect_url = fields.TextField(null=True)
     mcp_server_id = fields.CharField(max_length=200, null=True)
     mcp_url = fields.TextField(null=True)
-    config = fields.JSONField(default=dict)
-    enabled_tools = fields.JSONField(default=list)
+    config: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    enabled_tools: fields.JSONField[list[str]] = fields.JSONField(default=list)
     is_default = fields.BooleanField(default=False)
     is_dashboard_default = fields.BooleanField(default=False)
     is_active = fields.BooleanField(default=True)
@@ -42,6 +46,7 @@ class EmailDelivery(TimestampedModel):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="email_deliveries", on_delete=fields.CASCADE
     )
+    user_id: uuid.UUID  # the column Tortoise fills from `user`, declared for type checkers
     kind = fields.CharField(max_length=32)
     recipient = fields.CharField(max_length=320)
     status = fields.CharField(max_length=16, default="sending")  # sending | sent

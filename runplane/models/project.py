@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from tortoise import fields
 
 from runplane.models.base import TimestampedModel
@@ -10,6 +12,7 @@ class Project(TimestampedModel):
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="projects", on_delete=fields.CASCADE
     )
+    owner_id: uuid.UUID  # the column Tortoise fills from `owner`, declared for type checkers
     name = fields.CharField(max_length=200)
     description = fields.TextField(default="")
     updated_at = fields.DatetimeField(auto_now=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from tortoise import fields
 
 from runplane.models.base import TimestampedModel
@@ -18,9 +20,11 @@ class SandboxRecord(TimestampedModel):
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="sandboxes", on_delete=fields.CASCADE
     )
+    owner_id: uuid.UUID  # the column Tortoise fills from `owner`, declared for type checkers
     project: fields.OneToOneRelation[Project] = fields.OneToOneField(
         "runplane.Project", related_name="sandbox", on_delete=fields.CASCADE
     )
+    project_id: uuid.UUID  # the column Tortoise fills from `project`, declared for type checkers
     status = fields.CharField(max_length=16, default="active")
     # Refreshed from the backend's in-memory activity by the idle reaper, so it lags by one sweep.
     last_active_at = fields.DatetimeField()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from tortoise import fields
 
 from runplane.models.base import TimestampedModel
@@ -12,9 +14,11 @@ class Thread(TimestampedModel):
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="threads", on_delete=fields.CASCADE
     )
+    owner_id: uuid.UUID  # the column Tortoise fills from `owner`, declared for type checkers
     project: fields.ForeignKeyRelation[Project] = fields.ForeignKeyField(
         "runplane.Project", related_name="threads", on_delete=fields.CASCADE
     )
+    project_id: uuid.UUID  # the column Tortoise fills from `project`, declared for type checkers
     title = fields.CharField(max_length=200, default="")
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -27,6 +31,7 @@ class Message(TimestampedModel):
     thread: fields.ForeignKeyRelation[Thread] = fields.ForeignKeyField(
         "runplane.Thread", related_name="messages", on_delete=fields.CASCADE
     )
+    thread_id: uuid.UUID  # the column Tortoise fills from `thread`, declared for type checkers
     role = fields.CharField(max_length=16)  # user | assistant | system | tool
     content = fields.TextField()
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from tortoise import fields
 
 from runplane.models.base import TimestampedModel
@@ -24,8 +26,9 @@ class AuthSession(TimestampedModel):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "runplane.User", related_name="sessions", on_delete=fields.CASCADE
     )
+    user_id: uuid.UUID  # the column Tortoise fills from `user`, declared for type checkers
     refresh_token_hash = fields.CharField(max_length=128, unique=True)
-    abilities = fields.JSONField(default=list)
+    abilities: fields.JSONField[list[str]] = fields.JSONField(default=list)
     user_agent = fields.CharField(max_length=512, default="")
     ip_address = fields.CharField(max_length=64, default="")
     last_used_at = fields.DatetimeField(auto_now_add=True)

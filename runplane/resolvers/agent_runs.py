@@ -7,7 +7,7 @@ import itertools
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -119,7 +119,7 @@ async def _insert_run(
     run = await AgentRun.create(
         owner_id=thread.owner_id,
         project_id=thread.project_id,
-        thread=thread,  # type: ignore[attr-defined]
+        thread=thread,
         active_thread_id=thread.id,
         model=model,
         prompt=prompt,
@@ -195,8 +195,8 @@ async def _create_project(ctx: RequestContext, user_id: uuid.UUID, name: str) ->
 
 
 async def _initiated(run: AgentRun) -> tuple[Project, Thread, AgentRun]:
-    project = await Project.get(id=run.project_id)  # type: ignore[attr-defined]
-    thread = await Thread.get(id=run.thread_id)  # type: ignore[attr-defined]
+    project = await Project.get(id=run.project_id)
+    thread = await Thread.get(id=run.thread_id)
     return project, thread, run
 
 
@@ -422,7 +422,9 @@ async def assistant_message_before(run_id: uuid.UUID, seq: int) -> tuple[str, st
 _MESSAGE_SCAN = 2000  # content events of one model reply (256 characters each): 500 KB of text
 
 
-async def follow(ctx: RequestContext, stream: RunStream, *, heartbeat: float = 15.0) -> AsyncIterator[RunEvent | None]:
+async def follow(
+    ctx: RequestContext, stream: RunStream, *, heartbeat: float = 15.0
+) -> AsyncGenerator[RunEvent | None, None]:
     """Replay after the cursor, then tail live, each event once; None every `heartbeat` seconds of silence."""
     run_id = stream.run.id
 
@@ -464,7 +466,7 @@ def join_live_group(
     member's own stream holds one (`stream.release`)."""
     run = stream.run
 
-    def follow_after(after: int) -> AsyncIterator[RunEvent | None]:
+    def follow_after(after: int) -> AsyncGenerator[RunEvent | None, None]:
         return follow(ctx, RunStream(run, after, _no_slot), heartbeat=heartbeat)
 
     async def replay_after(after: int) -> list[RunEvent]:

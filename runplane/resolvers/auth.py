@@ -179,7 +179,7 @@ async def _open_session(ctx: RequestContext, user: User, requested: list[str] | 
 
 
 def _token_pair(ctx: RequestContext, session: AuthSession, refresh_token: str) -> TokenPair:
-    claims = AccessClaims(user_id=session.user_id, session_id=session.id, abilities=list(session.abilities))  # type: ignore[attr-defined]
+    claims = AccessClaims(user_id=session.user_id, session_id=session.id, abilities=list(session.abilities))
     access = issue_access_token(ctx.settings, claims)
     return TokenPair(access, refresh_token, ctx.settings.access_token_ttl_seconds, session)
 

@@ -92,9 +92,9 @@ class LightRow(tuple):  # type: ignore[type-arg]
         return f"<{self._model.__name__} row {self.pk}>"  # type: ignore[attr-defined]
 
     # Rows compare and hash as the objects they stand for, not as their values.
-    __eq__ = object.__eq__  # type: ignore[assignment]
-    __ne__ = object.__ne__  # type: ignore[assignment]
-    __hash__ = object.__hash__  # type: ignore[assignment]
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
 
 class _Converted:
@@ -146,7 +146,7 @@ def light_row_class(model: type[Model], columns: tuple[str, ...]) -> type[LightR
     return found
 
 
-def _fast_datetime(field: DatetimeField) -> Callable[[Any], Any]:
+def _fast_datetime(field: DatetimeField[Any]) -> Callable[[Any], Any]:
     """SQLite hands back ISO strings, which tortoise parses with the (slow, pure Python) iso8601 package:
     parse the ones it wrote with the C `fromisoformat`, then let the field apply its timezone rules."""
 

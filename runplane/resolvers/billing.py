@@ -277,13 +277,13 @@ async def usage_history(
     if days is not None:
         start_date = (now().date() - timedelta(days=days - 1)).isoformat()
     start, end = _date_range(_clean_date(start_date, "start_date"), _clean_date(end_date, "end_date"))
-    days = {start + timedelta(days=i): UsageDay(start + timedelta(days=i)) for i in range((end - start).days + 1)}
+    per_day = {start + timedelta(days=i): UsageDay(start + timedelta(days=i)) for i in range((end - start).days + 1)}
     rows = await UsageEntry.filter(
         user_id=user_id, created_at__gte=_midnight(start), created_at__lt=_midnight(end + timedelta(days=1))
     ).values_list("created_at", "prompt_tokens", "completion_tokens", "total_tokens", "source")
     for created_at, prompt, completion, total, source in rows:
-        days[created_at.astimezone(UTC).date()].add(prompt, completion, total, source)
-    return UsageHistory(start, end, list(days.values()))
+        per_day[created_at.astimezone(UTC).date()].add(prompt, completion, total, source)
+    return UsageHistory(start, end, list(per_day.values()))
 
 
 @dataclass(frozen=True)

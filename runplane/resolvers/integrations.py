@@ -313,7 +313,7 @@ async def update_profile(ctx: RequestContext, *, profile_id: object, data: dict[
     row = await owned_profile(ctx, profile_id, ability=PROJECTS_WRITE)
     if "profile_name" in data:
         name = clean_text(data["profile_name"], "profile_name", max_length=100)
-        if name != row.profile_name and await IntegrationProfile.exists(owner_id=row.owner_id, profile_name=name):  # type: ignore[attr-defined]
+        if name != row.profile_name and await IntegrationProfile.exists(owner_id=row.owner_id, profile_name=name):
             raise Conflict(f"A profile named '{name}' already exists", field="profile_name")
         row.profile_name = name
     if "display_name" in data:
@@ -379,7 +379,7 @@ async def set_flag(ctx: RequestContext, *, profile_id: object, flag: str) -> Int
             IntegrationProfile.filter(owner_id=row.owner_id, toolkit_slug=row.toolkit_slug)
             .exclude(id=row.id)
             .update(**{flag: False})
-        )  # type: ignore[attr-defined]
+        )
         await IntegrationProfile.filter(id=row.id).update(**{flag: True})
     await row.refresh_from_db()
     return row

@@ -86,7 +86,7 @@ async def sandboxes_of_projects(ctx: RequestContext, project_ids: list[uuid.UUID
     """Each project's sandbox, if it has one: one query for a page of projects (owner re-checked in it)."""
     user_id = ctx.require(PROJECTS_READ)
     rows = await SandboxRecord.filter(project_id__in=project_ids, owner_id=user_id)
-    return {row.project_id: row for row in rows}  # type: ignore[attr-defined]
+    return {row.project_id: row for row in rows}
 
 
 async def delete_sandbox(ctx: RequestContext, *, sandbox_id: object) -> uuid.UUID:

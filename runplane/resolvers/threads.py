@@ -48,7 +48,7 @@ async def list_threads(
 async def create_thread(ctx: RequestContext, *, project_id: object, title: object = None) -> Thread:
     project = await owned_project(ctx, required_id(project_id, "project_id", "Project"), ability=PROJECTS_WRITE)
     clean_title = clean_text(title, "title", max_length=MAX_TITLE, required=False)
-    return await Thread.create(owner_id=project.owner_id, project=project, title=clean_title)  # type: ignore[attr-defined]
+    return await Thread.create(owner_id=project.owner_id, project=project, title=clean_title)
 
 
 async def list_messages(

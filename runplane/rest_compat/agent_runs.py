@@ -53,8 +53,8 @@ def run_json(run: AgentRun, *, cheatcode: bool = False) -> dict[str, Any]:
         "run_status": run.status,
         "id": str(run.id),
         "agent_run_id": str(run.id),
-        "thread_id": str(run.thread_id),  # type: ignore[attr-defined]
-        "project_id": str(run.project_id),  # type: ignore[attr-defined]
+        "thread_id": str(run.thread_id),
+        "project_id": str(run.project_id),
         "model": run.model,
         "prompt": run.prompt,
         "error": run.error,
@@ -73,7 +73,7 @@ def run_json(run: AgentRun, *, cheatcode: bool = False) -> dict[str, Any]:
 def _original_run_fields(run: AgentRun) -> dict[str, Any]:
     return {
         "run_id": str(run.id),
-        "threadId": str(run.thread_id),  # type: ignore[attr-defined]
+        "threadId": str(run.thread_id),
         "startedAt": iso(run.started_at),
         "completedAt": iso(run.finished_at),
         "updated_at": iso(run.finished_at or run.started_at or run.created_at),
@@ -144,7 +144,7 @@ async def stream(request: Request) -> Response:
     handle = await ops.open_stream(ctx, run_id=request.path_params["agent_run_id"], after=after)
     if handle.over:  # 204: an EventSource stops reconnecting to a run that has nothing more to say
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
-    encoding = encoder(str(handle.run.thread_id))  # type: ignore[attr-defined]
+    encoding = encoder(str(handle.run.thread_id))
     return await event_stream_response(ctx, handle, encoding, heartbeat=ctx.settings.sse_heartbeat_seconds)
 
 

@@ -236,7 +236,7 @@ def _original_status_fields(status: BillingStatus) -> dict[str, Any]:
     """What the web app reads (lib/api/types.ts BillingStatusResponse); unlimited quotas are null."""
     sub, plan = status.subscription, status.plan
     return {
-        "account_id": str(sub.user_id),  # type: ignore[attr-defined]
+        "account_id": str(sub.user_id),
         "plan_id": plan.id,
         **_prices(plan),
         "tokens_total": status.tokens_limit,
@@ -256,7 +256,7 @@ def usage_line_json(line: UsageLine) -> dict[str, Any]:
     entry = line.entry
     return {
         "id": str(entry.id),
-        "account_id": str(entry.user_id),  # type: ignore[attr-defined]
+        "account_id": str(entry.user_id),
         "run_id": str(entry.run_id),
         "thread_id": str(line.thread_id) if line.thread_id else None,
         "project_id": str(line.project_id) if line.project_id else None,
@@ -639,7 +639,7 @@ async def quota_status(request: Request) -> Response:
     user_id = request.query_params.get("user_id")
     if user_id is not None:
         status = await admin_ops.user_quota_status(ctx, user_id=user_id)
-        return ok({"user_id": str(status.subscription.user_id), **status_json(status)})  # type: ignore[attr-defined]
+        return ok({"user_id": str(status.subscription.user_id), **status_json(status)})
     report = await admin_ops.quota_status(ctx, first=query_int(request, "limit", 50, minimum=1, maximum=200))
     return ok(
         {
@@ -650,7 +650,7 @@ async def quota_status(request: Request) -> Response:
                 {
                     "user_id": str(row.subscription.user_id),
                     "plan": row.plan.id,
-                    "tokens_used": row.tokens_used,  # type: ignore[attr-defined]
+                    "tokens_used": row.tokens_used,
                     "tokens_limit": row.plan.token_allowance,
                     "exhausted": row.exhausted,
                     "period_end": iso(row.subscription.current_period_end),

@@ -77,7 +77,7 @@ def deployment_json(ctx: RequestContext, request: Request, view: ops.DeploymentV
     last = view.history[-1].message if view.history else ""
     return {
         **_original_fields(url, row.status, row.error or last),
-        "project_id": str(row.project_id),  # type: ignore[attr-defined]
+        "project_id": str(row.project_id),
         "deployment_id": str(row.id),
         "provider": row.provider,
         "status": row.status,

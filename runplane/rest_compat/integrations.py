@@ -77,7 +77,7 @@ def profile_json(row: IntegrationProfile) -> dict[str, Any]:
         "is_dashboard_default": row.is_dashboard_default,
         "is_active": row.is_active,
         # The original's names for the same facts (frontend/src/types/composio-profiles.ts ComposioProfile).
-        "user_id": str(row.owner_id),  # type: ignore[attr-defined]
+        "user_id": str(row.owner_id),
         "is_default_for_dashboard": row.is_dashboard_default,
         "is_connected": row.is_active,  # the original mirrored is_active: Composio holds the connection state
         "mcp_qualified_name": f"composio.{row.toolkit_slug}",

@@ -26,7 +26,7 @@ def project_json(project: Project, sandbox: SandboxRecord | None = None) -> dict
         "id": str(project.id),
         "name": project.name,
         "description": project.description,
-        "account_id": str(project.owner_id),  # type: ignore[attr-defined]
+        "account_id": str(project.owner_id),
         "created_at": iso(project.created_at),
         "updated_at": iso(project.updated_at),
         "sandbox": _sandbox_ref(sandbox),

@@ -161,7 +161,7 @@ def sandbox_json(row: SandboxRecord, isolated: bool | None = None) -> dict[str, 
     return {
         "sandbox_id": str(row.id),
         "id": str(row.id),
-        "project_id": str(row.project_id),  # type: ignore[attr-defined]
+        "project_id": str(row.project_id),
         "status": row.status,
         "created_at": iso(row.created_at),
         "last_active_at": iso(row.last_active_at),

@@ -29,8 +29,8 @@ def thread_json(thread: Thread) -> dict[str, Any]:
     """runplane's fields, and the original's `metadata.name` (the thread's title) and `is_public`."""
     return {
         "thread_id": str(thread.id),
-        "project_id": str(thread.project_id),  # type: ignore[attr-defined]
-        "account_id": str(thread.owner_id),  # type: ignore[attr-defined]
+        "project_id": str(thread.project_id),
+        "account_id": str(thread.owner_id),
         "title": thread.title,
         "metadata": {"name": thread.title} if thread.title else {},
         "is_public": False,
@@ -44,7 +44,7 @@ def message_json(message: Message) -> dict[str, Any]:
     `role` and plain `text`."""
     return {
         "message_id": str(message.id),
-        "thread_id": str(message.thread_id),  # type: ignore[attr-defined]
+        "thread_id": str(message.thread_id),
         "type": message.role,
         "role": message.role,
         "is_llm_message": message.role in {"user", "assistant"},

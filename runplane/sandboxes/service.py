@@ -185,7 +185,7 @@ async def ensure_for_project(services: Services, project: Project) -> SandboxRec
     row = await SandboxRecord.get_or_none(project_id=project.id)
     if row is None:
         try:
-            row = await SandboxRecord.create(owner_id=project.owner_id, project_id=project.id, last_active_at=now())  # type: ignore[attr-defined]
+            row = await SandboxRecord.create(owner_id=project.owner_id, project_id=project.id, last_active_at=now())
         except IntegrityError:
             row = await SandboxRecord.get(project_id=project.id)
     await services.sandboxes.open(str(row.id))

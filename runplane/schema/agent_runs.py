@@ -98,7 +98,7 @@ class AgentRun(RowBacked, Node):
     # Relation fields are plain defs: `resolved` answers at once from prefetched loaders (loaders.prefetch).
     @strawberry.field
     def thread(self, info: strawberry.Info) -> Annotated["Thread", strawberry.lazy("runplane.schema.threads")]:
-        return resolved(loaders(info).ThreadByIdLoader, self._row.thread_id, _thread_of_run)  # type: ignore[attr-defined]
+        return resolved(loaders(info).ThreadByIdLoader, self._row.thread_id, _thread_of_run)
 
     @strawberry.field(description="The run's events after a sequence number (polling).")
     async def events(self, info: strawberry.Info, after: int = 0, first: int = 100) -> list[RunEvent]:
@@ -245,7 +245,7 @@ class AgentRunQueries:
                 provider=m["provider"],
                 context_length=m["context_length"],
                 default=m["default"],
-            )  # type: ignore[arg-type]
+            )
             for m in await ops.available_models(rctx(info))
         ]
 

@@ -456,7 +456,7 @@ class BillingQueries:
                 QuotaUser(
                     user_id=to_global_id("User", r.subscription.user_id),
                     plan=r.plan.id,
-                    tokens_used=r.tokens_used,  # type: ignore[attr-defined]
+                    tokens_used=r.tokens_used,
                     tokens_limit=r.plan.token_allowance,
                     exhausted=r.exhausted,
                     period_end=r.subscription.current_period_end,

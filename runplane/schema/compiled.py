@@ -199,7 +199,7 @@ def execute_object(run: Run, fields: list[FieldPlan], source: Any, path: TuplePa
             if kind == 1:
                 info = run.executor.build_resolve_info(
                     field.field_def, field.nodes, field.parent_type, to_path(field_path)
-                )  # type: ignore[arg-type]
+                )
                 value = field.resolve(source, info, **args)  # type: ignore[misc]
             else:
                 value = call_direct(run, field, source, field_path, args)
@@ -213,7 +213,7 @@ def execute_object(run: Run, fields: list[FieldPlan], source: Any, path: TuplePa
     return out
 
 
-class LazyInfo(Info):  # type: ignore[type-arg]
+class LazyInfo(Info):
     """Strawberry's Info whose graphql-core resolve info (and its Path) is built on first use: the relation
     fields of a nested read take `info` and mostly never read it (their loaders live in a ContextVar).
     Everything reads as it does on the Info Strawberry would pass."""
@@ -381,7 +381,7 @@ def object_completer(type_: GraphQLObjectType, fields: list[FieldPlan], field: F
                 None
                 if info_free
                 else run.executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(path))
-            )  # type: ignore[arg-type]
+            )
             matches = is_type_of(value, info)  # type: ignore[arg-type]
             if matches is not True:
                 if matches is not False:

@@ -50,7 +50,7 @@ class Deployment:
         row = view.deployment
         return cls(
             id=to_global_id("Deployment", row.id),
-            project_id=to_global_id("Project", row.project_id),  # type: ignore[attr-defined]
+            project_id=to_global_id("Project", row.project_id),
             version=row.version,
             provider=row.provider,
             status=row.status,

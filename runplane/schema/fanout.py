@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from functools import lru_cache
@@ -131,10 +131,10 @@ def _flat_scalar_selection(field: FieldNode, max_aliases: int) -> bool:
         for c in children
     ):
         return False
-    aliases = sum(1 for child in children if child.alias is not None)  # type: ignore[union-attr]
+    aliases = sum(1 for child in children if child.alias is not None)
     # Each response key once: a repeated selection (`sequence sequence ...`) takes Strawberry's path, where the
     # schema's limits (schema/limits.py) refuse it before graphql-core's quadratic overlap check runs.
-    keys = [(child.alias or child.name).value for child in children]  # type: ignore[union-attr]
+    keys = [(child.alias or child.name).value for child in children]
     return aliases <= max_aliases and len(keys) == len(set(keys))
 
 
@@ -143,15 +143,17 @@ def _arguments(field: FieldNode, variables: dict[str, Any]) -> tuple[Any, Any] |
     for argument in field.arguments:
         node = argument.value
         if node.kind == "variable":
-            values[argument.name.value] = variables.get(node.name.value)  # type: ignore[attr-defined]
+            values[argument.name.value] = variables.get(node.name.value)
         elif node.kind in {"string_value", "int_value"}:
-            values[argument.name.value] = node.value  # type: ignore[attr-defined]
+            values[argument.name.value] = node.value
         else:
             return None
     return (values["runId"], values["after"]) if "runId" in values else None
 
 
-async def payloads(schema: GraphQLSchema, context: GraphQLContext, shared: SharedSubscription) -> AsyncIterator[str]:
+async def payloads(
+    schema: GraphQLSchema, context: GraphQLContext, shared: SharedSubscription
+) -> AsyncGenerator[str, None]:
     """The `{"data": ...}` JSON text of each event, shared with every subscriber of the same document.
 
     Raises DomainError before the first item if the run is not the caller's or a limit refuses."""
@@ -263,10 +265,10 @@ async def _execute(
         variable_values=shared.variables,
     )
     if hasattr(result, "__await__"):
-        result = await result  # type: ignore[misc]
-    payload: dict[str, Any] = {"data": result.data}  # type: ignore[union-attr]
-    if result.errors:  # type: ignore[union-attr]
-        payload["errors"] = [error.formatted for error in result.errors]  # type: ignore[union-attr]
+        result = await result
+    payload: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [error.formatted for error in result.errors]
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -149,7 +149,7 @@ class Sandbox(Node):
     def from_row(cls, row: models.SandboxRecord) -> "Sandbox":
         return cls(
             id=to_global_id("Sandbox", row.id),
-            project_id=to_global_id("Project", row.project_id),  # type: ignore[attr-defined]
+            project_id=to_global_id("Project", row.project_id),
             status=row.status,
             created_at=row.created_at,
             last_active_at=row.last_active_at,

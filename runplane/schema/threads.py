@@ -48,7 +48,7 @@ class Thread(RowBacked, Node):
     # Relation fields are plain defs: `resolved` answers at once from prefetched loaders (loaders.prefetch).
     @strawberry.field
     def project(self, info: strawberry.Info) -> Annotated["Project", strawberry.lazy("runplane.schema.projects")]:
-        return resolved(loaders(info).ProjectByIdLoader, self._row.project_id, _project_of_thread)  # type: ignore[attr-defined]
+        return resolved(loaders(info).ProjectByIdLoader, self._row.project_id, _project_of_thread)
 
     @strawberry.field(description="Agent runs on this thread, newest first.")
     def runs(
