@@ -479,18 +479,18 @@ async def preview_link(
     base_url: str,
     session_name: object = None,
     kind: str = "web",
+    port: int | None = None,
 ) -> PreviewLink:
     """A URL served by this server that proxies to the dev server's port, with a short-lived signed token
     in its path (an iframe can load it without an Authorization header)."""
     row, sandbox = await _open(ctx, sandbox_id)
-    session = dev_server_session(sandbox, session_name)
-    if session.port is None:
-        raise InvalidInput(f"Session {session.name} has no port: start it with dev_server: true", field="session_name")
-    if session.status != "running":
-        raise PreviewUnavailable(f"Session {session.name} is not running")
+    if await sandbox.has_own_network():
+        port_number, name = await _listening_port(sandbox, session_name, port, kind)
+    else:
+        port_number, name = _session_port(sandbox, session_name, port)
     settings = ctx.settings
     expires = int(time.time()) + settings.preview_token_ttl_seconds
-    token = _sign_preview(ctx, {"sub": str(ctx.user_id), "sbx": str(row.id), "port": session.port, "exp": expires})
+    token = _sign_preview(ctx, {"sub": str(ctx.user_id), "sbx": str(row.id), "port": port_number, "exp": expires})
     base = (settings.preview_base_url or untrusted_base_url(settings, base_url)).rstrip("/")  # never the API origin
     url = f"{base}/preview/{token}/"
     if kind == "expo":  # Expo Go opens exp:// (exps:// over TLS) and fetches the manifest over HTTP(S)
@@ -499,7 +499,48 @@ async def preview_link(
             if url.startswith("https://")
             else "exp://" + url.removeprefix("http://")
         )
-    return PreviewLink(url, session.port, session.name, datetime.fromtimestamp(expires, UTC))
+    return PreviewLink(url, port_number, name, datetime.fromtimestamp(expires, UTC))
+
+
+# A dev server started without a port of ours (Cheatcode's web app runs `pnpm dev`) listens where its framework
+# likes: Next.js on 3000, Expo on 8081.
+DEFAULT_PREVIEW_PORTS = {"web": 3000, "expo": 8081}
+
+
+async def _listening_port(sandbox: Sandbox, session_name: object, port: int | None, kind: str) -> tuple[int, str]:
+    """In the sandbox's own network namespace every port is its own: the asked port; else the dev-server
+    session's PORT or the framework default, whichever something listens on; else the session's PORT (the
+    preview answers 502 until its server listens, as one asked for right after the start)."""
+    if port is not None:
+        if not 0 < port < 65536:
+            raise InvalidInput("port must be between 1 and 65535", field="port")
+        return port, ""
+    session = None
+    if session_name not in (None, "") or any(s.port is not None for s in sandbox.list_sessions()):
+        session = dev_server_session(sandbox, session_name)
+    default = DEFAULT_PREVIEW_PORTS.get(kind, 3000)
+    if session is not None and session.port is not None and session.status == "running":
+        if await sandbox.port_accepts(session.port) or not await sandbox.port_accepts(default):
+            return session.port, session.name
+        return default, ""
+    if await sandbox.port_accepts(default):
+        return default, ""
+    if session is None:
+        raise NotFound(f"No dev server session, and nothing listens on port {default} in the sandbox")
+    raise PreviewUnavailable(f"Session {session.name} is not running")
+
+
+def _session_port(sandbox: Sandbox, session_name: object, port: int | None) -> tuple[int, str]:
+    """Sandboxes on this host's network: only a port runplane gave a running session (any other could be a
+    service of this host's)."""
+    session = dev_server_session(sandbox, session_name)
+    if session.port is None:
+        raise InvalidInput(f"Session {session.name} has no port: start it with dev_server: true", field="session_name")
+    if port is not None and port != session.port:
+        raise InvalidInput("a port can only be chosen where sandboxes have a network of their own", field="port")
+    if session.status != "running":
+        raise PreviewUnavailable(f"Session {session.name} is not running")
+    return session.port, session.name
 
 
 def _preview_key(secret: str) -> bytes:
@@ -538,7 +579,13 @@ async def open_preview(services: Any, token: str) -> PreviewTarget:
         raise NotFound("Preview not found")
     sandbox = services.sandboxes.loaded(claims["sbx"])
     port = claims["port"]
-    if sandbox is None or not any(s.port == port and s.status == "running" for s in sandbox.list_sessions()):
+    if sandbox is None:
+        raise PreviewUnavailable("The dev server of this preview is not running")
+    # In its own namespace any port is the sandbox's own (and reachable from every process); on this host's
+    # network only a running session's port is, in the process that started it.
+    if not await sandbox.has_own_network() and not any(
+        s.port == port and s.status == "running" for s in sandbox.list_sessions()
+    ):
         raise PreviewUnavailable("The dev server of this preview is not running")
     sandbox.touch()
     return PreviewTarget(sandbox, port)

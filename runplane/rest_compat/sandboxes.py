@@ -146,6 +146,8 @@ STREAM = sse_event(
 TOKEN_QUERY = {"name": "token", "in": "query", "schema": STR}
 PATH_QUERY = [{"name": "path", "in": "query", "schema": STR}]
 SESSION_QUERY = [{"name": "session_name", "in": "query", "schema": STR}]
+# port: where the dev server listens inside the sandbox (default: the session's PORT, else 3000 web / 8081 Expo)
+PREVIEW_QUERY = [*SESSION_QUERY, {"name": "port", "in": "query", "schema": INT}]
 STREAM_QUERY = [TOKEN_QUERY, {"name": "from_offset", "in": "query", "schema": INT}]
 
 
@@ -679,7 +681,7 @@ def _frame(item: ops.StreamItem) -> dict[str, Any]:
     "Get the web preview URL (proxied, short-lived signed token)",
     tag=TAG,
     response=PREVIEW,
-    query=SESSION_QUERY,
+    query=PREVIEW_QUERY,
 )
 async def preview_url(request: Request) -> Response:
     return await _preview(request, "web")
@@ -691,7 +693,7 @@ async def preview_url(request: Request) -> Response:
     "Get the Expo (mobile) preview URL",
     tag=TAG,
     response=PREVIEW,
-    query=SESSION_QUERY,
+    query=PREVIEW_QUERY,
 )
 async def expo_url(request: Request) -> Response:
     return await _preview(request, "expo")
@@ -705,6 +707,7 @@ async def _preview(request: Request, kind: str) -> Response:
         base_url=str(request.base_url),
         session_name=request.query_params.get("session_name"),
         kind=kind,
+        port=query_int(request, "port", None, minimum=1, maximum=65535),
     )
     original = "expo_url" if kind == "expo" else "preview_url"  # the web app's names (use-preview-url.ts ...)
     return ok(

@@ -42,7 +42,7 @@ from runplane.sandboxes.isolation import (
 from runplane.sandboxes.limits import SandboxLimits
 from runplane.sandboxes.networks import UPSTREAM_SUFFIX, dial, network_env
 from runplane.sandboxes.paths import open_dir_beneath
-from runplane.sandboxes.ports import Readiness, wait_for_ready, wait_until_listening
+from runplane.sandboxes.ports import Readiness, port_accepts, wait_for_ready, wait_until_listening
 from runplane.sandboxes.process import CommandResult, run_bounded, spawn
 from runplane.sandboxes.sessions import (
     OutputBuffer,
@@ -277,6 +277,13 @@ class Sandbox:
         """A TCP connection to this sandbox's 127.0.0.1:port, inside its network namespace when it has one
         (previews, readiness): no other sandbox can answer for it there. OSError when nothing listens."""
         return await dial(await self._backend.network_namespace(self.id), port)
+
+    async def has_own_network(self) -> bool:
+        """True when the sandbox runs in a network namespace of its own (every port there is its own)."""
+        return await self._backend.network_namespace(self.id) is not None
+
+    async def port_accepts(self, port: int) -> bool:
+        return await port_accepts(port, self.connect)
 
     @property
     def upstream_host(self) -> str:

@@ -125,13 +125,16 @@ def _base_url(info: strawberry.Info) -> str:
     return str(request.base_url) if request is not None else ""
 
 
-async def _preview(info: strawberry.Info, sandbox_id: object, session_name: str | None, expo: bool) -> PreviewUrl:
+async def _preview(
+    info: strawberry.Info, sandbox_id: object, session_name: str | None, expo: bool, port: int | None = None
+) -> PreviewUrl:
     link = await ops.preview_link(
         rctx(info),
         sandbox_id=sandbox_id,
         base_url=_base_url(info),
         session_name=session_name,
         kind="expo" if expo else "web",
+        port=port,
     )
     return PreviewUrl(url=link.url, port=link.port, session_name=link.session_name, expires_at=link.expires_at)
 
@@ -188,11 +191,14 @@ class Sandbox(Node):
     async def diff_snapshot(self, info: strawberry.Info, snapshot_id: str) -> str:
         return await ops.diff_snapshot(rctx(info), sandbox_id=self._row.id, snapshot_id=snapshot_id)
 
-    @strawberry.field(description="A proxied URL of the dev server (the newest one with a port unless named).")
+    @strawberry.field(
+        description="A proxied URL of the dev server: `port` where it listens inside the sandbox, else the "
+        "session's PORT (the newest session with one unless named), else 3000 (8081 with expo)."
+    )
     async def preview_url(
-        self, info: strawberry.Info, session_name: str | None = None, expo: bool = False
+        self, info: strawberry.Info, session_name: str | None = None, expo: bool = False, port: int | None = None
     ) -> PreviewUrl:
-        return await _preview(info, self._row.id, session_name, expo)
+        return await _preview(info, self._row.id, session_name, expo, port)
 
 
 def _tree(node: backend.TreeNode) -> dict[str, object]:
@@ -330,11 +336,19 @@ class SandboxQueries:
     ) -> SandboxSession:
         return SandboxSession.of(await ops.session_status(rctx(info), sandbox_id=_sid(sandbox_id), name=session_name))
 
-    @strawberry.field(description="A proxied, token-signed URL of a dev server (expo: an exp:// URL for Expo Go).")
+    @strawberry.field(
+        description="A proxied, token-signed URL of a dev server (expo: an exp:// URL for Expo Go); `port` where "
+        "it listens inside the sandbox, else the session's PORT, else 3000 (8081 with expo)."
+    )
     async def preview_url(
-        self, info: strawberry.Info, sandbox_id: strawberry.ID, session_name: str | None = None, expo: bool = False
+        self,
+        info: strawberry.Info,
+        sandbox_id: strawberry.ID,
+        session_name: str | None = None,
+        expo: bool = False,
+        port: int | None = None,
     ) -> PreviewUrl:
-        return await _preview(info, _sid(sandbox_id), session_name, expo)
+        return await _preview(info, _sid(sandbox_id), session_name, expo, port)
 
     @strawberry.field(description="Unified diff from the snapshot to the current files.")
     async def diff_snapshot(self, info: strawberry.Info, sandbox_id: strawberry.ID, snapshot_id: str) -> str:

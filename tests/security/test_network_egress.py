@@ -89,7 +89,7 @@ async def make(base_dir: Path, mode: str, policy: EgressPolicy) -> GuardedSandbo
     """Guard off (as without iptables): the namespace and the proxy's policy are what hold."""
     return GuardedSandboxBackend(
         base_dir,
-        SandboxLimits(wall_time_seconds=30),
+        SandboxLimits(wall_time_seconds=30, allow_unisolated=mode == "plain"),
         guard=EgressGuard(Settings(sandbox_block_host_network=False)),
         uid_range=TEST_UIDS,
         use_bwrap=mode == "bwrap",
