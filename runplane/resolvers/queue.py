@@ -34,7 +34,7 @@ async def queue_info(ctx: RequestContext) -> dict[str, Any]:
 
 
 async def _arq_jobs(dispatcher: ArqDispatcher) -> dict[str, Any]:
-    info = await dispatcher.queue_info()
+    info = dispatcher.queue_info()
     run_ids = await dispatcher.queued_run_ids()
     live = await AgentRun.filter(id__in=run_ids, status__in=ACTIVE_STATUSES).count() if run_ids else 0
     return {**info, "queued_jobs": live, "stale_jobs": len(run_ids) - live}

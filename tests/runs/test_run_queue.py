@@ -121,7 +121,7 @@ async def test_a_run_no_worker_started_is_failed_after_the_queue_timeout_and_fre
     timeout = services.settings.run_queue_timeout
     run = await queued_run(alice, age=timeout + 5)
     young = await queued_run(alice, age=timeout - 60)
-    assert await reaper.fail_unstarted(services) >= 1
+    await reaper.fail_unstarted(services)  # (the session server's own reaper may have been first: same outcome)
     await run.refresh_from_db()
     await young.refresh_from_db()
     assert run.status == "failed" and "RUNPLANE_RUN_QUEUE_TIMEOUT" in (run.error or "")
