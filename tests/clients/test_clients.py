@@ -6,37 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.clients.helpers import CLIENTS, REPO, node_or_skip
 from tests.runs.helpers import make_thread, start_run, wait_for_status
 from tests.spawned import Process, spawn_server
 from tests.support import UserHandle, register_user
 
-REPO = Path(__file__).resolve().parents[2]
-CLIENTS = REPO / "clients"
 APP_ORIGIN = "http://localhost:5173"
 REQUESTS_PER_MINUTE = 150  # the 429 step spends what the other steps leave
-PACKAGES = ("@apollo/client", "@urql/core", "@urql/exchange-persisted", "graphql-sse", "graphql-ws", "ws")
 THREAD_TITLES = [f"t{n}" for n in range(1, 6)]  # five threads: pages of 2, 2 and 1
-
-
-def node_or_skip() -> str:
-    node = shutil.which("node")
-    if node and all((REPO / "node_modules" / name / "package.json").exists() for name in PACKAGES):
-        return node
-    message = "node clients unavailable: " + ("node is not installed" if not node else "run `npm ci` (package.json)")
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
