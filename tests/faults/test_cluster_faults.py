@@ -2,7 +2,8 @@
 and a PRIVATE redis-server without persistence that this module kills and restarts.
 
 (a) a worker SIGKILLed mid-run, (b) an API process SIGKILLed under 4 streams of one user, (c) Redis killed for
-0.2 s and for 3 s while runs are queued and running, (d) agent/start during the outage. After each:
+0.2 s and for 3 s while runs are queued and running, (d) agent/start during the outage, (e) a worker started
+while Redis is down (it waits, then works) and stopped with SIGTERM while Redis is down (exit status 0). After each:
 - every run is terminal within the lease + reaper bound (the time is printed), none stays queued;
 - every stream, followed with Last-Event-ID reconnects across both servers, got every event once (0 lost, 0 repeated);
 - no user is refused a stream after the stream-lease bound;
@@ -368,3 +369,28 @@ async def _until(condition: Any, timeout: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.1)
+
+
+async def test_a_worker_waits_for_redis_at_start_up_and_exits_only_when_told(whole: Cluster) -> None:
+    """Started while Redis is down it waits (alive), then works; SIGTERM ends it cleanly even with Redis down."""
+    whole.redis.kill()
+    late = start_worker("worker-late", {**whole.env, "RUNPLANE_LOG_LEVEL": "INFO"}, whole.logs)
+    try:
+        await asyncio.sleep(3)
+        assert late.alive, late.log_tail()
+        await asyncio.to_thread(whole.redis.start)
+        await wait_worker_ready(late)
+        async with await api(whole) as http:
+            user = await register_user(http)
+        run_ids = await start_runs(whole, user, 2)
+        took = await wait_all_terminal(whole, user, run_ids, time.monotonic())
+        whole.redis.kill()
+        await asyncio.sleep(1)  # its polls now fail: it keeps going
+        assert late.alive, late.log_tail()
+        await late.stop()  # SIGTERM
+        assert late.popen.returncode == 0, late.log_tail()
+    finally:
+        late.kill()
+    await whole.make_whole()
+    await assert_workers_alive(whole)
+    report("worker_started_during_outage", runs_terminal_s=round(took, 2))
