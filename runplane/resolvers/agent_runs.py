@@ -16,6 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from runplane.agents import lifecycle, outbox
+from runplane.agents.catalog import list_available_models
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE, RUNS_CONTROL, RUNS_START
 from runplane.errors import Conflict, DomainError, InvalidInput, NotFound
 from runplane.events.live import Encode, LiveGroup, LiveGroups, Member
@@ -479,8 +480,6 @@ async def _no_slot() -> None:
     """Nothing to give back: a live group's reader holds no stream slot."""
 
 
-async def available_models(ctx: RequestContext) -> list[dict[str, object]]:
+async def available_models(ctx: RequestContext) -> list[dict[str, Any]]:
     """The server's model catalogue: the same for everyone, so anonymous callers get it too (as in the original)."""
-    from runplane.agents.catalog import list_available_models
-
     return await list_available_models(ctx.services)

@@ -51,7 +51,13 @@ class RunEvent(RowBacked):
 
     @classmethod
     def from_event(cls, event: BusEvent) -> "RunEvent":
-        return cls(sequence=event.seq, type=event.type, created_at=event.created_at, payload=event.payload, _row=None)
+        return cls(
+            sequence=event.seq,
+            type=RunEventType(event.type),
+            created_at=event.created_at,
+            payload=JSON(event.payload),
+            _row=None,
+        )
 
     @classmethod
     def from_record(cls, record: models.RunEventRecord) -> "RunEvent":

@@ -78,7 +78,7 @@ class AuthTokens:
         return cls(
             access_token=pair.access_token,
             refresh_token=pair.refresh_token,
-            token_type=pair.token_type,
+            token_type=TokenType(pair.token_type),
             expires_in=pair.expires_in,
             session_id=to_global_id("AuthSession", pair.session.id),
         )

@@ -62,7 +62,7 @@ class BillingPlan:
             byok=plan.byok,
             features=list(plan.features),
             purchasable=plan.is_paid and bool(plan.checkout_ids),
-            providers=sorted(plan.checkout_ids),
+            providers=[PaymentProvider(p) for p in sorted(plan.checkout_ids)],
         )
 
 
@@ -81,7 +81,7 @@ class BillingSubscription:
         return cls(
             plan=BillingPlan.from_plan(plan),
             status=row.status,
-            provider=row.provider,
+            provider=PaymentProvider(row.provider) if row.provider else None,
             subscription_id=row.external_id,
             current_period_start=row.current_period_start,
             current_period_end=row.current_period_end,
@@ -163,7 +163,11 @@ class CheckoutSession:
     @classmethod
     def from_row(cls, row: models.CheckoutSession) -> "CheckoutSession":
         return cls(
-            checkout_id=row.external_id, url=row.url, provider=row.provider, plan=row.plan, expires_at=row.expires_at
+            checkout_id=row.external_id,
+            url=row.url,
+            provider=PaymentProvider(row.provider),
+            plan=row.plan,
+            expires_at=row.expires_at,
         )
 
 
@@ -202,7 +206,7 @@ class OpenrouterKeyStatus:
             hint=row.hint,
             created_at=row.created_at,
             last_tested_at=row.last_tested_at,
-            last_test_status=row.last_test_status,
+            last_test_status=KeyTestStatus(row.last_test_status) if row.last_test_status else None,
         )
 
 
@@ -501,7 +505,7 @@ class BillingMutations:
             cancel_url=input.cancel_url,
         )
         return UpgradePlanPayload(
-            status=outcome.status,
+            status=UpgradeStatus(outcome.status),
             subscription=BillingSubscription.from_row(outcome.subscription, outcome.plan),
             checkout=CheckoutSession.from_row(outcome.checkout) if outcome.checkout else None,
         )
@@ -524,8 +528,8 @@ class BillingMutations:
         result = await key_ops.test_openrouter_key(rctx(info), key=api_key)
         return OpenrouterKeyTest(
             valid=result.valid,
-            status=result.status,
-            source=result.source,
+            status=KeyTestStatus(result.status),
+            source=KeySource(result.source),
             label=result.label,
             usage=result.usage,
             limit=result.limit,

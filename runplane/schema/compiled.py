@@ -159,7 +159,7 @@ class Run:
         self.executor = executor
         # (awaitable, response dict, field, path): resolved together, level by level, as graphql-core
         # gathers sibling awaitables (DataLoaders batch what is loaded in the same tick).
-        self.pending: list[tuple[Any, dict[str, Any], FieldPlan, Path]] = []
+        self.pending: list[tuple[Any, dict[str, Any], FieldPlan, Any]] = []  # path as a linked tuple
         self.args: dict[int, dict[str, Any]] = {}
 
     def arguments(self, field: FieldPlan) -> dict[str, Any]:
@@ -197,8 +197,11 @@ def execute_object(run: Run, fields: list[FieldPlan], source: Any, path: TuplePa
             field_path = (path, field.key, field.typename)
             args = field.args if field.args is not None else run.arguments(field)
             if kind == 1:
-                info = run.executor.build_resolve_info(
-                    field.field_def, field.nodes, field.parent_type, to_path(field_path)
+                info = run.executor.build_resolve_info(  # planned fields have their definition and a path
+                    field.field_def,  # type: ignore[arg-type]
+                    field.nodes,
+                    field.parent_type,
+                    to_path(field_path),  # type: ignore[arg-type]
                 )
                 value = field.resolve(source, info, **args)  # type: ignore[misc]
             else:
@@ -380,7 +383,7 @@ def object_completer(type_: GraphQLObjectType, fields: list[FieldPlan], field: F
             info = (
                 None
                 if info_free
-                else run.executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(path))
+                else run.executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(path))  # type: ignore[arg-type]
             )
             matches = is_type_of(value, info)  # type: ignore[arg-type]
             if matches is not True:

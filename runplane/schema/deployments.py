@@ -52,8 +52,8 @@ class Deployment:
             id=to_global_id("Deployment", row.id),
             project_id=to_global_id("Project", row.project_id),
             version=row.version,
-            provider=row.provider,
-            status=row.status,
+            provider=DeploymentProvider(row.provider),
+            status=DeploymentStatus(row.status),
             url=ops.public_url(rctx(info), row, _base_url(info)),
             external_id=row.external_id,
             source_dir=row.source_dir,
@@ -61,7 +61,10 @@ class Deployment:
             file_count=row.file_count,
             created_at=row.created_at,
             updated_at=row.updated_at,
-            history=[DeploymentEvent(status=e.status, message=e.message, at=e.created_at) for e in view.history],
+            history=[
+                DeploymentEvent(status=DeploymentStatus(e.status), message=e.message, at=e.created_at)
+                for e in view.history
+            ],
         )
 
 

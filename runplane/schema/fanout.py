@@ -26,8 +26,11 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLSchema,
+    IntValueNode,
     OperationDefinitionNode,
     OperationType,
+    StringValueNode,
+    VariableNode,
     execute,
     parse,
     validate,
@@ -37,7 +40,7 @@ from graphql.execution.values import get_variable_values
 
 from runplane.errors import DomainError
 from runplane.events.encoder import SharedEncoder
-from runplane.events.live import LiveGroups, Member
+from runplane.events.live import Framer, LiveGroups, Member
 from runplane.events.types import RunEvent as BusEvent
 from runplane.resolvers import agent_runs as ops
 from runplane.schema.agent_runs import RunEvent
@@ -121,17 +124,13 @@ def _single_run_events_field(document: DocumentNode, operation_name: str | None)
 def _flat_scalar_selection(field: FieldNode, max_aliases: int) -> bool:
     if field.directives or field.selection_set is None:
         return False
-    children = field.selection_set.selections
-    if not all(
-        isinstance(c, FieldNode)
-        and c.name.value in SCALAR_FIELDS
-        and not c.arguments
-        and not c.directives
-        and c.selection_set is None
+    children = [c for c in field.selection_set.selections if isinstance(c, FieldNode)]
+    if len(children) != len(field.selection_set.selections) or not all(
+        c.name.value in SCALAR_FIELDS and not c.arguments and not c.directives and c.selection_set is None
         for c in children
     ):
         return False
-    aliases = sum(1 for child in children if child.alias is not None)
+    aliases = len([child for child in children if child.alias is not None])
     # Each response key once: a repeated selection (`sequence sequence ...`) takes Strawberry's path, where the
     # schema's limits (schema/limits.py) refuse it before graphql-core's quadratic overlap check runs.
     keys = [(child.alias or child.name).value for child in children]
@@ -140,11 +139,11 @@ def _flat_scalar_selection(field: FieldNode, max_aliases: int) -> bool:
 
 def _arguments(field: FieldNode, variables: dict[str, Any]) -> tuple[Any, Any] | None:
     values: dict[str, Any] = {"after": 0}
-    for argument in field.arguments:
+    for argument in field.arguments or ():
         node = argument.value
-        if node.kind == "variable":
+        if isinstance(node, VariableNode):
             values[argument.name.value] = variables.get(node.name.value)
-        elif node.kind in {"string_value", "int_value"}:
+        elif isinstance(node, StringValueNode | IntValueNode):
             values[argument.name.value] = node.value
         else:
             return None
@@ -220,7 +219,7 @@ class _TextFramer:
         return [prefix + payload + b"}" for payload in payloads]
 
 
-def _framer(prefix: bytes, raw: bool) -> _RawFramer | _TextFramer:
+def _framer(prefix: bytes, raw: bool) -> Framer[bytes | list[bytes]]:
     return _RawFramer(prefix) if raw else _TextFramer(prefix)
 
 

@@ -79,7 +79,7 @@ class SandboxSession:
     def of(cls, s: backend.SessionStatus) -> "SandboxSession":
         return cls(
             name=s.name,
-            status=s.status,
+            status=SessionStatus(s.status),
             exit_code=s.exit_code,
             command=s.command,
             port=s.port,
@@ -153,7 +153,7 @@ class Sandbox(Node):
         return cls(
             id=to_global_id("Sandbox", row.id),
             project_id=to_global_id("Project", row.project_id),
-            status=row.status,
+            status=SandboxStatus(row.status),
             created_at=row.created_at,
             last_active_at=row.last_active_at,
             stopped_at=row.stopped_at,
@@ -487,6 +487,6 @@ class SandboxSubscriptions:
                     next_offset=end,
                     data="",
                     done=True,
-                    status=item.status.status,
+                    status=SessionStatus(item.status.status),
                     exit_code=item.status.exit_code,
                 )

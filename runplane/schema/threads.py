@@ -30,7 +30,11 @@ class Message(Node):
     @classmethod
     def from_row(cls, row: models.Message) -> "Message":
         return cls(
-            id=to_global_id("Message", row.id), role=row.role, content=row.content, created_at=row.created_at, _row=row
+            id=to_global_id("Message", row.id),
+            role=MessageRole(row.role),
+            content=row.content,
+            created_at=row.created_at,
+            _row=row,
         )
 
 
