@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     # Persisted queries (runplane/persisted_queries.py): automatic (APQ, registered by signed-in clients, bounded,
     # in Redis when configured) and an allow-list mode in which only operations of the operations file run.
     graphql_persisted_queries: bool = True
-    graphql_persisted_queries_max: Annotated[int, Field(ge=1)] = 10_000  # documents kept in memory (LRU) without Redis
+    graphql_persisted_queries_max_bytes: Annotated[int, Field(ge=1)] = 32 * 1024 * 1024  # in memory (LRU), no Redis
     graphql_persisted_queries_ttl_seconds: Annotated[int, Field(ge=1)] = 24 * 3600
     graphql_allowlist_only: bool = False
     graphql_operations_file: Path | None = None  # default <data_dir>/graphql-operations.json

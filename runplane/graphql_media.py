@@ -16,6 +16,7 @@ from strawberry.http.streaming import SSETransport
 from strawberry.types.graphql import OperationType
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+CACHED_DOCUMENT_CHARS = 16_384
 _JSON_RANGES = frozenset(
     {GRAPHQL_RESPONSE_JSON, "application/graphql+json", "application/json", "application/*", "*/*"}
 )
@@ -83,6 +84,8 @@ class OperationTypes:
     def of(self, query: str | None, operation_name: str | None) -> OperationType | None:
         if not query or len(query) > self.max_chars:
             return None
+        if len(query) > CACHED_DOCUMENT_CHARS:  # parsed each time: the cache holds no 100 000-character keys
+            return self._parse(query, operation_name)
         key = (query, operation_name)
         try:
             return self._cache[key]

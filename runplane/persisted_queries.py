@@ -43,16 +43,18 @@ class DocumentStore(Protocol):
 
 
 class MemoryStore:
-    """This process's documents: at most `maxsize`, each for `ttl` seconds after it was registered."""
+    """This process's documents: `max_bytes` of them at most (least recently used go first; documents may be
+    100 000 characters long, so a count would not bound memory), each for `ttl` seconds after it was registered."""
 
-    def __init__(self, maxsize: int, ttl: float) -> None:
-        self._documents: TTLCache[str, str] = TTLCache(maxsize=maxsize, ttl=ttl)
+    def __init__(self, max_bytes: int, ttl: float) -> None:
+        self._documents: TTLCache[str, str] = TTLCache(maxsize=max_bytes, ttl=ttl, getsizeof=_size)
 
     async def get(self, sha256: str) -> str | None:
         return self._documents.get(sha256)
 
     async def put(self, sha256: str, document: str) -> None:
-        self._documents[sha256] = document
+        if _size(document) <= self._documents.maxsize:  # cachetools raises for an entry over the whole budget
+            self._documents[sha256] = document
 
 
 class RedisStore:
@@ -76,6 +78,10 @@ class RedisStore:
             log.warning("persisted query registration failed: %s", exc)
 
 
+def _size(document: str) -> int:
+    return 200 + len(document.encode())  # the key, the entry and the text
+
+
 def _refused(message: str, code: str, status: int | None = None) -> RequestRefused:
     return RequestRefused(message, code=code, status=status)
 
@@ -88,7 +94,9 @@ class PersistedQueries:
         self.max_tokens = settings.graphql_max_tokens
         ttl = settings.graphql_persisted_queries_ttl_seconds
         self.store: DocumentStore = (
-            RedisStore(redis, ttl) if redis is not None else MemoryStore(settings.graphql_persisted_queries_max, ttl)
+            RedisStore(redis, ttl)
+            if redis is not None
+            else MemoryStore(settings.graphql_persisted_queries_max_bytes, ttl)
         )
         self.registered = OperationsFile(settings.operations_file)
 

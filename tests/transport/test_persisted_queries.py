@@ -106,10 +106,12 @@ async def test_websocket_operations_run_by_hash(
 
 
 async def test_memory_storage_is_bounded() -> None:
-    store = MemoryStore(maxsize=2, ttl=3600)
-    for n in range(3):
-        await store.put(f"{n:064x}", f"{{ a{n} }}")
-    assert await store.get(f"{0:064x}") is None and await store.get(f"{2:064x}") == "{ a2 }"
+    store = MemoryStore(max_bytes=3 * 1200, ttl=3600)  # three 1 000-character documents, with their overhead
+    for n in range(4):
+        await store.put(f"{n:064x}", f"{{ a{n} }}".ljust(1000))
+    assert await store.get(f"{0:064x}") is None and (await store.get(f"{3:064x}") or "").startswith("{ a3 }")
+    await store.put("f" * 64, "{ a }".ljust(5000))  # larger than the whole budget: not kept, nothing breaks
+    assert await store.get("f" * 64) is None and await store.get(f"{3:064x}") is not None
 
 
 async def test_redis_keys_expire_and_an_outage_is_a_miss() -> None:
