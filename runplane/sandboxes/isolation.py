@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from runplane.sandboxes import netns
+from runplane.sandboxes import cgroups, netns
+from runplane.sandboxes.cgroups import CommandGroup
 from runplane.sandboxes.errors import SandboxInputError
 from runplane.sandboxes.limits import SandboxLimits
 
@@ -57,6 +58,7 @@ class LaunchSpec:
     owner: tuple[int, int] | None = None  # (uid, gid) to drop to, when running as root
     isolated: bool = False
     netns: str | None = None  # the sandbox's network namespace (sandboxes/netns.py), entered before the uid drop
+    group: CommandGroup | None = None  # the command's own cgroup (sandboxes/cgroups.py), joined before the uid drop
 
 
 def shell_argv(command: str) -> list[str]:
@@ -96,14 +98,15 @@ def _check_env_item(name: str, value: str) -> None:
         raise SandboxInputError(f"invalid value for environment variable {name}")
 
 
-def rlimits_for(limits: SandboxLimits, *, cpu_seconds: int) -> tuple[Rlimit, ...]:
+def rlimits_for(limits: SandboxLimits, *, cpu_seconds: int, file_bytes: int | None = None) -> tuple[Rlimit, ...]:
+    file_bytes = limits.max_file_bytes if file_bytes is None else file_bytes
     # CPU: soft limit sends SIGXCPU, the hard one a second later SIGKILL (catching SIGXCPU
     # does not buy more than that second).
     return (
         (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1),
         (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
         (resource.RLIMIT_NPROC, limits.max_processes, limits.max_processes),
-        (resource.RLIMIT_FSIZE, limits.max_file_bytes, limits.max_file_bytes),
+        (resource.RLIMIT_FSIZE, file_bytes, file_bytes),
         (resource.RLIMIT_CORE, 0, 0),
     )
 
@@ -117,9 +120,15 @@ def drop_to(owner: tuple[int, int] | None) -> None:
         os.setuid(owner[0])
 
 
-def prepare_child(owner: tuple[int, int] | None, rlimits: tuple[Rlimit, ...], netns_path: str | None = None) -> None:
-    """preexec_fn of sandbox processes: into the sandbox's network namespace (needs root, so first), the uid
-    drop, then the rlimits (NPROC counts for that uid)."""
+def prepare_child(
+    owner: tuple[int, int] | None,
+    rlimits: tuple[Rlimit, ...],
+    netns_path: str | None = None,
+    cgroup_procs: tuple[str, ...] = (),
+) -> None:
+    """preexec_fn of sandbox processes: into the command's cgroups and the sandbox's network namespace (both
+    need root, so first), the uid drop, then the rlimits (NPROC counts for that uid)."""
+    cgroups.join(cgroup_procs)
     if netns_path is not None:
         netns.enter(netns_path)
     drop_to(owner)

@@ -36,6 +36,9 @@ class SandboxLimits:
     max_sessions: int = 8
     # Size of the private /tmp (tmpfs, memory-backed) inside bubblewrap.
     tmp_bytes: int = 256 * MIB
+    # CPUs the whole sandbox may use at once (cgroup CPU quota), and its workspace's disk quota (measured).
+    cpus: float = 1.0
+    disk_bytes: int = 1 * GIB
 
     def __post_init__(self) -> None:
         for name in (
@@ -49,6 +52,8 @@ class SandboxLimits:
             "session_cpu_seconds",
             "max_sessions",
             "tmp_bytes",
+            "cpus",
+            "disk_bytes",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"SandboxLimits.{name} must be positive")

@@ -28,6 +28,8 @@ import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+from runplane.sandboxes import cgroups
+from runplane.sandboxes.cgroups import SandboxCgroups
 from runplane.sandboxes.errors import (
     SandboxConflictError,
     SandboxInputError,
@@ -101,6 +103,7 @@ class LocalSandboxBackend:
         self._use_bwrap = use_bwrap
         self._bwrap = bwrap  # this bubblewrap only; None: the system's on PATH, else the bundled one
         self._sandboxes: dict[str, Sandbox] = {}
+        self._cgroup_scope = cgroups.scope_name(self.base_dir)
         self._ports: set[int] = set()
 
     # -- isolation -----------------------------------------------------------------------
@@ -124,6 +127,14 @@ class LocalSandboxBackend:
         """The sandbox's own network namespace, or None: commands share the host's network. Overridden
         where namespaces are made (sandboxes/egress.py)."""
         return None
+
+    def cgroups(self, sandbox_id: str) -> SandboxCgroups | None:
+        """The sandbox's cgroups (whole-sandbox limits, whole-command kills), or None where runplane cannot
+        make cgroups (not root, none writable): rlimits alone then."""
+        support = cgroups.support()
+        if not (support.limits or support.kills):
+            return None
+        return SandboxCgroups(support, self._cgroup_scope, sandbox_id, self.limits)
 
     # -- lifecycle -----------------------------------------------------------------------
     def _dir(self, sandbox_id: str) -> Path:
@@ -185,6 +196,7 @@ class LocalSandboxBackend:
         sandbox = self.get(sandbox_id)
         await sandbox.stop_all()
         sandbox.release_ports()
+        await asyncio.to_thread(sandbox.remove_cgroups)
         directory = self._dir(sandbox_id)
         await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
         if directory.exists():  # nothing runs any more, so this should not happen
@@ -196,6 +208,8 @@ class LocalSandboxBackend:
     async def close(self) -> None:
         """Stop the processes of every sandbox this backend touched (application shutdown)."""
         await asyncio.gather(*(s.stop_all() for s in list(self._sandboxes.values())))
+        for sandbox in list(self._sandboxes.values()):  # made again by the next command of another process
+            await asyncio.to_thread(functools.partial(sandbox.remove_cgroups, wait=False))
 
     def idle_sandboxes(self, idle_seconds: float) -> list[str]:
         """Sandboxes (loaded in this process) with no operation for `idle_seconds`."""

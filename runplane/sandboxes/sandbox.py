@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runplane.sandboxes import files
+from runplane.sandboxes import files, quota
 from runplane.sandboxes.archive import (
     ARCHIVE_FORMATS,
     COPY_CHUNK,
@@ -43,7 +43,7 @@ from runplane.sandboxes.limits import SandboxLimits
 from runplane.sandboxes.networks import UPSTREAM_SUFFIX, dial, network_env
 from runplane.sandboxes.paths import open_dir_beneath
 from runplane.sandboxes.ports import Readiness, port_accepts, wait_for_ready, wait_until_listening
-from runplane.sandboxes.process import CommandResult, run_bounded, spawn
+from runplane.sandboxes.process import CommandResult, Watch, run_bounded, spawn
 from runplane.sandboxes.sessions import (
     OutputBuffer,
     OutputChunk,
@@ -73,6 +73,7 @@ class Sandbox:
         self._ports: set[int] = set()
         self._snapshots = SnapshotStore(directory / ".snapshots", self._ws, self.limits.max_output_bytes)
         self._last_active = time.time()
+        self._cgroups = backend.cgroups(sandbox_id)  # None where runplane cannot make cgroups
 
     # -- idle tracking -------------------------------------------------------------------
     def touch(self) -> None:
@@ -93,7 +94,17 @@ class Sandbox:
     # -- files ---------------------------------------------------------------------------
     async def write_file(self, path: str, data: bytes) -> FileInfo:
         self.touch()
+        await self._check_quota(len(data))
         return await asyncio.to_thread(files.write_file, self._ws, path, data, self.limits.max_upload_bytes)
+
+    async def _check_quota(self, incoming: int) -> None:
+        """Refuse a write that would take the workspace past its disk quota (measured, not trusted)."""
+        used = await quota.measure(self.workspace)
+        if used + incoming > self.limits.disk_bytes:
+            raise SandboxLimitError(
+                f"workspace disk quota exceeded: {used} bytes used, {incoming} more would pass "
+                f"the quota of {self.limits.disk_bytes} bytes"
+            )
 
     async def read_file(self, path: str) -> bytes:
         self.touch()
@@ -136,9 +147,14 @@ class Sandbox:
         wall = self._wall_time(timeout)
         spec = await self._launch_spec(command, cwd, env, None, self.limits.cpu_seconds)
         try:
-            return await run_bounded(spec, wall_time=wall, max_output=self.limits.max_output_bytes)
+            return await run_bounded(
+                spec, wall_time=wall, max_output=self.limits.max_output_bytes, watch=self._quota_watch()
+            )
         finally:
             self.touch()
+
+    def _quota_watch(self) -> Watch:
+        return quota.watch(self.workspace, self.limits.disk_bytes)
 
     def _wall_time(self, timeout: float | None) -> float:
         if timeout is None:
@@ -152,31 +168,34 @@ class Sandbox:
     ) -> LaunchSpec:
         argv = shell_argv(command)
         cwd_parts = await asyncio.to_thread(self._existing_dir, cwd)
-        rlimits = rlimits_for(self.limits, cpu_seconds=cpu_seconds)
+        # No one file may pass the disk quota: what is left of it bounds the file size (0 when over it).
+        left = max(0, self.limits.disk_bytes - await quota.measure(self.workspace))
+        rlimits = rlimits_for(self.limits, cpu_seconds=cpu_seconds, file_bytes=min(self.limits.max_file_bytes, left))
         isolation = await self._backend.isolation()
+        if isolation.bwrap is None:
+            self._backend.allow_unisolated(self.limits, isolation)
         network = await self._backend.network_namespace(self.id)  # None: the host's network
         netns = str(network.path) if network else None
         if isolation.bwrap is not None:
-            prefix = bwrap_argv(isolation.bwrap, self.workspace, cwd_parts, self.limits, in_netns=netns is not None)
-            return LaunchSpec(
-                prefix + argv,
-                network_env(network, build_env(WORKSPACE_MOUNT, env, port=port)),
-                str(self.workspace),
-                rlimits,
-                self.owner,
-                isolated=True,
-                netns=netns,
+            argv = (
+                bwrap_argv(isolation.bwrap, self.workspace, cwd_parts, self.limits, in_netns=netns is not None) + argv
             )
-        self._backend.allow_unisolated(self.limits, isolation)
-        environment = build_env(str(self.workspace), env, port=port, tmpdir=str(self.directory / "tmp"))
+            environment = build_env(WORKSPACE_MOUNT, env, port=port)
+            directory = str(self.workspace)
+        else:
+            environment = build_env(str(self.workspace), env, port=port, tmpdir=str(self.directory / "tmp"))
+            directory = os.path.join(self.workspace, *cwd_parts)
+        # Last: nothing may fail between making the command's cgroup and spawn (which removes it on failure).
+        group = await asyncio.to_thread(self._cgroups.command_group) if self._cgroups is not None else None
         return LaunchSpec(
             argv,
             network_env(network, environment),
-            os.path.join(self.workspace, *cwd_parts),
+            directory,
             rlimits,
             self.owner,
-            isolated=False,
+            isolated=isolation.bwrap is not None,
             netns=netns,
+            group=group,
         )
 
     def _existing_dir(self, cwd: str) -> tuple[str, ...]:
@@ -202,7 +221,8 @@ class Sandbox:
         try:
             spec = await self._launch_spec(command, cwd, env, port, self.limits.session_cpu_seconds)
             buffer = OutputBuffer(self.limits.max_output_bytes)
-            session = Session(name, command, await spawn(spec, buffer.append), buffer, port, timeout)
+            proc = await spawn(spec, buffer.append)
+            session = Session(name, command, proc, buffer, port, timeout, self._quota_watch())
             self._sessions[name] = session
             if port is not None and port in self._ports:  # allocated here: free it at the end
                 session.task.add_done_callback(lambda _: self._release_port(port))
@@ -257,6 +277,10 @@ class Sandbox:
         await asyncio.gather(*(s.stop(grace) for s in self._sessions.values()))
         if self.owner is not None:
             await self._backend.kill_uid(self.owner)
+
+    def remove_cgroups(self, *, wait: bool = True) -> None:
+        if self._cgroups is not None:
+            self._cgroups.remove(wait=wait)
 
     # -- ports ---------------------------------------------------------------------------
     def allocate_port(self) -> int:

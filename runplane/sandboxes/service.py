@@ -54,6 +54,8 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
         cpu_seconds=settings.sandbox_cpu_seconds,
         memory_bytes=settings.sandbox_memory_bytes,
         max_processes=settings.sandbox_max_processes,
+        cpus=settings.sandbox_cpus,
+        disk_bytes=settings.sandbox_disk_bytes,
         max_output_bytes=settings.sandbox_max_output_bytes,
         max_file_bytes=settings.sandbox_max_file_bytes,
         max_upload_bytes=settings.sandbox_max_upload_bytes,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from runplane.sandboxes.errors import SandboxInputError
-from runplane.sandboxes.process import Running, exit_code_of, signal_group, supervise
+from runplane.sandboxes.process import QUOTA_NOTICE, Running, Watch, exit_code_of, signal_group, supervise
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 TAIL_BYTES = 4096
@@ -117,7 +117,14 @@ class Session:
     """One background process. Its supervisor task owns the process from start to reap."""
 
     def __init__(
-        self, name: str, command: str, proc: Running, buffer: OutputBuffer, port: int | None, timeout: float | None
+        self,
+        name: str,
+        command: str,
+        proc: Running,
+        buffer: OutputBuffer,
+        port: int | None,
+        timeout: float | None,
+        watch: Watch | None = None,
     ) -> None:
         self.name, self.command, self.port = name, command, port
         self.proc, self.buffer = proc, buffer  # buffer is the sink proc was spawned with
@@ -125,11 +132,13 @@ class Session:
         self.finished_at: datetime | None = None
         self.stopped = False
         self.timed_out = False
-        self.task = asyncio.ensure_future(self._run(timeout))
+        self.task = asyncio.ensure_future(self._run(timeout, watch))
 
-    async def _run(self, timeout: float | None) -> None:
+    async def _run(self, timeout: float | None, watch: Watch | None) -> None:
         try:
-            self.timed_out = await supervise(self.proc, timeout)
+            self.timed_out = await supervise(self.proc, timeout, watch)
+            if self.proc.watch_fired:
+                self.buffer.append(QUOTA_NOTICE)
         finally:
             self.finished_at = datetime.now(UTC)
             self.buffer.close()

@@ -1,0 +1,58 @@
+"""The workspace disk quota (RUNPLANE_SANDBOX_DISK_BYTES), measured rather than trusted.
+
+Usage is what the workspace's files occupy on disk (allocated blocks, so sparse files count for what they
+hold and a lying Content-Length counts for nothing), walked without following links. There is no kernel
+quota on an ordinary directory, so: file writes and uploads through runplane are refused when they would
+pass the quota; a command or session gets RLIMIT_FSIZE no larger than what is left when it starts (no one
+file passes the quota), and a watch measures the workspace while it runs and kills it once it has grown
+past the quota (several files written at once may overshoot by what is written within one interval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+WATCH_INTERVAL = 0.5  # seconds between two measurements while a command runs
+
+
+def usage(root: Path) -> int:
+    """Bytes allocated to everything under root (root's own entry excluded), symlinks not followed."""
+    total = 0
+    stack = [str(root)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:  # removed meanwhile, or unreadable: it holds nothing we can count
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            total += info.st_blocks * 512
+            if stat.S_ISDIR(info.st_mode):
+                stack.append(entry.path)
+    return total
+
+
+async def measure(root: Path) -> int:
+    return await asyncio.to_thread(usage, root)
+
+
+def watch(root: Path, quota: int, interval: float = WATCH_INTERVAL) -> Callable[[], Awaitable[None]]:
+    """A coroutine function that returns once the workspace is over `quota` and has grown since the start
+    (a workspace already over it stays usable for cleaning up: `rm` is never killed)."""
+
+    async def run() -> None:
+        start = await measure(root)
+        while True:
+            await asyncio.sleep(interval)
+            now = await measure(root)
+            if now > quota and now > start:
+                return
+
+    return run

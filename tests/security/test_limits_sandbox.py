@@ -1,0 +1,74 @@
+"""Limits of a whole sandbox, attacked from inside: memory held by several processes at once, a fork bomb,
+and files that together pass the workspace's disk quota (each under the per-file limit)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runplane.sandboxes import SandboxLimitError, cgroups
+from runplane.sandboxes.limits import GIB, MIB
+from runplane.sandboxes.quota import usage
+from tests.sandboxes.conftest import BackendFactory
+
+HOLD = (
+    "for i in 1 2 3 4; do "
+    "(python3 -c \"import time; x = b'x' * (700 << 20); print('held', flush=True); time.sleep(3)\"; echo rc=$?) & "
+    "done; wait"
+)
+
+
+def need_cgroup(controller: str) -> None:
+    if controller not in cgroups.support().limits:
+        pytest.skip(f"runplane cannot make {controller} cgroups here: {'; '.join(cgroups.support().notes)}")
+
+
+async def test_four_700_mb_allocations_do_not_fit_in_one_gib(
+    base_dir: Path, mode: str, make_backend: BackendFactory
+) -> None:
+    need_cgroup("memory")
+    backend = make_backend(base_dir, mode, memory_bytes=1 * GIB, wall_time_seconds=60)
+    sandbox = await backend.create("memory")
+    result = await sandbox.execute(HOLD)
+    codes = [line for line in result.output.splitlines() if line.startswith("rc=")]
+    assert len(codes) == 4, result.output
+    assert codes.count("rc=0") <= 1, result.output  # 2.8 GB held before; now the OOM killer stops the rest
+    assert (await sandbox.execute("echo alive")).output == "alive\n"
+    await backend.destroy(sandbox.id)
+
+
+async def test_a_fork_bomb_stays_within_the_sandbox_pids_limit(
+    base_dir: Path, mode: str, make_backend: BackendFactory
+) -> None:
+    need_cgroup("pids")
+    backend = make_backend(base_dir, mode, max_processes=48, wall_time_seconds=20)
+    sandbox = await backend.create("bomb")
+    result = await sandbox.execute("bomb() { bomb | bomb & }; bomb; sleep 2; echo survived", timeout=4)
+    assert result.exit_code in (0, 137), result
+    peak = sandbox._cgroups.v1_dirs.get("pids") if sandbox._cgroups else None  # type: ignore[union-attr]
+    if peak is not None and (peak / "pids.peak").exists():
+        assert int((peak / "pids.peak").read_text()) <= 48
+    assert (await sandbox.execute("echo alive")).output == "alive\n"
+    await backend.destroy(sandbox.id)
+
+
+async def test_five_100_mib_files_do_not_pass_the_disk_quota(
+    base_dir: Path, mode: str, make_backend: BackendFactory
+) -> None:
+    quota = 200 * MIB
+    backend = make_backend(base_dir, mode, disk_bytes=quota, max_file_bytes=150 * MIB, wall_time_seconds=60)
+    sandbox = await backend.create("disk")
+    result = await sandbox.execute(
+        "for i in 1 2 3 4 5; do head -c 100M /dev/zero | tr '\\0' x > f$i; sleep 0.6; done; echo wrote all"
+    )
+    assert "wrote all" not in result.output, result.output
+    assert result.over_quota or "File too large" in result.output, result
+    used = usage(sandbox.workspace)
+    assert used <= quota + 110 * MIB, used  # at most one watch interval's writing past it
+    with pytest.raises(SandboxLimitError, match="disk quota"):
+        await sandbox.write_file("upload.bin", b"y" * (10 * MIB))
+    cleaned = await sandbox.execute("rm -f f*; echo cleaned")  # a workspace over its quota can still be cleaned
+    assert cleaned.output == "cleaned\n"
+    await sandbox.write_file("upload.bin", b"y" * (10 * MIB))
+    await backend.destroy(sandbox.id)
