@@ -3,7 +3,7 @@
 A racer in the sandbox loops renameat2(RENAME_EXCHANGE) between `dist/x` (a real directory) and `dist/x_l`
 (a symlink to a directory of the server's holding a root-only secret, standing for /etc or the data dir)
 while the server freezes `dist` for a deploy, archives the workspace (tar.gz and zip), snapshots it, diffs
-it, downloads files and lists the tree. os.walk + copy by name leaked /etc/shadow within a few deploys;
+it, downloads and uploads files and lists the tree. os.walk + copy by name leaked /etc/shadow within a few deploys;
 through the fd walker, not one byte (nor one name) from outside the workspace may come back.
 """
 
@@ -122,6 +122,16 @@ class Probe:
             except SandboxError:
                 self.runs["download refused"] += 1
 
+    async def upload(self) -> None:
+        """Writes through the swapping directory land inside or are refused; never in the outside directory."""
+        for path in ("dist/x/up.txt", "dist/x_l/up.txt"):
+            try:
+                await self.sandbox.write_file(path, b"uploaded")
+            except SandboxError:
+                pass
+        assert not (self.outside / "up.txt").exists(), "an upload was written outside the workspace"
+        self.runs["upload"] += 1
+
     async def tree(self) -> None:
         for path in (".", "dist/x", "dist/x_l"):
             try:
@@ -136,6 +146,7 @@ class Probe:
         await self.archive("zip")
         await self.snapshot()
         await self.download()
+        await self.upload()
         await self.tree()
 
 
@@ -153,7 +164,7 @@ async def test_rename_race_never_leaks_outside_bytes(sandbox: Sandbox, outside: 
     assert result.exit_code == 0, result
     swaps = int(await sandbox.read_file("swaps"))
     assert swaps > 1000, f"the racer swapped only {swaps} times: the race did not really run"
-    for op in ("deploy", "archive tar.gz", "archive zip", "snapshot", "diff", "tree"):
+    for op in ("deploy", "archive tar.gz", "archive zip", "snapshot", "diff", "upload", "tree"):
         assert probe.runs[op] >= 2, probe.runs
 
 
@@ -192,7 +203,9 @@ async def test_fifos_devices_and_foreign_hardlinks_are_skipped_never_read(sandbo
             )
     finally:
         shutil.rmtree(probe.scratch, ignore_errors=True)
-    assert sorted(f.path for f in files) == ["index.html", "own-link"]  # the sandbox's own hard link is fine
+    frozen = {f.path for f in files}  # (the probe's uploads are there too)
+    assert {"index.html", "own-link"} <= frozen  # the sandbox's own hard link is fine
+    assert not frozen & {"pipe", "hard", "zero"}
     for name in ("pipe", "hard", "zero"):
         with pytest.raises(SandboxError):
             await sandbox.read_file(f"dist/{name}")
