@@ -12,30 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from runplane.sandboxes import fdwalk
+
 WATCH_INTERVAL = 0.5  # seconds between two measurements while a command runs
+UNMEASURABLE = 2**62  # usage of a tree deeper than the fd walker goes
 
 
 def usage(root: Path) -> int:
-    """Bytes allocated to everything under root (root's own entry excluded), symlinks not followed."""
+    """Bytes allocated to everything under root (root's own entry excluded), through the fd walker: a directory
+    swapped for a link to / mid-walk is skipped, not walked (it would make the server walk the host's disk). A
+    tree nested deeper than the walker goes counts as over any quota: what lies below the cut is not measured."""
+    try:
+        root_fd = fdwalk.open_root(root)
+    except OSError:
+        return 0  # no workspace (yet): nothing to count
     total = 0
-    stack = [str(root)]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:  # removed meanwhile, or unreadable: it holds nothing we can count
-            continue
-        for entry in entries:
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            total += info.st_blocks * 512
-            if stat.S_ISDIR(info.st_mode):
-                stack.append(entry.path)
+    try:
+        for entry in fdwalk.walk(root_fd):
+            total += entry.st.st_blocks * 512
+            if entry.kind == "dir" and entry.depth + 1 >= fdwalk.MAX_DEPTH:
+                return UNMEASURABLE
+    finally:
+        os.close(root_fd)
     return total
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runplane.sandboxes import fdwalk
+from runplane.sandboxes import fdwalk, quota
 
 
 @pytest.fixture(params=["openat2", "nofollow-walk"])
@@ -132,3 +132,20 @@ def test_the_walk_is_cut_at_max_depth(way: str, tmp_path: Path, monkeypatch: pyt
         assert [e.path for e in fdwalk.walk(fd)] == ["1", "1/2", "1/2/3"]
     finally:
         os.close(fd)
+
+
+def test_the_disk_quota_walk_follows_no_link_and_counts_a_too_deep_tree_as_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """quota.usage runs on every command start: a link to / (or one swapped in mid-walk) would make the server walk
+    the host's whole disk; what the walker cannot reach must not escape the quota either."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "f").write_bytes(b"x" * 8192)
+    alone = quota.usage(root)
+    os.symlink("/", root / "everything")
+    assert alone >= 8192 and quota.usage(root) - alone < 64 * 1024  # the link's own entry, not /
+    monkeypatch.setattr(fdwalk, "MAX_DEPTH", 4)
+    (root / "1" / "2" / "3" / "4").mkdir(parents=True)
+    assert quota.usage(root) == quota.UNMEASURABLE
+    assert quota.usage(tmp_path / "missing") == 0
