@@ -9,12 +9,18 @@ from runplane.models import Project, SandboxRecord
 from runplane.resolvers import projects as ops
 from runplane.resolvers import sandboxes as sandbox_ops
 from runplane.resolvers.context import RequestContext
-from runplane.rest_compat.common import iso, json_body, list_response, ok, query_int, user_context
+from runplane.rest_compat.bodies import Body, Page, parse_body, parse_query, text
+from runplane.rest_compat.common import iso, list_response, ok, user_context
 from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.registry import api
-from runplane.rest_compat.schemas import PAGE_QUERY, PROJECT, PROJECT_CREATE, PROJECT_LIST
+from runplane.rest_compat.schemas import PROJECT, PROJECT_LIST
 
 TAG = "projects"
+
+
+class ProjectCreate(Body):
+    name: str = text(ops.MAX_NAME, min_length=1, required=True)
+    description: str | None = text(ops.MAX_DESCRIPTION)
 
 
 def project_json(project: Project, sandbox: SandboxRecord | None = None) -> dict[str, Any]:
@@ -51,26 +57,23 @@ async def projects_json(ctx: RequestContext, projects: list[Project]) -> list[di
     "List the caller's projects, newest first (a bare array in the cheatcode dialect, next cursor in X-Next-Cursor)",
     tag=TAG,
     response={"oneOf": [PROJECT_LIST, {"type": "array", "items": PROJECT}]},
-    query=[*PAGE_QUERY, DIALECT_QUERY],
+    query=[Page, DIALECT_QUERY],
 )
 async def list_projects(request: Request) -> Response:
     ctx = await user_context(request)
     cheatcode = is_cheatcode(request)
-    page = await ops.list_projects(
-        ctx,
-        first=query_int(request, "limit", 100 if cheatcode else 20, minimum=1, maximum=100),
-        after=request.query_params.get("cursor"),
-    )
+    query = parse_query(request, Page)
+    page = await ops.list_projects(ctx, first=query.limit or (100 if cheatcode else 20), after=query.cursor)
     return list_response(await projects_json(ctx, page.items), page, "projects", bare=cheatcode)
 
 
 @api.add(
-    "POST", "/projects", "Create a project", tag=TAG, body=PROJECT_CREATE, response=PROJECT, status=201, errors=(402,)
+    "POST", "/projects", "Create a project", tag=TAG, body=ProjectCreate, response=PROJECT, status=201, errors=(402,)
 )  # the plan's project limit
 async def create_project(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request)
-    project = await ops.create_project(ctx, name=body.get("name"), description=body.get("description"))
+    body = await parse_body(request, ProjectCreate)
+    project = await ops.create_project(ctx, name=body.name, description=body.description)
     return ok(project_json(project), status=201)
 
 

@@ -7,9 +7,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from runplane.rest_compat.schema_models import body_schema, query_parameters
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -34,6 +37,7 @@ class ApiRoute:
     errors: tuple[int, ...] = ()
     # Other non-error responses, by status (a stream's 204 once there is nothing more to send).
     other_responses: dict[str, Any] = field(default_factory=dict)
+    body_model: type[BaseModel] | None = None  # the pydantic model `body` documents (rest_compat/bodies.py)
 
 
 class RouteTable:
@@ -44,7 +48,7 @@ class RouteTable:
         assert meta.get("auth", "user") in AUTH_KINDS
 
         def register(handler: Handler) -> Handler:
-            self.routes.append(ApiRoute(method.upper(), path, handler, summary, **meta))
+            self.routes.append(ApiRoute(method.upper(), path, handler, summary, **_documented(meta)))
             return handler
 
         return register
@@ -54,6 +58,17 @@ class RouteTable:
         for route in self.routes:
             by_path.setdefault(route.path, {})[route.method] = route.handler
         return [Route(prefix + path, _dispatch(methods), methods=list(methods)) for path, methods in by_path.items()]
+
+
+def _documented(meta: dict[str, Any]) -> dict[str, Any]:
+    """Request models (`body=Model`, `query=[Model, {...}]`) become what the document shows: the body's schema,
+    one query parameter per field."""
+    meta = dict(meta)
+    if isinstance(meta.get("body"), type):
+        meta["body_model"], meta["body"] = meta["body"], body_schema(meta["body"])
+    query = meta.get("query", [])
+    meta["query"] = [p for item in query for p in (query_parameters(item) if isinstance(item, type) else [item])]
+    return meta
 
 
 def _dispatch(methods: dict[str, Handler]) -> Handler:

@@ -1,4 +1,5 @@
-"""JSON Schemas of the REST bodies, used only for the OpenAPI document."""
+"""JSON Schemas of REST responses (and of the request bodies not yet declared as models in
+runplane/rest_compat/bodies.py style), used only for the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -55,11 +56,6 @@ SESSION = obj(
     current=BOOL,
 )
 SESSION_LIST = obj(["sessions"], sessions={"type": "array", "items": SESSION})
-PROJECT_CREATE = obj(
-    ["name"],
-    name={"type": "string", "minLength": 1, "maxLength": 200},
-    description={"type": "string", "maxLength": 10000},
-)
 PROJECT = obj(
     ["project_id", "id", "name", "description", "account_id", "created_at", "updated_at", "sandbox", "app_type"],
     project_id=UUID,
@@ -78,7 +74,6 @@ PROJECT = obj(
     app_type={"type": "string", "enum": ["web", "mobile"]},
 )
 PROJECT_LIST = obj(["projects", "next_cursor"], projects={"type": "array", "items": PROJECT}, next_cursor=NULLABLE_STR)
-THREAD_CREATE = obj(["project_id"], project_id=UUID, title={"type": "string", "maxLength": 200})
 THREAD = obj(
     ["thread_id", "project_id", "account_id", "title", "metadata", "created_at", "updated_at"],
     thread_id=UUID,
@@ -104,11 +99,6 @@ MESSAGE = obj(
     updated_at=TIME,
 )
 MESSAGE_LIST = obj(["messages", "next_cursor"], messages={"type": "array", "items": MESSAGE}, next_cursor=NULLABLE_STR)
-MESSAGE_CREATE = obj(
-    ["content"],
-    content={"type": "string", "minLength": 1, "maxLength": 100000},
-    type={"type": "string", "enum": ["user"]},
-)
 THREAD_LIST = obj(["threads", "next_cursor"], threads={"type": "array", "items": THREAD}, next_cursor=NULLABLE_STR)
 HEALTH = obj(["status", "timestamp", "instance_id"], status=STR, timestamp=TIME, instance_id=STR)
 DEEP_HEALTH = obj(

@@ -1,28 +1,41 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import AliasChoices, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane.models import Message, Thread
 from runplane.resolvers import threads as ops
-from runplane.rest_compat.common import iso, json_body, list_response, ok, query_int, user_context
+from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Page, parse_body, parse_query, text
+from runplane.rest_compat.common import iso, list_response, ok, user_context
 from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.registry import api
-from runplane.rest_compat.schemas import (
-    MESSAGE,
-    MESSAGE_CREATE,
-    MESSAGE_LIST,
-    PAGE_QUERY,
-    THREAD,
-    THREAD_CREATE,
-    THREAD_LIST,
-    UUID,
-)
+from runplane.rest_compat.schemas import MESSAGE, MESSAGE_LIST, THREAD, THREAD_LIST
 
 TAG = "threads"
+UUID_TEXT = Field(None, json_schema_extra={"format": "uuid"})  # a malformed id is a 404, as an unknown one
+
+
+class ThreadQuery(Page):
+    project_id: str | None = UUID_TEXT
+
+
+class ThreadCreate(Body):
+    project_id: str = Field(json_schema_extra={"format": "uuid"})
+    title: str | None = text(ops.MAX_TITLE)
+
+
+class MessagePage(Page):
+    limit: Annotated[int, Field(ge=1, le=1000), ASCII_DIGITS] | None = None
+
+
+class MessageCreate(Body):
+    # The original's names too: `message` for `content`, `role` for `type`.
+    content: str = Field(min_length=1, max_length=ops.MAX_MESSAGE, validation_alias=AliasChoices("content", "message"))
+    type: Literal["user"] = Field("user", validation_alias=AliasChoices("type", "role"))
 
 
 def thread_json(thread: Thread) -> dict[str, Any]:
@@ -62,17 +75,15 @@ def message_json(message: Message) -> dict[str, Any]:
     "List the caller's threads, optionally of one project (a bare array in the cheatcode dialect)",
     tag=TAG,
     response={"oneOf": [THREAD_LIST, {"type": "array", "items": THREAD}]},
-    query=[{"name": "project_id", "in": "query", "schema": UUID}, *PAGE_QUERY, DIALECT_QUERY],
+    query=[ThreadQuery, DIALECT_QUERY],
     errors=(404,),  # no such project
 )
 async def list_threads(request: Request) -> Response:
     ctx = await user_context(request)
     cheatcode = is_cheatcode(request)
+    query = parse_query(request, ThreadQuery)
     page = await ops.list_threads(
-        ctx,
-        project_id=request.query_params.get("project_id"),
-        first=query_int(request, "limit", 50 if cheatcode else 20, minimum=1, maximum=100),
-        after=request.query_params.get("cursor"),
+        ctx, project_id=query.project_id, first=query.limit or (50 if cheatcode else 20), after=query.cursor
     )
     return list_response([thread_json(t) for t in page.items], page, "threads", bare=cheatcode)
 
@@ -82,15 +93,15 @@ async def list_threads(request: Request) -> Response:
     "/threads",
     "Create a thread in a project",
     tag=TAG,
-    body=THREAD_CREATE,
+    body=ThreadCreate,
     response=THREAD,
     status=201,
     errors=(404,),
 )  # no such project
 async def create_thread(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request)
-    thread = await ops.create_thread(ctx, project_id=body.get("project_id"), title=body.get("title"))
+    body = await parse_body(request, ThreadCreate)
+    thread = await ops.create_thread(ctx, project_id=body.project_id, title=body.title)
     return ok(thread_json(thread), status=201)
 
 
@@ -100,15 +111,13 @@ async def create_thread(request: Request) -> Response:
     "List a thread's messages, oldest first",
     tag=TAG,
     response=MESSAGE_LIST,
-    query=PAGE_QUERY,
+    query=[MessagePage],
 )
 async def list_messages(request: Request) -> Response:
     ctx = await user_context(request)
+    query = parse_query(request, MessagePage)
     page = await ops.list_messages_oldest_first(
-        ctx,
-        thread_id=request.path_params["thread_id"],
-        first=query_int(request, "limit", 100, minimum=1, maximum=1000),
-        after=request.query_params.get("cursor"),
+        ctx, thread_id=request.path_params["thread_id"], first=query.limit or 100, after=query.cursor
     )
     return list_response([message_json(m) for m in page.items], page, "messages", bare=False)
 
@@ -118,18 +127,15 @@ async def list_messages(request: Request) -> Response:
     "/thread/{thread_id}/messages",
     "Post a user message to a thread (then start a run without a prompt to answer it)",
     tag=TAG,
-    body=MESSAGE_CREATE,
+    body=MessageCreate,
     response=MESSAGE,
     status=201,
 )
 async def post_message(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request)
+    body = await parse_body(request, MessageCreate)
     message = await ops.post_user_message(
-        ctx,
-        thread_id=request.path_params["thread_id"],
-        content=_plain_text(body.get("content", body.get("message"))),
-        kind=body.get("type", body.get("role", "user")),
+        ctx, thread_id=request.path_params["thread_id"], content=_plain_text(body.content), kind=body.type
     )
     return ok(message_json(message), status=201)
 

@@ -52,6 +52,10 @@ def valid_shape(route: ApiRoute) -> dict[str, Any]:
     properties = route.body.get("properties") or {}
 
     def sample(schema: dict[str, Any]) -> Any:
+        if "const" in schema or "enum" in schema:
+            return schema.get("const", (schema.get("enum") or ["x"])[0])
+        if "anyOf" in schema:
+            return sample(schema["anyOf"][0])
         kind = schema.get("type")
         return SAMPLES.get(str(kind[0] if isinstance(kind, list) else kind), "x")
 
