@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -164,3 +166,35 @@ async def test_graphql_sse(backend: Process, setups: dict[str, Setup]) -> None:
     for name in ("query", "subscription"):
         (sent,) = steps[name]["wire"]
         assert sent["accept"] == "text/event-stream" and sent["contentType"].startswith("text/event-stream")
+
+
+@pytest.mark.skipif(
+    not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists(), reason="needs Chromium; CI installs it"
+)
+async def test_a_browser_page_on_the_allowed_origin(backend: Process) -> None:
+    """Chromium's own rules: the app's origin passes CORS (a preflighted POST), opens the WebSocket and reads
+    Retry-After and X-Request-Id from a 429; a page of another origin can do none of it."""
+    node = node_or_skip()
+    async with httpx.AsyncClient(base_url=backend.base_url, timeout=30) as http:
+        user = await register_user(http)
+    config = {
+        "http": backend.base_url + "/graphql",
+        "ws": backend.ws_url,
+        "token": user.access_token,
+        "origin": APP_ORIGIN,
+        "otherOrigin": "http://localhost:5174",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        node, str(CLIENTS / "browser.mjs"), json.dumps(config), cwd=str(REPO), stdout=asyncio.subprocess.PIPE
+    )
+    stdout, _ = await asyncio.wait_for(proc.communicate(), 120)
+    seen = json.loads(stdout)
+    assert "error" not in seen, seen
+    allowed, other = seen["allowed"], seen["other"]
+    assert "body" in allowed["query"], seen
+    assert allowed["query"]["body"]["data"]["me"]["email"] == user.email, allowed
+    assert allowed["socket"] == {"email": user.email}, allowed
+    assert int(allowed["limited"]["retryAfter"]) >= 1 and allowed["limited"]["requestId"], allowed
+    assert allowed["limited"]["body"]["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert "Failed to fetch" in other["query"]["error"], other  # CORS: the script never sees the answer
+    assert other["socket"] == {"closed": 1006}, other  # the handshake was refused (403)
