@@ -26,6 +26,7 @@ from typing import Literal
 
 import httpx
 
+from runplane.sandboxes import netns
 from tests.support import ROOMY_PLAN, database_url, drop_postgres_database, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,6 +206,7 @@ async def spawn_server(
             yield proc
         finally:
             await proc.stop()
+            netns.unmount_under(tmp)  # the sandboxes' network namespaces (a server leaves them mounted)
     finally:
         if pg_name:
             await drop_postgres_database(pg_name)

@@ -19,6 +19,7 @@ import logging
 import struct
 
 from runplane.sandboxes.egress_policy import EgressDenied, EgressPolicy
+from runplane.sandboxes.relay import splice
 
 log = logging.getLogger("runplane.sandboxes.egress_proxy")
 
@@ -26,7 +27,8 @@ PORT = 3128
 HEAD_LIMIT = 64 * 1024  # request line and headers of one proxied request
 HEAD_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 15.0
-CHUNK = 256 * 1024
+# Stream buffers: asyncio pauses reading at twice this; the 64 KiB default made bulk downloads 3x slower.
+BUFFER = 1024 * 1024
 MAX_CONNECTIONS = 128  # open proxied connections per sandbox and process; more wait
 _HOP = {b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive"}
 
@@ -55,9 +57,7 @@ class EgressProxy:
             except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
                 pass
             finally:
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
+                writer.close()  # (no wait_closed: after a splice the stream's protocol is no longer attached)
 
     async def _dial(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if not 0 < port < 65536:
@@ -71,7 +71,8 @@ class EgressProxy:
             raise ProxyError(502, f"cannot resolve {host}", 4) from None
         for address in addresses:
             with contextlib.suppress(OSError, TimeoutError):
-                return await asyncio.wait_for(asyncio.open_connection(str(address), port), CONNECT_TIMEOUT)
+                connecting = asyncio.open_connection(str(address), port, limit=BUFFER)
+                return await asyncio.wait_for(connecting, CONNECT_TIMEOUT)
         raise ProxyError(502, f"cannot connect to {host}:{port}", 5)
 
     # -- HTTP ---------------------------------------------------------------------------------------------
@@ -86,7 +87,7 @@ class EgressProxy:
                 host, port = _split_authority(target.decode("ascii"), None)
                 upstream = await self._dial(host, port)
                 writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-                await _pipe(reader, writer, *upstream)
+                await splice(reader, writer, *upstream)
                 return
             host, port, path = _absolute_http(target.decode("ascii"))
             upstream = await self._dial(host, port)
@@ -99,7 +100,7 @@ class EgressProxy:
         kept = [h for h in headers if h.split(b":", 1)[0].strip().lower() not in _HOP]
         request = b"\r\n".join([b" ".join((method, path, version)), *kept, b"Connection: close"]) + b"\r\n\r\n"
         upstream[1].write(request)
-        await _pipe(reader, writer, *upstream)
+        await splice(reader, writer, *upstream)
 
     # -- SOCKS5 -------------------------------------------------------------------------------------------
     async def _socks5(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -119,7 +120,7 @@ class EgressProxy:
             writer.write(bytes((5, exc.socks_code, 0, 1)) + bytes(6))
             return
         writer.write(b"\x05\x00\x00\x01" + bytes(6))
-        await _pipe(reader, writer, *upstream)
+        await splice(reader, writer, *upstream)
 
 
 async def _socks_host(reader: asyncio.StreamReader, kind: int) -> str:
@@ -161,31 +162,3 @@ async def _refuse_http(writer: asyncio.StreamWriter, error: ProxyError) -> None:
     )
     with contextlib.suppress(OSError):
         await writer.drain()
-
-
-async def _pipe(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    up_reader: asyncio.StreamReader,
-    up_writer: asyncio.StreamWriter,
-) -> None:
-    """Both directions until the upstream is done: a client that half-closes (sent its request) still gets the
-    whole answer; once the upstream has ended nothing more can come, so both close."""
-    tasks = [asyncio.ensure_future(_copy(reader, up_writer)), asyncio.ensure_future(_copy(up_reader, writer))]
-    try:
-        await tasks[1]
-    finally:
-        for task in tasks:
-            task.cancel()
-        up_writer.close()
-
-
-async def _copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    try:
-        while data := await source.read(CHUNK):
-            sink.write(data)
-            await sink.drain()
-        if sink.can_write_eof():
-            sink.write_eof()
-    except OSError:
-        sink.close()

@@ -128,6 +128,28 @@ def remove(path: Path) -> None:
         os.unlink(path)
 
 
+def mounted_under(root: Path) -> list[str]:
+    """Namespace mounts below `root` (from /proc/self/mountinfo; octal escapes such as \\040 decoded)."""
+    prefix = os.path.realpath(root).rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+        for line in table:
+            fields = line.split(" - ", 1)
+            point = fields[0].split(" ")[4].encode("latin-1", "surrogateescape").decode("unicode_escape")
+            if len(fields) == 2 and fields[1].startswith("nsfs ") and point.startswith(prefix):
+                found.append(point)
+    return found
+
+
+def unmount_under(root: Path) -> int:
+    """Blocking: unmount every namespace mount below `root` (a data dir being thrown away: tests, an operator
+    wiping a machine); a directory holding one cannot be removed otherwise. Returns how many went."""
+    points = mounted_under(root)
+    for point in points:
+        _umount2(point.encode(), MNT_DETACH)
+    return len(points)
+
+
 class NamespaceSockets:
     """Creates sockets inside a namespace from one dedicated thread (setns in, socket(), setns back).
 

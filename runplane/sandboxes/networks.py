@@ -105,7 +105,8 @@ class SandboxNetworks:
                 sock.close()
                 log.warning("sandbox %s: no egress proxy (port %d taken: %s)", sandbox_id, egress_proxy.PORT, exc)
                 return None
-            server = await asyncio.start_server(egress_proxy.EgressProxy(self.policy, sandbox_id).handle, sock=sock)
+            handle = egress_proxy.EgressProxy(self.policy, sandbox_id).handle
+            server = await asyncio.start_server(handle, sock=sock, limit=egress_proxy.BUFFER)
             if sandbox_id in self._proxies:  # a concurrent ensure() of this process won
                 server.close()
             else:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runplane.sandboxes import egress
+from runplane.sandboxes import egress, netns
 from tests.spawned import Process, reachable_dir, spawn_server
 from tests.support import test_redis_url
 
@@ -96,6 +96,7 @@ async def sandbox_server(tmp: Path, **settings: str) -> AsyncIterator[SandboxSer
         async with spawn_server(tmp, values, name="sandbox-api", health="live") as process:
             yield SandboxServer(process, sandbox_dir)
     finally:
+        netns.unmount_under(sandbox_dir)  # the sandboxes' network namespaces stay mounted after the server
         shutil.rmtree(sandbox_dir, ignore_errors=True)
         forget_uid_range(range(uid_start, uid_start + 1000))
 

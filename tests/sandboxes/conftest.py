@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from runplane.sandboxes import LocalSandboxBackend, Sandbox, SandboxLimits
+from runplane.sandboxes import LocalSandboxBackend, Sandbox, SandboxLimits, netns
 from runplane.sandboxes.isolation import detect_isolation
 
 AS_ROOT = os.geteuid() == 0
@@ -30,6 +30,7 @@ def base_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="runplane-sbx-test-", dir="/tmp"))
     path.chmod(0o711)
     yield path
+    netns.unmount_under(path)  # namespaces of sandboxes a failed test did not destroy
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -6,6 +6,7 @@ fake on 127.0.0.2, allowed by allow_networks as a package mirror would be) answe
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import ipaddress
 import os
@@ -14,11 +15,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from runplane.config import Settings
 from runplane.sandboxes import Sandbox, SandboxLimits
 from runplane.sandboxes.egress import EgressGuard, GuardedSandboxBackend, egress_policy
 from runplane.sandboxes.egress_policy import EgressDenied, EgressPolicy
+from runplane.sandboxes.egress_proxy import EgressProxy
 from tests.sandboxes.conftest import TEST_UIDS
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces are made as root")
@@ -222,3 +225,42 @@ def test_settings_build_the_policy() -> None:
     assert not egress_policy(Settings(sandbox_network=False)).enabled
     with pytest.raises(ValueError, match="RUNPLANE_SANDBOX_EGRESS_ALLOW_NETWORKS"):
         egress_policy(Settings(sandbox_egress_allow_networks=("nope",)))
+
+
+# -- the relay on both event loops (runplane serve runs uvloop, whose transports differ) -------------------------
+async def _relay_round_trip(size: int) -> tuple[bytes, bytes]:
+    blob = bytes(range(256)) * (size // 256)
+
+    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(blob) + blob)
+        await writer.drain()
+        writer.close()
+
+    origin = await asyncio.start_server(upstream, INTERNET, 0)
+    target = f"{INTERNET}:{origin.sockets[0].getsockname()[1]}"
+    policy = EgressPolicy(allow_networks=(ipaddress.ip_network(f"{INTERNET}/32"),))
+    proxy = await asyncio.start_server(EgressProxy(policy, "relay").handle, "127.0.0.1", 0)
+    address = proxy.sockets[0].getsockname()
+    bodies = []
+    for opening in (f"GET http://{target}/ HTTP/1.1\r\nHost: x\r\n\r\n", f"CONNECT {target} HTTP/1.1\r\n\r\n"):
+        reader, writer = await asyncio.open_connection(*address)
+        writer.write(opening.encode())
+        if opening.startswith("CONNECT"):
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+            writer.write(b"GET / HTTP/1.0\r\n\r\n")  # right behind, as a TLS ClientHello would be
+        bodies.append((await asyncio.wait_for(reader.read(), 30)).split(b"\r\n\r\n", 1)[1])
+        writer.close()
+    proxy.close()
+    origin.close()
+    assert all(body == blob for body in bodies)
+    return bodies[0], bodies[1]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_relay_carries_a_large_body_intact_on_both_loops(loop: str) -> None:
+    event_loop = uvloop.new_event_loop() if loop == "uvloop" else asyncio.new_event_loop()
+    try:
+        event_loop.run_until_complete(_relay_round_trip(3 * 1024 * 1024))
+    finally:
+        event_loop.close()

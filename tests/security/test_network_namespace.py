@@ -162,3 +162,13 @@ async def _get(sandbox: Sandbox, port: int) -> str:
     answer = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     return answer.split(b"\r\n\r\n", 1)[1].decode()
+
+
+async def test_a_thrown_away_data_dir_can_be_unmounted(backend: GuardedSandboxBackend, base_dir: Path) -> None:
+    """A server stopped without destroying its sandboxes leaves their namespaces mounted (by design: other
+    processes and restarts use them); tests and operators wiping the directory unmount them first."""
+    for name in ("left-1", "left-2"):
+        assert (await (await backend.create(name)).execute("true")).exit_code == 0
+    assert len(netns.mounted_under(base_dir)) == 2
+    assert netns.unmount_under(base_dir) == 2
+    assert netns.mounted_under(base_dir) == []
