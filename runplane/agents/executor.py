@@ -13,7 +13,7 @@ from runplane.agents import lifecycle
 from runplane.agents.keys import run_provider
 from runplane.agents.loop import AgentLoop, LoopResult
 from runplane.agents.providers.base import ChatMessage, ProviderError, Usage
-from runplane.agents.tools import ToolRunner
+from runplane.agents.tools import ToolRunner, allowed_tools
 from runplane.events.types import ControlMessage, ControlSignal
 from runplane.models import AgentRun, CommandRecord, Message
 from runplane.services import Services
@@ -89,7 +89,9 @@ async def _shield_finish(
 
 
 async def _run_agent(services: Services, run: AgentRun, progress: LoopResult) -> LoopResult:
-    tools = ToolRunner(lambda: services.sandbox_for_project(run.project_id), _command_recorder(run.id))
+    tools = ToolRunner(
+        lambda: services.sandbox_for_project(run.project_id), _command_recorder(run.id), allowed_tools(run.abilities)
+    )
     async with run_provider(services, run) as provider:  # the owner's own key, if they stored one
         loop = AgentLoop(
             provider,

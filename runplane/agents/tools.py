@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from runplane.agents.providers.base import ToolCall, ToolSpec
+from runplane.auth.abilities import PROJECTS_READ, SANDBOX_EXEC, USER_ABILITIES
 from runplane.errors import DomainError
 
 MAX_RESULT_CHARS = 16_000  # what the model sees of a tool's output; the sandbox caps what is kept
@@ -52,6 +53,22 @@ TOOL_SPECS = [
 ]
 
 
+# The ability each tool needs: the same as the REST/GraphQL route that does the same thing (/execute and file
+# writes need sandbox:exec, reading files projects:read). A run's tools are bounded by its starter's token.
+TOOL_ABILITIES = {
+    "shell": SANDBOX_EXEC,
+    "write_file": SANDBOX_EXEC,
+    "read_file": PROJECTS_READ,
+    "list_files": PROJECTS_READ,
+}
+
+
+def allowed_tools(abilities: list[str] | None) -> frozenset[str]:
+    """Tools a run may use. None: a run from before runs recorded their abilities (every user ability)."""
+    held = USER_ABILITIES if abilities is None else frozenset(abilities)
+    return frozenset(tool for tool, ability in TOOL_ABILITIES.items() if ability in held)
+
+
 class CommandRecorder(Protocol):
     async def __call__(
         self, *, command: str, exit_code: int | None, duration_ms: int, output_bytes: int, timed_out: bool
@@ -68,10 +85,16 @@ class ToolOutcome:
 class ToolRunner:
     """Executes one tool call; every failure becomes a result the model can read, never an exception."""
 
-    def __init__(self, open_sandbox: Callable[[], Awaitable[Any]], record_command: CommandRecorder) -> None:
+    def __init__(
+        self,
+        open_sandbox: Callable[[], Awaitable[Any]],
+        record_command: CommandRecorder,
+        allowed: frozenset[str] = frozenset(TOOL_ABILITIES),
+    ) -> None:
         self._open_sandbox = open_sandbox
         self._sandbox: Any = None
         self.record_command = record_command
+        self.allowed = allowed
 
     async def sandbox(self) -> Any:
         """Opened on the first tool call: a run that only talks needs no sandbox."""
@@ -83,6 +106,12 @@ class ToolRunner:
         handler = getattr(self, f"_tool_{call.name}", None)
         if handler is None:
             return ToolOutcome(f"unknown tool {call.name!r}", False, {})
+        # Every tool is offered (a refusal the model reads, and the run's events show, says why), but only
+        # those the starter's token allows run: a prompt cannot widen what its token may do.
+        if call.name not in self.allowed:
+            ability = TOOL_ABILITIES[call.name]
+            refusal = f"refused: the token that started this run lacks the {ability!r} ability that {call.name} needs"
+            return ToolOutcome(refusal, False, {"refused": True, "ability": ability})
         try:
             outcome: ToolOutcome = await handler(call.arguments)
             return outcome

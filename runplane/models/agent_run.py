@@ -49,6 +49,9 @@ class AgentRun(TimestampedModel):
     # Lease of the worker executing the run; the reaper fails runs whose lease ran out.
     worker_id = fields.CharField(max_length=100, null=True)
     lease_expires_at = fields.DatetimeField(null=True, db_index=True)
+    # The abilities of the token that started the run: its agent may use only the tools they allow
+    # (agents/tools.py). Null on runs started before runs recorded them: every user ability.
+    abilities: fields.JSONField[list[str]] | None = fields.JSONField(null=True)
 
     class Meta:
         table = "agent_runs"

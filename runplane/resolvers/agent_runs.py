@@ -125,6 +125,7 @@ async def _insert_run(
         model=model,
         prompt=prompt,
         idempotency_key=key,
+        abilities=sorted(ctx.principal.abilities) if ctx.principal else None,  # bound the run's tools
     )
     queued = await append_event(run.id, "status", {"status": RunStatus.QUEUED})
     if ctx.settings.uses_job_queue:  # an in-process queue cannot be down; its restarts resubmit queued runs
