@@ -53,6 +53,8 @@ class EgressPolicy:
             raise EgressDenied(f"{address} is refused (metadata or a blocked network)")
         if not address.is_global or address.is_multicast:
             raise EgressDenied(f"{address} is not a public internet address (loopback, private or link-local)")
+        if _on_this_host(address):  # a public address of this very machine reaches the API and the database
+            raise EgressDenied(f"{address} is an address of this host")
 
     async def resolve(self, host: str, port: int) -> list[Address]:
         """The allowed addresses of host, refusing when there is none; EgressDenied or OSError (no such name)."""
@@ -79,3 +81,14 @@ def _host_matches(host: str, pattern: str) -> bool:
     if pattern.startswith("*."):
         return host.endswith(pattern[1:])
     return host == pattern
+
+
+def _on_this_host(address: Address) -> bool:
+    """Only an address of this host can be bound (a socket, no packet; microseconds)."""
+    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((str(address), 0))
+        except OSError:
+            return False
+    return True

@@ -19,6 +19,7 @@ import uvloop
 
 from runplane.config import Settings
 from runplane.sandboxes import Sandbox, SandboxLimits
+from runplane.sandboxes import egress_policy as egress_policy_module
 from runplane.sandboxes.egress import EgressGuard, GuardedSandboxBackend, egress_policy
 from runplane.sandboxes.egress_policy import EgressDenied, EgressPolicy
 from runplane.sandboxes.egress_proxy import EgressProxy
@@ -264,3 +265,13 @@ def test_relay_carries_a_large_body_intact_on_both_loops(loop: str) -> None:
         event_loop.run_until_complete(_relay_round_trip(3 * 1024 * 1024))
     finally:
         event_loop.close()
+
+
+def test_policy_refuses_this_hosts_own_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A public address of this machine would reach the API and the database behind the proxy's back."""
+    assert egress_policy_module._on_this_host(ipaddress.ip_address("127.0.0.1"))
+    assert not egress_policy_module._on_this_host(ipaddress.ip_address("8.8.8.8"))
+    monkeypatch.setattr(egress_policy_module, "_on_this_host", lambda address: str(address) == "8.8.8.8")
+    with pytest.raises(EgressDenied, match="this host"):
+        EgressPolicy().check_address(ipaddress.ip_address("8.8.8.8"))
+    EgressPolicy().check_address(ipaddress.ip_address("8.8.4.4"))

@@ -117,6 +117,40 @@ async def test_nothing_of_the_host_answers_inside(
     assert netns.is_netns(backend.networks.path("attacker"))  # type: ignore[union-attr]
 
 
+async def test_host_unix_sockets_are_out_of_sight(backend: GuardedSandboxBackend, mode: str) -> None:
+    """Path sockets are not a network namespace's business: bubblewrap's mount view keeps them out (PostgreSQL's
+    /var/run/postgresql, a socket of runplane's own under /run). Without bubblewrap they stay reachable: the
+    opt-out (RUNPLANE_SANDBOX_ALLOW_UNISOLATED) says so."""
+    if mode != "bwrap":
+        pytest.skip("without bubblewrap a sandbox shares this host's filesystem, path sockets included")
+    path = Path(f"/run/runplane-test-{os.getpid()}-{id(backend)}.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    path.chmod(0o777)
+    server.listen()
+    try:
+        targets = [str(path)] + [str(p) for p in Path("/var/run/postgresql").glob(".s.PGSQL.*")]
+        sandbox = await backend.create("unix")
+        await sandbox.write_file("unix.py", UNIX_PROBE)
+        result = await sandbox.execute("python3 unix.py " + " ".join(targets))
+        assert result.exit_code == 0, result.output
+        assert "open" not in result.output and len(result.output.splitlines()) == len(targets), result.output
+    finally:
+        server.close()
+        path.unlink(missing_ok=True)
+
+
+UNIX_PROBE = b"""import socket, sys
+for path in sys.argv[1:]:
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.connect(path)
+        print(path, "open")
+    except OSError as exc:
+        print(path, type(exc).__name__)
+"""
+
+
 async def test_two_sandboxes_on_port_3000_each_answer_for_themselves(backend: GuardedSandboxBackend) -> None:
     first, second = await backend.create("first"), await backend.create("second")
     for sandbox in (first, second):
