@@ -10,7 +10,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENTS = REPO / "clients"
-PACKAGES = ("@apollo/client", "@urql/core", "@urql/exchange-persisted", "graphql-sse", "graphql-ws", "ws", "typescript")
+PACKAGES = (
+    "@apollo/client",
+    "@urql/core",
+    "@urql/exchange-persisted",
+    "graphql-sse",
+    "graphql-ws",
+    "ws",
+    "typescript",
+    "relay-compiler",
+)
 
 
 def node_or_skip() -> str:
