@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -16,6 +20,8 @@ if TYPE_CHECKING:
     from runplane.config import Settings
 
 PROVIDERS: tuple[str, ...] = tuple(DeploymentProvider)
+STAGING_PREFIX = ".freeze-"  # hidden: site_file never serves a name starting with "."
+STALE_STAGING_SECONDS = 3600
 SKIPPED_DIRS = frozenset({".git", "node_modules", ".snapshots", "__pycache__"})
 
 
@@ -64,6 +70,17 @@ def freeze_files(
             f"The folder exceeds the deployment limits ({max_files} files, {max_bytes} bytes)"
         ) from None
     return [DeployFile(f.path, dest / f.path, f.size) for f in frozen]
+
+
+def staging_dir(sites: Path) -> Path:
+    """A new directory of the server's (0700, beside the published sites) for one deploy's frozen copy. Copies left
+    by a process killed mid-deploy are removed here, once they are older than any deploy takes."""
+    sites.mkdir(parents=True, exist_ok=True)
+    for stale in sites.glob(f"{STAGING_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if time.time() - stale.lstat().st_mtime > STALE_STAGING_SECONDS:
+                shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=sites))
 
 
 def build_provider(kind: str, settings: Settings) -> DeployProvider:

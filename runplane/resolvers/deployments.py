@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from runplane.deployments import (
     ProviderResult,
     build_provider,
 )
-from runplane.deployments.base import PROVIDERS, DeployFile, freeze_files, sites_dir
+from runplane.deployments.base import PROVIDERS, DeployFile, freeze_files, sites_dir, staging_dir
 from runplane.errors import Conflict, InvalidInput, NotFound
 from runplane.models import Deployment, DeploymentEvent, Project
 from runplane.models.deployment import FINAL_STATUSES
@@ -128,7 +127,7 @@ async def _publish(
 ) -> Deployment:
     site_name = clean_text(name, "name", max_length=100, required=False) or project.name
     provider = build_provider(kind, ctx.settings)  # 503 before anything is written when it is not configured
-    staging = _staging_dir(ctx)
+    staging = await asyncio.to_thread(staging_dir, sites_dir(ctx.settings))
     try:
         sandbox, parts, folder = await _source_folder(ctx, project, source_dir)
         files = await asyncio.to_thread(_freeze, ctx, sandbox, parts, staging / "copy", folder)
@@ -150,13 +149,6 @@ async def _publish(
     finally:
         await provider.aclose()
         await asyncio.to_thread(shutil.rmtree, staging, True)
-
-
-def _staging_dir(ctx: RequestContext) -> Path:
-    """A directory of the server's (0700, beside the published sites) for the frozen copy of one deploy."""
-    sites = sites_dir(ctx.settings)
-    sites.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".freeze-", dir=sites))
 
 
 def _freeze(ctx: RequestContext, sandbox: Any, parts: tuple[str, ...], dest: Path, folder: str) -> list[DeployFile]:
