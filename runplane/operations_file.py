@@ -124,12 +124,10 @@ class OperationsFile:
     def _load(self, stamp: tuple[int, int]) -> None:
         try:
             documents = read_operations(self.path)
-        except (OSError, ValueError) as exc:  # keep what was loaded: a half-edited file must not open the gate
+            canonical = {key for text in documents.values() for key in canonical_operations(parse(text))}
+        except (OSError, ValueError, GraphQLError) as exc:  # keep what was loaded; a broken file opens nothing
             log.error("cannot read %s: %s", self.path, exc)
             return
-        canonical: set[str] = set()
-        for document in documents.values():
-            canonical.update(canonical_operations(parse(document, no_location=True)))
         self._documents, self._canonical, self._stamp = documents, canonical, stamp
 
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from graphql import parse, print_ast
 
+from runplane.operations_file import OperationsFile, write_operations
 from tests.spawned import Process, base_env, runplane_command, spawn_server
 from tests.streams.helpers import graphql_socket, next_message
 from tests.support import UserHandle, register_user
@@ -149,3 +150,15 @@ def test_operations_that_do_not_validate_are_not_registered(tmp_path: Path) -> N
     (tmp_path / "broken.json").write_text("[1, 2]")
     done = register(operations, tmp_path / "broken.json", data_dir=tmp_path)
     assert done.returncode == 1 and "manifest" in done.stderr, done.stderr
+
+
+def test_a_broken_operations_file_keeps_what_was_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("runplane.operations_file.RELOAD_SECONDS", 0.0)
+    path = tmp_path / "operations.json"
+    registry = OperationsFile(path)
+    assert registry.document(sha256(PROJECTS)) is None  # no file: nothing is registered
+    write_operations(path, {sha256(PROJECTS): PROJECTS})
+    assert registry.document(sha256(PROJECTS)) == PROJECTS
+    for broken in ("{not json", '{"version": 1, "operations": {"x": "query {"}}', "[]"):
+        path.write_text(broken + " " * len(broken))  # another size: seen as a change
+        assert registry.document(sha256(PROJECTS)) == PROJECTS and not registry.lists("query {")
