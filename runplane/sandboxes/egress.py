@@ -1,5 +1,9 @@
 """The egress guard: sandbox commands may reach the internet, never this host's own services.
 
+Where sandboxes get a network namespace of their own (netns.py, as root by default) they cannot address this
+host at all and reach the internet only through the egress proxy (egress_proxy.py); these rules then remain as
+defence in depth, and are what fences sandboxes where namespaces are switched off.
+
 With the network on (RUNPLANE_SANDBOX_NETWORK, the default) commands share the host's network
 namespace, so without this guard they could connect to everything listening on loopback or on
 the host's addresses: PostgreSQL (trust auth on 127.0.0.1 is common), Redis, the runplane API,

@@ -70,7 +70,8 @@ class SandboxNetworks:
         self.reason = netns.available()  # "" when namespaces can be made
         self.policy = policy or EgressPolicy()
         self.sockets: netns.NamespaceSockets | None = None
-        self._proxies: dict[str, asyncio.Server] = {}  # this process's egress listener per sandbox
+        # This process's egress listener per sandbox, with the inode of the namespace it listens in.
+        self._proxies: dict[str, tuple[int, asyncio.Server]] = {}
         self._logged = False
 
     @property
@@ -94,24 +95,34 @@ class SandboxNetworks:
     async def _ensure_proxy(self, sandbox_id: str, path: Path) -> str | None:
         """This process's egress listener inside the namespace ("127.0.0.1:3128"), None when it cannot bind
         (only a sandbox that took the port itself first can cause that: it then has no way out)."""
+        identity = os.stat(path).st_ino  # the namespace's own inode: another process may have made it anew
+        current = self._proxies.get(sandbox_id)
+        if current is not None and current[0] != identity:
+            current[1].close()  # its listener sits in the namespace of a sandbox destroyed since
+            del self._proxies[sandbox_id]
         if sandbox_id not in self._proxies:
-            sock = await self.socket_maker().open_socket(path)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # the other runplane processes
-                sock.bind(("127.0.0.1", egress_proxy.PORT))
-                sock.listen(128)
-            except OSError as exc:
-                sock.close()
-                log.warning("sandbox %s: no egress proxy (port %d taken: %s)", sandbox_id, egress_proxy.PORT, exc)
+            server = await self._listen(sandbox_id, path)
+            if server is None:
                 return None
-            handle = egress_proxy.EgressProxy(self.policy, sandbox_id).handle
-            server = await asyncio.start_server(handle, sock=sock, limit=egress_proxy.BUFFER)
             if sandbox_id in self._proxies:  # a concurrent ensure() of this process won
                 server.close()
             else:
-                self._proxies[sandbox_id] = server
+                self._proxies[sandbox_id] = (identity, server)
         return f"127.0.0.1:{egress_proxy.PORT}"
+
+    async def _listen(self, sandbox_id: str, path: Path) -> asyncio.Server | None:
+        sock = await self.socket_maker().open_socket(path)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # the other runplane processes
+            sock.bind(("127.0.0.1", egress_proxy.PORT))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            log.warning("sandbox %s: no egress proxy (port %d taken: %s)", sandbox_id, egress_proxy.PORT, exc)
+            return None
+        handle = egress_proxy.EgressProxy(self.policy, sandbox_id).handle
+        return await asyncio.start_server(handle, sock=sock, limit=egress_proxy.BUFFER)
 
     def _create_locked(self, path: Path) -> None:
         self.dir.mkdir(mode=0o700, exist_ok=True)
@@ -120,8 +131,8 @@ class SandboxNetworks:
                 netns.create(path)
 
     async def remove(self, sandbox_id: str) -> None:
-        if (server := self._proxies.pop(sandbox_id, None)) is not None:
-            server.close()
+        if (proxy := self._proxies.pop(sandbox_id, None)) is not None:
+            proxy[1].close()
         if self.enabled:
             path = self.path(sandbox_id)
             await asyncio.to_thread(netns.remove, path)
@@ -133,7 +144,7 @@ class SandboxNetworks:
         return self.sockets
 
     def close(self) -> None:
-        for server in self._proxies.values():
+        for _, server in self._proxies.values():
             server.close()
         self._proxies.clear()
         if self.sockets is not None:

@@ -23,6 +23,7 @@ from runplane.sandboxes import egress_policy as egress_policy_module
 from runplane.sandboxes.egress import EgressGuard, GuardedSandboxBackend, egress_policy
 from runplane.sandboxes.egress_policy import EgressDenied, EgressPolicy
 from runplane.sandboxes.egress_proxy import EgressProxy
+from runplane.sandboxes.networks import SandboxNetworks
 from tests.sandboxes.conftest import TEST_UIDS
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces are made as root")
@@ -275,3 +276,22 @@ def test_policy_refuses_this_hosts_own_addresses(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(EgressDenied, match="this host"):
         EgressPolicy().check_address(ipaddress.ip_address("8.8.8.8"))
     EgressPolicy().check_address(ipaddress.ip_address("8.8.4.4"))
+
+
+@needs_root
+async def test_a_sandbox_made_anew_by_another_process_gets_this_processs_proxy(base_dir: Path) -> None:
+    """Process B destroys a sandbox and makes it again (a new namespace); process A, whose listener sat in the old
+    namespace, must listen in the new one rather than believe it still serves it."""
+    first, second = SandboxNetworks(base_dir), SandboxNetworks(base_dir, EgressPolicy(enabled=False))
+    try:
+        old = await first.ensure("again")
+        assert old is not None and old.proxy is not None
+        await second.remove("again")
+        assert await second.ensure("again") is not None  # B serves no proxy: only A's listener can answer
+        new = await first.ensure("again")
+        assert new is not None and new.proxy is not None
+        (await first.socket_maker().connect(new.path, 3128)).close()
+    finally:
+        await first.remove("again")
+        first.close()
+        second.close()
