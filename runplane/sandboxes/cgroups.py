@@ -212,7 +212,7 @@ class CommandGroup:
             return
         if (self.kill_dir / "cgroup.kill").exists():
             _write(self.kill_dir / "cgroup.kill", "1")
-        deadline = time.monotonic() + 5
+        deadline, pause = time.monotonic() + 5, 0.0005
         while time.monotonic() < deadline:
             pids = [int(p) for p in (self.kill_dir / "cgroup.procs").read_text().split()]
             if not pids:
@@ -220,19 +220,22 @@ class CommandGroup:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.01)
+            time.sleep(pause)  # dying takes a moment: short waits first, a command's latency depends on it
+            pause = min(pause * 2, 0.02)
         _rmdir(self.kill_dir)
 
 
 def _rmdir(directory: Path) -> None:
-    for _ in range(50):  # a killed process leaves its cgroup a moment after dying
+    pause = 0.0005
+    for _ in range(60):  # a killed process leaves its cgroup a moment after dying
         try:
             directory.rmdir()
             return
         except FileNotFoundError:
             return
         except OSError:
-            time.sleep(0.02)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
     log.warning("cgroup %s could not be removed (processes left in it)", directory)
 
 

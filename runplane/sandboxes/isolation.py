@@ -59,6 +59,7 @@ class LaunchSpec:
     isolated: bool = False
     netns: str | None = None  # the sandbox's network namespace (sandboxes/netns.py), entered before the uid drop
     group: CommandGroup | None = None  # the command's own cgroup (sandboxes/cgroups.py), joined before the uid drop
+    disk_used: int = 0  # the workspace's usage when it was launched (the disk quota's watch starts from it)
 
 
 def shell_argv(command: str) -> list[str]:

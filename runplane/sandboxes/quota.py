@@ -44,12 +44,11 @@ async def measure(root: Path) -> int:
     return await asyncio.to_thread(usage, root)
 
 
-def watch(root: Path, quota: int, interval: float = WATCH_INTERVAL) -> Callable[[], Awaitable[None]]:
-    """A coroutine function that returns once the workspace is over `quota` and has grown since the start
-    (a workspace already over it stays usable for cleaning up: `rm` is never killed)."""
+def watch(root: Path, quota: int, start: int, interval: float = WATCH_INTERVAL) -> Callable[[], Awaitable[None]]:
+    """A coroutine function that returns once the workspace is over `quota` and has grown since `start` (its
+    usage when the command started: a workspace already over it stays usable for cleaning up with `rm`)."""
 
     async def run() -> None:
-        start = await measure(root)
         while True:
             await asyncio.sleep(interval)
             now = await measure(root)

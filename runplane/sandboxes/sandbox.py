@@ -148,13 +148,13 @@ class Sandbox:
         spec = await self._launch_spec(command, cwd, env, None, self.limits.cpu_seconds)
         try:
             return await run_bounded(
-                spec, wall_time=wall, max_output=self.limits.max_output_bytes, watch=self._quota_watch()
+                spec, wall_time=wall, max_output=self.limits.max_output_bytes, watch=self._quota_watch(spec)
             )
         finally:
             self.touch()
 
-    def _quota_watch(self) -> Watch:
-        return quota.watch(self.workspace, self.limits.disk_bytes)
+    def _quota_watch(self, spec: LaunchSpec) -> Watch:
+        return quota.watch(self.workspace, self.limits.disk_bytes, spec.disk_used)
 
     def _wall_time(self, timeout: float | None) -> float:
         if timeout is None:
@@ -169,7 +169,8 @@ class Sandbox:
         argv = shell_argv(command)
         cwd_parts = await asyncio.to_thread(self._existing_dir, cwd)
         # No one file may pass the disk quota: what is left of it bounds the file size (0 when over it).
-        left = max(0, self.limits.disk_bytes - await quota.measure(self.workspace))
+        used = await quota.measure(self.workspace)
+        left = max(0, self.limits.disk_bytes - used)
         rlimits = rlimits_for(self.limits, cpu_seconds=cpu_seconds, file_bytes=min(self.limits.max_file_bytes, left))
         isolation = await self._backend.isolation()
         if isolation.bwrap is None:
@@ -196,6 +197,7 @@ class Sandbox:
             isolated=isolation.bwrap is not None,
             netns=netns,
             group=group,
+            disk_used=used,
         )
 
     def _existing_dir(self, cwd: str) -> tuple[str, ...]:
@@ -222,7 +224,7 @@ class Sandbox:
             spec = await self._launch_spec(command, cwd, env, port, self.limits.session_cpu_seconds)
             buffer = OutputBuffer(self.limits.max_output_bytes)
             proc = await spawn(spec, buffer.append)
-            session = Session(name, command, proc, buffer, port, timeout, self._quota_watch())
+            session = Session(name, command, proc, buffer, port, timeout, self._quota_watch(spec))
             self._sessions[name] = session
             if port is not None and port in self._ports:  # allocated here: free it at the end
                 session.task.add_done_callback(lambda _: self._release_port(port))
