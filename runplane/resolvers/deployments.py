@@ -26,7 +26,7 @@ from runplane.deployments.base import PROVIDERS, DeployFile, freeze_files, sites
 from runplane.errors import Conflict, InvalidInput, NotFound
 from runplane.models import Deployment, DeploymentEvent, Project
 from runplane.models.deployment import FINAL_STATUSES
-from runplane.origins import untrusted_base_url
+from runplane.origins import public_site_url
 from runplane.resolvers import billing
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.projects import owned_project
@@ -95,13 +95,11 @@ async def history(deployment: Deployment) -> list[DeploymentEvent]:
 
 
 def public_url(ctx: RequestContext, deployment: Deployment, base_url: str | None) -> str | None:
-    """Local sites are stored as a path: made absolute with sites_base_url or the untrusted origin (runplane/origins.py)
-    of the request's host."""
+    """Local sites are stored as a path: made absolute on the untrusted origin (runplane/origins.py), or their own
+    host when RUNPLANE_SITES_BASE_URL names one per site."""
     url = deployment.url
     if url and url.startswith("/"):
-        settings = ctx.settings
-        untrusted = untrusted_base_url(settings, base_url) if base_url else settings.untrusted_base_url
-        return (settings.sites_base_url or untrusted or "").rstrip("/") + url
+        return public_site_url(ctx.settings, url, base_url)
     return url
 
 

@@ -15,6 +15,7 @@ import shutil
 import socket
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,12 +26,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from runplane.config import DEFAULT_UNTRUSTED_CSP, Settings
-from runplane.origins import UntrustedOriginMiddleware
-from tests.spawned import base_env, runplane_command, spawn, wait_healthy
+from runplane.origins import SiteHosts, UntrustedOriginMiddleware, public_site_url
+from tests.spawned import base_env, runplane_command, spawn, spawn_server, wait_healthy
 from tests.support import LiveServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN_JS = ROOT / "tests" / "js" / "untrusted_origin.mjs"
+SITE_STORAGE_JS = ROOT / "tests" / "js" / "site_storage.mjs"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 ATTACK_PAGE = b"""<!doctype html><html><body><h1>a tenant's site</h1><script>
@@ -47,6 +49,24 @@ frame.onload = async () => {
 };
 document.body.appendChild(frame);
 </script></body></html>"""
+
+
+async def run_node(script: Path, *args: str) -> dict[str, Any]:
+    """A tests/js script driving headless Chromium (playwright-core); its last output line is JSON."""
+    assert shutil.which("node"), "node is needed for playwright-core"
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(script),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "CHROMIUM": CHROMIUM},
+        cwd=str(ROOT),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 180)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
 
 
 def publish(server: LiveServer, files: dict[str, bytes]) -> str:
@@ -99,22 +119,8 @@ async def test_websockets_cross_neither_way(server: LiveServer) -> None:
     reason="needs Chromium (apt-get install chromium); CI installs it",
 )
 async def test_a_published_page_cannot_read_the_api_origins_storage_in_chromium(server: LiveServer) -> None:
-    assert shutil.which("node"), "node is needed for playwright-core"
     site_id = publish(server, {"index.html": ATTACK_PAGE})
-    site = f"{server.untrusted_url}/sites/{site_id}/"
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        str(ORIGIN_JS),
-        server.base_url,
-        site,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "CHROMIUM": CHROMIUM},
-        cwd=str(ROOT),
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 180)
-    assert proc.returncode == 0, err.decode()[-3000:]
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result = await run_node(ORIGIN_JS, server.base_url, f"{server.untrusted_url}/sites/{site_id}/")
     assert "error" not in result, result
     # GraphiQL held the typed token (the pane shows it) but wrote it nowhere.
     assert "TYPED-TOKEN-3b7" in result["headersPane"]
@@ -175,3 +181,55 @@ async def test_opting_out_serves_them_on_the_api_origin_with_the_same_headers() 
         assert site.text == "page" and site.headers["x-content-type-options"] == "nosniff"
         assert site.headers["content-security-policy"] == DEFAULT_UNTRUSTED_CSP
         assert "content-security-policy" not in (await http.get("/api/x")).headers
+
+
+def publish_in(sites: Path, files: dict[str, bytes]) -> str:
+    site_id = str(uuid.uuid4())
+    for name, data in files.items():
+        (sites / site_id / name).parent.mkdir(parents=True, exist_ok=True)
+        (sites / site_id / name).write_bytes(data)
+    return site_id
+
+
+def test_site_urls_follow_the_host_template() -> None:
+    site_id = str(uuid.uuid4())
+    stored = f"/sites/{site_id}/"
+    hosts = Settings(sites_base_url="https://{id}.sites.example.com", untrusted_port=8001)
+    assert public_site_url(hosts, stored, "http://api.example.com") == f"https://{site_id}.sites.example.com/"
+    shared = Settings(untrusted_port=8001)
+    assert public_site_url(shared, stored, "http://api.example.com:8000") == f"http://api.example.com:8001{stored}"
+    fixed = Settings(sites_base_url="https://usercontent.example.com/", untrusted_port=8001)
+    assert public_site_url(fixed, stored, None) == f"https://usercontent.example.com{stored}"
+    path_template = Settings(sites_base_url="https://example.com/{id}")  # {id} outside the host name: not a template
+    assert SiteHosts(path_template.sites_base_url).template is None
+
+
+async def test_each_site_on_a_host_of_its_own(tmp_path: Path) -> None:
+    """RUNPLANE_SITES_BASE_URL=http://{id}.localhost:<port>: every site its own origin; absolute paths work."""
+    port = free_port()
+    settings = {"UNTRUSTED_PORT": port, "SITES_BASE_URL": f"http://{{id}}.localhost:{port}"}
+    async with spawn_server(tmp_path, settings, health="live") as proc:
+        a = publish_in(tmp_path / "sites", {"index.html": b"<p>site A</p>", "assets/app.js": b"a()"})
+        b = publish_in(tmp_path / "sites", {"index.html": b"<p>site B</p>"})
+        untrusted = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(timeout=10) as http:
+            host_a = {"host": f"{a}.localhost:{port}"}
+            page = await http.get(f"{untrusted}/", headers=host_a)
+            assert page.text == "<p>site A</p>" and page.headers["content-security-policy"] == DEFAULT_UNTRUSTED_CSP
+            assert (await http.get(f"{untrusted}/assets/app.js", headers=host_a)).text == "a()"  # absolute path
+            # From A's host, nothing of another site (nor the API) is reachable.
+            assert (await http.get(f"{untrusted}/sites/{b}/index.html", headers=host_a)).status_code == 404
+            assert (await http.get(f"{untrusted}/api/health/live", headers=host_a)).status_code == 404
+            # Path-based URLs, on the shared untrusted origin or the API's, send the browser to the site's host.
+            for base in (untrusted, proc.base_url):
+                moved = await http.get(f"{base}/sites/{a}/assets/app.js?v=1")
+                assert moved.status_code == 308
+                assert moved.headers["location"] == f"http://{a}.localhost:{port}/assets/app.js?v=1"
+        if not Path(CHROMIUM).exists() and os.environ.get("CI") != "true":
+            return  # the rest needs Chromium (CI installs it)
+        result = await run_node(SITE_STORAGE_JS, f"http://{a}.localhost:{port}/", f"http://{b}.localhost:{port}/")
+        assert "error" not in result, result
+        assert result["aText"] == "site A" and result["bText"] == "site B"
+        assert "A-SECRET-5e2" in result["aStorage"] and "A-COOKIE-5e2" in result["aStorage"]  # storage works on A
+        assert "A-SECRET" not in result["bStorage"] and "A-COOKIE" not in result["bStorage"], result
+        assert result["aOrigin"] != result["bOrigin"]
