@@ -101,10 +101,12 @@ class ArqDispatcher:
         await self.submit(run_id)
         return True
 
-    async def queued_run_ids(self) -> list[uuid.UUID]:
-        """The runs of every job in arq's queue (waiting, or taken by a worker that has not finished it)."""
+    async def queued_run_ids(self, limit: int | None = None) -> list[uuid.UUID]:
+        """The runs of the jobs in arq's queue, oldest first (waiting, or taken by a worker that has not
+        finished them); the first `limit` of them when given."""
         pool = await self._connection()
-        return [run for raw in await pool.zrange(ARQ_QUEUE, 0, -1) if (run := run_of_job(raw)) is not None]
+        raws = await pool.zrange(ARQ_QUEUE, 0, -1 if limit is None else limit - 1)
+        return [run for raw in raws if (run := run_of_job(raw)) is not None]
 
     async def forget(self, run_ids: list[uuid.UUID]) -> None:
         """Remove every trace of the runs' jobs from arq (the runs ended, or their job is pushed again)."""

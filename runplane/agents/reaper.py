@@ -97,7 +97,8 @@ async def requeue_lost(services: Services, queue: ArqDispatcher) -> int:
 
 
 async def forget_ended_jobs(queue: ArqDispatcher) -> int:
-    queued = await queue.queued_run_ids()
+    """Jobs whose runs ended or are gone are dropped from arq (a few thousand looked at per pass)."""
+    queued = await queue.queued_run_ids(limit=BATCH * 10)
     if not queued:
         return 0
     ended = await AgentRun.filter(id__in=queued, status__in=TERMINAL_STATUSES).values_list("id", flat=True)
