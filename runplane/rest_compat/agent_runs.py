@@ -15,23 +15,22 @@ from runplane.events.types import RunEvent
 from runplane.models import AgentRun
 from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.resolvers import agent_runs as ops
-from runplane.rest_compat.common import iso, json_body, ok, public_context, query_int, user_context
+from runplane.rest_compat.agent_requests import AgentInitiate, AgentStart, EventsQuery
+from runplane.rest_compat.bodies import Page, parse_body, parse_query, validated
+from runplane.rest_compat.common import iso, ok, public_context, user_context
 from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.projects import project_json
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.run_messages import MessageEncoder
 from runplane.rest_compat.schemas import (
-    AGENT_INITIATE,
     AGENT_INITIATED,
     AGENT_RUN,
     AGENT_RUN_LIST,
-    AGENT_START,
     AGENT_STARTED,
     AGENT_STATUS,
     EVENT_LIST,
     EVENT_STREAM,
     MODEL_LIST,
-    PAGE_QUERY,
 )
 from runplane.rest_compat.sse import FrameEncoder, ShapeEncoder, event_stream_response
 from runplane.rest_compat.threads import thread_json
@@ -104,7 +103,7 @@ async def models_available(request: Request) -> Response:
     "/thread/{thread_id}/agent/start",
     "Start an agent run on a thread",
     tag=TAG,
-    body=AGENT_START,
+    body=AgentStart,
     response=AGENT_STARTED,
     errors=RUN_START_ERRORS,
 )
@@ -113,13 +112,13 @@ async def start(request: Request) -> Response:
     web app does). The web app's other options (enable_thinking, reasoning_effort, stream, app_type) are accepted
     and have no effect."""
     ctx = await user_context(request)
-    body = await json_body(request, required=False)
+    body = await parse_body(request, AgentStart, required=False)
     run = await ops.start_run(
         ctx,
         thread_id=request.path_params["thread_id"],
-        prompt=body.get("prompt"),
-        model=body.get("model") or body.get("model_name"),
-        idempotency_key=body.get("idempotency_key") or request.headers.get("idempotency-key"),
+        prompt=body.prompt,
+        model=body.model or body.model_name,
+        idempotency_key=body.idempotency_key or request.headers.get("idempotency-key"),
     )
     return ok({"agent_run_id": str(run.id), "status": run.status})
 
@@ -226,19 +225,12 @@ async def status(request: Request) -> Response:
     "Poll a run's events after a sequence number",
     tag=TAG,
     response=EVENT_LIST,
-    query=[
-        {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-    ],
+    query=[EventsQuery],
 )
 async def events(request: Request) -> Response:
     ctx = await user_context(request)
-    found = await ops.list_events(
-        ctx,
-        run_id=request.path_params["agent_run_id"],
-        after=request.query_params.get("after", "0"),
-        limit=query_int(request, "limit", 1000, minimum=1, maximum=1000),
-    )
+    query = parse_query(request, EventsQuery)
+    found = await ops.list_events(ctx, run_id=request.path_params["agent_run_id"], after=query.after, limit=query.limit)
     return ok({"events": [event_json(e) for e in found], "last_sequence": found[-1].seq if found else None})
 
 
@@ -248,15 +240,13 @@ async def events(request: Request) -> Response:
     "List all runs for a thread",
     tag=TAG,
     response=AGENT_RUN_LIST,
-    query=PAGE_QUERY,
+    query=[Page],
 )
 async def thread_runs(request: Request) -> Response:
     ctx = await user_context(request)
+    query = parse_query(request, Page)
     page = await ops.list_runs(
-        ctx,
-        thread_id=request.path_params["thread_id"],
-        first=query_int(request, "limit", 20, minimum=1, maximum=100),
-        after=request.query_params.get("cursor"),
+        ctx, thread_id=request.path_params["thread_id"], first=query.limit or 20, after=query.cursor
     )
     return ok(
         {
@@ -271,7 +261,7 @@ async def thread_runs(request: Request) -> Response:
     "/agent/initiate",
     "Create project + thread + start agent in one call",
     tag=TAG,
-    body=AGENT_INITIATE,
+    body=AgentInitiate,
     response=AGENT_INITIATED,
     errors=RUN_START_ERRORS,
 )
@@ -283,10 +273,10 @@ async def initiate(request: Request) -> Response:
     body, attachments = await _initiate_body(request)
     project, thread, run = await ops.initiate_agent(
         ctx,
-        prompt=body.get("prompt"),
-        name=body.get("name") or body.get("project_name"),
-        model=body.get("model") or body.get("model_name"),
-        idempotency_key=body.get("idempotency_key") or request.headers.get("idempotency-key"),
+        prompt=body.prompt,
+        name=body.name,
+        model=body.model or body.model_name,
+        idempotency_key=body.idempotency_key or request.headers.get("idempotency-key"),
         attachments=attachments,
     )
     return ok(
@@ -304,9 +294,9 @@ async def initiate(request: Request) -> Response:
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-async def _initiate_body(request: Request) -> tuple[dict[str, Any], list[ops.Attachment]]:
+async def _initiate_body(request: Request) -> tuple[AgentInitiate, list[ops.Attachment]]:
     if not request.headers.get("content-type", "").startswith(FORM_TYPES):
-        return await json_body(request), []
+        return await parse_body(request, AgentInitiate), []
     try:
         form = await request.form(max_files=ops.MAX_ATTACHMENTS, max_fields=50)
     except HTTPException as exc:
@@ -320,4 +310,4 @@ async def _initiate_body(request: Request) -> tuple[dict[str, Any], list[ops.Att
         ]
     finally:
         await form.close()
-    return fields, attachments
+    return validated(AgentInitiate, fields, strict=False), attachments

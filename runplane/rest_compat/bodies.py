@@ -69,9 +69,10 @@ def parse_query(request: Request, model: type[M]) -> M:
     return validated(model, {name: value for name, value in request.query_params.items() if value != ""})
 
 
-def validated(model: type[M], data: object) -> M:
+def validated(model: type[M], data: object, *, strict: bool | None = None) -> M:
+    """`strict=False` for form fields, which are all text."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=strict)
     except ValidationError as error:
         problem = error.errors(include_url=False)[0]
         field = ".".join(str(part) for part in problem["loc"])

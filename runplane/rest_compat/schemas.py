@@ -109,23 +109,7 @@ DEEP_HEALTH = obj(
     components={"type": "object"},
 )
 
-PAGE_QUERY = [
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-    {"name": "cursor", "in": "query", "schema": STR},
-]
 
-# Options Cheatcode's web app sends that have no effect here (the agent and its model decide).
-WEB_APP_OPTIONS: dict[str, Any] = dict(
-    enable_thinking=BOOL, reasoning_effort=STR, stream=BOOL, app_type={"type": "string", "enum": ["web", "mobile"]}
-)
-AGENT_START = obj(
-    [],
-    prompt={"type": "string", "maxLength": 100000, "description": "Default: the thread's last user message"},
-    model=STR,
-    model_name=STR,
-    idempotency_key={"type": "string", "maxLength": 200},
-    **WEB_APP_OPTIONS,
-)
 AGENT_STARTED = obj(["agent_run_id", "status"], agent_run_id=UUID, status=STR)
 AGENT_STATUS = obj(
     ["agent_run_id", "status"],
@@ -200,20 +184,6 @@ def sse_event(description: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 EVENT_STREAM = sse_event("SSE: `id: <seq>`, `event: message`, `data: <RunEvent JSON>`; `: ping` every 15 s", RUN_EVENT)
-AGENT_INITIATE = obj(
-    ["prompt"],
-    prompt={"type": "string", "minLength": 1, "maxLength": 100000},
-    name=STR,
-    model=STR,
-    model_name=STR,
-    idempotency_key=STR,
-    files={
-        "type": "array",
-        "items": {"type": "string", "format": "binary"},
-        "description": "multipart only: images, written to the project's sandbox and named in the prompt",
-    },
-    **WEB_APP_OPTIONS,
-)
 AGENT_INITIATED = obj(
     ["project_id", "thread_id", "agent_run_id", "status"],
     project_id=UUID,

@@ -1,0 +1,63 @@
+"""REST request models (runplane/rest_compat/bodies.py): the document's limits are the resolvers', and the
+parser enforces exactly what the document says, for JSON and for the multipart form of /agent/initiate."""
+
+from __future__ import annotations
+
+import httpx
+
+from runplane.resolvers import agent_runs, projects, threads
+from runplane.rest_compat import api
+from runplane.rest_compat.openapi import build_openapi
+from tests.support import UserHandle
+
+DOCUMENT = build_openapi(api)
+
+
+def body_property(path: str, name: str) -> dict[str, object]:
+    schema = DOCUMENT["paths"]["/api" + path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    prop: dict[str, object] = schema["properties"][name]
+    return prop.get("anyOf", [prop])[0]  # type: ignore[return-value]
+
+
+def test_documented_limits_are_the_resolvers() -> None:
+    assert body_property("/agent/initiate", "idempotency_key")["maxLength"] == agent_runs.MAX_IDEMPOTENCY_KEY
+    assert body_property("/thread/{thread_id}/agent/start", "idempotency_key")["maxLength"] == 200
+    assert body_property("/agent/initiate", "prompt")["maxLength"] == agent_runs.MAX_PROMPT
+    assert body_property("/projects", "name")["maxLength"] == projects.MAX_NAME
+    assert body_property("/threads", "title")["maxLength"] == threads.MAX_TITLE
+    messages = DOCUMENT["paths"]["/api/thread/{thread_id}/messages"]["get"]["parameters"]
+    assert next(p for p in messages if p["name"] == "limit")["schema"]["maximum"] == 1000  # what it serves
+
+
+async def test_an_idempotency_key_over_the_limit_is_refused_as_json_and_as_a_form(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
+    key = "k" * (agent_runs.MAX_IDEMPOTENCY_KEY + 1)
+    as_json = await client.post(
+        "/api/agent/initiate", json={"prompt": "hi", "idempotency_key": key}, headers=alice.headers
+    )
+    as_form = await client.post(
+        "/api/agent/initiate", data={"prompt": "hi", "idempotency_key": key}, files={}, headers=alice.headers
+    )
+    for response in (as_json, as_form):
+        assert response.status_code == 422 and response.json()["field"] == "idempotency_key", response.text
+
+
+async def test_json_types_are_exact_and_unknown_fields_ignored(client: httpx.AsyncClient, alice: UserHandle) -> None:
+    wrong = await client.post("/api/projects", json={"name": 5}, headers=alice.headers)
+    assert wrong.status_code == 422 and wrong.json()["field"] == "name"
+    extra = await client.post("/api/projects", json={"name": "p", "colour": "blue"}, headers=alice.headers)
+    assert extra.status_code == 201, extra.text
+    surrogate = await client.post(
+        "/api/projects", content=b'{"name": "\\ud800"}', headers={**alice.headers, "content-type": "application/json"}
+    )
+    assert surrogate.status_code == 422
+
+
+async def test_query_models_refuse_out_of_range_and_non_ascii_values(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
+    for params in ({"limit": "0"}, {"limit": "101"}, {"limit": "１"}, {"limit": "abc"}):
+        response = await client.get("/api/projects", params=params, headers=alice.headers)
+        assert response.status_code == 422 and response.json()["field"] == "limit", (params, response.text)
+    assert (await client.get("/api/projects", params={"limit": ""}, headers=alice.headers)).status_code == 200
