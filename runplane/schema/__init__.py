@@ -24,6 +24,7 @@ from runplane.schema.errors import ERROR_TYPES, DomainErrors, shape_errors
 from runplane.schema.limits import LimitedValidation, Limits
 from runplane.schema.projects import ProjectMutations, ProjectQueries
 from runplane.schema.sandboxes import SandboxMutations, SandboxQueries, SandboxSubscriptions
+from runplane.schema.scalars import SCALAR_OVERRIDES
 from runplane.schema.threads import ThreadMutations, ThreadQueries
 
 
@@ -124,6 +125,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         types=list(ERROR_TYPES),
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
+        scalar_overrides=SCALAR_OVERRIDES,
         # Queries try a plan compiled per document first and fall back to graphql-core (schema/compiled.py).
         # The executor class sits inside Strawberry's execution: parse, validation, limits, per-operation
         # loaders and error shaping run around it unchanged.

@@ -7,16 +7,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
 from runplane import models
-from runplane.events.log import event_time
-from runplane.events.types import RunEvent as BusEvent
 from runplane.resolvers import agent_runs as ops
 from runplane.schema.common import Connection, Node
 from runplane.schema.connections import RowBacked, connection_from_page, row_fields
 from runplane.schema.context import loaders, rctx
-from runplane.schema.enums import RunEventType, RunStatus
+from runplane.schema.enums import RunStatus
 from runplane.schema.errors import (
     ConflictError,
     ForbiddenError,
@@ -28,6 +25,7 @@ from runplane.schema.errors import (
 )
 from runplane.schema.ids import from_global_id, to_global_id
 from runplane.schema.loaders import DEFAULT_LAST_EVENTS, last_events_key, prefetch_below, resolved
+from runplane.schema.run_events import RunEvent
 
 if TYPE_CHECKING:  # names of the lazy annotations below (strawberry.lazy resolves them at schema build)
     from runplane.schema.projects import Project
@@ -39,39 +37,6 @@ class TokenUsage:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-
-
-@strawberry.type
-class RunEvent(RowBacked):
-    sequence: int
-    type: RunEventType
-    created_at: str
-    payload: JSON
-    _row: strawberry.Private[models.RunEventRecord | None]
-
-    @classmethod
-    def from_event(cls, event: BusEvent) -> "RunEvent":
-        return cls(
-            sequence=event.seq,
-            type=RunEventType(event.type),
-            created_at=event.created_at,
-            payload=JSON(event.payload),
-            _row=None,
-        )
-
-    @classmethod
-    def from_record(cls, record: models.RunEventRecord) -> "RunEvent":
-        """From the log's row, each field converted only if selected (lastEvents lists hundreds)."""
-        return cls.lazy(record)
-
-
-row_fields(
-    RunEvent,
-    sequence=lambda row: row.seq,
-    type=lambda row: row.type,
-    created_at=event_time,
-    payload=lambda row: dict(row.payload),
-)
 
 
 @strawberry.type

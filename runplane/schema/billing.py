@@ -378,9 +378,13 @@ class BillingQueries:
         description="Token usage per UTC day between two dates (YYYY-MM-DD, at most 366 days; default the last 30)."
     )
     async def usage_history(
-        self, info: strawberry.Info, start_date: str | None = None, end_date: str | None = None
+        self, info: strawberry.Info, start_date: date | None = None, end_date: date | None = None
     ) -> UsageHistory:
-        history = await ops.usage_history(rctx(info), start_date=start_date, end_date=end_date)
+        history = await ops.usage_history(
+            rctx(info),
+            start_date=start_date.isoformat() if start_date else None,
+            end_date=end_date.isoformat() if end_date else None,
+        )
         return UsageHistory(
             start_date=history.start,
             end_date=history.end,

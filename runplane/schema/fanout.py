@@ -26,9 +26,11 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLSchema,
+    InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     OperationType,
+    SelectionSetNode,
     StringValueNode,
     VariableNode,
     execute,
@@ -43,13 +45,14 @@ from runplane.events.encoder import SharedEncoder
 from runplane.events.live import Framer, LiveGroups, Member
 from runplane.events.types import RunEvent as BusEvent
 from runplane.resolvers import agent_runs as ops
-from runplane.schema.agent_runs import RunEvent
 from runplane.schema.context import GraphQLContext
 from runplane.schema.errors import formatted_domain_error
 from runplane.schema.ids import from_global_id
+from runplane.schema.run_events import RunEvent
 from runplane.ws_protocol import DirectWrites, text_frame
 
 SCALAR_FIELDS = frozenset({"sequence", "type", "createdAt", "payload", "__typename"})
+TYPED_FIELDS = frozenset({"data"})  # RunEvent.data: the union of typed events, whose fields take no arguments
 MAX_QUERY_CHARS = 4000
 _payloads = SharedEncoder(max_entries=16384)
 _groups = LiveGroups()
@@ -126,7 +129,12 @@ def _flat_scalar_selection(field: FieldNode, max_aliases: int) -> bool:
         return False
     children = [c for c in field.selection_set.selections if isinstance(c, FieldNode)]
     if len(children) != len(field.selection_set.selections) or not all(
-        c.name.value in SCALAR_FIELDS and not c.arguments and not c.directives and c.selection_set is None
+        not c.arguments
+        and not c.directives
+        and (
+            (c.name.value in SCALAR_FIELDS and c.selection_set is None)
+            or (c.name.value in TYPED_FIELDS and _constant_selection(c.selection_set))
+        )
         for c in children
     ):
         return False
@@ -135,6 +143,21 @@ def _flat_scalar_selection(field: FieldNode, max_aliases: int) -> bool:
     # schema's limits (schema/limits.py) refuse it before graphql-core's quadratic overlap check runs.
     keys = [(child.alias or child.name).value for child in children]
     return aliases <= max_aliases and len(keys) == len(set(keys))
+
+
+def _constant_selection(selection_set: SelectionSetNode | None) -> bool:
+    """Fields and inline fragments without arguments or directives, all the way down: the same output for
+    every subscriber of an event. (Validation, run once per document, checks the rest.)"""
+    if selection_set is None:
+        return False
+    for selection in selection_set.selections:
+        if selection.directives or not isinstance(selection, (FieldNode, InlineFragmentNode)):
+            return False
+        if isinstance(selection, FieldNode) and selection.arguments:
+            return False
+        if selection.selection_set is not None and not _constant_selection(selection.selection_set):
+            return False
+    return True
 
 
 def _arguments(field: FieldNode, variables: dict[str, Any]) -> tuple[Any, Any] | None:

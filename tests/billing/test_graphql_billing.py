@@ -30,7 +30,7 @@ async def test_status_subscription_plans(client: httpx.AsyncClient, alice: UserH
 
 
 async def test_usage_history_and_its_validation(client: httpx.AsyncClient, alice: UserHandle) -> None:
-    query = "query($s: String, $e: String) { usageHistory(startDate: $s, endDate: $e) { startDate endDate days { date runs totalTokens } totals { runs date } } }"
+    query = "query($s: Date, $e: Date) { usageHistory(startDate: $s, endDate: $e) { startDate endDate days { date runs totalTokens } totals { runs date } } }"
     result = await gql(client, query, {"s": "2024-03-01", "e": "2024-03-03"}, user=alice)
     history = result["data"]["usageHistory"]
     assert [d["date"] for d in history["days"]] == ["2024-03-01", "2024-03-02", "2024-03-03"] and history["totals"][
