@@ -30,6 +30,7 @@ CONNECT_TIMEOUT = 15.0
 # Stream buffers: asyncio pauses reading at twice this; the 64 KiB default made bulk downloads 3x slower.
 BUFFER = 1024 * 1024
 MAX_CONNECTIONS = 128  # open proxied connections per sandbox and process; more wait
+Upstream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 _HOP = {b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive"}
 
 
@@ -49,17 +50,19 @@ class EgressProxy:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async with self._slots:
             try:
-                first = await asyncio.wait_for(reader.readexactly(1), HEAD_TIMEOUT)
-                if first == b"\x05":
-                    await self._socks5(reader, writer)
-                else:
-                    await self._http(first, reader, writer)
-            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+                async with asyncio.timeout(HEAD_TIMEOUT):  # the whole handshake: a silent client goes
+                    first = await reader.readexactly(1)
+                    upstream = await (
+                        self._socks5(reader, writer) if first == b"\x05" else self._http(first, reader, writer)
+                    )
+                if upstream is not None:
+                    await splice(reader, writer, *upstream)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
                 pass
             finally:
                 writer.close()  # (no wait_closed: after a splice the stream's protocol is no longer attached)
 
-    async def _dial(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _dial(self, host: str, port: int) -> Upstream:
         if not 0 < port < 65536:
             raise ProxyError(400, "bad port", 1)
         try:
@@ -76,8 +79,9 @@ class EgressProxy:
         raise ProxyError(502, f"cannot connect to {host}:{port}", 5)
 
     # -- HTTP ---------------------------------------------------------------------------------------------
-    async def _http(self, first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
+    async def _http(self, first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Upstream | None:
+        """The upstream once the request is accepted (and answered or forwarded), None when refused."""
+        head = first + await reader.readuntil(b"\r\n\r\n")
         if len(head) > HEAD_LIMIT:
             raise ValueError("head too large")
         line, *headers = head[:-4].split(b"\r\n")
@@ -87,27 +91,26 @@ class EgressProxy:
                 host, port = _split_authority(target.decode("ascii"), None)
                 upstream = await self._dial(host, port)
                 writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-                await splice(reader, writer, *upstream)
-                return
+                return upstream
             host, port, path = _absolute_http(target.decode("ascii"))
             upstream = await self._dial(host, port)
         except ProxyError as exc:
             await _refuse_http(writer, exc)
-            return
+            return None
         except (ValueError, UnicodeDecodeError):
             await _refuse_http(writer, ProxyError(400, "expected CONNECT or an absolute http:// URI", 1))
-            return
+            return None
         kept = [h for h in headers if h.split(b":", 1)[0].strip().lower() not in _HOP]
         request = b"\r\n".join([b" ".join((method, path, version)), *kept, b"Connection: close"]) + b"\r\n\r\n"
         upstream[1].write(request)
-        await splice(reader, writer, *upstream)
+        return upstream
 
     # -- SOCKS5 -------------------------------------------------------------------------------------------
-    async def _socks5(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _socks5(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Upstream | None:
         methods = await reader.readexactly((await reader.readexactly(1))[0])
         if 0 not in methods:
             writer.write(b"\x05\xff")  # only "no authentication" is offered
-            return
+            return None
         writer.write(b"\x05\x00")
         version, command, _, kind = await reader.readexactly(4)
         try:
@@ -118,9 +121,9 @@ class EgressProxy:
             upstream = await self._dial(host, port)
         except ProxyError as exc:
             writer.write(bytes((5, exc.socks_code, 0, 1)) + bytes(6))
-            return
+            return None
         writer.write(b"\x05\x00\x00\x01" + bytes(6))
-        await splice(reader, writer, *upstream)
+        return upstream
 
 
 async def _socks_host(reader: asyncio.StreamReader, kind: int) -> str:

@@ -7,6 +7,7 @@ fake on 127.0.0.2, allowed by allow_networks as a package mirror would be) answe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import ipaddress
 import os
@@ -20,6 +21,7 @@ import uvloop
 from runplane.config import Settings
 from runplane.sandboxes import Sandbox, SandboxLimits
 from runplane.sandboxes import egress_policy as egress_policy_module
+from runplane.sandboxes import egress_proxy as egress_proxy_module
 from runplane.sandboxes.egress import EgressGuard, GuardedSandboxBackend, egress_policy
 from runplane.sandboxes.egress_policy import EgressDenied, EgressPolicy
 from runplane.sandboxes.egress_proxy import EgressProxy
@@ -295,3 +297,34 @@ async def test_a_sandbox_made_anew_by_another_process_gets_this_processs_proxy(b
         await first.remove("again")
         first.close()
         second.close()
+
+
+async def test_hostile_handshakes_are_closed_without_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A head that never ends, a 2 MB head, a silent SOCKS client, garbage: each connection is closed (400 where
+    HTTP applies), nothing reaches the event loop's error handler, and the proxy still serves afterwards."""
+    monkeypatch.setattr(egress_proxy_module, "HEAD_TIMEOUT", 0.5)
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+    proxy = await asyncio.start_server(
+        EgressProxy(EgressPolicy(), "hostile").handle, "127.0.0.1", 0, limit=egress_proxy_module.BUFFER
+    )
+    address = proxy.sockets[0].getsockname()
+    attacks = [
+        b"GET http://a",
+        b"GET /" + b"x" * (2 * 1024 * 1024),
+        b"\x05",
+        b"\x05\x01\x00\x05\x01",
+        b"\x16\x03\x01\r\n\r\n",
+    ]
+    for attack in attacks:
+        reader, writer = await asyncio.open_connection(*address)
+        writer.write(attack)
+        with contextlib.suppress(ConnectionError):
+            answer = await asyncio.wait_for(reader.read(), 10)  # the proxy closes: EOF, not a hang
+            assert answer in (b"", b"\x05\x00") or answer.startswith(b"HTTP/1.1 400"), (attack[:20], answer)
+        writer.close()
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(b"CONNECT 169.254.169.254:80 HTTP/1.1\r\n\r\n")
+    assert (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 403")
+    proxy.close()
+    assert errors == []
