@@ -72,11 +72,10 @@ async def _refusal(handler: Any, payload: Any) -> dict[str, Any] | None:
         return fanout.domain_error_payload(exc)
     if not isinstance(payload, dict):
         return None  # Strawberry refuses a malformed message
-    extensions = payload.get("extensions")
     try:
         payload["query"] = await handler.view.persisted.resolve(
             payload.get("query"),
-            extensions if isinstance(extensions, dict) else None,
+            payload.get("extensions"),
             payload.get("operationName"),
             signed_in=ctx.principal is not None,
         )

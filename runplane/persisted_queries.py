@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cachetools import TTLCache
 from graphql import DocumentNode, GraphQLError, parse
@@ -100,11 +100,13 @@ class PersistedQueries:
         )
         self.registered = OperationsFile(settings.operations_file)
 
-    async def resolve(
-        self, query: str | None, extensions: dict[str, Any] | None, operation_name: str | None, *, signed_in: bool
-    ) -> str | None:
-        """The document to run: `query`, or the one a persisted-query hash names. Raises RequestRefused."""
-        persisted = (extensions or {}).get("persistedQuery")
+    async def resolve(self, query: object, extensions: object, operation_name: object, *, signed_in: bool) -> str:
+        """The document to run: `query`, or the one a persisted-query hash names. Raises RequestRefused, also for
+        a request of the wrong shape (WebSocket payloads reach here unchecked; HTTP bodies partly checked)."""
+        _check_shape(query, extensions, operation_name)
+        assert query is None or isinstance(query, str)
+        assert operation_name is None or isinstance(operation_name, str)
+        persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
         if persisted is not None:
             sha256 = _hash_of(persisted)
             if query is None:
@@ -113,7 +115,9 @@ class PersistedQueries:
                 raise _refused("provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH", 400)
             if self.enabled and not self.allowlist_only and signed_in and len(query) <= self.max_chars:
                 await self.store.put(sha256, query)
-        if self.allowlist_only and query is not None:
+        if query is None:
+            raise _refused("No GraphQL query found in the request", "BAD_REQUEST", 400)
+        if self.allowlist_only:
             self._check_listed(query, operation_name)
         return query
 
@@ -147,6 +151,19 @@ class PersistedQueries:
             return parse(query, no_location=True, max_tokens=self.max_tokens)
         except GraphQLError:
             return None
+
+
+def _check_shape(query: object, extensions: object, operation_name: object) -> None:
+    for name, value, kinds in (
+        ("query", query, "a string"),
+        ("operationName", operation_name, "a string"),
+        ("extensions", extensions, "an object"),
+    ):
+        expected = dict if name == "extensions" else str
+        if value is not None and not isinstance(value, expected):
+            raise _refused(
+                f"The GraphQL operation's `{name}` must be {kinds} or null, if provided.", "BAD_REQUEST", 400
+            )
 
 
 def _hash_of(persisted: object) -> str:

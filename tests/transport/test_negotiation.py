@@ -5,12 +5,15 @@ GraphQL-shaped 400."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from strawberry.types.graphql import OperationType
 
 from runplane.graphql_media import OperationTypes, accepts_json
-from tests.support import UserHandle
+from tests.streams.helpers import graphql_socket, next_message
+from tests.support import LiveServer, UserHandle
 
 URQL_ACCEPT = (
     "application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed"
@@ -104,3 +107,34 @@ def test_operation_types() -> None:
     assert types.of("{ me { ", None) is None and types.of(None, None) is None
     assert types.of("{ a " + "b " * 200 + "}", None) is None  # over max_tokens: not parsed here
     assert types.of("{ me { id } }" + " " * 1000, None) is None  # over max_chars
+
+
+MALFORMED = [
+    {"extensions": {"persistedQuery": None}},
+    {"query": "{ __typename }", "operationName": 7},
+    {"query": "{ __typename }", "operationName": ["x"]},
+    {"query": 5, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "a" * 64}}},
+    {"query": "{ __typename }", "extensions": []},
+]
+
+
+@pytest.mark.parametrize("body", MALFORMED)
+@pytest.mark.parametrize("accept", ["application/json", "text/event-stream"])
+async def test_malformed_requests_are_400s_on_every_transport(
+    client: httpx.AsyncClient, alice: UserHandle, body: dict[str, object], accept: str
+) -> None:
+    answer = await client.post("/graphql", json=body, headers={**alice.headers, "Accept": accept})
+    assert answer.status_code == 400, answer.text
+    assert "INTERNAL_SERVER_ERROR" not in answer.text
+
+
+async def test_malformed_websocket_operations_get_errors_and_the_socket_stays(
+    server: LiveServer, alice: UserHandle
+) -> None:
+    async with graphql_socket(server.ws_url, alice.access_token) as ws:
+        for n, body in enumerate(MALFORMED):
+            await ws.send(json.dumps({"id": str(n), "type": "subscribe", "payload": body}))
+            answer = await next_message(ws, str(n))
+            assert answer["type"] == "error" and answer["payload"][0]["extensions"]["code"] == "BAD_REQUEST", answer
+        await ws.send(json.dumps({"id": "ok", "type": "subscribe", "payload": {"query": ME}}))
+        assert (await next_message(ws, "ok"))["type"] == "next"
