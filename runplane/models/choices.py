@@ -10,6 +10,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class AppType(StrEnum):
+    """What a project builds: Cheatcode's web app previews a mobile (Expo) project through its Expo URL."""
+
+    WEB = "web"
+    MOBILE = "mobile"
+
+
 class MessageRole(StrEnum):
     USER = "user"
     ASSISTANT = "assistant"

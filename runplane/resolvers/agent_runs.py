@@ -25,6 +25,7 @@ from runplane.events.reader import follow_run_heartbeat
 from runplane.events.types import ControlSignal, RunEvent
 from runplane.models import AgentRun, CommandRecord, Message, Project, RunEventRecord, Thread
 from runplane.models.agent_run import ACTIVE_STATUSES, TERMINAL_STATUSES
+from runplane.models.choices import AppType
 from runplane.numbers import ascii_int
 from runplane.resolvers import billing, rate_limits, sandboxes
 from runplane.resolvers.batching import first_children
@@ -32,7 +33,7 @@ from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, PageArgs, children_pages, page_args, paginate
 from runplane.resolvers.projects import count_projects
 from runplane.resolvers.threads import append_message, owned_thread
-from runplane.resolvers.validation import clean_limit, clean_text, parse_uuid
+from runplane.resolvers.validation import clean_choice, clean_limit, clean_text, parse_uuid
 from runplane.statuses import RunStatus
 
 log = logging.getLogger("runplane.agent_runs")
@@ -153,6 +154,7 @@ async def initiate_agent(
     model: object = None,
     idempotency_key: object = None,
     attachments: Sequence[Attachment] = (),
+    app_type: object = None,
 ) -> tuple[Project, Thread, AgentRun]:
     """Project + thread + run in one call (POST /api/agent/initiate), in ONE transaction: a refused initiate
     (project cap, tokens, a concurrent twin) leaves nothing behind, and a retry with the same idempotency key
@@ -166,12 +168,13 @@ async def initiate_agent(
     text = clean_text(prompt, "prompt", max_length=MAX_PROMPT)
     check_attachments(attachments)
     project_name = clean_text(name, "name", max_length=200, required=False) or _name_from_prompt(text)
+    kind = clean_choice(app_type, "app_type", AppType, default=AppType.WEB)
     chosen_model = _clean_model(ctx, model)
     payer = await _admit(ctx, chosen_model)
     uploads = _Uploads()
     try:
         async with in_transaction():
-            project, thread = await _create_project(ctx, user_id, project_name)
+            project, thread = await _create_project(ctx, user_id, project_name, kind)
             if attachments:
                 text += await uploads.write(ctx, project, attachments)
             run, queued = await _insert_run(ctx, payer, thread, text, chosen_model, key)
@@ -184,11 +187,11 @@ async def initiate_agent(
     return project, thread, run
 
 
-async def _create_project(ctx: RequestContext, user_id: uuid.UUID, name: str) -> tuple[Project, Thread]:
+async def _create_project(ctx: RequestContext, user_id: uuid.UUID, name: str, app_type: str) -> tuple[Project, Thread]:
     """Inside the caller's transaction: the project (within the plan's cap) and its first thread."""
 
     async def create() -> tuple[Project, Thread]:
-        project = await Project.create(owner_id=user_id, name=name)
+        project = await Project.create(owner_id=user_id, name=name, app_type=app_type)
         return project, await Thread.create(owner_id=user_id, project=project, title=name)
 
     return await billing.create_within_limit(

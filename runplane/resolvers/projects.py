@@ -7,10 +7,11 @@ import uuid
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE
 from runplane.errors import NotFound
 from runplane.models import Project
+from runplane.models.choices import AppType
 from runplane.resolvers import billing
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, page_args, paginate
-from runplane.resolvers.validation import clean_text, parse_uuid
+from runplane.resolvers.validation import clean_choice, clean_text, parse_uuid
 
 MAX_NAME, MAX_DESCRIPTION = 200, 10_000
 
@@ -38,16 +39,21 @@ async def list_projects(
     return await paginate(query, args)
 
 
-async def create_project(ctx: RequestContext, *, name: object, description: object = None) -> Project:
+async def create_project(
+    ctx: RequestContext, *, name: object, description: object = None, app_type: object = None
+) -> Project:
     """QuotaExceeded (402) at the plan's max_projects; counted and inserted under the subscription's lock."""
     user_id = ctx.require(PROJECTS_WRITE)
     clean_name = clean_text(name, "name", max_length=MAX_NAME)
     clean_description = clean_text(description, "description", max_length=MAX_DESCRIPTION, required=False)
+    clean_app_type = clean_choice(app_type, "app_type", AppType, default=AppType.WEB)
     return await billing.create_within_limit(
         ctx,
         limit="projects",
         count=lambda: count_projects(user_id),
-        create=lambda: Project.create(owner_id=user_id, name=clean_name, description=clean_description),
+        create=lambda: Project.create(
+            owner_id=user_id, name=clean_name, description=clean_description, app_type=clean_app_type
+        ),
     )
 
 

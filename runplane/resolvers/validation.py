@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 
 from runplane.errors import InvalidInput, NotFound
 
@@ -43,6 +44,16 @@ def _has_surrogates(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def clean_choice(value: object, field: str, choices: type[StrEnum], *, default: StrEnum) -> str:
+    """One of a StrEnum's values; None (not given) is the default."""
+    if value is None or value == "":
+        return default.value
+    if not isinstance(value, str) or value not in choices._value2member_map_:
+        allowed = ", ".join(member.value for member in choices)
+        raise InvalidInput(f"{field} must be one of {allowed}", field=field)
+    return value
 
 
 def clean_limit(first: object, *, default: int = 20, maximum: int = 100) -> int:

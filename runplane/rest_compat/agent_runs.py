@@ -267,8 +267,8 @@ async def thread_runs(request: Request) -> Response:
 )
 async def initiate(request: Request) -> Response:
     """JSON, or multipart form data as Cheatcode's web app sends it (lib/api/agents.ts initiateAgent: `prompt`,
-    `model_name`, image `files`, and options that have no effect here: enable_thinking, reasoning_effort, stream,
-    enable_context_manager, app_type, is_agent_builder, target_agent_id)."""
+    `model_name`, image `files`, `app_type` (web or mobile, kept on the project), and options that have no effect
+    here: enable_thinking, reasoning_effort, stream, enable_context_manager, is_agent_builder, target_agent_id)."""
     ctx = await user_context(request)
     body, attachments = await _initiate_body(request)
     project, thread, run = await ops.initiate_agent(
@@ -278,6 +278,7 @@ async def initiate(request: Request) -> Response:
         model=body.model or body.model_name,
         idempotency_key=body.idempotency_key or request.headers.get("idempotency-key"),
         attachments=attachments,
+        app_type=body.get("app_type"),
     )
     return ok(
         {

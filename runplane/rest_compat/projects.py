@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,12 +22,13 @@ TAG = "projects"
 class ProjectCreate(Body):
     name: str = text(ops.MAX_NAME, min_length=1, required=True)
     description: str | None = text(ops.MAX_DESCRIPTION)
+    app_type: Literal["web", "mobile"] | None = Field(None, description="web (the default) or mobile (an Expo app)")
 
 
 def project_json(project: Project, sandbox: SandboxRecord | None = None) -> dict[str, Any]:
     """runplane's fields and those Cheatcode's web app reads (frontend/src/lib/api/types.ts Project): `id`, the
     project's `sandbox` (`{}` until it has one), `is_public` (runplane has no public projects) and `app_type`
-    (runplane's projects are all `web`: any dev server previews, Expo included, through the same URL)."""
+    (`web` or `mobile`, as chosen at initiate or creation)."""
     return {
         "project_id": str(project.id),
         "id": str(project.id),
@@ -37,7 +39,7 @@ def project_json(project: Project, sandbox: SandboxRecord | None = None) -> dict
         "updated_at": iso(project.updated_at),
         "sandbox": _sandbox_ref(sandbox),
         "is_public": False,
-        "app_type": "web",
+        "app_type": project.app_type,
     }
 
 
@@ -73,7 +75,7 @@ async def list_projects(request: Request) -> Response:
 async def create_project(request: Request) -> Response:
     ctx = await user_context(request)
     body = await parse_body(request, ProjectCreate)
-    project = await ops.create_project(ctx, name=body.name, description=body.description)
+    project = await ops.create_project(ctx, name=body.name, description=body.description, app_type=body.app_type)
     return ok(project_json(project), status=201)
 
 

@@ -15,6 +15,7 @@ import strawberry
 
 from runplane.events.types import RunEventType
 from runplane.models.choices import (
+    AppType,
     DeploymentProvider,
     DeploymentStatus,
     KeySource,
@@ -38,6 +39,7 @@ def _enum(cls: E, description: str) -> E:
 
 _enum(RunStatus, "A run's status: queued, running or paused while active; completed, failed or stopped when it ended.")
 _enum(RunEventType, "What a run event carries (RunEvent.event gives it typed).")
+_enum(AppType, "What a project builds: a web app, or a mobile (Expo) app.")
 _enum(MessageRole, "Who wrote a message of a thread.")
 _enum(SandboxStatus, "active, or stopped by the idle reaper (ensureSandbox wakes it).")
 _enum(SessionStatus, "A sandbox session: running, or ended (exited by itself, or killed).")
@@ -51,6 +53,7 @@ _enum(KeySource, "Which key was checked: the stored one or one given with the re
 _enum(TokenType, "How to send the access token (Authorization: Bearer).")
 
 __all__ = [
+    "AppType",
     "DeploymentProvider",
     "DeploymentStatus",
     "KeySource",

@@ -10,6 +10,7 @@ from runplane.resolvers import projects as ops
 from runplane.schema.common import Connection, Node
 from runplane.schema.connections import RowBacked, connection_from_page, connection_of_page, row_fields
 from runplane.schema.context import loaders, rctx
+from runplane.schema.enums import AppType
 from runplane.schema.errors import ForbiddenError, InputError, NotFoundError, QuotaExceededError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
 from runplane.schema.loaders import page_key, prefetch_below, resolved
@@ -20,6 +21,7 @@ from runplane.schema.threads import Thread
 class Project(RowBacked, Node):
     name: str
     description: str
+    app_type: AppType
     created_at: datetime
     updated_at: datetime
     _row: strawberry.Private[models.Project]
@@ -46,6 +48,7 @@ row_fields(
     id=lambda row: to_global_id("Project", row.id),
     name=lambda row: row.name,
     description=lambda row: row.description,
+    app_type=lambda row: AppType(row.app_type),
     created_at=lambda row: row.created_at,
     updated_at=lambda row: row.updated_at,
 )
@@ -76,6 +79,7 @@ DeleteProjectResult = Annotated[
 class CreateProjectInput:
     name: str
     description: str | None = None
+    app_type: AppType | None = strawberry.field(default=None, description="web (the default) or mobile (Expo)")
 
 
 @strawberry.input
@@ -112,7 +116,9 @@ class ProjectMutations:
     @strawberry.mutation
     @typed_errors
     async def create_project(self, info: strawberry.Info, input: CreateProjectInput) -> CreateProjectResult:
-        row = await ops.create_project(rctx(info), name=input.name, description=input.description)
+        row = await ops.create_project(
+            rctx(info), name=input.name, description=input.description, app_type=input.app_type
+        )
         return ProjectPayload(project=Project.from_row(row))
 
     @strawberry.mutation

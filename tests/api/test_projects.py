@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.support import UserHandle
+from tests.support import UserHandle, gql
 
 
 async def test_create_list_get_project(client: httpx.AsyncClient, alice: UserHandle) -> None:
@@ -39,3 +39,18 @@ async def test_threads_create_and_filter_by_project(client: httpx.AsyncClient, a
     assert [t["title"] for t in only_one["threads"]] == ["t1"]
     everything = (await client.get("/api/threads", headers=alice.headers)).json()
     assert len(everything["threads"]) >= 2
+
+
+async def test_app_type_is_kept_in_rest_and_graphql(client: httpx.AsyncClient, alice: UserHandle) -> None:
+    """web by default, mobile when asked; anything else is a 422 (REST) or an InputError (GraphQL)."""
+    plain = (await client.post("/api/projects", json={"name": "site"}, headers=alice.headers)).json()
+    mobile = await client.post("/api/projects", json={"name": "app", "app_type": "mobile"}, headers=alice.headers)
+    assert plain["app_type"] == "web" and mobile.json()["app_type"] == "mobile"
+    refused = await client.post("/api/projects", json={"name": "x", "app_type": "tv"}, headers=alice.headers)
+    assert refused.status_code == 422 and refused.json()["field"] == "app_type"
+    query = "mutation($i: CreateProjectInput!) { createProject(input: $i) { ... on ProjectPayload { project { appType } } } }"
+    answer = await gql(client, query, {"i": {"name": "gql app", "appType": "mobile"}}, user=alice)
+    assert answer["data"]["createProject"]["project"]["appType"] == "mobile"
+    listed = await gql(client, "{ projects(first: 10) { edges { node { name appType } } } }", user=alice)
+    kinds = {edge["node"]["name"]: edge["node"]["appType"] for edge in listed["data"]["projects"]["edges"]}
+    assert kinds["site"] == "web" and kinds["app"] == "mobile" and kinds["gql app"] == "mobile"

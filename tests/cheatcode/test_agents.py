@@ -21,9 +21,10 @@ PLAIN_JS = Path(__file__).with_name("js") / "eventsource_plain.mjs"
 
 async def initiate(web: httpx.AsyncClient, user: UserHandle, prompt: str, **form: str) -> dict[str, Any]:
     """lib/api/agents.ts initiateAgent: multipart FormData, only the Authorization header (fetch sets the type)."""
+    app_type = form.pop("app_type", "web")
     fields = {"prompt": prompt, "enable_thinking": "false", "reasoning_effort": "low", "stream": "true", **form}
     response = await web.post(
-        "/agent/initiate", data=fields, files={"app_type": (None, "web")}, headers=bearer(user, False)
+        "/agent/initiate", data=fields, files={"app_type": (None, app_type)}, headers=bearer(user, False)
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -110,6 +111,20 @@ async def test_projects_and_threads_are_bare_arrays_with_the_fields_the_sidebar_
     # runplane's own clients still get their documented shape by asking for it.
     documented = (await web.get("/projects", params={"dialect": "runplane"}, headers=bearer(user))).json()
     assert documented["projects"][0]["project_id"] == project["id"] and "next_cursor" in documented
+
+
+async def test_a_mobile_project_keeps_its_app_type(web: httpx.AsyncClient, user: UserHandle) -> None:
+    """components/thread/... choose the Expo preview when project.app_type is `mobile` (set by the home page's
+    app-type switch, sent with initiate); an unknown type is refused before anything is created."""
+    started = await initiate(web, user, "Build a habit tracker app", app_type="mobile")
+    projects = (await web.get("/projects", headers=bearer(user))).json()
+    mobile = next(p for p in projects if p["id"] == started["project_id"])
+    assert mobile["app_type"] == "mobile"
+    refused = await web.post(
+        "/agent/initiate", data={"prompt": "x"}, files={"app_type": (None, "desktop")}, headers=bearer(user, False)
+    )
+    assert refused.status_code == 422 and "app_type" in refused.json()["message"], refused.text
+    assert len((await web.get("/projects", headers=bearer(user))).json()) == len(projects)
 
 
 async def test_a_follow_up_posted_then_started_without_a_prompt(
