@@ -5,7 +5,7 @@ from tortoise.migrations import operations as ops
 class Migration(migrations.Migration):
     """A project's app type (web or mobile), chosen at initiate: Cheatcode's web app reads it to preview Expo apps."""
 
-    dependencies = [("runplane", "0006_run_outbox")]
+    dependencies = [("runplane", "0007_run_abilities")]
 
     initial = False
 
