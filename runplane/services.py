@@ -6,11 +6,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from runplane.auth.jwks import JWKSClient
 from runplane.auth.watch import CredentialWatch
 from runplane.config import Settings
 from runplane.ratelimit.leases import StreamLeases
 from runplane.ratelimit.windows import Windows
+
+HTTP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)  # a default; provider calls pass their own
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -34,6 +38,7 @@ class Services:
     _windows: Windows | None = None
     _leases: StreamLeases | None = None
     _credentials: CredentialWatch | None = None
+    _http: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     # Extension point for later capabilities; typed accessors live with them.
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -111,6 +116,14 @@ class Services:
             )
         return self._providers[kind]
 
+    def http(self, provider: str) -> httpx.AsyncClient:
+        """One pooled HTTP client per outside provider (stripe, polar, byok): connections are reused across
+        calls instead of a TLS handshake each; closed with the services. Timeouts are given per request."""
+        client = self._http.get(provider)
+        if client is None or client.is_closed:
+            client = self._http[provider] = httpx.AsyncClient(timeout=HTTP_TIMEOUT)
+        return client
+
     @property
     def sandboxes(self) -> "SandboxManager":
         """The sandbox backend and this process's sandbox state, made on first use."""
@@ -136,6 +149,8 @@ class Services:
             await self._event_bus.stop()
         for provider in self._providers.values():
             await provider.aclose()
+        for client in self._http.values():
+            await client.aclose()
         if self._sandboxes is not None:
             await self._sandboxes.close()  # stops every session this process started
         if self.redis is not None:

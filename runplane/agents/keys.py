@@ -24,5 +24,8 @@ async def run_provider(services: Services, run: AgentRun) -> AsyncIterator[Model
     if key is None:
         yield services.provider_for(run)
         return
-    async with OpenAICompatibleProvider(key_base_url(services.settings), key, name="byok") as provider:
+    # The owner's key on the process's pooled client: the provider object is per run, the connections are not.
+    async with OpenAICompatibleProvider(
+        key_base_url(services.settings), key, name="byok", http_client=services.http("byok")
+    ) as provider:
         yield provider

@@ -99,11 +99,20 @@ class ProviderAPI:
     credential_setting: str
     webhook_secret_setting: str
 
-    def __init__(self, api_url: str, credential: str | None, webhook_secret: str | None, *, tolerance: int) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        credential: str | None,
+        webhook_secret: str | None,
+        *,
+        tolerance: int,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self._credential = credential
         self._webhook_secret = webhook_secret
         self._tolerance = tolerance
+        self._http = http  # the process's pooled client for this provider (Services.http); None: one per call
 
     def _auth(self, credential: str) -> dict[str, Any]:
         """The httpx request arguments that authenticate a call."""
@@ -112,7 +121,9 @@ class ProviderAPI:
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         if not self._credential:
             raise ProviderNotConfigured(f"{self.label} is not configured ({self.credential_setting})")
-        return await call_api(method, self.api_url + path, what=self.label, **self._auth(self._credential), **kwargs)
+        return await call_api(
+            method, self.api_url + path, what=self.label, http=self._http, **self._auth(self._credential), **kwargs
+        )
 
     async def _create_checkout(self, path: str, what: str, **kwargs: Any) -> Checkout:
         created = await self._call("POST", path, **kwargs)
@@ -135,7 +146,7 @@ def subscription_path(subscription_id: str) -> str:
     return f"/v1/subscriptions/{quote(subscription_id, safe='')}"
 
 
-def payment_provider(settings: Settings, name: str) -> PaymentProvider:
+def payment_provider(settings: Settings, name: str, http: httpx.AsyncClient | None = None) -> PaymentProvider:
     from runplane.billing.polar import PolarProvider
     from runplane.billing.stripe import StripeProvider
 
@@ -145,6 +156,7 @@ def payment_provider(settings: Settings, name: str) -> PaymentProvider:
             settings.polar_access_token,
             settings.polar_webhook_secret,
             tolerance=settings.webhook_tolerance_seconds,
+            http=http,
         )
     if name == "stripe":
         return StripeProvider(
@@ -152,6 +164,7 @@ def payment_provider(settings: Settings, name: str) -> PaymentProvider:
             settings.stripe_secret_key,
             settings.stripe_webhook_secret,
             tolerance=settings.webhook_tolerance_seconds,
+            http=http,
         )
     raise ValueError(f"unknown payment provider {name!r} (expected one of {', '.join(PROVIDERS)})")
 
@@ -172,11 +185,17 @@ def state_of(status: str) -> Literal["active", "past_due", "ended"] | None:
     return None  # incomplete, paused...: nothing to change yet
 
 
-async def call_api(method: str, url: str, *, what: str, **kwargs: Any) -> dict[str, Any]:
-    """One JSON API call; every failure becomes a PaymentProviderError (never an unexpected 500)."""
+async def call_api(
+    method: str, url: str, *, what: str, http: httpx.AsyncClient | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    """One JSON API call (on `http`, the pooled client, when given); every failure becomes a PaymentProviderError
+    (never an unexpected 500)."""
     try:
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-            response = await http.request(method, url, **kwargs)
+        if http is not None:
+            response = await http.request(method, url, timeout=HTTP_TIMEOUT, **kwargs)
+        else:
+            async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
+                response = await client.request(method, url, **kwargs)
     except httpx.HTTPError as exc:
         raise PaymentProviderError(f"{what} unreachable ({type(exc).__name__})") from exc
     try:

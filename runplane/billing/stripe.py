@@ -34,6 +34,9 @@ SUBSCRIPTION_EVENTS = frozenset(
 )
 
 
+STRIPE_API_VERSION = "2024-06-20"
+
+
 class StripeProvider(ProviderAPI):
     name, label = "stripe", "Stripe"
     credential_setting, webhook_secret_setting = "RUNPLANE_STRIPE_SECRET_KEY", "RUNPLANE_STRIPE_WEBHOOK_SECRET"
@@ -72,7 +75,9 @@ class StripeProvider(ProviderAPI):
         await self._call("POST", subscription_path(subscription_id), data=form)
 
     def _auth(self, credential: str) -> dict[str, Any]:
-        return {"auth": (credential, "")}  # the secret key as basic auth's user name
+        # The secret key as basic auth's user name; the API version the requests and events here are written
+        # for, rather than whatever version the account defaults to (which changes when the account upgrades).
+        return {"auth": (credential, ""), "headers": {"Stripe-Version": STRIPE_API_VERSION}}
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, *, now: float) -> WebhookEvent:
         verify_stripe(self._webhook_key(), headers.get("stripe-signature"), body, now=now, tolerance=self._tolerance)

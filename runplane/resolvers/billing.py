@@ -380,7 +380,7 @@ def _clean_provider(ctx: RequestContext, provider: object) -> str:
 
 
 def _gateway(ctx: RequestContext, name: str) -> PaymentProvider:
-    return payment_provider(ctx.settings, name)
+    return payment_provider(ctx.settings, name, ctx.services.http(name))
 
 
 async def create_checkout_session(

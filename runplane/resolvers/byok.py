@@ -98,7 +98,12 @@ async def test_openrouter_key(ctx: RequestContext, *, key: object = None) -> Key
     assert plaintext is not None
     await rate_limits.hit(ctx, "key tests", KEY_TESTS_PER_MINUTE)
     async with OpenAICompatibleProvider(
-        key_base_url(ctx.settings), plaintext, timeout=10.0, retry=RetryPolicy(max_retries=1), name="byok"
+        key_base_url(ctx.settings),
+        plaintext,
+        timeout=10.0,
+        retry=RetryPolicy(max_retries=1),
+        name="byok",
+        http_client=ctx.services.http("byok"),
     ) as provider:
         try:
             check = await provider.check_key()

@@ -37,7 +37,7 @@ async def process_webhook(
 ) -> WebhookOutcome:
     if provider not in PROVIDERS:
         raise NotFound("Unknown webhook provider")
-    gateway = payment_provider(ctx.settings, provider)
+    gateway = payment_provider(ctx.settings, provider)  # verifying a webhook makes no HTTP call
     try:
         event = gateway.verify_webhook(headers, body, now=time.time())
     except ProviderNotConfigured as exc:

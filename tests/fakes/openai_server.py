@@ -69,13 +69,14 @@ class Turn:
 
     content: list[str] = field(default_factory=list)
     tool_calls: list[ScriptedToolCall] = field(default_factory=list)
-    usage: dict[str, int] | None = field(default_factory=lambda: dict(DEFAULT_USAGE))
+    usage: dict[str, Any] | None = field(default_factory=lambda: dict(DEFAULT_USAGE))
     finish_reason: str | None = None  # default: "tool_calls" when there are tool calls
     interleave: bool = False  # send all tool-call headers, then fragments round-robin
     chunk_delay: float = 0.0
     first_byte_delay: float = 0.0  # sleep before the response starts (timeout tests)
     error_after_content: dict[str, Any] | None = None  # OpenRouter-style in-stream error
     truncate_after_content: bool = False  # close the stream without finish_reason/[DONE]
+    multiline_data: bool = False  # each event's JSON over several `data:` lines (SSE joins them with newlines)
 
 
 @dataclass
@@ -241,6 +242,9 @@ async def _stream(turn: Turn, model: str, include_usage: bool) -> AsyncIterator[
         await asyncio.sleep(turn.first_byte_delay)
     yield ": OPENROUTER PROCESSING\n\n"  # SSE comment, as OpenRouter sends: clients skip it
     for frame in _frames(turn, model, include_usage):
+        if turn.multiline_data and frame.startswith("data: {"):
+            frame = "".join(f"data: {line}\n" for line in json.dumps(json.loads(frame[6:]), indent=1).splitlines())
+            frame += "\n"
         if turn.chunk_delay:
             await asyncio.sleep(turn.chunk_delay)
         yield frame

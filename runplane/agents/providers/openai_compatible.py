@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
+from httpx_sse import EventSource, SSEError
 
 from .base import ChatMessage, ModelInfo, ProviderError, ProviderEvent, ToolCall, ToolSpec
 from .openai_stream import StreamAssembler
@@ -142,13 +143,16 @@ class OpenAICompatibleProvider:
                 timeout=self._timeout,
             ) as response:
                 await _raise_for_status(response)
-                async for line in response.aiter_lines():
-                    for event in assembler.feed_line(line):
-                        yield event
-                    if assembler.done:
-                        break
+                async with aclosing(EventSource(response).aiter_sse()) as server_events:
+                    async for server_event in server_events:
+                        for event in assembler.feed_data(server_event.data):
+                            yield event
+                        if assembler.done:
+                            break
         except httpx.TransportError as exc:
             raise _transport_error(exc) from exc
+        except SSEError as exc:  # not text/event-stream
+            raise ProviderError(f"model server did not stream: {exc}", retryable=False) from exc
         for event in assembler.finish():
             yield event
 

@@ -1,6 +1,7 @@
 """Pure parsing of the OpenAI chat-completions streaming format (no I/O, unit-testable).
 
-A stream is SSE `data:` lines, each a JSON chunk, ended by `data: [DONE]`. Tool calls arrive
+A stream is SSE events (decoded by httpx-sse, which joins an event's `data:` lines), each a JSON chunk, ended
+by `data: [DONE]`. Tool calls arrive
 as deltas keyed by `index`: the first delta for an index carries `id` and `function.name`,
 later ones carry fragments of `function.arguments`, possibly interleaved across indexes.
 """
@@ -35,12 +36,25 @@ def parse_arguments(raw: str) -> dict[str, Any]:
 
 
 def parse_usage(data: Any) -> Usage | None:
+    """Token counts; a count that is not a whole non-negative number is the provider's error (not a ValueError
+    half-way through a run)."""
     if not isinstance(data, dict):
         return None
-    prompt = int(data.get("prompt_tokens") or 0)
-    completion = int(data.get("completion_tokens") or 0)
-    total = int(data.get("total_tokens") or prompt + completion)
+    prompt = _count(data, "prompt_tokens")
+    completion = _count(data, "completion_tokens")
+    total = _count(data, "total_tokens") or prompt + completion
     return Usage(prompt, completion, total)
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProviderError(f"malformed usage from the model server: {key}={value!r:.100}", retryable=False)
+    return value
 
 
 @dataclass(slots=True)
@@ -79,10 +93,15 @@ class StreamAssembler:
         self.done = False
 
     def feed_line(self, line: str) -> list[ProviderEvent]:
+        """One `data:` line as a whole event (tests; the client decodes events with httpx-sse)."""
         # Blank lines separate events; ":" lines are SSE comments (OpenRouter keep-alives).
         if not line.startswith("data:"):
             return []
-        payload = line[5:].strip()
+        return self.feed_data(line[5:])
+
+    def feed_data(self, data: str) -> list[ProviderEvent]:
+        """The data of one SSE event (its `data:` lines joined by newlines)."""
+        payload = data.strip()
         if payload == "[DONE]":
             self.done = True
             return []
@@ -92,7 +111,12 @@ class StreamAssembler:
             chunk = json.loads(payload)
         except ValueError as exc:
             raise ProviderError(f"invalid stream chunk: {payload[:200]}", retryable=True) from exc
-        return self.feed_chunk(chunk)
+        if not isinstance(chunk, dict):
+            raise ProviderError(f"invalid stream chunk (not an object): {payload[:200]}", retryable=True)
+        try:
+            return self.feed_chunk(chunk)
+        except (TypeError, ValueError, AttributeError) as exc:  # fields of the wrong JSON type
+            raise ProviderError(f"malformed stream chunk: {payload[:200]}", retryable=False) from exc
 
     def feed_chunk(self, chunk: dict[str, Any]) -> list[ProviderEvent]:
         if "error" in chunk:
