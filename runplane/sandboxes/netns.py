@@ -98,10 +98,11 @@ def _create_in_thread(path: Path) -> None:
 
 
 def create(path: Path) -> None:
-    """Blocking: a new namespace with loopback up, bind-mounted on `path` (an absent or stale file)."""
-    with contextlib.suppress(OSError):  # a stale, unmounted file of an earlier boot
-        os.unlink(path)
-    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+    """Blocking: a new namespace with loopback up, bind-mounted on `path` (an absent or stale file).
+
+    A stale file (an earlier boot's) is mounted over, never unlinked: in another mount namespace (the worker's
+    container beside the API's) it may be a live mount, and unlinking a mount point detaches it there too."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -114,8 +115,6 @@ def create(path: Path) -> None:
     thread.start()
     thread.join()
     if failure:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
         raise failure[0]
 
 

@@ -88,7 +88,13 @@ class SandboxNetworks:
             return None
         path = self.path(sandbox_id)
         if not netns.is_netns(path):
-            await asyncio.to_thread(self._create_locked, path)
+            try:
+                await asyncio.to_thread(self._create_locked, path)
+            except PermissionError as exc:  # root without CAP_SYS_ADMIN (a container's default capabilities)
+                self.reason = f"network namespaces cannot be made here ({exc}); a container needs CAP_SYS_ADMIN"
+                self._logged = False
+                self._log_once()
+                return None
         proxy = await self._ensure_proxy(sandbox_id, path) if self.policy.enabled else None
         return SandboxNetwork(path, self.socket_maker(), proxy)
 

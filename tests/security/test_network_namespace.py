@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -206,3 +209,23 @@ async def test_a_thrown_away_data_dir_can_be_unmounted(backend: GuardedSandboxBa
     assert len(netns.mounted_under(base_dir)) == 2
     assert netns.unmount_under(base_dir) == 2
     assert netns.mounted_under(base_dir) == []
+
+
+DROPPED_PROBE = """
+import asyncio, shutil, tempfile
+from pathlib import Path
+from runplane.sandboxes.networks import SandboxNetworks
+base = Path(tempfile.mkdtemp(dir="/tmp"))
+networks = SandboxNetworks(base)
+print(asyncio.run(networks.ensure("x")), networks.reason)
+shutil.rmtree(base)
+"""
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed")
+def test_root_without_cap_sys_admin_falls_back_and_says_why() -> None:
+    """A container's root lacks CAP_SYS_ADMIN: no namespace, a reason (logged), and no crash of the command path."""
+    argv = ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin", sys.executable, "-c", DROPPED_PROBE]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("None ") and "CAP_SYS_ADMIN" in done.stdout, done.stdout
