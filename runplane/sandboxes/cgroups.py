@@ -16,11 +16,13 @@ Processes join in the forked child before exec (prepare_child): a write of "0" t
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import logging
 import os
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,14 +257,38 @@ def scope_name(base_dir: Path) -> str:
     return "runplane-" + hashlib.sha256(str(base_dir).encode()).hexdigest()[:12]
 
 
+def probe(found: CgroupSupport) -> CgroupSupport:
+    """What actually works: make a sandbox cgroup with its limits, run /bin/true in a command cgroup, kill and
+    remove it. A v2 hierarchy may refuse the controllers (a cgroup namespace whose "/" holds our processes):
+    then v1 and the kill group only; if even that fails, no cgroups (a command must never fail for them)."""
+    attempts, error = [found], "nothing to make"
+    if found.v2_limits:
+        attempts.append(CgroupSupport(found.v1, found.v2, False, (*found.notes, "cgroup v2 controllers refused")))
+    for attempt in attempts:
+        if not (attempt.limits or attempt.kills):
+            break
+        cgroups = SandboxCgroups(attempt, f"runplane-probe-{os.getpid()}", "probe", SandboxLimits())
+        try:
+            group = cgroups.command_group()
+            subprocess.run(["/bin/true"], preexec_fn=functools.partial(join, group.procs), check=True, timeout=10)
+            group.kill()
+            return attempt
+        except (OSError, subprocess.SubprocessError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            with contextlib.suppress(OSError):
+                cgroups.remove(wait=False)
+    return CgroupSupport(notes=(*found.notes, f"making a cgroup failed ({error})"))
+
+
 _support: CgroupSupport | None = None
 
 
 def support() -> CgroupSupport:
-    """Detected once per process; logged once."""
+    """Detected and probed once per process; logged once."""
     global _support
     if _support is None:
-        _support = detect()
+        _support = probe(detect())
         if _support.limits or _support.kills:
             log.info(
                 "sandbox cgroups: limits %s (%s), whole-command kill %s%s",

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from runplane.sandboxes import SandboxLimitError, cgroups
-from runplane.sandboxes.limits import GIB, MIB
+from runplane.sandboxes.limits import GIB, KIB, MIB
 from runplane.sandboxes.quota import usage
+from tests.sandbox_api.helpers import execute, new_sandbox
+from tests.sandbox_api.serve import sandbox_server
 from tests.sandboxes.conftest import BackendFactory
+from tests.spawned import reachable_dir
+from tests.support import register_user
 
 HOLD = (
     "for i in 1 2 3 4; do "
@@ -72,3 +77,31 @@ async def test_five_100_mib_files_do_not_pass_the_disk_quota(
     assert cleaned.output == "cleaned\n"
     await sandbox.write_file("upload.bin", b"y" * (10 * MIB))
     await backend.destroy(sandbox.id)
+
+
+def test_cgroups_that_cannot_be_made_are_left_out_not_fatal(tmp_path: Path) -> None:
+    """A hierarchy that refuses (here: one that does not exist) leaves commands running without cgroups."""
+    refused = cgroups.CgroupSupport(v1={"pids": tmp_path / "absent" / "pids"}, notes=("test",))
+    probed = cgroups.probe(refused)
+    assert not probed.limits and not probed.kills
+    assert "making a cgroup failed" in probed.notes[-1]
+
+
+async def test_uploads_past_the_quota_are_refused_with_413(tmp_path: Path) -> None:
+    async with sandbox_server(reachable_dir("runplane-sec-quota-"), SANDBOX_DISK_BYTES=str(600 * KIB)) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client:
+            alice = await register_user(client)
+            _, sid = await new_sandbox(client, alice)
+            codes = []
+            for i in range(4):  # 4 x 200 KiB against 600 KiB
+                response = await client.post(
+                    f"/api/sandboxes/{sid}/files",
+                    files={"file": (f"f{i}.bin", b"z" * (200 * KIB))},
+                    data={"path": f"f{i}.bin"},
+                    headers=alice.headers,
+                )
+                codes.append(response.status_code)
+            assert codes[:2] == [200, 200] and codes[-1] == 413, codes
+            assert "disk quota" in response.json()["detail"]
+            ran = await execute(client, alice, sid, "head -c 300K /dev/zero > big.bin; echo $?")
+            assert "File size limit exceeded" in ran["output"], ran  # RLIMIT_FSIZE: what is left of the quota
