@@ -6,6 +6,7 @@ a sandbox that binds the same port never answers for another's preview, also onc
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 
 from tests.sandbox_api.helpers import execute, new_sandbox
 from tests.sandbox_api.test_preview import upload
-from tests.support import UserHandle
+from tests.support import UserHandle, gql
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces are made as root")
 
@@ -87,3 +88,18 @@ async def test_expo_port_chosen_port_and_errors(client: httpx.AsyncClient, alice
     assert (await page(client, chosen.json()["url"])).text == "metro"
     elsewhere = await client.get(f"/api/sandboxes/{sid}/preview-url", params={"port": "5432"}, headers=alice.headers)
     assert (await page(client, elsewhere.json()["url"])).status_code == 502  # its own 5432: nothing, not PostgreSQL
+
+
+async def test_graphql_preview_url_takes_a_port(client: httpx.AsyncClient, alice: UserHandle) -> None:
+    _, sid = await new_sandbox(client, alice, "gql")
+    await start(client, alice, sid, "on 8081", 8081, "web")
+    query = "query($s: ID!, $p: Int) { previewUrl(sandboxId: $s, port: $p) { url port sessionName } }"
+    answer = await gql(client, query, {"s": sid, "p": 8081}, user=alice)
+    link = answer["data"]["previewUrl"]
+    assert link["port"] == 8081 and link["sessionName"] == ""
+    async with asyncio.timeout(30):
+        while (await page(client, link["url"])).status_code != 200:
+            await asyncio.sleep(0.2)
+    assert (await page(client, link["url"])).text == "on 8081"
+    refused = await gql(client, query, {"s": sid, "p": 70000}, user=alice)
+    assert refused["data"] is None and "port" in json.dumps(refused["errors"])
