@@ -19,7 +19,7 @@ import pytest
 import uvloop
 
 from runplane.config import Settings
-from runplane.sandboxes import Sandbox, SandboxLimits
+from runplane.sandboxes import Sandbox, SandboxLimits, netns
 from runplane.sandboxes import egress_policy as egress_policy_module
 from runplane.sandboxes import egress_proxy as egress_proxy_module
 from runplane.sandboxes.egress import EgressGuard, GuardedSandboxBackend, egress_policy
@@ -328,3 +328,34 @@ async def test_hostile_handshakes_are_closed_without_errors(monkeypatch: pytest.
     assert (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 403")
     proxy.close()
     assert errors == []
+
+
+@needs_root
+async def test_restart_and_reboot_keep_one_namespace_and_bring_the_proxy_back(
+    base_dir: Path, mode: str, internet: str
+) -> None:
+    """A runplane process that dies (its listeners go with it) and one started after it on the same directory: the
+    sandbox keeps its namespace and the new process serves the proxy there. After a reboot (the mount is gone,
+    its file stays) the next command gets a fresh namespace mounted over the stale file."""
+    policy = EgressPolicy(allow_networks=(ipaddress.ip_network(f"{INTERNET}/32"),))
+    before = await make(base_dir, mode, policy)
+    sandbox = await before.create("phoenix")
+    assert (await probe(sandbox, f"connect={internet}"))[f"connect={internet}"].startswith("ok-")
+    assert before.networks is not None
+    inode = os.stat(before.networks.path("phoenix")).st_ino
+    await before.close()  # what a SIGKILL leaves: the namespace mounted, no listener of this process
+
+    after = await make(base_dir, mode, policy)
+    try:
+        assert after.networks is not None
+        path = after.networks.path("phoenix")
+        again = after.get("phoenix")
+        assert (await probe(again, f"connect={internet}"))[f"connect={internet}"].startswith("ok-")
+        assert os.stat(path).st_ino == inode
+        netns.unmount_under(base_dir)  # a reboot: the file stays, the mount does not
+        assert path.exists() and not netns.is_netns(path)
+        assert (await probe(again, f"connect={internet}"))[f"connect={internet}"].startswith("ok-")
+        assert netns.is_netns(path) and os.stat(path).st_ino != inode
+    finally:
+        await after.destroy("phoenix")
+        await after.close()
