@@ -9,10 +9,14 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_z(value: datetime) -> str:
+    """ISO-8601 with `Z` for UTC: what GraphQL, the REST dialect and the event log all send."""
+    return value.isoformat().replace("+00:00", "Z")
+
+
 def iso(value: datetime | None) -> str | None:
-    """ISO-8601 with `Z` for UTC (what GraphQL, the REST dialect and the event log all send); None stays None."""
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+    return iso_z(value) if value is not None else None
 
 
 def iso_now() -> str:
-    return now().isoformat().replace("+00:00", "Z")
+    return iso_z(now())

@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     outbox_interval_seconds: Number = 1.0  # how often the run outbox is drained into the job queue
     worker_beat_seconds: Number = 5.0  # how often a worker writes its health (last poll, running runs)
     scripted_chunk_delay: Number = 0.0  # seconds between the scripted agent's words (demos, tests)
-    # Seconds of silence before an SSE run stream sends a `: ping` comment (seeds/cheatcode-api.md: 15).
+    # Seconds of silence before an SSE run stream sends a `: ping` comment (Cheatcode's documented interval: 15).
     sse_heartbeat_seconds: Number = 15.0
     # The REST dialect answered where runplane's documented shapes and Cheatcode's web app truly conflict
     # (run streams, list shapes, run status): `runplane` (default) or `cheatcode`; `?dialect=` overrides it per
@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     # `runplane serve`: seconds open connections (run streams never end by themselves) get after SIGTERM.
     shutdown_grace_seconds: Count = 10
 
-    # Rate limits (seeds/orchestrator-api.md): per user, per minute; 0 disables.
+    # Rate limits: per user, per minute (429 with Retry-After past them); 0 disables.
     rate_limit_per_minute: Count = 60
     run_starts_per_minute: Count = 6
     max_streams_per_user: Count = 4  # one SSE stream, GraphQL stream over HTTP, or WebSocket with subscriptions each

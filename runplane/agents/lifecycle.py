@@ -8,21 +8,18 @@ and the status event is written in the same transaction as the status (readers r
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from runplane.billing.ledger import charge_run
+from runplane.clock import now as now  # re-exported: the engine and tests call lifecycle.now()
 from runplane.events.log import append_event
 from runplane.events.types import ControlSignal, RunEvent
 from runplane.models import AgentRun
 from runplane.services import Services
 from runplane.statuses import ACTIVE_STATUSES, RunStatus
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def transition(
@@ -103,7 +100,7 @@ async def publish_all(services: Services, events: list[RunEvent]) -> None:
 
 
 async def emit(services: Services, run_id: uuid.UUID, type: str, payload: dict[str, Any]) -> RunEvent:
-    """Log first, then publish (DESIGN rule 7)."""
+    """Log first, then publish: a reader that misses the live message finds the event in the log."""
     event = await append_event(run_id, type, payload)
     await services.event_bus.publish(event)
     return event

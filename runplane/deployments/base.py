@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from runplane.errors import DomainError, PayloadTooLarge
+from runplane.errors import DomainError, ErrorCode, PayloadTooLarge
 from runplane.models.choices import DeploymentProvider
 from runplane.sandboxes.errors import SandboxLimitError
 from runplane.sandboxes.fdwalk import Owner
@@ -28,7 +28,7 @@ SKIPPED_DIRS = frozenset({".git", "node_modules", ".snapshots", "__pycache__"})
 class ProviderError(DomainError):
     """The deployment provider failed or refused: 502, the message says why."""
 
-    code = "DEPLOY_PROVIDER_ERROR"
+    code = ErrorCode.DEPLOY_PROVIDER_ERROR
     status = 502
 
 

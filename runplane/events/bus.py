@@ -1,6 +1,6 @@
 """The event bus contract and its embedded implementation.
 
-Rule 7 (DESIGN.md): an event is written to the log first and published after. The bus is only the
+An event is written to the log first and published after. The bus is only the
 fast path: a subscriber that misses something live (slow consumer, reconnect) re-reads the log,
 so publishing is best-effort and never raises into the run executor.
 """

@@ -1,4 +1,4 @@
-"""The durable event log of runs (DESIGN rule 7): every event is written here once, with its per-run
+"""The durable event log of runs: every event is written here once, with its per-run
 sequence number, before it is published on the bus. Readers replay from here."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from runplane.clock import iso_z
 from runplane.events.types import RunEvent
 from runplane.models import AgentRun, RunEventRecord
 
@@ -44,4 +45,4 @@ def to_run_event(record: RunEventRecord, run_id: uuid.UUID) -> RunEvent:
 
 
 def event_time(record: RunEventRecord) -> str:
-    return record.created_at.isoformat().replace("+00:00", "Z")
+    return iso_z(record.created_at)

@@ -11,11 +11,11 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 # A status event with one of these ends the run's stream.
+from runplane.clock import iso_now
 from runplane.statuses import TERMINAL_STATUSES as TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,12 @@ def events_channel(run_id: str, prefix: str = DEFAULT_CHANNEL_PREFIX) -> str:
 
 
 def control_channel(run_id: str, prefix: str = DEFAULT_CHANNEL_PREFIX) -> str:
-    # Name fixed by seeds/cheatcode-api.md: "agent_run:{id}:control".
+    # Name fixed by Cheatcode's documented Redis channels: "agent_run:{id}:control".
     return f"{prefix}:{run_id}:control"
 
 
-def utc_now_iso() -> str:
-    # Same form as the event log writes: ISO-8601 UTC with a "Z".
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+# Same form as the event log writes: ISO-8601 UTC with a "Z".
+utc_now_iso = iso_now
 
 
 def _dumps(obj: Any) -> bytes:

@@ -6,7 +6,7 @@ import hmac
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import jwt
 from cachetools import TTLCache
@@ -25,6 +25,7 @@ from runplane.auth.tokens import (
     new_refresh_token,
     refresh_token_session_id,
 )
+from runplane.clock import now
 from runplane.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
 from runplane.models import AuthSession, User
 from runplane.resolvers import rate_limits
@@ -158,7 +159,7 @@ async def _login_succeeded(ctx: RequestContext, account: str) -> None:
 
 async def _known_address(ctx: RequestContext, user: User, address: str) -> bool:
     """The account opened a session from this address (a device of the owner's) within a refresh token's life."""
-    since = _now() - timedelta(seconds=ctx.settings.refresh_token_ttl_seconds)
+    since = now() - timedelta(seconds=ctx.settings.refresh_token_ttl_seconds)
     return await AuthSession.filter(user_id=user.id, ip_address=address[:64], created_at__gte=since).exists()
 
 
@@ -173,7 +174,7 @@ async def _open_session(ctx: RequestContext, user: User, requested: list[str] | 
         abilities=granted,
         user_agent=ctx.user_agent[:512],
         ip_address=ctx.client_ip[:64],
-        expires_at=_now() + timedelta(seconds=ctx.settings.refresh_token_ttl_seconds),
+        expires_at=now() + timedelta(seconds=ctx.settings.refresh_token_ttl_seconds),
     )
     return _token_pair(ctx, session, refresh_token)
 
@@ -191,14 +192,14 @@ async def refresh(ctx: RequestContext, *, refresh_token: object) -> TokenPair:
         raise InvalidInput("refresh_token must be a string", field="refresh_token")
     session_id = refresh_token_session_id(ctx.settings, refresh_token)
     session = await AuthSession.get_or_none(id=session_id) if session_id else None
-    if session is None or session.revoked_at is not None or session.expires_at <= _now():
+    if session is None or session.revoked_at is not None or session.expires_at <= now():
         raise Unauthenticated("Invalid or expired refresh token")
     if not hmac.compare_digest(session.refresh_token_hash, hash_refresh_token(refresh_token)):
         await _revoke(ctx, session)
         raise Unauthenticated("Refresh token was already used; the session has been revoked")
     new_token = new_refresh_token(ctx.settings, session.id)
     updated = await AuthSession.filter(id=session.id, refresh_token_hash=session.refresh_token_hash).update(
-        refresh_token_hash=hash_refresh_token(new_token), last_used_at=_now()
+        refresh_token_hash=hash_refresh_token(new_token), last_used_at=now()
     )
     if not updated:  # a concurrent refresh won the race with the same token
         raise Unauthenticated("Refresh token was already used")
@@ -209,7 +210,7 @@ async def logout(ctx: RequestContext) -> None:
     user_id = ctx.user_id  # 401 carrying the credential's own error (expired, revoked...) when there is no user
     session_id = ctx.principal.session_id if ctx.principal else None
     if session_id is not None:  # external tokens have no session of ours: nothing to revoke
-        await AuthSession.filter(id=session_id, user_id=user_id, revoked_at=None).update(revoked_at=_now())
+        await AuthSession.filter(id=session_id, user_id=user_id, revoked_at=None).update(revoked_at=now())
         _forget_session(ctx, session_id)
 
 
@@ -221,7 +222,7 @@ async def me(ctx: RequestContext) -> User:
 
 
 async def list_sessions(ctx: RequestContext) -> list[AuthSession]:
-    return await AuthSession.filter(user_id=ctx.user_id, revoked_at=None, expires_at__gt=_now()).order_by("-created_at")
+    return await AuthSession.filter(user_id=ctx.user_id, revoked_at=None, expires_at__gt=now()).order_by("-created_at")
 
 
 async def revoke_session(ctx: RequestContext, *, session_id: object) -> AuthSession:
@@ -235,7 +236,7 @@ async def revoke_session(ctx: RequestContext, *, session_id: object) -> AuthSess
 
 async def _revoke(ctx: RequestContext, session: AuthSession) -> None:
     if session.revoked_at is None:
-        session.revoked_at = _now()
+        session.revoked_at = now()
         await session.save(update_fields=["revoked_at"])
     _forget_session(ctx, session.id)
 
@@ -245,10 +246,6 @@ def _forget_session(ctx: RequestContext, session_id: uuid.UUID) -> None:
     open here (other processes find out from the database within RUNPLANE_SESSION_RECHECK_SECONDS)."""
     _live_sessions.pop(session_id, None)
     ctx.services.credentials.revoked(session_id)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- credentials -> Principal -------------------------------------------------------------------------

@@ -187,7 +187,7 @@ def _tokens_exceeded(plan: Plan, sub: Subscription, runs: int, reserved: int) ->
         tokens_limit=allowance,
         tokens_reserved=reserved,
         runs_in_flight=runs,
-        period_end=iso(sub.current_period_end),
+        period_end=sub.current_period_end,
     )
 
 

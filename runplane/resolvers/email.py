@@ -12,7 +12,7 @@ from email.utils import formataddr, make_msgid
 from tortoise.exceptions import IntegrityError
 
 from runplane.config import Settings
-from runplane.errors import DomainError, InvalidInput, ServiceUnavailable
+from runplane.errors import DomainError, ErrorCode, InvalidInput, ServiceUnavailable
 from runplane.models import EmailDelivery, User
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import clean_text
@@ -23,7 +23,7 @@ STALE_SENDING_SECONDS = 120
 
 
 class EmailDeliveryFailed(DomainError):
-    code = "EMAIL_DELIVERY_FAILED"
+    code = ErrorCode.EMAIL_DELIVERY_FAILED
     status = 502
 
 

@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tortoise import connections
 
+from runplane.clock import iso_now
 from runplane.db_errors import database_unavailable, describe
 from runplane.models import WorkerBeat
 from runplane.resolvers.context import RequestContext
@@ -22,7 +23,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 
 
 def basic(ctx: RequestContext) -> dict[str, Any]:
-    return {"status": "ok", "timestamp": _now(), "instance_id": ctx.settings.instance_id}
+    return {"status": "ok", "timestamp": iso_now(), "instance_id": ctx.settings.instance_id}
 
 
 async def deep(ctx: RequestContext) -> tuple[bool, dict[str, Any]]:
@@ -111,7 +112,3 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, (OSError, RedisConnectionError)) or database_unavailable(exc) is not None:
         return "unreachable"
     return "check failed"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")

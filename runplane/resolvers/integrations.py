@@ -20,6 +20,7 @@ from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE
 from runplane.errors import (
     Conflict,
     DomainError,
+    ErrorCode,
     InvalidInput,
     NotFound,
     ServiceUnavailable,
@@ -36,7 +37,7 @@ NOT_CONFIGURED = "Composio is not configured (RUNPLANE_COMPOSIO_BASE_URL and RUN
 
 
 class ComposioError(DomainError):
-    code = "COMPOSIO_ERROR"
+    code = ErrorCode.COMPOSIO_ERROR
     status = 502
 
 

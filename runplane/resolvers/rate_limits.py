@@ -1,4 +1,4 @@
-"""Rate limits (seeds/orchestrator-api.md, and the doors strangers knock on): per-user requests and run starts
+"""Rate limits (the doors strangers knock on): per-user requests and run starts
 per minute, concurrent streams per user, and per-address throttles of login, registration and the admin key.
 
 Windows are the `limits` library's fixed windows (runplane/ratelimit/windows.py): each hit is taken before the

@@ -22,7 +22,7 @@ import jwt
 from cachetools import TTLCache
 
 from runplane.auth.abilities import PROJECTS_READ, SANDBOX_EXEC
-from runplane.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge, Unauthenticated
+from runplane.errors import DomainError, ErrorCode, InvalidInput, NotFound, PayloadTooLarge, Unauthenticated
 from runplane.models import SandboxRecord
 from runplane.numbers import ascii_int
 from runplane.origins import untrusted_base_url
@@ -460,7 +460,7 @@ PREVIEW_TYPE = "preview"
 class PreviewUnavailable(DomainError):
     """The preview's dev server is not running (any more) in this process."""
 
-    code = "PREVIEW_UNAVAILABLE"
+    code = ErrorCode.PREVIEW_UNAVAILABLE
     status = 502
 
 

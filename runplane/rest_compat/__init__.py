@@ -1,4 +1,4 @@
-"""The documented /api surface (seeds/cheatcode-api.md): parse -> resolvers -> JSON."""
+"""The documented /api surface (Cheatcode's REST API, README "REST compatibility API"): parse -> resolvers -> JSON."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Agent routes of seeds/cheatcode-api.md, plus `?after=` polling. SSE framing lives in rest_compat/sse.py."""
+"""Agent routes of Cheatcode's documented API (README "REST compatibility API"), plus `?after=` polling. SSE framing
+lives in rest_compat/sse.py."""
 
 from __future__ import annotations
 
@@ -135,6 +136,7 @@ async def start(request: Request) -> Response:
         DIALECT_QUERY,
     ],
     other_responses={"204": {"description": "The run has ended and every event was sent: stop reconnecting"}},
+    query_token=True,
 )
 async def stream(request: Request) -> Response:
     ctx = await user_context(request, query_token=True)

@@ -1,4 +1,5 @@
-"""Billing routes of seeds/cheatcode-api.md: status, plans, usage, checkout, BYOK keys, payment methods, admin."""
+"""Billing routes of Cheatcode's documented API (README "REST compatibility API"): status, plans, usage, checkout,
+BYOK keys, payment methods, admin."""
 
 from __future__ import annotations
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from runplane.clock import iso as iso  # re-exported: the REST modules format times with it
 from runplane.errors import (
     BadRequest,
     DomainError,
@@ -42,7 +42,23 @@ async def context(request: Request, *, query_token: bool = False) -> RequestCont
     )
 
 
+def context_for_route(request: Request, auth: str, ctx: RequestContext) -> None:
+    """The registry (rest_compat/registry.py) built `ctx` for the route's declared auth: handlers asking for it
+    through user_context/admin_context get that one (authenticated and counted once)."""
+    request.state.api_auth = auth
+    request.state.api_context = ctx
+
+
+def _declared(request: Request, *kinds: str) -> RequestContext | None:
+    if getattr(request.state, "api_auth", None) in kinds:
+        ctx: RequestContext = request.state.api_context
+        return ctx
+    return None
+
+
 async def user_context(request: Request, *, query_token: bool = False) -> RequestContext:
+    if (declared := _declared(request, "user")) is not None:
+        return declared
     ctx = await context(request, query_token=query_token)
     _ = ctx.user_id  # raises Unauthenticated (401) now rather than half-way through the handler
     await rate_limits.hit(ctx, "requests", ctx.settings.rate_limit_per_minute)  # 429 + Retry-After past the limit
@@ -56,6 +72,8 @@ async def public_context(request: Request) -> RequestContext:
 
 
 async def admin_context(request: Request) -> RequestContext:
+    if (declared := _declared(request, "admin")) is not None:
+        return declared
     ctx = await context(request)
     if ctx.principal is None:
         raise ctx.auth_error or Unauthenticated("Admin API key required")
@@ -102,10 +120,6 @@ def list_response(items: list[dict[str, Any]], page: Page[Any], name: str, *, ba
     return JSONResponse({name: items, "next_cursor": cursor})
 
 
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(data, status_code=status, headers=headers)
 
@@ -118,7 +132,7 @@ def error_response(exc: DomainError, request_id: str | None = None, *, cheatcode
         headers["Retry-After"] = str(exc.retry_after)
     # `detail` is what cheatcode clients read (`message` too: the web app's initiate and fetch helpers read
     # errorData.message); code and extra fields (field, retry_after...) help others.
-    body: dict[str, Any] = {**exc.extra, "detail": exc.message, "message": exc.message, "code": exc.code}
+    body: dict[str, Any] = {**exc.details(), "detail": exc.message, "message": exc.message, "code": exc.code}
     if cheatcode and isinstance(exc, QuotaExceeded):
         body["detail"] = insufficient_credits_detail(exc)
     return JSONResponse(body, status_code=exc.status, headers=headers)
@@ -127,7 +141,7 @@ def error_response(exc: DomainError, request_id: str | None = None, *, cheatcode
 def insufficient_credits_detail(exc: QuotaExceeded) -> dict[str, Any]:
     """The original backend's 402: `detail` is an object the web app's billing dialog reads (`error`, `message`,
     `credits_remaining`), not a string (cheatcode-original-behaviour.md, "Errors")."""
-    extra = exc.extra
+    extra = exc.details()
     remaining = None
     if isinstance(extra.get("tokens_limit"), int) and isinstance(extra.get("tokens_used"), int):
         remaining = max(0, extra["tokens_limit"] - extra["tokens_used"])

@@ -1,4 +1,5 @@
-"""Deployments (seeds/cheatcode-api.md "Deployments"), and the local static sites at /sites/<id>/."""
+"""Deployments (Cheatcode's documented deployment routes: README "REST compatibility API"), and the local static
+sites at /sites/<id>/."""
 
 from __future__ import annotations
 

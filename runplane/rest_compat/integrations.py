@@ -1,4 +1,5 @@
-"""Composio integrations (seeds/cheatcode-api.md "Composio Integrations" and "Secure MCP Endpoints")."""
+"""Composio integrations and secure MCP endpoints, as Cheatcode's API documents them (README "REST compatibility
+API")."""
 
 from __future__ import annotations
 

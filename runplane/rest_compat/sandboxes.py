@@ -1,4 +1,5 @@
-"""Sandbox routes of seeds/cheatcode-api.md, plus sessions, snapshots and a run's commands.
+"""Sandbox routes of Cheatcode's documented API (README "REST compatibility API"), plus sessions, snapshots
+and a run's commands.
 
 Session and dev-server streams are SSE: `data:` JSON frames with `type` output/ready/exit, `id:` the
 output offset (Last-Event-ID or `?from_offset=` resumes), `: ping` heartbeats."""
@@ -466,6 +467,7 @@ async def delete_files(request: Request) -> Response:
         {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(ops.ARCHIVE_FORMATS)}},
         TOKEN_QUERY,
     ],
+    query_token=True,
 )
 async def download_archive(request: Request) -> Response:
     ctx = await user_context(request, query_token=True)
@@ -570,6 +572,7 @@ async def stop_session(request: Request) -> Response:
     tag=TAG,
     response=STREAM,
     query=STREAM_QUERY,
+    query_token=True,
 )
 async def session_stream(request: Request) -> Response:
     ctx = await user_context(request, query_token=True)
@@ -586,6 +589,7 @@ async def session_stream(request: Request) -> Response:
     tag=TAG,
     response=STREAM,
     query=[*STREAM_QUERY, *SESSION_QUERY],
+    query_token=True,
 )
 async def dev_server_stream(request: Request) -> Response:
     ctx = await user_context(request, query_token=True)

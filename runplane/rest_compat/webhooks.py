@@ -1,4 +1,5 @@
-"""Payment-provider webhooks (seeds/cheatcode-api.md): authenticated by their signature, not by a user."""
+"""Payment-provider webhooks (Polar and Stripe, at the paths Cheatcode's API documents): authenticated by their
+signature, not by a user."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from runplane.errors import (
     Conflict,
     DomainError,
+    ErrorCode,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -13,43 +14,43 @@ from runplane.errors import (
 
 
 class SandboxError(DomainError):
-    code = "SANDBOX_ERROR"
+    code = ErrorCode.SANDBOX_ERROR
     status = 500
 
 
 class SandboxPathError(SandboxError, InvalidInput, ValueError):
     """A user path that is malformed or would leave the workspace."""
 
-    code = "SANDBOX_PATH_INVALID"
+    code = ErrorCode.SANDBOX_PATH_INVALID
     status = 422
 
 
 class SandboxInputError(SandboxError, InvalidInput, ValueError):
-    code = "SANDBOX_INPUT_INVALID"
+    code = ErrorCode.SANDBOX_INPUT_INVALID
     status = 422
 
 
 class SandboxNotFoundError(SandboxError, NotFound, LookupError):
     """Unknown sandbox, file, session or snapshot."""
 
-    code = "SANDBOX_NOT_FOUND"
+    code = ErrorCode.SANDBOX_NOT_FOUND
     status = 404
 
 
 class SandboxConflictError(SandboxError, Conflict):
-    code = "SANDBOX_CONFLICT"
+    code = ErrorCode.SANDBOX_CONFLICT
     status = 409
 
 
 class SandboxLimitError(SandboxError, PayloadTooLarge):
     """A size or count limit was hit (file too large, too many sessions)."""
 
-    code = "SANDBOX_LIMIT"
+    code = ErrorCode.SANDBOX_LIMIT
     status = 413
 
 
 class SandboxIsolationError(SandboxError, ServiceUnavailable):
     """Isolation is required (or needed to honour a limit) but bubblewrap is not usable."""
 
-    code = "SANDBOX_ISOLATION_UNAVAILABLE"
+    code = ErrorCode.SANDBOX_ISOLATION_UNAVAILABLE
     status = 503

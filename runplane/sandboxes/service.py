@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 import weakref
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ import httpx
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
+from runplane.clock import now
 from runplane.config import Settings
 from runplane.errors import NotFound
 from runplane.models import Project, SandboxRecord
@@ -42,10 +43,6 @@ log = logging.getLogger("runplane.sandboxes")
 CREATE_RETRIES, CREATE_RETRY_DELAY = 100, 0.05
 # Workspaces without a row (their project was deleted) are removed once this old.
 ORPHAN_AGE_SECONDS = 300
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def sandbox_limits(settings: Settings) -> SandboxLimits:

@@ -127,16 +127,14 @@ def _is_anonymous(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
 
 
 def _quota_error(exc: domain.QuotaExceeded) -> QuotaExceededError:
-    extra = exc.extra
-    period_end = extra.get("period_end")
     return QuotaExceededError(
         code=exc.code,
         message=exc.message,
-        plan=extra.get("plan"),
-        limit=extra.get("limit"),
-        used=_int(extra.get("used")),
-        allowed=_int(extra.get("allowed")),
-        period_end=datetime.fromisoformat(period_end.replace("Z", "+00:00")) if isinstance(period_end, str) else None,
+        plan=exc.plan,
+        limit=QuotaLimit(exc.limit) if exc.limit else None,
+        used=_int(exc.used),
+        allowed=_int(exc.allowed),
+        period_end=exc.period_end,
     )
 
 
@@ -178,7 +176,7 @@ def _shape_error(error: GraphQLError, request_id: str) -> GraphQLError:
         log.warning("database unavailable in GraphQL operation (request_id=%s): %s", request_id, describe(original))
         original = unavailable
     if isinstance(original, domain.DomainError):
-        extra = {k: v for k, v in original.extra.items() if isinstance(v, (str, int, float, bool))}
+        extra = {k: v for k, v in original.details().items() if isinstance(v, (str, int, float, bool))}
         return _with_extensions(error, original.message, {"code": original.code, **extra})
     if isinstance(original, GraphQLError):
         # graphql-core's own errors nested in another: a variable value that does not coerce to its type.
@@ -192,7 +190,7 @@ def _shape_error(error: GraphQLError, request_id: str) -> GraphQLError:
 def formatted_domain_error(exc: domain.DomainError) -> dict[str, Any]:
     """A domain error raised outside execution (a refused request, a refused WebSocket operation), shaped as the
     errors inside it are: its message, `extensions.code` and its scalar details (`retry_after`...)."""
-    extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, bool))}
+    extra = {k: v for k, v in exc.details().items() if isinstance(v, (str, int, float, bool))}
     formatted: dict[str, Any] = GraphQLError(exc.message, extensions={"code": exc.code, **extra}).formatted  # type: ignore[assignment]
     return formatted
 

@@ -1,4 +1,4 @@
-"""Run state and records through the REST surface of seeds/cheatcode-api.md, on the session server:
+"""Run state and records through the documented REST surface (Cheatcode's API), on the session server:
 what a run records, one active run per thread (enforced by the database), idempotent starts."""
 
 from __future__ import annotations

@@ -1,0 +1,81 @@
+"""A REST route's declared auth is what enforces it (rest_compat/registry.py): the registry builds the context before
+the handler runs, so a handler that checks nothing is still refused without the credential its declaration names,
+and a handler that asks for its context gets the one the registry built (authenticated and counted once)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from runplane.errors import DomainError, Forbidden, Unauthenticated
+from runplane.resolvers.context import RequestContext
+from runplane.rest_compat.common import user_context
+from runplane.rest_compat.registry import RouteTable
+from tests.conftest import ADMIN_API_KEY
+from tests.support import LiveServer, UserHandle
+
+
+def careless_app(server: LiveServer) -> tuple[Starlette, list[str]]:
+    """Handlers that never look at credentials, behind each kind of declaration."""
+    table, reached = RouteTable(), []
+
+    @table.add("GET", "/user-forgets", "user route whose handler checks nothing", auth="user")
+    async def user_forgets(request: Request) -> Response:
+        reached.append("user")
+        return JSONResponse({})
+
+    @table.add("GET", "/admin-forgets", "admin route whose handler checks nothing", auth="admin")
+    async def admin_forgets(request: Request) -> Response:
+        reached.append("admin")
+        return JSONResponse({})
+
+    @table.add("GET", "/given", "the registry hands the context over", auth="user")
+    async def given(request: Request, ctx: RequestContext) -> Response:
+        same = await user_context(request) is ctx  # asking again returns the registry's context
+        return JSONResponse({"user_id": str(ctx.user_id), "same": same})
+
+    @table.add("GET", "/stream", "EventSource-style route", auth="user", query_token=True)
+    async def stream(request: Request, ctx: RequestContext) -> Response:
+        return JSONResponse({"user_id": str(ctx.user_id)})
+
+    app = Starlette(routes=table.starlette_routes(prefix=""))
+    app.state.services = server.app.state.services
+    return app, reached
+
+
+async def call(app: Starlette, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        return await client.get(path, headers=headers or {})
+
+
+async def test_a_handler_that_checks_nothing_is_still_refused(server: LiveServer, alice: UserHandle) -> None:
+    app, reached = careless_app(server)
+    with pytest.raises(Unauthenticated):
+        await call(app, "/user-forgets")
+    with pytest.raises(DomainError):  # a malformed token is refused too, not taken as anonymous
+        await call(app, "/user-forgets", {"Authorization": "Bearer not-a-token"})
+    with pytest.raises(Unauthenticated):
+        await call(app, "/admin-forgets")
+    with pytest.raises(Forbidden):  # a user's token is not an admin credential
+        await call(app, "/admin-forgets", alice.headers)
+    assert reached == []
+    assert (await call(app, "/user-forgets", alice.headers)).status_code == 200
+    assert (await call(app, "/admin-forgets", {"X-API-Key": ADMIN_API_KEY})).status_code == 200
+    assert reached == ["user", "admin"]
+
+
+async def test_the_handler_gets_the_registrys_context(server: LiveServer, alice: UserHandle) -> None:
+    app, _ = careless_app(server)
+    me = (await call(app, "/given", alice.headers)).json()
+    assert me["same"] is True and me["user_id"]
+
+
+async def test_query_tokens_only_where_declared(server: LiveServer, alice: UserHandle) -> None:
+    app, _ = careless_app(server)
+    token = alice.headers["Authorization"].removeprefix("Bearer ")
+    assert (await call(app, f"/stream?token={token}")).json()["user_id"]
+    with pytest.raises(Unauthenticated):  # ?token= is not a credential on a route that did not declare it
+        await call(app, f"/given?token={token}")
