@@ -170,6 +170,13 @@ class SandboxCgroups:
 
     def command_group(self) -> CommandGroup:
         """A fresh cgroup for one command or session: the procs files its first process joins."""
+        try:
+            return self._command_group()
+        except FileNotFoundError:  # another process sharing base_dir removed the sandbox's cgroups (its shutdown)
+            self._made = False
+            return self._command_group()
+
+    def _command_group(self) -> CommandGroup:
         self._ensure()
         name = f"c-{os.getpid()}-{next(_counter)}"
         procs: list[str] = []

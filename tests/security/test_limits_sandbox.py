@@ -105,3 +105,18 @@ async def test_uploads_past_the_quota_are_refused_with_413(tmp_path: Path) -> No
             assert "disk quota" in response.json()["detail"]
             ran = await execute(client, alice, sid, "head -c 300K /dev/zero > big.bin; echo $?")
             assert "File size limit exceeded" in ran["output"], ran  # RLIMIT_FSIZE: what is left of the quota
+
+
+async def test_a_sandbox_cgroup_removed_by_another_process_is_made_again(
+    base_dir: Path, mode: str, make_backend: BackendFactory
+) -> None:
+    """API and worker processes share base_dir: one's shutdown removes the (empty) cgroups the other uses."""
+    need_cgroup("pids")
+    backend = make_backend(base_dir, mode)
+    sandbox = await backend.create("shared")
+    assert (await sandbox.execute("echo one")).output == "one\n"
+    other = make_backend(base_dir, mode)
+    other.get("shared")
+    await other.close()  # removes the sandbox's cgroups, empty between two commands
+    assert (await sandbox.execute("echo two")).output == "two\n"
+    await backend.destroy(sandbox.id)
