@@ -76,7 +76,7 @@ def _openat2(dir_fd: int, path: str, flags: int, mode: int) -> int | None:
             return None
         if err != errno.EAGAIN:
             raise OSError(err, os.strerror(err), path)
-    raise OSError(errno.EAGAIN, "the tree kept changing while it was opened", path)
+    return None  # still racing: the component-by-component walk has no such retry to give up on
 
 
 def _check_parts(parts: Sequence[str]) -> None:
