@@ -65,6 +65,7 @@ async def running_server(
         "RUNPLANE_RATE_LIMIT_PER_MINUTE": "0",
         "RUNPLANE_RUN_STARTS_PER_MINUTE": "0",
         "RUNPLANE_LOG_LEVEL": "WARNING",
+        "RUNPLANE_UNTRUSTED_PORT": str(free_port()),  # sites and previews: a free port, not --port + 1
         # No plan caps or token quota in the way of a benchmark's runs and projects.
         "RUNPLANE_BILLING_DEFAULT_PLAN": "premium",
         **env_overrides,

@@ -183,7 +183,7 @@ def served(cli: Cli) -> Iterator[str]:
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [runplane_executable(), "serve", "--port", str(port)],
-            env=cli.env,
+            env={**cli.env, "RUNPLANE_UNTRUSTED_PORT": str(free_port())},  # not --port + 1: parallel tests
             cwd=cli.data_dir.parent,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -191,6 +191,7 @@ async def test_startup_gives_up_clearly_when_the_database_stays_down(tmp_path: P
         database_url=f"postgres://postgres@127.0.0.1:{free_port()}/nothing_listens",
         database_connect_timeout=CONNECT_TIMEOUT,
         database_startup_timeout=2,
+        untrusted_port=free_port(),  # not --port + 1, which a parallel test may hold
     )
     started = time.monotonic()
     proc = spawn("server", runplane_command("serve", "--port", str(free_port())), env, tmp_path / "logs")
