@@ -280,7 +280,7 @@ async def initiate(request: Request) -> Response:
         model=body.model or body.model_name,
         idempotency_key=body.idempotency_key or request.headers.get("idempotency-key"),
         attachments=attachments,
-        app_type=body.get("app_type"),
+        app_type=body.app_type,
     )
     return ok(
         {
