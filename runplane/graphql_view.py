@@ -157,6 +157,7 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         response = super().create_response(response_data, sub_response)
         if graphql_response:
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        response.headers.append("vary", "Accept")  # the media type (and JSON or a stream) follows Accept
         return response
 
     async def execute_operation(  # Strawberry's signature

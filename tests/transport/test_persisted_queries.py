@@ -59,6 +59,7 @@ async def test_cacheable_queries_run_by_hash_over_get(client: httpx.AsyncClient,
     for accept in ("application/graphql-response+json,application/json;q=0.9", "*/*"):  # Apollo's, curl's
         answer = await client.get("/graphql", params=params, headers={**alice.headers, "Accept": accept})
         assert answer.status_code == 200 and answer.json()["data"]["me"]["email"] == alice.email, answer.text
+        assert "accept" in answer.headers["vary"].lower()  # a cache keeps JSON and streams apart
 
 
 async def test_a_mutation_by_hash_over_get_is_405(client: httpx.AsyncClient, alice: UserHandle) -> None:
