@@ -84,8 +84,12 @@ async def finish(
     run someone else ended already (the reaper raced a slow worker) is still charged once, for the tokens it
     really used (the ledger is keyed by run id). Events go out after the commit."""
     async with in_transaction():
-        events = await _transition_rows(run_id, from_statuses, status, None, error, fields)
+        # The charge first: it locks the owner's subscription row before the run's row, the order start_run
+        # takes them in (subscription, then the thread's one active run). The other order deadlocks on
+        # PostgreSQL: a start holding the subscription waits for this run to free its thread, while this
+        # finish, holding the run, waits for the subscription.
         await charge_run(services.settings, run_id, **fields)
+        events = await _transition_rows(run_id, from_statuses, status, None, error, fields)
     await publish_all(services, events)
     if not events:
         return False

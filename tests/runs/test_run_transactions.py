@@ -13,15 +13,19 @@ the test's own user or run, so concurrent work of the server is untouched.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from runplane.agents import lifecycle
+from runplane.billing.ledger import subscription_for
 from runplane.errors import QuotaExceeded
-from runplane.models import AgentRun, Project, Thread, UsageEntry
+from runplane.models import AgentRun, Project, Subscription, Thread, UsageEntry
 from runplane.resolvers import billing
 from tests.runs.helpers import wait_for_status
 from tests.support import LiveServer, UserHandle
@@ -113,3 +117,39 @@ async def test_finish_charges_and_ends_the_run_in_one_transaction(
     # Finishing again (a late executor after the reaper) changes nothing and charges nothing more.
     assert not await lifecycle.finish(services, run.id, "failed", error="late", **usage)
     assert await UsageEntry.filter(run_id=run.id).count() == 1
+
+
+async def test_a_finish_racing_a_start_on_its_thread_does_not_deadlock(server: LiveServer, alice: UserHandle) -> None:
+    """A start holds the owner's subscription row and then needs the thread's one active run slot; the finish of
+    the thread's run must take those in the same order (charge, then status), or PostgreSQL finds a deadlock."""
+    services = server.app.state.services
+    owner = uuid.UUID(alice.user_id)
+    await subscription_for(services.settings, owner)
+    run = await running_run(alice)
+    locked = asyncio.Event()
+
+    async def start_on_the_thread() -> str:
+        async with in_transaction():
+            await Subscription.select_for_update().get(user_id=owner)  # as billing.reserve_run_tokens
+            locked.set()
+            await asyncio.sleep(0.5)  # the finish runs meanwhile, up to the lock it needs
+            try:
+                await AgentRun.create(
+                    owner_id=owner,
+                    project_id=run.project_id,  # type: ignore[attr-defined]
+                    thread_id=run.thread_id,  # type: ignore[attr-defined]
+                    active_thread_id=run.active_thread_id,
+                    model="scripted/demo",
+                )
+            except IntegrityError:
+                return "conflict"  # the 409 a start gets while the thread's run is active
+        return "started"
+
+    start = asyncio.create_task(start_on_the_thread())
+    await locked.wait()
+    finished = await asyncio.wait_for(
+        lifecycle.finish(services, run.id, "completed", prompt_tokens=1, completion_tokens=1, total_tokens=2), 30
+    )
+    assert await start == "conflict" and finished
+    await run.refresh_from_db()
+    assert run.status == "completed" and await UsageEntry.filter(run_id=run.id).count() == 1
