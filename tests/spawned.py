@@ -206,7 +206,10 @@ async def spawn_server(
             yield proc
         finally:
             await proc.stop()
-            netns.unmount_under(tmp)  # the sandboxes' network namespaces (a server leaves them mounted)
+            # The sandboxes' network namespaces: a server leaves them mounted, and their directories then
+            # cannot be removed.
+            for root in {tmp, *(Path(str(values[k])) for k in ("SANDBOX_DIR", "DATA_DIR") if values.get(k))}:
+                netns.unmount_under(root)
     finally:
         if pg_name:
             await drop_postgres_database(pg_name)
