@@ -44,6 +44,7 @@ from runplane.sandboxes import (
     resolve_in_workspace,
     service,
 )
+from runplane.sandboxes.egress_proxy import PORT as EGRESS_PROXY_PORT
 
 MAX_UPLOAD_FILES = 1000
 MAX_DELETE_PATHS = 1000
@@ -514,6 +515,8 @@ async def _listening_port(sandbox: Sandbox, session_name: object, port: int | No
     if port is not None:
         if not 0 < port < 65536:
             raise InvalidInput("port must be between 1 and 65535", field="port")
+        if port == EGRESS_PROXY_PORT:  # runplane's own listener in there, not the sandbox's
+            raise InvalidInput(f"port {port} is the sandbox's egress proxy", field="port")
         return port, ""
     session = None
     if session_name not in (None, "") or any(s.port is not None for s in sandbox.list_sessions()):

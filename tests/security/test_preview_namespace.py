@@ -73,7 +73,7 @@ async def test_expo_port_chosen_port_and_errors(client: httpx.AsyncClient, alice
     _, sid = await new_sandbox(client, alice, "expo")
     missing = await client.get(f"/api/sandboxes/{sid}/preview-url", headers=alice.headers)
     assert missing.status_code == 404 and "3000" in missing.text  # no session, nothing on 3000
-    for bad in ("0", "70000", "abc", "٣"):
+    for bad in ("0", "70000", "abc", "٣", "3128"):  # 3128: runplane's egress proxy inside the namespace
         refused = await client.get(f"/api/sandboxes/{sid}/preview-url", params={"port": bad}, headers=alice.headers)
         assert refused.status_code == 422 and refused.json()["field"] == "port", (bad, refused.text)
     await start(client, alice, sid, "metro", 8081, "metro")
