@@ -8,6 +8,7 @@ from graphql import (
     GraphQLField,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
+    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
     get_named_type,
@@ -109,3 +110,20 @@ def test_every_connection_pages_both_ways_with_a_complete_page_info() -> None:
         assert {"edges", "pageInfo"} <= set(connection.fields), name
         edge = get_named_type(connection.fields["edges"].type)
         assert isinstance(edge, GraphQLObjectType) and {"node", "cursor"} <= set(edge.fields), name
+
+
+def test_root_lookups_by_id_are_nullable() -> None:
+    """A NOT_FOUND on a non-null root field would null the whole response, `me` and every sibling with it."""
+    graphql = schema()
+    assert graphql.query_type is not None
+    for name, field in graphql.query_type.fields.items():
+        if any(get_named_type(argument.type).name == "ID" for argument in field.args.values()):
+            assert not isinstance(field.type, GraphQLNonNull), (
+                f"Query.{name} looks an object up by id: make it nullable"
+            )
+
+
+def test_no_type_shadows_a_typescript_global() -> None:
+    """Generated TypeScript names each schema type: `Error`, `Date`, `Object`... would shadow the built-ins."""
+    shadowing = {"Error", "Object", "Function", "Promise", "Map", "Set", "Symbol", "Array", "Record"}
+    assert not shadowing & set(schema().type_map)

@@ -180,7 +180,7 @@ class InitiateAgentInput:
 @strawberry.type
 class AgentRunQueries:
     @strawberry.field
-    async def run(self, info: strawberry.Info, id: strawberry.ID) -> AgentRun:
+    async def run(self, info: strawberry.Info, id: strawberry.ID) -> AgentRun | None:
         row = await ops.owned_run(rctx(info), from_global_id(id, "AgentRun"))
         await prefetch_below(info, [row], "AgentRun", connection=False)
         return AgentRun.from_row(row)
@@ -194,7 +194,7 @@ class AgentRunQueries:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[AgentRun]:
+    ) -> Connection[AgentRun] | None:
         thread = from_global_id(thread_id, "Thread")
         page = await ops.list_runs(rctx(info), thread_id=thread, first=first, after=after, last=last, before=before)
         await prefetch_below(info, page.items, "AgentRun", connection=True)
@@ -203,7 +203,7 @@ class AgentRunQueries:
     @strawberry.field(description="A run's events after a sequence number, for polling clients.")
     async def events(
         self, info: strawberry.Info, run_id: strawberry.ID, after: int = 0, first: int = 100
-    ) -> list[RunEvent]:
+    ) -> list[RunEvent] | None:
         found = await ops.list_events(rctx(info), run_id=from_global_id(run_id, "AgentRun"), after=after, limit=first)
         return [RunEvent.from_event(e) for e in found]
 

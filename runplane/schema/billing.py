@@ -474,7 +474,7 @@ class BillingQueries:
         )
 
     @strawberry.field(description="Admin: one user's billing status.")
-    async def user_billing_status(self, info: strawberry.Info, user_id: strawberry.ID) -> BillingStatus:
+    async def user_billing_status(self, info: strawberry.Info, user_id: strawberry.ID) -> BillingStatus | None:
         return BillingStatus.from_status(await admin_ops.user_quota_status(rctx(info), user_id=_user_id(user_id)))
 
     @strawberry.field(description="Admin: the model catalogue cache (OpenRouter models).")

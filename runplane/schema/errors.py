@@ -21,7 +21,10 @@ from runplane.models.choices import QuotaLimit
 log = logging.getLogger("runplane.graphql")
 
 
-@strawberry.interface(description="Every typed error result has a machine code and a message.")
+@strawberry.interface(
+    name="UserError",
+    description="Every typed error result has a machine code and a message (not `Error`: TypeScript has one).",
+)
 class Error:
     code: str
     message: str

@@ -92,7 +92,7 @@ class UpdateProjectInput:
 @strawberry.type
 class ProjectQueries:
     @strawberry.field
-    async def project(self, info: strawberry.Info, id: strawberry.ID) -> Project:
+    async def project(self, info: strawberry.Info, id: strawberry.ID) -> Project | None:
         row = await ops.owned_project(rctx(info), from_global_id(id, "Project"))
         await prefetch_below(info, [row], "Project", connection=False)
         return Project.from_row(row)

@@ -322,7 +322,7 @@ def _sid(value: strawberry.ID) -> object:
 @strawberry.type
 class SandboxQueries:
     @strawberry.field
-    async def sandbox(self, info: strawberry.Info, id: strawberry.ID) -> Sandbox:
+    async def sandbox(self, info: strawberry.Info, id: strawberry.ID) -> Sandbox | None:
         return Sandbox.from_row(await ops.owned_sandbox(rctx(info), _sid(id)))
 
     @strawberry.field(description="The project's sandbox, if it has one (ensureSandbox makes it).")
@@ -333,7 +333,7 @@ class SandboxQueries:
     @strawberry.field
     async def session_status(
         self, info: strawberry.Info, sandbox_id: strawberry.ID, session_name: str
-    ) -> SandboxSession:
+    ) -> SandboxSession | None:
         return SandboxSession.of(await ops.session_status(rctx(info), sandbox_id=_sid(sandbox_id), name=session_name))
 
     @strawberry.field(
@@ -347,11 +347,11 @@ class SandboxQueries:
         session_name: str | None = None,
         expo: bool = False,
         port: int | None = None,
-    ) -> PreviewUrl:
+    ) -> PreviewUrl | None:
         return await _preview(info, _sid(sandbox_id), session_name, expo, port)
 
     @strawberry.field(description="Unified diff from the snapshot to the current files.")
-    async def diff_snapshot(self, info: strawberry.Info, sandbox_id: strawberry.ID, snapshot_id: str) -> str:
+    async def diff_snapshot(self, info: strawberry.Info, sandbox_id: strawberry.ID, snapshot_id: str) -> str | None:
         return await ops.diff_snapshot(rctx(info), sandbox_id=_sid(sandbox_id), snapshot_id=snapshot_id)
 
 

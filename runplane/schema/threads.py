@@ -143,7 +143,7 @@ class PostMessageInput:
 @strawberry.type
 class ThreadQueries:
     @strawberry.field
-    async def thread(self, info: strawberry.Info, id: strawberry.ID) -> Thread:
+    async def thread(self, info: strawberry.Info, id: strawberry.ID) -> Thread | None:
         row = await ops.owned_thread(rctx(info), from_global_id(id, "Thread"))
         await prefetch_below(info, [row], "Thread", connection=False)
         return Thread.from_row(row)
@@ -157,7 +157,7 @@ class ThreadQueries:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[Thread]:
+    ) -> Connection[Thread] | None:
         project = from_global_id(project_id, "Project") if project_id is not None else None
         page = await ops.list_threads(
             rctx(info), project_id=project, first=first, after=after, last=last, before=before

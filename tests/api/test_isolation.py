@@ -226,7 +226,7 @@ class GqlCase:
     code: str = "NOT_FOUND"  # admin fields refuse a non-admin before looking anything up: FORBIDDEN
 
 
-ERROR_RESULT = "__typename ... on Error { code message }"
+ERROR_RESULT = "__typename ... on UserError { code message }"
 GQL_CASES = [
     GqlCase("project", "project", "query($id: ID!) { project(id: $id) { id name } }"),
     GqlCase("thread", "thread", "query($id: ID!) { thread(id: $id) { id title } }"),

@@ -17,7 +17,7 @@ PASSWORD = "correct horse battery"
 # ---- GraphQL documents -------------------------------------------------------------------------
 
 TOKENS_FIELDS = "... on AuthTokens { accessToken refreshToken tokenType expiresIn sessionId }"
-ERROR_FIELDS = "... on Error { __typename code message } ... on InputError { field }"
+ERROR_FIELDS = "... on UserError { __typename code message } ... on InputError { field }"
 
 REGISTER = f"""mutation($input: RegisterInput!) {{ register(input: $input) {{ __typename {TOKENS_FIELDS} {ERROR_FIELDS} }} }}"""
 LOGIN = f"""mutation($input: LoginInput!) {{ login(input: $input) {{ __typename {TOKENS_FIELDS} {ERROR_FIELDS} }} }}"""
@@ -26,10 +26,10 @@ LOGOUT = "mutation { logout { ok } }"
 ME = "query { me { id email displayName isAdmin createdAt } }"
 SESSIONS = "query { sessions { id abilities userAgent current expiresAt lastUsedAt } }"
 REVOKE_SESSION = """mutation($id: ID!) {
-  revokeSession(id: $id) { __typename ... on RevokeSessionPayload { revokedId } ... on Error { code message } }
+  revokeSession(id: $id) { __typename ... on RevokeSessionPayload { revokedId } ... on UserError { code message } }
 }"""
 CREATE_PROJECT = """mutation($name: String!) {
-  createProject(input: {name: $name}) { __typename ... on ProjectPayload { project { id name } } ... on Error { code message } }
+  createProject(input: {name: $name}) { __typename ... on ProjectPayload { project { id name } } ... on UserError { code message } }
 }"""
 PROJECTS = "query { projects { edges { node { id name } } } }"
 

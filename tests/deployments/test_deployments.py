@@ -120,7 +120,7 @@ async def test_graphql_twins(cclient: httpx.AsyncClient) -> None:  # noqa: F811
     client = cclient
     user = await register_user(client)
     pid = await project_with_files(client, user, {"build/index.html": b"<p>gql</p>"})
-    fields = "... on DeploymentPayload { deployment { id version status url sourceDir history { status } } } ... on Error { code message }"
+    fields = "... on DeploymentPayload { deployment { id version status url sourceDir history { status } } } ... on UserError { code message }"
     deployed = await gql(
         client, f"mutation($p: ID!) {{ deployProject(input: {{projectId: $p}}) {{ {fields} }} }}", {"p": pid}, user=user
     )

@@ -153,7 +153,7 @@ async def test_documents_it_does_not_compile_run_normally(
 
 
 async def test_mutations_never_reach_the_fast_path(client: httpx.AsyncClient, seeded: dict[str, Any]) -> None:
-    mutation = 'mutation { createProject(input: {name: ""}) { __typename ... on Error { code message } } }'
+    mutation = 'mutation { createProject(input: {name: ""}) { __typename ... on UserError { code message } } }'
     before = dict(compiled.stats)
     result = await gql(client, mutation, user=seeded["user"])
     assert result["data"]["createProject"]["__typename"] == "InputError"

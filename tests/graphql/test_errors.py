@@ -102,7 +102,16 @@ async def test_not_found_carries_its_code(client: httpx.AsyncClient, alice: User
         for raw in (MISSING, to_global_id(type_name, MISSING), "garbage", to_global_id("Other", MISSING)):
             result = await gql(client, f"query($id: ID!) {{ {query}(id: $id) {{ id }} }}", {"id": raw}, user=alice)
             assert codes(result) == ["NOT_FOUND"], (query, raw, result)
-            assert result["data"] is None and result["errors"][0]["path"] == [query]
+            assert result["data"] == {query: None} and result["errors"][0]["path"] == [query]
+
+
+async def test_a_missing_object_nulls_only_its_own_lookup(client: httpx.AsyncClient, alice: UserHandle) -> None:
+    """Root lookups are nullable: NOT_FOUND leaves the siblings (`me`, other lookups) in place."""
+    query = "query($id: ID!) { me { email } project(id: $id) { id } projects(first: 1) { edges { cursor } } }"
+    result = await gql(client, query, {"id": MISSING}, user=alice)
+    assert codes(result) == ["NOT_FOUND"]
+    assert result["data"]["me"] == {"email": alice.email} and result["data"]["project"] is None
+    assert result["data"]["projects"] == {"edges": []}
 
 
 async def test_unauthenticated_without_or_with_a_bad_token(client: httpx.AsyncClient) -> None:
@@ -164,7 +173,7 @@ async def test_missing_ability_is_forbidden(client: httpx.AsyncClient) -> None:
     reader = await register_user(client, abilities=["projects:read"])
     result = await gql(
         client,
-        'mutation { createProject(input: {name: "x"}) { __typename ... on Error { code message } } }',
+        'mutation { createProject(input: {name: "x"}) { __typename ... on UserError { code message } } }',
         user=reader,
     )
     assert result["data"]["createProject"] == {
@@ -179,7 +188,7 @@ async def test_missing_ability_is_forbidden(client: httpx.AsyncClient) -> None:
 
 # --- typed results for mutations -----------------------------------------------------------------------
 
-RESULT = "__typename ... on Error { code message } ... on InputError { field }"
+RESULT = "__typename ... on UserError { code message } ... on InputError { field }"
 
 
 async def mutate(
@@ -228,7 +237,7 @@ async def test_unknown_ids_in_mutations_are_not_found_results(client: httpx.Asyn
     for field in ("deleteProject", "revokeSession", "stopRun", "pauseRun", "resumeRun"):
         result = await gql(
             client,
-            f"mutation($id: ID!) {{ {field}(id: $id) {{ __typename ... on Error {{ code }} }} }}",
+            f"mutation($id: ID!) {{ {field}(id: $id) {{ __typename ... on UserError {{ code }} }} }}",
             {"id": MISSING},
             user=alice,
         )

@@ -17,7 +17,7 @@ CONTROL = """
 mutation($id: ID!) { %s(id: $id) {
   __typename
   ... on AgentRunPayload { agentRun { id status } }
-  ... on Error { code message }
+  ... on UserError { code message }
 } }
 """
 

@@ -40,7 +40,7 @@ async def ensure(client: httpx.AsyncClient, user: UserHandle) -> dict[str, Any]:
 
 EXECUTE = """mutation($input: ExecuteCommandInput!) { executeCommand(input: $input) { __typename
   ... on ExecutePayload { result { output exitCode timedOut truncated } session { name status port } }
-  ... on Error { code message } } }"""
+  ... on UserError { code message } } }"""
 
 
 async def test_files_commands_and_snapshots_over_graphql(
