@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds (default one day)")
     token.set_defaults(run=_token, existing_database=True)
 
-    schema = commands.add_parser("export-schema", help="write the GraphQL SDL")
+    schema = commands.add_parser("export-schema", help="write the GraphQL SDL and possibleTypes.json beside it")
     schema.add_argument("path", nargs="?", default="schema.graphql")
     schema.set_defaults(run=_export_schema)
 
@@ -210,9 +210,10 @@ def _token(settings: Settings, args: argparse.Namespace) -> None:
 
 def _export_schema(settings: Settings, args: argparse.Namespace) -> None:
     from runplane.schema import build_schema
+    from runplane.schema.export import write_exports
 
-    Path(args.path).write_text(build_schema(settings).as_str() + "\n")
-    print(f"wrote {args.path}")
+    for written in write_exports(build_schema(settings), Path(args.path)):
+        print(f"wrote {written}")
 
 
 def _rotate_encryption_key(settings: Settings, args: argparse.Namespace) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from runplane.cli import main as cli_main
 from runplane.config import Settings
 from runplane.schema import build_schema
+from runplane.schema.export import possible_types_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,6 +19,15 @@ def test_schema_graphql_matches_the_code() -> None:
     expected = build_schema().as_str() + "\n"
     actual = (ROOT / "schema.graphql").read_text()
     assert actual == expected, "schema.graphql is stale: run `runplane export-schema` and commit it"
+
+
+def test_possible_types_json_matches_the_code() -> None:
+    """Apollo's possibleTypes: every union and interface with its object types (RunEventData, UserError, Node...)."""
+    actual = (ROOT / "possibleTypes.json").read_text()
+    assert actual == possible_types_json(build_schema()), "possibleTypes.json is stale: run `runplane export-schema`"
+    found = json.loads(actual)
+    assert "StatusEvent" in found["RunEventData"] and "NotFoundError" in found["UserError"]
+    assert {"Project", "Thread", "AgentRun"} <= set(found["Node"])
 
 
 def test_sdl_does_not_depend_on_runtime_settings() -> None:
@@ -30,3 +41,4 @@ def test_export_schema_command_writes_the_same_sdl(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("RUNPLANE_DATA_DIR", str(tmp_path))
     cli_main(["export-schema", str(target)])
     assert target.read_text() == build_schema().as_str() + "\n"
+    assert (tmp_path / "possibleTypes.json").read_text() == possible_types_json(build_schema())
