@@ -200,6 +200,23 @@ class NamespaceSockets:
             os.close(self._host)
 
 
+def probe() -> str:
+    """Blocking: "" when a namespace can be made here (one is made in a throwaway thread and dropped), else why."""
+    reason = available()
+    if reason:
+        return reason
+    failure: list[str] = []
+
+    def run() -> None:
+        if _unshare(CLONE_NEWNET) != 0:
+            failure.append(f"network namespaces cannot be made here ({os.strerror(ctypes.get_errno())})")
+
+    thread = threading.Thread(target=run, name="runplane-netns-probe", daemon=True)
+    thread.start()
+    thread.join()
+    return failure[0] + "; a container needs CAP_SYS_ADMIN" if failure else ""
+
+
 def available() -> str:
     """ "" when namespaces can be made here, else why not (checked once by the backend)."""
     if os.geteuid() != 0:

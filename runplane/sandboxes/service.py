@@ -27,6 +27,7 @@ from runplane.config import Settings
 from runplane.errors import NotFound
 from runplane.models import Project, SandboxRecord
 from runplane.periodic import Periodic
+from runplane.sandboxes import netns
 from runplane.sandboxes.egress import EgressGuard, EgressStatus, GuardedSandboxBackend, egress_policy
 from runplane.sandboxes.errors import SandboxConflictError, SandboxNotFoundError
 from runplane.sandboxes.limits import SandboxLimits
@@ -97,7 +98,17 @@ class SandboxManager:
         return self._backend
 
     async def guard_network(self) -> EgressStatus:
-        """At start-up: install the egress guard and log whether it is active (else before the first command)."""
+        """At start-up: install the egress guard and log whether it is active (else before the first command),
+        and whether sandboxes will get network namespaces of their own."""
+        if self.settings.sandbox_network_namespaces:
+            reason = await asyncio.to_thread(netns.probe)
+            if reason:
+                log.warning("NO network namespace per sandbox: %s; sandboxes share this host's network", reason)
+            else:
+                log.info(
+                    "sandboxes get a network namespace each (egress proxy %s)",
+                    "on" if self.settings.sandbox_egress and self.settings.sandbox_network else "off",
+                )
         return await self.egress.ensure()
 
     @property

@@ -214,10 +214,12 @@ async def test_a_thrown_away_data_dir_can_be_unmounted(backend: GuardedSandboxBa
 DROPPED_PROBE = """
 import asyncio, shutil, tempfile
 from pathlib import Path
+from runplane.sandboxes import netns
 from runplane.sandboxes.networks import SandboxNetworks
 base = Path(tempfile.mkdtemp(dir="/tmp"))
 networks = SandboxNetworks(base)
 print(asyncio.run(networks.ensure("x")), networks.reason)
+print(netns.probe())
 shutil.rmtree(base)
 """
 
@@ -228,4 +230,7 @@ def test_root_without_cap_sys_admin_falls_back_and_says_why() -> None:
     argv = ["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin", sys.executable, "-c", DROPPED_PROBE]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("None ") and "CAP_SYS_ADMIN" in done.stdout, done.stdout
+    first, second = done.stdout.splitlines()
+    assert first.startswith("None ") and "CAP_SYS_ADMIN" in first, done.stdout
+    assert "Operation not permitted" in second  # what start-up logs (SandboxManager.guard_network)
+    assert netns.probe() == ""  # with the capability
