@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -185,7 +186,12 @@ class Sandbox:
             directory = str(self.workspace)
         else:
             environment = build_env(str(self.workspace), env, port=port, tmpdir=str(self.directory / "tmp"))
-            directory = os.path.join(self.workspace, *cwd_parts)
+            # Started in the workspace root (a path of ours) and moved into cwd by the shell, as the sandbox's
+            # uid: subprocess's own chdir runs before the uid drop, as root, and would follow a link the
+            # sandbox swapped in since _existing_dir checked it (into a directory it could never enter itself).
+            directory = str(self.workspace)
+            if cwd_parts:
+                argv = shell_argv(f"cd -- {shlex.quote('/'.join(cwd_parts))} || exit 1\n{command}")
         # Last: nothing may fail between making the command's cgroup and spawn (which removes it on failure).
         group = await asyncio.to_thread(self._cgroups.command_group) if self._cgroups is not None else None
         return LaunchSpec(

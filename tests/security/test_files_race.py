@@ -209,3 +209,35 @@ async def test_fifos_devices_and_foreign_hardlinks_are_skipped_never_read(sandbo
     for name in ("pipe", "hard", "zero"):
         with pytest.raises(SandboxError):
             await sandbox.read_file(f"dist/{name}")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the chdir happens as root only when runplane runs as root")
+async def test_a_commands_cwd_is_entered_as_the_sandbox_not_as_root(sandbox: Sandbox, base_dir: Path) -> None:  # noqa: F811
+    """Without bubblewrap, subprocess's own chdir ran as root before the uid drop: a `cwd` swapped for a link into
+    a directory the sandbox uid cannot reach (below a 0700 parent) put the command inside it."""
+    hidden = base_dir / "root-only"
+    (hidden / "inner").mkdir(parents=True)
+    hidden.chmod(0o700)
+    (hidden / "inner").chmod(0o755)
+    (hidden / "inner" / "secret").write_bytes(CANARY)
+    (hidden / "inner" / "secret").chmod(0o644)  # readable once inside: only the 0700 parent keeps it out
+    await sandbox.write_file("sub/secret", b"inside")
+    swapper = (
+        RACER.replace('"dist"', '"."')
+        .replace('"../swaps"', '"swaps"')
+        .replace('b"x"', 'b"sub"')
+        .replace('b"x_l"', 'b"sub_l"')
+    )
+    await sandbox.write_file("swapper.py", swapper.encode())
+    assert (await sandbox.execute(f"ln -s {hidden / 'inner'} sub_l")).exit_code == 0
+    assert CANARY not in (await sandbox.execute("cat sub_l/secret")).output.encode()  # the uid alone cannot
+    racer = asyncio.create_task(sandbox.execute(f"python3 swapper.py {RACE_SECONDS}", timeout=60))
+    tries = 0
+    while not racer.done():
+        try:
+            result = await sandbox.execute("cat secret", cwd="sub")
+        except SandboxError:
+            continue  # cwd was the link at the check: refused
+        tries += 1
+        assert CANARY not in result.output.encode(), f"try {tries}: the command ran inside the root-only directory"
+    assert (await racer).exit_code == 0 and tries >= 5
