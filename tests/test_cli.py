@@ -247,10 +247,11 @@ def test_served_graphql_and_openapi(user: CliUser, served: str) -> None:
 def test_export_schema_writes_the_committed_sdl(cli: Cli, tmp_path: Path) -> None:
     target = tmp_path / "exported.graphql"
     done = cli.run("export-schema", str(target))
-    assert done.stdout.strip() == f"wrote {target}"
+    assert done.stdout.strip().splitlines() == [f"wrote {target}", f"wrote {tmp_path / 'possibleTypes.json'}"]
     assert target.read_text() == (REPO / "schema.graphql").read_text(), (
         "schema.graphql is stale: run `runplane export-schema` and commit the result"
     )
+    assert (tmp_path / "possibleTypes.json").read_text() == (REPO / "possibleTypes.json").read_text()
 
 
 @pytest.mark.skipif(
