@@ -151,7 +151,7 @@ class SandboxCgroups:
         for parent in (directory.parent.parent, directory.parent):
             if not set(V1_CONTROLLERS) <= set((parent / "cgroup.subtree_control").read_text().split()):
                 _write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in V1_CONTROLLERS))
-        _write(directory / "memory.max", str(self.limits.memory_bytes))
+        _write(directory / "memory.max", str(self.limits.sandbox_memory_bytes))
         with contextlib.suppress(OSError):
             _write(directory / "memory.swap.max", "0")
         _write(directory / "pids.max", str(self.limits.max_processes))
@@ -159,9 +159,9 @@ class SandboxCgroups:
 
     def _limit_v1(self, controller: str, directory: Path) -> None:
         if controller == "memory":
-            _write(directory / "memory.limit_in_bytes", str(self.limits.memory_bytes))
+            _write(directory / "memory.limit_in_bytes", str(self.limits.sandbox_memory_bytes))
             with contextlib.suppress(OSError):  # swap accounting may be off: then memory alone
-                _write(directory / "memory.memsw.limit_in_bytes", str(self.limits.memory_bytes))
+                _write(directory / "memory.memsw.limit_in_bytes", str(self.limits.sandbox_memory_bytes))
         elif controller == "pids":
             _write(directory / "pids.max", str(self.limits.max_processes))
         elif controller == "cpu":

@@ -16,12 +16,14 @@ class SandboxLimits:
     `max_processes` is enforced per sandbox (RLIMIT_NPROC on a uid of its own when the control
     plane runs as root), so it bounds all commands and sessions of that sandbox together.
     `memory_bytes` is RLIMIT_AS (address space per process): runtimes that reserve large virtual
-    ranges (JVM, WebAssembly) need it raised; a cgroup memory limit is the finer tool.
+    ranges (JVM, WebAssembly) need it raised. `sandbox_memory_bytes` is memory actually used by the
+    whole sandbox (cgroup, where runplane can make them), all its processes together.
     """
 
     wall_time_seconds: float = 60
     cpu_seconds: int = 60
     memory_bytes: int = 1 * GIB
+    sandbox_memory_bytes: int = 2 * GIB
     max_processes: int = 256
     max_output_bytes: int = 1 * MIB
     max_file_bytes: int = 100 * MIB
@@ -45,6 +47,7 @@ class SandboxLimits:
             "wall_time_seconds",
             "cpu_seconds",
             "memory_bytes",
+            "sandbox_memory_bytes",
             "max_processes",
             "max_output_bytes",
             "max_file_bytes",

@@ -51,6 +51,7 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
         wall_time_seconds=settings.sandbox_command_timeout_seconds,
         cpu_seconds=settings.sandbox_cpu_seconds,
         memory_bytes=settings.sandbox_memory_bytes,
+        sandbox_memory_bytes=settings.sandbox_total_memory_bytes,
         max_processes=settings.sandbox_max_processes,
         cpus=settings.sandbox_cpus,
         disk_bytes=settings.sandbox_disk_bytes,

@@ -33,7 +33,7 @@ async def test_four_700_mb_allocations_do_not_fit_in_one_gib(
     base_dir: Path, mode: str, make_backend: BackendFactory
 ) -> None:
     need_cgroup("memory")
-    backend = make_backend(base_dir, mode, memory_bytes=1 * GIB, wall_time_seconds=60)
+    backend = make_backend(base_dir, mode, sandbox_memory_bytes=1 * GIB, wall_time_seconds=60)
     sandbox = await backend.create("memory")
     result = await sandbox.execute(HOLD)
     codes = [line for line in result.output.splitlines() if line.startswith("rc=")]
