@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import math
+import resource
 import shutil
 import tempfile
 import time
@@ -69,6 +70,23 @@ async def measure(cases: Cases, n: int) -> dict[str, list[float]]:
     return samples
 
 
+async def cpu_cost(cases: Cases, n: int) -> dict[str, float]:
+    """CPU ms (this process and its reaped children, user + system) per run of each case: unlike wall time,
+    what a loaded machine does not inflate much, so it says what an idle machine's latency is made of."""
+    costs = {}
+    for name, run in cases.items():
+        before = _cpu_seconds()
+        for _ in range(n):
+            await run()
+        costs[name] = round((_cpu_seconds() - before) * 1000 / n, 2)
+    return costs
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def summarize(samples: dict[str, list[float]], modes: list[str]) -> dict[str, object]:
     stats = {name: {"p50_ms": percentile(s, 50), "p99_ms": percentile(s, 99)} for name, s in samples.items()}
     ratios = {}
@@ -96,9 +114,11 @@ async def main(n: int, modes: list[str]) -> dict[str, object]:
     try:
         sandboxes = {mode: await b.create("bench") for mode, b in backends.items()}
         isolation = {mode: (await b.isolation()).bwrap for mode, b in backends.items()}
-        samples = await measure(make_cases(sandboxes), n)
+        cases = make_cases(sandboxes)
+        samples = await measure(cases, n)
         load = Path("/proc/loadavg").read_text().split()[:3]  # the aim (p50 < 40 ms) is for an idle machine
-        return {"n": n, "bwrap_used": isolation, "loadavg": load, **summarize(samples, modes)}
+        cpu = await cpu_cost(cases, max(10, n // 4))
+        return {"n": n, "bwrap_used": isolation, "loadavg": load, "cpu_ms_per_exec": cpu, **summarize(samples, modes)}
     finally:
         await asyncio.gather(*(b.close() for b in backends.values()))
         shutil.rmtree(base, ignore_errors=True)
