@@ -35,6 +35,7 @@ from runplane.services import Services
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+MAX_EMAIL, MAX_DISPLAY_NAME = 320, 200
 ACCOUNT_WINDOW_MINUTES = 15  # RUNPLANE_LOGIN_ACCOUNT_FAILURES counts in windows of this many minutes
 # A session confirmed live is trusted for this long before the next lookup; revocation takes at most this
 # long to reach other processes (this process forgets at once). Bounded: the oldest entries make room.
@@ -52,7 +53,7 @@ class TokenPair:
 
 
 def _clean_email(value: object) -> str:
-    email = clean_text(value, "email", max_length=320).lower()
+    email = clean_text(value, "email", max_length=MAX_EMAIL).lower()
     if not EMAIL_PATTERN.match(email):
         raise InvalidInput("email is not a valid address", field="email")
     return email
@@ -90,7 +91,7 @@ async def register(
     if not ctx.settings.allow_registration:
         raise Forbidden("Registration is disabled on this server")
     clean_email, clean_password = _clean_email(email), _clean_password(password)
-    name = clean_text(display_name, "display_name", max_length=200, required=False)
+    name = clean_text(display_name, "display_name", max_length=MAX_DISPLAY_NAME, required=False)
     requested = _requested_abilities(abilities)
     if ctx.settings.registrations_per_hour > 0:  # before the argon2 hash (64 MiB and tens of ms each)
         item = rate_limits.per_hour(ctx.settings.registrations_per_hour)

@@ -4,14 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane.models import AuthSession, User
 from runplane.resolvers import auth as ops
-from runplane.rest_compat.common import context, iso, json_body, ok, user_context
+from runplane.rest_compat.bodies import Body, parse_body
+from runplane.rest_compat.common import context, iso, ok, user_context
 from runplane.rest_compat.registry import api
-from runplane.rest_compat.schemas import CREDENTIALS, REFRESH, REGISTER, SESSION_LIST, TOKENS, USER
+from runplane.rest_compat.schemas import SESSION_LIST, TOKENS, USER
+
+
+class Register(Body):
+    email: str = Field(max_length=ops.MAX_EMAIL, json_schema_extra={"format": "email"})
+    password: str = Field(min_length=ops.MIN_PASSWORD, max_length=ops.MAX_PASSWORD)
+    display_name: str | None = Field(None, max_length=ops.MAX_DISPLAY_NAME)
+    abilities: list[str] | None = None
+
+
+class Credentials(Body):
+    email: str  # any string: a wrong one is a 401 like a wrong password (tests/auth/test_auth_bad_input.py)
+    password: str = Field(max_length=ops.MAX_PASSWORD)
+    abilities: list[str] | None = None
+
+
+class Refresh(Body):
+    refresh_token: str
+
 
 TAG = "auth"
 
@@ -55,19 +75,19 @@ def session_json(session: AuthSession, current: object) -> dict[str, Any]:
     "Register a new user",
     auth="public",
     tag=TAG,
-    body=REGISTER,
+    body=Register,
     response=TOKENS,
     status=201,
     errors=(403, 409),
 )  # registration disabled; the email is taken
 async def register(request: Request) -> Response:
-    body = await json_body(request)
+    body = await parse_body(request, Register)
     pair = await ops.register(
         await context(request),
-        email=body.get("email"),
-        password=body.get("password"),
-        display_name=body.get("display_name"),
-        abilities=body.get("abilities"),
+        email=body.email,
+        password=body.password,
+        display_name=body.display_name,
+        abilities=body.abilities,
     )
     return ok(tokens_json(pair), status=201)
 
@@ -78,15 +98,13 @@ async def register(request: Request) -> Response:
     "Log in with email and password",
     auth="public",
     tag=TAG,
-    body=CREDENTIALS,
+    body=Credentials,
     response=TOKENS,
     errors=(401,),
 )
 async def token(request: Request) -> Response:
-    body = await json_body(request)
-    pair = await ops.login(
-        await context(request), email=body.get("email"), password=body.get("password"), abilities=body.get("abilities")
-    )
+    body = await parse_body(request, Credentials)
+    pair = await ops.login(await context(request), email=body.email, password=body.password, abilities=body.abilities)
     return ok(tokens_json(pair))
 
 
@@ -96,13 +114,13 @@ async def token(request: Request) -> Response:
     "Rotate a refresh token",
     auth="public",
     tag=TAG,
-    body=REFRESH,
+    body=Refresh,
     response=TOKENS,
     errors=(401,),
 )
 async def refresh(request: Request) -> Response:
-    body = await json_body(request)
-    pair = await ops.refresh(await context(request), refresh_token=body.get("refresh_token"))
+    body = await parse_body(request, Refresh)
+    pair = await ops.refresh(await context(request), refresh_token=body.refresh_token)
     return ok(tokens_json(pair))
 
 

@@ -19,15 +19,6 @@ NULLABLE_STR: dict[str, Any] = {"type": ["string", "null"]}
 STR_LIST: dict[str, Any] = {"type": "array", "items": STR}
 
 ERROR = obj(["detail"], detail=STR, message=STR, code=STR)
-REGISTER = obj(
-    ["email", "password"],
-    email={"type": "string", "format": "email", "maxLength": 320},
-    password={"type": "string", "minLength": 8, "maxLength": 1024},
-    display_name=STR,
-    abilities=STR_LIST,
-)
-CREDENTIALS = obj(["email", "password"], email=STR, password=STR, abilities=STR_LIST)
-REFRESH = obj(["refresh_token"], refresh_token=STR)
 TOKENS = obj(
     ["access_token", "refresh_token", "token_type", "expires_in"],
     access_token=STR,
