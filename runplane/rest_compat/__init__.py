@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 # Importing the modules registers their routes on `api`.
-from runplane.rest_compat import (  # noqa: F401  # noqa: F401  # noqa: F401
+from runplane.rest_compat import (  # noqa: F401
     agent_runs,
     auth,
     billing,

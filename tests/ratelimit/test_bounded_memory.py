@@ -11,8 +11,8 @@ from limits import RateLimitItemPerSecond
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from runplane.ratelimit.memory import ExpiringMemoryStorage
-from runplane.resolvers import sandboxes
 from runplane.resolvers.integrations import CACHE_ENTRIES, ComposioClient
+from runplane.resolvers.sandboxes import previews as sandboxes
 from tests.fakes.composio_server import FakeComposioServer
 
 FLOOD = 3_000

@@ -1,0 +1,131 @@
+"""Project sandboxes: lifecycle, files, commands and sessions, previews, snapshots.
+
+Every operation goes through `owned_sandbox` (another user's sandbox is NotFound). Reading needs
+projects:read; anything that writes files or runs commands needs sandbox:exec and wakes a
+sandbox the idle reaper stopped. Sessions and ports live in the process that started them.
+
+One module per part (lifecycle, files, sessions, previews, snapshots), re-exported here: callers keep
+`from runplane.resolvers import sandboxes as ops`. Preview links' tokens are signed in
+runplane/auth/preview_tokens.py."""
+
+from __future__ import annotations
+
+from runplane.resolvers.sandboxes.files import (
+    ARCHIVE_FORMATS,
+    MAX_DELETE_PATHS,
+    MAX_UPLOAD_FILES,
+    WORKSPACE_PREFIX,
+    FileContent,
+    FilePairs,
+    archive,
+    delete_files,
+    file_tree,
+    guess_content_type,
+    list_files,
+    list_project_files,
+    read_file,
+    read_project_file,
+    upload_files,
+    user_path,
+    write_file,
+    write_text_file,
+)
+from runplane.resolvers.sandboxes.lifecycle import (
+    delete_sandbox,
+    ensure_sandbox,
+    isolated,
+    open_sandbox,
+    owned_sandbox,
+    project_sandbox,
+    sandboxes_of_projects,
+)
+from runplane.resolvers.sandboxes.previews import (
+    DEFAULT_PREVIEW_PORTS,
+    OWNER_CACHE_SECONDS,
+    PreviewLink,
+    PreviewTarget,
+    PreviewUnavailable,
+    open_preview,
+    preview_link,
+)
+from runplane.resolvers.sandboxes.sessions import (
+    MAX_COMMAND,
+    READY_TIMEOUT_SECONDS,
+    Execution,
+    SessionStream,
+    StreamItem,
+    dev_server_session,
+    execute,
+    follow_session,
+    list_sessions,
+    open_session_stream,
+    session_output,
+    session_status,
+    stop_session,
+)
+from runplane.resolvers.sandboxes.snapshots import (
+    MAX_SNAPSHOT_DESCRIPTION,
+    Restored,
+    create_snapshot,
+    delete_snapshot,
+    diff_snapshot,
+    get_snapshot,
+    list_snapshots,
+    restore_snapshot,
+)
+
+__all__ = [
+    "ARCHIVE_FORMATS",
+    "DEFAULT_PREVIEW_PORTS",
+    "MAX_COMMAND",
+    "MAX_DELETE_PATHS",
+    "MAX_SNAPSHOT_DESCRIPTION",
+    "MAX_UPLOAD_FILES",
+    "OWNER_CACHE_SECONDS",
+    "READY_TIMEOUT_SECONDS",
+    "WORKSPACE_PREFIX",
+    "Execution",
+    "FileContent",
+    "FilePairs",
+    "PreviewLink",
+    "PreviewTarget",
+    "PreviewUnavailable",
+    "Restored",
+    "SessionStream",
+    "StreamItem",
+    "archive",
+    "create_snapshot",
+    "delete_files",
+    "delete_sandbox",
+    "delete_snapshot",
+    "dev_server_session",
+    "diff_snapshot",
+    "ensure_sandbox",
+    "execute",
+    "file_tree",
+    "follow_session",
+    "get_snapshot",
+    "guess_content_type",
+    "isolated",
+    "list_files",
+    "list_project_files",
+    "list_sessions",
+    "list_snapshots",
+    "open_preview",
+    "open_sandbox",
+    "open_session_stream",
+    "owned_sandbox",
+    "preview_link",
+    "project_sandbox",
+    "read_file",
+    "read_project_file",
+    "restore_snapshot",
+    "sandboxes_of_projects",
+    "session_output",
+    "session_status",
+    "stop_session",
+    "upload_files",
+    "user_path",
+    "write_file",
+    "write_text_file",
+]
