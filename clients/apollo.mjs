@@ -71,6 +71,16 @@ await step('apq', async (sent) => {
   return { emails: [first.data.me.email, second.data.me.email], wire: sent() };
 });
 
+await step('apq_get', async (sent) => {
+  // useGETForHashedQueries: hashed queries over GET (cacheable); the registration retry is a POST
+  const link = ApolloLink.from([createPersistedQueryLink({ sha256, useGETForHashedQueries: true }), http()]);
+  const persisted = new ApolloClient({ link, cache: cache() });
+  const query = gql`query PersistedGet${config.suffix} { me { id email } }`;
+  const first = await persisted.query({ query, fetchPolicy: 'network-only' });
+  const second = await persisted.query({ query, fetchPolicy: 'network-only' });
+  return { emails: [first.data.me.email, second.data.me.email], wire: sent() };
+});
+
 await step('429', async (sent) => {
   for (let n = 0; n < 200; n += 1) {
     try {

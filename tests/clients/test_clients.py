@@ -140,6 +140,8 @@ async def test_apollo_client(backend: Process, setups: dict[str, Setup]) -> None
     (multipart,) = steps["multipart"]["wire"]
     assert multipart["contentType"].startswith("multipart/mixed") and "subscriptionSpec" in multipart["accept"]
     check_apq(steps["apq"], setup.user.email)
+    check_apq(steps["apq_get"], setup.user.email)
+    assert [sent["method"] for sent in steps["apq_get"]["wire"]] == ["GET", "POST", "GET"]
 
 
 async def test_urql(backend: Process, setups: dict[str, Setup]) -> None:
