@@ -26,7 +26,7 @@ Owner = tuple[int, int] | None
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO must not block the open
-MAX_DEPTH = 256  # one fd per level is open during a walk; deeper trees are cut, not followed
+MAX_DEPTH = 256  # deeper trees are cut, not followed
 
 _SYS_OPENAT2 = 437  # the same number on every architecture (added after the syscall tables were unified)
 _RESOLVE_NO_MAGICLINKS, _RESOLVE_NO_SYMLINKS, _RESOLVE_BENEATH = 0x02, 0x04, 0x08
@@ -74,6 +74,8 @@ def _openat2(dir_fd: int, path: str, flags: int, mode: int) -> int | None:
         if err in (errno.ENOSYS, errno.EPERM) and not _openat2_works:
             _openat2_works = False  # EPERM: seccomp profiles that predate openat2 answer so
             return None
+        if err == errno.ENAMETOOLONG:
+            return None  # past PATH_MAX as one string: the walk opens it a component at a time
         if err != errno.EAGAIN:
             raise OSError(err, os.strerror(err), path)
     return None  # still racing: the component-by-component walk has no such retry to give up on
@@ -184,25 +186,24 @@ class Entry:
 
 def walk(dir_fd: int, *, skip_dirs: frozenset[str] = frozenset(), prefix: str = "") -> Iterator[Entry]:
     """Every entry below dir_fd (lstat, links not followed), sorted by name, each directory's
-    entries before its subdirectories' (depth first). A subdirectory is opened O_NOFOLLOW and
-    entered only if its fstat is the inode that was listed: one swapped for a symlink or another
-    directory meanwhile is skipped. dir_fd stays open (the caller's)."""
-    yield from _walk_dir(dir_fd, prefix, 0, skip_dirs)
-
-
-def _walk_dir(dir_fd: int, prefix: str, depth: int, skip_dirs: frozenset[str]) -> Iterator[Entry]:
-    entries = _list(dir_fd, prefix, depth)
-    yield from entries
-    if depth + 1 >= MAX_DEPTH:
-        return
-    for entry in entries:
-        if entry.kind == "dir" and entry.name not in skip_dirs:
-            sub_fd = _enter(dir_fd, entry)
-            if sub_fd is not None:
-                try:
-                    yield from _walk_dir(sub_fd, entry.path + "/", depth + 1, skip_dirs)
-                finally:
-                    os.close(sub_fd)
+    entries before its subdirectories' (depth first). A subdirectory is opened again from dir_fd
+    with no link followed and entered only if its fstat is the inode that was listed: one swapped
+    for a symlink or another directory meanwhile is skipped. One directory fd is open at a time
+    (a deep tree cannot exhaust the server's fds); dir_fd stays open (the caller's)."""
+    stack: list[tuple[tuple[str, ...], tuple[int, int] | None]] = [((), None)]
+    while stack:
+        parts, listed_as = stack.pop()
+        fd = _reopen(dir_fd, parts, listed_as)
+        if fd is None:
+            continue
+        try:
+            entries = _list(fd, prefix + "".join(f"{p}/" for p in parts), len(parts))
+            yield from entries
+            if len(parts) + 1 < MAX_DEPTH:
+                subdirs = [e for e in entries if e.kind == "dir" and e.name not in skip_dirs]
+                stack.extend(((*parts, e.name), (e.st.st_ino, e.st.st_dev)) for e in reversed(subdirs))
+        finally:
+            os.close(fd)
 
 
 def _list(dir_fd: int, prefix: str, depth: int) -> list[Entry]:
@@ -217,13 +218,14 @@ def _list(dir_fd: int, prefix: str, depth: int) -> list[Entry]:
     return sorted(found, key=lambda e: e.name)
 
 
-def _enter(dir_fd: int, entry: Entry) -> int | None:
+def _reopen(dir_fd: int, parts: tuple[str, ...], listed_as: tuple[int, int] | None) -> int | None:
+    """dir_fd/parts as a directory fd, if it is still the inode it was listed as."""
     try:
-        fd = os.open(entry.name, DIR_FLAGS, dir_fd=dir_fd)
+        fd = open_beneath(dir_fd, parts, DIR_FLAGS)
     except OSError:
         return None  # a symlink now (ELOOP/ENOTDIR), or gone
     st = os.fstat(fd)
-    if (st.st_ino, st.st_dev) != (entry.st.st_ino, entry.st.st_dev):
+    if listed_as is not None and (st.st_ino, st.st_dev) != listed_as:
         os.close(fd)
         return None
     return fd

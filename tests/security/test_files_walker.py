@@ -106,7 +106,7 @@ def test_a_directory_swapped_for_a_link_after_listing_is_not_entered(way: str, t
     listed = next(e for e in fdwalk.walk(root_fd) if e.path == "a")
     os.rename(root / "a", root / "a-moved")
     os.symlink(root.parent / "outside", root / "a")
-    assert fdwalk._enter(root_fd, listed) is None
+    assert fdwalk._reopen(root_fd, ("a",), (listed.st.st_ino, listed.st.st_dev)) is None
     assert [e.path for e in fdwalk.walk(root_fd)] == [
         "a",
         "a-moved",
@@ -122,6 +122,30 @@ def test_a_directory_swapped_for_a_link_after_listing_is_not_entered(way: str, t
             os.rename(root / "a-moved" / "b" / "f.txt", root / "a-moved" / "b" / "old")
             (root / "a-moved" / "b" / "f.txt").write_text("new")
             assert entry.open(None) is None
+
+
+def test_a_deep_tree_holds_one_directory_fd_at_a_time(way: str, tmp_path: Path) -> None:
+    """A hostile tree 200 levels deep with names of 200 bytes (past PATH_MAX as one string) is walked whole, and
+    the walk never holds more than a couple of fds (a few concurrent archives must not exhaust the server's)."""
+    parts = ["d" * 200] * 200
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    for part in parts:
+        os.mkdir(part, dir_fd=fd)
+        next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = next_fd
+    os.close(fd)
+    root_fd = fdwalk.open_root(tmp_path)
+    before = len(os.listdir("/proc/self/fd"))
+    most = 0
+    try:
+        count = 0
+        for _ in fdwalk.walk(root_fd):
+            count += 1
+            most = max(most, len(os.listdir("/proc/self/fd")) - before)
+    finally:
+        os.close(root_fd)
+    assert count == 200 and most <= 2
 
 
 def test_the_walk_is_cut_at_max_depth(way: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
