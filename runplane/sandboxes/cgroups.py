@@ -295,7 +295,10 @@ def support() -> CgroupSupport:
     """Detected and probed once per process; logged once."""
     global _support
     if _support is None:
-        _support = probe(detect())
+        try:
+            _support = probe(detect())
+        except (OSError, ValueError, KeyError) as exc:  # an unusual /proc or cgroup layout: without cgroups
+            _support = CgroupSupport(notes=(f"cgroups not understood here: {type(exc).__name__}: {exc}",))
         if _support.limits or _support.kills:
             log.info(
                 "sandbox cgroups: limits %s (%s), whole-command kill %s%s",
