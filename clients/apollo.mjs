@@ -82,7 +82,7 @@ await step('apq_get', async (sent) => {
 });
 
 await step('429', async (sent) => {
-  for (let n = 0; n < 200; n += 1) {
+  for (let n = 0; n < 1000; n += 1) {
     try {
       await client.query({ query: ME, fetchPolicy: 'network-only' });
     } catch (error) {

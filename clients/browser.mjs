@@ -68,7 +68,7 @@ try {
   for (const origin of [config.origin, config.otherOrigin]) {
     await context.route(`${origin}/**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>app</title>' }));
   }
-  for (const [name, origin, limit] of [['allowed', config.origin, 400], ['other', config.otherOrigin, 0]]) {
+  for (const [name, origin, limit] of [['allowed', config.origin, 1000], ['other', config.otherOrigin, 0]]) {
     const page = await context.newPage();
     await page.goto(`${origin}/`);
     result[name] = await page.evaluate(inPage, { ...config, limit });

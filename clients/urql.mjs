@@ -103,7 +103,7 @@ await step('apq', async (sent) => {
 });
 
 await step('429', async (sent) => {
-  for (let n = 0; n < 400; n += 1) {
+  for (let n = 0; n < 1000; n += 1) {
     const result = await client.query(ME, {}, { requestPolicy: 'network-only' }).toPromise();
     if (result.error) {
       return {
