@@ -29,7 +29,15 @@ import pytest
 
 from tests.events.helpers import RedisProcess
 from tests.runs.helpers import LONG_PROMPT, TERMINAL, make_thread, sse_messages, start_run
-from tests.runs.procs import Process, base_env, postgres_and_redis_or_skip, start_serve, start_worker, wait_worker_ready
+from tests.runs.procs import (
+    Process,
+    base_env,
+    needs_redis_server,
+    postgres_and_redis_or_skip,
+    start_serve,
+    start_worker,
+    wait_worker_ready,
+)
 from tests.support import UserHandle, create_postgres_database, drop_postgres_database, free_port, register_user
 
 pytestmark = [
@@ -83,6 +91,7 @@ class Cluster:
 @pytest.fixture(scope="module")
 async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
     await postgres_and_redis_or_skip()
+    needs_redis_server()
     tmp = tmp_path_factory.mktemp("faults")
     redis = RedisProcess(free_port(), tmp)
     await asyncio.to_thread(redis.start)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 import uuid
 
@@ -22,6 +23,7 @@ __all__ = [  # Process and the start functions are tests/spawned.py's, imported 
     "Process",
     "base_env",
     "isolated_redis_url",
+    "needs_redis_server",
     "postgres_and_redis_or_skip",
     "start_serve",
     "start_worker",
@@ -70,6 +72,17 @@ async def postgres_and_redis_or_skip() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message + " (CI=true requires them)")
     pytest.skip(message)
+
+
+def needs_redis_server() -> None:
+    """A private redis-server this test may kill: its binary is required in CI (CI=true), else the test skips."""
+    import pytest
+
+    if shutil.which("redis-server") is None:
+        message = "redis-server binary not found (a private Redis is killed and restarted here)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def isolated_redis_url() -> str:

@@ -26,11 +26,13 @@ from runplane.agents.dispatch import ARQ_QUEUE, ArqDispatcher, job_id
 from runplane.models import AgentRun, Project, RunOutbox, Thread
 from runplane.resolvers.queue import _arq_jobs
 from tests.events.helpers import RedisProcess, free_port
+from tests.runs.procs import needs_redis_server
 from tests.support import LiveServer, UserHandle
 
 
 @pytest.fixture
 async def redis_proc(tmp_path: Path) -> AsyncIterator[RedisProcess]:
+    needs_redis_server()
     proc = RedisProcess(free_port(), tmp_path)
     proc.start()
     try:
