@@ -365,10 +365,12 @@ async def run_pages_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID], 
 
 
 async def last_events_by_run(ctx: RequestContext, run_ids: list[uuid.UUID], limit: int) -> list[list[RunEventRecord]]:
-    """Batch for loaders: each run's last `limit` log records, oldest of them first. Runs reach here only
-    through owner-checked parents (events have no owner column)."""
-    ctx.require(PROJECTS_READ)
-    grouped = await first_children(RunEventRecord, "run_id", run_ids, limit, owner_id=None, order="seq DESC")
+    """Batch for loaders: each run's last `limit` log records, oldest of them first; only the caller's runs have
+    any (events have no owner column: their run's is checked in the same query)."""
+    user_id = ctx.require(PROJECTS_READ)
+    grouped = await first_children(
+        RunEventRecord, "run_id", run_ids, limit, owner_id=user_id, owner_parent=AgentRun, order="seq DESC"
+    )
     return [list(reversed(grouped.get(rid, []))) for rid in run_ids]
 
 

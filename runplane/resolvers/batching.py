@@ -37,11 +37,14 @@ async def first_children(
     limit: int,
     *,
     owner_id: uuid.UUID | None,
+    owner_parent: type[Model] | None = None,
     order: str = "created_at DESC, id DESC",
     keysets: Sequence[Keyset] = (),
 ) -> dict[uuid.UUID, list[M]]:
     """Up to `limit` rows per parent in `order` (newest first by default); `owner_id` re-checks ownership
-    in the same query; `keysets` keep only the rows past page cursors. `order` is a constant of the caller,
+    in the same query: on the rows' own owner_id column, or, for rows without one (a run's events, a thread's
+    messages), on their parent's (`owner_parent`: the parent's model); `keysets` keep only the rows past page
+    cursors. `order` is a constant of the caller,
     never user input. The rows read like `model` instances (attributes, `pk`) but are `LightRow`s: read them,
     never save them."""
     if not parent_ids:
@@ -55,7 +58,11 @@ async def first_children(
     where = f"{parent_column} IN ({', '.join(mark(i + 1) for i in range(len(values)))})"
     if owner_id is not None:
         values.append(_db_value(conn.capabilities.dialect, owner_id))
-        where += f" AND owner_id = {mark(len(values))}"
+        if owner_parent is None:
+            where += f" AND owner_id = {mark(len(values))}"
+        else:  # the parent row must be the owner's: one query still, the parents' primary keys
+            parents_table = owner_parent._meta.db_table
+            where += f" AND {parent_column} IN (SELECT id FROM {parents_table} WHERE owner_id = {mark(len(values))})"
     for keyset in keysets:
         op = ">" if keyset.greater else "<"
         values += [keyset.created_at, keyset.created_at, _db_value(conn.capabilities.dialect, keyset.id)]

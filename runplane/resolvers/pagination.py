@@ -152,6 +152,7 @@ async def children_pages(
     args: PageArgs,
     *,
     owner_id: uuid.UUID | None,
+    owner_parent: type[Model] | None = None,
     oldest_first: bool = False,
 ) -> list[Page[T]]:
     """A page of each parent's children, all in one windowed query (same page arguments for every parent)."""
@@ -168,6 +169,7 @@ async def children_pages(
         parent_ids,
         args.size + 1,
         owner_id=owner_id,
+        owner_parent=owner_parent,
         order=f"created_at {direction}, id {direction}",
         keysets=keysets,
     )

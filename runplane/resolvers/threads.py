@@ -108,6 +108,7 @@ async def thread_pages_by_project(
 async def message_pages_by_thread(
     ctx: RequestContext, thread_ids: list[uuid.UUID], args: PageArgs
 ) -> list[Page[Message]]:
-    """Messages have no owner column: callers reach them only through threads already owner-checked."""
-    ctx.require(PROJECTS_READ)
-    return await children_pages(Message, "thread_id", thread_ids, args, owner_id=None)
+    """Batch for loaders: a page of each thread's messages; only the caller's threads have any (messages have no
+    owner column: their thread's is checked in the same query)."""
+    user_id = ctx.require(PROJECTS_READ)
+    return await children_pages(Message, "thread_id", thread_ids, args, owner_id=user_id, owner_parent=Thread)
