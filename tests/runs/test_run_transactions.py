@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 from runplane.agents import lifecycle
 from runplane.billing.ledger import subscription_for
 from runplane.errors import QuotaExceeded
-from runplane.models import AgentRun, Project, Subscription, Thread, UsageEntry
+from runplane.models import AgentRun, Project, SandboxRecord, Subscription, Thread, UsageEntry
 from runplane.resolvers import billing
 from tests.runs.helpers import wait_for_status
 from tests.support import LiveServer, UserHandle
@@ -58,6 +58,35 @@ async def test_a_refused_initiate_leaves_no_project_or_thread(
     owner = uuid.UUID(alice.user_id)
     assert not await Project.filter(owner_id=owner, name="orphan-check").exists()
     assert not await Thread.filter(owner_id=owner, title="orphan-check").exists()
+
+
+async def test_a_refused_initiate_with_attachments_leaves_no_sandbox_or_files(
+    server: LiveServer, client: httpx.AsyncClient, alice: UserHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attachments are written inside the initiate's transaction (they need its project's sandbox): when the
+    initiate is refused afterwards, the sandbox row goes with the transaction and its directory is removed."""
+    real = billing.reserve_run_tokens
+
+    async def refuse_alice(ctx: Any, payer: billing.RunPayer) -> None:
+        if str(payer.user_id) == alice.user_id:
+            raise QuotaExceeded("injected: no tokens left", limit="tokens")
+        await real(ctx, payer)
+
+    monkeypatch.setattr(billing, "reserve_run_tokens", refuse_alice)
+    base = server.app.state.services.sandboxes.backend.base_dir
+    before = set(base.iterdir()) if base.exists() else set()
+    owner = uuid.UUID(alice.user_id)
+    sandboxes = await SandboxRecord.filter(owner_id=owner).count()
+    refused = await client.post(
+        "/api/agent/initiate",
+        data={"prompt": "with a picture", "name": "orphan-files"},
+        files=[("files", ("shot.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png"))],
+        headers=alice.headers,
+    )
+    assert refused.status_code == 402, refused.text
+    assert await SandboxRecord.filter(owner_id=owner).count() == sandboxes
+    assert not await Project.filter(owner_id=owner, name="orphan-files").exists()
+    assert (set(base.iterdir()) if base.exists() else set()) == before
 
 
 async def test_an_initiate_retried_with_its_key_returns_the_same_project_thread_and_run(
