@@ -10,14 +10,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane.billing.payment_methods import CountryMethods
-from runplane.billing.plans import PROVIDERS, Plan
+from runplane.billing.plans import Plan
 from runplane.models import CheckoutSession, Subscription, UserModelKey
 from runplane.resolvers import billing as ops
 from runplane.resolvers import billing_admin as admin_ops
 from runplane.resolvers import byok as key_ops
 from runplane.resolvers import payment_methods as pm_ops
 from runplane.resolvers.billing import BillingStatus, UsageDay, UsageLine
-from runplane.rest_compat.common import admin_context, iso, json_body, ok, query_int, user_context
+from runplane.rest_compat.billing_requests import (
+    Checkout,
+    KeyStore,
+    KeyTest,
+    MethodValidation,
+    QuotaQuery,
+    QuotaReset,
+    UsageQuery,
+)
+from runplane.rest_compat.bodies import parse_body, parse_query
+from runplane.rest_compat.common import admin_context, iso, ok, user_context
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, TIME, obj
 
@@ -87,16 +97,6 @@ USAGE_HISTORY = obj(
 )
 # Already subscribed or on that plan (409); payments not configured or the provider failing (503).
 PAYMENT_ERRORS = (409, 503)
-DATE_QUERY = [
-    {"name": n, "in": "query", "schema": {"type": "string", "format": "date"}} for n in ("start_date", "end_date")
-]
-CHECKOUT_BODY = obj(
-    ["plan"],
-    plan=STR,
-    provider={"type": "string", "enum": list(PROVIDERS)},
-    success_url={"type": "string", "format": "uri"},
-    cancel_url={"type": "string", "format": "uri"},
-)
 CHECKOUT = obj(
     ["checkout_id", "url", "provider", "plan"],
     checkout_id=STR,
@@ -113,7 +113,6 @@ UPGRADE = obj(
     subscription=SUBSCRIPTION,
     checkout={"oneOf": [CHECKOUT, {"type": "null"}]},
 )
-KEY_BODY = obj(["api_key"], api_key={"type": "string", "minLength": 16, "maxLength": 512})
 KEY_STATUS = obj(
     ["configured"],
     configured=BOOL,
@@ -141,9 +140,6 @@ COUNTRY_METHODS = obj(
     methods={"type": "array", "items": {"type": "object"}},
     fallback=BOOL,
 )
-VALIDATE_BODY = obj(
-    ["country_code", "payment_method"], country_code=STR, payment_method=STR, currency=STR, recurring=BOOL
-)
 VALIDATION = obj(
     ["valid", "country_code", "payment_method", "currency"],
     valid=BOOL,
@@ -152,7 +148,6 @@ VALIDATION = obj(
     currency=STR,
     reason=NULLABLE_STR,
 )
-RESET_BODY = obj([], user_id={"type": "string", "format": "uuid"}, all=BOOL)
 
 
 # Cheatcode shows "credits", not tokens: one credit is this many tokens (the original's display unit).
@@ -365,16 +360,12 @@ async def subscription(request: Request) -> Response:
     "Get token usage per day (?start_date=&end_date=, at most 366 days)",
     tag=TAG,
     response=USAGE_HISTORY,
-    query=DATE_QUERY,
+    query=[UsageQuery],
 )
 async def usage_history(request: Request) -> Response:
     ctx = await user_context(request)
-    history = await ops.usage_history(
-        ctx,
-        start_date=request.query_params.get("start_date"),
-        end_date=request.query_params.get("end_date"),
-        days=query_int(request, "days", None, minimum=1, maximum=366),
-    )
+    query = parse_query(request, UsageQuery)
+    history = await ops.usage_history(ctx, start_date=query.start_date, end_date=query.end_date, days=query.days)
     lines = await ops.usage_lines(ctx, history)
     totals = history.totals
     return ok(
@@ -403,19 +394,15 @@ async def plans(request: Request) -> Response:
     "/billing/create-checkout-session",
     "Create a checkout session with Polar or Stripe",
     tag=TAG,
-    body=CHECKOUT_BODY,
+    body=Checkout,
     response=CHECKOUT,
     errors=PAYMENT_ERRORS,
 )
 async def create_checkout_session(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request)
+    body = await parse_body(request, Checkout)
     checkout = await ops.create_checkout_session(
-        ctx,
-        plan=body.get("plan") or body.get("plan_id") or body.get("tier"),
-        provider=body.get("provider"),
-        success_url=body.get("success_url"),
-        cancel_url=body.get("cancel_url"),
+        ctx, plan=body.plan, provider=body.provider, success_url=body.success_url, cancel_url=body.cancel_url
     )
     plan = next((plan_json(p) for p in ops.list_plans(ctx) if p.id == checkout.plan), None)
     return ok({**checkout_json(checkout), "success": True, "message": "Checkout session created", "plan_details": plan})
@@ -426,19 +413,15 @@ async def create_checkout_session(request: Request) -> Response:
     "/billing/upgrade-plan",
     "Upgrade (or downgrade) the subscription plan",
     tag=TAG,
-    body=CHECKOUT_BODY,
+    body=Checkout,
     response=UPGRADE,
     errors=PAYMENT_ERRORS,
 )
 async def upgrade_plan(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request)
+    body = await parse_body(request, Checkout)
     outcome = await ops.upgrade_plan(
-        ctx,
-        plan=body.get("plan") or body.get("plan_id") or body.get("tier"),
-        provider=body.get("provider"),
-        success_url=body.get("success_url"),
-        cancel_url=body.get("cancel_url"),
+        ctx, plan=body.plan, provider=body.provider, success_url=body.success_url, cancel_url=body.cancel_url
     )
     return ok(
         {
@@ -454,14 +437,14 @@ async def upgrade_plan(request: Request) -> Response:
     "/billing/openrouter-key",
     "Store your own OpenRouter key (encrypted at rest)",
     tag=TAG,
-    body=KEY_BODY,
+    body=KeyStore,
     response=KEY_STATUS,
 )
 async def set_key(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request)
-    key_ops.check_account(ctx, body.get("account_id") or request.query_params.get("account_id"))
-    row = await key_ops.set_openrouter_key(ctx, key=body.get("api_key", body.get("key")))
+    body = await parse_body(request, KeyStore)
+    key_ops.check_account(ctx, body.account_id or request.query_params.get("account_id"))
+    row = await key_ops.set_openrouter_key(ctx, key=body.api_key)
     return ok({**key_status_json(row), "success": True, "message": "OpenRouter API key stored"})
 
 
@@ -487,14 +470,14 @@ async def delete_key(request: Request) -> Response:
     "/billing/openrouter-key/test",
     "Test a key (the body's, else the stored one) against OpenRouter",
     tag=TAG,
-    body=obj([], api_key=STR),
+    body=KeyTest,
     response=KEY_TEST,
     errors=(404, 409, 503),
 )  # no stored key; it cannot be decrypted; unreachable
 async def test_key(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request, required=False)
-    result = await key_ops.test_openrouter_key(ctx, key=body.get("api_key", body.get("key")))
+    body = await parse_body(request, KeyTest, required=False)
+    result = await key_ops.test_openrouter_key(ctx, key=body.api_key)
     key_info = {"usage": result.usage, "limit": result.limit, "limit_remaining": None, "is_free_tier": False}
     if result.usage is not None and result.limit is not None:
         key_info["limit_remaining"] = max(0.0, result.limit - result.usage)
@@ -554,18 +537,18 @@ async def pm_country(request: Request) -> Response:
     "/billing/payment-methods/validate",
     "Validate a payment method for a country",
     tag=TAG,
-    body=VALIDATE_BODY,
+    body=MethodValidation,
     response=VALIDATION,
 )
 async def pm_validate(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request)
+    body = await parse_body(request, MethodValidation)
     result = pm_ops.validate(
         ctx,
-        country_code=body.get("country_code") or body.get("country"),
-        payment_method=body.get("payment_method") or body.get("method"),
-        currency=body.get("currency"),
-        recurring=body.get("recurring", True),
+        country_code=body.country_code,
+        payment_method=body.payment_method,
+        currency=body.currency,
+        recurring=body.recurring,
     )
     return ok(
         {
@@ -610,16 +593,14 @@ async def pm_detect(request: Request) -> Response:
     "Reset a user's (or every user's) token quota for the period",
     auth="admin",
     tag=ADMIN_TAG,
-    body=RESET_BODY,
+    body=QuotaReset,
     response=obj(["reset"], reset=INT),
     errors=(404,),
 )  # no such user
 async def reset_quotas(request: Request) -> Response:
     ctx = await admin_context(request)
-    body = await json_body(request, required=False)
-    return ok(
-        {"reset": await admin_ops.reset_quotas(ctx, user_id=body.get("user_id"), all_users=body.get("all", False))}
-    )
+    body = await parse_body(request, QuotaReset, required=False)
+    return ok({"reset": await admin_ops.reset_quotas(ctx, user_id=body.user_id, all_users=body.all)})
 
 
 @api.add(
@@ -629,19 +610,16 @@ async def reset_quotas(request: Request) -> Response:
     auth="admin",
     tag=ADMIN_TAG,
     response={"type": "object"},
-    query=[
-        {"name": "user_id", "in": "query", "schema": {"type": "string", "format": "uuid"}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-    ],
+    query=[QuotaQuery],
     errors=(404,),
 )  # no such user
 async def quota_status(request: Request) -> Response:
     ctx = await admin_context(request)
-    user_id = request.query_params.get("user_id")
-    if user_id is not None:
-        status = await admin_ops.user_quota_status(ctx, user_id=user_id)
+    query = parse_query(request, QuotaQuery)
+    if query.user_id is not None:
+        status = await admin_ops.user_quota_status(ctx, user_id=query.user_id)
         return ok({"user_id": str(status.subscription.user_id), **status_json(status)})
-    report = await admin_ops.quota_status(ctx, first=query_int(request, "limit", 50, minimum=1, maximum=200))
+    report = await admin_ops.quota_status(ctx, first=query.limit)
     return ok(
         {
             "users": report.users,
