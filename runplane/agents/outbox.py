@@ -52,7 +52,7 @@ async def drain_once(dispatcher: RunDispatcher) -> int:
     sent = 0
     for row in rows:
         try:
-            await dispatcher.submit(row.run_id)  # type: ignore[attr-defined]
+            await dispatcher.submit(row.run_id)
         except Exception:
             await RunOutbox.filter(id=row.id).update(attempts=F("attempts") + 1)
             raise

@@ -3,6 +3,8 @@ one process drain it, and the workers' health beats. Redis (arq) is only the fas
 
 from __future__ import annotations
 
+import uuid
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -20,6 +22,7 @@ class RunOutbox(Model):
     run: fields.ForeignKeyRelation[AgentRun] = fields.ForeignKeyField(
         "runplane.AgentRun", related_name="outbox", on_delete=fields.CASCADE, unique=True
     )
+    run_id: uuid.UUID  # the column Tortoise fills from `run`, declared for type checkers
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     attempts = fields.IntField(default=0)
 
