@@ -30,18 +30,24 @@ from tests.sandboxes.conftest import backend, base_dir, make_backend, mode, sand
 
 CANARY = b"canary-7d41e0-outside-the-workspace"
 OUTSIDE_ONLY = "outside-only-name-5b9"
-RACE_SECONDS = 3.0
+RACE_LIMIT_SECONDS = 120  # the racer's own bound; tests stop it sooner with the stop file
+ROUNDS = 3  # rounds of every operation under the race (a count, not a duration: CI machines are loaded)
 
+# python3 racer.py [dir a b]: swaps dir/a and dir/b until the file `stop` appears in the workspace, then writes
+# how many swaps it made to `swaps`.
 RACER = r"""
 import ctypes, os, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
-os.chdir("dist")
-end, swaps = time.time() + float(sys.argv[1]), 0
-while time.time() < end:
-    if libc.renameat2(-100, b"x", -100, b"x_l", 2) == 0:  # RENAME_EXCHANGE
-        swaps += 1
-open("../swaps", "w").write(str(swaps))
-"""
+folder, a, b = (sys.argv[1:4] if len(sys.argv) > 3 else ("dist", "x", "x_l"))
+stop, out = os.path.abspath("stop"), os.path.abspath("swaps")
+os.chdir(folder)
+end, swaps = time.time() + LIMIT, 0
+while time.time() < end and not os.path.exists(stop):
+    for _ in range(200):
+        if libc.renameat2(-100, a.encode(), -100, b.encode(), 2) == 0:  # RENAME_EXCHANGE
+            swaps += 1
+open(out, "w").write(str(swaps))
+""".replace("LIMIT", str(RACE_LIMIT_SECONDS))
 
 
 @pytest.fixture(params=["openat2", "nofollow-walk"])
@@ -153,19 +159,21 @@ class Probe:
 async def test_rename_race_never_leaks_outside_bytes(sandbox: Sandbox, outside: Path, walker: str) -> None:  # noqa: F811
     await plant(sandbox, outside)
     probe = Probe(sandbox, outside)
-    racer = asyncio.create_task(sandbox.execute(f"python3 racer.py {RACE_SECONDS}", timeout=60))
+    racer = asyncio.create_task(sandbox.execute("python3 racer.py", timeout=RACE_LIMIT_SECONDS + 30))
     try:
         await wait_for_racer(sandbox, racer)
-        while not racer.done():
+        for _ in range(ROUNDS):
             await probe.round()
-        result = await racer
+        assert not racer.done(), "the racer ended before the rounds did"
     finally:
+        await sandbox.write_file("stop", b"")
         shutil.rmtree(probe.scratch, ignore_errors=True)
+    result = await racer
     assert result.exit_code == 0, result
     swaps = int(await sandbox.read_file("swaps"))
     assert swaps > 1000, f"the racer swapped only {swaps} times: the race did not really run"
     for op in ("deploy", "archive tar.gz", "archive zip", "snapshot", "diff", "upload", "tree"):
-        assert probe.runs[op] >= 2, probe.runs
+        assert probe.runs[op] >= ROUNDS, probe.runs
 
 
 async def wait_for_racer(sandbox: Sandbox, racer: asyncio.Task[object]) -> None:  # noqa: F811
@@ -222,22 +230,20 @@ async def test_a_commands_cwd_is_entered_as_the_sandbox_not_as_root(sandbox: San
     (hidden / "inner" / "secret").write_bytes(CANARY)
     (hidden / "inner" / "secret").chmod(0o644)  # readable once inside: only the 0700 parent keeps it out
     await sandbox.write_file("sub/secret", b"inside")
-    swapper = (
-        RACER.replace('"dist"', '"."')
-        .replace('"../swaps"', '"swaps"')
-        .replace('b"x"', 'b"sub"')
-        .replace('b"x_l"', 'b"sub_l"')
-    )
-    await sandbox.write_file("swapper.py", swapper.encode())
     assert (await sandbox.execute(f"ln -s {hidden / 'inner'} sub_l")).exit_code == 0
     assert CANARY not in (await sandbox.execute("cat sub_l/secret")).output.encode()  # the uid alone cannot
-    racer = asyncio.create_task(sandbox.execute(f"python3 swapper.py {RACE_SECONDS}", timeout=60))
+    await sandbox.write_file("racer.py", RACER.encode())
+    racer = asyncio.create_task(sandbox.execute("python3 racer.py . sub sub_l", timeout=RACE_LIMIT_SECONDS + 30))
     tries = 0
-    while not racer.done():
-        try:
-            result = await sandbox.execute("cat secret", cwd="sub")
-        except SandboxError:
-            continue  # cwd was the link at the check: refused
-        tries += 1
-        assert CANARY not in result.output.encode(), f"try {tries}: the command ran inside the root-only directory"
-    assert (await racer).exit_code == 0 and tries >= 5
+    try:
+        while tries < 20:  # the old code ran inside it within a few tries
+            assert not racer.done(), "the racer ended early"
+            try:
+                result = await sandbox.execute("cat secret", cwd="sub")
+            except SandboxError:
+                continue  # cwd was the link at the check: refused
+            tries += 1
+            assert CANARY not in result.output.encode(), f"try {tries}: the command ran inside the root-only directory"
+    finally:
+        await sandbox.write_file("stop", b"")
+    assert (await racer).exit_code == 0
