@@ -3,6 +3,11 @@ closed sets are enums, every connection pages both ways with a complete pageInfo
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
@@ -127,3 +132,46 @@ def test_no_type_shadows_a_typescript_global() -> None:
     """Generated TypeScript names each schema type: `Error`, `Date`, `Object`... would shadow the built-ins."""
     shadowing = {"Error", "Object", "Function", "Promise", "Map", "Set", "Symbol", "Array", "Record"}
     assert not shadowing & set(schema().type_map)
+
+
+LINTER = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "graphql-schema-linter"
+LINT_RULES = ",".join(
+    [
+        "relay-connection-types-spec",
+        "relay-connection-arguments-spec",
+        "relay-page-info-spec",
+        "types-are-capitalized",
+        "fields-are-camel-cased",
+        "input-object-values-are-camel-cased",
+        "defined-types-are-used",
+        "deprecations-have-a-reason",
+    ]
+)
+
+
+def lint(path: Path) -> subprocess.CompletedProcess[str]:
+    if not LINTER.exists():
+        message = "graphql-schema-linter is not installed: run `npm ci`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return subprocess.run(
+        [str(LINTER), "--rules", LINT_RULES, str(path)], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_schema_graphql_is_clean_under_graphql_schema_linter_relay_rules() -> None:
+    done = lint(Path(__file__).resolve().parents[1] / "schema.graphql")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_linter_catches_a_connection_without_cursors(tmp_path: Path) -> None:
+    """The rule has teeth: the same schema with Project.threads taking only first and last fails (the Relay
+    rule wants first+after or last+before; the test above wants all four)."""
+    sdl = (Path(__file__).resolve().parents[1] / "schema.graphql").read_text()
+    whole = "threads(first: Int = null, after: String = null, last: Int = null, before: String = null)"
+    broken = sdl.replace(whole, "threads(first: Int = null, last: Int = null)", 1)
+    assert broken != sdl
+    (tmp_path / "schema.graphql").write_text(broken)
+    done = lint(tmp_path / "schema.graphql")
+    assert done.returncode != 0 and "relay-connection-arguments-spec" in done.stdout, done.stdout
