@@ -30,7 +30,9 @@ try {
   await page.waitForFunction(() => document.querySelector('.result-window')?.textContent?.includes('{'), null, {
     timeout: 30000,
   });
-  await page.waitForTimeout(500); // GraphiQL writes its storage on a debounce
+  // The history entry is written on execution; the tabs' state after a 500 ms debounce: give both their chance.
+  await page.waitForFunction(() => localStorage.getItem('graphiql:queries'), null, { timeout: 30000 });
+  await page.waitForTimeout(1500);
   await page.evaluate(() => localStorage.setItem('app-token', 'API-ORIGIN-SECRET-91c'));
   result.apiStorage = await page.evaluate(() => JSON.stringify(Object.entries(localStorage)));
 
