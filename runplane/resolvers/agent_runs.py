@@ -138,7 +138,10 @@ async def _announce(ctx: RequestContext, run: AgentRun, queued: RunEvent) -> Non
     """After the commit: the first event to live readers, the run to an executor. If the job queue is down the
     start still succeeds: the run waits in the outbox and runs once Redis is back (runplane/agents/outbox.py)."""
     await ctx.services.event_bus.publish(queued)
-    await outbox.send_now(ctx.services.dispatcher, run.id)
+    if ctx.settings.uses_job_queue:
+        await outbox.send_now(ctx.services.dispatcher, run.id)
+    else:  # in-process: no outbox row was written (see _insert_run)
+        await ctx.services.dispatcher.submit(run.id)
 
 
 async def _last_user_message(thread: Thread) -> str:
