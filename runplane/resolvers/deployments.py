@@ -35,6 +35,8 @@ from runplane.sandboxes.errors import SandboxError
 from runplane.sandboxes.files import Workspace
 from runplane.sandboxes.paths import open_dir_beneath
 
+MAX_SITE_NAME, MAX_SOURCE_DIR = 100, 1024
+
 DEFAULT_DIRS = ("dist", "build")
 WORKSPACE_PREFIX = "/workspace"
 
@@ -123,7 +125,7 @@ async def _deployed_projects(user_id: uuid.UUID) -> int:
 async def _publish(
     ctx: RequestContext, project: Project, *, kind: str, source_dir: object, name: object, first: bool = False
 ) -> Deployment:
-    site_name = clean_text(name, "name", max_length=100, required=False) or project.name
+    site_name = clean_text(name, "name", max_length=MAX_SITE_NAME, required=False) or project.name
     provider = build_provider(kind, ctx.settings)  # 503 before anything is written when it is not configured
     staging = await asyncio.to_thread(staging_dir, sites_dir(ctx.settings))
     try:
@@ -175,7 +177,7 @@ async def _source_folder(ctx: RequestContext, project: Project, source_dir: obje
             if await asyncio.to_thread(_is_dir, workspace, (candidate,)):
                 return sandbox, (candidate,), candidate
         return sandbox, (), ""
-    text = clean_text(source_dir, "source_dir", max_length=1024)
+    text = clean_text(source_dir, "source_dir", max_length=MAX_SOURCE_DIR)
     if text == WORKSPACE_PREFIX or text.startswith(WORKSPACE_PREFIX + "/"):
         text = text[len(WORKSPACE_PREFIX) :].lstrip("/")
     try:

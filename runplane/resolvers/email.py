@@ -17,6 +17,8 @@ from runplane.models import EmailDelivery, User
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import clean_text
 
+MAX_NAME = 100  # the name the welcome email greets
+
 WELCOME = "welcome"
 # Another request is sending it right now: treated as sent once this old (that request died).
 STALE_SENDING_SECONDS = 120
@@ -36,7 +38,7 @@ async def send_welcome_email(
         raise ServiceUnavailable("Email is not configured (RUNPLANE_SMTP_HOST and RUNPLANE_SMTP_FROM)")
     if not isinstance(force, bool):
         raise InvalidInput("force must be a boolean", field="force")
-    display = clean_text(name, "name", max_length=100, required=False)
+    display = clean_text(name, "name", max_length=MAX_NAME, required=False)
     user = await User.get(id=ctx.user_id)
     if not user.email:
         raise InvalidInput("Your account has no email address", field="email")

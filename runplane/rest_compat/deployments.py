@@ -4,7 +4,7 @@ sites at /sites/<id>/."""
 from __future__ import annotations
 
 import mimetypes
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -15,24 +15,25 @@ from runplane.deployments.local import site_file
 from runplane.resolvers import deployments as ops
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import parse_uuid
-from runplane.rest_compat.common import iso, json_body, ok, services_of, user_context
+from runplane.rest_compat.bodies import Body, parse_body, text
+from runplane.rest_compat.common import iso, ok, services_of, user_context
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, TIME, UUID, obj
 
 TAG = "deployments"
 # A deployment's status as the web app's progress bar names it (components/thread/thread-site-header.tsx).
 STATES = {"queued": "preparing", "building": "building", "ready": "deployed", "error": "failed", "canceled": "failed"}
-DEPLOY_BODY = obj(
-    [],
-    source_dir={
-        "type": "string",
-        "maxLength": 1024,
-        "description": "sandbox folder; default dist/, build/ or the root",
-    },
-    provider={"type": "string", "enum": ["local", "vercel"]},
-    name={"type": "string", "maxLength": 100},
-)
-UPDATE_BODY = obj([], source_dir={"type": "string", "maxLength": 1024}, name={"type": "string", "maxLength": 100})
+
+
+class DeploymentUpdate(Body):
+    source_dir: str | None = text(ops.MAX_SOURCE_DIR, description="sandbox folder; default dist/, build/ or the root")
+    name: str | None = text(ops.MAX_SITE_NAME)
+
+
+class Deploy(DeploymentUpdate):
+    provider: Literal["local", "vercel"] | None = None
+
+
 # The plan's deployment cap (402); already deployed, or nothing deployed to update (409); the provider failed (502)
 # or is not configured (503).
 PUBLISH_ERRORS = (402, 409, 502, 503)
@@ -97,19 +98,14 @@ def deployment_json(ctx: RequestContext, request: Request, view: ops.DeploymentV
 
 async def _published(request: Request, *, update: bool) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request, required=False)
     project_id = request.path_params["project_id"]
     if update:
-        row = await ops.update_deployment(
-            ctx, project_id=project_id, source_dir=body.get("source_dir"), name=body.get("name")
-        )
+        changed = await parse_body(request, DeploymentUpdate, required=False)
+        row = await ops.update_deployment(ctx, project_id=project_id, source_dir=changed.source_dir, name=changed.name)
     else:
+        body = await parse_body(request, Deploy, required=False)
         row = await ops.deploy_project(
-            ctx,
-            project_id=project_id,
-            source_dir=body.get("source_dir"),
-            provider=body.get("provider"),
-            name=body.get("name"),
+            ctx, project_id=project_id, source_dir=body.source_dir, provider=body.provider, name=body.name
         )
     return ok(
         deployment_json(ctx, request, ops.DeploymentView(row, await ops.history(row))),
@@ -122,7 +118,7 @@ async def _published(request: Request, *, update: bool) -> Response:
     "/project/{project_id}/deploy/git",
     "Deploy a project (its sandbox folder) through the configured provider",
     tag=TAG,
-    body=DEPLOY_BODY,
+    body=Deploy,
     response=DEPLOYMENT,
     status=201,
     errors=PUBLISH_ERRORS,
@@ -136,7 +132,7 @@ async def deploy(request: Request) -> Response:
     "/project/{project_id}/deploy/git/update",
     "Publish a new version of a project's deployment",
     tag=TAG,
-    body=UPDATE_BODY,
+    body=DeploymentUpdate,
     response=DEPLOYMENT,
     errors=PUBLISH_ERRORS,
 )

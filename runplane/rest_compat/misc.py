@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane.resolvers import email, feature_flags, queue
-from runplane.rest_compat.common import admin_context, iso, json_body, ok, public_context, user_context
+from runplane.rest_compat.bodies import Body, parse_body, text
+from runplane.rest_compat.common import admin_context, iso, ok, public_context, user_context
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, STR, obj
 
@@ -50,18 +51,23 @@ def flag_json(flag: feature_flags.FeatureFlag) -> dict[str, Any]:
     return {"name": flag.name, "flag_name": flag.name, "enabled": flag.enabled, **details, "details": details}
 
 
+class WelcomeEmail(Body):
+    name: str | None = text(email.MAX_NAME)
+    force: bool = False
+
+
 @api.add(
     "POST",
     "/send-welcome-email",
     "Send the welcome email to the caller (once, unless force=true)",
     tag="email",
-    body=obj([], name={"type": "string", "maxLength": 100}, force=BOOL),
+    body=WelcomeEmail,
     errors=(502, 503),
 )  # SMTP refused; not configured
 async def send_welcome_email(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request, required=False)
-    delivery, sent = await email.send_welcome_email(ctx, name=body.get("name"), force=body.get("force", False))
+    body = await parse_body(request, WelcomeEmail, required=False)
+    delivery, sent = await email.send_welcome_email(ctx, name=body.name, force=body.force)
     return ok(
         {
             "success": True,
