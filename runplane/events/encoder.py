@@ -40,7 +40,7 @@ class SharedEncoder:
         self.misses = 0
 
     def encode_once(self, key: Hashable, event: RunEvent, fn: Callable[[RunEvent], bytes]) -> bytes:
-        slot = (key, event.run_id, event.seq)
+        slot = (key, event.run_id, event.sequence)
         frame = self._lookup(slot)
         if frame is None:
             self.misses += 1
@@ -52,7 +52,7 @@ class SharedEncoder:
         self, key: Hashable, event: RunEvent, fn: Callable[[RunEvent], Awaitable[bytes]]
     ) -> bytes:
         """Same, for async encoders (GraphQL execution): concurrent callers share one call."""
-        slot = (key, event.run_id, event.seq)
+        slot = (key, event.run_id, event.sequence)
         while True:
             frame = self._lookup(slot)
             if frame is not None:

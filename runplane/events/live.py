@@ -142,7 +142,7 @@ class LiveGroup:
         batch, self._pending = self._pending, []
         if not batch:
             return
-        first, last = batch[0][0].seq, batch[-1][0].seq
+        first, last = batch[0][0].sequence, batch[-1][0].sequence
         built: dict[tuple[Hashable, int], Any] = {}
         for member in list(self._live):
             start = member.cursor + 1
@@ -193,12 +193,12 @@ class LiveGroup:
         ended (terminal event sent, or the group ended and the log has nothing more)."""
         while member.cursor < self.flushed or self.ended:
             page = await self._replay(member.cursor)
-            page = [event for event in page if event.seq > member.cursor]
+            page = [event for event in page if event.sequence > member.cursor]
             if not page:
                 return self.ended
             page = page[: next((i + 1 for i, event in enumerate(page) if event.is_terminal), len(page))]
             payloads = [await self._encode(event) for event in page]
-            member.cursor = page[-1].seq
+            member.cursor = page[-1].sequence
             await member.sink.write(member.framer.build(payloads))
             if member.sink.gone:
                 raise SinkGone

@@ -37,7 +37,7 @@ async def replay(run_id: uuid.UUID, after: int, limit: int = REPLAY_PAGE) -> lis
 def to_run_event(record: RunEventRecord, run_id: uuid.UUID) -> RunEvent:
     return RunEvent(
         run_id=str(run_id),
-        seq=record.seq,
+        sequence=record.seq,
         type=record.type,
         payload=dict(record.payload),
         created_at=event_time(record),

@@ -81,13 +81,13 @@ class _Cursor:
     def accept(self, events: Sequence[RunEvent]) -> list[RunEvent]:
         """Returns the events now deliverable, contiguous from last + 1; drops duplicates."""
         ready: list[RunEvent] = []
-        for event in sorted(events, key=lambda e: e.seq):
-            if event.seq == self.last + 1:
+        for event in sorted(events, key=lambda e: e.sequence):
+            if event.sequence == self.last + 1:
                 ready.append(event)
-                self.last = event.seq
+                self.last = event.sequence
                 ready += self._drain_ahead()
-            elif event.seq > self.last + 1 and len(self.ahead) < _MAX_AHEAD:
-                self.ahead[event.seq] = event
+            elif event.sequence > self.last + 1 and len(self.ahead) < _MAX_AHEAD:
+                self.ahead[event.sequence] = event
         return ready
 
     def _drain_ahead(self) -> list[RunEvent]:
@@ -96,7 +96,7 @@ class _Cursor:
             return ready
         while (event := self.ahead.pop(self.last + 1, None)) is not None:
             ready.append(event)
-            self.last = event.seq
+            self.last = event.sequence
         self.ahead = {seq: e for seq, e in self.ahead.items() if seq > self.last}
         return ready
 
@@ -163,7 +163,7 @@ class _Follower:
         """(events to deliver now, whether to read the log, whether the stream then ends)."""
         if isinstance(item, RunEvent):
             ready = self.cursor.accept([item])
-            return ready, item.seq > self.cursor.last, False  # still ahead: a gap
+            return ready, item.sequence > self.cursor.last, False  # still ahead: a gap
         if isinstance(item, ControlMessage):
             # Events written before END_STREAM may not have reached us live: read the log last.
             return [], item.ends_stream, item.ends_stream

@@ -52,13 +52,14 @@ def _dumps(obj: Any) -> bytes:
 
 @dataclass(frozen=True)
 class RunEvent:
-    """One entry of a run's event log. `seq` is 1, 2, 3, ... per run, without gaps.
+    """One entry of a run's event log. `sequence` is 1, 2, 3, ... per run, without gaps (the log's `seq` column;
+    `seq` in the bus's JSON between processes, `sequence` to clients).
 
     `payload` must not be mutated after construction: `json_bytes` is cached.
     """
 
     run_id: str
-    seq: int
+    sequence: int
     type: str
     payload: dict[str, Any] = field(hash=False)
     created_at: str = field(default_factory=utc_now_iso)
@@ -68,7 +69,7 @@ class RunEvent:
         return _dumps(
             {
                 "run_id": self.run_id,
-                "seq": self.seq,
+                "seq": self.sequence,
                 "type": self.type,
                 "payload": self.payload,
                 "created_at": self.created_at,
@@ -84,7 +85,7 @@ class RunEvent:
         obj = json.loads(data)
         event = cls(
             run_id=str(obj["run_id"]),
-            seq=int(obj["seq"]),
+            sequence=int(obj["seq"]),
             type=str(obj["type"]),
             payload=dict(obj.get("payload") or {}),
             created_at=str(obj.get("created_at") or ""),

@@ -82,7 +82,7 @@ def _original_run_fields(run: AgentRun) -> dict[str, Any]:
 
 def event_json(event: RunEvent) -> dict[str, Any]:
     """The documented frame: {"type": ..., <payload fields>, "sequence": n}."""
-    return {"type": event.type, **event.payload, "sequence": event.seq, "created_at": event.created_at}
+    return {"type": event.type, **event.payload, "sequence": event.sequence, "created_at": event.created_at}
 
 
 @api.add(
@@ -233,7 +233,7 @@ async def events(request: Request) -> Response:
     ctx = await user_context(request)
     query = parse_query(request, EventsQuery)
     found = await ops.list_events(ctx, run_id=request.path_params["agent_run_id"], after=query.after, limit=query.limit)
-    return ok({"events": [event_json(e) for e in found], "last_sequence": found[-1].seq if found else None})
+    return ok({"events": [event_json(e) for e in found], "last_sequence": found[-1].sequence if found else None})
 
 
 @api.add(

@@ -45,7 +45,7 @@ class MessageEncoder:
 
     async def __call__(self, event: RunEvent) -> bytes:
         frames = await self.frames(event)
-        return b"".join(_sse(frame, event.seq if last else None) for last, frame in _mark_last(frames))
+        return b"".join(_sse(frame, event.sequence if last else None) for last, frame in _mark_last(frames))
 
     async def frames(self, event: RunEvent) -> list[dict[str, Any]]:
         payload, kind = event.payload, event.type
@@ -72,7 +72,7 @@ class MessageEncoder:
             "is_llm_message": kind in {"assistant", "tool"},
             "content": json.dumps(content, ensure_ascii=False),
             "metadata": json.dumps({"thread_run_id": event.run_id, **metadata}, ensure_ascii=False),
-            "sequence": event.seq,
+            "sequence": event.sequence,
             "created_at": event.created_at,
             "updated_at": event.created_at,
         }
@@ -82,7 +82,7 @@ class MessageEncoder:
         return self._row(event, "assistant", content, {"stream_status": "chunk"}, None)
 
     async def _completed_message(self, event: RunEvent) -> list[dict[str, Any]]:
-        found = await ops.assistant_message_before(uuid.UUID(event.run_id), event.seq)
+        found = await ops.assistant_message_before(uuid.UUID(event.run_id), event.sequence)
         if found is None:
             return []
         message_id, text = found
@@ -103,7 +103,7 @@ class MessageEncoder:
             "result": result,
             "tool_execution": {**fields, "result": result},
         }
-        message_id = _stable_id(f"{event.run_id}:{event.seq}")
+        message_id = _stable_id(f"{event.run_id}:{event.sequence}")
         return self._row(event, "tool", content, {}, message_id)
 
     def _status(self, event: RunEvent, status_type: str, **details: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ BOUND_BYTES = 256 * 1024
 
 def sse_frame(event: RunEvent, shape: Callable[[RunEvent], dict[str, Any]]) -> bytes:
     data = json.dumps(shape(event), separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event.seq}\nevent: message\ndata: {data}\n\n".encode()
+    return f"id: {event.sequence}\nevent: message\ndata: {data}\n\n".encode()
 
 
 class FrameEncoder(Protocol):

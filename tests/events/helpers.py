@@ -39,7 +39,7 @@ class EventLog:
         self.replay_started.set()
         if self.replay_delay:
             await asyncio.sleep(self.replay_delay)
-        return [e for e in self.events if e.seq > after]
+        return [e for e in self.events if e.sequence > after]
 
     async def is_finished(self) -> bool:
         return self.finished
@@ -60,7 +60,7 @@ async def collect(source: AsyncGenerator[RunEvent, None], timeout: float = 10.0)
 
     async def drain() -> list[int]:
         async with aclosing(source) as events:
-            return [event.seq async for event in events]
+            return [event.sequence async for event in events]
 
     return await asyncio.wait_for(drain(), timeout)
 

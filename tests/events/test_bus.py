@@ -26,7 +26,7 @@ async def take_events(sub: Subscription, count: int) -> list[int]:
     seqs: list[int] = []
     async for item in sub:
         if isinstance(item, RunEvent):
-            seqs.append(item.seq)
+            seqs.append(item.sequence)
             if len(seqs) == count:
                 break
     return seqs
@@ -38,7 +38,7 @@ async def test_publish_subscribe_events_and_control(bus: EventBus, event_log: Ev
         await event_log.emit(bus, "content", content="hi")
     await bus.publish_control(event_log.run_id, ControlSignal.END_STREAM, {"reason": "done"})
     items = [await asyncio.wait_for(sub.get(), 5) for _ in range(4)]
-    assert [i.seq for i in items[:3] if isinstance(i, RunEvent)] == [1, 2, 3]
+    assert [i.sequence for i in items[:3] if isinstance(i, RunEvent)] == [1, 2, 3]
     assert items[0] == event_log.events[0]
     assert items[3] == ControlMessage(event_log.run_id, ControlSignal.END_STREAM, {"reason": "done"})
     sub.close()

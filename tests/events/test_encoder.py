@@ -14,7 +14,7 @@ def test_encode_once_per_document_and_event() -> None:
     calls: list[int] = []
 
     def encode(event: RunEvent) -> bytes:
-        calls.append(event.seq)
+        calls.append(event.sequence)
         return b"data: " + event.json_bytes + b"\n\n"
 
     event = RunEvent("r", 1, "content", {})

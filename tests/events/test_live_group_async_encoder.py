@@ -30,15 +30,15 @@ async def test_an_awaiting_encoder_loses_no_event() -> None:
 
     async def follow(after: int) -> AsyncIterator[RunEvent | None]:
         for event in log:
-            if event.seq > after:
+            if event.sequence > after:
                 yield event
 
     async def replay(after: int) -> list[RunEvent]:
-        return [event for event in log if event.seq > after]
+        return [event for event in log if event.sequence > after]
 
     async def encode(event: RunEvent) -> bytes:
-        await asyncio.sleep(0.001 * (event.seq % 3))  # yields to the loop: the scheduled flush runs meanwhile
-        return f"{event.seq};".encode()
+        await asyncio.sleep(0.001 * (event.sequence % 3))  # yields to the loop: the scheduled flush runs meanwhile
+        return f"{event.sequence};".encode()
 
     sink: QueueSink[bytes] = QueueSink(1 << 20, len)
     member = Member(0, Join(), sink)

@@ -146,7 +146,7 @@ async def test_slow_follower_is_cut_off_and_recovers_from_the_log(bus_factory: B
     async def slow_reader() -> list[int]:
         seqs = []
         async for event in follow_run(event_log.run_id, 0, event_log.replay, bus, is_finished=event_log.is_finished):
-            seqs.append(event.seq)
+            seqs.append(event.sequence)
             await asyncio.sleep(0.002)
         return seqs
 
@@ -166,7 +166,7 @@ async def test_heartbeat_variant_yields_none_on_silence(bus: EventBus, event_log
         async for item in follow_run_heartbeat(
             event_log.run_id, 0, event_log.replay, bus, is_finished=event_log.is_finished, heartbeat=0.05
         ):
-            items.append(None if item is None else item.seq)
+            items.append(None if item is None else item.sequence)
 
     task = asyncio.create_task(reader())
     await asyncio.sleep(0.2)

@@ -62,7 +62,7 @@ async def test_killed_pubsub_connection_sends_gap_marker(
     assert item == StreamGap(event_log.run_id)
     await event_log.emit(writer)  # and live delivery resumed on the new connection
     item = await asyncio.wait_for(sub.get(), 5)
-    assert isinstance(item, RunEvent) and item.seq == 1
+    assert isinstance(item, RunEvent) and item.sequence == 1
     assert reader.stats.connects == 2 and reader.stats.disconnects == 1
     sub.close()
 

@@ -54,8 +54,8 @@ async def test_slow_subscriber_is_cut_off_without_blocking_others() -> None:
     async def consume() -> None:
         async for item in fast:
             assert isinstance(item, RunEvent)
-            received.append(item.seq)
-            if item.seq == 100:
+            received.append(item.sequence)
+            if item.sequence == 100:
                 return
 
     task = asyncio.create_task(consume())

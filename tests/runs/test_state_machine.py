@@ -31,7 +31,7 @@ async def statuses(run: AgentRun) -> list[str]:
 async def test_claim_moves_a_queued_run_once(services: Services) -> None:
     run = await create_run(RunStatus.QUEUED)
     events = await lifecycle.claim(run.id, "worker-a", lease_seconds=60)
-    assert [e.payload["status"] for e in events] == ["running"] and events[0].seq == 2
+    assert [e.payload["status"] for e in events] == ["running"] and events[0].sequence == 2
     assert await lifecycle.claim(run.id, "worker-b", lease_seconds=60) == []  # the second claimer gets nothing
     await run.refresh_from_db()
     assert run.status == RunStatus.RUNNING and run.worker_id == "worker-a" and run.lease_expires_at is not None
