@@ -28,6 +28,7 @@ from runplane.errors import (
 from runplane.models import IntegrationProfile
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import clean_text, parse_uuid
+from runplane.services import Services
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
@@ -424,7 +425,7 @@ def mcp_config(row: IntegrationProfile) -> dict[str, Any]:
     }
 
 
-async def close(services: Any) -> None:
+async def close(services: Services) -> None:
     client = services.extras.pop("composio", None)
     if client is not None:
         await asyncio.shield(client.aclose())

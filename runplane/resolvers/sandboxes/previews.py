@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from cachetools import TTLCache
 
@@ -21,6 +20,7 @@ from runplane.sandboxes import (
     Sandbox,
 )
 from runplane.sandboxes.egress_proxy import PORT as EGRESS_PROXY_PORT
+from runplane.services import Services
 
 
 class PreviewUnavailable(DomainError):
@@ -118,7 +118,7 @@ class PreviewTarget:
     port: int
 
 
-async def open_preview(services: Any, token: str) -> PreviewTarget:
+async def open_preview(services: Services, token: str) -> PreviewTarget:
     """For the proxy: check the token, that its user still owns the sandbox and that the port is still
     its running dev server's; counts as activity (the idle reaper leaves a watched preview running)."""
     claims = verify_preview_token(services.settings.jwt_secret, token)
