@@ -30,6 +30,8 @@ from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import clean_text, parse_uuid
 from runplane.services import Services
 
+MAX_PROFILE_NAME, MAX_DISPLAY_NAME = 100, 200
+
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 CONNECTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -256,8 +258,8 @@ async def create_profile(ctx: RequestContext, *, data: dict[str, Any]) -> Integr
     """Checks the toolkit, opens the connection (Composio-managed auth) and the MCP server, then stores the profile."""
     user_id = ctx.require(PROJECTS_WRITE)
     slug = clean_slug(data.get("toolkit_slug"))
-    name = clean_text(data.get("profile_name"), "profile_name", max_length=100)
-    display = clean_text(data.get("display_name"), "display_name", max_length=200, required=False) or name
+    name = clean_text(data.get("profile_name"), "profile_name", max_length=MAX_PROFILE_NAME)
+    display = clean_text(data.get("display_name"), "display_name", max_length=MAX_DISPLAY_NAME, required=False) or name
     tools_ = _clean_tools(data.get("enabled_tools", []))
     config = _clean_config(data.get("mcp_config"))
     is_default = _clean_bool(data.get("is_default", False), "is_default")
@@ -314,12 +316,12 @@ def _user_mcp_url(url: object, user_id: uuid.UUID) -> str | None:
 async def update_profile(ctx: RequestContext, *, profile_id: object, data: dict[str, Any]) -> IntegrationProfile:
     row = await owned_profile(ctx, profile_id, ability=PROJECTS_WRITE)
     if "profile_name" in data:
-        name = clean_text(data["profile_name"], "profile_name", max_length=100)
+        name = clean_text(data["profile_name"], "profile_name", max_length=MAX_PROFILE_NAME)
         if name != row.profile_name and await IntegrationProfile.exists(owner_id=row.owner_id, profile_name=name):
             raise Conflict(f"A profile named '{name}' already exists", field="profile_name")
         row.profile_name = name
     if "display_name" in data:
-        row.display_name = clean_text(data["display_name"], "display_name", max_length=200)
+        row.display_name = clean_text(data["display_name"], "display_name", max_length=MAX_DISPLAY_NAME)
     if "mcp_config" in data:
         row.config = _clean_config(data["mcp_config"])
     if "enabled_tools" in data:

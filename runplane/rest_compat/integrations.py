@@ -11,7 +11,17 @@ from starlette.responses import Response
 from runplane.errors import InvalidInput
 from runplane.models import IntegrationProfile
 from runplane.resolvers import integrations as ops
-from runplane.rest_compat.common import iso, json_body, ok, query_int, user_context
+from runplane.rest_compat.bodies import parse_body, parse_query
+from runplane.rest_compat.common import iso, ok, user_context
+from runplane.rest_compat.integration_requests import (
+    ActiveToggle,
+    BulkDelete,
+    ProfileCreate,
+    ProfileUpdate,
+    ToolkitQuery,
+    ToolsQuery,
+    ToolsUpdate,
+)
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import (
     BOOL,
@@ -43,22 +53,6 @@ PROFILE = obj(
     updated_at=TIME,
 )
 PROFILE_LIST = obj(["profiles"], profiles={"type": "array", "items": PROFILE})
-PROFILE_CREATE = obj(
-    ["toolkit_slug", "profile_name"],
-    toolkit_slug=STR,
-    profile_name={"type": "string", "maxLength": 100},
-    display_name=STR,
-    enabled_tools=STR_LIST,
-    mcp_config={"type": "object"},
-    is_default=BOOL,
-)
-PROFILE_UPDATE = obj(
-    [], profile_name=STR, display_name=STR, enabled_tools=STR_LIST, mcp_config={"type": "object"}, is_active=BOOL
-)
-TOOLS_UPDATE = obj(["enabled_tools"], enabled_tools=STR_LIST)
-BULK_DELETE = obj(["profile_ids"], profile_ids={"type": "array", "items": UUID, "maxItems": ops.MAX_BULK})
-TOOLKIT_QUERY = [{"name": "search", "in": "query", "schema": STR}, {"name": "category", "in": "query", "schema": STR}]
-SLUG_QUERY = [{"name": "toolkit_slug", "in": "query", "required": True, "schema": STR}]
 UPSTREAM = (502, 503)  # Composio answered badly or is unreachable; it is not configured
 
 
@@ -113,16 +107,14 @@ async def categories(request: Request) -> Response:
     "/composio/toolkits",
     "Toolkits of the Composio catalog (?search=, ?category=)",
     tag=TAG,
-    query=TOOLKIT_QUERY,
+    query=[ToolkitQuery],
     errors=UPSTREAM,
 )
 async def toolkits(request: Request) -> Response:
     ctx = await user_context(request)
-    items = await ops.toolkits(
-        ctx, search=request.query_params.get("search"), category=request.query_params.get("category")
-    )
-    limit = query_int(request, "limit", 500, minimum=1, maximum=1000) or 500
-    return ok({"success": True, "toolkits": items[:limit], "total": len(items)})
+    query = parse_query(request, ToolkitQuery)
+    items = await ops.toolkits(ctx, search=query.search, category=query.category)
+    return ok({"success": True, "toolkits": items[: query.limit], "total": len(items)})
 
 
 @api.add("GET", "/composio/toolkits/{slug}/icon", "A toolkit's icon URL", tag=TAG, errors=UPSTREAM)
@@ -139,12 +131,17 @@ async def toolkit_details(request: Request) -> Response:
 
 
 @api.add(
-    "GET", "/composio/tools/list", "The tools of a toolkit (?toolkit_slug=)", tag=TAG, query=SLUG_QUERY, errors=UPSTREAM
+    "GET",
+    "/composio/tools/list",
+    "The tools of a toolkit (?toolkit_slug=)",
+    tag=TAG,
+    query=[ToolsQuery],
+    errors=UPSTREAM,
 )
 async def tools_list(request: Request) -> Response:
     ctx = await user_context(request)
-    limit = query_int(request, "limit", 100, minimum=1, maximum=500) or 100
-    items = await ops.tools(ctx, toolkit_slug=request.query_params.get("toolkit_slug"), limit=limit)
+    query = parse_query(request, ToolsQuery)
+    items = await ops.tools(ctx, toolkit_slug=query.toolkit_slug, limit=query.limit)
     return ok({"success": True, "tools": items, "total": len(items)})
 
 
@@ -184,14 +181,15 @@ async def get_profile(request: Request) -> Response:
     "/composio/profiles",
     "Create a profile: connects the toolkit and opens its MCP server",
     tag=TAG,
-    body=PROFILE_CREATE,
+    body=ProfileCreate,
     response=PROFILE,
     status=201,
     errors=(409, *UPSTREAM),
 )
 async def create_profile(request: Request) -> Response:
     ctx = await user_context(request)
-    row = await ops.create_profile(ctx, data=await json_body(request))
+    body = await parse_body(request, ProfileCreate)
+    row = await ops.create_profile(ctx, data=body.model_dump(exclude_unset=True))
     return ok(profile_json(row), status=201)
 
 
@@ -200,13 +198,14 @@ async def create_profile(request: Request) -> Response:
     "/composio/profiles/{profile_id}",
     "Update a profile",
     tag=TAG,
-    body=PROFILE_UPDATE,
+    body=ProfileUpdate,
     response=PROFILE,
     errors=(409,),
 )
 async def update_profile(request: Request) -> Response:
     ctx = await user_context(request)
-    return ok(profile_json(await ops.update_profile(ctx, profile_id=_pid(request), data=await json_body(request))))
+    changes = (await parse_body(request, ProfileUpdate)).model_dump(exclude_unset=True)
+    return ok(profile_json(await ops.update_profile(ctx, profile_id=_pid(request), data=changes)))
 
 
 @api.add("DELETE", "/composio/profiles/{profile_id}", "Delete a profile", tag=TAG)
@@ -248,15 +247,13 @@ async def discover_tools(request: Request) -> Response:
     "/composio/profiles/{profile_id}/tools",
     "Set a profile's enabled tools",
     tag=TAG,
-    body=TOOLS_UPDATE,
+    body=ToolsUpdate,
     response=PROFILE,
 )
 async def update_tools(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request)
-    if "enabled_tools" not in body:
-        raise InvalidInput("enabled_tools is required", field="enabled_tools")
-    return ok(profile_json(await ops.set_tools(ctx, profile_id=_pid(request), enabled_tools=body["enabled_tools"])))
+    body = await parse_body(request, ToolsUpdate)
+    return ok(profile_json(await ops.set_tools(ctx, profile_id=_pid(request), enabled_tools=body.enabled_tools)))
 
 
 # -- connections --------------------------------------------------------------------------------
@@ -340,11 +337,11 @@ async def secure_delete(request: Request) -> Response:
     "/composio-secure/credential-profiles/bulk-delete",
     "Delete several credential profiles",
     tag=SECURE,
-    body=BULK_DELETE,
+    body=BulkDelete,
 )
 async def secure_bulk_delete(request: Request) -> Response:
     ctx = await user_context(request)
-    deleted, missing = await ops.bulk_delete(ctx, profile_ids=(await json_body(request)).get("profile_ids"))
+    deleted, missing = await ops.bulk_delete(ctx, profile_ids=(await parse_body(request, BulkDelete)).profile_ids)
     return ok({"success": True, "deleted_count": len(deleted), "deleted_ids": deleted, "not_found_ids": missing})
 
 
@@ -377,13 +374,13 @@ async def secure_set_dashboard_default(request: Request) -> Response:
     "/composio-secure/credential-profiles/{profile_id}/toggle-active",
     "Flip (or set, with is_active) a profile's active state",
     tag=SECURE,
-    body=obj([], is_active=BOOL),
+    body=ActiveToggle,
     response=PROFILE,
 )
 async def secure_toggle_active(request: Request) -> Response:
     ctx = await user_context(request)
-    body = await json_body(request, required=False)
-    return ok(profile_json(await ops.toggle_active(ctx, profile_id=_pid(request), is_active=body.get("is_active"))))
+    body = await parse_body(request, ActiveToggle, required=False)
+    return ok(profile_json(await ops.toggle_active(ctx, profile_id=_pid(request), is_active=body.is_active)))
 
 
 @api.add("GET", "/composio-secure/dashboard-profiles", "Active profiles, dashboard defaults first", tag=SECURE)
