@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runplane.sandboxes import netns
 from runplane.sandboxes.local import FALLBACK_WORKSPACES
 from tests.sandbox_api.helpers import execute, new_sandbox
 from tests.sandbox_api.serve import LIMITS, forget_uid_range
@@ -49,6 +50,7 @@ async def test_a_data_dir_under_a_0700_directory_works(tmp_path: Path) -> None:
         assert stat.S_IMODE(workspace.stat().st_mode) == 0o700 and workspace.stat().st_uid >= uid_start
         assert not (data_dir / "workspaces").exists()
     finally:
+        netns.unmount_under(fallback)  # the sandbox's network namespace stays mounted after the server
         shutil.rmtree(fallback, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
         forget_uid_range(range(uid_start, uid_start + 1000))
