@@ -64,9 +64,13 @@ class ArqDispatcher:
     path: the run outbox (runplane/agents/outbox.py) holds what could not be pushed, and `ensure_queued` puts
     back a job Redis lost."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, *, timeout: float = 2.0) -> None:
         self.redis_url = redis_url
+        # Every call is bounded: a Redis that accepts and never answers (a partition) must not hang a request or
+        # the reaper. After a failed push, pushes fail at once for a moment (the outbox keeps the runs).
+        self.timeout = timeout
         self._pool: "ArqRedis | None" = None
+        self._down_until = 0.0
 
     async def _connection(self) -> "ArqRedis":
         if self._pool is None:
@@ -75,13 +79,21 @@ class ArqDispatcher:
 
             # Fail fast (no connect retries): a caller with a run to push keeps it in the outbox instead.
             redis = RedisSettings.from_dsn(self.redis_url)
-            redis.conn_retries, redis.conn_timeout = 0, 2
+            redis.conn_retries, redis.conn_timeout = 0, max(1, int(self.timeout))
             self._pool = await create_pool(redis, default_queue_name=ARQ_QUEUE)
         return self._pool
 
     async def submit(self, run_id: uuid.UUID) -> None:
-        pool = await self._connection()
-        await asyncio.wait_for(pool.enqueue_job(ARQ_FUNCTION, str(run_id), _job_id=job_id(run_id)), SUBMIT_TIMEOUT)
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._down_until:
+            raise QueueUnavailable("the job queue did not answer a moment ago")
+        try:
+            async with asyncio.timeout(self.timeout):
+                pool = await self._connection()
+                await pool.enqueue_job(ARQ_FUNCTION, str(run_id), _job_id=job_id(run_id))
+        except Exception:
+            self._down_until = loop.time() + QUIET_AFTER_FAILURE
+            raise
 
     async def ensure_queued(self, run_id: uuid.UUID) -> bool:
         """For a run the database says is still queued, long after it was pushed: make arq hold a job that a
@@ -89,12 +101,14 @@ class ArqDispatcher:
         in-progress key behind). Racing a worker that is claiming it right now is harmless: claim is atomic."""
         from arq.constants import in_progress_key_prefix, job_key_prefix
 
-        pool, job = await self._connection(), job_id(run_id)
-        async with pool.pipeline(transaction=False) as pipe:
-            pipe.exists(job_key_prefix + job)
-            pipe.zscore(ARQ_QUEUE, job)
-            pipe.exists(in_progress_key_prefix + job)
-            has_job, score, in_progress = await pipe.execute()
+        job = job_id(run_id)
+        async with asyncio.timeout(self.timeout):
+            pool = await self._connection()
+            async with pool.pipeline(transaction=False) as pipe:
+                pipe.exists(job_key_prefix + job)
+                pipe.zscore(ARQ_QUEUE, job)
+                pipe.exists(in_progress_key_prefix + job)
+                has_job, score, in_progress = await pipe.execute()
         if has_job and score is not None and not in_progress:
             return False  # waiting for a free worker
         await self.forget([run_id])
@@ -104,8 +118,9 @@ class ArqDispatcher:
     async def queued_run_ids(self, limit: int | None = None) -> list[uuid.UUID]:
         """The runs of the jobs in arq's queue, oldest first (waiting, or taken by a worker that has not
         finished them); the first `limit` of them when given."""
-        pool = await self._connection()
-        raws = await pool.zrange(ARQ_QUEUE, 0, -1 if limit is None else limit - 1)
+        async with asyncio.timeout(self.timeout):
+            pool = await self._connection()
+            raws = await pool.zrange(ARQ_QUEUE, 0, -1 if limit is None else limit - 1)
         return [run for raw in raws if (run := run_of_job(raw)) is not None]
 
     async def forget(self, run_ids: list[uuid.UUID]) -> None:
@@ -114,10 +129,12 @@ class ArqDispatcher:
 
         if not run_ids:
             return
-        pool, jobs = await self._connection(), [job_id(r) for r in run_ids]
+        jobs = [job_id(r) for r in run_ids]
         prefixes = (job_key_prefix, in_progress_key_prefix, result_key_prefix, retry_key_prefix)
-        await pool.delete(*(prefix + job for job in jobs for prefix in prefixes))
-        await pool.zrem(ARQ_QUEUE, *jobs)
+        async with asyncio.timeout(self.timeout):
+            pool = await self._connection()
+            await pool.delete(*(prefix + job for job in jobs for prefix in prefixes))
+            await pool.zrem(ARQ_QUEUE, *jobs)
 
     def queue_info(self) -> dict[str, object]:
         """What /api/inngest says of arq itself (its jobs are counted against the database by the resolver)."""
@@ -129,7 +146,13 @@ class ArqDispatcher:
             self._pool = None
 
 
-SUBMIT_TIMEOUT = 5.0
+QUIET_AFTER_FAILURE = 1.0  # seconds during which pushes fail at once after one failed
+
+
+class QueueUnavailable(Exception):
+    """The job queue (Redis) cannot take a job now; the run stays in the outbox."""
+
+
 JOB_PREFIX = "run:"
 
 

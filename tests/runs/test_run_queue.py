@@ -12,6 +12,7 @@ that the test stops and starts (tests/events/helpers.py RedisProcess):
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -22,7 +23,7 @@ import pytest
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from runplane.agents import lifecycle, outbox, reaper
-from runplane.agents.dispatch import ARQ_QUEUE, ArqDispatcher, job_id
+from runplane.agents.dispatch import ARQ_QUEUE, QUIET_AFTER_FAILURE, ArqDispatcher, job_id
 from runplane.models import AgentRun, Project, RunOutbox, Thread
 from runplane.resolvers.queue import _arq_jobs
 from tests.events.helpers import RedisProcess, free_port
@@ -83,9 +84,38 @@ async def test_a_start_during_a_redis_outage_waits_in_the_outbox_and_is_pushed_w
     assert await RunOutbox.filter(run_id=run.id).values_list("attempts", flat=True) == [1]
 
     redis_proc.start()  # empty: no persistence
+    await asyncio.sleep(QUIET_AFTER_FAILURE)  # pushes fail at once for a moment after a failed one
     assert await relay.pass_once() >= 1
     assert not await RunOutbox.exists(run_id=run.id) and await has_job(queue, run.id)
     assert await outbox.drain_once(queue) == 0 or not await RunOutbox.exists(run_id=run.id)
+
+
+async def test_a_redis_that_never_answers_costs_a_start_one_bounded_wait(alice: UserHandle) -> None:
+    """A partition (Redis accepts and never replies): the push gives up after the dispatcher's timeout, and
+    pushes right after it fail at once; the runs stay in the outbox."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def blackhole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # accept, read nothing, answer nothing
+
+    server = await asyncio.start_server(blackhole, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    queue = ArqDispatcher(f"redis://127.0.0.1:{port}/0", timeout=0.5)
+    first, second = await queued_run(alice, in_outbox=True), await queued_run(alice, in_outbox=True)
+    try:
+        started = time.monotonic()
+        assert not await outbox.send_now(queue, first.id)
+        assert time.monotonic() - started < 5  # bounded (the timeout, plus slack for a loaded machine)
+        started = time.monotonic()
+        assert not await outbox.send_now(queue, second.id)
+        assert time.monotonic() - started < 0.3  # no second wait: the queue just failed
+        assert await RunOutbox.filter(run_id__in=[first.id, second.id]).count() == 2
+    finally:
+        await queue.close()
+        server.close()
+        for writer in held:
+            writer.close()
+        await RunOutbox.filter(run_id__in=[first.id, second.id]).delete()
 
 
 async def test_one_relay_drains_at_a_time_and_a_dead_holders_lease_expires() -> None:
