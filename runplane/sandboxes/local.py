@@ -207,9 +207,9 @@ class LocalSandboxBackend:
 
     async def close(self) -> None:
         """Stop the processes of every sandbox this backend touched (application shutdown)."""
+        # Their cgroups stay: another process sharing base_dir (API and workers) may be about to run a command
+        # in them. Empty cgroups cost next to nothing; deleting the sandbox removes its own.
         await asyncio.gather(*(s.stop_all() for s in list(self._sandboxes.values())))
-        for sandbox in list(self._sandboxes.values()):  # made again by the next command of another process
-            await asyncio.to_thread(functools.partial(sandbox.remove_cgroups, wait=False))
 
     def idle_sandboxes(self, idle_seconds: float) -> list[str]:
         """Sandboxes (loaded in this process) with no operation for `idle_seconds`."""

@@ -64,6 +64,9 @@ async def make_backend() -> AsyncIterator[BackendFactory]:
 
     yield make
     await asyncio.gather(*(b.close() for b in made))
+    for backend in made:  # the cgroups of sandboxes a test left (close keeps them for other processes)
+        for sandbox in list(backend._sandboxes.values()):
+            sandbox.remove_cgroups(wait=False)
 
 
 @pytest.fixture
