@@ -10,6 +10,8 @@ import socket
 import uuid
 from typing import TYPE_CHECKING, Protocol
 
+from runplane.agents.executor import execute_run
+
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
 
@@ -45,8 +47,6 @@ class InProcessDispatcher:
         task.add_done_callback(self.tasks.discard)
 
     async def _execute(self, run_id: uuid.UUID) -> None:
-        from runplane.agents.executor import execute_run
-
         async with self.slots:
             try:
                 await execute_run(self.services, run_id, self.worker_id)

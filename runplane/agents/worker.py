@@ -21,6 +21,7 @@ from arq.connections import RedisSettings
 from arq.worker import func
 
 from runplane.agents.dispatch import ARQ_FUNCTION, ARQ_QUEUE, ArqDispatcher, worker_identity
+from runplane.agents.executor import execute_run
 from runplane.agents.lifecycle import now
 from runplane.agents.outbox import OutboxRelay
 from runplane.agents.reaper import Reaper
@@ -36,8 +37,6 @@ FORGET_AFTER = timedelta(minutes=10)  # beat rows of workers silent this long ar
 
 
 async def _execute_job(job_ctx: dict[str, Any], run_id: str) -> None:
-    from runplane.agents.executor import execute_run
-
     services: Services = job_ctx["services"]
     await execute_run(services, uuid.UUID(run_id), job_ctx["worker_id"])
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from runplane.auth.principal import Principal
+from runplane.models import AuthSession
 from runplane.periodic import Periodic
 
 log = logging.getLogger("runplane.auth")
@@ -79,8 +80,6 @@ class CredentialWatch:
 
     async def recheck(self) -> None:
         """One pass: every watched session that is revoked, expired or gone in the database loses its watchers."""
-        from runplane.models import AuthSession
-
         session_ids = list(self._by_session)
         for start in range(0, len(session_ids), RECHECK_CHUNK):
             chunk = session_ids[start : start + RECHECK_CHUNK]
