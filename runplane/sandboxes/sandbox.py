@@ -95,10 +95,10 @@ class Sandbox:
     # -- files ---------------------------------------------------------------------------
     async def write_file(self, path: str, data: bytes) -> FileInfo:
         self.touch()
-        await self._check_quota(len(data))
+        await self.check_disk_quota(len(data))
         return await asyncio.to_thread(files.write_file, self._ws, path, data, self.limits.max_upload_bytes)
 
-    async def _check_quota(self, incoming: int) -> None:
+    async def check_disk_quota(self, incoming: int) -> None:
         """Refuse a write that would take the workspace past its disk quota (measured, not trusted)."""
         used = await quota.measure(self.workspace)
         if used + incoming > self.limits.disk_bytes:

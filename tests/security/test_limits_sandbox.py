@@ -105,6 +105,15 @@ async def test_uploads_past_the_quota_are_refused_with_413(tmp_path: Path) -> No
                 codes.append(response.status_code)
             assert codes[:2] == [200, 200] and codes[-1] == 413, codes
             assert "disk quota" in response.json()["detail"]
+            both = await client.post(  # one upload of two files that fit alone but not together: neither is written
+                f"/api/sandboxes/{sid}/files",
+                files=[("file", ("g1.bin", b"z" * (100 * KIB))), ("file", ("g2.bin", b"z" * (200 * KIB)))],
+                data={"path": ["g1.bin", "g2.bin"]},
+                headers=alice.headers,
+            )
+            assert both.status_code == 413, both.text
+            listed = (await client.get(f"/api/sandboxes/{sid}/files", headers=alice.headers)).json()["files"]
+            assert not {"g1.bin", "g2.bin"} & {f["name"] for f in listed}
             ran = await execute(client, alice, sid, "head -c 300K /dev/zero > big.bin; echo $?")
             assert "File size limit exceeded" in ran["output"], ran  # RLIMIT_FSIZE: what is left of the quota
 

@@ -129,6 +129,7 @@ async def upload_files(
     paths = [user_path(p, default=None) for p, _ in files]
     for path in paths:
         await asyncio.to_thread(resolve_in_workspace, sandbox.workspace, path)
+    await sandbox.check_disk_quota(sum(len(data) for _, data in files))  # all or none, not the first few
     return [await sandbox.write_file(path, data) for path, (_, data) in zip(paths, files, strict=True)]
 
 
