@@ -127,9 +127,11 @@ class HeldRun:
 
     async def finish(self) -> None:
         from runplane.agents import lifecycle
+        from runplane.config import Settings
 
-        class _Services:
+        class _Services:  # finish charges the run too: it reads the settings
             event_bus = self.bus
+            settings = Settings()
 
         await lifecycle.finish(_Services(), self.run_id, "completed")  # type: ignore[arg-type]
 

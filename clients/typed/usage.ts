@@ -20,7 +20,7 @@ export const apollo = (uri: string): ApolloClient<unknown> => new ApolloClient({
 
 export async function threadPage(client: Client, id: string, after: string | null): Promise<ThreadItemFragment[]> {
   const result = await client.query(ProjectThreadsDocument, { id, first: 2, after }).toPromise();
-  const edges = result.data?.project.threads.edges ?? [];
+  const edges = result.data?.project?.threads.edges ?? []; // project: null when it is not the caller's
   return edges.map((edge) => edge.node);
 }
 
@@ -46,10 +46,27 @@ function outcome(result: DeleteProjectMutation): string {
   }
 }
 
-export function follow(client: Client, id: string, onEvent: (sequence: number, type: string) => void): () => void {
+export function follow(client: Client, id: string, onEvent: (sequence: number, text: string) => void): () => void {
   const { unsubscribe } = client.subscription(RunEventsDocument, { id, after: 0 }).subscribe((result) => {
     const event: RunEventsSubscription['runEvents'] | undefined = result.data?.runEvents;
-    if (event) onEvent(event.sequence, event.type);
+    if (event) onEvent(event.sequence, describe(event.data));
   });
   return unsubscribe;
+}
+
+// RunEvent.data is a union: the switch narrows each member, and a status is a RunStatus, not any string.
+function describe(data: RunEventsSubscription['runEvents']['data']): string {
+  if (!data) return '(unreadable event)';
+  switch (data.__typename) {
+    case 'ContentEvent':
+      return data.content;
+    case 'StatusEvent': {
+      const finished: boolean = data.status === 'completed' || data.status === 'failed' || data.status === 'stopped';
+      return finished ? `ended: ${data.status}` : data.status;
+    }
+    case 'ToolCallEvent':
+      return `calling ${data.tool}`;
+    default:
+      return data.__typename;
+  }
 }

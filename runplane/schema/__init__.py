@@ -22,6 +22,7 @@ from runplane.schema.context import PerOperationLoaders
 from runplane.schema.deployments import DeploymentMutations, DeploymentQueries
 from runplane.schema.errors import ERROR_TYPES, DomainErrors, shape_errors
 from runplane.schema.limits import LimitedValidation, Limits
+from runplane.schema.nodes import NodeQueries
 from runplane.schema.projects import ProjectMutations, ProjectQueries
 from runplane.schema.sandboxes import SandboxMutations, SandboxQueries, SandboxSubscriptions
 from runplane.schema.scalars import SCALAR_OVERRIDES
@@ -30,7 +31,14 @@ from runplane.schema.threads import ThreadMutations, ThreadQueries
 
 @strawberry.type
 class Query(
-    AuthQueries, ProjectQueries, ThreadQueries, AgentRunQueries, BillingQueries, SandboxQueries, DeploymentQueries
+    NodeQueries,
+    AuthQueries,
+    ProjectQueries,
+    ThreadQueries,
+    AgentRunQueries,
+    BillingQueries,
+    SandboxQueries,
+    DeploymentQueries,
 ):
     pass
 

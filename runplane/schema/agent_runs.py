@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # names of the lazy annotations below (strawberry.lazy resolv
 
 @strawberry.type
 class TokenUsage:
+    id: strawberry.ID = strawberry.field(description="Stable per run (Apollo's cache key).")
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
@@ -109,7 +110,10 @@ row_fields(
     finished_at=lambda row: row.finished_at,
     event_count=lambda row: row.event_count,
     usage=lambda row: TokenUsage(
-        prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens, total_tokens=row.total_tokens
+        id=to_global_id("TokenUsage", row.id),
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        total_tokens=row.total_tokens,
     ),
 )
 

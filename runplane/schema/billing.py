@@ -68,6 +68,7 @@ class BillingPlan:
 
 @strawberry.type
 class BillingSubscription:
+    id: strawberry.ID = strawberry.field(description="Stable per subscription (Apollo's cache key).")
     plan: BillingPlan
     status: str
     provider: PaymentProvider | None
@@ -79,6 +80,7 @@ class BillingSubscription:
     @classmethod
     def from_row(cls, row: models.Subscription, plan: Plan) -> "BillingSubscription":
         return cls(
+            id=to_global_id("BillingSubscription", row.id),
             plan=BillingPlan.from_plan(plan),
             status=row.status,
             provider=PaymentProvider(row.provider) if row.provider else None,
@@ -91,6 +93,7 @@ class BillingSubscription:
 
 @strawberry.type
 class BillingStatus:
+    id: strawberry.ID = strawberry.field(description="Stable per user (Apollo's cache key).")
     plan: BillingPlan
     status: str
     can_run: bool
@@ -108,6 +111,7 @@ class BillingStatus:
     def from_status(cls, status: ops.BillingStatus) -> "BillingStatus":
         sub = status.subscription
         return cls(
+            id=to_global_id("BillingStatus", sub.user_id),
             plan=BillingPlan.from_plan(status.plan),
             status=sub.status,
             can_run=status.can_run,

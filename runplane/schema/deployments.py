@@ -9,6 +9,7 @@ import strawberry
 
 from runplane import models
 from runplane.resolvers import deployments as ops
+from runplane.schema.common import Node
 from runplane.schema.context import rctx
 from runplane.schema.enums import DeploymentProvider, DeploymentStatus
 from runplane.schema.errors import (
@@ -30,8 +31,7 @@ class DeploymentEvent:
 
 
 @strawberry.type
-class Deployment:
-    id: strawberry.ID
+class Deployment(Node):
     project_id: strawberry.ID
     version: int
     provider: DeploymentProvider
