@@ -64,6 +64,7 @@ async def running_server(
         "RUNPLANE_MAX_STREAMS_PER_USER": "0",
         "RUNPLANE_RATE_LIMIT_PER_MINUTE": "0",
         "RUNPLANE_RUN_STARTS_PER_MINUTE": "0",
+        "RUNPLANE_REGISTRATIONS_PER_HOUR": "0",  # every burst registers a user from 127.0.0.1
         "RUNPLANE_LOG_LEVEL": "WARNING",
         "RUNPLANE_UNTRUSTED_PORT": str(free_port()),  # sites and previews: a free port, not --port + 1
         # No plan caps or token quota in the way of a benchmark's runs and projects.
