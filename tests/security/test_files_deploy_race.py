@@ -21,9 +21,15 @@ from tests.integrations.conftest import Configured, cclient, configured  # noqa:
 from tests.sandbox_api.helpers import execute
 from tests.security.test_files_race import CANARY, RACE_LIMIT_SECONDS, RACER
 from tests.spawned import reachable_dir
-from tests.support import register_user
+from tests.support import UserHandle, register_user
 
 DEPLOYS = 6  # the old code served the secret within 1-6 deploys
+
+
+async def raced(client: httpx.AsyncClient, user: UserHandle, sid: str) -> bool:
+    """The racer's `progress` file exists: it has swapped 1,000 times (however loaded the machine is)."""
+    listed = await client.get(f"/api/sandboxes/{sid}/files", params={"path": "."}, headers=user.headers)
+    return listed.status_code == 200 and "progress" in listed.text
 
 
 @pytest.fixture
@@ -62,7 +68,7 @@ async def test_deploys_under_the_rename_race_publish_nothing_from_outside(
     deploys = 0
     try:
         async with httpx.AsyncClient(timeout=30) as browser:
-            while deploys < DEPLOYS:
+            while deploys < DEPLOYS or not await raced(client, user, sid):
                 assert not racer.done(), "the racer ended before the deploys did"
                 updated = await client.post(
                     f"/api/project/{pid}/deploy/git/update", json={"source_dir": "dist"}, headers=user.headers
