@@ -251,7 +251,7 @@ class Settings(BaseSettings):
     sandbox_total_memory_bytes: Count = 2 * 1024**3  # memory of a whole sandbox (cgroup, as root)
     sandbox_max_processes: Count = 256
     sandbox_cpus: Number = 1.0  # CPUs one sandbox may use at once (cgroup CPU quota, as root)
-    sandbox_disk_bytes: Count = 1024**3  # workspace disk quota, measured (st_blocks), not trusted
+    sandbox_disk_bytes: Count = 5 * 1024**3  # workspace disk quota, measured (st_blocks), not trusted
     sandbox_max_output_bytes: Count = 1024**2
     sandbox_max_file_bytes: Count = 100 * 1024**2
     sandbox_max_upload_bytes: Count = 50 * 1024**2  # one upload request, all its files together

@@ -40,7 +40,7 @@ class SandboxLimits:
     tmp_bytes: int = 256 * MIB
     # CPUs the whole sandbox may use at once (cgroup CPU quota), and its workspace's disk quota (measured).
     cpus: float = 1.0
-    disk_bytes: int = 1 * GIB
+    disk_bytes: int = 5 * GIB  # node_modules and build caches of a web app fit
 
     def __post_init__(self) -> None:
         for name in (
