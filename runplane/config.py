@@ -248,7 +248,7 @@ class Settings(BaseSettings):
     )  # ceiling of one command's wall time
     sandbox_cpu_seconds: Count = 60
     sandbox_memory_bytes: Count = 1024**3
-    sandbox_total_memory_bytes: Count = 2 * 1024**3  # memory of a whole sandbox (cgroup, as root)
+    sandbox_total_memory_bytes: Count = 4 * 1024**3  # memory of a whole sandbox (cgroup, as root)
     sandbox_max_processes: Count = 256
     sandbox_cpus: Number = 1.0  # CPUs one sandbox may use at once (cgroup CPU quota, as root)
     sandbox_disk_bytes: Count = 5 * 1024**3  # workspace disk quota, measured (st_blocks), not trusted

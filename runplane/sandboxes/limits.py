@@ -23,7 +23,7 @@ class SandboxLimits:
     wall_time_seconds: float = 60
     cpu_seconds: int = 60
     memory_bytes: int = 1 * GIB
-    sandbox_memory_bytes: int = 2 * GIB
+    sandbox_memory_bytes: int = 4 * GIB
     max_processes: int = 256
     max_output_bytes: int = 1 * MIB
     max_file_bytes: int = 100 * MIB
