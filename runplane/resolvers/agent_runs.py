@@ -30,7 +30,7 @@ from runplane.numbers import ascii_int
 from runplane.resolvers import billing, rate_limits, sandboxes
 from runplane.resolvers.batching import first_children
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.pagination import Page, PageArgs, children_pages, page_args, paginate
+from runplane.resolvers.pagination import Page, PageArgs, children_counts, children_pages, page_args, paginate
 from runplane.resolvers.projects import count_projects
 from runplane.resolvers.threads import append_message, owned_thread
 from runplane.resolvers.validation import clean_choice, clean_limit, clean_text, parse_uuid
@@ -359,6 +359,10 @@ async def list_events(
     return await replay(
         run.id, _clean_after(after), clean_limit(limit, default=EVENTS_PAGE_MAX, maximum=EVENTS_PAGE_MAX)
     )
+
+
+async def run_counts_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID]) -> list[int]:
+    return await children_counts(AgentRun, "thread_id", thread_ids, owner_id=ctx.require(PROJECTS_READ))
 
 
 async def run_pages_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID], args: PageArgs) -> list[Page[AgentRun]]:

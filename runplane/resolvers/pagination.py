@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
 from tortoise.expressions import Q
+from tortoise.functions import Count
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -33,6 +34,8 @@ class Page(Generic[T]):
     items: list[T]
     has_next_page: bool
     has_previous_page: bool
+    # How many rows the listing has in all, when asked (one COUNT; the GraphQL layer batches nested ones).
+    count: Callable[[], Awaitable[int]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def end_cursor(self) -> str | None:
@@ -142,7 +145,9 @@ async def paginate(query: QuerySet[T], args: PageArgs, *, oldest_first: bool = F
     ascending = oldest_first != args.backward
     order = ("created_at", "id") if ascending else ("-created_at", "-id")
     rows = await query.filter(_bounds(args, oldest_first)).order_by(*order).limit(args.size + 1)
-    return page_of(rows, args)
+    page = page_of(rows, args)
+    page.count = query.count
+    return page
 
 
 async def children_pages(
@@ -174,6 +179,18 @@ async def children_pages(
         keysets=keysets,
     )
     return [page_of(grouped.get(parent_id, []), args) for parent_id in parent_ids]
+
+
+async def children_counts(
+    model: type[T], parent_column: str, parent_ids: Sequence[uuid.UUID], *, owner_id: uuid.UUID | None
+) -> list[int]:
+    """How many children each parent has, in one GROUP BY query (totalCount of nested connections)."""
+    query = model.filter(**{f"{parent_column}__in": list(set(parent_ids))})
+    if owner_id is not None:
+        query = query.filter(owner_id=owner_id)
+    rows = await query.group_by(parent_column).annotate(rp_count=Count("id")).values(parent_column, "rp_count")
+    counts = {uuid.UUID(str(row[parent_column])): int(row["rp_count"]) for row in rows}
+    return [counts.get(parent_id, 0) for parent_id in parent_ids]
 
 
 def _keyset(cursor: str, *, ascending: bool) -> Keyset:

@@ -11,7 +11,7 @@ from runplane.errors import InvalidInput, NotFound
 from runplane.models import Message, Thread
 from runplane.models.choices import MessageRole
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.pagination import Page, PageArgs, children_pages, page_args, paginate
+from runplane.resolvers.pagination import Page, PageArgs, children_counts, children_pages, page_args, paginate
 from runplane.resolvers.projects import owned_project
 from runplane.resolvers.validation import clean_text, parse_uuid, required_id
 
@@ -112,3 +112,13 @@ async def message_pages_by_thread(
     owner column: their thread's is checked in the same query)."""
     user_id = ctx.require(PROJECTS_READ)
     return await children_pages(Message, "thread_id", thread_ids, args, owner_id=user_id, owner_parent=Thread)
+
+
+async def thread_counts_by_project(ctx: RequestContext, project_ids: list[uuid.UUID]) -> list[int]:
+    return await children_counts(Thread, "project_id", project_ids, owner_id=ctx.require(PROJECTS_READ))
+
+
+async def message_counts_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID]) -> list[int]:
+    """Through threads already owner-checked (messages have no owner column)."""
+    ctx.require(PROJECTS_READ)
+    return await children_counts(Message, "thread_id", thread_ids, owner_id=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import strawberry
@@ -32,6 +33,13 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
+    _count: strawberry.Private[Callable[[], Awaitable[int]] | None] = None
+
+    @strawberry.field(description="How many there are in all (a COUNT, made only when selected; batched when nested).")
+    async def total_count(self) -> int:
+        if self._count is None:
+            raise RuntimeError("this connection was built without a count")
+        return await self._count()
 
     @strawberry.field
     def nodes(self) -> list[T]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar, TypeVar, cast
 
 from runplane.resolvers.pagination import Page, encode_cursor
@@ -83,12 +83,16 @@ class _PageInfo:
     end_cursor = property(lambda self: self._page.end_cursor)
 
 
-def connection_from_page(page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
+def connection_from_page(
+    page: Page[Any], convert: Callable[[Any], T], count: Callable[[], Awaitable[int]] | None = None
+) -> Connection[T]:
     edges = [cast(Edge[T], _Edge(row, convert(row))) for row in page.items]
-    return Connection(edges=edges, page_info=cast(PageInfo, _PageInfo(page)))
+    return Connection(edges=edges, page_info=cast(PageInfo, _PageInfo(page)), _count=count or page.count)
 
 
-def connection_of_page(page: Page[Any], node_class: type[RowBacked]) -> Connection[Any]:
+def connection_of_page(
+    page: Page[Any], node_class: type[RowBacked], count: Callable[[], Awaitable[int]] | None = None
+) -> Connection[Any]:
     """`connection_from_page(page, node_class.lazy)`, with the nodes made in one go."""
     edges = cast(list[Edge[Any]], list(map(_Edge, page.items, node_class.lazy_list(page.items))))
-    return Connection(edges=edges, page_info=cast(PageInfo, _PageInfo(page)))
+    return Connection(edges=edges, page_info=cast(PageInfo, _PageInfo(page)), _count=count or page.count)

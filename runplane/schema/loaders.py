@@ -78,9 +78,33 @@ class Loaders:
         self.ThreadsByProjectLoader = page_loader(thread_ops.thread_pages_by_project, ctx)
         self.MessagesByThreadLoader = page_loader(thread_ops.message_pages_by_thread, ctx)
         self.RunsByThreadLoader = page_loader(run_ops.run_pages_by_thread, ctx)
+        self.ChildCountLoader: DataLoader[CountKey, int] = DataLoader(load_fn=lambda keys: _counts(ctx, keys))
         self.LastEventsByRunLoader = first_children_loader(run_ops.last_events_by_run, ctx)
         # Later capabilities register their loaders here by name.
         self.extra: dict[str, DataLoader] = {}  # type: ignore[type-arg]
+
+
+CountKey = tuple[str, uuid.UUID]  # (connection, parent id)
+COUNTS: dict[str, Callable[[RequestContext, list[uuid.UUID]], Awaitable[list[int]]]] = {
+    "Project.threads": thread_ops.thread_counts_by_project,
+    "Thread.messages": thread_ops.message_counts_by_thread,
+    "Thread.runs": run_ops.run_counts_by_thread,
+}
+
+
+async def _counts(ctx: RequestContext, keys: Sequence[CountKey]) -> list[int]:
+    """totalCount of nested connections: one GROUP BY per connection kind for all parents."""
+    by_kind: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for kind, parent_id in keys:
+        by_kind[kind].append(parent_id)
+    found: dict[CountKey, int] = {}
+    for kind, parent_ids in by_kind.items():
+        found.update({(kind, p): n for p, n in zip(parent_ids, await COUNTS[kind](ctx, parent_ids), strict=True)})
+    return [found[key] for key in keys]
+
+
+def child_count(loaders: Loaders, kind: str, parent_id: uuid.UUID) -> Callable[[], Awaitable[int]]:
+    return lambda: loaders.ChildCountLoader.load((kind, parent_id))
 
 
 # Keys of the relation fields, shared by the fields and by `prefetch` so that both ask the loaders the same thing.

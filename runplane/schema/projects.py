@@ -13,7 +13,7 @@ from runplane.schema.context import loaders, rctx
 from runplane.schema.enums import AppType
 from runplane.schema.errors import ForbiddenError, InputError, NotFoundError, QuotaExceededError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
-from runplane.schema.loaders import page_key, prefetch_below, resolved
+from runplane.schema.loaders import child_count, page_key, prefetch_below, resolved
 from runplane.schema.threads import Thread
 
 
@@ -40,7 +40,9 @@ class Project(RowBacked, Node):
         before: str | None = None,
     ) -> Connection[Thread]:
         key = page_key(self._row, {"first": first, "after": after, "last": last, "before": before})
-        return resolved(loaders(info).ThreadsByProjectLoader, key, lambda page: connection_of_page(page, Thread))
+        found = loaders(info)
+        count = child_count(found, "Project.threads", self._row.id)
+        return resolved(found.ThreadsByProjectLoader, key, lambda page: connection_of_page(page, Thread, count))
 
 
 row_fields(

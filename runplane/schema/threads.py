@@ -13,7 +13,7 @@ from runplane.schema.context import loaders, rctx
 from runplane.schema.enums import MessageRole
 from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
-from runplane.schema.loaders import page_key, prefetch_below, resolved
+from runplane.schema.loaders import child_count, page_key, prefetch_below, resolved
 
 if TYPE_CHECKING:  # names of the lazy annotations below (strawberry.lazy resolves them at schema build)
     from runplane.schema.agent_runs import AgentRun
@@ -64,7 +64,9 @@ class Thread(RowBacked, Node):
         before: str | None = None,
     ) -> Connection[Annotated["AgentRun", strawberry.lazy("runplane.schema.agent_runs")]]:
         key = page_key(self._row, {"first": first, "after": after, "last": last, "before": before})
-        return resolved(loaders(info).RunsByThreadLoader, key, lambda page: connection_of_page(page, _agent_run_type()))
+        found = loaders(info)
+        count = child_count(found, "Thread.runs", self._row.id)
+        return resolved(found.RunsByThreadLoader, key, lambda page: connection_of_page(page, _agent_run_type(), count))
 
     @strawberry.field(description="Messages, newest first (`last`: the oldest, where the conversation starts).")
     def messages(
@@ -76,8 +78,10 @@ class Thread(RowBacked, Node):
         before: str | None = None,
     ) -> Connection[Message]:
         key = page_key(self._row, {"first": first, "after": after, "last": last, "before": before})
+        found = loaders(info)
+        count = child_count(found, "Thread.messages", self._row.id)
         return resolved(
-            loaders(info).MessagesByThreadLoader, key, lambda page: connection_from_page(page, Message.from_row)
+            found.MessagesByThreadLoader, key, lambda page: connection_from_page(page, Message.from_row, count)
         )
 
 

@@ -151,3 +151,33 @@ async def test_root_connections_page_both_ways(client: httpx.AsyncClient, alice:
     assert backward["pageInfo"]["hasPreviousPage"] is True and backward["pageInfo"]["hasNextPage"] is False
     earlier = await page(last=2, before=backward["pageInfo"]["startCursor"])
     assert [e["node"]["name"] for e in earlier["edges"]] == names[1:3]
+
+
+async def test_total_count_costs_one_query_per_level_and_only_when_selected(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
+    await seed(alice, 3, 4, 2)
+    query = """{ projects(first: 2) { totalCount edges { node {
+        threads(first: 1) { totalCount edges { node { messages(last: 1) { totalCount } runs { totalCount } } } }
+    } } } }"""
+    forget_live_sessions()
+    with count_queries() as counter:
+        result = await gql(client, query, user=alice)
+    assert "errors" not in result, result
+    projects = result["data"]["projects"]
+    assert projects["totalCount"] == 3
+    for edge in projects["edges"]:
+        threads = edge["node"]["threads"]
+        assert threads["totalCount"] == 4 and len(threads["edges"]) == 1
+        thread = threads["edges"][0]["node"]
+        assert thread["messages"]["totalCount"] == 2 and thread["runs"]["totalCount"] == 0
+    # auth, projects page + COUNT, threads page + GROUP BY count, messages and runs pages + their counts
+    assert tables(counter.statements) == Counter(
+        {"auth_sessions": 1, "projects": 2, "threads": 2, "messages": 2, "agent_runs": 2}
+    ), counter.statements
+    forget_live_sessions()
+    with count_queries() as counter:
+        await gql(
+            client, "{ projects(first: 2) { edges { node { threads(first: 1) { edges { cursor } } } } } }", user=alice
+        )
+    assert tables(counter.statements) == Counter({"auth_sessions": 1, "projects": 1, "threads": 1})
