@@ -439,6 +439,7 @@ async def upgrade_plan(request: Request) -> Response:
     tag=TAG,
     body=KeyStore,
     response=KEY_STATUS,
+    errors=(404,),  # an account_id that is not the caller's
 )
 async def set_key(request: Request) -> Response:
     ctx = await user_context(request)
