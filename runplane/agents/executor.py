@@ -13,7 +13,7 @@ from runplane.agents import lifecycle
 from runplane.agents.keys import run_provider
 from runplane.agents.loop import AgentLoop, LoopResult
 from runplane.agents.providers.base import ChatMessage, ProviderError, Usage
-from runplane.agents.tools import ToolRunner, allowed_tools
+from runplane.agents.tools import CommandRecorder, ToolRunner, allowed_tools
 from runplane.events.types import ControlMessage, ControlSignal
 from runplane.models import AgentRun, CommandRecord, Message
 from runplane.services import Services
@@ -54,7 +54,7 @@ async def _execute_claimed(services: Services, run: AgentRun) -> None:
         result = await work
         await _complete(services, run, result)
     except (asyncio.CancelledError, RunStopped):
-        if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+        if (task := asyncio.current_task()) is not None and task.cancelling():
             await _shield_finish(
                 services, run.id, RunStatus.FAILED, progress.usage, error="The worker shut down during the run"
             )
@@ -149,7 +149,7 @@ async def _heartbeat(run_id: uuid.UUID, worker_id: str, lease: int, every: int) 
         )
 
 
-def _command_recorder(run_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def _command_recorder(run_id: uuid.UUID) -> CommandRecorder:
     async def record(
         *, command: str, exit_code: int | None, duration_ms: int, output_bytes: int, timed_out: bool
     ) -> None:

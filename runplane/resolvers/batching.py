@@ -168,7 +168,7 @@ def _fast_datetime(field: DatetimeField[Any]) -> Callable[[Any], Any]:
     return convert
 
 
-def _placeholders(dialect: str):  # type: ignore[no-untyped-def]
+def _placeholders(dialect: str) -> Callable[[int], str]:
     if dialect == "postgres":
         return lambda n: f"${n}"
     return lambda n: "?"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -95,8 +95,8 @@ def enforced(route: ApiRoute) -> Handler:
         ctx = await _context(request, route)
         context_for_route(request, route.auth, ctx)
         if with_context:
-            return await handler(request, ctx)  # type: ignore[call-arg]
-        return await handler(request)  # type: ignore[call-arg]
+            return await cast(ContextHandler, handler)(request, ctx)
+        return await cast(Handler, handler)(request)
 
     return endpoint
 
