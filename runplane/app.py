@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from runplane import rest_compat
-from runplane.agents.dispatch import ArqDispatcher, worker_identity
+from runplane.agents.dispatch import ArqDispatcher, make_dispatcher, worker_identity
 from runplane.agents.outbox import OutboxRelay
 from runplane.agents.reaper import Reaper, resubmit_orphaned_runs
 from runplane.config import Settings
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings, apply_migrations=apply_migrations)
-        await services.start()
+        await services.start(dispatcher=make_dispatcher)
         queue = services.dispatcher if isinstance(services.dispatcher, ArqDispatcher) else None
         reaper = Reaper(services, queue)
         reaper.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from runplane.agents.dispatch import RunDispatcher
     from runplane.agents.providers.base import ModelProvider
     from runplane.events.bus import EventBus
-    from runplane.models import AgentRun
     from runplane.sandboxes.service import SandboxManager
 
 
@@ -33,7 +33,8 @@ class Services:
     jwks: JWKSClient | None = None
     _event_bus: "EventBus | None" = None
     _dispatcher: "RunDispatcher | None" = None
-    _providers: dict[str, "ModelProvider"] = field(default_factory=dict)
+    # The shared model providers by kind, made on first use by agents/keys.py (closed with the services).
+    model_providers: dict[str, "ModelProvider"] = field(default_factory=dict)
     _sandboxes: "SandboxManager | None" = None
     _windows: Windows | None = None
     _leases: StreamLeases | None = None
@@ -54,20 +55,17 @@ class Services:
             redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
         return cls(settings=settings, redis=redis, jwks=jwks)
 
-    async def start(self, *, run_dispatch: bool = True) -> None:
-        from runplane.agents.dispatch import ArqDispatcher, InProcessDispatcher
+    async def start(self, *, dispatcher: "Callable[[Services], RunDispatcher] | None" = None) -> None:
+        """`dispatcher` makes the run dispatcher of a process that starts runs (the API process passes
+        agents.dispatch.make_dispatcher); a worker, which only executes them, passes none."""
         from runplane.events.bus import create_event_bus
 
         self._event_bus = create_event_bus(self.settings.redis_url)
         await self._event_bus.start()
         self.leases.start()
         self.credentials.start()
-        if run_dispatch:
-            if self.settings.uses_job_queue:
-                assert self.settings.redis_url, "RUNPLANE_RUN_QUEUE=arq needs RUNPLANE_REDIS_URL"
-                self._dispatcher = ArqDispatcher(self.settings.redis_url)
-            else:
-                self._dispatcher = InProcessDispatcher(self)
+        if dispatcher is not None:
+            self._dispatcher = dispatcher(self)
 
     @property
     def event_bus(self) -> "EventBus":
@@ -102,20 +100,6 @@ class Services:
         assert self._dispatcher is not None, "this process does not dispatch runs"
         return self._dispatcher
 
-    def provider_for(self, run: "AgentRun") -> "ModelProvider":
-        """Scripted models run offline; everything else goes to the configured OpenAI-compatible API."""
-        from runplane.agents.providers.registry import build_provider
-
-        kind = "scripted" if run.model.startswith("scripted/") else "openai"
-        if kind not in self._providers:
-            self._providers[kind] = build_provider(
-                kind,
-                self.settings.model_base_url,
-                self.settings.model_api_key,
-                chunk_delay=self.settings.scripted_chunk_delay,
-            )
-        return self._providers[kind]
-
     def http(self, provider: str) -> httpx.AsyncClient:
         """One pooled HTTP client per outside provider (stripe, polar, byok): connections are reused across
         calls instead of a TLS handshake each; closed with the services. Timeouts are given per request."""
@@ -147,7 +131,7 @@ class Services:
             await self._dispatcher.close()
         if self._event_bus is not None:
             await self._event_bus.stop()
-        for provider in self._providers.values():
+        for provider in self.model_providers.values():
             await provider.aclose()
         for client in self._http.values():
             await client.aclose()

@@ -2,7 +2,8 @@
 
 Counts every import grimp sees, including function-local and TYPE_CHECKING ones (a cycle hidden in a function
 is still a cycle). `pairs` are two packages that import each other directly; `cycles` are the strongly connected
-groups of packages (any chain of imports leading back). Usage: python scripts/import_cycles.py [package]"""
+groups of packages (any chain of imports leading back); `runtime` is the same without the imports made only for
+type checkers (`if TYPE_CHECKING:`), which never run. Usage: python scripts/import_cycles.py [package]"""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ def package_of(module: str, root: str) -> str:
     return ".".join(parts[:2]) if len(parts) > 1 else root
 
 
-def package_graph(root: str) -> dict[str, set[str]]:
-    graph = grimp.build_graph(root, cache_dir=None)
+def package_graph(root: str, *, runtime: bool = False) -> dict[str, set[str]]:
+    graph = grimp.build_graph(root, cache_dir=None, exclude_type_checking_imports=runtime)
     edges: dict[str, set[str]] = {}
     for module in graph.modules:
         source = package_of(module, root)
@@ -60,12 +61,17 @@ def strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
     return groups
 
 
-def main() -> None:
-    root = sys.argv[1] if len(sys.argv) > 1 else "runplane"
-    edges = package_graph(root)
+def summary(edges: dict[str, set[str]]) -> dict[str, object]:
     pairs = [sorted((a, b)) for a, b in combinations(sorted(edges), 2) if b in edges[a] and a in edges.get(b, ())]
     groups = strongly_connected(edges)
-    print(json.dumps({"mutual_pairs": len(pairs), "pairs": pairs, "cycles": len(groups), "groups": groups}, indent=1))
+    return {"mutual_pairs": len(pairs), "pairs": pairs, "cycles": len(groups), "groups": groups}
+
+
+def main() -> None:
+    root = sys.argv[1] if len(sys.argv) > 1 else "runplane"
+    report = summary(package_graph(root))
+    report["runtime"] = summary(package_graph(root, runtime=True))
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -166,3 +166,13 @@ def run_of_job(raw: bytes | str) -> uuid.UUID | None:
         return uuid.UUID(text.removeprefix(JOB_PREFIX))
     except ValueError:
         return None
+
+
+def make_dispatcher(services: Services) -> RunDispatcher:
+    """The run dispatcher of a process that starts runs (Services.start(dispatcher=make_dispatcher)): arq when the
+    run queue is (RUNPLANE_RUN_QUEUE=arq), else this process's own executor."""
+    settings = services.settings
+    if settings.uses_job_queue:
+        assert settings.redis_url, "RUNPLANE_RUN_QUEUE=arq needs RUNPLANE_REDIS_URL"
+        return ArqDispatcher(settings.redis_url)
+    return InProcessDispatcher(services)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from runplane.agents.providers.base import ModelProvider
 from runplane.agents.providers.openai_compatible import OPENROUTER_BASE_URL, OpenAICompatibleProvider
+from runplane.agents.providers.registry import build_provider
 from runplane.billing.model_keys import is_scripted, stored_key
 from runplane.config import Settings
 from runplane.models import AgentRun
@@ -22,10 +23,22 @@ async def run_provider(services: Services, run: AgentRun) -> AsyncIterator[Model
     """A per-run provider (the owner's key) is closed when the run ends; the shared one stays open."""
     key = None if is_scripted(run.model) else await stored_key(services.settings, run.owner_id)
     if key is None:
-        yield services.provider_for(run)
+        yield shared_provider(services, run)
         return
     # The owner's key on the process's pooled client: the provider object is per run, the connections are not.
     async with OpenAICompatibleProvider(
         key_base_url(services.settings), key, name="byok", http_client=services.http("byok")
     ) as provider:
         yield provider
+
+
+def shared_provider(services: Services, run: AgentRun) -> ModelProvider:
+    """Scripted models run offline; everything else goes to the configured OpenAI-compatible API. One provider of
+    each kind per process, kept on the services (which close it)."""
+    kind = "scripted" if is_scripted(run.model) else "openai"
+    if kind not in services.model_providers:
+        settings = services.settings
+        services.model_providers[kind] = build_provider(
+            kind, settings.model_base_url, settings.model_api_key, chunk_delay=settings.scripted_chunk_delay
+        )
+    return services.model_providers[kind]

@@ -113,7 +113,7 @@ def build_worker(settings: Settings) -> ResilientWorker:
             return
         await open_database(settings)
         services = Services.build(settings)
-        await services.start(run_dispatch=False)
+        await services.start()  # no dispatcher: a worker executes runs, the API process starts them
         queue = ArqDispatcher(settings.redis_url or "")
         worker = ctx["worker"]
         passes = [
