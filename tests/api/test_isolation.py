@@ -171,6 +171,8 @@ REST_EXTRA = [
     RestCase("POST", "/threads", body={"project_id": "project", "title": "=hijack"}),
     RestCase("POST", "/billing/admin/reset-quotas", body={"user_id": "user"}, status=403),
     RestCase("GET", "/billing/admin/quota-status", query={"user_id": "user"}, status=403),
+    # Cheatcode's BYOK proxy names the account: another user's id is "not found", and nothing is stored for either.
+    RestCase("POST", "/billing/openrouter-key", body={"account_id": "user", "api_key": "=sk-or-v1-" + "0" * 32}),
 ]
 
 
