@@ -226,10 +226,13 @@ class GqlCase:
     document: str
     transport: str = "http"  # or "ws" for subscriptions
     code: str = "NOT_FOUND"  # admin fields refuse a non-admin before looking anything up: FORBIDDEN
+    # NULL: the field answers null (node, nodes' items) with no error, for a foreign id as for an unknown one
 
 
 ERROR_RESULT = "__typename ... on UserError { code message }"
 GQL_CASES = [
+    GqlCase("node", "project", "query($id: ID!) { node(id: $id) { id } }", code="NULL"),
+    GqlCase("nodes", "thread", "query($id: ID!) { nodes(ids: [$id, $id]) { id } }", code="NULL"),
     GqlCase("project", "project", "query($id: ID!) { project(id: $id) { id name } }"),
     GqlCase("thread", "thread", "query($id: ID!) { thread(id: $id) { id title } }"),
     GqlCase("threads", "project", "query($id: ID!) { threads(projectId: $id) { edges { node { id } } } }"),
@@ -301,6 +304,9 @@ TYPED = {"NOT_FOUND": "NotFoundError", "FORBIDDEN": "ForbiddenError"}
 def not_found_answer(case: GqlCase, result: dict[str, Any]) -> dict[str, Any]:
     """The refusal in a result (a top-level error or a typed NotFoundError/ForbiddenError), or fail."""
     errors = result.get("errors") or []
+    if case.code == "NULL":
+        assert not errors and result["data"][case.field] in (None, [None, None]), (case.field, result)
+        return {"null": True}
     if errors:
         assert [e["extensions"]["code"] for e in errors] == [case.code], (case.field, result)
         assert (result.get("data") or {}).get(case.field) is None
