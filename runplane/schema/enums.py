@@ -38,7 +38,7 @@ def _enum(cls: E, description: str) -> E:
 
 
 _enum(RunStatus, "A run's status: queued, running or paused while active; completed, failed or stopped when it ended.")
-_enum(RunEventType, "What a run event carries (RunEvent.event gives it typed).")
+_enum(RunEventType, "What a run event carries (RunEvent.data gives it typed).")
 _enum(AppType, "What a project builds: a web app, or a mobile (Expo) app.")
 _enum(MessageRole, "Who wrote a message of a thread.")
 _enum(SandboxStatus, "active, or stopped by the idle reaper (ensureSandbox wakes it).")
