@@ -176,6 +176,12 @@ REST_EXTRA = [
 ]
 
 
+# Required query parameters (checked before the lookup: without them every caller gets the same 422).
+QUERIES: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/project/{project_id}/git/file-content"): {"file_path": "README.md"},
+}
+
+
 def path_cases() -> list[RestCase]:
     def owned(path: str) -> bool:
         params = [part[1:-1] for part in path.split("/") if part.startswith("{")]
@@ -189,7 +195,7 @@ def rest_request(case: RestCase, ids: dict[str, str]) -> tuple[str, dict[str, An
     for param, kind in PATH_PARAMS.items():
         if kind is not None:
             url = url.replace("{" + param + "}", ids[kind])
-    query = {name: ids[kind] for name, kind in case.query.items()}
+    query = {**QUERIES.get((case.method, case.route), {}), **{name: ids[kind] for name, kind in case.query.items()}}
     body = {name: kind[1:] if kind.startswith("=") else ids[kind] for name, kind in case.body.items()}
     body = {**BODIES.get((case.method, case.route), {}), **body}
     kwargs: dict[str, Any] = {"params": query}
@@ -426,7 +432,11 @@ async def test_the_matrix_reaches_real_objects_for_their_owner(client: httpx.Asy
         stranger = await client.request(rest_case.method, url, headers=carol.headers, **kwargs)
         url, kwargs = rest_request(rest_case, ids)
         response = await client.request(rest_case.method, url, headers=carol.headers, **kwargs)
-        assert response.status_code not in {401, 403, 422}, (rest_case.id, response.status_code, response.text)
+        assert response.status_code not in {401, 403, 422} or _reached_the_workspace(response), (
+            rest_case.id,
+            response.status_code,
+            response.text,
+        )
         assert (response.status_code, response.text) != (stranger.status_code, stranger.text), (
             rest_case.id,
             response.text,
@@ -444,6 +454,12 @@ async def test_the_matrix_reaches_real_objects_for_their_owner(client: httpx.Asy
                 gql_case.field,
                 result,
             )
+
+
+def _reached_the_workspace(response: httpx.Response) -> bool:
+    """A deploy of carol's (empty) workspace: 422 on `source_dir` means the project was found and its files were
+    looked at, which is as far as an ownership check can be told apart from a mis-built request."""
+    return response.status_code == 422 and response.json().get("field") == "source_dir"
 
 
 # --- the matrix covers everything that takes an id -----------------------------------------------------
