@@ -45,6 +45,9 @@ async def pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pair]:
         scripted_chunk_delay=0.05,
         stream_lease_seconds=LEASE,
         session_recheck_seconds=RECHECK,
+        # The slots are under test, not the 60 requests a minute: polling for free slots (four streams every 0.2 s)
+        # would use up that limit in three seconds and read as slots still held.
+        rate_limit_per_minute=100_000,
     )
     procs: list[Process] = []
     try:
