@@ -20,47 +20,30 @@ from runplane.resolvers import agent_runs as run_ops
 from runplane.resolvers import projects as project_ops
 from runplane.resolvers import threads as thread_ops
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.pagination import Page, PageArgs, page_args
+from runplane.resolvers.pagination import PageArgs, page_args
 from runplane.resolvers.validation import clean_limit
 
-T = TypeVar("T")
 R = TypeVar("R")
+A = TypeVar("A", bound=Hashable)  # a loader key's argument beside the parent id
 ChildKey = tuple[uuid.UUID, int]  # (parent id, how many)
 PageKey = tuple[uuid.UUID, PageArgs]  # (parent id, the page asked for)
 DEFAULT_LAST_EVENTS = 5
 
 
-def first_children_loader(
-    fetch: Callable[[RequestContext, list[uuid.UUID], int], Awaitable[list[list[T]]]], ctx: RequestContext
-) -> DataLoader[ChildKey, list[T]]:
-    """Keys are (parent, first). Parents asking for the same `first` share one windowed query."""
+def grouped_loader(
+    fetch: Callable[[RequestContext, list[uuid.UUID], A], Awaitable[list[R]]], ctx: RequestContext
+) -> DataLoader[tuple[uuid.UUID, A], R]:
+    """Keys are (parent, argument): how many children, or which page of them. Parents asking with the same argument
+    share one windowed query; `fetch` answers one result per parent id, in order."""
 
-    async def batch(keys: Sequence[ChildKey]) -> list[list[T]]:
-        by_limit: dict[int, list[uuid.UUID]] = defaultdict(list)
-        for parent_id, first in keys:
-            by_limit[first].append(parent_id)
-        found: dict[ChildKey, list[T]] = {}
-        for first, parent_ids in by_limit.items():
-            for parent_id, rows in zip(parent_ids, await fetch(ctx, parent_ids, first), strict=False):
-                found[(parent_id, first)] = rows
-        return [found[key] for key in keys]
-
-    return DataLoader(load_fn=batch)
-
-
-def page_loader(
-    fetch: Callable[[RequestContext, list[uuid.UUID], PageArgs], Awaitable[list[Page[Any]]]], ctx: RequestContext
-) -> DataLoader[PageKey, Page[Any]]:
-    """Keys are (parent, page arguments). Parents asking for the same page share one windowed query."""
-
-    async def batch(keys: Sequence[PageKey]) -> list[Page[Any]]:
-        by_args: dict[PageArgs, list[uuid.UUID]] = defaultdict(list)
-        for parent_id, args in keys:
-            by_args[args].append(parent_id)
-        found: dict[PageKey, Page[Any]] = {}
-        for args, parent_ids in by_args.items():
-            for parent_id, page in zip(parent_ids, await fetch(ctx, parent_ids, args), strict=True):
-                found[(parent_id, args)] = page
+    async def batch(keys: Sequence[tuple[uuid.UUID, A]]) -> list[R]:
+        by_arg: dict[A, list[uuid.UUID]] = defaultdict(list)
+        for parent_id, arg in keys:
+            by_arg[arg].append(parent_id)
+        found: dict[tuple[uuid.UUID, A], R] = {}
+        for arg, parent_ids in by_arg.items():
+            for parent_id, result in zip(parent_ids, await fetch(ctx, parent_ids, arg), strict=True):
+                found[(parent_id, arg)] = result
         return [found[key] for key in keys]
 
     return DataLoader(load_fn=batch)
@@ -75,11 +58,11 @@ class Loaders:
         self.ThreadByIdLoader: DataLoader[uuid.UUID, Thread | None] = DataLoader(
             load_fn=lambda ids: thread_ops.threads_by_ids(ctx, list(ids))
         )
-        self.ThreadsByProjectLoader = page_loader(thread_ops.thread_pages_by_project, ctx)
-        self.MessagesByThreadLoader = page_loader(thread_ops.message_pages_by_thread, ctx)
-        self.RunsByThreadLoader = page_loader(run_ops.run_pages_by_thread, ctx)
+        self.ThreadsByProjectLoader = grouped_loader(thread_ops.thread_pages_by_project, ctx)
+        self.MessagesByThreadLoader = grouped_loader(thread_ops.message_pages_by_thread, ctx)
+        self.RunsByThreadLoader = grouped_loader(run_ops.run_pages_by_thread, ctx)
         self.ChildCountLoader: DataLoader[CountKey, int] = DataLoader(load_fn=lambda keys: _counts(ctx, keys))
-        self.LastEventsByRunLoader = first_children_loader(run_ops.last_events_by_run, ctx)
+        self.LastEventsByRunLoader = grouped_loader(run_ops.last_events_by_run, ctx)
         # Later capabilities register their loaders here by name.
         self.extra: dict[str, DataLoader] = {}  # type: ignore[type-arg]
 
