@@ -23,10 +23,11 @@ T = TypeVar("T")
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    if getattr(args, "existing_database", False):
-        _refuse_a_new_embedded_database()
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(resolve=False)
+        if getattr(args, "existing_database", False):
+            _refuse_a_new_embedded_database(settings)
+        settings = settings.resolved()
     except SettingsError as error:
         sys.exit(f"runplane: {error}")  # exit status 1, the variable named, no traceback
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -80,16 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _refuse_a_new_embedded_database() -> None:
+def _refuse_a_new_embedded_database(settings: Settings) -> None:
     """`create-user` and `token` act on the server's database. On the embedded defaults that is a file under the
     data dir, relative to the current directory: run from elsewhere, they would silently make a new, empty
     database there and create a user (or find none) that the running server never sees."""
-    if os.environ.get("RUNPLANE_DATABASE_URL"):
+    if settings.database_url:
         return
-    data_dir = Path(os.environ.get("RUNPLANE_DATA_DIR") or ".runplane").absolute()
-    if not (data_dir / "runplane.sqlite3").is_file():
+    database = settings.embedded_database.absolute()
+    if not database.is_file():
         sys.exit(
-            f"error: no runplane database at {data_dir / 'runplane.sqlite3'}. Run this command in the directory "
+            f"error: no runplane database at {database}. Run this command in the directory "
             "where `runplane serve` runs, or set RUNPLANE_DATA_DIR (or RUNPLANE_DATABASE_URL) to the server's; "
             "`runplane migrate` creates a new database on purpose."
         )

@@ -310,19 +310,26 @@ class Settings(BaseSettings):
         return (init_settings, _Environment(settings_cls)) if _READ_ENVIRONMENT.get() else (init_settings,)
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> Settings:
-        """The environment's RUNPLANE_* variables under `overrides` (field names), resolved."""
+    def from_env(cls, *, resolve: bool = True, **overrides: Any) -> Settings:
+        """The environment's RUNPLANE_* variables under `overrides` (field names), resolved unless told not to
+        (resolving creates the embedded data dir's secret)."""
         token = _READ_ENVIRONMENT.set(True)
         try:
-            return cls(**overrides).resolved()
+            settings = cls(**overrides)
+            return settings.resolved() if resolve else settings
         except ValidationError as error:
             raise SettingsError(_explain(error)) from None
         finally:
             _READ_ENVIRONMENT.reset(token)
 
+    @property
+    def embedded_database(self) -> Path:
+        """The SQLite file used when no database URL is set."""
+        return self.data_dir / "runplane.sqlite3"
+
     def resolved(self) -> "Settings":
         """Fill the embedded defaults: a SQLite file and a persisted signing secret in data_dir."""
-        database_url = self.database_url or f"sqlite://{self.data_dir / 'runplane.sqlite3'}"
+        database_url = self.database_url or f"sqlite://{self.embedded_database}"
         jwt_secret = self.jwt_secret or _persisted_secret(self.data_dir / "jwt-secret")
         return self.model_copy(update={"database_url": database_url, "jwt_secret": jwt_secret})
 
