@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, apply_migrations: bool = Tru
         if queue is not None:  # an in-process queue writes no outbox rows (it cannot be down)
             relay.start()  # pushes runs queued while Redis was away
         await services.sandboxes.guard_network()  # iptables rules keeping sandboxes off this host's services
-        sandbox_reaper = SandboxReaper(services)  # stops idle sandboxes; the backend closes with services
+        sandbox_reaper = SandboxReaper(services.sandboxes)  # stops idle sandboxes; the backend closes with services
         sandbox_reaper.start()
         await resubmit_orphaned_runs(services)
         # Start-up objects (modules, the schema, compiled types) live as long as the process: out of the

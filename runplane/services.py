@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -14,16 +14,31 @@ from runplane.auth.watch import CredentialWatch
 from runplane.config import Settings
 from runplane.ratelimit.leases import StreamLeases
 from runplane.ratelimit.windows import Windows
+from runplane.sandboxes.sandbox import Sandbox
+from runplane.sandboxes.service import SandboxManager, sandbox_for_project
 
 HTTP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)  # a default; provider calls pass their own
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from runplane.agents.dispatch import RunDispatcher
-    from runplane.agents.providers.base import ModelProvider
     from runplane.events.bus import EventBus
-    from runplane.sandboxes.service import SandboxManager
+
+
+# The two things Services holds for the run engine (runplane/agents/), declared here by what Services does with
+# them, so that the engine's package sits above this one and not both ways round.
+class RunDispatcher(Protocol):
+    """Where runs execute (agents/dispatch.py: in this process, or queued for any worker)."""
+
+    async def submit(self, run_id: uuid.UUID) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class AsyncCloseable(Protocol):
+    """A process-wide client closed with the services (a shared model provider, agents/keys.py)."""
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -34,8 +49,8 @@ class Services:
     _event_bus: "EventBus | None" = None
     _dispatcher: "RunDispatcher | None" = None
     # The shared model providers by kind, made on first use by agents/keys.py (closed with the services).
-    model_providers: dict[str, "ModelProvider"] = field(default_factory=dict)
-    _sandboxes: "SandboxManager | None" = None
+    model_providers: dict[str, AsyncCloseable] = field(default_factory=dict)
+    _sandboxes: SandboxManager | None = None
     _windows: Windows | None = None
     _leases: StreamLeases | None = None
     _credentials: CredentialWatch | None = None
@@ -109,18 +124,14 @@ class Services:
         return client
 
     @property
-    def sandboxes(self) -> "SandboxManager":
+    def sandboxes(self) -> SandboxManager:
         """The sandbox backend and this process's sandbox state, made on first use."""
         if self._sandboxes is None:
-            from runplane.sandboxes.service import SandboxManager
-
             self._sandboxes = SandboxManager(self.settings)
         return self._sandboxes
 
-    async def sandbox_for_project(self, project_id: uuid.UUID) -> Any:
-        from runplane.sandboxes.service import sandbox_for_project
-
-        return await sandbox_for_project(self, project_id)
+    async def sandbox_for_project(self, project_id: uuid.UUID) -> Sandbox:
+        return await sandbox_for_project(self.sandboxes, project_id)
 
     async def close(self) -> None:
         if self._leases is not None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
+from runplane.agents.keys import process_provider
 from runplane.agents.providers.base import ModelInfo, ModelProvider
 from runplane.agents.providers.registry import available_models, build_provider, default_model_cache
 from runplane.services import Services
@@ -22,9 +24,8 @@ def configured_providers(services: Services) -> dict[str, ModelProvider]:
     if settings.model_provider != "openai" and not settings.model_base_url:
         return {}
     key = "openai-compatible"
-    if key not in services.extras:
-        services.extras[key] = build_provider("openai", settings.model_base_url, settings.model_api_key, name=key)
-    return {key: services.extras[key]}
+    make = partial(build_provider, "openai", settings.model_base_url, settings.model_api_key, name=key)
+    return {key: process_provider(services, key, make)}
 
 
 async def list_available_models(services: Services) -> list[dict[str, Any]]:

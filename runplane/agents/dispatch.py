@@ -8,14 +8,13 @@ import logging
 import os
 import socket
 import uuid
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from runplane.agents.executor import execute_run
+from runplane.services import RunDispatcher, Services
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
-
-    from runplane.services import Services
 
 log = logging.getLogger("runplane.dispatch")
 ARQ_QUEUE = "runplane:runs"
@@ -26,16 +25,10 @@ def worker_identity(instance_id: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{instance_id}"
 
 
-class RunDispatcher(Protocol):
-    async def submit(self, run_id: uuid.UUID) -> None: ...
-
-    async def close(self) -> None: ...
-
-
 class InProcessDispatcher:
     """Runs as asyncio tasks of this process, at most `max_concurrent` at once (others wait queued)."""
 
-    def __init__(self, services: "Services") -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.slots = asyncio.Semaphore(services.settings.max_concurrent_runs)
         self.tasks: set[asyncio.Task[None]] = set()

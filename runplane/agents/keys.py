@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from runplane.agents.providers.base import ModelProvider
 from runplane.agents.providers.openai_compatible import OPENROUTER_BASE_URL, OpenAICompatibleProvider
@@ -36,9 +37,18 @@ def shared_provider(services: Services, run: AgentRun) -> ModelProvider:
     """Scripted models run offline; everything else goes to the configured OpenAI-compatible API. One provider of
     each kind per process, kept on the services (which close it)."""
     kind = "scripted" if is_scripted(run.model) else "openai"
-    if kind not in services.model_providers:
-        settings = services.settings
-        services.model_providers[kind] = build_provider(
-            kind, settings.model_base_url, settings.model_api_key, chunk_delay=settings.scripted_chunk_delay
-        )
-    return services.model_providers[kind]
+    settings = services.settings
+    make = partial(
+        build_provider, kind, settings.model_base_url, settings.model_api_key, chunk_delay=settings.scripted_chunk_delay
+    )
+    return process_provider(services, kind, make)
+
+
+def process_provider(services: Services, key: str, make: Callable[[], ModelProvider]) -> ModelProvider:
+    """The process's provider under `key`, made on first use. Services holds them only as things to close (it sits
+    below the engine), so what it hands back is checked to be a ModelProvider (the Protocol is runtime-checkable)."""
+    provider = services.model_providers.get(key)
+    if not isinstance(provider, ModelProvider):
+        provider = make()
+        services.model_providers[key] = provider
+    return provider

@@ -16,10 +16,10 @@ from datetime import timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
-from runplane.agents.dispatch import RunDispatcher
 from runplane.agents.lifecycle import now
 from runplane.models import ProcessLease, RunOutbox
 from runplane.periodic import Periodic
+from runplane.services import RunDispatcher
 
 log = logging.getLogger("runplane.outbox")
 RELAY_LEASE = "outbox-relay"

@@ -16,7 +16,6 @@ import uuid
 import weakref
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 from tortoise.exceptions import IntegrityError
@@ -34,9 +33,6 @@ from runplane.sandboxes.limits import SandboxLimits
 from runplane.sandboxes.local import workspaces_base
 from runplane.sandboxes.sandbox import Sandbox
 from runplane.sandboxes.upstream import SandboxTransport
-
-if TYPE_CHECKING:
-    from runplane.services import Services
 
 log = logging.getLogger("runplane.sandboxes")
 
@@ -189,7 +185,7 @@ class SandboxManager:
 
 
 # -- rows ------------------------------------------------------------------------------------
-async def ensure_for_project(services: Services, project: Project) -> SandboxRecord:
+async def ensure_for_project(manager: SandboxManager, project: Project) -> SandboxRecord:
     """The project's sandbox row, created or woken; its workspace exists afterwards.
 
     Concurrent callers race on the UNIQUE project column: the losers read the winner's row."""
@@ -199,35 +195,36 @@ async def ensure_for_project(services: Services, project: Project) -> SandboxRec
             row = await SandboxRecord.create(owner_id=project.owner_id, project_id=project.id, last_active_at=now())
         except IntegrityError:
             row = await SandboxRecord.get(project_id=project.id)
-    await services.sandboxes.open(str(row.id))
-    return await wake(services, row)
+    await manager.open(str(row.id))
+    return await wake(manager, row)
 
 
-async def wake(services: Services, row: SandboxRecord) -> SandboxRecord:
+async def wake(manager: SandboxManager, row: SandboxRecord) -> SandboxRecord:
     """Mark the sandbox active again (after the idle reaper stopped it) and count this as activity."""
-    services.sandboxes.woke(str(row.id))
+    manager.woke(str(row.id))
     if row.status != "active":
         await SandboxRecord.filter(id=row.id).update(status="active", stopped_at=None, last_active_at=now())
         await row.refresh_from_db()
     return row
 
 
-async def sandbox_for_project(services: Services, project_id: uuid.UUID) -> Sandbox:
+async def sandbox_for_project(manager: SandboxManager, project_id: uuid.UUID) -> Sandbox:
     """For the agent's tools: the project's sandbox, ready to run commands (the run is already authorized)."""
     project = await Project.get_or_none(id=project_id)
     if project is None:
         raise NotFound("Project not found")
-    row = await ensure_for_project(services, project)
-    return await services.sandboxes.open(str(row.id))
+    row = await ensure_for_project(manager, project)
+    return await manager.open(str(row.id))
 
 
 # -- idle reaping ----------------------------------------------------------------------------
-async def reap_idle(services: Services) -> list[str]:
+async def reap_idle(manager: SandboxManager) -> list[str]:
     """One pass: stop sandboxes idle past the timeout; returns the ids stopped here.
 
     Sandboxes loaded in this process are judged by their in-memory activity (written to the row
     when it changed); rows nobody refreshed - their process is gone - are marked stopped too."""
-    manager, timeout = services.sandboxes, services.settings.sandbox_idle_timeout_seconds
+    settings = manager.settings
+    timeout = settings.sandbox_idle_timeout_seconds
     stopped: list[str] = []
     for sandbox_id in manager.loaded_ids():
         sandbox = manager.backend.get(sandbox_id)
@@ -241,7 +238,7 @@ async def reap_idle(services: Services) -> list[str]:
                 last_active_at=sandbox.last_active_at
             )
     # Rows whose activity nobody wrote for a whole timeout plus two sweeps: their process is gone.
-    grace = timedelta(seconds=timeout + 2 * services.settings.sandbox_reaper_interval_seconds)
+    grace = timedelta(seconds=timeout + 2 * settings.sandbox_reaper_interval_seconds)
     await _mark_stopped(SandboxRecord.filter(last_active_at__lt=now() - grace))
     return stopped
 
@@ -250,10 +247,9 @@ async def _mark_stopped(rows: QuerySet[SandboxRecord]) -> None:
     await rows.filter(status="active").update(status="stopped", stopped_at=now())
 
 
-async def remove_orphans(services: Services) -> list[str]:
+async def remove_orphans(manager: SandboxManager) -> list[str]:
     """Workspaces whose row is gone (the project was deleted) are destroyed, once old enough that
     no ensure could still be creating them."""
-    manager = services.sandboxes
     if manager._backend is None and not (manager.settings.sandbox_dir or manager.settings.workspaces_dir).is_dir():
         return []  # no sandbox was ever made here
     base = manager.backend.base_dir
@@ -289,17 +285,17 @@ def _age_seconds(meta: Path) -> float:
 class SandboxReaper(Periodic):
     """Runs reap_idle every sandbox_reaper_interval_seconds, and the orphan sweep every tenth pass."""
 
-    def __init__(self, services: Services) -> None:
-        super().__init__("sandbox reaper", services.settings.sandbox_reaper_interval_seconds, self._pass, log)
-        self.services = services
+    def __init__(self, manager: SandboxManager) -> None:
+        super().__init__("sandbox reaper", manager.settings.sandbox_reaper_interval_seconds, self._pass, log)
+        self.manager = manager
         self._passes = 0
 
     async def _pass(self) -> None:
         started = time.monotonic()
         try:
-            stopped = await reap_idle(self.services)
+            stopped = await reap_idle(self.manager)
             if self._passes % 10 == 0:
-                await remove_orphans(self.services)
+                await remove_orphans(self.manager)
         finally:
             self._passes += 1
         if stopped:

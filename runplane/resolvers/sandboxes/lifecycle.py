@@ -30,7 +30,7 @@ async def open_sandbox(
     """The caller's sandbox and its handle; writers wake a stopped sandbox."""
     row = await owned_sandbox(ctx, sandbox_id, ability=SANDBOX_EXEC if write else PROJECTS_READ)
     if write:
-        row = await service.wake(ctx.services, row)
+        row = await service.wake(ctx.services.sandboxes, row)
     return row, await ctx.services.sandboxes.open(str(row.id))
 
 
@@ -38,7 +38,7 @@ async def ensure_sandbox(ctx: RequestContext, *, project_id: object) -> SandboxR
     """Create or wake the project's sandbox; concurrent calls get the same one."""
     ctx.require(SANDBOX_EXEC)
     project = await owned_project(ctx, project_id)
-    return await service.ensure_for_project(ctx.services, project)
+    return await service.ensure_for_project(ctx.services.sandboxes, project)
 
 
 async def project_sandbox(ctx: RequestContext, *, project_id: object) -> SandboxRecord | None:
