@@ -53,7 +53,7 @@ async def create_run(
     if status in EXECUTING_STATUSES:
         values.update(worker_id=FACTORY_WORKER, started_at=now(), lease_expires_at=now() + LEASE)
     if status.terminal:
-        values.update(started_at=now(), finished_at=now())
+        values.update(started_at=now(), completed_at=now())
     values.update(fields)
     run = await AgentRun.create(
         owner_id=thread.owner_id, project_id=thread.project_id, thread_id=thread.id, status=status, **values

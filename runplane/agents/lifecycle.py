@@ -47,7 +47,7 @@ async def _transition_rows(
 ) -> list[RunEvent]:
     """`transition`'s writes, inside the caller's transaction."""
     if to not in ACTIVE_STATUSES:
-        fields = {**fields, "active_thread_id": None, "finished_at": now(), "lease_expires_at": None, "error": error}
+        fields = {**fields, "active_thread_id": None, "completed_at": now(), "lease_expires_at": None, "error": error}
     updated = await AgentRun.filter(id=run_id, status__in=from_statuses).update(status=to, **fields)
     if not updated:
         return []

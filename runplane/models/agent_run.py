@@ -39,7 +39,7 @@ class AgentRun(TimestampedModel):
     idempotency_key = fields.CharField(max_length=200, null=True)
     error = fields.TextField(null=True)
     started_at = fields.DatetimeField(null=True)
-    finished_at = fields.DatetimeField(null=True)
+    completed_at = fields.DatetimeField(null=True)
     prompt_tokens = fields.IntField(default=0)
     completion_tokens = fields.IntField(default=0)
     total_tokens = fields.IntField(default=0)

@@ -60,7 +60,7 @@ def run_json(run: AgentRun, *, cheatcode: bool = False) -> dict[str, Any]:
         "error": run.error,
         "created_at": iso(run.created_at),
         "started_at": iso(run.started_at),
-        "completed_at": iso(run.finished_at),
+        "completed_at": iso(run.completed_at),
         "usage": {
             "prompt_tokens": run.prompt_tokens,
             "completion_tokens": run.completion_tokens,
@@ -75,8 +75,8 @@ def _original_run_fields(run: AgentRun) -> dict[str, Any]:
         "run_id": str(run.id),
         "threadId": str(run.thread_id),
         "startedAt": iso(run.started_at),
-        "completedAt": iso(run.finished_at),
-        "updated_at": iso(run.finished_at or run.started_at or run.created_at),
+        "completedAt": iso(run.completed_at),
+        "updated_at": iso(run.completed_at or run.started_at or run.created_at),
     }
 
 
@@ -214,7 +214,7 @@ async def status(request: Request) -> Response:
             "agent_run_id": str(run.id),
             "status": run.status,
             "error": run.error,
-            "completed_at": iso(run.finished_at),
+            "completed_at": iso(run.completed_at),
             "db_status": run.status,
             "timestamp": iso(run.started_at or run.created_at),
         }

@@ -94,7 +94,7 @@ SESSION = obj(
     command=STR,
     port={"type": ["integer", "null"]},
     started_at=TIME,
-    finished_at=NULLABLE_STR,
+    completed_at=NULLABLE_STR,
     output=STR,
     output_offset=INT,
 )
@@ -242,7 +242,7 @@ def session_json(status: SessionStatus) -> dict[str, Any]:
         "command": status.command,
         "port": status.port,
         "started_at": iso(status.started_at),
-        "finished_at": iso(status.finished_at),
+        "completed_at": iso(status.completed_at),
         "output": status.output_tail,
         "output_offset": status.output_offset,
     }

@@ -103,7 +103,7 @@ class SessionStatus:
     status: SessionState
     exit_code: int | None
     started_at: datetime
-    finished_at: datetime | None
+    completed_at: datetime | None
     output_tail: str
     command: str
     port: int | None
@@ -129,7 +129,7 @@ class Session:
         self.name, self.command, self.port = name, command, port
         self.proc, self.buffer = proc, buffer  # buffer is the sink proc was spawned with
         self.started_at = datetime.now(UTC)
-        self.finished_at: datetime | None = None
+        self.completed_at: datetime | None = None
         self.stopped = False
         self.timed_out = False
         self.task = asyncio.ensure_future(self._run(timeout, watch))
@@ -140,7 +140,7 @@ class Session:
             if self.proc.watch_fired:
                 self.buffer.append(QUOTA_NOTICE)
         finally:
-            self.finished_at = datetime.now(UTC)
+            self.completed_at = datetime.now(UTC)
             self.buffer.close()
 
     @property
@@ -157,7 +157,7 @@ class Session:
             status=state,
             exit_code=None if self.running else exit_code_of(self.proc.returncode),
             started_at=self.started_at,
-            finished_at=self.finished_at,
+            completed_at=self.completed_at,
             output_tail=self.buffer.tail(TAIL_BYTES).decode("utf-8", errors="replace"),
             command=self.command,
             port=self.port,

@@ -58,7 +58,7 @@ class AgentRun(RowBacked, Node):
     error: str | None
     created_at: datetime
     started_at: datetime | None
-    finished_at: datetime | None
+    completed_at: datetime | None
     event_count: int
     usage: TokenUsage
     _row: strawberry.Private[models.AgentRun]
@@ -66,6 +66,11 @@ class AgentRun(RowBacked, Node):
     @classmethod
     def from_row(cls, row: models.AgentRun) -> "AgentRun":
         return cls.lazy(row)
+
+    # Deployed clients still select the old name; it answers until they have moved to completedAt.
+    @strawberry.field(deprecation_reason="Use completedAt")
+    def finished_at(self) -> datetime | None:
+        return self._row.completed_at
 
     # Relation fields are plain defs: `resolved` answers at once from prefetched loaders (loaders.prefetch).
     @strawberry.field
@@ -107,7 +112,7 @@ row_fields(
     error=lambda row: row.error,
     created_at=lambda row: row.created_at,
     started_at=lambda row: row.started_at,
-    finished_at=lambda row: row.finished_at,
+    completed_at=lambda row: row.completed_at,
     event_count=lambda row: row.event_count,
     usage=lambda row: TokenUsage(
         id=to_global_id("TokenUsage", row.id),

@@ -71,7 +71,7 @@ class SandboxSession:
     command: str
     port: int | None
     started_at: datetime
-    finished_at: datetime | None
+    completed_at: datetime | None
     output_tail: str
     output_offset: int
 
@@ -84,10 +84,15 @@ class SandboxSession:
             command=s.command,
             port=s.port,
             started_at=s.started_at,
-            finished_at=s.finished_at,
+            completed_at=s.completed_at,
             output_tail=s.output_tail,
             output_offset=s.output_offset,
         )
+
+    # Deployed clients still select the old name; it answers until they have moved to completedAt.
+    @strawberry.field(deprecation_reason="Use completedAt")
+    def finished_at(self) -> datetime | None:
+        return self.completed_at
 
 
 @strawberry.type

@@ -87,7 +87,7 @@ COMPILED = {
           threads { pageInfo { hasNextPage endCursor } nodes { id title createdAt
             project { id name }
             messages(first: 2) { edges { cursor node { id role content createdAt } } }
-            runs(first: 10) { nodes { __typename id status model prompt error createdAt startedAt finishedAt eventCount
+            runs(first: 10) { nodes { __typename id status model prompt error createdAt startedAt completedAt eventCount
               usage { promptTokens completionTokens totalTokens }
               thread { title }
               lastEvents { sequence type createdAt payload }

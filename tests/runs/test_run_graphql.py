@@ -111,9 +111,11 @@ async def test_legacy_protocol_with_pause_resume_and_stop_by_mutations(
     assert_contiguous([{"sequence": e["sequence"]} for e in events])
     assert statuses(events) == ["queued", "running", "paused", "running", "stopped"]
     result = await gql(
-        tuned_client, "query($id: ID!) { run(id: $id) { status finishedAt } }", {"id": run_id}, user=carol
+        tuned_client, "query($id: ID!) { run(id: $id) { status completedAt finishedAt } }", {"id": run_id}, user=carol
     )
-    assert result["data"]["run"]["status"] == "stopped" and result["data"]["run"]["finishedAt"]
+    run = result["data"]["run"]
+    assert run["status"] == "stopped" and run["completedAt"]
+    assert run["finishedAt"] == run["completedAt"], "the deprecated name answers as before"
     refused = await control(tuned_client, carol, "resumeRun", run_id)
     assert refused["__typename"] == "ConflictError", refused
 

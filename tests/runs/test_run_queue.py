@@ -157,7 +157,7 @@ async def test_a_run_no_worker_started_is_failed_after_the_queue_timeout_and_fre
     await run.refresh_from_db()
     await young.refresh_from_db()
     assert run.status == "failed" and "RUNPLANE_RUN_QUEUE_TIMEOUT" in (run.error or "")
-    assert run.active_thread_id is None and run.finished_at is not None
+    assert run.active_thread_id is None and run.completed_at is not None
     assert young.status == "queued"
     events = (await client.get(f"/api/agent-run/{run.id}/events", headers=alice.headers)).json()
     frames = events if isinstance(events, list) else events.get("events", events)

@@ -63,7 +63,7 @@ async def test_finish_charges_and_ends_once(services: Services) -> None:
     assert await lifecycle.finish(services, run.id, RunStatus.COMPLETED, **tokens) is True
     await run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED and run.total_tokens == 100
-    assert run.active_thread_id is None and run.lease_expires_at is None and run.finished_at is not None
+    assert run.active_thread_id is None and run.lease_expires_at is None and run.completed_at is not None
     entry = await UsageEntry.get(run_id=run.id)
     assert entry.total_tokens == 100 and entry.source == "platform"
     used = (await Subscription.get(user_id=run.owner_id)).tokens_used

@@ -56,7 +56,7 @@ async def test_dev_server_on_allocated_port_is_reachable(sandbox: Sandbox) -> No
     assert "GET /index.html" in sandbox.session_status("web").output_tail
 
     stopped = await sandbox.stop_session("web")
-    assert stopped.status == "killed" and stopped.finished_at is not None
+    assert stopped.status == "killed" and stopped.completed_at is not None
     assert not await wait_until_listening(port, timeout=0.3)
 
 
