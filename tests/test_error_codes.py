@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from graphql import GraphQLEnumType, GraphQLInterfaceType, GraphQLNonNull, GraphQLObjectType
 
 import runplane.deployments.base
 import runplane.resolvers.email
@@ -13,6 +14,7 @@ import runplane.resolvers.integrations
 import runplane.resolvers.sandboxes
 import runplane.sandboxes.errors  # noqa: F401  (imported for their DomainError subclasses)
 from runplane.errors import DomainError, ErrorCode, QuotaExceeded
+from runplane.schema import build_schema
 from runplane.schema.errors import error_result
 
 
@@ -42,3 +44,14 @@ def test_quota_facts_are_typed_and_iso_only_on_the_wire() -> None:
     typed = error_result(exc)
     assert typed.period_end == end and typed.limit == "tokens" and typed.allowed == 10  # type: ignore[attr-defined]
     assert QuotaExceeded("bare").details() == {}  # facts left out are not sent as nulls
+
+
+def test_graphql_error_codes_are_the_enum_with_the_strings_rest_sends() -> None:
+    schema = build_schema()._schema
+    enum = schema.get_type("ErrorCode")
+    assert isinstance(enum, GraphQLEnumType) and set(enum.values) == {code.value for code in ErrorCode}
+    for name in ("UserError", "NotFoundError", "InputError", "QuotaExceededError", "RateLimitedError"):
+        typed = schema.get_type(name)
+        assert isinstance(typed, (GraphQLInterfaceType, GraphQLObjectType)), name
+        code = typed.fields["code"].type
+        assert isinstance(code, GraphQLNonNull) and code.of_type is enum, name

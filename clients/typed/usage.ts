@@ -9,6 +9,7 @@ import {
   ProjectThreadsDocument,
   RunEventsDocument,
   type DeleteProjectMutation,
+  type ErrorCode,
   type RunEventsSubscription,
   type ThreadItemFragment,
 } from '../generated/graphql';
@@ -39,8 +40,10 @@ function outcome(result: DeleteProjectMutation): string {
   switch (deleted.__typename) {
     case 'DeleteProjectPayload':
       return `deleted ${deleted.deletedId}`;
-    case 'NotFoundError':
-      return `${deleted.code}: ${deleted.message}`;
+    case 'NotFoundError': {
+      const code: ErrorCode = deleted.code; // an enum of the codes REST sends, not any string
+      return code === 'NOT_FOUND' ? `not found: ${deleted.message}` : `${code}: ${deleted.message}`;
+    }
     default:
       return deleted.__typename;
   }

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import strawberry
 
+from runplane.errors import ErrorCode
 from runplane.events.types import RunEventType
 from runplane.models.choices import (
     AppType,
@@ -51,11 +52,13 @@ _enum(UpgradeStatus, "What upgradePlan did.")
 _enum(KeyTestStatus, "The outcome of checking a model-provider key.")
 _enum(KeySource, "Which key was checked: the stored one or one given with the request.")
 _enum(TokenType, "How to send the access token (Authorization: Bearer).")
+_enum(ErrorCode, "A typed error's machine code: the same string as the `code` of the REST error body.")
 
 __all__ = [
     "AppType",
     "DeploymentProvider",
     "DeploymentStatus",
+    "ErrorCode",
     "KeySource",
     "KeyTestStatus",
     "MessageRole",

@@ -17,6 +17,7 @@ from strawberry.extensions import SchemaExtension
 from runplane import errors as domain
 from runplane.db_errors import database_unavailable, describe
 from runplane.models.choices import QuotaLimit
+from runplane.schema.enums import ErrorCode
 
 log = logging.getLogger("runplane.graphql")
 
@@ -26,7 +27,7 @@ log = logging.getLogger("runplane.graphql")
     description="Every typed error result has a machine code and a message (not `Error`: TypeScript has one).",
 )
 class Error:
-    code: str
+    code: ErrorCode
     message: str
 
 
