@@ -16,9 +16,10 @@ from runplane.events.types import RunEvent
 from runplane.models import AgentRun
 from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.resolvers import agent_runs as ops
+from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.agent_requests import AgentInitiate, AgentStart, EventsQuery
 from runplane.rest_compat.bodies import Page, parse_body, parse_query, validated
-from runplane.rest_compat.common import iso, ok, public_context, user_context
+from runplane.rest_compat.common import iso, ok
 from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.projects import project_json
 from runplane.rest_compat.registry import api
@@ -93,8 +94,7 @@ def event_json(event: RunEvent) -> dict[str, Any]:
     response=MODEL_LIST,
     auth="public",
 )
-async def models_available(request: Request) -> Response:
-    ctx = await public_context(request)
+async def models_available(request: Request, ctx: RequestContext) -> Response:
     models = await ops.available_models(ctx)
     return ok({"models": models, "default_model_id": ctx.settings.default_model})
 
@@ -108,11 +108,10 @@ async def models_available(request: Request) -> Response:
     response=AGENT_STARTED,
     errors=RUN_START_ERRORS,
 )
-async def start(request: Request) -> Response:
+async def start(request: Request, ctx: RequestContext) -> Response:
     """Without a prompt, the run answers the thread's last user message (POST /thread/{id}/messages first, as the
     web app does). The web app's other options (enable_thinking, reasoning_effort, stream, app_type) are accepted
     and have no effect."""
-    ctx = await user_context(request)
     body = await parse_body(request, AgentStart, required=False)
     run = await ops.start_run(
         ctx,
@@ -138,8 +137,7 @@ async def start(request: Request) -> Response:
     other_responses={"204": {"description": "The run has ended and every event was sent: stop reconnecting"}},
     query_token=True,
 )
-async def stream(request: Request) -> Response:
-    ctx = await user_context(request, query_token=True)
+async def stream(request: Request, ctx: RequestContext) -> Response:
     encoder = _stream_encoder(request)
     after = request.headers.get("last-event-id") or request.query_params.get("after") or 0
     handle = await ops.open_stream(ctx, run_id=request.path_params["agent_run_id"], after=after)
@@ -160,8 +158,8 @@ def _stream_encoder(request: Request) -> Callable[[str], FrameEncoder]:
 
 
 @api.add("POST", "/agent-run/{agent_run_id}/stop", "Stop an active agent run", tag=TAG, response=AGENT_STATUS)
-async def stop(request: Request) -> Response:
-    run = await ops.stop_run(await user_context(request), run_id=request.path_params["agent_run_id"])
+async def stop(request: Request, ctx: RequestContext) -> Response:
+    run = await ops.stop_run(ctx, run_id=request.path_params["agent_run_id"])
     message = "Agent run stopped" if run.status == RunStatus.STOPPED else "Stop signal sent"
     return ok({"agent_run_id": str(run.id), "status": run.status, "stop_requested": True, "message": message})
 
@@ -174,8 +172,8 @@ async def stop(request: Request) -> Response:
     response=AGENT_STATUS,
     errors=(409,),
 )
-async def pause(request: Request) -> Response:
-    run = await ops.pause_run(await user_context(request), run_id=request.path_params["agent_run_id"])
+async def pause(request: Request, ctx: RequestContext) -> Response:
+    run = await ops.pause_run(ctx, run_id=request.path_params["agent_run_id"])
     return ok({"agent_run_id": str(run.id), "status": run.status})
 
 
@@ -187,8 +185,8 @@ async def pause(request: Request) -> Response:
     response=AGENT_STATUS,
     errors=(409,),
 )
-async def resume(request: Request) -> Response:
-    run = await ops.resume_run(await user_context(request), run_id=request.path_params["agent_run_id"])
+async def resume(request: Request, ctx: RequestContext) -> Response:
+    run = await ops.resume_run(ctx, run_id=request.path_params["agent_run_id"])
     return ok({"agent_run_id": str(run.id), "status": run.status})
 
 
@@ -200,15 +198,15 @@ async def resume(request: Request) -> Response:
     response=AGENT_RUN,
     query=[DIALECT_QUERY],
 )
-async def get_run(request: Request) -> Response:
+async def get_run(request: Request, ctx: RequestContext) -> Response:
     cheatcode = is_cheatcode(request)
-    run = await ops.owned_run(await user_context(request), request.path_params["agent_run_id"])
+    run = await ops.owned_run(ctx, request.path_params["agent_run_id"])
     return ok(run_json(run, cheatcode=cheatcode))
 
 
 @api.add("GET", "/agent-run/{agent_run_id}/status", "Get agent run status", tag=TAG, response=AGENT_STATUS)
-async def status(request: Request) -> Response:
-    run = await ops.owned_run(await user_context(request), request.path_params["agent_run_id"])
+async def status(request: Request, ctx: RequestContext) -> Response:
+    run = await ops.owned_run(ctx, request.path_params["agent_run_id"])
     return ok(
         {
             "agent_run_id": str(run.id),
@@ -229,8 +227,7 @@ async def status(request: Request) -> Response:
     response=EVENT_LIST,
     query=[EventsQuery],
 )
-async def events(request: Request) -> Response:
-    ctx = await user_context(request)
+async def events(request: Request, ctx: RequestContext) -> Response:
     query = parse_query(request, EventsQuery)
     found = await ops.list_events(ctx, run_id=request.path_params["agent_run_id"], after=query.after, limit=query.limit)
     return ok({"events": [event_json(e) for e in found], "last_sequence": found[-1].sequence if found else None})
@@ -244,8 +241,7 @@ async def events(request: Request) -> Response:
     response=AGENT_RUN_LIST,
     query=[Page],
 )
-async def thread_runs(request: Request) -> Response:
-    ctx = await user_context(request)
+async def thread_runs(request: Request, ctx: RequestContext) -> Response:
     query = parse_query(request, Page)
     page = await ops.list_runs(
         ctx, thread_id=request.path_params["thread_id"], first=query.limit or 20, after=query.cursor
@@ -267,11 +263,10 @@ async def thread_runs(request: Request) -> Response:
     response=AGENT_INITIATED,
     errors=RUN_START_ERRORS,
 )
-async def initiate(request: Request) -> Response:
+async def initiate(request: Request, ctx: RequestContext) -> Response:
     """JSON, or multipart form data as Cheatcode's web app sends it (lib/api/agents.ts initiateAgent: `prompt`,
     `model_name`, image `files`, `app_type` (web or mobile, kept on the project), and options that have no effect
     here: enable_thinking, reasoning_effort, stream, enable_context_manager, is_agent_builder, target_agent_id)."""
-    ctx = await user_context(request)
     body, attachments = await _initiate_body(request)
     project, thread, run = await ops.initiate_agent(
         ctx,

@@ -10,8 +10,9 @@ from starlette.responses import Response
 
 from runplane.models import AuthSession, User
 from runplane.resolvers import auth as ops
+from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import Body, parse_body
-from runplane.rest_compat.common import context, iso, ok, user_context
+from runplane.rest_compat.common import iso, ok
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import SESSION_LIST, TOKENS, USER
 
@@ -80,10 +81,10 @@ def session_json(session: AuthSession, current: object) -> dict[str, Any]:
     status=201,
     errors=(403, 409),
 )  # registration disabled; the email is taken
-async def register(request: Request) -> Response:
+async def register(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, Register)
     pair = await ops.register(
-        await context(request),
+        ctx,
         email=body.email,
         password=body.password,
         display_name=body.display_name,
@@ -102,9 +103,9 @@ async def register(request: Request) -> Response:
     response=TOKENS,
     errors=(401,),
 )
-async def token(request: Request) -> Response:
+async def token(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, Credentials)
-    pair = await ops.login(await context(request), email=body.email, password=body.password, abilities=body.abilities)
+    pair = await ops.login(ctx, email=body.email, password=body.password, abilities=body.abilities)
     return ok(tokens_json(pair))
 
 
@@ -118,32 +119,30 @@ async def token(request: Request) -> Response:
     response=TOKENS,
     errors=(401,),
 )
-async def refresh(request: Request) -> Response:
+async def refresh(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, Refresh)
-    pair = await ops.refresh(await context(request), refresh_token=body.refresh_token)
+    pair = await ops.refresh(ctx, refresh_token=body.refresh_token)
     return ok(tokens_json(pair))
 
 
 @api.add("POST", "/auth/logout", "Revoke the calling token's session", tag=TAG, status=204)
-async def logout(request: Request) -> Response:
-    await ops.logout(await user_context(request))
+async def logout(request: Request, ctx: RequestContext) -> Response:
+    await ops.logout(ctx)
     return Response(status_code=204)
 
 
 @api.add("GET", "/auth/me", "The authenticated user", tag=TAG, response=USER)
-async def me(request: Request) -> Response:
-    ctx = await user_context(request)
+async def me(request: Request, ctx: RequestContext) -> Response:
     return ok(user_json(await ops.me(ctx), ctx.principal.abilities if ctx.principal else None))
 
 
 @api.add("GET", "/auth/sessions", "List the caller's live sessions", tag=TAG, response=SESSION_LIST)
-async def sessions(request: Request) -> Response:
-    ctx = await user_context(request)
+async def sessions(request: Request, ctx: RequestContext) -> Response:
     current = ctx.principal.session_id if ctx.principal else None
     return ok({"sessions": [session_json(s, current) for s in await ops.list_sessions(ctx)]})
 
 
 @api.add("DELETE", "/auth/sessions/{session_id}", "Revoke one of the caller's sessions", tag=TAG, status=204)
-async def revoke_session(request: Request) -> Response:
-    await ops.revoke_session(await user_context(request), session_id=request.path_params["session_id"])
+async def revoke_session(request: Request, ctx: RequestContext) -> Response:
+    await ops.revoke_session(ctx, session_id=request.path_params["session_id"])
     return Response(status_code=204)

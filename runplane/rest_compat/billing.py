@@ -17,6 +17,7 @@ from runplane.resolvers import billing_admin as admin_ops
 from runplane.resolvers import byok as key_ops
 from runplane.resolvers import payment_methods as pm_ops
 from runplane.resolvers.billing import BillingStatus, UsageDay, UsageLine
+from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.billing_requests import (
     Checkout,
     KeyStore,
@@ -27,7 +28,7 @@ from runplane.rest_compat.billing_requests import (
     UsageQuery,
 )
 from runplane.rest_compat.bodies import parse_body, parse_query
-from runplane.rest_compat.common import admin_context, iso, ok, user_context
+from runplane.rest_compat.common import iso, ok
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, TIME, obj
 
@@ -335,8 +336,8 @@ def country_json(found: CountryMethods, country_code: str | None) -> dict[str, A
 
 
 @api.add("GET", "/billing/status", "Get subscription status and the period's token quota", tag=TAG, response=STATUS)
-async def billing_status(request: Request) -> Response:
-    return ok(status_json(await ops.billing_status(await user_context(request))))
+async def billing_status(request: Request, ctx: RequestContext) -> Response:
+    return ok(status_json(await ops.billing_status(ctx)))
 
 
 @api.add(
@@ -346,8 +347,8 @@ async def billing_status(request: Request) -> Response:
     tag=TAG,
     response=obj(["subscription"], subscription=SUBSCRIPTION),
 )
-async def subscription(request: Request) -> Response:
-    sub, plan = await ops.get_subscription(await user_context(request))
+async def subscription(request: Request, ctx: RequestContext) -> Response:
+    sub, plan = await ops.get_subscription(ctx)
     nested = subscription_json(sub, plan)
     # The web app reads the subscription flat (lib/api/types.ts SubscriptionStatus): the same facts, top level.
     flat = {k: nested[k] for k in ("status", "plan_name", "current_period_end", "cancel_at_period_end")}
@@ -362,8 +363,7 @@ async def subscription(request: Request) -> Response:
     response=USAGE_HISTORY,
     query=[UsageQuery],
 )
-async def usage_history(request: Request) -> Response:
-    ctx = await user_context(request)
+async def usage_history(request: Request, ctx: RequestContext) -> Response:
     query = parse_query(request, UsageQuery)
     history = await ops.usage_history(ctx, start_date=query.start_date, end_date=query.end_date, days=query.days)
     lines = await ops.usage_lines(ctx, history)
@@ -383,8 +383,7 @@ async def usage_history(request: Request) -> Response:
 
 
 @api.add("GET", "/billing/plans", "List available plans", tag=TAG, response=PLAN_LIST)
-async def plans(request: Request) -> Response:
-    ctx = await user_context(request)
+async def plans(request: Request, ctx: RequestContext) -> Response:
     _sub, current = await ops.get_subscription(ctx)
     return ok({"plans": [plan_json(p) for p in ops.list_plans(ctx)], "current_plan": current.id})
 
@@ -398,8 +397,7 @@ async def plans(request: Request) -> Response:
     response=CHECKOUT,
     errors=PAYMENT_ERRORS,
 )
-async def create_checkout_session(request: Request) -> Response:
-    ctx = await user_context(request)
+async def create_checkout_session(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, Checkout)
     checkout = await ops.create_checkout_session(
         ctx, plan=body.plan, provider=body.provider, success_url=body.success_url, cancel_url=body.cancel_url
@@ -417,8 +415,7 @@ async def create_checkout_session(request: Request) -> Response:
     response=UPGRADE,
     errors=PAYMENT_ERRORS,
 )
-async def upgrade_plan(request: Request) -> Response:
-    ctx = await user_context(request)
+async def upgrade_plan(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, Checkout)
     outcome = await ops.upgrade_plan(
         ctx, plan=body.plan, provider=body.provider, success_url=body.success_url, cancel_url=body.cancel_url
@@ -441,8 +438,7 @@ async def upgrade_plan(request: Request) -> Response:
     response=KEY_STATUS,
     errors=(404,),  # an account_id that is not the caller's
 )
-async def set_key(request: Request) -> Response:
-    ctx = await user_context(request)
+async def set_key(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, KeyStore)
     key_ops.check_account(ctx, body.account_id or request.query_params.get("account_id"))
     row = await key_ops.set_openrouter_key(ctx, key=body.api_key)
@@ -452,16 +448,14 @@ async def set_key(request: Request) -> Response:
 @api.add(
     "GET", "/billing/openrouter-key/status", "Whether a key is stored, with a masked hint", tag=TAG, response=KEY_STATUS
 )
-async def key_status(request: Request) -> Response:
-    ctx = await user_context(request)
+async def key_status(request: Request, ctx: RequestContext) -> Response:
     key_ops.check_account(ctx, request.query_params.get("account_id"))
     row = await key_ops.openrouter_key_status(ctx)
     return ok(key_status_json(row, await key_ops.key_last_used(ctx.user_id) if row else None))
 
 
 @api.add("DELETE", "/billing/openrouter-key", "Remove the stored key", tag=TAG, response=obj(["deleted"], deleted=BOOL))
-async def delete_key(request: Request) -> Response:
-    ctx = await user_context(request)
+async def delete_key(request: Request, ctx: RequestContext) -> Response:
     key_ops.check_account(ctx, request.query_params.get("account_id"))
     return ok({"deleted": await key_ops.delete_openrouter_key(ctx), "success": True})
 
@@ -475,8 +469,7 @@ async def delete_key(request: Request) -> Response:
     response=KEY_TEST,
     errors=(404, 409, 503),
 )  # no stored key; it cannot be decrypted; unreachable
-async def test_key(request: Request) -> Response:
-    ctx = await user_context(request)
+async def test_key(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, KeyTest, required=False)
     result = await key_ops.test_openrouter_key(ctx, key=body.api_key)
     key_info = {"usage": result.usage, "limit": result.limit, "limit_remaining": None, "is_free_tier": False}
@@ -506,8 +499,8 @@ async def test_key(request: Request) -> Response:
     tag=TAG,
     response=obj(["regions"], regions={"type": "array", "items": {"type": "object"}}),
 )
-async def pm_regions(request: Request) -> Response:
-    return ok({"regions": pm_ops.regions(await user_context(request))})
+async def pm_regions(request: Request, ctx: RequestContext) -> Response:
+    return ok({"regions": pm_ops.regions(ctx)})
 
 
 @api.add(
@@ -517,8 +510,8 @@ async def pm_regions(request: Request) -> Response:
     tag=TAG,
     response=obj(["methods"], methods={"type": "array", "items": {"type": "object"}}),
 )
-async def pm_all(request: Request) -> Response:
-    return ok({"methods": pm_ops.all_methods(await user_context(request))})
+async def pm_all(request: Request, ctx: RequestContext) -> Response:
+    return ok({"methods": pm_ops.all_methods(ctx)})
 
 
 @api.add(
@@ -528,8 +521,8 @@ async def pm_all(request: Request) -> Response:
     tag=TAG,
     response=COUNTRY_METHODS,
 )
-async def pm_country(request: Request) -> Response:
-    found = pm_ops.for_country(await user_context(request), country_code=request.path_params["country_code"])
+async def pm_country(request: Request, ctx: RequestContext) -> Response:
+    found = pm_ops.for_country(ctx, country_code=request.path_params["country_code"])
     return ok(country_json(found, found.country_code))
 
 
@@ -541,8 +534,7 @@ async def pm_country(request: Request) -> Response:
     body=MethodValidation,
     response=VALIDATION,
 )
-async def pm_validate(request: Request) -> Response:
-    ctx = await user_context(request)
+async def pm_validate(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, MethodValidation)
     result = pm_ops.validate(
         ctx,
@@ -569,8 +561,8 @@ async def pm_validate(request: Request) -> Response:
     tag=TAG,
     response=obj(["presets"], presets={"type": "array", "items": {"type": "object"}}),
 )
-async def pm_presets(request: Request) -> Response:
-    return ok({"presets": pm_ops.presets(await user_context(request))})
+async def pm_presets(request: Request, ctx: RequestContext) -> Response:
+    return ok({"presets": pm_ops.presets(ctx)})
 
 
 @api.add(
@@ -580,8 +572,8 @@ async def pm_presets(request: Request) -> Response:
     tag=TAG,
     response=obj(["country_code", "source"], source=STR, **COUNTRY_METHODS["properties"]),
 )
-async def pm_detect(request: Request) -> Response:
-    found = pm_ops.detect(await user_context(request), headers=dict(request.headers))
+async def pm_detect(request: Request, ctx: RequestContext) -> Response:
+    found = pm_ops.detect(ctx, headers=dict(request.headers))
     return ok({**country_json(found.methods, found.country_code), "source": found.source})
 
 
@@ -598,8 +590,7 @@ async def pm_detect(request: Request) -> Response:
     response=obj(["reset"], reset=INT),
     errors=(404,),
 )  # no such user
-async def reset_quotas(request: Request) -> Response:
-    ctx = await admin_context(request)
+async def reset_quotas(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, QuotaReset, required=False)
     return ok({"reset": await admin_ops.reset_quotas(ctx, user_id=body.user_id, all_users=body.all)})
 
@@ -614,8 +605,7 @@ async def reset_quotas(request: Request) -> Response:
     query=[QuotaQuery],
     errors=(404,),
 )  # no such user
-async def quota_status(request: Request) -> Response:
-    ctx = await admin_context(request)
+async def quota_status(request: Request, ctx: RequestContext) -> Response:
     query = parse_query(request, QuotaQuery)
     if query.user_id is not None:
         status = await admin_ops.user_quota_status(ctx, user_id=query.user_id)
@@ -649,8 +639,8 @@ async def quota_status(request: Request) -> Response:
     tag=ADMIN_TAG,
     response={"type": "object"},
 )
-async def cache_info(request: Request) -> Response:
-    return ok(admin_ops.model_cache_info(await admin_context(request)))
+async def cache_info(request: Request, ctx: RequestContext) -> Response:
+    return ok(admin_ops.model_cache_info(ctx))
 
 
 @api.add(
@@ -661,8 +651,8 @@ async def cache_info(request: Request) -> Response:
     tag=ADMIN_TAG,
     response={"type": "object"},
 )
-async def cache_warm(request: Request) -> Response:
-    return ok(await admin_ops.warm_model_cache(await admin_context(request)))
+async def cache_warm(request: Request, ctx: RequestContext) -> Response:
+    return ok(await admin_ops.warm_model_cache(ctx))
 
 
 @api.add(
@@ -673,5 +663,5 @@ async def cache_warm(request: Request) -> Response:
     tag=ADMIN_TAG,
     response=obj(["cleared"], cleared=INT),
 )
-async def cache_clear(request: Request) -> Response:
-    return ok({"cleared": admin_ops.clear_model_cache(await admin_context(request))})
+async def cache_clear(request: Request, ctx: RequestContext) -> Response:
+    return ok({"cleared": admin_ops.clear_model_cache(ctx)})

@@ -16,7 +16,7 @@ from runplane.resolvers import deployments as ops
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import parse_uuid
 from runplane.rest_compat.bodies import Body, parse_body, text
-from runplane.rest_compat.common import iso, ok, services_of, user_context
+from runplane.rest_compat.common import iso, ok, services_of
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, TIME, UUID, obj
 
@@ -96,8 +96,7 @@ def deployment_json(ctx: RequestContext, request: Request, view: ops.DeploymentV
     }
 
 
-async def _published(request: Request, *, update: bool) -> Response:
-    ctx = await user_context(request)
+async def _published(request: Request, ctx: RequestContext, *, update: bool) -> Response:
     project_id = request.path_params["project_id"]
     if update:
         changed = await parse_body(request, DeploymentUpdate, required=False)
@@ -123,8 +122,8 @@ async def _published(request: Request, *, update: bool) -> Response:
     status=201,
     errors=PUBLISH_ERRORS,
 )
-async def deploy(request: Request) -> Response:
-    return await _published(request, update=False)
+async def deploy(request: Request, ctx: RequestContext) -> Response:
+    return await _published(request, ctx, update=False)
 
 
 @api.add(
@@ -136,8 +135,8 @@ async def deploy(request: Request) -> Response:
     response=DEPLOYMENT,
     errors=PUBLISH_ERRORS,
 )
-async def update(request: Request) -> Response:
-    return await _published(request, update=True)
+async def update(request: Request, ctx: RequestContext) -> Response:
+    return await _published(request, ctx, update=True)
 
 
 def _status_json(ctx: RequestContext, request: Request, view: ops.DeploymentView | None) -> dict[str, Any]:
@@ -160,8 +159,7 @@ def _status_json(ctx: RequestContext, request: Request, view: ops.DeploymentView
     tag=TAG,
     response=DEPLOYMENT,
 )
-async def status(request: Request) -> Response:
-    ctx = await user_context(request)
+async def status(request: Request, ctx: RequestContext) -> Response:
     return ok(
         _status_json(ctx, request, await ops.deployment_status(ctx, project_id=request.path_params["project_id"]))
     )
@@ -174,8 +172,7 @@ async def status(request: Request) -> Response:
     tag=TAG,
     response=DEPLOYMENT,
 )
-async def live_status(request: Request) -> Response:
-    ctx = await user_context(request)
+async def live_status(request: Request, ctx: RequestContext) -> Response:
     return ok(_status_json(ctx, request, await ops.live_status(ctx, project_id=request.path_params["project_id"])))
 
 

@@ -4,7 +4,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane.resolvers import health as ops
-from runplane.rest_compat.common import context, ok
+from runplane.resolvers.context import RequestContext
+from runplane.rest_compat.common import ok
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import DEEP_HEALTH, HEALTH
 
@@ -12,8 +13,8 @@ TAG = "health"
 
 
 @api.add("GET", "/health", "Basic health check", auth="public", tag=TAG, response=HEALTH)
-async def health(request: Request) -> Response:
-    return ok(ops.basic(await context(request)))
+async def health(request: Request, ctx: RequestContext) -> Response:
+    return ok(ops.basic(ctx))
 
 
 @api.add(
@@ -24,8 +25,8 @@ async def health(request: Request) -> Response:
     tag=TAG,
     response=DEEP_HEALTH,
 )
-async def deep(request: Request) -> Response:
-    healthy, report = await ops.deep(await context(request))
+async def deep(request: Request, ctx: RequestContext) -> Response:
+    healthy, report = await ops.deep(ctx)
     return ok(report, status=200 if healthy else 503)
 
 
@@ -37,12 +38,11 @@ async def deep(request: Request) -> Response:
     tag=TAG,
     response=HEALTH,
 )
-async def ready(request: Request) -> Response:
-    ctx = await context(request)
+async def ready(request: Request, ctx: RequestContext) -> Response:
     is_ready = await ops.ready(ctx)
     return ok({**ops.basic(ctx), "status": "ready" if is_ready else "not_ready"}, status=200 if is_ready else 503)
 
 
 @api.add("GET", "/health/live", "Liveness probe: the process answers", auth="public", tag=TAG, response=HEALTH)
-async def live(request: Request) -> Response:
-    return ok({**ops.basic(await context(request)), "status": "alive"})
+async def live(request: Request, ctx: RequestContext) -> Response:
+    return ok({**ops.basic(ctx), "status": "alive"})

@@ -11,8 +11,9 @@ from starlette.responses import Response
 from runplane.errors import InvalidInput
 from runplane.models import IntegrationProfile
 from runplane.resolvers import integrations as ops
+from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import parse_body, parse_query
-from runplane.rest_compat.common import iso, ok, user_context
+from runplane.rest_compat.common import iso, ok
 from runplane.rest_compat.integration_requests import (
     ActiveToggle,
     BulkDelete,
@@ -93,13 +94,13 @@ def _pid(request: Request) -> str:
     tag=TAG,
     errors=UPSTREAM,
 )
-async def health(request: Request) -> Response:
-    return ok(await ops.health(await user_context(request)))
+async def health(request: Request, ctx: RequestContext) -> Response:
+    return ok(await ops.health(ctx))
 
 
 @api.add("GET", "/composio/categories", "Toolkit categories of the Composio catalog", tag=TAG, errors=UPSTREAM)
-async def categories(request: Request) -> Response:
-    return ok({"success": True, "categories": await ops.categories(await user_context(request))})
+async def categories(request: Request, ctx: RequestContext) -> Response:
+    return ok({"success": True, "categories": await ops.categories(ctx)})
 
 
 @api.add(
@@ -110,23 +111,20 @@ async def categories(request: Request) -> Response:
     query=[ToolkitQuery],
     errors=UPSTREAM,
 )
-async def toolkits(request: Request) -> Response:
-    ctx = await user_context(request)
+async def toolkits(request: Request, ctx: RequestContext) -> Response:
     query = parse_query(request, ToolkitQuery)
     items = await ops.toolkits(ctx, search=query.search, category=query.category)
     return ok({"success": True, "toolkits": items[: query.limit], "total": len(items)})
 
 
 @api.add("GET", "/composio/toolkits/{slug}/icon", "A toolkit's icon URL", tag=TAG, errors=UPSTREAM)
-async def toolkit_icon(request: Request) -> Response:
-    ctx = await user_context(request)
+async def toolkit_icon(request: Request, ctx: RequestContext) -> Response:
     slug = request.path_params["slug"]
     return ok({"success": True, "toolkit_slug": slug, "icon_url": await ops.toolkit_icon(ctx, slug=slug)})
 
 
 @api.add("GET", "/composio/toolkits/{slug}/details", "A toolkit's details", tag=TAG, errors=UPSTREAM)
-async def toolkit_details(request: Request) -> Response:
-    ctx = await user_context(request)
+async def toolkit_details(request: Request, ctx: RequestContext) -> Response:
     return ok({"success": True, "toolkit": await ops.toolkit_details(ctx, slug=request.path_params["slug"])})
 
 
@@ -138,8 +136,7 @@ async def toolkit_details(request: Request) -> Response:
     query=[ToolsQuery],
     errors=UPSTREAM,
 )
-async def tools_list(request: Request) -> Response:
-    ctx = await user_context(request)
+async def tools_list(request: Request, ctx: RequestContext) -> Response:
     query = parse_query(request, ToolsQuery)
     items = await ops.tools(ctx, toolkit_slug=query.toolkit_slug, limit=query.limit)
     return ok({"success": True, "tools": items, "total": len(items)})
@@ -149,8 +146,7 @@ async def tools_list(request: Request) -> Response:
 @api.add(
     "GET", "/composio/profiles", "The caller's integration profiles (?toolkit_slug=)", tag=TAG, response=PROFILE_LIST
 )
-async def list_profiles(request: Request) -> Response:
-    ctx = await user_context(request)
+async def list_profiles(request: Request, ctx: RequestContext) -> Response:
     rows = await ops.list_profiles(ctx, toolkit_slug=request.query_params.get("toolkit_slug"))
     return ok({"success": True, "profiles": [profile_json(r) for r in rows], "count": len(rows)})
 
@@ -162,8 +158,7 @@ async def list_profiles(request: Request) -> Response:
     tag=TAG,
     query=[{"name": "name", "in": "query", "required": True, "schema": STR}],
 )
-async def check_name(request: Request) -> Response:
-    ctx = await user_context(request)
+async def check_name(request: Request, ctx: RequestContext) -> Response:
     name = request.query_params.get("name") or request.query_params.get("profile_name")
     if name is None:
         raise InvalidInput("name is required", field="name")
@@ -171,8 +166,7 @@ async def check_name(request: Request) -> Response:
 
 
 @api.add("GET", "/composio/profiles/{profile_id}", "One of the caller's profiles", tag=TAG, response=PROFILE)
-async def get_profile(request: Request) -> Response:
-    ctx = await user_context(request)
+async def get_profile(request: Request, ctx: RequestContext) -> Response:
     return ok(profile_json(await ops.owned_profile(ctx, _pid(request))))
 
 
@@ -186,8 +180,7 @@ async def get_profile(request: Request) -> Response:
     status=201,
     errors=(409, *UPSTREAM),
 )
-async def create_profile(request: Request) -> Response:
-    ctx = await user_context(request)
+async def create_profile(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, ProfileCreate)
     row = await ops.create_profile(ctx, data=body.model_dump(exclude_unset=True))
     return ok(profile_json(row), status=201)
@@ -202,21 +195,18 @@ async def create_profile(request: Request) -> Response:
     response=PROFILE,
     errors=(409,),
 )
-async def update_profile(request: Request) -> Response:
-    ctx = await user_context(request)
+async def update_profile(request: Request, ctx: RequestContext) -> Response:
     changes = (await parse_body(request, ProfileUpdate)).model_dump(exclude_unset=True)
     return ok(profile_json(await ops.update_profile(ctx, profile_id=_pid(request), data=changes)))
 
 
 @api.add("DELETE", "/composio/profiles/{profile_id}", "Delete a profile", tag=TAG)
-async def delete_profile(request: Request) -> Response:
-    ctx = await user_context(request)
+async def delete_profile(request: Request, ctx: RequestContext) -> Response:
     return ok({"success": True, "deleted_id": str(await ops.delete_profile(ctx, profile_id=_pid(request)))})
 
 
 @api.add("GET", "/composio/profiles/{profile_id}/mcp-config", "A profile's MCP client configuration", tag=TAG)
-async def mcp_config(request: Request) -> Response:
-    ctx = await user_context(request)
+async def mcp_config(request: Request, ctx: RequestContext) -> Response:
     row = await ops.owned_profile(ctx, _pid(request))
     return ok({"success": True, "profile_id": str(row.id), "mcp_config": ops.mcp_config(row)})
 
@@ -228,8 +218,7 @@ async def mcp_config(request: Request) -> Response:
     tag=TAG,
     errors=UPSTREAM,
 )
-async def discover_tools(request: Request) -> Response:
-    ctx = await user_context(request)
+async def discover_tools(request: Request, ctx: RequestContext) -> Response:
     row, items = await ops.discover_tools(ctx, profile_id=_pid(request))
     return ok(
         {
@@ -250,8 +239,7 @@ async def discover_tools(request: Request) -> Response:
     body=ToolsUpdate,
     response=PROFILE,
 )
-async def update_tools(request: Request) -> Response:
-    ctx = await user_context(request)
+async def update_tools(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, ToolsUpdate)
     return ok(profile_json(await ops.set_tools(ctx, profile_id=_pid(request), enabled_tools=body.enabled_tools)))
 
@@ -264,15 +252,13 @@ async def update_tools(request: Request) -> Response:
     tag=TAG,
     errors=UPSTREAM,
 )
-async def connection_status(request: Request) -> Response:
-    ctx = await user_context(request)
+async def connection_status(request: Request, ctx: RequestContext) -> Response:
     data = await ops.connection(ctx, connection_id=request.path_params["connection_id"])
     return ok({"success": True, "connection_id": data.get("id"), "status": data.get("status"), "connection": data})
 
 
 @api.add("GET", "/composio/connections", "The caller's connected accounts", tag=TAG, errors=UPSTREAM)
-async def list_connections(request: Request) -> Response:
-    ctx = await user_context(request)
+async def list_connections(request: Request, ctx: RequestContext) -> Response:
     return ok({"success": True, "connections": await ops.connections(ctx)})
 
 
@@ -283,8 +269,7 @@ async def list_connections(request: Request) -> Response:
     tag=TAG,
     errors=UPSTREAM,
 )
-async def delete_connection(request: Request) -> Response:
-    ctx = await user_context(request)
+async def delete_connection(request: Request, ctx: RequestContext) -> Response:
     return ok(
         {
             "success": True,
@@ -305,15 +290,13 @@ def _grouped(rows: list[IntegrationProfile]) -> list[dict[str, Any]]:
 
 
 @api.add("GET", "/composio-secure/composio-profiles", "The caller's profiles grouped by toolkit", tag=SECURE)
-async def secure_profiles(request: Request) -> Response:
-    ctx = await user_context(request)
+async def secure_profiles(request: Request, ctx: RequestContext) -> Response:
     rows = await ops.list_profiles(ctx)
     return ok({"success": True, "toolkits": _grouped(rows), "total_profiles": len(rows)})
 
 
 @api.add("GET", "/composio-secure/composio-profiles/{profile_id}/mcp-url", "A profile's MCP URL", tag=SECURE)
-async def secure_mcp_url(request: Request) -> Response:
-    ctx = await user_context(request)
+async def secure_mcp_url(request: Request, ctx: RequestContext) -> Response:
     row = await ops.owned_profile(ctx, _pid(request))
     return ok(
         {
@@ -327,8 +310,7 @@ async def secure_mcp_url(request: Request) -> Response:
 
 
 @api.add("DELETE", "/composio-secure/credential-profiles/{profile_id}", "Delete a credential profile", tag=SECURE)
-async def secure_delete(request: Request) -> Response:
-    ctx = await user_context(request)
+async def secure_delete(request: Request, ctx: RequestContext) -> Response:
     return ok({"success": True, "deleted_id": str(await ops.delete_profile(ctx, profile_id=_pid(request)))})
 
 
@@ -339,8 +321,7 @@ async def secure_delete(request: Request) -> Response:
     tag=SECURE,
     body=BulkDelete,
 )
-async def secure_bulk_delete(request: Request) -> Response:
-    ctx = await user_context(request)
+async def secure_bulk_delete(request: Request, ctx: RequestContext) -> Response:
     deleted, missing = await ops.bulk_delete(ctx, profile_ids=(await parse_body(request, BulkDelete)).profile_ids)
     return ok({"success": True, "deleted_count": len(deleted), "deleted_ids": deleted, "not_found_ids": missing})
 
@@ -352,8 +333,7 @@ async def secure_bulk_delete(request: Request) -> Response:
     tag=SECURE,
     response=PROFILE,
 )
-async def secure_set_default(request: Request) -> Response:
-    ctx = await user_context(request)
+async def secure_set_default(request: Request, ctx: RequestContext) -> Response:
     return ok(profile_json(await ops.set_flag(ctx, profile_id=_pid(request), flag="is_default")))
 
 
@@ -364,8 +344,7 @@ async def secure_set_default(request: Request) -> Response:
     tag=SECURE,
     response=PROFILE,
 )
-async def secure_set_dashboard_default(request: Request) -> Response:
-    ctx = await user_context(request)
+async def secure_set_dashboard_default(request: Request, ctx: RequestContext) -> Response:
     return ok(profile_json(await ops.set_flag(ctx, profile_id=_pid(request), flag="is_dashboard_default")))
 
 
@@ -377,22 +356,19 @@ async def secure_set_dashboard_default(request: Request) -> Response:
     body=ActiveToggle,
     response=PROFILE,
 )
-async def secure_toggle_active(request: Request) -> Response:
-    ctx = await user_context(request)
+async def secure_toggle_active(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, ActiveToggle, required=False)
     return ok(profile_json(await ops.toggle_active(ctx, profile_id=_pid(request), is_active=body.is_active)))
 
 
 @api.add("GET", "/composio-secure/dashboard-profiles", "Active profiles, dashboard defaults first", tag=SECURE)
-async def secure_dashboard_profiles(request: Request) -> Response:
-    ctx = await user_context(request)
+async def secure_dashboard_profiles(request: Request, ctx: RequestContext) -> Response:
     rows = await ops.dashboard_profiles(ctx)
     return ok({"success": True, "profiles": [profile_json(r) for r in rows], "count": len(rows)})
 
 
 @api.add("GET", "/composio-secure/dashboard-mcp-urls", "One MCP URL per toolkit for the dashboard", tag=SECURE)
-async def secure_dashboard_urls(request: Request) -> Response:
-    ctx = await user_context(request)
+async def secure_dashboard_urls(request: Request, ctx: RequestContext) -> Response:
     rows = await ops.dashboard_mcp_urls(ctx)
     urls = [
         {

@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane.resolvers import email, feature_flags, queue
+from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import Body, parse_body, text
-from runplane.rest_compat.common import admin_context, iso, ok, public_context, user_context
+from runplane.rest_compat.common import iso, ok
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, STR, obj
 
@@ -32,16 +33,16 @@ FLAG = obj(
     errors=(404,),
     auth="public",
 )
-async def list_flags(request: Request) -> Response:
-    flags = await feature_flags.list_flags(await public_context(request))
+async def list_flags(request: Request, ctx: RequestContext) -> Response:
+    flags = await feature_flags.list_flags(ctx)
     return ok({"flags": {f.name: f.enabled for f in flags}, "details": [flag_json(f) for f in flags]})
 
 
 @api.add(
     "GET", "/feature-flags/{flag_name}", "One feature flag (public)", tag="feature-flags", response=FLAG, auth="public"
 )
-async def get_flag(request: Request) -> Response:
-    flag = await feature_flags.get_flag(await public_context(request), name=request.path_params["flag_name"])
+async def get_flag(request: Request, ctx: RequestContext) -> Response:
+    flag = await feature_flags.get_flag(ctx, name=request.path_params["flag_name"])
     return ok(flag_json(flag))
 
 
@@ -64,8 +65,7 @@ class WelcomeEmail(Body):
     body=WelcomeEmail,
     errors=(502, 503),
 )  # SMTP refused; not configured
-async def send_welcome_email(request: Request) -> Response:
-    ctx = await user_context(request)
+async def send_welcome_email(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, WelcomeEmail, required=False)
     delivery, sent = await email.send_welcome_email(ctx, name=body.name, force=body.force)
     return ok(
@@ -87,5 +87,5 @@ async def send_welcome_email(request: Request) -> Response:
     tag="admin",
     auth="admin",
 )
-async def inngest(request: Request) -> Response:
-    return ok(await queue.queue_info(await admin_context(request)))
+async def inngest(request: Request, ctx: RequestContext) -> Response:
+    return ok(await queue.queue_info(ctx))

@@ -11,7 +11,7 @@ from runplane.resolvers import projects as ops
 from runplane.resolvers import sandboxes as sandbox_ops
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import Body, Page, parse_body, parse_query, text
-from runplane.rest_compat.common import iso, list_response, ok, user_context
+from runplane.rest_compat.common import iso, list_response, ok
 from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import PROJECT, PROJECT_LIST
@@ -61,8 +61,7 @@ async def projects_json(ctx: RequestContext, projects: list[Project]) -> list[di
     response={"oneOf": [PROJECT_LIST, {"type": "array", "items": PROJECT}]},
     query=[Page, DIALECT_QUERY],
 )
-async def list_projects(request: Request) -> Response:
-    ctx = await user_context(request)
+async def list_projects(request: Request, ctx: RequestContext) -> Response:
     cheatcode = is_cheatcode(request)
     query = parse_query(request, Page)
     page = await ops.list_projects(ctx, first=query.limit or (100 if cheatcode else 20), after=query.cursor)
@@ -72,15 +71,13 @@ async def list_projects(request: Request) -> Response:
 @api.add(
     "POST", "/projects", "Create a project", tag=TAG, body=ProjectCreate, response=PROJECT, status=201, errors=(402,)
 )  # the plan's project limit
-async def create_project(request: Request) -> Response:
-    ctx = await user_context(request)
+async def create_project(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, ProjectCreate)
     project = await ops.create_project(ctx, name=body.name, description=body.description, app_type=body.app_type)
     return ok(project_json(project), status=201)
 
 
 @api.add("GET", "/projects/{project_id}", "Get a project", tag=TAG, response=PROJECT)
-async def get_project(request: Request) -> Response:
-    ctx = await user_context(request)
+async def get_project(request: Request, ctx: RequestContext) -> Response:
     project = await ops.owned_project(ctx, request.path_params["project_id"])
     return ok((await projects_json(ctx, [project]))[0])

@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from runplane.models import Message, Thread
 from runplane.resolvers import threads as ops
+from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Page, parse_body, parse_query, text
-from runplane.rest_compat.common import iso, list_response, ok, user_context
+from runplane.rest_compat.common import iso, list_response, ok
 from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import MESSAGE, MESSAGE_LIST, THREAD, THREAD_LIST
@@ -78,8 +79,7 @@ def message_json(message: Message) -> dict[str, Any]:
     query=[ThreadQuery, DIALECT_QUERY],
     errors=(404,),  # no such project
 )
-async def list_threads(request: Request) -> Response:
-    ctx = await user_context(request)
+async def list_threads(request: Request, ctx: RequestContext) -> Response:
     cheatcode = is_cheatcode(request)
     query = parse_query(request, ThreadQuery)
     page = await ops.list_threads(
@@ -98,8 +98,7 @@ async def list_threads(request: Request) -> Response:
     status=201,
     errors=(404,),
 )  # no such project
-async def create_thread(request: Request) -> Response:
-    ctx = await user_context(request)
+async def create_thread(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, ThreadCreate)
     thread = await ops.create_thread(ctx, project_id=body.project_id, title=body.title)
     return ok(thread_json(thread), status=201)
@@ -113,8 +112,7 @@ async def create_thread(request: Request) -> Response:
     response=MESSAGE_LIST,
     query=[MessagePage],
 )
-async def list_messages(request: Request) -> Response:
-    ctx = await user_context(request)
+async def list_messages(request: Request, ctx: RequestContext) -> Response:
     query = parse_query(request, MessagePage)
     page = await ops.list_messages_oldest_first(
         ctx, thread_id=request.path_params["thread_id"], first=query.limit or 100, after=query.cursor
@@ -131,8 +129,7 @@ async def list_messages(request: Request) -> Response:
     response=MESSAGE,
     status=201,
 )
-async def post_message(request: Request) -> Response:
-    ctx = await user_context(request)
+async def post_message(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, MessageCreate)
     message = await ops.post_user_message(
         ctx, thread_id=request.path_params["thread_id"], content=_plain_text(body.content), kind=body.type

@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane.resolvers import webhooks as ops
-from runplane.rest_compat.common import context, ok
+from runplane.resolvers.context import RequestContext
+from runplane.rest_compat.common import ok
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import STR, obj
 
@@ -22,11 +23,9 @@ EVENT = {"type": "object", "description": "The provider's event, signed over the
 WEBHOOK_ERRORS = (403, 503)  # a bad signature; the provider's webhook secret is not configured
 
 
-async def _receive(request: Request, provider: str) -> Response:
+async def _receive(request: Request, ctx: RequestContext, provider: str) -> Response:
     # The raw bytes: the signature covers them exactly as sent.
-    outcome = await ops.process_webhook(
-        await context(request), provider=provider, headers=request.headers, body=await request.body()
-    )
+    outcome = await ops.process_webhook(ctx, provider=provider, headers=request.headers, body=await request.body())
     return ok({"status": outcome.status, "event_id": outcome.event_id, "event_type": outcome.event_type})
 
 
@@ -40,8 +39,8 @@ async def _receive(request: Request, provider: str) -> Response:
     response=OUTCOME,
     errors=WEBHOOK_ERRORS,
 )
-async def polar(request: Request) -> Response:
-    return await _receive(request, "polar")
+async def polar(request: Request, ctx: RequestContext) -> Response:
+    return await _receive(request, ctx, "polar")
 
 
 @api.add(
@@ -54,5 +53,5 @@ async def polar(request: Request) -> Response:
     response=OUTCOME,
     errors=WEBHOOK_ERRORS,
 )
-async def stripe(request: Request) -> Response:
-    return await _receive(request, "stripe")
+async def stripe(request: Request, ctx: RequestContext) -> Response:
+    return await _receive(request, ctx, "stripe")
