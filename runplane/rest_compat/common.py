@@ -18,7 +18,6 @@ from runplane.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
-from runplane.numbers import ascii_int
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page
@@ -95,20 +94,6 @@ async def json_body(request: Request, *, required: bool = True) -> dict[str, Any
     if not isinstance(data, dict):
         raise InvalidInput("Request body must be a JSON object")
     return data
-
-
-def query_int(
-    request: Request, name: str, default: int | None = None, *, minimum: int = 0, maximum: int = 10**9
-) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    value = ascii_int(raw, signed=True)
-    if value is None:
-        raise InvalidInput(f"{name} must be an integer (ASCII digits)", field=name)
-    if not minimum <= value <= maximum:
-        raise InvalidInput(f"{name} must be between {minimum} and {maximum}", field=name)
-    return value
 
 
 def list_response(items: list[dict[str, Any]], page: Page[Any], name: str, *, bare: bool) -> JSONResponse:

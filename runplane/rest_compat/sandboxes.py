@@ -22,8 +22,28 @@ from runplane.errors import BadRequest, InvalidInput, PayloadTooLarge
 from runplane.models import CommandRecord, SandboxRecord
 from runplane.resolvers import agent_runs as run_ops
 from runplane.resolvers import sandboxes as ops
-from runplane.rest_compat.common import iso, json_body, ok, query_int, user_context
+from runplane.resolvers.context import RequestContext
+from runplane.rest_compat.bodies import parse_body, parse_query, validated
+from runplane.rest_compat.common import iso, ok
 from runplane.rest_compat.registry import api
+from runplane.rest_compat.sandbox_requests import (
+    ArchiveQuery,
+    DeleteFiles,
+    DeleteQuery,
+    DevServerStreamQuery,
+    Execute,
+    FileQuery,
+    OutputQuery,
+    PathQuery,
+    PreviewQuery,
+    ProjectFileQuery,
+    SnapshotCreate,
+    SnapshotRestore,
+    StreamQuery,
+    TextFile,
+    TreeQuery,
+    Upload,
+)
 from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, STR_LIST, TIME, UUID, obj, sse_event
 from runplane.rest_compat.sse import PING, RETRY
 from runplane.sandboxes import CommandResult, FileInfo, OutputChunk, SessionStatus, SnapshotInfo, TreeNode
@@ -69,23 +89,7 @@ TREE = obj(
     totalFiles=INT,
     basePath=STR,
 )
-UPLOAD = {
-    "type": "object",
-    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}, "path": STR_LIST},
-}
-DELETE_FILES = obj([], paths=STR_LIST)
 DELETED = obj(["deleted"], deleted=STR_LIST)
-EXECUTE = obj(
-    ["command"],
-    command=STR,
-    cwd=STR,
-    timeout={"type": "number"},
-    blocking=BOOL,
-    session_name=STR,
-    env={"type": "object", "additionalProperties": STR},
-    dev_server=BOOL,
-    port={"type": ["boolean", "string"]},
-)
 SESSION = obj(
     ["session_name", "status"],
     session_name=STR,
@@ -128,7 +132,6 @@ SNAPSHOT = obj(
     created_at=TIME,
     size_bytes=INT,
 )
-SNAPSHOT_CREATE = obj([], description=STR)
 DIFF = obj(["snapshot_id", "diff"], snapshot_id=STR, diff=STR)
 COMMAND = obj(
     ["command", "exit_code"],
@@ -144,12 +147,6 @@ STREAM = sse_event(
     "SSE: `data:` {type: output|ready|exit}; `id:` output offset (Last-Event-ID resumes); `: ping` every 15 s",
     obj(["type"], type=STR),
 )
-TOKEN_QUERY = {"name": "token", "in": "query", "schema": STR}
-PATH_QUERY = [{"name": "path", "in": "query", "schema": STR}]
-SESSION_QUERY = [{"name": "session_name", "in": "query", "schema": STR}]
-# port: where the dev server listens inside the sandbox (default: the session's PORT, else 3000 web / 8081 Expo)
-PREVIEW_QUERY = [*SESSION_QUERY, {"name": "port", "in": "query", "schema": INT}]
-STREAM_QUERY = [TOKEN_QUERY, {"name": "from_offset", "in": "query", "schema": INT}]
 
 
 def body_limit(settings: Settings, path: str) -> int:
@@ -297,15 +294,13 @@ def _sid(request: Request) -> str:
     tag=TAG,
     response=SANDBOX,
 )
-async def ensure_active(request: Request) -> Response:
-    ctx = await user_context(request)
+async def ensure_active(request: Request, ctx: RequestContext) -> Response:
     row = await ops.ensure_sandbox(ctx, project_id=request.path_params["project_id"])
     return ok(sandbox_json(row, await ops.isolated(ctx)))
 
 
 @api.add("GET", "/sandboxes/{sandbox_id}", "Get a sandbox", tag=TAG, response=SANDBOX)
-async def get_sandbox(request: Request) -> Response:
-    ctx = await user_context(request)
+async def get_sandbox(request: Request, ctx: RequestContext) -> Response:
     return ok(sandbox_json(await ops.owned_sandbox(ctx, _sid(request))))
 
 
@@ -316,8 +311,7 @@ async def get_sandbox(request: Request) -> Response:
     tag=TAG,
     response=obj(["deleted", "sandbox_id"], deleted=BOOL, sandbox_id=UUID),
 )
-async def delete_sandbox(request: Request) -> Response:
-    ctx = await user_context(request)
+async def delete_sandbox(request: Request, ctx: RequestContext) -> Response:
     deleted = await ops.delete_sandbox(ctx, sandbox_id=_sid(request))
     return ok({"deleted": True, "sandbox_id": str(deleted)})
 
@@ -328,12 +322,11 @@ async def delete_sandbox(request: Request) -> Response:
     "/sandboxes/{sandbox_id}/files",
     "Upload files to the sandbox (multipart: `file` parts, each with a `path` field)",
     tag=TAG,
-    body=UPLOAD,
+    body=Upload,
     content_type="multipart/form-data",
     response=obj(["files"], files={"type": "array", "items": FILE}),
 )
-async def upload(request: Request) -> Response:
-    ctx = await user_context(request)
+async def upload(request: Request, ctx: RequestContext) -> Response:
 
     async def read(limit: int) -> list[tuple[object, bytes]]:  # called once the sandbox is known to be the caller's
         return await _multipart_files(request, limit)
@@ -343,8 +336,7 @@ async def upload(request: Request) -> Response:
 
 
 async def _multipart_files(request: Request, limit: int) -> list[tuple[object, bytes]]:
-    """`file` parts paired in order with `path` fields (a path ending in "/" is a directory for the
-    file's own name; without a path, the file name is used)."""
+    """`file` parts paired in order with `path` fields (rest_compat/sandbox_requests.py Upload)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("Send the files as multipart/form-data `file` parts")
     try:
@@ -352,7 +344,7 @@ async def _multipart_files(request: Request, limit: int) -> list[tuple[object, b
     except HTTPException as exc:
         raise BadRequest(f"Malformed multipart body: {exc.detail}") from None
     uploads = [u for u in form.getlist("file") + form.getlist("files") if isinstance(u, UploadFile)]
-    paths = [p for p in form.getlist("path") if isinstance(p, str)]
+    paths = validated(Upload, {"path": [p for p in form.getlist("path") if isinstance(p, str)]}, strict=False).path
     pairs: list[tuple[object, bytes]] = []
     total = 0
     for index, upload in enumerate(uploads):
@@ -372,22 +364,20 @@ async def _multipart_files(request: Request, limit: int) -> list[tuple[object, b
     "/sandboxes/{sandbox_id}/files/json",
     "Write one text file (JSON {path, content})",
     tag=TAG,
-    body=obj(["path", "content"], path=STR, content=STR),
+    body=TextFile,
     response=obj(["files"], files={"type": "array", "items": FILE}),
 )
-async def write_json_file(request: Request) -> Response:
-    ctx = await user_context(request)
-    body = await json_body(request)
-    info = await ops.write_text_file(ctx, sandbox_id=_sid(request), path=body.get("path"), content=body.get("content"))
+async def write_json_file(request: Request, ctx: RequestContext) -> Response:
+    body = await parse_body(request, TextFile)
+    info = await ops.write_text_file(ctx, sandbox_id=_sid(request), path=body.path, content=body.content)
     return ok({"files": [file_json(info)], "status": "success", "created": True, "path": info.path})
 
 
 @api.add(
-    "GET", "/sandboxes/{sandbox_id}/files", "List files in the sandbox", tag=TAG, response=FILE_LIST, query=PATH_QUERY
+    "GET", "/sandboxes/{sandbox_id}/files", "List files in the sandbox", tag=TAG, response=FILE_LIST, query=[PathQuery]
 )
-async def list_files(request: Request) -> Response:
-    ctx = await user_context(request)
-    path = request.query_params.get("path") or "."
+async def list_files(request: Request, ctx: RequestContext) -> Response:
+    path = parse_query(request, PathQuery).path or "."
     files = await ops.list_files(ctx, sandbox_id=_sid(request), path=path)
     return ok({"path": path, "files": [file_json(f) for f in files]})
 
@@ -398,19 +388,11 @@ async def list_files(request: Request) -> Response:
     "Get the file tree",
     tag=TAG,
     response=TREE,
-    query=[
-        *PATH_QUERY,
-        {"name": "max_entries", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
-    ],
+    query=[TreeQuery],
 )
-async def file_tree(request: Request) -> Response:
-    ctx = await user_context(request)
-    tree = await ops.file_tree(
-        ctx,
-        sandbox_id=_sid(request),
-        path=request.query_params.get("path"),
-        max_entries=query_int(request, "max_entries", 10_000, minimum=1, maximum=10_000) or 10_000,
-    )
+async def file_tree(request: Request, ctx: RequestContext) -> Response:
+    query = parse_query(request, TreeQuery)
+    tree = await ops.file_tree(ctx, sandbox_id=_sid(request), path=query.path, max_entries=query.max_entries)
     nodes, files = web_tree(tree.root)
     base = ops.WORKSPACE_PREFIX + ("/" + tree.root.path if tree.root.path not in ("", ".") else "")
     return ok(
@@ -430,11 +412,10 @@ async def file_tree(request: Request) -> Response:
     "/sandboxes/{sandbox_id}/files/content",
     "Get file content (use ?path=): the bytes, with a guessed content type",
     tag=TAG,
-    query=[{"name": "path", "in": "query", "required": True, "schema": STR}],
+    query=[FileQuery],
 )
-async def file_content(request: Request) -> Response:
-    ctx = await user_context(request)
-    content = await ops.read_file(ctx, sandbox_id=_sid(request), path=request.query_params.get("path"))
+async def file_content(request: Request, ctx: RequestContext) -> Response:
+    content = await ops.read_file(ctx, sandbox_id=_sid(request), path=parse_query(request, FileQuery).path)
     # The bytes are the sandbox's, served from our origin: never sniffed, never run as a page of ours.
     headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox", "Cache-Control": "no-store"}
     return Response(content.data, media_type=content.content_type, headers=headers)
@@ -445,15 +426,14 @@ async def file_content(request: Request) -> Response:
     "/sandboxes/{sandbox_id}/files",
     'Delete files (JSON {"paths": [...]} or ?path=)',
     tag=TAG,
-    body=DELETE_FILES,
+    body=DeleteFiles,
     response=DELETED,
-    query=PATH_QUERY,
+    query=[DeleteQuery],
 )
-async def delete_files(request: Request) -> Response:
-    ctx = await user_context(request)
-    paths: object = request.query_params.getlist("path")
+async def delete_files(request: Request, ctx: RequestContext) -> Response:
+    paths = validated(DeleteQuery, {"path": request.query_params.getlist("path") or None}).path
     if not paths:
-        paths = (await json_body(request)).get("paths")
+        paths = (await parse_body(request, DeleteFiles)).paths
     deleted = await ops.delete_files(ctx, sandbox_id=_sid(request), paths=paths)
     return ok({"deleted": deleted})
 
@@ -463,15 +443,11 @@ async def delete_files(request: Request) -> Response:
     "/sandboxes/{sandbox_id}/download-archive",
     "Download the sandbox as an archive (streamed)",
     tag=TAG,
-    query=[
-        {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(ops.ARCHIVE_FORMATS)}},
-        TOKEN_QUERY,
-    ],
+    query=[ArchiveQuery],
     query_token=True,
 )
-async def download_archive(request: Request) -> Response:
-    ctx = await user_context(request, query_token=True)
-    fmt = request.query_params.get("format") or "tar.gz"
+async def download_archive(request: Request, ctx: RequestContext) -> Response:
+    fmt = parse_query(request, ArchiveQuery).format
     chunks = await ops.archive(ctx, sandbox_id=_sid(request), fmt=fmt)
     media = "application/gzip" if fmt == "tar.gz" else "application/zip"
     headers = {
@@ -487,23 +463,22 @@ async def download_archive(request: Request) -> Response:
     "/sandboxes/{sandbox_id}/execute",
     "Execute a shell command (blocking, or in a named session)",
     tag=TAG,
-    body=EXECUTE,
+    body=Execute,
     response=EXECUTED,
 )
-async def execute(request: Request) -> Response:
-    ctx = await user_context(request)
-    body = await json_body(request)
+async def execute(request: Request, ctx: RequestContext) -> Response:
+    body = await parse_body(request, Execute)
     done = await ops.execute(
         ctx,
         sandbox_id=_sid(request),
-        command=body.get("command"),
-        cwd=body.get("cwd"),
-        timeout=body.get("timeout"),
-        blocking=body.get("blocking", True),
-        session_name=body.get("session_name"),
-        env=body.get("env"),
-        dev_server=body.get("dev_server", False),
-        port=body.get("port"),
+        command=body.command,
+        cwd=body.cwd,
+        timeout=body.timeout,
+        blocking=body.blocking,
+        session_name=body.session_name,
+        env=body.env,
+        dev_server=body.dev_server,
+        port=body.port,
     )
     if done.result is not None:
         return ok(result_json(done.result))
@@ -518,16 +493,14 @@ async def execute(request: Request) -> Response:
     tag=TAG,
     response=obj(["sessions"], sessions={"type": "array", "items": SESSION}),
 )
-async def list_sessions(request: Request) -> Response:
-    ctx = await user_context(request)
+async def list_sessions(request: Request, ctx: RequestContext) -> Response:
     return ok({"sessions": [session_json(s) for s in await ops.list_sessions(ctx, sandbox_id=_sid(request))]})
 
 
 @api.add(
     "GET", "/sandboxes/{sandbox_id}/sessions/{session_name}/status", "Get session status", tag=TAG, response=SESSION
 )
-async def session_status(request: Request) -> Response:
-    ctx = await user_context(request)
+async def session_status(request: Request, ctx: RequestContext) -> Response:
     status = await ops.session_status(ctx, sandbox_id=_sid(request), name=request.path_params["session_name"])
     return ok(session_json(status))
 
@@ -538,14 +511,12 @@ async def session_status(request: Request) -> Response:
     "Poll a session's output after an offset",
     tag=TAG,
     response=OUTPUT,
-    query=[{"name": "after", "in": "query", "schema": INT}],
+    query=[OutputQuery],
 )
-async def session_output(request: Request) -> Response:
-    ctx = await user_context(request)
+async def session_output(request: Request, ctx: RequestContext) -> Response:
     name = request.path_params["session_name"]
-    chunk = await ops.session_output(
-        ctx, sandbox_id=_sid(request), name=name, after_offset=query_int(request, "after", 0) or 0
-    )
+    after = parse_query(request, OutputQuery).after
+    chunk = await ops.session_output(ctx, sandbox_id=_sid(request), name=name, after_offset=after)
     status = await ops.session_status(ctx, sandbox_id=_sid(request), name=name)
     return ok(
         {
@@ -559,8 +530,7 @@ async def session_output(request: Request) -> Response:
 
 
 @api.add("POST", "/sandboxes/{sandbox_id}/sessions/{session_name}/stop", "Stop a session", tag=TAG, response=SESSION)
-async def stop_session(request: Request) -> Response:
-    ctx = await user_context(request)
+async def stop_session(request: Request, ctx: RequestContext) -> Response:
     status = await ops.stop_session(ctx, sandbox_id=_sid(request), name=request.path_params["session_name"])
     return ok(session_json(status))
 
@@ -571,13 +541,13 @@ async def stop_session(request: Request) -> Response:
     "Stream a session's output via SSE",
     tag=TAG,
     response=STREAM,
-    query=STREAM_QUERY,
+    query=[StreamQuery],
     query_token=True,
 )
-async def session_stream(request: Request) -> Response:
-    ctx = await user_context(request, query_token=True)
+async def session_stream(request: Request, ctx: RequestContext) -> Response:
+    offset = _resume_offset(request, parse_query(request, StreamQuery))
     stream = await ops.open_session_stream(
-        ctx, sandbox_id=_sid(request), name=request.path_params["session_name"], from_offset=_resume_offset(request)
+        ctx, sandbox_id=_sid(request), name=request.path_params["session_name"], from_offset=offset
     )
     return _sse(stream, ctx.settings.sse_heartbeat_seconds, None)
 
@@ -588,16 +558,16 @@ async def session_stream(request: Request) -> Response:
     "Stream dev server output via SSE (a `ready` event once it answers)",
     tag=TAG,
     response=STREAM,
-    query=[*STREAM_QUERY, *SESSION_QUERY],
+    query=[DevServerStreamQuery],
     query_token=True,
 )
-async def dev_server_stream(request: Request) -> Response:
-    ctx = await user_context(request, query_token=True)
+async def dev_server_stream(request: Request, ctx: RequestContext) -> Response:
+    query = parse_query(request, DevServerStreamQuery)
     stream = await ops.open_session_stream(
         ctx,
         sandbox_id=_sid(request),
-        name=request.query_params.get("session_name"),
-        from_offset=_resume_offset(request),
+        name=query.session_name,
+        from_offset=_resume_offset(request, query),
         dev_server=True,
     )
     base = str(request.base_url)
@@ -613,8 +583,9 @@ async def dev_server_stream(request: Request) -> Response:
     return _sse(stream, ctx.settings.sse_heartbeat_seconds, preview_url)
 
 
-def _resume_offset(request: Request) -> str:
-    return request.headers.get("last-event-id") or request.query_params.get("from_offset") or "0"
+def _resume_offset(request: Request, query: StreamQuery) -> str | int:
+    """Last-Event-ID (an EventSource reconnecting) before `?from_offset=`; the resolver reads the header's text."""
+    return request.headers.get("last-event-id") or query.from_offset or 0
 
 
 def _sse(stream: ops.SessionStream, heartbeat: float, preview_url: Any) -> StreamingResponse:
@@ -685,10 +656,10 @@ def _frame(item: ops.StreamItem) -> dict[str, Any]:
     "Get the web preview URL (proxied, short-lived signed token)",
     tag=TAG,
     response=PREVIEW,
-    query=PREVIEW_QUERY,
+    query=[PreviewQuery],
 )
-async def preview_url(request: Request) -> Response:
-    return await _preview(request, "web")
+async def preview_url(request: Request, ctx: RequestContext) -> Response:
+    return await _preview(request, ctx, "web")
 
 
 @api.add(
@@ -697,21 +668,21 @@ async def preview_url(request: Request) -> Response:
     "Get the Expo (mobile) preview URL",
     tag=TAG,
     response=PREVIEW,
-    query=PREVIEW_QUERY,
+    query=[PreviewQuery],
 )
-async def expo_url(request: Request) -> Response:
-    return await _preview(request, "expo")
+async def expo_url(request: Request, ctx: RequestContext) -> Response:
+    return await _preview(request, ctx, "expo")
 
 
-async def _preview(request: Request, kind: str) -> Response:
-    ctx = await user_context(request)
+async def _preview(request: Request, ctx: RequestContext, kind: str) -> Response:
+    query = parse_query(request, PreviewQuery)
     link = await ops.preview_link(
         ctx,
         sandbox_id=_sid(request),
         base_url=str(request.base_url),
-        session_name=request.query_params.get("session_name"),
+        session_name=query.session_name,
         kind=kind,
-        port=query_int(request, "port", None, minimum=1, maximum=65535),
+        port=query.port,
     )
     original = "expo_url" if kind == "expo" else "preview_url"  # the web app's names (use-preview-url.ts ...)
     return ok(
@@ -734,8 +705,7 @@ async def _preview(request: Request, kind: str) -> Response:
     tag=TAG,
     response=obj(["snapshots"], snapshots={"type": "array", "items": SNAPSHOT}),
 )
-async def list_snapshots(request: Request) -> Response:
-    ctx = await user_context(request)
+async def list_snapshots(request: Request, ctx: RequestContext) -> Response:
     return ok({"snapshots": [snapshot_json(s) for s in await ops.list_snapshots(ctx, sandbox_id=_sid(request))]})
 
 
@@ -744,20 +714,18 @@ async def list_snapshots(request: Request) -> Response:
     "/sandboxes/{sandbox_id}/snapshots",
     "Create a snapshot of the sandbox's files",
     tag=TAG,
-    body=SNAPSHOT_CREATE,
+    body=SnapshotCreate,
     response=SNAPSHOT,
     status=201,
 )
-async def create_snapshot(request: Request) -> Response:
-    ctx = await user_context(request)
-    body = await json_body(request, required=False)
-    info = await ops.create_snapshot(ctx, sandbox_id=_sid(request), description=body.get("description"))
+async def create_snapshot(request: Request, ctx: RequestContext) -> Response:
+    body = await parse_body(request, SnapshotCreate, required=False)
+    info = await ops.create_snapshot(ctx, sandbox_id=_sid(request), description=body.description)
     return ok(snapshot_json(info), status=201)
 
 
 @api.add("GET", "/sandboxes/{sandbox_id}/snapshots/{snapshot_id}", "Get a snapshot", tag=TAG, response=SNAPSHOT)
-async def get_snapshot(request: Request) -> Response:
-    ctx = await user_context(request)
+async def get_snapshot(request: Request, ctx: RequestContext) -> Response:
     return ok(
         snapshot_json(
             await ops.get_snapshot(ctx, sandbox_id=_sid(request), snapshot_id=request.path_params["snapshot_id"])
@@ -772,8 +740,7 @@ async def get_snapshot(request: Request) -> Response:
     tag=TAG,
     response=obj(["deleted"], deleted=BOOL, snapshot_id=STR),
 )
-async def delete_snapshot(request: Request) -> Response:
-    ctx = await user_context(request)
+async def delete_snapshot(request: Request, ctx: RequestContext) -> Response:
     sid = await ops.delete_snapshot(ctx, sandbox_id=_sid(request), snapshot_id=request.path_params["snapshot_id"])
     return ok({"deleted": True, "snapshot_id": sid})
 
@@ -783,17 +750,13 @@ async def delete_snapshot(request: Request) -> Response:
     "/sandboxes/{sandbox_id}/snapshots/{snapshot_id}/restore",
     "Restore a snapshot (the current files are kept as a checkpoint)",
     tag=TAG,
-    body=obj([], checkpoint=BOOL),
+    body=SnapshotRestore,
     response=obj(["snapshot", "checkpoint"], snapshot=SNAPSHOT, checkpoint={"type": ["object", "null"]}),
 )
-async def restore_snapshot(request: Request) -> Response:
-    ctx = await user_context(request)
-    body = await json_body(request, required=False)
-    checkpoint = body.get("checkpoint", True)
-    if not isinstance(checkpoint, bool):
-        raise InvalidInput("checkpoint must be a boolean", field="checkpoint")
+async def restore_snapshot(request: Request, ctx: RequestContext) -> Response:
+    body = await parse_body(request, SnapshotRestore, required=False)
     done = await ops.restore_snapshot(
-        ctx, sandbox_id=_sid(request), snapshot_id=request.path_params["snapshot_id"], checkpoint=checkpoint
+        ctx, sandbox_id=_sid(request), snapshot_id=request.path_params["snapshot_id"], checkpoint=body.checkpoint
     )
     return ok(
         {
@@ -810,8 +773,7 @@ async def restore_snapshot(request: Request) -> Response:
     tag=TAG,
     response=DIFF,
 )
-async def diff_snapshot(request: Request) -> Response:
-    ctx = await user_context(request)
+async def diff_snapshot(request: Request, ctx: RequestContext) -> Response:
     sid = request.path_params["snapshot_id"]
     return ok({"snapshot_id": sid, "diff": await ops.diff_snapshot(ctx, sandbox_id=_sid(request), snapshot_id=sid)})
 
@@ -824,8 +786,7 @@ async def diff_snapshot(request: Request) -> Response:
     tag="agent",
     response=obj(["commands"], commands={"type": "array", "items": COMMAND}),
 )
-async def run_commands(request: Request) -> Response:
-    ctx = await user_context(request)
+async def run_commands(request: Request, ctx: RequestContext) -> Response:
     rows = await run_ops.list_commands(ctx, run_id=request.path_params["agent_run_id"])
     return ok({"commands": [command_json(r) for r in rows]})
 
@@ -837,11 +798,10 @@ async def run_commands(request: Request) -> Response:
     "List files of the project's sandbox (?path=)",
     tag=TAG,
     response=FILE_LIST,
-    query=PATH_QUERY,
+    query=[PathQuery],
 )
-async def project_files(request: Request) -> Response:
-    ctx = await user_context(request)
-    path = request.query_params.get("path") or "."
+async def project_files(request: Request, ctx: RequestContext) -> Response:
+    path = parse_query(request, PathQuery).path or "."
     files = await ops.list_project_files(ctx, project_id=request.path_params["project_id"], path=path)
     return ok({"path": path, "files": [file_json(f) for f in files]})
 
@@ -852,12 +812,10 @@ async def project_files(request: Request) -> Response:
     "A text file of the project's sandbox (?file_path=), as JSON",
     tag=TAG,
     response=obj(["content", "path"], content=STR, path=STR, encoding=STR),
-    query=[{"name": "file_path", "in": "query", "required": True, "schema": STR}],
+    query=[ProjectFileQuery],
 )
-async def project_file_content(request: Request) -> Response:
-    ctx = await user_context(request)
-    content = await ops.read_project_file(
-        ctx, project_id=request.path_params["project_id"], path=request.query_params.get("file_path")
-    )
+async def project_file_content(request: Request, ctx: RequestContext) -> Response:
+    path = parse_query(request, ProjectFileQuery).file_path
+    content = await ops.read_project_file(ctx, project_id=request.path_params["project_id"], path=path)
     text = content.data.decode("utf-8", errors="replace")
     return ok({"content": text, "path": content.path, "encoding": "utf-8"})

@@ -1,5 +1,5 @@
-"""JSON Schemas of REST responses (and of the request bodies not yet declared as models in
-runplane/rest_compat/bodies.py style), used only for the OpenAPI document."""
+"""JSON Schemas of REST responses, used only for the OpenAPI document (requests are pydantic models:
+runplane/rest_compat/bodies.py)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,14 @@ SAMPLES = {"string": "x", "integer": 1, "number": 1, "boolean": True, "array": [
 
 
 def valid_shape(route: ApiRoute) -> dict[str, Any]:
-    """A request body of the documented shape, so that only the path decides the answer."""
+    """A request of the documented shape (body, required query parameters), so that only the path decides the
+    answer: a required parameter is checked before the lookup, with the same 422 for every caller."""
+    required = [p for p in route.query if p.get("required")]
+    params = {"params": {p["name"]: "a.txt" for p in required}} if required else {}
+    return {**params, **_valid_body(route)}
+
+
+def _valid_body(route: ApiRoute) -> dict[str, Any]:
     if route.content_type.startswith("multipart/"):
         return {"files": {"file": ("a.txt", b"x")}, "data": {"path": "a.txt"}}
     if route.body is None or route.method not in WRITE_METHODS:

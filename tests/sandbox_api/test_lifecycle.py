@@ -91,7 +91,8 @@ async def test_another_users_sandbox_is_404_everywhere(
     assert len(routes) >= 20
     for route in routes:
         url = "/api" + _concrete(route.path, sid, project_id)
-        body = {"command": "cat s.txt", "paths": ["s.txt"], "description": "x"}
+        # A body every route accepts, so each reaches its lookup (files/json would overwrite s.txt).
+        body = {"command": "cat s.txt", "paths": ["s.txt"], "description": "x", "path": "s.txt", "content": "bob's"}
         response = await client.request(route.method, url, json=body, headers=bob.headers, params={"path": "s.txt"})
         assert response.status_code == 404, (route.method, route.path, response.status_code, response.text)
         assert "secret" not in response.text

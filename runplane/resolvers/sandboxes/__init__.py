@@ -13,6 +13,8 @@ from __future__ import annotations
 from runplane.resolvers.sandboxes.files import (
     ARCHIVE_FORMATS,
     MAX_DELETE_PATHS,
+    MAX_PATH,
+    MAX_TREE_ENTRIES,
     MAX_UPLOAD_FILES,
     WORKSPACE_PREFIX,
     FileContent,
@@ -41,6 +43,7 @@ from runplane.resolvers.sandboxes.lifecycle import (
 )
 from runplane.resolvers.sandboxes.previews import (
     DEFAULT_PREVIEW_PORTS,
+    MAX_PORT,
     OWNER_CACHE_SECONDS,
     PreviewLink,
     PreviewTarget,
@@ -50,6 +53,10 @@ from runplane.resolvers.sandboxes.previews import (
 )
 from runplane.resolvers.sandboxes.sessions import (
     MAX_COMMAND,
+    MAX_ENV_VARS,
+    MAX_OUTPUT_OFFSET,
+    MAX_SESSION_NAME,
+    MAX_TIMEOUT_SECONDS,
     READY_TIMEOUT_SECONDS,
     Execution,
     SessionStream,
@@ -79,7 +86,14 @@ __all__ = [
     "DEFAULT_PREVIEW_PORTS",
     "MAX_COMMAND",
     "MAX_DELETE_PATHS",
+    "MAX_ENV_VARS",
+    "MAX_OUTPUT_OFFSET",
+    "MAX_PATH",
+    "MAX_PORT",
+    "MAX_SESSION_NAME",
     "MAX_SNAPSHOT_DESCRIPTION",
+    "MAX_TIMEOUT_SECONDS",
+    "MAX_TREE_ENTRIES",
     "MAX_UPLOAD_FILES",
     "OWNER_CACHE_SECONDS",
     "READY_TIMEOUT_SECONDS",

@@ -17,9 +17,12 @@ from runplane.sandboxes import (
     FileTree,
     resolve_in_workspace,
 )
+from runplane.sandboxes.paths import MAX_PATH_BYTES
 
 MAX_UPLOAD_FILES = 1000
 MAX_DELETE_PATHS = 1000
+MAX_TREE_ENTRIES = 10_000
+MAX_PATH = MAX_PATH_BYTES  # in bytes: a path of more characters is always longer
 WORKSPACE_PREFIX = "/workspace"  # the path commands see: accepted as the root in user paths too
 ARCHIVE_FORMATS = ("tar.gz", "zip")
 
@@ -43,7 +46,7 @@ async def list_files(ctx: RequestContext, *, sandbox_id: object, path: object = 
 
 
 async def file_tree(
-    ctx: RequestContext, *, sandbox_id: object, path: object = None, max_entries: int = 10_000
+    ctx: RequestContext, *, sandbox_id: object, path: object = None, max_entries: int = MAX_TREE_ENTRIES
 ) -> FileTree:
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     return await sandbox.tree(user_path(path), max_entries=max_entries)

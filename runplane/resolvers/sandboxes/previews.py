@@ -72,6 +72,7 @@ async def preview_link(
 # A dev server started without a port of ours (Cheatcode's web app runs `pnpm dev`) listens where its framework
 # likes: Next.js on 3000, Expo on 8081.
 DEFAULT_PREVIEW_PORTS = {"web": 3000, "expo": 8081}
+MAX_PORT = 65_535
 
 
 async def _listening_port(sandbox: Sandbox, session_name: object, port: int | None, kind: str) -> tuple[int, str]:
@@ -79,8 +80,8 @@ async def _listening_port(sandbox: Sandbox, session_name: object, port: int | No
     session's PORT or the framework default, whichever something listens on; else the session's PORT (the
     preview answers 502 until its server listens, as one asked for right after the start)."""
     if port is not None:
-        if not 0 < port < 65536:
-            raise InvalidInput("port must be between 1 and 65535", field="port")
+        if not 0 < port <= MAX_PORT:
+            raise InvalidInput(f"port must be between 1 and {MAX_PORT}", field="port")
         if port == EGRESS_PROXY_PORT:  # runplane's own listener in there, not the sandbox's
             raise InvalidInput(f"port {port} is the sandbox's egress proxy", field="port")
         return port, ""

@@ -25,6 +25,10 @@ from runplane.sandboxes import (
 )
 
 MAX_COMMAND = 128 * 1024
+MAX_TIMEOUT_SECONDS = 86_400  # a command's or a session's own time limit, at most a day
+MAX_ENV_VARS = 200
+MAX_SESSION_NAME = 64
+MAX_OUTPUT_OFFSET = 10**12  # a byte offset into a session's output: far past any real output, a bounded integer
 READY_TIMEOUT_SECONDS = 600.0
 
 
@@ -82,7 +86,7 @@ def _command(command: object) -> str:
 def _timeout(timeout: object) -> float | None:
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 86_400:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
         raise InvalidInput("timeout must be a positive number of seconds", field="timeout")
     return float(timeout)
 
@@ -92,7 +96,7 @@ def _env(env: object) -> dict[str, str] | None:
         return None
     if (
         not isinstance(env, dict)
-        or len(env) > 200
+        or len(env) > MAX_ENV_VARS
         or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
     ):
         raise InvalidInput("env must be an object of string values", field="env")
@@ -116,7 +120,7 @@ def _wants_port(dev_server: object, port: object) -> bool:
 def _session_name(name: object, dev_server: bool) -> str:
     if name is None or name == "":
         return "dev-server" if dev_server else f"cmd-{uuid.uuid4().hex[:12]}"
-    return clean_text(name, "session_name", max_length=64)
+    return clean_text(name, "session_name", max_length=MAX_SESSION_NAME)
 
 
 async def session_status(ctx: RequestContext, *, sandbox_id: object, name: object) -> SessionStatus:
@@ -186,11 +190,10 @@ async def open_session_stream(
 
 
 def _offset(value: object) -> int:
-    if isinstance(value, str) and (parsed := ascii_int(value)) is not None:
+    parsed = ascii_int(value) if isinstance(value, str) else value
+    if isinstance(parsed, int) and not isinstance(parsed, bool) and 0 <= parsed < MAX_OUTPUT_OFFSET:
         return parsed
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise InvalidInput("from_offset must be a non-negative integer", field="from_offset")
+    raise InvalidInput(f"from_offset must be an integer from 0 to {MAX_OUTPUT_OFFSET - 1}", field="from_offset")
 
 
 async def follow_session(stream: SessionStream, *, heartbeat: float = 15.0) -> AsyncGenerator[StreamItem, None]:
