@@ -100,13 +100,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from runplane.http_protocol import DeadlineHttpToolsProtocol  # header/body deadlines against slow clients
+    from runplane.http_protocol import DeadlineConfig, DeadlineHttpToolsProtocol  # deadlines against slow clients
     from runplane.ws_protocol import DirectWebSocketProtocol  # websockets-sansio + batched fan-out writes
 
     os.environ.setdefault("RUNPLANE_DATA_DIR", str(settings.data_dir))
     untrusted_port = _untrusted_port(settings, args.port)  # read again by each worker's create_app()
-    config = uvicorn.Config(
+    config = DeadlineConfig(
         "runplane.app:create_app",
+        header_timeout=settings.http_header_timeout,
+        body_timeout=settings.http_body_timeout,
         factory=True,
         host=args.host,
         port=args.port,
@@ -121,8 +123,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         # forever. Cut after a grace period; clients resume elsewhere with Last-Event-ID / `after`.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
-    config.header_timeout = settings.http_header_timeout  # type: ignore[attr-defined]  # read by the protocol
-    config.body_timeout = settings.http_body_timeout  # type: ignore[attr-defined]
     # uvicorn.run's own steps, so that the Config (with the deadlines) reaches every worker process.
     server = uvicorn.Server(config)
     sockets = _listen(args.host, args.port, settings.untrusted_host or args.host, untrusted_port)

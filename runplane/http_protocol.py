@@ -9,7 +9,7 @@ application, if it was reading the body, sees the client gone).
 Built on uvicorn internals (HttpToolsProtocol's parser callbacks `on_message_begin`, `on_headers_complete`,
 `on_body`, `on_message_complete` and its `transport`): uvicorn is pinned below the next minor in pyproject.toml
 and tests/streams/test_slow_clients.py runs real slow clients against `runplane serve`. The deadlines come from
-the uvicorn Config (`runplane serve` sets `header_timeout` and `body_timeout` on it).
+the uvicorn Config (`runplane serve` makes a DeadlineConfig, which carries `header_timeout` and `body_timeout`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,26 @@ import logging
 import re
 from typing import Any
 
+from uvicorn import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_BODY_TIMEOUT = 30.0
+
+
+class DeadlineConfig(Config):
+    """uvicorn's Config with the two deadlines; it reaches every worker process with the rest of the config."""
+
+    def __init__(
+        self,
+        *args: Any,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
 
 
 class DeadlineHttpToolsProtocol(HttpToolsProtocol):
@@ -32,6 +48,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self.body_timeout = float(getattr(self.config, "body_timeout", DEFAULT_BODY_TIMEOUT))
         self._deadline: asyncio.TimerHandle | None = None
 
+    # uvicorn's own signature (a Transport, not asyncio.Protocol's BaseTransport) carries the same ignore.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm(self.header_timeout)  # the first request's headers are due from the connection's start

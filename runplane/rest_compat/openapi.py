@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -90,7 +91,7 @@ def _responses(route: ApiRoute) -> dict[str, Any]:
     return responses
 
 
-def openapi_endpoint(table: RouteTable):  # type: ignore[no-untyped-def]
+def openapi_endpoint(table: RouteTable) -> Callable[[Request], Awaitable[Response]]:
     document: dict[str, Any] | None = None
 
     async def endpoint(request: Request) -> Response:

@@ -29,7 +29,7 @@ import logging
 import types
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 from graphql import (
     FieldNode,
@@ -41,6 +41,7 @@ from graphql import (
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLString,
@@ -76,6 +77,14 @@ class NotCompiled(Exception):
 # NamedTuple `Path`); `to_path` makes the `Path` when something reads it (a resolve info).
 TuplePath = tuple[Any, "str | int", "str | None"]
 Completer = Callable[["Run", Any, "TuplePath | None"], Any]
+
+
+@overload
+def to_path(path: TuplePath | Path) -> Path: ...
+
+
+@overload
+def to_path(path: None) -> None: ...
 
 
 def to_path(path: Any) -> Path | None:
@@ -120,16 +129,17 @@ class FieldPlan:
         self.parent_type = parent_type
         self.kind = FieldPlan.TYPENAME
         self.attr = ""
-        self.resolve: Callable[..., Any] | None = None
+        # What planning has not set is `_unplanned`, not None: the loop calls them with no None check.
+        self.resolve: Callable[..., Any] = _unplanned
         self.field_def: GraphQLField | None = None
         self.nodes: list[FieldNode] = []
         self.node: FieldNode | None = None
         self.args: dict[str, Any] | None = {}  # None: they depend on variables, coerced once per execution
-        self.complete: Completer | None = None
+        self.complete: Completer = _unplanned
         self.leaf = True  # the completed value needs no path (no resolver, no object below)
         self.typename = parent_type.name
         # DIRECT: the resolver function called as Strawberry would call it (see plan_direct)
-        self.direct: Callable[..., Any] | None = None
+        self.direct: Callable[..., Any] = _unplanned
         self.names: dict[str, str] = {}  # GraphQL argument name -> Python parameter name
         self.definition: Any = None
         self.info_class: Any = None
@@ -139,7 +149,11 @@ class FieldPlan:
         self.lazy_info = False  # DIRECT: the resolver gets a LazyInfo (the info class is Strawberry's own)
         # ROW: a RowBacked field, computed from the row as RowBacked.__getattr__ would (see plan_value)
         self.origin: type | None = None
-        self.compute: Callable[[Any], Any] | None = None
+        self.compute: Callable[[Any], Any] = _unplanned
+
+
+def _unplanned(*args: Any, **kwargs: Any) -> Any:
+    raise Abort("a step of a field that was not planned")
 
 
 class Plan:
@@ -184,36 +198,36 @@ def execute_object(run: Run, fields: list[FieldPlan], source: Any, path: TuplePa
                 if attr in state:
                     value = state[attr]
                 elif "_row" in state:
-                    value = state[attr] = field.compute(state["_row"])  # type: ignore[misc]
+                    value = state[attr] = field.compute(state["_row"])
                 else:
                     value = getattr(source, attr)
             else:
                 value = getattr(source, attr)
-            out[field.key] = field.complete(run, value, None if field.leaf else (path, field.key, field.typename))  # type: ignore[misc]
+            out[field.key] = field.complete(run, value, None if field.leaf else (path, field.key, field.typename))
         elif kind == 0:  # ATTR: Strawberry's basic field reads the attribute, nothing else
             value = getattr(source, field.attr)
-            out[field.key] = field.complete(run, value, None if field.leaf else (path, field.key, field.typename))  # type: ignore[misc]
+            out[field.key] = field.complete(run, value, None if field.leaf else (path, field.key, field.typename))
         elif kind == 1 or kind == 3:  # RESOLVE, DIRECT
             field_path = (path, field.key, field.typename)
             args = field.args if field.args is not None else run.arguments(field)
             if kind == 1:
-                info = run.executor.build_resolve_info(  # planned fields have their definition and a path
-                    field.field_def,  # type: ignore[arg-type]
-                    field.nodes,
-                    field.parent_type,
-                    to_path(field_path),  # type: ignore[arg-type]
-                )
-                value = field.resolve(source, info, **args)  # type: ignore[misc]
+                value = field.resolve(source, resolve_info(run.executor, field, field_path), **args)
             else:
                 value = call_direct(run, field, source, field_path, args)
             if not is_plain(value) and run.executor.is_awaitable(value):
                 out[field.key] = None  # keeps the response's key order; filled when resolved
                 run.pending.append((value, out, field, field_path))
             else:
-                out[field.key] = field.complete(run, value, field_path)  # type: ignore[misc]
+                out[field.key] = field.complete(run, value, field_path)
         else:
             out[field.key] = field.typename
     return out
+
+
+def resolve_info(executor: "CompiledExecutor", field: FieldPlan, path: TuplePath) -> GraphQLResolveInfo[Any]:
+    """graphql-core's resolve info for a planned field (planning gave every field but __typename its definition)."""
+    assert field.field_def is not None
+    return executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(path))
 
 
 class LazyInfo(Info):
@@ -224,6 +238,7 @@ class LazyInfo(Info):
     def __init__(self, executor: "CompiledExecutor", field: FieldPlan, path: TuplePath) -> None:
         self._executor, self._plan, self._tuple_path, self._field = executor, field, path, field.definition
 
+    # Strawberry's Info declares `_raw_info` a dataclass field; a property in its place is what makes it lazy.
     @property
     def _raw_info(self) -> Any:  # type: ignore[override]
         raw = self.__dict__.get("_built")
@@ -249,12 +264,12 @@ def call_direct(run: Run, field: FieldPlan, source: Any, path: TuplePath, args: 
         if field.lazy_info:
             kwargs[field.info_name] = LazyInfo(executor, field, path)
         else:
-            info = executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(path))  # type: ignore[arg-type]
+            info = resolve_info(executor, field, path)
             kwargs[field.info_name] = field.info_class(_raw_info=info, _field=field.definition)
     for name in field.source_names:
         kwargs[name] = source
     direct = field.direct
-    return direct(source, **kwargs) if field.pass_self else direct(**kwargs)  # type: ignore[misc]
+    return direct(source, **kwargs) if field.pass_self else direct(**kwargs)
 
 
 async def drain(run: Run) -> None:
@@ -267,7 +282,7 @@ async def drain(run: Run) -> None:
         for result, (_, out, field, path) in zip(results, batch, strict=False):
             if isinstance(result, BaseException):
                 raise Abort(f"{field.typename}.{field.key} raised") from result
-            out[field.key] = field.complete(run, result, path)  # type: ignore[misc]
+            out[field.key] = field.complete(run, result, path)
 
 
 def close_pending(run: Run) -> None:
@@ -380,12 +395,12 @@ def object_completer(type_: GraphQLObjectType, fields: list[FieldPlan], field: F
         if not is_plain(value):
             raise Abort("awaitable or exception object")
         if is_type_of is not None and not (type(value) in accepted and TYPE_CAST_ATTRIBUTE not in value.__dict__):
-            info = (
-                None
-                if info_free
-                else run.executor.build_resolve_info(field.field_def, field.nodes, field.parent_type, to_path(path))  # type: ignore[arg-type]
-            )
-            matches = is_type_of(value, info)  # type: ignore[arg-type]
+            if info_free:
+                # Strawberry's is_type_of never reads its info (see above), and graphql-core types it as required.
+                matches = is_type_of(value, None)  # type: ignore[arg-type]
+            else:
+                assert path is not None  # an object below the root always has its path
+                matches = is_type_of(value, resolve_info(run.executor, field, path))
             if matches is not True:
                 if matches is not False:
                     _abort_on_unexpected(matches, run)
