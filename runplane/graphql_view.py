@@ -152,7 +152,8 @@ class RunplaneGraphQL(GraphQL[GraphQLContext, None]):
         (clients written before application/graphql-response+json read errors from 200s)."""
         graphql_response = sub_response.media_type == GRAPHQL_RESPONSE_JSON
         if graphql_response and isinstance(response_data, dict) and (status := request_error_status(response_data)):
-            response_data = {key: value for key, value in response_data.items() if key != "data"}  # type: ignore[assignment]
+            response_data = response_data.copy()
+            response_data.pop("data", None)
             sub_response.status_code = sub_response.status_code or status
         response = super().create_response(response_data, sub_response)
         if graphql_response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -230,7 +230,9 @@ class AgentRunQueries:
         ]
 
 
-async def _run_control(info: strawberry.Info, id: strawberry.ID, operation) -> AgentRunPayload:  # type: ignore[no-untyped-def]
+async def _run_control(
+    info: strawberry.Info, id: strawberry.ID, operation: Callable[..., Awaitable[models.AgentRun]]
+) -> AgentRunPayload:
     return AgentRunPayload(
         agent_run=AgentRun.from_row(await operation(rctx(info), run_id=from_global_id(id, "AgentRun")))
     )

@@ -24,11 +24,12 @@ class RowBacked:
     """
 
     _row_fields: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    _row: Any  # each subclass declares it as its strawberry.Private row type
 
     @classmethod
     def lazy(cls: type[B], row: Any) -> B:
         made = _new(cls)
-        made._row = row  # type: ignore[attr-defined]
+        made._row = row
         return made
 
     @classmethod
@@ -37,7 +38,7 @@ class RowBacked:
         made = []
         for row in rows:
             one = _new(cls)
-            one._row = row  # type: ignore[attr-defined]
+            one._row = row
             made.append(one)
         return made
 

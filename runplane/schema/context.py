@@ -7,6 +7,7 @@ start of every operation; graphql-core's resolver tasks inherit it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,7 @@ _current_loaders: ContextVar["Loaders | None"] = ContextVar("runplane_loaders", 
 
 
 class PerOperationLoaders(SchemaExtension):
-    def on_operation(self):  # type: ignore[no-untyped-def]
+    def on_operation(self) -> Iterator[None]:
         from runplane.schema.loaders import Loaders
 
         context: GraphQLContext = self.execution_context.context

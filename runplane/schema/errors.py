@@ -6,13 +6,14 @@ from __future__ import annotations
 import functools
 import logging
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import StreamExecutionResult
 
 from runplane import errors as domain
 from runplane.db_errors import database_unavailable, describe
@@ -107,7 +108,8 @@ def typed_errors(resolver: Resolver) -> Resolver:
         except domain.DomainError as exc:
             return _typed_or_raise(resolver, exc)
 
-    return resolve  # type: ignore[return-value]
+    # functools.wraps keeps the resolver's signature (Strawberry reads it); mypy cannot see that through _Wrapped.
+    return typing.cast(Resolver, resolve)
 
 
 def _typed_or_raise(resolver: Callable[..., Any], exc: domain.DomainError) -> Error:
@@ -150,11 +152,11 @@ def _int(value: object) -> int | None:
 class DomainErrors(SchemaExtension):
     """Gives domain errors their `extensions.code`; masks anything else as INTERNAL_SERVER_ERROR."""
 
-    def on_operation(self):  # type: ignore[no-untyped-def]
+    def on_operation(self) -> Iterator[None]:
         yield
         self._shape(self.execution_context.result)
 
-    def on_stream_result(self, result: Any):  # type: ignore[no-untyped-def]
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         """Subscriptions (and operations over a streaming transport) yield many results: shape each."""
         self._shape(result)
         yield
@@ -195,8 +197,7 @@ def formatted_domain_error(exc: domain.DomainError) -> dict[str, Any]:
     """A domain error raised outside execution (a refused request, a refused WebSocket operation), shaped as the
     errors inside it are: its message, `extensions.code` and its scalar details (`retry_after`...)."""
     extra = {k: v for k, v in exc.details().items() if isinstance(v, (str, int, float, bool))}
-    formatted: dict[str, Any] = GraphQLError(exc.message, extensions={"code": exc.code, **extra}).formatted  # type: ignore[assignment]
-    return formatted
+    return dict(GraphQLError(exc.message, extensions={"code": exc.code, **extra}).formatted)
 
 
 def _with_extensions(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

@@ -64,7 +64,7 @@ class Loaders:
         self.ChildCountLoader: DataLoader[CountKey, int] = DataLoader(load_fn=lambda keys: _counts(ctx, keys))
         self.LastEventsByRunLoader = grouped_loader(run_ops.last_events_by_run, ctx)
         # Later capabilities register their loaders here by name.
-        self.extra: dict[str, DataLoader] = {}  # type: ignore[type-arg]
+        self.extra: dict[str, DataLoader[Any, Any]] = {}
 
 
 CountKey = tuple[str, uuid.UUID]  # (connection, parent id)

@@ -125,7 +125,13 @@ class RunEvent(RowBacked):
     @classmethod
     def from_event(cls, event: BusEvent) -> RunEvent:
         created_at = datetime.fromisoformat(event.created_at)
-        return cls(sequence=event.sequence, type=event.type, created_at=created_at, payload=event.payload, _row=None)  # type: ignore[arg-type]
+        return cls(
+            sequence=event.sequence,
+            type=RunEventType(event.type),
+            created_at=created_at,
+            payload=JSON(event.payload),
+            _row=None,
+        )
 
     @classmethod
     def from_record(cls, record: models.RunEventRecord) -> RunEvent:

@@ -174,7 +174,7 @@ class Sandbox(Node):
         tree = await ops.file_tree(
             rctx(info), sandbox_id=self._row.id, path=path, max_entries=max(1, min(max_entries, 10_000))
         )
-        return {"root": _tree(tree.root), "entries": tree.entries, "truncated": tree.truncated}  # type: ignore[return-value]
+        return JSON({"root": _tree(tree.root), "entries": tree.entries, "truncated": tree.truncated})
 
     @strawberry.field
     async def file_content(self, info: strawberry.Info, path: str) -> FileContent:
@@ -411,7 +411,7 @@ class SandboxMutations:
         self, info: strawberry.Info, sandbox_id: strawberry.ID, files: list[WriteFileInput]
     ) -> WriteFilesResult:
         pairs = [(f.path, _decode(f)) for f in files]
-        written = await ops.upload_files(rctx(info), sandbox_id=_sid(sandbox_id), files=pairs)  # type: ignore[arg-type]
+        written = await ops.upload_files(rctx(info), sandbox_id=_sid(sandbox_id), files=pairs)
         return FilesPayload(files=[SandboxFile.of(w) for w in written])
 
     @strawberry.mutation

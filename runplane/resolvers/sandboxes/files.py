@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from runplane.auth.abilities import SANDBOX_EXEC
@@ -108,7 +108,7 @@ def _is_utf8_text(data: bytes) -> bool:
     return True
 
 
-FilePairs = list[tuple[object, bytes]]
+FilePairs = Sequence[tuple[object, bytes]]  # (path as sent, content); paths are checked here
 
 
 async def upload_files(
