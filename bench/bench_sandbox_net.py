@@ -2,7 +2,7 @@
 
     python bench/bench_sandbox_net.py [--n 100] [--downloads 15] [--mb 10]
 
-exec: Sandbox.execute("true") round trips with the sandbox in a namespace of its own (setns before bubblewrap,
+exec: SandboxHandle.execute("true") round trips with the sandbox in a namespace of its own (setns before bubblewrap,
 proxy listener ensured) versus on the host's network, interleaved so drift hits both alike.
 egress: a 10 MB download from a local stand-in for the internet (127.0.0.2, allowed for the occasion), timed by
 curl inside the sandbox (`time_total`, so process start-up is not counted): through the proxy as plain HTTP
@@ -29,7 +29,7 @@ from pathlib import Path
 import uvloop
 
 from runplane.config import Settings
-from runplane.sandboxes import Sandbox, SandboxLimits, netns
+from runplane.sandboxes import SandboxHandle, SandboxLimits, netns
 from runplane.sandboxes.egress import EgressGuard, GuardedSandboxBackend
 from runplane.sandboxes.egress_policy import EgressPolicy
 
@@ -69,7 +69,7 @@ def backend(base: Path, namespaces: bool) -> GuardedSandboxBackend:
     )
 
 
-async def exec_latency(sandboxes: dict[str, Sandbox], n: int) -> dict[str, dict[str, float]]:
+async def exec_latency(sandboxes: dict[str, SandboxHandle], n: int) -> dict[str, dict[str, float]]:
     samples: dict[str, list[float]] = {name: [] for name in sandboxes}
     for iteration in range(n + 10):
         for name, sandbox in sandboxes.items():
@@ -81,13 +81,13 @@ async def exec_latency(sandboxes: dict[str, Sandbox], n: int) -> dict[str, dict[
     return {name: {"p50_ms": percentile(s, 50), "p99_ms": percentile(s, 99)} for name, s in samples.items()}
 
 
-async def download(sandbox: Sandbox, curl_args: str, url: str) -> float:
+async def download(sandbox: SandboxHandle, curl_args: str, url: str) -> float:
     result = await sandbox.execute(f"curl -sS --noproxy '' -o /dev/null -w '%{{time_total}}' {curl_args} {url}")
     assert result.exit_code == 0, result.output
     return float(result.output.strip()) * 1000
 
 
-async def egress(namespaced: Sandbox, hosted: Sandbox, url: str, n: int) -> dict[str, dict[str, float]]:
+async def egress(namespaced: SandboxHandle, hosted: SandboxHandle, url: str, n: int) -> dict[str, dict[str, float]]:
     proxy = "-x http://127.0.0.1:3128"
     cases = {
         "proxy http (absolute URI)": (namespaced, proxy),

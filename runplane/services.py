@@ -14,7 +14,7 @@ from runplane.auth.watch import CredentialWatch
 from runplane.config import Settings
 from runplane.ratelimit.leases import StreamLeases
 from runplane.ratelimit.windows import Windows
-from runplane.sandboxes.sandbox import Sandbox
+from runplane.sandboxes.sandbox import SandboxHandle
 from runplane.sandboxes.service import SandboxManager, sandbox_for_project
 
 HTTP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)  # a default; provider calls pass their own
@@ -130,7 +130,7 @@ class Services:
             self._sandboxes = SandboxManager(self.settings)
         return self._sandboxes
 
-    async def sandbox_for_project(self, project_id: uuid.UUID) -> Sandbox:
+    async def sandbox_for_project(self, project_id: uuid.UUID) -> SandboxHandle:
         return await sandbox_for_project(self.sandboxes, project_id)
 
     async def close(self) -> None:

@@ -17,7 +17,7 @@ from runplane.billing.ledger import subscription_for
 from runplane.clock import now
 from runplane.config import Settings
 from runplane.events.log import append_event
-from runplane.models import AgentRun, Project, SandboxRecord, Subscription, Thread, User
+from runplane.models import AgentRun, Project, Sandbox, Subscription, Thread, User
 from runplane.statuses import ACTIVE_STATUSES, EXECUTING_STATUSES, RunStatus
 
 FACTORY_WORKER = "factory-worker"
@@ -74,13 +74,13 @@ async def age(run: AgentRun, by: timedelta) -> None:
     await AgentRun.filter(id=run.id).update(created_at=now() - by)
 
 
-async def create_sandbox(project: Project | None = None, *, status: str = "active", **fields: Any) -> SandboxRecord:
+async def create_sandbox(project: Project | None = None, *, status: str = "active", **fields: Any) -> Sandbox:
     project = project or await create_project()
     values: dict[str, Any] = dict(last_active_at=now())
     if status == "stopped":
         values["stopped_at"] = now()
     values.update(fields)
-    return await SandboxRecord.create(owner_id=project.owner_id, project_id=project.id, status=status, **values)
+    return await Sandbox.create(owner_id=project.owner_id, project_id=project.id, status=status, **values)
 
 
 async def create_subscription(settings: Settings, user: User | None = None, **fields: Any) -> Subscription:

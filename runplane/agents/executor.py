@@ -15,7 +15,7 @@ from runplane.agents.loop import AgentLoop, LoopResult
 from runplane.agents.providers.base import ChatMessage, ProviderError, Usage
 from runplane.agents.tools import CommandRecorder, ToolRunner, allowed_tools
 from runplane.events.types import ControlMessage, ControlSignal
-from runplane.models import AgentRun, CommandRecord, Message
+from runplane.models import AgentRun, Message, RunCommand
 from runplane.services import Services
 from runplane.statuses import EXECUTING_STATUSES, RunStatus
 
@@ -153,7 +153,7 @@ def _command_recorder(run_id: uuid.UUID) -> CommandRecorder:
     async def record(
         *, command: str, exit_code: int | None, duration_ms: int, output_bytes: int, timed_out: bool
     ) -> None:
-        await CommandRecord.create(
+        await RunCommand.create(
             run_id=run_id,
             command=command[:10_000],
             exit_code=exit_code,

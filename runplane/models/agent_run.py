@@ -77,7 +77,7 @@ class RunEventRecord(Model):
         unique_together = (("run_id", "seq"),)
 
 
-class CommandRecord(TimestampedModel):
+class RunCommand(TimestampedModel):
     """A command an agent ran in the sandbox, visible per run."""
 
     run: fields.ForeignKeyRelation[AgentRun] = fields.ForeignKeyField(

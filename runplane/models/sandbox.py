@@ -13,7 +13,7 @@ from runplane.models.user import User
 SANDBOX_STATUSES = ("active", "stopped")
 
 
-class SandboxRecord(TimestampedModel):
+class Sandbox(TimestampedModel):
     """A project's sandbox, one per project (the project column is UNIQUE), its files kept by the backend under its
     id."""
 

@@ -23,7 +23,7 @@ from runplane.events.live import Encode, LiveGroup, LiveGroups, Member
 from runplane.events.log import REPLAY_PAGE, append_event, replay
 from runplane.events.reader import follow_run_heartbeat
 from runplane.events.types import ControlSignal, RunEvent
-from runplane.models import AgentRun, CommandRecord, Message, Project, RunEventRecord, Thread
+from runplane.models import AgentRun, Message, Project, RunCommand, RunEventRecord, Thread
 from runplane.models.agent_run import ACTIVE_STATUSES, TERMINAL_STATUSES
 from runplane.models.choices import AppType
 from runplane.numbers import ascii_int
@@ -381,9 +381,9 @@ async def last_events_by_run(ctx: RequestContext, run_ids: list[uuid.UUID], limi
     return [list(reversed(grouped.get(rid, []))) for rid in run_ids]
 
 
-async def list_commands(ctx: RequestContext, *, run_id: object) -> list[CommandRecord]:
+async def list_commands(ctx: RequestContext, *, run_id: object) -> list[RunCommand]:
     run = await owned_run(ctx, run_id)
-    return await CommandRecord.filter(run_id=run.id).order_by("created_at")
+    return await RunCommand.filter(run_id=run.id).order_by("created_at")
 
 
 def _clean_after(after: object) -> int:

@@ -6,7 +6,7 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runplane.models import Project, SandboxRecord
+from runplane.models import Project, Sandbox
 from runplane.resolvers import projects as ops
 from runplane.resolvers import sandboxes as sandbox_ops
 from runplane.resolvers.context import RequestContext
@@ -25,7 +25,7 @@ class ProjectCreate(Body):
     app_type: Literal["web", "mobile"] | None = Field(None, description="web (the default) or mobile (an Expo app)")
 
 
-def project_json(project: Project, sandbox: SandboxRecord | None = None) -> dict[str, Any]:
+def project_json(project: Project, sandbox: Sandbox | None = None) -> dict[str, Any]:
     """runplane's fields and those Cheatcode's web app reads (frontend/src/lib/api/types.ts Project): `id`, the
     project's `sandbox` (`{}` until it has one), `is_public` (runplane has no public projects) and `app_type`
     (`web` or `mobile`, as chosen at initiate or creation)."""
@@ -43,7 +43,7 @@ def project_json(project: Project, sandbox: SandboxRecord | None = None) -> dict
     }
 
 
-def _sandbox_ref(sandbox: SandboxRecord | None) -> dict[str, Any]:
+def _sandbox_ref(sandbox: Sandbox | None) -> dict[str, Any]:
     # dev_server_url/api_server_url: previews are short-lived signed URLs (GET /sandboxes/{id}/preview-url).
     return {"id": str(sandbox.id), "dev_server_url": "", "api_server_url": "", "token": None} if sandbox else {}
 

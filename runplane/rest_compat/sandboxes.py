@@ -19,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from runplane.config import Settings
 from runplane.errors import BadRequest, InvalidInput, PayloadTooLarge
-from runplane.models import CommandRecord, SandboxRecord
+from runplane.models import RunCommand, Sandbox
 from runplane.resolvers import agent_runs as run_ops
 from runplane.resolvers import sandboxes as ops
 from runplane.resolvers.context import RequestContext
@@ -157,7 +157,7 @@ def body_limit(settings: Settings, path: str) -> int:
 
 
 # -- shapes ----------------------------------------------------------------------------------------------
-def sandbox_json(row: SandboxRecord, isolated: bool | None = None) -> dict[str, Any]:
+def sandbox_json(row: Sandbox, isolated: bool | None = None) -> dict[str, Any]:
     return {
         "sandbox_id": str(row.id),
         "id": str(row.id),
@@ -270,7 +270,7 @@ def snapshot_json(info: SnapshotInfo) -> dict[str, Any]:
     }
 
 
-def command_json(row: CommandRecord) -> dict[str, Any]:
+def command_json(row: RunCommand) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "command": row.command,

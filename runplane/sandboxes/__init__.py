@@ -26,7 +26,7 @@ from runplane.sandboxes.ports import (
     wait_until_listening,
 )
 from runplane.sandboxes.process import CommandResult
-from runplane.sandboxes.sandbox import Sandbox
+from runplane.sandboxes.sandbox import SandboxHandle
 from runplane.sandboxes.sessions import OutputChunk, SessionStatus
 from runplane.sandboxes.snapshots import SnapshotInfo
 
@@ -39,9 +39,9 @@ __all__ = [
     "LocalSandboxBackend",
     "OutputChunk",
     "Readiness",
-    "Sandbox",
     "SandboxConflictError",
     "SandboxError",
+    "SandboxHandle",
     "SandboxInputError",
     "SandboxIsolationError",
     "SandboxLimitError",

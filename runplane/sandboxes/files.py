@@ -1,4 +1,4 @@
-"""Workspace file operations. Blocking functions: the Sandbox runs them in worker threads.
+"""Workspace file operations. Blocking functions: the SandboxHandle runs them in worker threads.
 
 Every access goes through resolve_in_workspace and the fd walker (fdwalk.py, via paths.py), so a
 symlink planted by a sandbox process never makes the control plane (possibly root) touch a file

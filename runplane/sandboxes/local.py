@@ -48,9 +48,9 @@ from runplane.sandboxes.isolation import (
 from runplane.sandboxes.limits import SandboxLimits
 from runplane.sandboxes.networks import SandboxNetwork
 from runplane.sandboxes.ports import find_free_port
-from runplane.sandboxes.sandbox import Sandbox
+from runplane.sandboxes.sandbox import SandboxHandle
 
-__all__ = ["LocalSandboxBackend", "Sandbox"]
+__all__ = ["LocalSandboxBackend", "SandboxHandle"]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class LocalSandboxBackend:
             _check_traversable(self.base_dir)
         self._use_bwrap = use_bwrap
         self._bwrap = bwrap  # this bubblewrap only; None: the system's on PATH, else the bundled one
-        self._sandboxes: dict[str, Sandbox] = {}
+        self._sandboxes: dict[str, SandboxHandle] = {}
         self._cgroup_scope = cgroups.scope_name(self.base_dir)
         self._ports: set[int] = set()
 
@@ -145,7 +145,7 @@ class LocalSandboxBackend:
     def exists(self, sandbox_id: str) -> bool:
         return (self._dir(sandbox_id) / "sandbox.json").is_file()
 
-    async def create(self, sandbox_id: str) -> Sandbox:
+    async def create(self, sandbox_id: str) -> SandboxHandle:
         directory = self._dir(sandbox_id)
         if self.exists(sandbox_id) or directory.exists():
             raise SandboxConflictError(f"sandbox {sandbox_id} already exists")
@@ -165,7 +165,7 @@ class LocalSandboxBackend:
             raise
         return self._handle(sandbox_id, owner)
 
-    async def ensure(self, sandbox_id: str) -> Sandbox:
+    async def ensure(self, sandbox_id: str) -> SandboxHandle:
         if self.exists(sandbox_id):
             return self.get(sandbox_id)
         try:
@@ -178,7 +178,7 @@ class LocalSandboxBackend:
                 await asyncio.sleep(0.05)
             raise
 
-    def get(self, sandbox_id: str) -> Sandbox:
+    def get(self, sandbox_id: str) -> SandboxHandle:
         if sandbox_id in self._sandboxes:
             return self._sandboxes[sandbox_id]
         if not self.exists(sandbox_id):
@@ -187,8 +187,8 @@ class LocalSandboxBackend:
         uid = meta.get("uid")
         return self._handle(sandbox_id, (uid, uid) if uid is not None else None)
 
-    def _handle(self, sandbox_id: str, owner: tuple[int, int] | None) -> Sandbox:
-        sandbox = Sandbox(self, sandbox_id, self._dir(sandbox_id), owner)
+    def _handle(self, sandbox_id: str, owner: tuple[int, int] | None) -> SandboxHandle:
+        sandbox = SandboxHandle(self, sandbox_id, self._dir(sandbox_id), owner)
         return self._sandboxes.setdefault(sandbox_id, sandbox)
 
     async def destroy(self, sandbox_id: str) -> None:

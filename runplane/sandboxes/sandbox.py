@@ -58,7 +58,9 @@ if TYPE_CHECKING:
     from runplane.sandboxes.local import LocalSandboxBackend
 
 
-class Sandbox:
+class SandboxHandle:
+    """A sandbox at run time: its workspace, sessions, ports and snapshots on this host (its row is models.Sandbox)."""
+
     def __init__(
         self, backend: LocalSandboxBackend, sandbox_id: str, directory: Path, owner: tuple[int, int] | None
     ) -> None:

@@ -24,14 +24,14 @@ from tortoise.queryset import QuerySet
 from runplane.clock import now
 from runplane.config import Settings
 from runplane.errors import NotFound
-from runplane.models import Project, SandboxRecord
+from runplane.models import Project, Sandbox
 from runplane.periodic import Periodic
 from runplane.sandboxes import netns
 from runplane.sandboxes.egress import EgressGuard, EgressStatus, GuardedSandboxBackend, egress_policy
 from runplane.sandboxes.errors import SandboxConflictError, SandboxNotFoundError
 from runplane.sandboxes.limits import SandboxLimits
 from runplane.sandboxes.local import workspaces_base
-from runplane.sandboxes.sandbox import Sandbox
+from runplane.sandboxes.sandbox import SandboxHandle
 from runplane.sandboxes.upstream import SandboxTransport
 
 log = logging.getLogger("runplane.sandboxes")
@@ -121,7 +121,7 @@ class SandboxManager:
             )
         return self._http
 
-    async def open(self, sandbox_id: str) -> Sandbox:
+    async def open(self, sandbox_id: str) -> SandboxHandle:
         """The sandbox's handle, creating its workspace if it has none yet (safe to race)."""
         backend = self.backend
         if backend.exists(sandbox_id):
@@ -137,7 +137,7 @@ class SandboxManager:
                     await asyncio.sleep(CREATE_RETRY_DELAY)
         raise SandboxConflictError(f"sandbox {sandbox_id} is left half-created; delete it and ensure it again")
 
-    def loaded(self, sandbox_id: str) -> Sandbox | None:
+    def loaded(self, sandbox_id: str) -> SandboxHandle | None:
         """The handle if the workspace exists on this machine, else None (never creates one)."""
         try:
             return self.backend.get(sandbox_id)
@@ -151,7 +151,7 @@ class SandboxManager:
     def is_stopped(self, sandbox_id: str) -> bool:
         return sandbox_id in self._stopped
 
-    def activity_changed(self, sandbox: Sandbox) -> bool:
+    def activity_changed(self, sandbox: SandboxHandle) -> bool:
         """True (once) when the sandbox saw activity since the last call: time to write it to the row."""
         seen = sandbox.last_active_at.timestamp()
         if self._persisted.get(sandbox.id) == seen:
@@ -185,30 +185,30 @@ class SandboxManager:
 
 
 # -- rows ------------------------------------------------------------------------------------
-async def ensure_for_project(manager: SandboxManager, project: Project) -> SandboxRecord:
+async def ensure_for_project(manager: SandboxManager, project: Project) -> Sandbox:
     """The project's sandbox row, created or woken; its workspace exists afterwards.
 
     Concurrent callers race on the UNIQUE project column: the losers read the winner's row."""
-    row = await SandboxRecord.get_or_none(project_id=project.id)
+    row = await Sandbox.get_or_none(project_id=project.id)
     if row is None:
         try:
-            row = await SandboxRecord.create(owner_id=project.owner_id, project_id=project.id, last_active_at=now())
+            row = await Sandbox.create(owner_id=project.owner_id, project_id=project.id, last_active_at=now())
         except IntegrityError:
-            row = await SandboxRecord.get(project_id=project.id)
+            row = await Sandbox.get(project_id=project.id)
     await manager.open(str(row.id))
     return await wake(manager, row)
 
 
-async def wake(manager: SandboxManager, row: SandboxRecord) -> SandboxRecord:
+async def wake(manager: SandboxManager, row: Sandbox) -> Sandbox:
     """Mark the sandbox active again (after the idle reaper stopped it) and count this as activity."""
     manager.woke(str(row.id))
     if row.status != "active":
-        await SandboxRecord.filter(id=row.id).update(status="active", stopped_at=None, last_active_at=now())
+        await Sandbox.filter(id=row.id).update(status="active", stopped_at=None, last_active_at=now())
         await row.refresh_from_db()
     return row
 
 
-async def sandbox_for_project(manager: SandboxManager, project_id: uuid.UUID) -> Sandbox:
+async def sandbox_for_project(manager: SandboxManager, project_id: uuid.UUID) -> SandboxHandle:
     """For the agent's tools: the project's sandbox, ready to run commands (the run is already authorized)."""
     project = await Project.get_or_none(id=project_id)
     if project is None:
@@ -231,19 +231,19 @@ async def reap_idle(manager: SandboxManager) -> list[str]:
         if sandbox.idle_seconds() >= timeout:
             if not manager.is_stopped(sandbox_id):
                 await manager.stop(sandbox_id)
-                await _mark_stopped(SandboxRecord.filter(id=sandbox_id))
+                await _mark_stopped(Sandbox.filter(id=sandbox_id))
                 stopped.append(sandbox_id)
         elif manager.activity_changed(sandbox):
-            await SandboxRecord.filter(id=sandbox_id, last_active_at__lt=sandbox.last_active_at).update(
+            await Sandbox.filter(id=sandbox_id, last_active_at__lt=sandbox.last_active_at).update(
                 last_active_at=sandbox.last_active_at
             )
     # Rows whose activity nobody wrote for a whole timeout plus two sweeps: their process is gone.
     grace = timedelta(seconds=timeout + 2 * settings.sandbox_reaper_interval_seconds)
-    await _mark_stopped(SandboxRecord.filter(last_active_at__lt=now() - grace))
+    await _mark_stopped(Sandbox.filter(last_active_at__lt=now() - grace))
     return stopped
 
 
-async def _mark_stopped(rows: QuerySet[SandboxRecord]) -> None:
+async def _mark_stopped(rows: QuerySet[Sandbox]) -> None:
     await rows.filter(status="active").update(status="stopped", stopped_at=now())
 
 
@@ -255,9 +255,7 @@ async def remove_orphans(manager: SandboxManager) -> list[str]:
     base = manager.backend.base_dir
     candidates = [p.name for p in base.iterdir() if _is_uuid(p.name) and (p / "sandbox.json").is_file()]
     known = (
-        {str(i) for i in await SandboxRecord.filter(id__in=candidates).values_list("id", flat=True)}
-        if candidates
-        else set()
+        {str(i) for i in await Sandbox.filter(id__in=candidates).values_list("id", flat=True)} if candidates else set()
     )
     removed = []
     for name in candidates:

@@ -1,6 +1,6 @@
 """Workspace snapshots: tar.gz files kept beside (not inside) the workspace.
 
-Blocking functions, run in worker threads by the Sandbox. The snapshot directory belongs to the
+Blocking functions, run in worker threads by the SandboxHandle. The snapshot directory belongs to the
 control plane (mode 0700), so sandbox processes can neither read nor tamper with snapshots.
 """
 

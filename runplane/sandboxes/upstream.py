@@ -2,7 +2,7 @@
 
 The preview proxy's httpx client addresses a dev server as http://<sandbox id>.sandbox.invalid:<port>/;
 this network backend (httpcore's extension point) turns that name into a socket connected to 127.0.0.1:<port>
-inside that sandbox's namespace (Sandbox.connect). No name resolution happens, and there is no way to
+inside that sandbox's namespace (SandboxHandle.connect). No name resolution happens, and there is no way to
 address this host or another sandbox: a port is only ever looked up within the sandbox the token names.
 """
 
@@ -21,11 +21,11 @@ from httpcore._backends.anyio import AnyIOStream
 from runplane.sandboxes.networks import UPSTREAM_SUFFIX as SUFFIX
 
 if TYPE_CHECKING:
-    from runplane.sandboxes.sandbox import Sandbox
+    from runplane.sandboxes.sandbox import SandboxHandle
 
 
 class SandboxNetworkBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, find: Callable[[str], Sandbox | None]) -> None:
+    def __init__(self, find: Callable[[str], SandboxHandle | None]) -> None:
         self.find = find
 
     async def connect_tcp(
@@ -57,7 +57,7 @@ class SandboxNetworkBackend(httpcore.AsyncNetworkBackend):
 class SandboxTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport (request/response mapping, pooling per sandbox and port) over that backend."""
 
-    def __init__(self, find: Callable[[str], Sandbox | None], limits: httpx.Limits) -> None:
+    def __init__(self, find: Callable[[str], SandboxHandle | None], limits: httpx.Limits) -> None:
         super().__init__(limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
             max_connections=limits.max_connections,

@@ -151,10 +151,10 @@ class Sandbox(Node):
     created_at: datetime
     last_active_at: datetime
     stopped_at: datetime | None
-    _row: strawberry.Private[models.SandboxRecord]
+    _row: strawberry.Private[models.Sandbox]
 
     @classmethod
-    def from_row(cls, row: models.SandboxRecord) -> "Sandbox":
+    def from_row(cls, row: models.Sandbox) -> "Sandbox":
         return cls(
             id=to_global_id("Sandbox", row.id),
             project_id=to_global_id("Project", row.project_id),

@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 from runplane.agents import lifecycle
 from runplane.billing.ledger import subscription_for
 from runplane.errors import QuotaExceeded
-from runplane.models import AgentRun, Project, SandboxRecord, Subscription, Thread, UsageEntry
+from runplane.models import AgentRun, Project, Sandbox, Subscription, Thread, UsageEntry
 from runplane.resolvers import billing
 from tests.runs.helpers import wait_for_status
 from tests.support import LiveServer, UserHandle
@@ -76,7 +76,7 @@ async def test_a_refused_initiate_with_attachments_leaves_no_sandbox_or_files(
     base = server.app.state.services.sandboxes.backend.base_dir
     before = set(base.iterdir()) if base.exists() else set()
     owner = uuid.UUID(alice.user_id)
-    sandboxes = await SandboxRecord.filter(owner_id=owner).count()
+    sandboxes = await Sandbox.filter(owner_id=owner).count()
     refused = await client.post(
         "/api/agent/initiate",
         data={"prompt": "with a picture", "name": "orphan-files"},
@@ -84,7 +84,7 @@ async def test_a_refused_initiate_with_attachments_leaves_no_sandbox_or_files(
         headers=alice.headers,
     )
     assert refused.status_code == 402, refused.text
-    assert await SandboxRecord.filter(owner_id=owner).count() == sandboxes
+    assert await Sandbox.filter(owner_id=owner).count() == sandboxes
     assert not await Project.filter(owner_id=owner, name="orphan-files").exists()
     assert (set(base.iterdir()) if base.exists() else set()) == before
 

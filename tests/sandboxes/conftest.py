@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from runplane.sandboxes import LocalSandboxBackend, Sandbox, SandboxLimits, netns
+from runplane.sandboxes import LocalSandboxBackend, SandboxHandle, SandboxLimits, netns
 from runplane.sandboxes.isolation import detect_isolation
 
 AS_ROOT = os.geteuid() == 0
@@ -75,7 +75,7 @@ def backend(base_dir: Path, mode: str, make_backend: BackendFactory) -> LocalSan
 
 
 @pytest.fixture
-async def sandbox(backend: LocalSandboxBackend) -> AsyncIterator[Sandbox]:
+async def sandbox(backend: LocalSandboxBackend) -> AsyncIterator[SandboxHandle]:
     sandbox = await backend.create("sbx-test")
     yield sandbox
     if backend.exists(sandbox.id):

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from runplane.config import Settings
-from runplane.sandboxes import LocalSandboxBackend, Sandbox, SandboxLimits, egress
+from runplane.sandboxes import LocalSandboxBackend, SandboxHandle, SandboxLimits, egress
 from runplane.sandboxes.errors import SandboxIsolationError
 from tests.sandboxes.conftest import BackendFactory
 
@@ -54,7 +54,7 @@ def guard() -> Iterator[range]:
 
 
 @pytest.fixture
-async def guarded(guard: range, base_dir: Path, mode: str) -> AsyncIterator[Sandbox]:
+async def guarded(guard: range, base_dir: Path, mode: str) -> AsyncIterator[SandboxHandle]:
     backend = LocalSandboxBackend(
         base_dir / "guarded",
         SandboxLimits(wall_time_seconds=20, allow_unisolated=mode == "plain"),
@@ -66,7 +66,7 @@ async def guarded(guard: range, base_dir: Path, mode: str) -> AsyncIterator[Sand
     await backend.destroy(sandbox.id)
 
 
-async def probe(sandbox: Sandbox, *targets: str) -> dict[str, str]:
+async def probe(sandbox: SandboxHandle, *targets: str) -> dict[str, str]:
     await sandbox.write_file("probe.py", PROBE)
     result = await sandbox.execute("python3 probe.py " + " ".join(targets))
     assert result.exit_code == 0, result.output
@@ -102,7 +102,7 @@ def own_global_address() -> str | None:
 
 
 async def test_host_services_are_refused_to_sandbox_commands(
-    guarded: Sandbox, base_dir: Path, mode: str, make_backend: BackendFactory
+    guarded: SandboxHandle, base_dir: Path, mode: str, make_backend: BackendFactory
 ) -> None:
     servers = [listener(socket.AF_INET, "127.0.0.1")]
     targets = [
@@ -128,7 +128,7 @@ async def test_host_services_are_refused_to_sandbox_commands(
     assert after == {t: "refused" for t in targets}
 
 
-async def test_metadata_address_is_refused_at_once(guarded: Sandbox) -> None:
+async def test_metadata_address_is_refused_at_once(guarded: SandboxHandle) -> None:
     # Without the rule this would time out here (no route) or reach a cloud's metadata service.
     assert await probe(guarded, "169.254.169.254:80") == {"169.254.169.254:80": "refused"}
 
@@ -164,11 +164,11 @@ def other_host() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)  # takes the veth pair with it
 
 
-async def test_other_hosts_stay_reachable(guarded: Sandbox, other_host: str) -> None:
+async def test_other_hosts_stay_reachable(guarded: SandboxHandle, other_host: str) -> None:
     assert await probe(guarded, other_host) == {other_host: "open"}
 
 
-async def test_blocked_networks_are_refused_too(guard: range, guarded: Sandbox, other_host: str) -> None:
+async def test_blocked_networks_are_refused_too(guard: range, guarded: SandboxHandle, other_host: str) -> None:
     """RUNPLANE_SANDBOX_BLOCKED_NETWORKS: another machine's network (a compose network with the database and
     Redis) is refused like this host. The DENY chain is shared, so the test puts the plain one back."""
     network = other_host.rsplit(".", 1)[0] + ".0/30"
@@ -190,7 +190,7 @@ def test_blocked_networks_are_checked_and_sorted_by_family() -> None:
         egress.family_networks(egress.IPV4, ("redis:6379",))
 
 
-async def test_dev_server_still_answers_root_but_not_its_own_sandbox(guarded: Sandbox) -> None:
+async def test_dev_server_still_answers_root_but_not_its_own_sandbox(guarded: SandboxHandle) -> None:
     """The preview proxy connects as root: the dev server's replies are ESTABLISHED and pass. The
     owner match cannot see who listens, so the sandbox's own curl to it is refused (documented)."""
     await guarded.write_file("site/index.html", b"<h1>still here</h1>")

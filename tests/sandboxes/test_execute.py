@@ -14,7 +14,7 @@ import pytest
 
 from runplane.sandboxes import (
     LocalSandboxBackend,
-    Sandbox,
+    SandboxHandle,
     SandboxInputError,
     SandboxIsolationError,
     SandboxNotFoundError,
@@ -28,7 +28,7 @@ UidProcs = Callable[..., list[int]]  # the uid_processes fixture
 Survivors = Callable[[int], Awaitable[list[int]]]  # the survivors fixture
 
 
-async def test_output_exit_code_and_cwd(sandbox: Sandbox) -> None:
+async def test_output_exit_code_and_cwd(sandbox: SandboxHandle) -> None:
     await sandbox.write_file("sub/dir/f.txt", b"data")
     result = await sandbox.execute("echo out; echo err >&2; cat f.txt; exit 3", cwd="sub/dir")
     assert (result.exit_code, result.timed_out, result.truncated) == (3, False, False)
@@ -42,7 +42,7 @@ async def test_output_exit_code_and_cwd(sandbox: Sandbox) -> None:
         await sandbox.execute("   ")
 
 
-async def test_wall_time_kills_the_whole_process_group(sandbox: Sandbox, survivors: Survivors) -> None:
+async def test_wall_time_kills_the_whole_process_group(sandbox: SandboxHandle, survivors: Survivors) -> None:
     started = time.monotonic()
     # a background child that would leave a mark after 2 s, and a foreground sleep
     result = await sandbox.execute("(sleep 2; touch late_mark) & sleep 300", timeout=1)
@@ -54,7 +54,7 @@ async def test_wall_time_kills_the_whole_process_group(sandbox: Sandbox, survivo
         assert await survivors(sandbox.owner[0]) == []
 
 
-async def test_background_children_are_reaped_when_the_shell_exits(sandbox: Sandbox) -> None:
+async def test_background_children_are_reaped_when_the_shell_exits(sandbox: SandboxHandle) -> None:
     result = await sandbox.execute("(sleep 2; touch late_mark) & echo started")
     assert result.exit_code == 0 and result.output == "started\n"
     assert result.duration_ms < 2000
@@ -62,7 +62,7 @@ async def test_background_children_are_reaped_when_the_shell_exits(sandbox: Sand
     assert not (sandbox.workspace / "late_mark").exists()
 
 
-async def test_cancelling_execute_kills_the_command(sandbox: Sandbox) -> None:
+async def test_cancelling_execute_kills_the_command(sandbox: SandboxHandle) -> None:
     task = asyncio.ensure_future(sandbox.execute("sleep 1; touch late_mark; sleep 300"))
     await asyncio.sleep(0.3)
     task.cancel()
@@ -83,7 +83,7 @@ async def test_output_flood_is_cut_at_the_cap_quickly(base_dir: Path, mode: str,
     await backend.destroy("flood")
 
 
-async def test_environment_is_clean(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_environment_is_clean(sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNPLANE_TEST_SECRET", "hunter2-must-not-leak")
     result = await sandbox.execute("env; echo HOME=$HOME; pwd", env={"MY_VAR": "v1", "HOME": "/x"})
     assert "hunter2" not in result.output and "RUNPLANE_TEST_SECRET" not in result.output
@@ -96,7 +96,7 @@ async def test_environment_is_clean(sandbox: Sandbox, monkeypatch: pytest.Monkey
         await sandbox.execute("true", env={"X": "nul\x00"})
 
 
-async def test_server_environment_is_not_readable_through_proc(sandbox: Sandbox) -> None:
+async def test_server_environment_is_not_readable_through_proc(sandbox: SandboxHandle) -> None:
     if sandbox.owner is None:
         pytest.skip("without its own uid a plain sandbox can read our /proc entries")
     result = await sandbox.execute(f"cat /proc/{os.getpid()}/environ")

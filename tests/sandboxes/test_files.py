@@ -14,7 +14,7 @@ import pytest
 
 from runplane.sandboxes import (
     LocalSandboxBackend,
-    Sandbox,
+    SandboxHandle,
     SandboxInputError,
     SandboxLimitError,
     SandboxNotFoundError,
@@ -26,7 +26,7 @@ AS_ROOT = os.geteuid() == 0  # sandboxes get a uid of their own only then
 Factory = Callable[..., LocalSandboxBackend]  # the make_backend fixture
 
 
-async def test_write_read_list_tree_delete(sandbox: Sandbox) -> None:
+async def test_write_read_list_tree_delete(sandbox: SandboxHandle) -> None:
     info = await sandbox.write_file("src/app/main.py", b"print('hi')\n")
     assert (info.path, info.size, info.is_dir) == ("src/app/main.py", 12, False)
     await sandbox.write_file("README.md", b"# readme\n")
@@ -49,7 +49,7 @@ async def test_write_read_list_tree_delete(sandbox: Sandbox) -> None:
         await sandbox.read_file("README.md")
 
 
-async def test_tree_is_breadth_first_and_bounded(sandbox: Sandbox) -> None:
+async def test_tree_is_breadth_first_and_bounded(sandbox: SandboxHandle) -> None:
     for i in range(30):
         await sandbox.write_file(f"node_modules/pkg{i}/index.js", b"")
     await sandbox.write_file("zz_last.txt", b"")
@@ -58,7 +58,7 @@ async def test_tree_is_breadth_first_and_bounded(sandbox: Sandbox) -> None:
     assert {c.name for c in tree.root.children} == {"node_modules", "zz_last.txt"}
 
 
-async def test_uploaded_files_belong_to_the_sandbox_uid(sandbox: Sandbox) -> None:
+async def test_uploaded_files_belong_to_the_sandbox_uid(sandbox: SandboxHandle) -> None:
     await sandbox.write_file("a/b/c.txt", b"x")
     if not AS_ROOT:
         pytest.skip("sandboxes have their own uid only when the control plane runs as root")
@@ -84,7 +84,7 @@ async def test_upload_and_read_size_limits(base_dir: Path, make_backend: Factory
     await backend.destroy("limits")
 
 
-async def test_bad_paths_are_refused(sandbox: Sandbox) -> None:
+async def test_bad_paths_are_refused(sandbox: SandboxHandle) -> None:
     for bad in ["../escape.txt", "/etc/passwd", "a/../../x", "nul\x00byte"]:
         with pytest.raises(SandboxPathError):
             await sandbox.write_file(bad, b"x")
@@ -98,7 +98,7 @@ async def test_bad_paths_are_refused(sandbox: Sandbox) -> None:
         await sandbox.read_file(".")  # a directory
 
 
-async def test_symlinks_out_of_the_workspace_are_never_followed(sandbox: Sandbox) -> None:
+async def test_symlinks_out_of_the_workspace_are_never_followed(sandbox: SandboxHandle) -> None:
     # A command plants links to outside files; the control plane must not read through them.
     result = await sandbox.execute("ln -s /etc/passwd passwd_link && ln -s /etc etc_link && ln -s ../.. up")
     assert result.exit_code == 0, result.output
@@ -114,17 +114,17 @@ async def test_symlinks_out_of_the_workspace_are_never_followed(sandbox: Sandbox
     assert Path("/etc/passwd").exists()
 
 
-async def test_links_inside_the_workspace_work(sandbox: Sandbox) -> None:
+async def test_links_inside_the_workspace_work(sandbox: SandboxHandle) -> None:
     await sandbox.write_file("real/file.txt", b"content")
     os.symlink("real", sandbox.workspace / "alias")
     assert await sandbox.read_file("alias/file.txt") == b"content"
 
 
-async def _archive(sandbox: Sandbox, fmt: str) -> bytes:
+async def _archive(sandbox: SandboxHandle, fmt: str) -> bytes:
     return b"".join([chunk async for chunk in sandbox.archive(fmt)])  # type: ignore[arg-type]
 
 
-async def _fill_for_archive(sandbox: Sandbox) -> None:
+async def _fill_for_archive(sandbox: SandboxHandle) -> None:
     await sandbox.write_file("src/main.py", b"print(1)\n")
     await sandbox.write_file("data/blob.bin", bytes(range(256)) * 100)
     await sandbox.write_file("empty/.keep", b"")
@@ -132,7 +132,7 @@ async def _fill_for_archive(sandbox: Sandbox) -> None:
     os.symlink("src/main.py", sandbox.workspace / "main_link")
 
 
-async def test_tar_gz_archive(sandbox: Sandbox) -> None:
+async def test_tar_gz_archive(sandbox: SandboxHandle) -> None:
     await _fill_for_archive(sandbox)
     with tarfile.open(fileobj=io.BytesIO(await _archive(sandbox, "tar.gz")), mode="r:gz") as tar:
         members = {m.name: m for m in tar.getmembers()}
@@ -145,7 +145,7 @@ async def test_tar_gz_archive(sandbox: Sandbox) -> None:
     assert members["main_link"].issym()
 
 
-async def test_zip_archive(sandbox: Sandbox) -> None:
+async def test_zip_archive(sandbox: SandboxHandle) -> None:
     await _fill_for_archive(sandbox)
     with zipfile.ZipFile(io.BytesIO(await _archive(sandbox, "zip"))) as zf:
         assert zf.testzip() is None

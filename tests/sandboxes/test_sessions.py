@@ -12,8 +12,8 @@ import pytest
 
 from runplane.sandboxes import (
     LocalSandboxBackend,
-    Sandbox,
     SandboxConflictError,
+    SandboxHandle,
     SandboxInputError,
     SandboxLimitError,
     SandboxNotFoundError,
@@ -26,14 +26,14 @@ Factory = Callable[..., LocalSandboxBackend]  # the make_backend fixture
 Survivors = Callable[[int], Awaitable[list[int]]]  # the survivors fixture
 
 
-async def _wait_finished(sandbox: Sandbox, name: str, timeout: float = 10) -> None:
+async def _wait_finished(sandbox: SandboxHandle, name: str, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while sandbox.session_status(name).status == "running":
         assert time.monotonic() < deadline, "session did not finish"
         await asyncio.sleep(0.05)
 
 
-async def test_dev_server_on_allocated_port_is_reachable(sandbox: Sandbox) -> None:
+async def test_dev_server_on_allocated_port_is_reachable(sandbox: SandboxHandle) -> None:
     await sandbox.write_file("site/index.html", b"<h1>hello from the sandbox</h1>")
     port = sandbox.allocate_port()
     status = await sandbox.start_session(
@@ -60,7 +60,7 @@ async def test_dev_server_on_allocated_port_is_reachable(sandbox: Sandbox) -> No
     assert not await wait_until_listening(port, timeout=0.3)
 
 
-async def test_output_streams_live_and_resumes_from_offsets(sandbox: Sandbox) -> None:
+async def test_output_streams_live_and_resumes_from_offsets(sandbox: SandboxHandle) -> None:
     await sandbox.start_session("ticker", "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; exit 7")
     started = time.monotonic()
     arrivals: list[tuple[float, str]] = []
@@ -117,7 +117,7 @@ async def test_session_names_and_limits(base_dir: Path, mode: str, make_backend:
     await backend.destroy("names")
 
 
-async def test_session_timeout_and_stop_all(sandbox: Sandbox, survivors: Survivors) -> None:
+async def test_session_timeout_and_stop_all(sandbox: SandboxHandle, survivors: Survivors) -> None:
     await sandbox.start_session("short", "sleep 30", timeout=0.5)
     await sandbox.start_session("long", "trap '' TERM; sleep 300")  # ignores SIGTERM
     await _wait_finished(sandbox, "short")
@@ -131,7 +131,7 @@ async def test_session_timeout_and_stop_all(sandbox: Sandbox, survivors: Survivo
         assert await survivors(sandbox.owner[0]) == []
 
 
-async def test_readiness_from_output_only(sandbox: Sandbox) -> None:
+async def test_readiness_from_output_only(sandbox: SandboxHandle) -> None:
     await sandbox.start_session(
         "vite", "sleep 0.3; printf '  \\033[32m➜\\033[0m  Local:   http://localhost:5173/\\n'; sleep 30"
     )
@@ -163,7 +163,7 @@ def test_not_ready_lines_and_urls() -> None:
     assert url_in_line("Serving HTTP on 0.0.0.0 port 8000 (http://0.0.0.0:8000/) ...") == "http://0.0.0.0:8000/"
 
 
-async def test_allocated_ports_are_not_handed_out_twice(sandbox: Sandbox) -> None:
+async def test_allocated_ports_are_not_handed_out_twice(sandbox: SandboxHandle) -> None:
     ports = {sandbox.allocate_port() for _ in range(20)}
     assert len(ports) == 20
     assert not await wait_until_listening(ports.pop(), timeout=0.2)

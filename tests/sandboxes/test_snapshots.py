@@ -7,21 +7,21 @@ import os
 import pytest
 
 from runplane.sandboxes import (
-    Sandbox,
     SandboxConflictError,
+    SandboxHandle,
     SandboxInputError,
     SandboxNotFoundError,
 )
 
 
-async def _seed(sandbox: Sandbox) -> None:
+async def _seed(sandbox: SandboxHandle) -> None:
     await sandbox.write_file("app.py", b"def main():\n    return 1\n\nprint(main())\n")
     await sandbox.write_file("notes/old.txt", b"remove me\n")
     await sandbox.write_file("logo.png", b"\x89PNG\r\n\x1a\n\x00\x01\x02")
     await sandbox.write_file("same.txt", b"unchanged\n")
 
 
-async def _change(sandbox: Sandbox) -> None:
+async def _change(sandbox: SandboxHandle) -> None:
     result = await sandbox.execute(
         "sed -i 's/return 1/return 2/' app.py && rm notes/old.txt && echo hello > new.txt"
         " && printf '\\x89PNG\\r\\n\\x1a\\n\\x00\\x09' > logo.png && mkdir -p build"
@@ -29,7 +29,7 @@ async def _change(sandbox: Sandbox) -> None:
     assert result.exit_code == 0, result.output
 
 
-async def test_snapshot_diff_and_restore(sandbox: Sandbox) -> None:
+async def test_snapshot_diff_and_restore(sandbox: SandboxHandle) -> None:
     await _seed(sandbox)
     info = await sandbox.create_snapshot("before", "initial state")
     assert info.size_bytes > 0 and info.description == "initial state"
@@ -62,7 +62,7 @@ async def test_snapshot_diff_and_restore(sandbox: Sandbox) -> None:
     assert result.exit_code == 0, result.output
 
 
-async def test_snapshot_keeps_links_as_links(sandbox: Sandbox) -> None:
+async def test_snapshot_keeps_links_as_links(sandbox: SandboxHandle) -> None:
     await sandbox.execute("ln -s /etc/passwd leak && echo x > f")
     await sandbox.create_snapshot("links")
     await sandbox.delete(["leak", "f"])
@@ -73,7 +73,7 @@ async def test_snapshot_keeps_links_as_links(sandbox: Sandbox) -> None:
     assert "-/etc/passwd" in diff_after_retarget and "+/etc/hostname" in diff_after_retarget
 
 
-async def test_snapshot_errors(sandbox: Sandbox) -> None:
+async def test_snapshot_errors(sandbox: SandboxHandle) -> None:
     await sandbox.create_snapshot("s1")
     with pytest.raises(SandboxConflictError):
         await sandbox.create_snapshot("s1")
@@ -88,7 +88,7 @@ async def test_snapshot_errors(sandbox: Sandbox) -> None:
     assert await sandbox.list_snapshots() == []
 
 
-async def test_large_diffs_are_bounded(sandbox: Sandbox) -> None:
+async def test_large_diffs_are_bounded(sandbox: SandboxHandle) -> None:
     await sandbox.create_snapshot("empty")
     for i in range(30):
         await sandbox.write_file(f"gen/file{i:02}.txt", ("x" * 80 + "\n").encode() * 1000)

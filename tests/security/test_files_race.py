@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from runplane.deployments.base import freeze_files
-from runplane.sandboxes import Sandbox, fdwalk
+from runplane.sandboxes import SandboxHandle, fdwalk
 from runplane.sandboxes.errors import SandboxError
 from tests.sandboxes.conftest import backend, base_dir, make_backend, mode, sandbox  # noqa: F401 - fixtures
 
@@ -72,7 +72,7 @@ def outside(base_dir: Path) -> Path:  # noqa: F811
     return path
 
 
-async def plant(sandbox: Sandbox, outside: Path) -> None:  # noqa: F811
+async def plant(sandbox: SandboxHandle, outside: Path) -> None:  # noqa: F811
     await sandbox.write_file("dist/x/shadow", b"inside")
     await sandbox.write_file("dist/index.html", b"<h1>site</h1>")
     await sandbox.write_file("racer.py", RACER.encode())
@@ -83,7 +83,7 @@ async def plant(sandbox: Sandbox, outside: Path) -> None:  # noqa: F811
 class Probe:
     """Runs one server operation after another while the race lasts; counts what each saw."""
 
-    def __init__(self, sandbox: Sandbox, outside: Path) -> None:  # noqa: F811
+    def __init__(self, sandbox: SandboxHandle, outside: Path) -> None:  # noqa: F811
         self.sandbox, self.outside, self.runs = sandbox, outside, Counter[str]()
         self.scratch = Path(tempfile.mkdtemp(prefix="runplane-race-"))
 
@@ -158,7 +158,7 @@ class Probe:
         await self.tree()
 
 
-async def test_rename_race_never_leaks_outside_bytes(sandbox: Sandbox, outside: Path, walker: str) -> None:  # noqa: F811
+async def test_rename_race_never_leaks_outside_bytes(sandbox: SandboxHandle, outside: Path, walker: str) -> None:  # noqa: F811
     await plant(sandbox, outside)
     probe = Probe(sandbox, outside)
     racer = asyncio.create_task(sandbox.execute("python3 racer.py", timeout=RACE_LIMIT_SECONDS + 30))
@@ -180,7 +180,7 @@ async def test_rename_race_never_leaks_outside_bytes(sandbox: Sandbox, outside: 
         assert probe.runs[op] >= ROUNDS, probe.runs
 
 
-async def wait_for_racer(sandbox: Sandbox, racer: asyncio.Task[object]) -> None:  # noqa: F811
+async def wait_for_racer(sandbox: SandboxHandle, racer: asyncio.Task[object]) -> None:  # noqa: F811
     """The racer is swapping once dist/x's inode changes place (a condition, not a sleep)."""
     deadline = time.monotonic() + 30
     first = os.lstat(sandbox.workspace / "dist" / "x").st_ino
@@ -195,7 +195,10 @@ async def wait_for_racer(sandbox: Sandbox, racer: asyncio.Task[object]) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="hard links to others' files and device nodes need root to plant")
-async def test_fifos_devices_and_foreign_hardlinks_are_skipped_never_read(sandbox: Sandbox, outside: Path) -> None:  # noqa: F811
+async def test_fifos_devices_and_foreign_hardlinks_are_skipped_never_read(
+    sandbox: SandboxHandle,  # noqa: F811
+    outside: Path,
+) -> None:
     """A FIFO (made inside the sandbox) would block a reader, /dev/zero would never end, a hard link to a
     root-only file (what /etc/shadow is where protected_hardlinks is off) would leak it: every operation
     skips them, promptly."""
@@ -224,7 +227,7 @@ async def test_fifos_devices_and_foreign_hardlinks_are_skipped_never_read(sandbo
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the chdir happens as root only when runplane runs as root")
-async def test_a_commands_cwd_is_entered_as_the_sandbox_not_as_root(sandbox: Sandbox, base_dir: Path) -> None:  # noqa: F811
+async def test_a_commands_cwd_is_entered_as_the_sandbox_not_as_root(sandbox: SandboxHandle, base_dir: Path) -> None:  # noqa: F811
     """Without bubblewrap, subprocess's own chdir ran as root before the uid drop: a `cwd` swapped for a link into
     a directory the sandbox uid cannot reach (below a 0700 parent) put the command inside it."""
     hidden = base_dir / "root-only"

@@ -19,7 +19,7 @@ import pytest
 import uvloop
 
 from runplane.config import Settings
-from runplane.sandboxes import Sandbox, SandboxLimits, netns
+from runplane.sandboxes import SandboxHandle, SandboxLimits, netns
 from runplane.sandboxes import egress_policy as egress_policy_module
 from runplane.sandboxes import egress_proxy as egress_proxy_module
 from runplane.sandboxes.egress import EgressGuard, GuardedSandboxBackend, egress_policy
@@ -113,7 +113,7 @@ async def backend(base_dir: Path, mode: str) -> AsyncIterator[GuardedSandboxBack
     await made.close()
 
 
-async def probe(sandbox: Sandbox, *items: str) -> dict[str, str]:
+async def probe(sandbox: SandboxHandle, *items: str) -> dict[str, str]:
     await sandbox.write_file("probe.py", PROBE)
     result = await sandbox.execute("python3 probe.py " + " ".join(items))
     assert result.exit_code == 0, result.output

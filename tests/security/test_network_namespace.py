@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from runplane.config import Settings
-from runplane.sandboxes import Sandbox, SandboxLimits, netns
+from runplane.sandboxes import SandboxHandle, SandboxLimits, netns
 from runplane.sandboxes.egress import EgressGuard, GuardedSandboxBackend
 from tests.sandboxes.conftest import TEST_UIDS
 
@@ -100,7 +100,7 @@ def host_answers(target: str) -> bool:
     return True
 
 
-async def probe(sandbox: Sandbox, *targets: str) -> dict[str, str]:
+async def probe(sandbox: SandboxHandle, *targets: str) -> dict[str, str]:
     await sandbox.write_file("probe.py", PROBE)
     result = await sandbox.execute("python3 probe.py " + " ".join(targets))
     assert result.exit_code == 0, result.output
@@ -192,7 +192,7 @@ async def test_destroy_removes_the_namespace(backend: GuardedSandboxBackend) -> 
     assert not path.exists()
 
 
-async def _get(sandbox: Sandbox, port: int) -> str:
+async def _get(sandbox: SandboxHandle, port: int) -> str:
     reader, writer = await asyncio.open_connection(sock=await sandbox.connect(port))
     writer.write(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
     await writer.drain()

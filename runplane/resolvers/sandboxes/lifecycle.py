@@ -6,19 +6,19 @@ import uuid
 
 from runplane.auth.abilities import PROJECTS_READ, SANDBOX_EXEC
 from runplane.errors import NotFound
-from runplane.models import SandboxRecord
+from runplane.models import Sandbox
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.projects import owned_project
 from runplane.resolvers.validation import parse_uuid
 from runplane.sandboxes import (
-    Sandbox,
+    SandboxHandle,
     service,
 )
 
 
-async def owned_sandbox(ctx: RequestContext, sandbox_id: object, *, ability: str = PROJECTS_READ) -> SandboxRecord:
+async def owned_sandbox(ctx: RequestContext, sandbox_id: object, *, ability: str = PROJECTS_READ) -> Sandbox:
     user_id = ctx.require(ability)
-    row = await SandboxRecord.get_or_none(id=parse_uuid(sandbox_id, "Sandbox"), owner_id=user_id)
+    row = await Sandbox.get_or_none(id=parse_uuid(sandbox_id, "Sandbox"), owner_id=user_id)
     if row is None:
         raise NotFound("Sandbox not found")
     return row
@@ -26,7 +26,7 @@ async def owned_sandbox(ctx: RequestContext, sandbox_id: object, *, ability: str
 
 async def open_sandbox(
     ctx: RequestContext, sandbox_id: object, *, write: bool = False
-) -> tuple[SandboxRecord, Sandbox]:
+) -> tuple[Sandbox, SandboxHandle]:
     """The caller's sandbox and its handle; writers wake a stopped sandbox."""
     row = await owned_sandbox(ctx, sandbox_id, ability=SANDBOX_EXEC if write else PROJECTS_READ)
     if write:
@@ -34,22 +34,22 @@ async def open_sandbox(
     return row, await ctx.services.sandboxes.open(str(row.id))
 
 
-async def ensure_sandbox(ctx: RequestContext, *, project_id: object) -> SandboxRecord:
+async def ensure_sandbox(ctx: RequestContext, *, project_id: object) -> Sandbox:
     """Create or wake the project's sandbox; concurrent calls get the same one."""
     ctx.require(SANDBOX_EXEC)
     project = await owned_project(ctx, project_id)
     return await service.ensure_for_project(ctx.services.sandboxes, project)
 
 
-async def project_sandbox(ctx: RequestContext, *, project_id: object) -> SandboxRecord | None:
+async def project_sandbox(ctx: RequestContext, *, project_id: object) -> Sandbox | None:
     project = await owned_project(ctx, project_id)
-    return await SandboxRecord.get_or_none(project_id=project.id)
+    return await Sandbox.get_or_none(project_id=project.id)
 
 
-async def sandboxes_of_projects(ctx: RequestContext, project_ids: list[uuid.UUID]) -> dict[uuid.UUID, SandboxRecord]:
+async def sandboxes_of_projects(ctx: RequestContext, project_ids: list[uuid.UUID]) -> dict[uuid.UUID, Sandbox]:
     """Each project's sandbox, if it has one: one query for a page of projects (owner re-checked in it)."""
     user_id = ctx.require(PROJECTS_READ)
-    rows = await SandboxRecord.filter(project_id__in=project_ids, owner_id=user_id)
+    rows = await Sandbox.filter(project_id__in=project_ids, owner_id=user_id)
     return {row.project_id: row for row in rows}
 
 

@@ -10,14 +10,14 @@ from cachetools import TTLCache
 
 from runplane.auth.preview_tokens import PreviewClaims, sign_preview_token, verify_preview_token
 from runplane.errors import DomainError, ErrorCode, InvalidInput, NotFound
-from runplane.models import SandboxRecord
+from runplane.models import Sandbox
 from runplane.origins import untrusted_base_url
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.sandboxes.lifecycle import open_sandbox
 from runplane.resolvers.sandboxes.sessions import dev_server_session
 from runplane.resolvers.validation import parse_uuid
 from runplane.sandboxes import (
-    Sandbox,
+    SandboxHandle,
 )
 from runplane.sandboxes.egress_proxy import PORT as EGRESS_PROXY_PORT
 from runplane.services import Services
@@ -75,7 +75,7 @@ DEFAULT_PREVIEW_PORTS = {"web": 3000, "expo": 8081}
 MAX_PORT = 65_535
 
 
-async def _listening_port(sandbox: Sandbox, session_name: object, port: int | None, kind: str) -> tuple[int, str]:
+async def _listening_port(sandbox: SandboxHandle, session_name: object, port: int | None, kind: str) -> tuple[int, str]:
     """In the sandbox's own network namespace every port is its own: the asked port; else the dev-server
     session's PORT or the framework default, whichever something listens on; else the session's PORT (the
     preview answers 502 until its server listens, as one asked for right after the start)."""
@@ -100,7 +100,7 @@ async def _listening_port(sandbox: Sandbox, session_name: object, port: int | No
     raise PreviewUnavailable(f"Session {session.name} is not running")
 
 
-def _session_port(sandbox: Sandbox, session_name: object, port: int | None) -> tuple[int, str]:
+def _session_port(sandbox: SandboxHandle, session_name: object, port: int | None) -> tuple[int, str]:
     """Sandboxes on this host's network: only a port runplane gave a running session (any other could be a
     service of this host's)."""
     session = dev_server_session(sandbox, session_name)
@@ -115,7 +115,7 @@ def _session_port(sandbox: Sandbox, session_name: object, port: int | None) -> t
 
 @dataclass(frozen=True)
 class PreviewTarget:
-    sandbox: Sandbox
+    sandbox: SandboxHandle
     port: int
 
 
@@ -148,9 +148,7 @@ async def _owner_still_owns(sandbox_id: str, user_id: str) -> bool:
     key = (sandbox_id, user_id)
     if key in _owner_cache:
         return True
-    if not await SandboxRecord.filter(
-        id=parse_uuid(sandbox_id, "Sandbox"), owner_id=parse_uuid(user_id, "User")
-    ).exists():
+    if not await Sandbox.filter(id=parse_uuid(sandbox_id, "Sandbox"), owner_id=parse_uuid(user_id, "User")).exists():
         return False
     _owner_cache[key] = True
     return True

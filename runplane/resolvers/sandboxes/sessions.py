@@ -19,8 +19,8 @@ from runplane.sandboxes import (
     CommandResult,
     OutputChunk,
     Readiness,
-    Sandbox,
     SandboxConflictError,
+    SandboxHandle,
     SessionStatus,
 )
 
@@ -164,7 +164,7 @@ class StreamItem:
 @dataclass
 class SessionStream:
     sandbox_id: uuid.UUID
-    sandbox: Sandbox
+    sandbox: SandboxHandle
     name: str
     from_offset: int
     detect_ready: bool
@@ -232,7 +232,7 @@ async def _pump_ready(stream: SessionStream, queue: asyncio.Queue[StreamItem]) -
         await queue.put(StreamItem("ready", readiness=readiness, status=stream.sandbox.session_status(stream.name)))
 
 
-def dev_server_session(sandbox: Sandbox, name: object = None) -> SessionStatus:
+def dev_server_session(sandbox: SandboxHandle, name: object = None) -> SessionStatus:
     """The named session, or the newest running session that was given a port."""
     if name not in (None, ""):
         return sandbox.session_status(_name(name))

@@ -11,7 +11,7 @@ from runplane.resolvers.context import RequestContext
 from runplane.resolvers.sandboxes.lifecycle import open_sandbox
 from runplane.resolvers.validation import clean_text
 from runplane.sandboxes import (
-    Sandbox,
+    SandboxHandle,
     SandboxLimitError,
     SnapshotInfo,
 )
@@ -83,6 +83,6 @@ def _snapshot_id(value: object) -> str:
     return value
 
 
-async def _require_snapshot(sandbox: Sandbox, sid: str) -> None:
+async def _require_snapshot(sandbox: SandboxHandle, sid: str) -> None:
     if not any(s.id == sid for s in await sandbox.list_snapshots()):
         raise NotFound("Snapshot not found")
