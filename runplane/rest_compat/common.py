@@ -1,4 +1,5 @@
-"""Parsing and shaping shared by REST handlers: JSON bodies, auth, path ids, `{"detail"}` errors."""
+"""Parsing and shaping shared by REST handlers: JSON bodies, lists, `{"detail"}` errors. (The
+caller's context is built by the registry, rest_compat/registry.py, from each route's declared auth.)"""
 
 from __future__ import annotations
 
@@ -18,66 +19,13 @@ from runplane.errors import (
     ServiceUnavailable,
     Unauthenticated,
 )
-from runplane.resolvers import rate_limits
-from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page
 from runplane.services import Services
-from runplane.transport_context import authenticate_context, request_context
 
 
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
-
-
-async def context(request: Request, *, query_token: bool = False) -> RequestContext:
-    """RequestContext with the caller's principal if a credential was sent (SSE may use `?token=`)."""
-    ctx = request_context(services_of(request), request)
-    return await authenticate_context(
-        ctx,
-        authorization=request.headers.get("authorization"),
-        api_key=request.headers.get("x-api-key"),
-        query_token=request.query_params.get("token") if query_token else None,
-    )
-
-
-def context_for_route(request: Request, auth: str, ctx: RequestContext) -> None:
-    """The registry (rest_compat/registry.py) built `ctx` for the route's declared auth: handlers asking for it
-    through user_context/admin_context get that one (authenticated and counted once)."""
-    request.state.api_auth = auth
-    request.state.api_context = ctx
-
-
-def _declared(request: Request, *kinds: str) -> RequestContext | None:
-    if getattr(request.state, "api_auth", None) in kinds:
-        ctx: RequestContext = request.state.api_context
-        return ctx
-    return None
-
-
-async def user_context(request: Request, *, query_token: bool = False) -> RequestContext:
-    if (declared := _declared(request, "user")) is not None:
-        return declared
-    ctx = await context(request, query_token=query_token)
-    _ = ctx.user_id  # raises Unauthenticated (401) now rather than half-way through the handler
-    await rate_limits.hit(ctx, "requests", ctx.settings.rate_limit_per_minute)  # 429 + Retry-After past the limit
-    return ctx
-
-
-async def public_context(request: Request) -> RequestContext:
-    """Routes the original served without a token, and only those that answer nothing of the caller's (the model
-    catalogue, feature flags): no credential is read, so a stale token in a browser cannot break them."""
-    return request_context(services_of(request), request)
-
-
-async def admin_context(request: Request) -> RequestContext:
-    if (declared := _declared(request, "admin")) is not None:
-        return declared
-    ctx = await context(request)
-    if ctx.principal is None:
-        raise ctx.auth_error or Unauthenticated("Admin API key required")
-    ctx.require_admin()
-    return ctx
 
 
 async def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:

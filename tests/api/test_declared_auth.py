@@ -1,8 +1,10 @@
 """A REST route's declared auth is what enforces it (rest_compat/registry.py): the registry builds the context before
-the handler runs, so a handler that checks nothing is still refused without the credential its declaration names,
-and a handler that asks for its context gets the one the registry built (authenticated and counted once)."""
+the handler runs and hands it over, so a handler that checks nothing is still refused without the credential its
+declaration names, and every served handler takes the context it is given (there is no other way to get one)."""
 
 from __future__ import annotations
+
+import inspect
 
 import httpx
 import pytest
@@ -12,8 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from runplane.errors import DomainError, Forbidden, Unauthenticated
 from runplane.resolvers.context import RequestContext
-from runplane.rest_compat.common import user_context
-from runplane.rest_compat.registry import RouteTable
+from runplane.rest_compat.registry import RouteTable, api
 from tests.conftest import ADMIN_API_KEY
 from tests.support import LiveServer, UserHandle
 
@@ -23,19 +24,22 @@ def careless_app(server: LiveServer) -> tuple[Starlette, list[str]]:
     table, reached = RouteTable(), []
 
     @table.add("GET", "/user-forgets", "user route whose handler checks nothing", auth="user")
-    async def user_forgets(request: Request) -> Response:
+    async def user_forgets(request: Request, ctx: RequestContext) -> Response:
         reached.append("user")
         return JSONResponse({})
 
     @table.add("GET", "/admin-forgets", "admin route whose handler checks nothing", auth="admin")
-    async def admin_forgets(request: Request) -> Response:
+    async def admin_forgets(request: Request, ctx: RequestContext) -> Response:
         reached.append("admin")
         return JSONResponse({})
 
     @table.add("GET", "/given", "the registry hands the context over", auth="user")
     async def given(request: Request, ctx: RequestContext) -> Response:
-        same = await user_context(request) is ctx  # asking again returns the registry's context
-        return JSONResponse({"user_id": str(ctx.user_id), "same": same})
+        return JSONResponse({"user_id": str(ctx.user_id)})
+
+    @table.add("GET", "/public", "public route", auth="public")
+    async def public(request: Request, ctx: RequestContext) -> Response:
+        return JSONResponse({"principal": ctx.principal is not None})
 
     @table.add("GET", "/stream", "EventSource-style route", auth="user", query_token=True)
     async def stream(request: Request, ctx: RequestContext) -> Response:
@@ -69,8 +73,21 @@ async def test_a_handler_that_checks_nothing_is_still_refused(server: LiveServer
 
 async def test_the_handler_gets_the_registrys_context(server: LiveServer, alice: UserHandle) -> None:
     app, _ = careless_app(server)
-    me = (await call(app, "/given", alice.headers)).json()
-    assert me["same"] is True and me["user_id"]
+    assert (await call(app, "/given", alice.headers)).json()["user_id"] == str(alice.user_id)
+    # A public route reads no credential: a token sent anyway (even a stale one) is not looked at.
+    assert (await call(app, "/public", alice.headers)).json() == {"principal": False}
+    assert (await call(app, "/public", {"Authorization": "Bearer not-a-token"})).json() == {"principal": False}
+
+
+def test_every_served_handler_takes_the_context_it_is_given() -> None:
+    """One calling convention: the registry calls `handler(request, ctx)`, so a handler that fetched or built a
+    context of its own would have to ignore the one its declaration produced (mypy checks the type too)."""
+    odd = [
+        f"{route.method} {route.path}: {route.handler.__module__}.{route.handler.__name__}"
+        for route in api.routes
+        if list(inspect.signature(route.handler).parameters) != ["request", "ctx"]
+    ]
+    assert odd == []
 
 
 async def test_query_tokens_only_where_declared(server: LiveServer, alice: UserHandle) -> None:
