@@ -68,7 +68,8 @@ class _BoundedTransaction(TransactionContextPooled):
     async def __aenter__(self) -> Any:
         await self.ensure_connection()
         parent = cast(BoundedAsyncpgClient, self.client._parent)
-        self.client._connection = await parent._pool.acquire(timeout=parent.acquire_timeout)  # type: ignore[union-attr]
+        assert parent._pool is not None  # ensure_connection() made it
+        self.client._connection = await parent._pool.acquire(timeout=parent.acquire_timeout)
         self.token = get_connections().set(self.connection_name, self.client)
         try:
             await self.client.begin()

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import cast
 
 from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
 
 from runplane.agents import lifecycle
 from runplane.agents.dispatch import ArqDispatcher
@@ -60,11 +61,16 @@ async def reap_expired_leases(services: Services) -> int:
     return ended
 
 
+async def run_ids(query: QuerySet[AgentRun]) -> list[uuid.UUID]:
+    """The ids of the runs the query selects (Tortoise types values_list(flat=True) as tuples, field count aside)."""
+    return cast(list[uuid.UUID], await query.values_list("id", flat=True))
+
+
 async def fail_unstarted(services: Services) -> int:
     timeout = services.settings.run_queue_timeout
     cutoff = lifecycle.now() - timedelta(seconds=timeout)
     query = AgentRun.filter(status=RunStatus.QUEUED, created_at__lt=cutoff).limit(BATCH)
-    stale = cast(list[uuid.UUID], await query.values_list("id", flat=True))
+    stale = await run_ids(query)
     error = f"No worker started this run within {timeout} s (RUNPLANE_RUN_QUEUE_TIMEOUT): try again"
     ended = 0
     for run_id in stale:
@@ -80,17 +86,16 @@ async def requeue_lost(services: Services, queue: ArqDispatcher) -> int:
     """Queued runs that left the outbox long ago: make sure arq still has their job."""
     cutoff = lifecycle.now() - timedelta(seconds=services.settings.run_requeue_seconds)
     in_outbox = Subquery(RunOutbox.all().values("run_id"))
-    stale = await (
+    stale = await run_ids(
         AgentRun.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)
         .exclude(id__in=in_outbox)  # still waiting for the relay: not lost, only not pushed yet
         .order_by("created_at")
         .limit(BATCH)
-        .values_list("id", flat=True)
     )
     pushed = 0
     for run_id in stale:
         if await AgentRun.exists(id=run_id, status=RunStatus.QUEUED):  # a worker may have claimed it meanwhile
-            pushed += await queue.ensure_queued(run_id)  # type: ignore[arg-type]
+            pushed += await queue.ensure_queued(run_id)
     if pushed:
         log.warning("reaper pushed %d queued run(s) again: the job queue had lost them", pushed)
     return pushed
@@ -101,10 +106,10 @@ async def forget_ended_jobs(queue: ArqDispatcher) -> int:
     queued = await queue.queued_run_ids(limit=BATCH * 10)
     if not queued:
         return 0
-    ended = await AgentRun.filter(id__in=queued, status__in=TERMINAL_STATUSES).values_list("id", flat=True)
-    gone = set(queued) - set(await AgentRun.filter(id__in=queued).values_list("id", flat=True))
+    ended = await run_ids(AgentRun.filter(id__in=queued, status__in=TERMINAL_STATUSES))
+    gone = set(queued) - set(await run_ids(AgentRun.filter(id__in=queued)))
     stale = [*ended, *gone]
-    await queue.forget(stale)  # type: ignore[arg-type]
+    await queue.forget(stale)
     return len(stale)
 
 
@@ -113,7 +118,7 @@ async def resubmit_orphaned_runs(services: Services) -> int:
     died before running them) are submitted again. With arq the outbox and `requeue_lost` cover this."""
     if services.settings.uses_job_queue:
         return 0
-    queued = await AgentRun.filter(status=RunStatus.QUEUED).values_list("id", flat=True)
+    queued = await run_ids(AgentRun.filter(status=RunStatus.QUEUED))
     for run_id in queued:
-        await services.dispatcher.submit(run_id)  # type: ignore[arg-type]
+        await services.dispatcher.submit(run_id)
     return len(queued)

@@ -138,7 +138,8 @@ def build_worker(settings: Settings) -> ResilientWorker:
         await close_database()
 
     worker = ResilientWorker(
-        functions=[func(_execute_job, name=ARQ_FUNCTION)],  # type: ignore[arg-type]  # arq types ctx as a dict alias
+        # arq's WorkerCoroutine Protocol takes (ctx, *args, **kwargs): no job with named parameters matches it.
+        functions=[func(_execute_job, name=ARQ_FUNCTION)],  # type: ignore[arg-type]
         queue_name=ARQ_QUEUE,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=startup,

@@ -236,7 +236,7 @@ class RedisEventBus:
         while True:
             conn = self._new_connection()
             try:
-                await conn.connect()  # type: ignore[no-untyped-call]
+                await conn.connect()  # type: ignore[no-untyped-call]  # redis-py leaves Connection.connect unannotated
                 await self._attach(conn)
                 delay = self._backoff[0]
                 await self._read_loop(conn)

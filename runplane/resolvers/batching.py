@@ -86,7 +86,7 @@ async def first_children(
     return {parents.get(parent) or uuid.UUID(str(parent)): found for parent, found in by_driver_value.items()}
 
 
-class LightRow(tuple):  # type: ignore[type-arg]
+class LightRow(tuple[Any, ...]):
     """A fetched row (its values, in the query's column order) read like a model instance. Columns the
     model reads as they come (ints, strings) are properties reading the tuple (C all the way); the others
     (UUIDs, datetimes, JSON) are `_Converted` descriptors that convert with the model field's own conversion
@@ -94,9 +94,10 @@ class LightRow(tuple):  # type: ignore[type-arg]
     AttributeError, and that cost more than the read. Read-only, like the rows they stand for."""
 
     _model: ClassVar[type[Model]]
+    pk: Any  # a property of each row class, as every column is (light_row_class)
 
     def __repr__(self) -> str:
-        return f"<{self._model.__name__} row {self.pk}>"  # type: ignore[attr-defined]
+        return f"<{self._model.__name__} row {self.pk}>"
 
     # Rows compare and hash as the objects they stand for, not as their values.
     __eq__ = object.__eq__

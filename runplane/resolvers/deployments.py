@@ -240,6 +240,7 @@ async def _apply(row: Deployment, result: ProviderResult) -> None:
     row.status = result.status
     row.url = result.url or row.url
     row.external_id = result.external_id or row.external_id
+    # Tortoise types a null=True TextField as plain str: None is what the column is declared to hold.
     row.error = result.message if result.status == "error" else None  # type: ignore[assignment]
     await row.save()
     if changed:

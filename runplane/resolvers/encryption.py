@@ -8,9 +8,9 @@ Today that is users' own model keys (BYOK); runplane stores no git credentials o
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from tortoise.models import Model
 
@@ -23,19 +23,21 @@ log = logging.getLogger("runplane.encryption")
 BATCH = 200
 
 
+M = TypeVar("M", bound=Model)
+
+
 @dataclass(frozen=True)
-class EncryptedColumn:
-    model: type[Model]
+class EncryptedColumn(Generic[M]):
+    model: type[M]
     column: str
-    associated: Callable[[Model], str]  # the associated data the row's value is sealed with
+    associated: Callable[[M], str]  # the associated data the row's value is sealed with
 
 
-def _model_key_owner(row: Model) -> str:
-    user_id: uuid.UUID = row.user_id  # type: ignore[attr-defined]
-    return associated_data(user_id)
+def _model_key_owner(row: UserModelKey) -> str:
+    return associated_data(row.user_id)
 
 
-ENCRYPTED_COLUMNS = [EncryptedColumn(UserModelKey, "ciphertext", _model_key_owner)]
+ENCRYPTED_COLUMNS: list[EncryptedColumn[Any]] = [EncryptedColumn(UserModelKey, "ciphertext", _model_key_owner)]
 
 
 @dataclass
@@ -55,7 +57,7 @@ async def rotate_encryption_key(ctx: RequestContext) -> RotationReport:
     return report
 
 
-async def _rotate_column(box: SecretBox, column: EncryptedColumn, report: RotationReport) -> None:
+async def _rotate_column(box: SecretBox, column: EncryptedColumn[M], report: RotationReport) -> None:
     last: object = None
     while True:
         query = column.model.all().order_by("id").limit(BATCH)
@@ -67,7 +69,7 @@ async def _rotate_column(box: SecretBox, column: EncryptedColumn, report: Rotati
         last = rows[-1].pk
 
 
-async def _rotate_row(box: SecretBox, column: EncryptedColumn, row: Model, report: RotationReport) -> None:
+async def _rotate_row(box: SecretBox, column: EncryptedColumn[M], row: M, report: RotationReport) -> None:
     sealed: str = getattr(row, column.column)
     if box.is_current(sealed):
         report.current += 1

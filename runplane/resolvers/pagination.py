@@ -21,10 +21,11 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from runplane.errors import InvalidInput
+from runplane.models.base import TimestampedModel
 from runplane.resolvers.batching import Keyset, first_children
 from runplane.resolvers.validation import clean_limit
 
-T = TypeVar("T", bound=Model)
+T = TypeVar("T", bound=TimestampedModel)  # keyset pages order by (created_at, id)
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
 
@@ -92,8 +93,8 @@ def _limit(value: object, name: str, maximum: int, default: int = DEFAULT_PAGE) 
         raise InvalidInput(f"{name} must be an integer between 1 and {maximum}", field=name) from None
 
 
-def encode_cursor(row: Model) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.pk}"  # type: ignore[attr-defined]
+def encode_cursor(row: TimestampedModel) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.pk}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import httpx
 import websockets
@@ -139,7 +140,7 @@ def _rewrite_location(location: str, port: int, token: str) -> str:
     return location
 
 
-async def _relay(answer: httpx.Response, target: ops.PreviewTarget):  # type: ignore[no-untyped-def]
+async def _relay(answer: httpx.Response, target: ops.PreviewTarget) -> AsyncIterator[bytes]:
     async for chunk in answer.aiter_raw():
         target.sandbox.touch()
         yield chunk

@@ -46,7 +46,7 @@ from runplane.rest_compat.sandbox_requests import (
 )
 from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, STR_LIST, TIME, UUID, obj, sse_event
 from runplane.rest_compat.sse import PING, RETRY
-from runplane.sandboxes import CommandResult, FileInfo, OutputChunk, SessionStatus, SnapshotInfo, TreeNode
+from runplane.sandboxes import CommandResult, FileInfo, SessionStatus, SnapshotInfo, TreeNode
 
 TAG = "sandbox"
 UPLOAD_PATH = re.compile(r"^/api/(sandboxes/[^/]+/files|agent/initiate)/?$")  # multipart files
@@ -629,8 +629,7 @@ def _plain_frame(frame: dict[str, Any]) -> bytes:
 
 
 def _frame(item: ops.StreamItem) -> dict[str, Any]:
-    if item.kind == "output":
-        chunk: OutputChunk = item.chunk  # type: ignore[assignment]
+    if (chunk := item.chunk) is not None:  # an output item, the only kind carrying a chunk
         return {"type": "output", "content": chunk.text(), "offset": chunk.offset, "next_offset": chunk.next_offset}
     status = item.status
     frame: dict[str, Any] = {

@@ -19,7 +19,7 @@ import ctypes
 import errno
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 Owner = tuple[int, int] | None
@@ -37,7 +37,7 @@ class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
-def _load_syscall() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+def _load_syscall() -> Callable[..., int] | None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         func = libc.syscall

@@ -76,7 +76,8 @@ async def splice(
 
 
 def _take_buffered(reader: asyncio.StreamReader) -> bytes:
-    # StreamReader has no public non-blocking "give me what you hold"; its buffer is a plain bytearray.
+    # StreamReader has no public non-blocking "give me what you hold"; its buffer is a plain bytearray (private,
+    # so typeshed does not declare it).
     buffer: bytearray = reader._buffer  # type: ignore[attr-defined]
     data = bytes(buffer)
     buffer.clear()

@@ -11,7 +11,6 @@ runplane/auth/preview_tokens.py."""
 from __future__ import annotations
 
 from runplane.resolvers.sandboxes.files import (
-    ARCHIVE_FORMATS,
     MAX_DELETE_PATHS,
     MAX_PATH,
     MAX_TREE_ENTRIES,
@@ -80,6 +79,7 @@ from runplane.resolvers.sandboxes.snapshots import (
     list_snapshots,
     restore_snapshot,
 )
+from runplane.sandboxes.archive import ARCHIVE_FORMATS
 
 __all__ = [
     "ARCHIVE_FORMATS",

@@ -13,10 +13,12 @@ from runplane.errors import InvalidInput, NotFound, PayloadTooLarge
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.sandboxes.lifecycle import open_sandbox, owned_sandbox, project_sandbox
 from runplane.sandboxes import (
+    ArchiveFormat,
     FileInfo,
     FileTree,
     resolve_in_workspace,
 )
+from runplane.sandboxes.archive import ARCHIVE_FORMATS
 from runplane.sandboxes.paths import MAX_PATH_BYTES
 
 MAX_UPLOAD_FILES = 1000
@@ -24,7 +26,6 @@ MAX_DELETE_PATHS = 1000
 MAX_TREE_ENTRIES = 10_000
 MAX_PATH = MAX_PATH_BYTES  # in bytes: a path of more characters is always longer
 WORKSPACE_PREFIX = "/workspace"  # the path commands see: accepted as the root in user paths too
-ARCHIVE_FORMATS = ("tar.gz", "zip")
 
 
 def user_path(value: object, field: str = "path", *, default: str | None = ".") -> str:
@@ -157,9 +158,11 @@ async def delete_files(ctx: RequestContext, *, sandbox_id: object, paths: object
     return await sandbox.delete([user_path(p, default=None) for p in paths])
 
 
-async def archive(ctx: RequestContext, *, sandbox_id: object, fmt: object = "tar.gz") -> AsyncGenerator[bytes, None]:
+async def archive(
+    ctx: RequestContext, *, sandbox_id: object, fmt: ArchiveFormat = "tar.gz"
+) -> AsyncGenerator[bytes, None]:
     """The workspace as tar.gz or zip, streamed; checked here, before a response starts."""
     if fmt not in ARCHIVE_FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(ARCHIVE_FORMATS)}", field="format")
     _, sandbox = await open_sandbox(ctx, sandbox_id)
-    return sandbox.archive(fmt)  # type: ignore[arg-type]
+    return sandbox.archive(fmt)
