@@ -16,13 +16,13 @@ import time
 import uuid
 from typing import Any
 
-from runplane.events import EventBus, InMemoryEventBus, RedisEventBus, RunEvent, SlowConsumer, Subscription
+from runplane.events import EventBus, InMemoryEventBus, RedisEventBus, RunEventMessage, SlowConsumer, Subscription
 
 
 async def read(sub: Subscription, events: int, counts: list[int], slot: int) -> None:
     try:
         async for item in sub:
-            if isinstance(item, RunEvent):
+            if isinstance(item, RunEventMessage):
                 counts[slot] += 1
                 if counts[slot] == events:
                     return
@@ -36,7 +36,7 @@ async def measure(name: str, bus: EventBus, subscribers: int, events: int) -> di
     counts = [0] * subscribers
     readers = [asyncio.create_task(read(sub, events, counts, i)) for i, sub in enumerate(subs)]
     await asyncio.sleep(0.05)  # every reader parked on its queue
-    batch = [RunEvent(run_id, seq, "content", {"content": "x" * 200}) for seq in range(1, events + 1)]
+    batch = [RunEventMessage(run_id, seq, "content", {"content": "x" * 200}) for seq in range(1, events + 1)]
     started = time.perf_counter()
     for event in batch:  # "at once": no yielding to readers between publishes
         await bus.publish(event)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graphql import execute, parse
 
-from runplane.events.types import RunEvent as BusEvent
+from runplane.events.types import RunEventMessage
 from runplane.schema import build_schema
 
 try:
@@ -39,8 +39,8 @@ SELECTIONS = {
 
 def per_event_us(schema: Any, selection: str, events: int) -> float:
     document = parse(f'subscription {{ runEvents(runId: "r") {{ {selection} }} }}')
-    fields = BusEvent.__dataclass_fields__
-    event = BusEvent(  # type: ignore[call-arg]
+    fields = RunEventMessage.__dataclass_fields__
+    event = RunEventMessage(  # type: ignore[call-arg]
         run_id="r",
         **({"sequence": 1} if "sequence" in fields else {"seq": 1}),
         type="content",

@@ -25,5 +25,5 @@ def test_members_are_the_stored_strings() -> None:
 
 def test_a_terminal_status_event_ends_the_stream() -> None:
     for status in RunStatus:
-        event = event_types.RunEvent("run", 1, "status", {"status": str(status)})
+        event = event_types.RunEventMessage("run", 1, "status", {"status": str(status)})
         assert event.is_terminal is status.terminal

@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 from runplane.billing.ledger import charge_run
 from runplane.clock import now as now  # re-exported: the engine and tests call lifecycle.now()
 from runplane.events.log import append_event
-from runplane.events.types import ControlSignal, RunEvent
+from runplane.events.types import ControlSignal, RunEventMessage
 from runplane.models import AgentRun
 from runplane.services import Services
 from runplane.statuses import ACTIVE_STATUSES, RunStatus
@@ -30,7 +30,7 @@ async def transition(
     payload: dict[str, Any] | None = None,
     error: str | None = None,
     **fields: Any,
-) -> list[RunEvent]:
+) -> list[RunEventMessage]:
     """Move the run to `to` if it is in one of `from_statuses`. Returns the events written (an error
     event, if any, then the status event), or [] if the run was not in such a status."""
     async with in_transaction():
@@ -44,7 +44,7 @@ async def _transition_rows(
     payload: dict[str, Any] | None,
     error: str | None,
     fields: dict[str, Any],
-) -> list[RunEvent]:
+) -> list[RunEventMessage]:
     """`transition`'s writes, inside the caller's transaction."""
     if to not in ACTIVE_STATUSES:
         fields = {**fields, "active_thread_id": None, "completed_at": now(), "lease_expires_at": None, "error": error}
@@ -57,7 +57,7 @@ async def _transition_rows(
     return events
 
 
-async def claim(run_id: uuid.UUID, worker_id: str, lease_seconds: int) -> list[RunEvent]:
+async def claim(run_id: uuid.UUID, worker_id: str, lease_seconds: int) -> list[RunEventMessage]:
     return await transition(
         run_id,
         from_statuses=(RunStatus.QUEUED,),
@@ -98,12 +98,12 @@ async def finish(
     return True
 
 
-async def publish_all(services: Services, events: list[RunEvent]) -> None:
+async def publish_all(services: Services, events: list[RunEventMessage]) -> None:
     for event in events:
         await services.event_bus.publish(event)
 
 
-async def emit(services: Services, run_id: uuid.UUID, type: str, payload: dict[str, Any]) -> RunEvent:
+async def emit(services: Services, run_id: uuid.UUID, type: str, payload: dict[str, Any]) -> RunEventMessage:
     """Log first, then publish: a reader that misses the live message finds the event in the log."""
     event = await append_event(run_id, type, payload)
     await services.event_bus.publish(event)

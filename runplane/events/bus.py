@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from .hub import DEFAULT_MAX_QUEUE, FanoutHub, Subscription
-from .types import ControlMessage, ControlSignal, RunEvent
+from .types import ControlMessage, ControlSignal, RunEventMessage
 
 
 @runtime_checkable
@@ -23,7 +23,7 @@ class EventBus(Protocol):
     async def stop(self) -> None:
         """Stops delivery; every open subscription ends (its iterator stops)."""
 
-    async def publish(self, event: RunEvent) -> None:
+    async def publish(self, event: RunEventMessage) -> None:
         """Best effort, never raises: the event is already in the log."""
 
     async def publish_control(
@@ -47,7 +47,7 @@ class InMemoryEventBus:
     async def stop(self) -> None:
         self.hub.close_all()
 
-    async def publish(self, event: RunEvent) -> None:
+    async def publish(self, event: RunEventMessage) -> None:
         self.hub.deliver(event.run_id, event)
 
     async def publish_control(self, run_id: str, signal: ControlSignal, data: Mapping[str, Any] | None = None) -> None:

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 
-from .types import RunEvent
+from .types import RunEventMessage
 
 DEFAULT_CURSOR_KEYS = ("after", "cursor", "lastEventId", "last_event_id")
 
@@ -39,7 +39,7 @@ class SharedEncoder:
         self.hits = 0
         self.misses = 0
 
-    def encode_once(self, key: Hashable, event: RunEvent, fn: Callable[[RunEvent], bytes]) -> bytes:
+    def encode_once(self, key: Hashable, event: RunEventMessage, fn: Callable[[RunEventMessage], bytes]) -> bytes:
         slot = (key, event.run_id, event.sequence)
         frame = self._lookup(slot)
         if frame is None:
@@ -49,7 +49,7 @@ class SharedEncoder:
         return frame
 
     async def encode_once_async(
-        self, key: Hashable, event: RunEvent, fn: Callable[[RunEvent], Awaitable[bytes]]
+        self, key: Hashable, event: RunEventMessage, fn: Callable[[RunEventMessage], Awaitable[bytes]]
     ) -> bytes:
         """Same, for async encoders (GraphQL execution): concurrent callers share one call."""
         slot = (key, event.run_id, event.sequence)
@@ -67,7 +67,7 @@ class SharedEncoder:
                 return pending.result()
 
     async def _compute(
-        self, slot: tuple[Hashable, str, int], event: RunEvent, fn: Callable[[RunEvent], Awaitable[bytes]]
+        self, slot: tuple[Hashable, str, int], event: RunEventMessage, fn: Callable[[RunEventMessage], Awaitable[bytes]]
     ) -> bytes:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[slot] = future

@@ -24,7 +24,7 @@ class _State(enum.Enum):
 
 
 class Subscription:
-    """Async iterator over one run's live items (RunEvent | ControlMessage | StreamGap).
+    """Async iterator over one run's live items (RunEventMessage | ControlMessage | StreamGap).
 
     Iteration raises `SlowConsumer` once cut off and stops when closed. The queue is a deque plus
     one waiter future rather than an asyncio.Queue: a burst of N events wakes the consumer once,

@@ -24,16 +24,18 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Seque
 from contextlib import aclosing
 from typing import Any, Generic, Protocol, TypeVar
 
-from .types import RunEvent
+from .types import RunEventMessage
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
 T_co = TypeVar("T_co", covariant=True)
-Follow = Callable[[int], AsyncGenerator["RunEvent | None", None]]  # lossless stream after a cursor (None = heartbeat)
-Replay = Callable[[int], Awaitable[Sequence[RunEvent]]]  # one page of the log after a cursor
-Encode = Callable[[RunEvent], Awaitable[bytes]]  # the per-event payload every member shares
+Follow = Callable[
+    [int], AsyncGenerator["RunEventMessage | None", None]
+]  # lossless stream after a cursor (None = heartbeat)
+Replay = Callable[[int], Awaitable[Sequence[RunEventMessage]]]  # one page of the log after a cursor
+Encode = Callable[[RunEventMessage], Awaitable[bytes]]  # the per-event payload every member shares
 
 
 class Sink(Protocol[T_contra]):
@@ -101,7 +103,7 @@ class LiveGroup:
         self._on_idle = on_idle
         self._members: set[Member[Any]] = set()
         self._live: set[Member[Any]] = set()
-        self._pending: list[tuple[RunEvent, bytes]] = []
+        self._pending: list[tuple[RunEventMessage, bytes]] = []
         self._flush_scheduled = False
         self._task = asyncio.get_running_loop().create_task(self._run())
 

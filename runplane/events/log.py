@@ -10,13 +10,13 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from runplane.clock import iso_z
-from runplane.events.types import RunEvent
-from runplane.models import AgentRun, RunEventRecord
+from runplane.events.types import RunEventMessage
+from runplane.models import AgentRun, RunEvent
 
 REPLAY_PAGE = 500
 
 
-async def append_event(run_id: uuid.UUID, type: str, payload: dict[str, Any]) -> RunEvent:
+async def append_event(run_id: uuid.UUID, type: str, payload: dict[str, Any]) -> RunEventMessage:
     """Allocate the next seq under the run row's lock and store the event, in one transaction.
 
     Several writers may append to one run (executor, stop from another process, the reaper):
@@ -25,17 +25,17 @@ async def append_event(run_id: uuid.UUID, type: str, payload: dict[str, Any]) ->
     async with in_transaction():
         await AgentRun.filter(id=run_id).update(event_count=F("event_count") + 1)
         seq = await AgentRun.filter(id=run_id).first().values_list("event_count", flat=True)
-        record = await RunEventRecord.create(run_id=run_id, seq=seq, type=type, payload=payload)
-    return to_run_event(record, run_id)
+        record = await RunEvent.create(run_id=run_id, seq=seq, type=type, payload=payload)
+    return to_message(record, run_id)
 
 
-async def replay(run_id: uuid.UUID, after: int, limit: int = REPLAY_PAGE) -> list[RunEvent]:
-    records = await RunEventRecord.filter(run_id=run_id, seq__gt=after).order_by("seq").limit(limit)
-    return [to_run_event(record, run_id) for record in records]
+async def replay(run_id: uuid.UUID, after: int, limit: int = REPLAY_PAGE) -> list[RunEventMessage]:
+    records = await RunEvent.filter(run_id=run_id, seq__gt=after).order_by("seq").limit(limit)
+    return [to_message(record, run_id) for record in records]
 
 
-def to_run_event(record: RunEventRecord, run_id: uuid.UUID) -> RunEvent:
-    return RunEvent(
+def to_message(record: RunEvent, run_id: uuid.UUID) -> RunEventMessage:
+    return RunEventMessage(
         run_id=str(run_id),
         sequence=record.seq,
         type=record.type,
@@ -44,5 +44,5 @@ def to_run_event(record: RunEventRecord, run_id: uuid.UUID) -> RunEvent:
     )
 
 
-def event_time(record: RunEventRecord) -> str:
+def event_time(record: RunEvent) -> str:
     return iso_z(record.created_at)

@@ -18,9 +18,9 @@ from contextlib import aclosing
 
 from .bus import EventBus
 from .hub import Subscription
-from .types import BusItem, ControlMessage, RunEvent, SlowConsumer, StreamGap, SubscriptionClosed
+from .types import BusItem, ControlMessage, RunEventMessage, SlowConsumer, StreamGap, SubscriptionClosed
 
-Replay = Callable[[int], Awaitable[Sequence[RunEvent]]]
+Replay = Callable[[int], Awaitable[Sequence[RunEventMessage]]]
 IsFinished = Callable[[], Awaitable[bool]]
 
 # Live events ahead of the cursor are held while the log read fills the hole; bounded because
@@ -37,7 +37,7 @@ async def follow_run(
     is_finished: IsFinished,
     poll_interval: float = 5.0,
     page_size: int | None = None,
-) -> AsyncGenerator[RunEvent, None]:
+) -> AsyncGenerator[RunEventMessage, None]:
     """Yields the run's events with seq > `after`, in order, each once, then ends.
 
     `replay(after)` returns log events with seq > after in ascending order, possibly one page of
@@ -62,7 +62,7 @@ async def follow_run_heartbeat(
     is_finished: IsFinished,
     heartbeat: float = 15.0,
     page_size: int | None = None,
-) -> AsyncGenerator[RunEvent | None, None]:
+) -> AsyncGenerator[RunEventMessage | None, None]:
     """follow_run that also yields None after every `heartbeat` seconds of silence (SSE pings).
     `is_finished()` is asked at each of those ticks."""
     follower = _Follower(run_id, after, replay, bus, is_finished, page_size)
@@ -76,11 +76,11 @@ class _Cursor:
 
     def __init__(self, last: int) -> None:
         self.last = last
-        self.ahead: dict[int, RunEvent] = {}
+        self.ahead: dict[int, RunEventMessage] = {}
 
-    def accept(self, events: Sequence[RunEvent]) -> list[RunEvent]:
+    def accept(self, events: Sequence[RunEventMessage]) -> list[RunEventMessage]:
         """Returns the events now deliverable, contiguous from last + 1; drops duplicates."""
-        ready: list[RunEvent] = []
+        ready: list[RunEventMessage] = []
         for event in sorted(events, key=lambda e: e.sequence):
             if event.sequence == self.last + 1:
                 ready.append(event)
@@ -90,8 +90,8 @@ class _Cursor:
                 self.ahead[event.sequence] = event
         return ready
 
-    def _drain_ahead(self) -> list[RunEvent]:
-        ready: list[RunEvent] = []
+    def _drain_ahead(self) -> list[RunEventMessage]:
+        ready: list[RunEventMessage] = []
         if not self.ahead:  # the usual case: live events arrive in order
             return ready
         while (event := self.ahead.pop(self.last + 1, None)) is not None:
@@ -118,7 +118,7 @@ class _Follower:
         self.is_finished = is_finished
         self.page_size = page_size
 
-    async def run(self, tick: float) -> AsyncGenerator[RunEvent | None, None]:
+    async def run(self, tick: float) -> AsyncGenerator[RunEventMessage | None, None]:
         sub = await self.bus.subscribe(self.run_id)
         try:
             finished = await self.is_finished()
@@ -159,9 +159,9 @@ class _Follower:
         except SubscriptionClosed:
             return _CLOSED, sub
 
-    async def _plan(self, item: BusItem | object | None) -> tuple[list[RunEvent], bool, bool]:
+    async def _plan(self, item: BusItem | object | None) -> tuple[list[RunEventMessage], bool, bool]:
         """(events to deliver now, whether to read the log, whether the stream then ends)."""
-        if isinstance(item, RunEvent):
+        if isinstance(item, RunEventMessage):
             ready = self.cursor.accept([item])
             return ready, item.sequence > self.cursor.last, False  # still ahead: a gap
         if isinstance(item, ControlMessage):
@@ -172,7 +172,7 @@ class _Follower:
         finished = await self.is_finished()  # silent tick
         return [], finished or bool(self.cursor.ahead), finished
 
-    async def _catch_up(self) -> AsyncGenerator[RunEvent, None]:
+    async def _catch_up(self) -> AsyncGenerator[RunEventMessage, None]:
         while True:
             page = await self.replay(self.cursor.last)
             ready = self.cursor.accept(page)

@@ -37,7 +37,7 @@ from .types import (
     DEFAULT_CHANNEL_PREFIX,
     ControlMessage,
     ControlSignal,
-    RunEvent,
+    RunEventMessage,
     StreamGap,
     control_channel,
     events_channel,
@@ -320,7 +320,7 @@ class RedisEventBus:
             return  # unsubscribe in flight: nobody local wants it, skip the JSON parse
         run_id, kind = parsed
         try:
-            item = RunEvent.from_json(data) if kind == "events" else ControlMessage.from_wire(run_id, data)
+            item = RunEventMessage.from_json(data) if kind == "events" else ControlMessage.from_wire(run_id, data)
         except (ValueError, KeyError, TypeError) as exc:
             self.stats.bad_messages += 1
             log.warning("dropping malformed message on %r: %s", channel, exc)
@@ -342,7 +342,7 @@ class RedisEventBus:
 
     # -- publishing --------------------------------------------------------------------------
 
-    async def publish(self, event: RunEvent) -> None:
+    async def publish(self, event: RunEventMessage) -> None:
         await self._send(events_channel(event.run_id, self._prefix), event.json_bytes)
 
     async def publish_control(self, run_id: str, signal: ControlSignal, data: Mapping[str, Any] | None = None) -> None:

@@ -1,6 +1,6 @@
 """Values that travel through the event bus: run events, control signals, stream markers.
 
-A `RunEvent` is immutable and serializes itself once (`json_bytes`): the same bytes go to Redis,
+A `RunEventMessage` is immutable and serializes itself once (`json_bytes`): the same bytes go to Redis,
 to every local subscriber and to any transport that wants the raw JSON, whatever the fan-out.
 """
 
@@ -51,8 +51,9 @@ def _dumps(obj: Any) -> bytes:
 
 
 @dataclass(frozen=True)
-class RunEvent:
-    """One entry of a run's event log. `sequence` is 1, 2, 3, ... per run, without gaps (the log's `seq` column;
+class RunEventMessage:
+    """One entry of a run's event log as it travels: from the log to the bus, every subscriber and the transports
+    (its stored row is models.RunEvent). `sequence` is 1, 2, 3, ... per run, without gaps (the log's `seq` column;
     `seq` in the bus's JSON between processes, `sequence` to clients).
 
     `payload` must not be mutated after construction: `json_bytes` is cached.
@@ -81,7 +82,7 @@ class RunEvent:
         return self.type == "status" and self.payload.get("status") in TERMINAL_STATUSES
 
     @classmethod
-    def from_json(cls, data: bytes) -> RunEvent:
+    def from_json(cls, data: bytes) -> RunEventMessage:
         obj = json.loads(data)
         event = cls(
             run_id=str(obj["run_id"]),
@@ -139,7 +140,7 @@ class StreamGap:
     reason: str = "reconnected"
 
 
-BusItem = RunEvent | ControlMessage | StreamGap
+BusItem = RunEventMessage | ControlMessage | StreamGap
 
 
 class SlowConsumer(Exception):

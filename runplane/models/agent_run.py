@@ -59,7 +59,7 @@ class AgentRun(TimestampedModel):
         indexes = (("thread_id", "created_at"),)
 
 
-class RunEventRecord(Model):
+class RunEvent(Model):
     """One event of a run's log, written once. (run, seq) is unique and seq has no gaps."""
 
     id = fields.BigIntField(primary_key=True)

@@ -22,8 +22,8 @@ from runplane.errors import Conflict, DomainError, InvalidInput, NotFound
 from runplane.events.live import Encode, LiveGroup, LiveGroups, Member
 from runplane.events.log import REPLAY_PAGE, append_event, replay
 from runplane.events.reader import follow_run_heartbeat
-from runplane.events.types import ControlSignal, RunEvent
-from runplane.models import AgentRun, Message, Project, RunCommand, RunEventRecord, Thread
+from runplane.events.types import ControlSignal, RunEventMessage
+from runplane.models import AgentRun, Message, Project, RunCommand, RunEvent, Thread
 from runplane.models.agent_run import ACTIVE_STATUSES, TERMINAL_STATUSES
 from runplane.models.choices import AppType
 from runplane.numbers import ascii_int
@@ -110,7 +110,7 @@ async def _admit(ctx: RequestContext, model: str) -> billing.RunPayer:
 
 async def _insert_run(
     ctx: RequestContext, payer: billing.RunPayer, thread: Thread, prompt: str, model: str, key: str | None
-) -> tuple[AgentRun, RunEvent]:
+) -> tuple[AgentRun, RunEventMessage]:
     """Inside the caller's transaction: the token reservation, the user's message, the run, its first event
     and its dispatch in the outbox (so a Redis outage after the commit loses no job)."""
     await billing.reserve_run_tokens(ctx, payer)  # locks the subscription row until the run is in
@@ -134,7 +134,7 @@ async def _insert_run(
     return run, queued
 
 
-async def _announce(ctx: RequestContext, run: AgentRun, queued: RunEvent) -> None:
+async def _announce(ctx: RequestContext, run: AgentRun, queued: RunEventMessage) -> None:
     """After the commit: the first event to live readers, the run to an executor. If the job queue is down the
     start still succeeds: the run waits in the outbox and runs once Redis is back (runplane/agents/outbox.py)."""
     await ctx.services.event_bus.publish(queued)
@@ -354,7 +354,7 @@ async def list_runs(
 
 async def list_events(
     ctx: RequestContext, *, run_id: object, after: object = 0, limit: object = None
-) -> list[RunEvent]:
+) -> list[RunEventMessage]:
     run = await owned_run(ctx, run_id)
     return await replay(
         run.id, _clean_after(after), clean_limit(limit, default=EVENTS_PAGE_MAX, maximum=EVENTS_PAGE_MAX)
@@ -371,12 +371,12 @@ async def run_pages_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID], 
     return await children_pages(AgentRun, "thread_id", thread_ids, args, owner_id=user_id)
 
 
-async def last_events_by_run(ctx: RequestContext, run_ids: list[uuid.UUID], limit: int) -> list[list[RunEventRecord]]:
+async def last_events_by_run(ctx: RequestContext, run_ids: list[uuid.UUID], limit: int) -> list[list[RunEvent]]:
     """Batch for loaders: each run's last `limit` log records, oldest of them first; only the caller's runs have
     any (events have no owner column: their run's is checked in the same query)."""
     user_id = ctx.require(PROJECTS_READ)
     grouped = await first_children(
-        RunEventRecord, "run_id", run_ids, limit, owner_id=user_id, owner_parent=AgentRun, order="seq DESC"
+        RunEvent, "run_id", run_ids, limit, owner_id=user_id, owner_parent=AgentRun, order="seq DESC"
     )
     return [list(reversed(grouped.get(rid, []))) for rid in run_ids]
 
@@ -423,7 +423,7 @@ async def assistant_message_before(run_id: uuid.UUID, seq: int) -> tuple[str, st
     """The assistant message whose last chunk is the `content` event right before `seq` (error events skipped):
     its message_id and whole text, read back from the log. None when the step before `seq` wrote no text.
     For streams already authorized on the run (no owner check here)."""
-    rows = await RunEventRecord.filter(run_id=run_id, seq__lt=seq).order_by("-seq").limit(_MESSAGE_SCAN)
+    rows = await RunEvent.filter(run_id=run_id, seq__lt=seq).order_by("-seq").limit(_MESSAGE_SCAN)
     rows = list(itertools.dropwhile(lambda r: r.type == "error", rows))
     if not rows or rows[0].type != "content":
         return None
@@ -438,11 +438,11 @@ _MESSAGE_SCAN = 2000  # content events of one model reply (256 characters each):
 
 async def follow(
     ctx: RequestContext, stream: RunStream, *, heartbeat: float = 15.0
-) -> AsyncGenerator[RunEvent | None, None]:
+) -> AsyncGenerator[RunEventMessage | None, None]:
     """Replay after the cursor, then tail live, each event once; None every `heartbeat` seconds of silence."""
     run_id = stream.run.id
 
-    async def replay_after(after: int) -> list[RunEvent]:
+    async def replay_after(after: int) -> list[RunEventMessage]:
         return await replay(run_id, after)
 
     async def is_finished() -> bool:
@@ -480,10 +480,10 @@ def join_live_group(
     member's own stream holds one (`stream.release`)."""
     run = stream.run
 
-    def follow_after(after: int) -> AsyncGenerator[RunEvent | None, None]:
+    def follow_after(after: int) -> AsyncGenerator[RunEventMessage | None, None]:
         return follow(ctx, RunStream(run, after, _no_slot), heartbeat=heartbeat)
 
-    async def replay_after(after: int) -> list[RunEvent]:
+    async def replay_after(after: int) -> list[RunEventMessage]:
         return await replay(run.id, after)
 
     return groups.join((id(ctx.services.event_bus), str(run.id), encoding), member, follow_after, replay_after, encode)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane.errors import BadRequest
-from runplane.events.types import RunEvent
+from runplane.events.types import RunEventMessage
 from runplane.models import AgentRun
 from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.resolvers import agent_runs as ops
@@ -81,7 +81,7 @@ def _original_run_fields(run: AgentRun) -> dict[str, Any]:
     }
 
 
-def event_json(event: RunEvent) -> dict[str, Any]:
+def event_json(event: RunEventMessage) -> dict[str, Any]:
     """The documented frame: {"type": ..., <payload fields>, "sequence": n}."""
     return {"type": event.type, **event.payload, "sequence": event.sequence, "created_at": event.created_at}
 

@@ -27,7 +27,7 @@ import json
 import uuid
 from typing import Any
 
-from runplane.events.types import TERMINAL_STATUSES, RunEvent
+from runplane.events.types import TERMINAL_STATUSES, RunEventMessage
 from runplane.resolvers import agent_runs as ops
 from runplane.statuses import RunStatus
 
@@ -43,11 +43,11 @@ class MessageEncoder:
     def __init__(self, thread_id: str) -> None:
         self.thread_id = thread_id
 
-    async def __call__(self, event: RunEvent) -> bytes:
+    async def __call__(self, event: RunEventMessage) -> bytes:
         frames = await self.frames(event)
         return b"".join(_sse(frame, event.sequence if last else None) for last, frame in _mark_last(frames))
 
-    async def frames(self, event: RunEvent) -> list[dict[str, Any]]:
+    async def frames(self, event: RunEventMessage) -> list[dict[str, Any]]:
         payload, kind = event.payload, event.type
         if kind == "content":
             return [self._chunk(event)]
@@ -62,7 +62,12 @@ class MessageEncoder:
         return []  # queued, paused, error (the terminal status that follows says it), anything newer
 
     def _row(
-        self, event: RunEvent, kind: str, content: dict[str, Any], metadata: dict[str, Any], message_id: str | None
+        self,
+        event: RunEventMessage,
+        kind: str,
+        content: dict[str, Any],
+        metadata: dict[str, Any],
+        message_id: str | None,
     ) -> dict[str, Any]:
         """A message row as the original stored and streamed it: content and metadata JSON-encoded."""
         return {
@@ -77,11 +82,11 @@ class MessageEncoder:
             "updated_at": event.created_at,
         }
 
-    def _chunk(self, event: RunEvent) -> dict[str, Any]:
+    def _chunk(self, event: RunEventMessage) -> dict[str, Any]:
         content = {"role": "assistant", "content": str(event.payload.get("content", ""))}
         return self._row(event, "assistant", content, {"stream_status": "chunk"}, None)
 
-    async def _completed_message(self, event: RunEvent) -> list[dict[str, Any]]:
+    async def _completed_message(self, event: RunEventMessage) -> list[dict[str, Any]]:
         found = await ops.assistant_message_before(uuid.UUID(event.run_id), event.sequence)
         if found is None:
             return []
@@ -89,7 +94,7 @@ class MessageEncoder:
         content = {"role": "assistant", "content": text, "tool_calls": None}
         return [self._row(event, "assistant", content, {"stream_status": "complete"}, _stable_id(message_id))]
 
-    def _tool_message(self, event: RunEvent) -> dict[str, Any]:
+    def _tool_message(self, event: RunEventMessage) -> dict[str, Any]:
         payload = event.payload
         fields = _tool_fields(payload)
         ok = bool(payload.get("ok", True))
@@ -106,10 +111,10 @@ class MessageEncoder:
         message_id = _stable_id(f"{event.run_id}:{event.sequence}")
         return self._row(event, "tool", content, {}, message_id)
 
-    def _status(self, event: RunEvent, status_type: str, **details: Any) -> dict[str, Any]:
+    def _status(self, event: RunEventMessage, status_type: str, **details: Any) -> dict[str, Any]:
         return self._row(event, "status", {"status_type": status_type, **details}, {}, None)
 
-    def _run_end(self, event: RunEvent) -> list[dict[str, Any]]:
+    def _run_end(self, event: RunEventMessage) -> list[dict[str, Any]]:
         status = str(event.payload.get("status"))
         end = self._status(event, "thread_run_end")
         if status == RunStatus.COMPLETED:

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from runplane.events.encoder import SharedEncoder
 from runplane.events.live import LiveGroups, Member, QueueSink
-from runplane.events.types import RunEvent
+from runplane.events.types import RunEventMessage
 from runplane.resolvers import agent_runs as ops
 from runplane.resolvers.context import RequestContext
 
@@ -31,7 +31,7 @@ _groups = LiveGroups()
 BOUND_BYTES = 256 * 1024
 
 
-def sse_frame(event: RunEvent, shape: Callable[[RunEvent], dict[str, Any]]) -> bytes:
+def sse_frame(event: RunEventMessage, shape: Callable[[RunEventMessage], dict[str, Any]]) -> bytes:
     data = json.dumps(shape(event), separators=(",", ":"), ensure_ascii=False)
     return f"id: {event.sequence}\nevent: message\ndata: {data}\n\n".encode()
 
@@ -43,20 +43,20 @@ class FrameEncoder(Protocol):
     @property
     def key(self) -> Hashable: ...
 
-    async def __call__(self, event: RunEvent) -> bytes: ...
+    async def __call__(self, event: RunEventMessage) -> bytes: ...
 
 
 class ShapeEncoder:
     """runplane's documented frames: `id: <seq>`, `event: message`, `data: <shape(event)>`."""
 
-    def __init__(self, shape: Callable[[RunEvent], dict[str, Any]]) -> None:
+    def __init__(self, shape: Callable[[RunEventMessage], dict[str, Any]]) -> None:
         self.shape = shape
         self.key = ("sse", shape.__module__, shape.__qualname__)
 
-    def frame(self, event: RunEvent) -> bytes:
+    def frame(self, event: RunEventMessage) -> bytes:
         return sse_frame(event, self.shape)
 
-    async def __call__(self, event: RunEvent) -> bytes:
+    async def __call__(self, event: RunEventMessage) -> bytes:
         return self.frame(event)
 
 
@@ -69,7 +69,7 @@ async def event_stream_response(
 ) -> StreamingResponse:
     frame_key = encoder.key  # frames differ by encoding: never share across encodings
 
-    async def encode(event: RunEvent) -> bytes:
+    async def encode(event: RunEventMessage) -> bytes:
         if isinstance(encoder, ShapeEncoder):  # the fan-out hot path: no coroutine per event
             return _frames.encode_once(frame_key, event, encoder.frame)
         return await _frames.encode_once_async(frame_key, event, encoder)

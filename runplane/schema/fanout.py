@@ -43,7 +43,7 @@ from graphql.execution.values import get_variable_values
 from runplane.errors import DomainError
 from runplane.events.encoder import SharedEncoder
 from runplane.events.live import Framer, LiveGroups, Member
-from runplane.events.types import RunEvent as BusEvent
+from runplane.events.types import RunEventMessage
 from runplane.resolvers import agent_runs as ops
 from runplane.schema.context import GraphQLContext
 from runplane.schema.errors import formatted_domain_error
@@ -201,7 +201,7 @@ async def deliver(
     stream = await ops.open_stream(ctx, run_id=from_global_id(str(shared.run_id), "AgentRun"), after=shared.after)
     try:
 
-        async def encode(event: BusEvent) -> bytes:
+        async def encode(event: RunEventMessage) -> bytes:
             return await _payloads.encode_once_async(shared.key, event, lambda e: _execute(schema, shared, context, e))
 
         member = Member(stream.after, _framer(prefix.encode(), writes.raw_framing), _DirectSink(writes))
@@ -277,7 +277,7 @@ class _DirectSink:
 
 
 async def _execute(
-    schema: GraphQLSchema, shared: SharedSubscription, context: GraphQLContext, event: BusEvent
+    schema: GraphQLSchema, shared: SharedSubscription, context: GraphQLContext, event: RunEventMessage
 ) -> bytes:
     result = execute(
         schema,

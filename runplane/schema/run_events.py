@@ -16,7 +16,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from runplane import models
-from runplane.events.types import RunEvent as BusEvent
+from runplane.events.types import RunEventMessage
 from runplane.schema.connections import RowBacked, row_fields
 from runplane.schema.enums import RunEventType, RunStatus
 
@@ -120,10 +120,10 @@ class RunEvent(RowBacked):
     type: RunEventType
     created_at: datetime
     payload: JSON  # the event as the REST stream sends it; `data` gives it typed
-    _row: strawberry.Private[models.RunEventRecord | None]
+    _row: strawberry.Private[models.RunEvent | None]
 
     @classmethod
-    def from_event(cls, event: BusEvent) -> RunEvent:
+    def from_event(cls, event: RunEventMessage) -> RunEvent:
         created_at = datetime.fromisoformat(event.created_at)
         return cls(
             sequence=event.sequence,
@@ -132,11 +132,6 @@ class RunEvent(RowBacked):
             payload=JSON(event.payload),
             _row=None,
         )
-
-    @classmethod
-    def from_record(cls, record: models.RunEventRecord) -> RunEvent:
-        """From the log's row, each field converted only if selected (lastEvents lists hundreds)."""
-        return cls.lazy(record)
 
     @strawberry.field(description="The payload typed by the event's type; null for a payload this server cannot read.")
     def data(self) -> RunEventData | None:

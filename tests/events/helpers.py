@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from runplane.events import ControlSignal, EventBus, RunEvent
+from runplane.events import ControlSignal, EventBus, RunEventMessage
 
 BusFactory = Callable[..., Awaitable[EventBus]]
 
@@ -23,18 +23,18 @@ class EventLog:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.events: list[RunEvent] = []
+        self.events: list[RunEventMessage] = []
         self.finished = False
         self.replay_calls = 0
         self.replay_delay = 0.0
         self.replay_started = asyncio.Event()  # set once a reader has subscribed and reads the log
 
-    def append(self, type: str = "content", **payload: Any) -> RunEvent:
-        event = RunEvent(self.run_id, len(self.events) + 1, type, payload)
+    def append(self, type: str = "content", **payload: Any) -> RunEventMessage:
+        event = RunEventMessage(self.run_id, len(self.events) + 1, type, payload)
         self.events.append(event)
         return event
 
-    async def replay(self, after: int) -> list[RunEvent]:
+    async def replay(self, after: int) -> list[RunEventMessage]:
         self.replay_calls += 1
         self.replay_started.set()
         if self.replay_delay:
@@ -44,7 +44,7 @@ class EventLog:
     async def is_finished(self) -> bool:
         return self.finished
 
-    async def emit(self, bus: EventBus, type: str = "content", **payload: Any) -> RunEvent:
+    async def emit(self, bus: EventBus, type: str = "content", **payload: Any) -> RunEventMessage:
         event = self.append(type, **payload)  # log first, then publish (rule 7)
         await bus.publish(event)
         return event
@@ -55,7 +55,7 @@ class EventLog:
         await bus.publish_control(self.run_id, ControlSignal.END_STREAM)
 
 
-async def collect(source: AsyncGenerator[RunEvent, None], timeout: float = 10.0) -> list[int]:
+async def collect(source: AsyncGenerator[RunEventMessage, None], timeout: float = 10.0) -> list[int]:
     """Drains a follow_run iterator into its list of seqs; fails if it does not end in time."""
 
     async def drain() -> list[int]:

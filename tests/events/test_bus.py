@@ -13,7 +13,7 @@ from runplane.events import (
     EventBus,
     InMemoryEventBus,
     RedisEventBus,
-    RunEvent,
+    RunEventMessage,
     SlowConsumer,
     Subscription,
     create_event_bus,
@@ -25,7 +25,7 @@ from tests.events.helpers import BusFactory, EventLog, free_port
 async def take_events(sub: Subscription, count: int) -> list[int]:
     seqs: list[int] = []
     async for item in sub:
-        if isinstance(item, RunEvent):
+        if isinstance(item, RunEventMessage):
             seqs.append(item.sequence)
             if len(seqs) == count:
                 break
@@ -38,7 +38,7 @@ async def test_publish_subscribe_events_and_control(bus: EventBus, event_log: Ev
         await event_log.emit(bus, "content", content="hi")
     await bus.publish_control(event_log.run_id, ControlSignal.END_STREAM, {"reason": "done"})
     items = [await asyncio.wait_for(sub.get(), 5) for _ in range(4)]
-    assert [i.sequence for i in items[:3] if isinstance(i, RunEvent)] == [1, 2, 3]
+    assert [i.sequence for i in items[:3] if isinstance(i, RunEventMessage)] == [1, 2, 3]
     assert items[0] == event_log.events[0]
     assert items[3] == ControlMessage(event_log.run_id, ControlSignal.END_STREAM, {"reason": "done"})
     sub.close()
@@ -50,7 +50,7 @@ async def test_subscribers_only_get_their_run(bus: EventBus, event_log: EventLog
     await other.emit(bus)
     await event_log.emit(bus)
     item = await asyncio.wait_for(sub.get(), 5)
-    assert isinstance(item, RunEvent) and item.run_id == event_log.run_id
+    assert isinstance(item, RunEventMessage) and item.run_id == event_log.run_id
     assert await sub.get(0.1) is None
     sub.close()
 

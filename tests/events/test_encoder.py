@@ -6,18 +6,18 @@ import asyncio
 
 import pytest
 
-from runplane.events import RunEvent, SharedEncoder, document_key
+from runplane.events import RunEventMessage, SharedEncoder, document_key
 
 
 def test_encode_once_per_document_and_event() -> None:
     encoder = SharedEncoder()
     calls: list[int] = []
 
-    def encode(event: RunEvent) -> bytes:
+    def encode(event: RunEventMessage) -> bytes:
         calls.append(event.sequence)
         return b"data: " + event.json_bytes + b"\n\n"
 
-    event = RunEvent("r", 1, "content", {})
+    event = RunEventMessage("r", 1, "content", {})
     frames = {encoder.encode_once("doc", event, encode) for _ in range(1000)}
     assert len(frames) == 1 and calls == [1]
     encoder.encode_once("other-doc", event, encode)
@@ -27,7 +27,7 @@ def test_encode_once_per_document_and_event() -> None:
 def test_lru_is_bounded() -> None:
     encoder = SharedEncoder(max_entries=3)
     for seq in range(1, 11):
-        encoder.encode_once("k", RunEvent("r", seq, "t", {}), lambda e: e.json_bytes)
+        encoder.encode_once("k", RunEventMessage("r", seq, "t", {}), lambda e: e.json_bytes)
     assert len(encoder) == 3
 
 
@@ -41,13 +41,13 @@ async def test_async_encoder_coalesces_concurrent_callers() -> None:
     encoder = SharedEncoder()
     calls = 0
 
-    async def encode(event: RunEvent) -> bytes:
+    async def encode(event: RunEventMessage) -> bytes:
         nonlocal calls
         calls += 1
         await asyncio.sleep(0.01)
         return event.json_bytes
 
-    event = RunEvent("r", 1, "t", {})
+    event = RunEventMessage("r", 1, "t", {})
     frames = await asyncio.gather(*(encoder.encode_once_async("k", event, encode) for _ in range(200)))
     assert calls == 1 and len(set(frames)) == 1
 
@@ -55,11 +55,11 @@ async def test_async_encoder_coalesces_concurrent_callers() -> None:
 async def test_async_encoder_failure_reaches_waiters_and_is_not_cached() -> None:
     encoder = SharedEncoder()
 
-    async def boom(event: RunEvent) -> bytes:
+    async def boom(event: RunEventMessage) -> bytes:
         await asyncio.sleep(0.01)
         raise ValueError("bad")
 
-    event = RunEvent("r", 1, "t", {})
+    event = RunEventMessage("r", 1, "t", {})
     results = await asyncio.gather(
         *(encoder.encode_once_async("k", event, boom) for _ in range(3)), return_exceptions=True
     )

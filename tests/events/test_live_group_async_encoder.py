@@ -8,14 +8,14 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 from runplane.events.live import LiveGroups, Member, QueueSink
-from runplane.events.types import RunEvent
+from runplane.events.types import RunEventMessage
 
 RUN = "run-1"
 
 
-def events(count: int) -> list[RunEvent]:
-    body = [RunEvent(RUN, seq, "content", {"content": str(seq)}) for seq in range(1, count)]
-    return [*body, RunEvent(RUN, count, "status", {"status": "completed"})]
+def events(count: int) -> list[RunEventMessage]:
+    body = [RunEventMessage(RUN, seq, "content", {"content": str(seq)}) for seq in range(1, count)]
+    return [*body, RunEventMessage(RUN, count, "status", {"status": "completed"})]
 
 
 class Join:
@@ -28,15 +28,15 @@ class Join:
 async def test_an_awaiting_encoder_loses_no_event() -> None:
     log = events(6)
 
-    async def follow(after: int) -> AsyncIterator[RunEvent | None]:
+    async def follow(after: int) -> AsyncIterator[RunEventMessage | None]:
         for event in log:
             if event.sequence > after:
                 yield event
 
-    async def replay(after: int) -> list[RunEvent]:
+    async def replay(after: int) -> list[RunEventMessage]:
         return [event for event in log if event.sequence > after]
 
-    async def encode(event: RunEvent) -> bytes:
+    async def encode(event: RunEventMessage) -> bytes:
         await asyncio.sleep(0.001 * (event.sequence % 3))  # yields to the loop: the scheduled flush runs meanwhile
         return f"{event.sequence};".encode()
 

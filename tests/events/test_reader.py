@@ -11,7 +11,7 @@ import pytest
 from runplane.events import (
     ControlSignal,
     EventBus,
-    RunEvent,
+    RunEventMessage,
     StreamGap,
     follow_run,
     follow_run_heartbeat,
@@ -83,11 +83,11 @@ async def test_late_subscriber_gets_everything_then_ends(bus: EventBus, event_lo
 
 @pytest.mark.parametrize("page_size", [None, 7])
 async def test_paged_replay_is_read_to_the_end(bus: EventBus, event_log: EventLog, page_size: int | None) -> None:
-    async def paged(after: int) -> list[RunEvent]:
-        page: list[RunEvent] = await event_log.replay(after)
+    async def paged(after: int) -> list[RunEventMessage]:
+        page: list[RunEventMessage] = await event_log.replay(after)
         return page[:7]
 
-    def follower() -> AsyncGenerator[RunEvent, None]:
+    def follower() -> AsyncGenerator[RunEventMessage, None]:
         return follow_run(event_log.run_id, 0, paged, bus, is_finished=event_log.is_finished, page_size=page_size)
 
     for _ in range(50):
@@ -202,7 +202,7 @@ async def test_events_are_the_logged_objects(bus: EventBus, event_log: EventLog)
     assert got == sent and got.payload == {"tool": "shell", "arguments": {"cmd": "ls"}}
 
 
-async def _first_event(bus: EventBus, log: EventLog) -> RunEvent:
+async def _first_event(bus: EventBus, log: EventLog) -> RunEventMessage:
     async for event in follow_run(log.run_id, 0, log.replay, bus, is_finished=log.is_finished):
         return event
     raise AssertionError("stream ended without events")

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from runplane.events import RedisEventBus, RunEvent, StreamGap, follow_run
+from runplane.events import RedisEventBus, RunEventMessage, StreamGap, follow_run
 from tests.events.helpers import EventLog, RedisProcess, collect
 
 
@@ -62,7 +62,7 @@ async def test_killed_pubsub_connection_sends_gap_marker(
     assert item == StreamGap(event_log.run_id)
     await event_log.emit(writer)  # and live delivery resumed on the new connection
     item = await asyncio.wait_for(sub.get(), 5)
-    assert isinstance(item, RunEvent) and item.sequence == 1
+    assert isinstance(item, RunEventMessage) and item.sequence == 1
     assert reader.stats.connects == 2 and reader.stats.disconnects == 1
     sub.close()
 

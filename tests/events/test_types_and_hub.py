@@ -1,4 +1,4 @@
-"""RunEvent/ControlMessage wire forms and the bounded fan-out hub."""
+"""RunEventMessage/ControlMessage wire forms and the bounded fan-out hub."""
 
 from __future__ import annotations
 
@@ -10,29 +10,29 @@ from runplane.events import (
     ControlMessage,
     ControlSignal,
     FanoutHub,
-    RunEvent,
+    RunEventMessage,
     SlowConsumer,
     StreamGap,
 )
 
 
 def test_event_serializes_once_and_round_trips() -> None:
-    event = RunEvent("r1", 3, "content", {"content": "hé"})
+    event = RunEventMessage("r1", 3, "content", {"content": "hé"})
     assert event.json_bytes is event.json_bytes  # cached, not rebuilt per subscriber
-    copy = RunEvent.from_json(event.json_bytes)
+    copy = RunEventMessage.from_json(event.json_bytes)
     assert copy == event
     assert copy.json_bytes == event.json_bytes
 
 
 def test_received_bytes_are_reused_not_reserialized() -> None:
     raw = b'{"run_id":"r1","seq":1,"type":"content","payload":{"a":1},"created_at":"2024-01-01T00:00:00+00:00"}'
-    assert RunEvent.from_json(raw).json_bytes is raw
+    assert RunEventMessage.from_json(raw).json_bytes is raw
 
 
 def test_terminal_status_detection() -> None:
-    assert RunEvent("r", 1, "status", {"status": "completed"}).is_terminal
-    assert not RunEvent("r", 1, "status", {"status": "running"}).is_terminal
-    assert not RunEvent("r", 1, "content", {"status": "completed"}).is_terminal
+    assert RunEventMessage("r", 1, "status", {"status": "completed"}).is_terminal
+    assert not RunEventMessage("r", 1, "status", {"status": "running"}).is_terminal
+    assert not RunEventMessage("r", 1, "content", {"status": "completed"}).is_terminal
 
 
 def test_control_message_wire_forms() -> None:
@@ -53,14 +53,14 @@ async def test_slow_subscriber_is_cut_off_without_blocking_others() -> None:
 
     async def consume() -> None:
         async for item in fast:
-            assert isinstance(item, RunEvent)
+            assert isinstance(item, RunEventMessage)
             received.append(item.sequence)
             if item.sequence == 100:
                 return
 
     task = asyncio.create_task(consume())
     for seq in range(1, 101):
-        hub.deliver("r", RunEvent("r", seq, "content", {}))
+        hub.deliver("r", RunEventMessage("r", seq, "content", {}))
         await asyncio.sleep(0)  # the fast reader keeps up; the slow one never reads
     await asyncio.wait_for(task, 5)
     assert received == list(range(1, 101))
@@ -94,6 +94,6 @@ async def test_get_times_out_with_none() -> None:
 def test_a_burst_is_appended_without_copies() -> None:
     hub = FanoutHub(max_queue=1000)
     subs = [hub.add("r") for _ in range(1000)]
-    event = RunEvent("r", 1, "content", {"x": 1})
+    event = RunEventMessage("r", 1, "content", {"x": 1})
     assert hub.deliver("r", event) == 1000
     assert all(sub._items[0] is event for sub in subs)  # the same object, no per-subscriber work
