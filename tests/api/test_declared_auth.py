@@ -5,6 +5,7 @@ declaration names, and every served handler takes the context it is given (there
 from __future__ import annotations
 
 import inspect
+import re
 
 import httpx
 import pytest
@@ -96,3 +97,30 @@ async def test_query_tokens_only_where_declared(server: LiveServer, alice: UserH
     assert (await call(app, f"/stream?token={token}")).json()["user_id"]
     with pytest.raises(Unauthenticated):  # ?token= is not a credential on a route that did not declare it
         await call(app, f"/given?token={token}")
+
+
+PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
+
+
+async def served_answers(client: httpx.AsyncClient, headers: dict[str, str], auth: str) -> list[tuple[str, str, int]]:
+    """(method, path, status) of every served route declared `auth`, asked with `headers` and a body its handler
+    would refuse (no field set): the refusal that comes back is the declaration's, not the handler's."""
+    answers = []
+    for route in (r for r in api.routes if r.auth == auth):
+        url = "/api" + re.sub(r"\{[^}]+\}", PLACEHOLDER, route.path)
+        body = {"json": {}} if route.method in ("POST", "PUT", "PATCH") else {}
+        response = await client.request(route.method, url, headers=headers, timeout=10, **body)
+        answers.append((route.method, route.path, response.status_code))
+    return answers
+
+
+async def test_every_user_route_refuses_a_caller_without_a_token(client: httpx.AsyncClient) -> None:
+    answers = await served_answers(client, {}, "user")
+    assert len(answers) > 50
+    assert [a for a in answers if a[2] != 401] == []
+
+
+async def test_every_admin_route_refuses_a_users_token(client: httpx.AsyncClient, alice: UserHandle) -> None:
+    assert [a for a in await served_answers(client, {}, "admin") if a[2] != 401] == []
+    answers = await served_answers(client, alice.headers, "admin")
+    assert answers and [a for a in answers if a[2] != 403] == []
