@@ -14,6 +14,7 @@ from runplane.agents.keys import run_provider
 from runplane.agents.loop import AgentLoop, LoopResult
 from runplane.agents.providers.base import ChatMessage, ProviderError, Usage
 from runplane.agents.tools import CommandRecorder, ToolRunner, allowed_tools
+from runplane.clock import now
 from runplane.events.types import ControlMessage, ControlSignal
 from runplane.models import AgentRun, Message, RunCommand
 from runplane.services import Services
@@ -145,7 +146,7 @@ async def _heartbeat(run_id: uuid.UUID, worker_id: str, lease: int, every: int) 
     while True:
         await asyncio.sleep(every)
         await AgentRun.filter(id=run_id, worker_id=worker_id, status__in=EXECUTING_STATUSES).update(
-            lease_expires_at=lifecycle.now() + timedelta(seconds=lease)
+            lease_expires_at=now() + timedelta(seconds=lease)
         )
 
 

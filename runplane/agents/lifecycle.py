@@ -14,7 +14,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from runplane.billing.ledger import charge_run
-from runplane.clock import now as now  # re-exported: the engine and tests call lifecycle.now()
+from runplane.clock import now
 from runplane.events.log import append_event
 from runplane.events.types import ControlSignal, RunEventMessage
 from runplane.models import AgentRun

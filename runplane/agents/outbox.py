@@ -16,7 +16,7 @@ from datetime import timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
-from runplane.agents.lifecycle import now
+from runplane.clock import now
 from runplane.models import ProcessLease, RunOutbox
 from runplane.periodic import Periodic
 from runplane.services import RunDispatcher

@@ -21,6 +21,7 @@ from tortoise.queryset import QuerySet
 
 from runplane.agents import lifecycle
 from runplane.agents.dispatch import ArqDispatcher
+from runplane.clock import now
 from runplane.models import AgentRun, RunOutbox
 from runplane.periodic import Periodic
 from runplane.services import Services
@@ -45,7 +46,7 @@ async def reap_once(services: Services, queue: ArqDispatcher | None = None) -> i
 
 
 async def reap_expired_leases(services: Services) -> int:
-    expired = await AgentRun.filter(status__in=EXECUTING_STATUSES, lease_expires_at__lt=lifecycle.now()).values_list(
+    expired = await AgentRun.filter(status__in=EXECUTING_STATUSES, lease_expires_at__lt=now()).values_list(
         "id", "stop_requested"
     )
     ended = 0
@@ -68,7 +69,7 @@ async def run_ids(query: QuerySet[AgentRun]) -> list[uuid.UUID]:
 
 async def fail_unstarted(services: Services) -> int:
     timeout = services.settings.run_queue_timeout
-    cutoff = lifecycle.now() - timedelta(seconds=timeout)
+    cutoff = now() - timedelta(seconds=timeout)
     query = AgentRun.filter(status=RunStatus.QUEUED, created_at__lt=cutoff).limit(BATCH)
     stale = await run_ids(query)
     error = f"No worker started this run within {timeout} s (RUNPLANE_RUN_QUEUE_TIMEOUT): try again"
@@ -84,7 +85,7 @@ async def fail_unstarted(services: Services) -> int:
 
 async def requeue_lost(services: Services, queue: ArqDispatcher) -> int:
     """Queued runs that left the outbox long ago: make sure arq still has their job."""
-    cutoff = lifecycle.now() - timedelta(seconds=services.settings.run_requeue_seconds)
+    cutoff = now() - timedelta(seconds=services.settings.run_requeue_seconds)
     in_outbox = Subquery(RunOutbox.all().values("run_id"))
     stale = await run_ids(
         AgentRun.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)

@@ -22,9 +22,9 @@ from arq.worker import func
 
 from runplane.agents.dispatch import ARQ_FUNCTION, ARQ_QUEUE, ArqDispatcher, worker_identity
 from runplane.agents.executor import execute_run
-from runplane.agents.lifecycle import now
 from runplane.agents.outbox import OutboxRelay
 from runplane.agents.reaper import Reaper
+from runplane.clock import now
 from runplane.config import Settings
 from runplane.db import close_database, open_database
 from runplane.models import WorkerBeat

@@ -12,9 +12,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from runplane.auth.principal import Principal
+from runplane.clock import now
 from runplane.models import AuthSession
 from runplane.periodic import Periodic
 
@@ -83,9 +83,9 @@ class CredentialWatch:
         session_ids = list(self._by_session)
         for start in range(0, len(session_ids), RECHECK_CHUNK):
             chunk = session_ids[start : start + RECHECK_CHUNK]
-            standing = await AuthSession.filter(
-                id__in=chunk, revoked_at=None, expires_at__gt=datetime.now(UTC)
-            ).values_list("id", flat=True)
+            standing = await AuthSession.filter(id__in=chunk, revoked_at=None, expires_at__gt=now()).values_list(
+                "id", flat=True
+            )
             for session_id in set(chunk) - set(standing):
                 self.revoked(session_id)
 

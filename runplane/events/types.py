@@ -42,10 +42,6 @@ def control_channel(run_id: str, prefix: str = DEFAULT_CHANNEL_PREFIX) -> str:
     return f"{prefix}:{run_id}:control"
 
 
-# Same form as the event log writes: ISO-8601 UTC with a "Z".
-utc_now_iso = iso_now
-
-
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -63,7 +59,7 @@ class RunEventMessage:
     sequence: int
     type: str
     payload: dict[str, Any] = field(hash=False)
-    created_at: str = field(default_factory=utc_now_iso)
+    created_at: str = field(default_factory=iso_now)  # the event log's form (clock.iso_z)
 
     @cached_property
     def json_bytes(self) -> bytes:

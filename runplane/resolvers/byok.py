@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -17,6 +17,7 @@ from runplane.auth.abilities import BILLING_READ, BILLING_WRITE
 from runplane.billing.crypto import mask_secret, secret_box
 from runplane.billing.model_keys import PROVIDER as PROVIDER  # re-exported: the transports name the provider
 from runplane.billing.model_keys import associated_data, stored_key
+from runplane.clock import now
 from runplane.errors import InvalidInput, NotFound, ServiceUnavailable
 from runplane.models import UsageEntry, UserModelKey
 from runplane.resolvers import rate_limits
@@ -46,7 +47,7 @@ async def set_openrouter_key(ctx: RequestContext, *, key: object) -> UserModelKe
         hint=mask_secret(clean),
         last_tested_at=None,
         last_test_status=None,
-        updated_at=datetime.now(UTC),
+        updated_at=now(),
     )
     if not await UserModelKey.filter(user_id=user_id, provider=PROVIDER).update(**values):
         try:
@@ -111,7 +112,7 @@ async def test_openrouter_key(ctx: RequestContext, *, key: object = None) -> Key
             raise ServiceUnavailable(f"Could not check the key: {exc.message}") from None
     if not provided:
         await UserModelKey.filter(user_id=user_id, provider=PROVIDER).update(
-            last_tested_at=datetime.now(UTC), last_test_status=check.status
+            last_tested_at=now(), last_test_status=check.status
         )
     return KeyTestResult(
         check.ok, check.status, "provided" if provided else "stored", check.label, check.usage, check.limit

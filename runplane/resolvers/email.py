@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
 from tortoise.exceptions import IntegrityError
 
+from runplane.clock import now
 from runplane.config import Settings
 from runplane.errors import DomainError, ErrorCode, InvalidInput, ServiceUnavailable
 from runplane.models import EmailDelivery, User
@@ -51,7 +51,7 @@ async def send_welcome_email(
     except (OSError, smtplib.SMTPException) as exc:
         await _release(delivery)
         raise EmailDeliveryFailed(f"The SMTP server did not take the email: {type(exc).__name__}") from None
-    delivery.status, delivery.sent_at, delivery.send_count = "sent", datetime.now(UTC), delivery.send_count + 1
+    delivery.status, delivery.sent_at, delivery.send_count = "sent", now(), delivery.send_count + 1
     await delivery.save()
     return delivery, True
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tortoise import connections
 
-from runplane.clock import iso_now
+from runplane.clock import iso_now, now
 from runplane.db_errors import database_unavailable, describe
 from runplane.models import WorkerBeat
 from runplane.resolvers.context import RequestContext
@@ -55,7 +55,7 @@ async def _workers(ctx: RequestContext) -> dict[str, Any]:
         rows = await asyncio.wait_for(WorkerBeat.all().order_by("worker_id"), CHECK_TIMEOUT_SECONDS)
     except Exception as exc:
         return {"status": "down", "critical": False, "error": _reason(exc)}
-    at = datetime.now(UTC)
+    at = now()
     alive_within = 3 * ctx.settings.worker_beat_seconds + 1
     workers = [_worker(row, at, alive_within) for row in rows]
     alive = [w for w in workers if w["alive"]]

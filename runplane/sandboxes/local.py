@@ -25,9 +25,9 @@ import re
 import shutil
 import stat
 import zlib
-from datetime import UTC, datetime
 from pathlib import Path
 
+from runplane.clock import iso_now
 from runplane.sandboxes import cgroups
 from runplane.sandboxes.cgroups import SandboxCgroups
 from runplane.sandboxes.errors import (
@@ -251,7 +251,7 @@ def _make_layout(directory: Path, sandbox_id: str, owner: tuple[int, int] | None
         (directory / name).mkdir(mode=0o700 if owner else 0o755)
         if owner is not None:
             os.chown(directory / name, *owner)
-    meta = {"id": sandbox_id, "uid": owner[0] if owner else None, "created_at": datetime.now(UTC).isoformat()}
+    meta = {"id": sandbox_id, "uid": owner[0] if owner else None, "created_at": iso_now()}
     # Last, and atomically (rename): a reader that sees sandbox.json sees all of it and a complete layout.
     partial = directory / ".sandbox.json.tmp"
     partial.write_text(json.dumps(meta))

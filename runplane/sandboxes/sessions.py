@@ -7,9 +7,10 @@ import re
 import signal
 from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
+from runplane.clock import now
 from runplane.sandboxes.errors import SandboxInputError
 from runplane.sandboxes.process import QUOTA_NOTICE, Running, Watch, exit_code_of, signal_group, supervise
 
@@ -128,7 +129,7 @@ class Session:
     ) -> None:
         self.name, self.command, self.port = name, command, port
         self.proc, self.buffer = proc, buffer  # buffer is the sink proc was spawned with
-        self.started_at = datetime.now(UTC)
+        self.started_at = now()
         self.completed_at: datetime | None = None
         self.stopped = False
         self.timed_out = False
@@ -140,7 +141,7 @@ class Session:
             if self.proc.watch_fired:
                 self.buffer.append(QUOTA_NOTICE)
         finally:
-            self.completed_at = datetime.now(UTC)
+            self.completed_at = now()
             self.buffer.close()
 
     @property

@@ -15,10 +15,11 @@ import shutil
 import tarfile
 import threading
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from runplane.clock import iso_z, now
 from runplane.sandboxes.archive import walk, write_tar
 from runplane.sandboxes.errors import (
     SandboxConflictError,
@@ -81,8 +82,8 @@ class SnapshotStore:
             os.replace(tmp, self._tar(snapshot_id))
         finally:
             tmp.unlink(missing_ok=True)
-        info = SnapshotInfo(snapshot_id, description, datetime.now(UTC), self._tar(snapshot_id).stat().st_size)
-        meta = {**info.as_dict(), "created_at": info.created_at.isoformat()}
+        info = SnapshotInfo(snapshot_id, description, now(), self._tar(snapshot_id).stat().st_size)
+        meta = {**info.as_dict(), "created_at": iso_z(info.created_at)}
         self._meta(snapshot_id).write_text(json.dumps(meta))  # written last: marks it complete
         return info
 

@@ -12,18 +12,16 @@ from typing import Any
 
 import strawberry
 
+from runplane.clock import utc
+
 DATETIME_SPEC = "https://scalars.graphql.org/andimarek/date-time.html"
 DATE_SPEC = "https://scalars.graphql.org/andimarek/local-date.html"
 UTC = dt.UTC
 
 
 def serialize_datetime(value: dt.datetime) -> str:
-    """Aware times in UTC; a naive one is taken as UTC (the database stores UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC).isoformat()
-    if value.utcoffset() != dt.timedelta(0):
-        value = value.astimezone(UTC)
-    return value.isoformat()
+    """GraphQL's form of runplane.clock's UTC time: `+00:00` where the REST dialect writes `Z`."""
+    return utc(value).isoformat()
 
 
 def parse_datetime(value: Any) -> dt.datetime:

@@ -24,6 +24,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from runplane.agents import lifecycle, outbox, reaper
 from runplane.agents.dispatch import ARQ_QUEUE, QUIET_AFTER_FAILURE, ArqDispatcher, job_id
+from runplane.clock import now
 from runplane.models import AgentRun, Project, RunOutbox, Thread
 from runplane.resolvers.queue import _arq_jobs
 from tests.events.helpers import RedisProcess, free_port
@@ -59,10 +60,10 @@ async def queued_run(user: UserHandle, *, age: float = 0.0, in_outbox: bool = Fa
     run = await AgentRun.create(
         owner_id=owner, project_id=project.id, thread=thread, active_thread_id=thread.id, model="scripted/demo"
     )
-    await AgentRun.filter(id=run.id).update(created_at=lifecycle.now() - timedelta(seconds=age))
+    await AgentRun.filter(id=run.id).update(created_at=now() - timedelta(seconds=age))
     if in_outbox:
         await outbox.add(run.id)
-        await RunOutbox.filter(run_id=run.id).update(created_at=lifecycle.now() - timedelta(seconds=age))
+        await RunOutbox.filter(run_id=run.id).update(created_at=now() - timedelta(seconds=age))
     return run
 
 

@@ -14,12 +14,14 @@ import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
 from httpx_sse import EventSource, SSEError
+
+from runplane.clock import now
 
 from .base import ChatMessage, ModelInfo, ProviderError, ProviderEvent, ToolCall, ToolSpec
 from .openai_stream import StreamAssembler
@@ -338,7 +340,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - now()).total_seconds())
 
 
 def _transport_error(exc: httpx.TransportError) -> ProviderError:

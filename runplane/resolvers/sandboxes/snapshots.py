@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from runplane.clock import now
 from runplane.errors import NotFound
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.sandboxes.lifecycle import open_sandbox
@@ -31,7 +31,7 @@ async def create_snapshot(ctx: RequestContext, *, sandbox_id: object, descriptio
 
 
 def _new_snapshot_id() -> str:
-    return f"snap-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
+    return f"snap-{now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 async def get_snapshot(ctx: RequestContext, *, sandbox_id: object, snapshot_id: object) -> SnapshotInfo:
