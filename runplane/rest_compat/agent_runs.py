@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from runplane.errors import BadRequest
 from runplane.events.types import RunEventMessage
-from runplane.models import AgentRun
+from runplane.models import AgentRun, Project, Thread
 from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.resolvers import agent_runs as ops
 from runplane.resolvers.context import RequestContext
@@ -277,16 +277,18 @@ async def initiate(request: Request, ctx: RequestContext) -> Response:
         attachments=attachments,
         app_type=body.app_type,
     )
-    return ok(
-        {
-            "project_id": str(project.id),
-            "thread_id": str(thread.id),
-            "agent_run_id": str(run.id),
-            "status": run.status,
-            "project": project_json(project),
-            "thread": thread_json(thread),
-        }
-    )
+    return ok(initiated_json(project, thread, run))
+
+
+def initiated_json(project: Project, thread: Thread, run: AgentRun) -> dict[str, Any]:
+    return {
+        "project_id": str(project.id),
+        "thread_id": str(thread.id),
+        "agent_run_id": str(run.id),
+        "status": run.status,
+        "project": project_json(project),
+        "thread": thread_json(thread),
+    }
 
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")

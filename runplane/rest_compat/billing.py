@@ -3,6 +3,7 @@ BYOK keys, payment methods, admin."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,9 @@ from runplane.resolvers import billing as ops
 from runplane.resolvers import billing_admin as admin_ops
 from runplane.resolvers import byok as key_ops
 from runplane.resolvers import payment_methods as pm_ops
-from runplane.resolvers.billing import BillingStatus, UsageDay, UsageLine
+from runplane.resolvers.billing import BillingStatus, UsageDay, UsageHistory, UsageLine
+from runplane.resolvers.billing_admin import QuotaReport
+from runplane.resolvers.byok import KeyTestResult
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.billing_requests import (
     Checkout,
@@ -366,20 +369,21 @@ async def subscription(request: Request, ctx: RequestContext) -> Response:
 async def usage_history(request: Request, ctx: RequestContext) -> Response:
     query = parse_query(request, UsageQuery)
     history = await ops.usage_history(ctx, start_date=query.start_date, end_date=query.end_date, days=query.days)
-    lines = await ops.usage_lines(ctx, history)
+    return ok(usage_history_json(history, await ops.usage_lines(ctx, history), ctx.user_id))
+
+
+def usage_history_json(history: UsageHistory, lines: list[UsageLine], account_id: uuid.UUID) -> dict[str, Any]:
     totals = history.totals
-    return ok(
-        {
-            "start_date": history.start.isoformat(),
-            "end_date": history.end.isoformat(),
-            "days": [day_json(d) for d in history.days],
-            "totals": {**day_json(totals), "date": None},
-            "account_id": str(ctx.user_id),
-            "usage_entries": [usage_line_json(line) for line in lines],
-            "total_tokens_used": totals.total_tokens,
-            "total_credits_used": credits(totals.total_tokens),
-        }
-    )
+    return {
+        "start_date": history.start.isoformat(),
+        "end_date": history.end.isoformat(),
+        "days": [day_json(d) for d in history.days],
+        "totals": {**day_json(totals), "date": None},
+        "account_id": str(account_id),
+        "usage_entries": [usage_line_json(line) for line in lines],
+        "total_tokens_used": totals.total_tokens,
+        "total_credits_used": credits(totals.total_tokens),
+    }
 
 
 @api.add("GET", "/billing/plans", "List available plans", tag=TAG, response=PLAN_LIST)
@@ -471,25 +475,26 @@ async def delete_key(request: Request, ctx: RequestContext) -> Response:
 )  # no stored key; it cannot be decrypted; unreachable
 async def test_key(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, KeyTest, required=False)
-    result = await key_ops.test_openrouter_key(ctx, key=body.api_key)
+    return ok(key_test_json(await key_ops.test_openrouter_key(ctx, key=body.api_key)))
+
+
+def key_test_json(result: KeyTestResult) -> dict[str, Any]:
     key_info = {"usage": result.usage, "limit": result.limit, "limit_remaining": None, "is_free_tier": False}
     if result.usage is not None and result.limit is not None:
         key_info["limit_remaining"] = max(0.0, result.limit - result.usage)
-    return ok(
-        {
-            "valid": result.valid,
-            "status": result.status,
-            "source": result.source,
-            "label": result.label,
-            "usage": result.usage,
-            "limit": result.limit,
-            # The web app's KeyTestResult (hooks/react-query/settings/use-settings-queries.ts).
-            "success": result.valid,
-            "message": "The key works" if result.valid else "The provider refused this key",
-            "error": None if result.valid else "invalid key",
-            "key_info": key_info,
-        }
-    )
+    return {
+        "valid": result.valid,
+        "status": result.status,
+        "source": result.source,
+        "label": result.label,
+        "usage": result.usage,
+        "limit": result.limit,
+        # The web app's KeyTestResult (hooks/react-query/settings/use-settings-queries.ts).
+        "success": result.valid,
+        "message": "The key works" if result.valid else "The provider refused this key",
+        "error": None if result.valid else "invalid key",
+        "key_info": key_info,
+    }
 
 
 @api.add(
@@ -610,25 +615,22 @@ async def quota_status(request: Request, ctx: RequestContext) -> Response:
     if query.user_id is not None:
         status = await admin_ops.user_quota_status(ctx, user_id=query.user_id)
         return ok({"user_id": str(status.subscription.user_id), **status_json(status)})
-    report = await admin_ops.quota_status(ctx, first=query.limit)
-    return ok(
+    return ok(quota_report_json(await admin_ops.quota_status(ctx, first=query.limit)))
+
+
+def quota_report_json(report: QuotaReport) -> dict[str, Any]:
+    top = [
         {
-            "users": report.users,
-            "exhausted": report.exhausted,
-            "by_plan": report.by_plan,
-            "top": [
-                {
-                    "user_id": str(row.subscription.user_id),
-                    "plan": row.plan.id,
-                    "tokens_used": row.tokens_used,
-                    "tokens_limit": row.plan.token_allowance,
-                    "exhausted": row.exhausted,
-                    "period_end": iso(row.subscription.current_period_end),
-                }
-                for row in report.top
-            ],
+            "user_id": str(row.subscription.user_id),
+            "plan": row.plan.id,
+            "tokens_used": row.tokens_used,
+            "tokens_limit": row.plan.token_allowance,
+            "exhausted": row.exhausted,
+            "period_end": iso(row.subscription.current_period_end),
         }
-    )
+        for row in report.top
+    ]
+    return {"users": report.users, "exhausted": report.exhausted, "by_plan": report.by_plan, "top": top}
 
 
 @api.add(
