@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field
 
 from runplane.resolvers import agent_runs as ops
-from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Query, text
+from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Query, TokenQuery, text
 
 # The resolver cuts a generated project name there (resolvers/agent_runs.py initiate_agent).
 MAX_PROJECT_NAME = 200
@@ -42,6 +42,14 @@ class AgentInitiate(WebAppOptions):
     )
 
 
+# A run event's sequence number: the resolver reads at most 12 digits (resolvers/agent_runs.py _clean_after).
+Sequence = Annotated[int, Field(ge=0, lt=10**12), ASCII_DIGITS]
+
+
 class EventsQuery(Query):
-    after: Annotated[int, Field(ge=0, lt=10**12), ASCII_DIGITS] = 0
+    after: Sequence = 0
     limit: Annotated[int, Field(ge=1, le=ops.EVENTS_PAGE_MAX), ASCII_DIGITS] = ops.EVENTS_PAGE_MAX
+
+
+class RunStreamQuery(TokenQuery):
+    after: Sequence | None = Field(None, description="Resume after this sequence number (or Last-Event-ID)")

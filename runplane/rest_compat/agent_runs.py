@@ -17,7 +17,7 @@ from runplane.models import AgentRun, Project, Thread
 from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.resolvers import agent_runs as ops
 from runplane.resolvers.context import RequestContext
-from runplane.rest_compat.agent_requests import AgentInitiate, AgentStart, EventsQuery
+from runplane.rest_compat.agent_requests import AgentInitiate, AgentStart, EventsQuery, RunStreamQuery
 from runplane.rest_compat.bodies import Page, parse_body, parse_query, validated
 from runplane.rest_compat.common import iso, ok
 from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
@@ -129,17 +129,14 @@ async def start(request: Request, ctx: RequestContext) -> Response:
     "Stream agent responses via SSE (Last-Event-ID resumes)",
     tag=TAG,
     response=EVENT_STREAM,
-    query=[
-        {"name": "token", "in": "query", "schema": {"type": "string"}},
-        {"name": "after", "in": "query", "schema": {"type": "integer"}},
-        DIALECT_QUERY,
-    ],
+    query=[RunStreamQuery, DIALECT_QUERY],
     other_responses={"204": {"description": "The run has ended and every event was sent: stop reconnecting"}},
     query_token=True,
 )
 async def stream(request: Request, ctx: RequestContext) -> Response:
     encoder = _stream_encoder(request)
-    after = request.headers.get("last-event-id") or request.query_params.get("after") or 0
+    query = parse_query(request, RunStreamQuery)
+    after = request.headers.get("last-event-id") or query.after or 0  # an EventSource's reconnect names its cursor
     handle = await ops.open_stream(ctx, run_id=request.path_params["agent_run_id"], after=after)
     if handle.over:  # 204: an EventSource stops reconnecting to a run that has nothing more to say
         return Response(status_code=204, headers={"Cache-Control": "no-store"})

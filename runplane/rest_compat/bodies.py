@@ -53,6 +53,12 @@ def text(max_length: int, *, min_length: int = 0, required: bool = False, descri
     )
 
 
+class TokenQuery(Query):
+    """`?token=` of the routes a plain link or an EventSource calls (`api.add(query_token=True)` reads it)."""
+
+    token: str | None = Field(None, description="An access token (instead of Authorization), for a plain link")
+
+
 class Page(Query):
     """`?limit=&cursor=` of a list (the handler picks the default limit: it may depend on the dialect)."""
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from runplane.resolvers import sandboxes as ops
-from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Query, text
+from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Query, TokenQuery, text
 from runplane.sandboxes import ArchiveFormat
 
 WorkspacePath = Annotated[str, Field(max_length=ops.MAX_PATH)]
@@ -81,13 +81,10 @@ class ProjectFileQuery(Query):
 
 
 class DeleteQuery(Query):
-    """`?path=a&path=b`: instead of the JSON body."""
+    """`?path=a&path=b`: instead of the JSON body. (Each path's own bound is the resolver's, not documented here: a
+    URL of a thousand paths at their longest is one no HTTP server reads.)"""
 
-    path: list[WorkspacePath] | None = Field(None, max_length=ops.MAX_DELETE_PATHS)
-
-
-class TokenQuery(Query):
-    token: str | None = Field(None, description="An access token (instead of Authorization), for a plain link")
+    path: list[str] | None = Field(None, max_length=ops.MAX_DELETE_PATHS)
 
 
 class ArchiveQuery(TokenQuery):

@@ -174,7 +174,22 @@ def sse_event(description: str, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-EVENT_STREAM = sse_event("SSE: `id: <seq>`, `event: message`, `data: <RunEvent JSON>`; `: ping` every 15 s", RUN_EVENT)
+# ?dialect=cheatcode: the original's message rows, then its closing status frames (rest_compat/run_messages.py).
+MESSAGE_FRAME = obj(
+    ["thread_id", "type", "content", "metadata", "sequence"],
+    message_id=NULLABLE_STR,
+    thread_id=UUID,
+    type={"type": "string", "enum": ["assistant", "tool", "status"]},
+    content={**STR, "description": "JSON text"},
+    metadata={**STR, "description": "JSON text"},
+    sequence=INT,
+)
+CLOSING_FRAME = obj(["type", "status"], type={"const": "status"}, status=STR, message=STR)
+EVENT_STREAM = sse_event(
+    "SSE: `id: <seq>`, `event: message`, `data: <RunEvent JSON>` (the original's message rows with ?dialect=cheatcode);"
+    " `: ping` every 15 s",
+    {"anyOf": [RUN_EVENT, MESSAGE_FRAME, CLOSING_FRAME]},
+)
 AGENT_INITIATED = obj(
     ["project_id", "thread_id", "agent_run_id", "status"],
     project_id=UUID,

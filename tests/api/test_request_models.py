@@ -3,9 +3,12 @@ parser enforces exactly what the document says, for JSON and for the multipart f
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from runplane.resolvers import agent_runs, projects, threads
+from runplane.resolvers import sandboxes as sandbox_ops
 from runplane.rest_compat import api
 from runplane.rest_compat.openapi import build_openapi
 from tests.support import UserHandle
@@ -27,6 +30,52 @@ def test_documented_limits_are_the_resolvers() -> None:
     assert body_property("/threads", "title")["maxLength"] == threads.MAX_TITLE
     messages = DOCUMENT["paths"]["/api/thread/{thread_id}/messages"]["get"]["parameters"]
     assert next(p for p in messages if p["name"] == "limit")["schema"]["maximum"] == 1000  # what it serves
+
+
+def query_schema(method: str, path: str, name: str) -> dict[str, object]:
+    parameters = DOCUMENT["paths"]["/api" + path][method]["parameters"]
+    schema: dict[str, object] = next(p for p in parameters if p["name"] == name)["schema"]
+    return schema
+
+
+def test_the_sandbox_routes_document_the_resolvers_limits() -> None:
+    """The sandbox routes once documented bare types: no bound the resolvers check appeared in the document."""
+    sandbox = "/sandboxes/{sandbox_id}"
+    assert body_property(sandbox + "/execute", "command")["maxLength"] == sandbox_ops.MAX_COMMAND
+    assert body_property(sandbox + "/execute", "timeout")["maximum"] == sandbox_ops.MAX_TIMEOUT_SECONDS
+    assert body_property(sandbox + "/execute", "env")["maxProperties"] == sandbox_ops.MAX_ENV_VARS
+    assert body_property(sandbox + "/execute", "session_name")["maxLength"] == sandbox_ops.MAX_SESSION_NAME
+    assert body_property(sandbox + "/execute", "cwd")["maxLength"] == sandbox_ops.MAX_PATH
+    assert body_property(sandbox + "/snapshots", "description")["maxLength"] == sandbox_ops.MAX_SNAPSHOT_DESCRIPTION
+    assert body_property(sandbox + "/files/json", "path")["maxLength"] == sandbox_ops.MAX_PATH
+    deleted = DOCUMENT["paths"]["/api" + sandbox + "/files"]["delete"]["requestBody"]["content"]["application/json"]
+    assert deleted["schema"]["properties"]["paths"]["maxItems"] == sandbox_ops.MAX_DELETE_PATHS
+    upload = DOCUMENT["paths"]["/api" + sandbox + "/files"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert upload["schema"]["properties"]["file"]["maxItems"] == sandbox_ops.MAX_UPLOAD_FILES
+    assert query_schema("get", sandbox + "/files/tree", "max_entries")["maximum"] == sandbox_ops.MAX_TREE_ENTRIES
+    assert query_schema("get", sandbox + "/preview-url", "port")["maximum"] == sandbox_ops.MAX_PORT
+    offset = sandbox_ops.MAX_OUTPUT_OFFSET
+    assert query_schema("get", sandbox + "/sessions/{session_name}/output", "after")["exclusiveMaximum"] == offset
+    assert query_schema("get", sandbox + "/dev-server/stream", "from_offset")["exclusiveMaximum"] == offset
+    assert query_schema("get", sandbox + "/download-archive", "format")["enum"] == list(sandbox_ops.ARCHIVE_FORMATS)
+
+
+async def test_sandbox_integers_are_ascii_and_bounded_before_any_lookup(
+    client: httpx.AsyncClient, alice: UserHandle
+) -> None:
+    """A sandbox id nobody owns: the query is refused first, naming its parameter, the same for every caller."""
+    sandbox = f"/api/sandboxes/{uuid.uuid4()}"
+    cases = [
+        (sandbox + "/files/tree", "max_entries", ["0", str(sandbox_ops.MAX_TREE_ENTRIES + 1), "١٢", "²"]),
+        (sandbox + "/preview-url", "port", ["0", str(sandbox_ops.MAX_PORT + 1), "８０", "³"]),
+        (sandbox + "/sessions/s/output", "after", ["-1", str(sandbox_ops.MAX_OUTPUT_OFFSET), "٣"]),
+        (sandbox + "/sessions/s/stream", "from_offset", ["-1", str(sandbox_ops.MAX_OUTPUT_OFFSET), "¹"]),
+        (sandbox + "/dev-server/stream", "from_offset", [str(sandbox_ops.MAX_OUTPUT_OFFSET), "１"]),
+    ]
+    for url, name, values in cases:
+        for value in values:
+            response = await client.get(url, params={name: value}, headers=alice.headers)
+            assert response.status_code == 422 and response.json()["field"] == name, (url, value, response.text)
 
 
 async def test_an_idempotency_key_over_the_limit_is_refused_as_json_and_as_a_form(

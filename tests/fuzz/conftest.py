@@ -8,6 +8,7 @@ sandbox limits, rate limits out of the way) serves on its own, with its own data
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -70,4 +71,25 @@ async def create_objects(http: httpx.AsyncClient, user: UserHandle) -> dict[str,
         "agent_run_id"
     ]  # scripted: done at once
     sandbox = (await post(f"/api/project/{project}/sandbox/ensure-active"))["sandbox_id"]
-    return {"project_id": project, "thread_id": thread, "agent_run_id": run, "sandbox_id": sandbox}
+    session = await ended_session(http, user, sandbox)
+    return {
+        "project_id": project,
+        "thread_id": thread,
+        "agent_run_id": run,
+        "sandbox_id": sandbox,
+        "session_name": session,
+    }
+
+
+async def ended_session(http: httpx.AsyncClient, user: UserHandle, sandbox: str) -> str:
+    """A dev-server session that has already exited: its streams (and the dev server's) open, replay and end, so
+    a stream's query parameters and Last-Event-ID are read, and no fuzzed request waits on a live stream."""
+    start = {"command": "echo fuzz", "blocking": False, "session_name": "fuzz", "dev_server": True}
+    started = await http.post(f"/api/sandboxes/{sandbox}/execute", json=start, headers=user.headers)
+    assert started.status_code == 200, started.text
+    for _ in range(200):
+        status = await http.get(f"/api/sandboxes/{sandbox}/sessions/fuzz/status", headers=user.headers)
+        if status.json()["status"] != "running":
+            return "fuzz"
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the fuzz session did not end: {status.text}")

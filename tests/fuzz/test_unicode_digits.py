@@ -108,3 +108,70 @@ async def test_last_event_id_refuses_non_ascii_digits(client: httpx.AsyncClient,
             if not 400 <= status < 500:
                 failures.append((path, raw, status))
     assert not failures, failures
+
+
+def integer_bounds() -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    for path, operations in build_openapi(api)["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter["in"] == "query" and schema.get("type") == "integer":
+                    yield method.upper(), path, parameter["name"], schema
+
+
+def other_required(method: str, path: str, name: str) -> dict[str, str]:
+    """The operation's other required query parameters (any text), so that only `name` is out of shape."""
+    parameters = build_openapi(api)["paths"][path][method.lower()].get("parameters", [])
+    return {p["name"]: "x" for p in parameters if p["in"] == "query" and p.get("required") and p["name"] != name}
+
+
+def as_its_caller(request: httpx.Request, fuzz_target: FuzzTarget) -> httpx.Request:
+    """Admin routes with the admin key alone (the user's token would be refused before the query is read)."""
+    path = request.url.path
+    routes = [r for r in api.routes if r.method == request.method and r.auth == "admin"]
+    if any(re.fullmatch(re.sub(r"{\w+}", "[^/]+", "/api" + r.path), path) for r in routes):
+        del request.headers["authorization"]
+        request.headers.update(fuzz_target.admin_headers)
+    return request
+
+
+def test_every_integer_query_parameter_is_bounded_in_the_document() -> None:
+    unbounded = [
+        (method, path, name)
+        for method, path, name, schema in integer_bounds()
+        if "minimum" not in schema or not {"maximum", "exclusiveMaximum"} & set(schema)
+    ]
+    assert not unbounded, unbounded
+
+
+def past_the_bounds(schema: dict[str, Any]) -> list[int]:
+    above = schema["exclusiveMaximum"] if "exclusiveMaximum" in schema else schema["maximum"] + 1
+    return [schema["minimum"] - 1, above, above * 10]
+
+
+async def test_integer_query_parameters_refuse_values_past_their_bounds(
+    client: httpx.AsyncClient, fuzz_target: FuzzTarget
+) -> None:
+    """The document's bounds are the parser's: one past either end is a 422 naming the parameter."""
+    failures = []
+    for method, path, name, schema in integer_bounds():
+        url = concrete(path, fuzz_target.objects)
+        body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+        params = other_required(method, path, name)
+        for value in past_the_bounds(schema):
+            request = client.build_request(method, url, params={**params, name: str(value)}, **body)
+            response = await client.send(as_its_caller(request, fuzz_target))
+            if response.status_code != 422 or response.json().get("field") != name:
+                failures.append((method, path, name, value, response.status_code, response.text[:200]))
+    assert not failures, failures
+
+
+async def test_last_event_id_past_its_bound_is_refused(client: httpx.AsyncClient, fuzz_target: FuzzTarget) -> None:
+    """A resume cursor of 13 digits is no sequence number or output offset runplane hands out."""
+    failures = []
+    for path in STREAMS:
+        url = concrete(path, fuzz_target.objects)
+        status = await status_of(client, "GET", url, headers={"Last-Event-ID": "9" * 13})
+        if status != 422:
+            failures.append((path, status))
+    assert not failures, failures
