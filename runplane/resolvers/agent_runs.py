@@ -33,7 +33,7 @@ from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, PageArgs, children_counts, children_pages, page_args, paginate
 from runplane.resolvers.projects import count_projects
 from runplane.resolvers.threads import append_message, owned_thread
-from runplane.resolvers.validation import clean_choice, clean_limit, clean_text, parse_uuid
+from runplane.resolvers.validation import RawId, clean_choice, clean_limit, clean_text, parse_uuid
 from runplane.statuses import RunStatus
 
 log = logging.getLogger("runplane.agent_runs")
@@ -43,7 +43,7 @@ MAX_IDEMPOTENCY_KEY = 200
 EVENTS_PAGE_MAX = 1000
 
 
-async def owned_run(ctx: RequestContext, run_id: object, *, ability: str = PROJECTS_READ) -> AgentRun:
+async def owned_run(ctx: RequestContext, run_id: RawId, *, ability: str = PROJECTS_READ) -> AgentRun:
     user_id = ctx.require(ability)
     run = await AgentRun.get_or_none(id=parse_uuid(run_id, "Agent run"), owner_id=user_id)
     if run is None:
@@ -66,10 +66,10 @@ def _clean_idempotency_key(key: object) -> str | None:
 async def start_run(
     ctx: RequestContext,
     *,
-    thread_id: object,
-    prompt: object = None,
-    model: object = None,
-    idempotency_key: object = None,
+    thread_id: RawId,
+    prompt: str | None = None,
+    model: str | None = None,
+    idempotency_key: str | None = None,
 ) -> AgentRun:
     """Queue a run on the thread. The prompt, if any, is appended as the user's message first.
 
@@ -152,12 +152,12 @@ async def _last_user_message(thread: Thread) -> str:
 async def initiate_agent(
     ctx: RequestContext,
     *,
-    prompt: object,
-    name: object = None,
-    model: object = None,
-    idempotency_key: object = None,
+    prompt: str,
+    name: str | None = None,
+    model: str | None = None,
+    idempotency_key: str | None = None,
     attachments: Sequence[Attachment] = (),
-    app_type: object = None,
+    app_type: str | None = None,
 ) -> tuple[Project, Thread, AgentRun]:
     """Project + thread + run in one call (POST /api/agent/initiate), in ONE transaction: a refused initiate
     (project cap, tokens, a concurrent twin) leaves nothing behind, and a retry with the same idempotency key
@@ -285,7 +285,7 @@ class _Uploads:
             log.exception("could not remove the files of a failed initiate (sandbox %s)", self.sandbox_id)
 
 
-async def stop_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
+async def stop_run(ctx: RequestContext, *, run_id: RawId) -> AgentRun:
     """Queued or paused-without-worker runs stop here; a running one is told through the control channel
     (whichever process executes it). The flag also lets the reaper finish it if that worker died."""
     run = await owned_run(ctx, run_id, ability=RUNS_CONTROL)
@@ -317,7 +317,7 @@ async def _until_terminal(run: AgentRun) -> None:
         pause = min(pause * 2, 0.25)
 
 
-async def pause_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
+async def pause_run(ctx: RequestContext, *, run_id: RawId) -> AgentRun:
     run = await owned_run(ctx, run_id, ability=RUNS_CONTROL)
     events = await lifecycle.transition(run.id, from_statuses=(RunStatus.RUNNING,), to=RunStatus.PAUSED)
     if not events:
@@ -327,7 +327,7 @@ async def pause_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
     return run
 
 
-async def resume_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
+async def resume_run(ctx: RequestContext, *, run_id: RawId) -> AgentRun:
     run = await owned_run(ctx, run_id, ability=RUNS_CONTROL)
     events = await lifecycle.transition(run.id, from_statuses=(RunStatus.PAUSED,), to=RunStatus.RUNNING)
     if not events:
@@ -340,10 +340,10 @@ async def resume_run(ctx: RequestContext, *, run_id: object) -> AgentRun:
 async def list_runs(
     ctx: RequestContext,
     *,
-    thread_id: object,
-    first: object = None,
+    thread_id: RawId,
+    first: int | None = None,
     after: str | None = None,
-    last: object = None,
+    last: int | None = None,
     before: str | None = None,
 ) -> Page[AgentRun]:
     thread = await owned_thread(ctx, thread_id)
@@ -353,7 +353,7 @@ async def list_runs(
 
 
 async def list_events(
-    ctx: RequestContext, *, run_id: object, after: object = 0, limit: object = None
+    ctx: RequestContext, *, run_id: RawId, after: object = 0, limit: int | None = None
 ) -> list[RunEventMessage]:
     run = await owned_run(ctx, run_id)
     return await replay(
@@ -381,7 +381,7 @@ async def last_events_by_run(ctx: RequestContext, run_ids: list[uuid.UUID], limi
     return [list(reversed(grouped.get(rid, []))) for rid in run_ids]
 
 
-async def list_commands(ctx: RequestContext, *, run_id: object) -> list[RunCommand]:
+async def list_commands(ctx: RequestContext, *, run_id: RawId) -> list[RunCommand]:
     run = await owned_run(ctx, run_id)
     return await RunCommand.filter(run_id=run.id).order_by("created_at")
 
@@ -409,7 +409,7 @@ class RunStream:
     over: bool = False
 
 
-async def open_stream(ctx: RequestContext, *, run_id: object, after: object = 0) -> RunStream:
+async def open_stream(ctx: RequestContext, *, run_id: RawId, after: object = 0) -> RunStream:
     """Authorize a live stream of the run's events after `after` (cursor or Last-Event-ID) and take
     one of the user's stream slots; `follow` gives it back when the stream ends."""
     run = await owned_run(ctx, run_id)

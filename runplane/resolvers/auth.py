@@ -30,7 +30,7 @@ from runplane.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLim
 from runplane.models import AuthSession, User
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.validation import clean_text, parse_uuid
+from runplane.resolvers.validation import RawId, clean_text, parse_uuid
 from runplane.services import Services
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
@@ -86,7 +86,7 @@ def _requested_abilities(value: object) -> list[str] | None:
 
 
 async def register(
-    ctx: RequestContext, *, email: object, password: object, display_name: object = None, abilities: object = None
+    ctx: RequestContext, *, email: str, password: str, display_name: str | None = None, abilities: object = None
 ) -> TokenPair:
     if not ctx.settings.allow_registration:
         raise Forbidden("Registration is disabled on this server")
@@ -107,7 +107,7 @@ async def register(
         raise Conflict("An account with this email already exists") from None
 
 
-async def login(ctx: RequestContext, *, email: object, password: object, abilities: object = None) -> TokenPair:
+async def login(ctx: RequestContext, *, email: str, password: str, abilities: object = None) -> TokenPair:
     if not isinstance(email, str) or not isinstance(password, str) or len(password) > MAX_PASSWORD:
         raise InvalidInput("email and password are required strings")
     requested = _requested_abilities(abilities)
@@ -186,7 +186,7 @@ def _token_pair(ctx: RequestContext, session: AuthSession, refresh_token: str) -
     return TokenPair(access, refresh_token, ctx.settings.access_token_ttl_seconds, session)
 
 
-async def refresh(ctx: RequestContext, *, refresh_token: object) -> TokenPair:
+async def refresh(ctx: RequestContext, *, refresh_token: str) -> TokenPair:
     """Rotate: the old refresh token stops working. Presenting a rotated one again revokes the session
     (it means the token was copied), so a stolen refresh token is good for one use at most."""
     if not isinstance(refresh_token, str):
@@ -226,7 +226,7 @@ async def list_sessions(ctx: RequestContext) -> list[AuthSession]:
     return await AuthSession.filter(user_id=ctx.user_id, revoked_at=None, expires_at__gt=now()).order_by("-created_at")
 
 
-async def revoke_session(ctx: RequestContext, *, session_id: object) -> AuthSession:
+async def revoke_session(ctx: RequestContext, *, session_id: RawId) -> AuthSession:
     sid = parse_uuid(session_id, "Session")
     session = await AuthSession.get_or_none(id=sid, user_id=ctx.user_id)
     if session is None:

@@ -384,7 +384,12 @@ def _gateway(ctx: RequestContext, name: str) -> PaymentProvider:
 
 
 async def create_checkout_session(
-    ctx: RequestContext, *, plan: object, provider: object = None, success_url: object = None, cancel_url: object = None
+    ctx: RequestContext,
+    *,
+    plan: str,
+    provider: str | None = None,
+    success_url: str | None = None,
+    cancel_url: str | None = None,
 ) -> CheckoutSession:
     """A hosted checkout for a paid plan; the provider's webhook activates the plan once paid."""
     user_id = ctx.require(BILLING_WRITE)
@@ -434,7 +439,12 @@ class UpgradeOutcome:
 
 
 async def upgrade_plan(
-    ctx: RequestContext, *, plan: object, provider: object = None, success_url: object = None, cancel_url: object = None
+    ctx: RequestContext,
+    *,
+    plan: str,
+    provider: str | None = None,
+    success_url: str | None = None,
+    cancel_url: str | None = None,
 ) -> UpgradeOutcome:
     """Change plan. A provider-managed subscription is changed (or cancelled at period end) with the provider;
     otherwise a paid plan needs a checkout first, and the default plan applies at once."""

@@ -17,17 +17,17 @@ from runplane.errors import InvalidInput, NotFound
 from runplane.models import Subscription, User
 from runplane.resolvers.billing import BillingStatus, status_for
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.validation import clean_limit, parse_uuid
+from runplane.resolvers.validation import RawId, clean_limit, parse_uuid
 
 
-async def _existing_user(user_id: object) -> uuid.UUID:
+async def _existing_user(user_id: RawId) -> uuid.UUID:
     uid = parse_uuid(user_id, "User")
     if not await User.exists(id=uid):
         raise NotFound("User not found")
     return uid
 
 
-async def reset_quotas(ctx: RequestContext, *, user_id: object = None, all_users: object = False) -> int:
+async def reset_quotas(ctx: RequestContext, *, user_id: RawId | None = None, all_users: bool = False) -> int:
     """Give one user (or, explicitly, everyone) the full allowance of the current period again.
     The ledger keeps every entry: only the period's running sum starts over."""
     ctx.require_admin()
@@ -66,7 +66,7 @@ class QuotaReport:
     top: list[QuotaRow]
 
 
-async def quota_status(ctx: RequestContext, *, first: object = None) -> QuotaReport:
+async def quota_status(ctx: RequestContext, *, first: int | None = None) -> QuotaReport:
     """Totals per plan, how many users have spent their allowance, and the heaviest users of the period."""
     ctx.require_admin()
     limit = clean_limit(first, default=50, maximum=200)
@@ -82,7 +82,7 @@ async def quota_status(ctx: RequestContext, *, first: object = None) -> QuotaRep
     return QuotaReport(sum(by_plan.values()), exhausted, by_plan, [QuotaRow(r, book.effective(r.plan)) for r in rows])
 
 
-async def user_quota_status(ctx: RequestContext, *, user_id: object) -> BillingStatus:
+async def user_quota_status(ctx: RequestContext, *, user_id: RawId) -> BillingStatus:
     ctx.require_admin()
     return await status_for(ctx.settings, await _existing_user(user_id))
 

@@ -22,6 +22,7 @@ from runplane.errors import InvalidInput, NotFound, ServiceUnavailable
 from runplane.models import UsageEntry, UserModelKey
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
+from runplane.resolvers.validation import RawId
 
 MIN_KEY, MAX_KEY = 16, 512
 KEY_TESTS_PER_MINUTE = 10
@@ -38,7 +39,7 @@ def _clean_key(value: object) -> str:
     return key
 
 
-async def set_openrouter_key(ctx: RequestContext, *, key: object) -> UserModelKey:
+async def set_openrouter_key(ctx: RequestContext, *, key: str) -> UserModelKey:
     """Store (or replace) the caller's key; the plaintext is never stored nor returned."""
     user_id = ctx.require(BILLING_WRITE)
     clean = _clean_key(key)
@@ -62,7 +63,7 @@ async def openrouter_key_status(ctx: RequestContext) -> UserModelKey | None:
     return await UserModelKey.get_or_none(user_id=user_id, provider=PROVIDER)
 
 
-def check_account(ctx: RequestContext, account_id: object) -> None:
+def check_account(ctx: RequestContext, account_id: RawId | None) -> None:
     """Cheatcode's server-side proxy names the account (`?account_id=`, or in the body): the token decides whose
     key this is, and an account_id that is not the token's is "not found", never trusted."""
     if account_id is not None and account_id != "" and str(account_id) != str(ctx.user_id):
@@ -91,7 +92,7 @@ class KeyTestResult:
     limit: float | None = None
 
 
-async def test_openrouter_key(ctx: RequestContext, *, key: object = None) -> KeyTestResult:
+async def test_openrouter_key(ctx: RequestContext, *, key: str | None = None) -> KeyTestResult:
     """Check a key against the provider's key endpoint: the one given, else the stored one."""
     user_id = ctx.require(BILLING_WRITE)
     provided = key is not None and key != ""

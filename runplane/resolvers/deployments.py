@@ -30,7 +30,7 @@ from runplane.origins import public_site_url
 from runplane.resolvers import billing
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.projects import owned_project
-from runplane.resolvers.validation import clean_text
+from runplane.resolvers.validation import RawId, clean_text
 from runplane.sandboxes.errors import SandboxError
 from runplane.sandboxes.files import Workspace
 from runplane.sandboxes.paths import open_dir_beneath
@@ -48,7 +48,12 @@ class DeploymentView:
 
 
 async def deploy_project(
-    ctx: RequestContext, *, project_id: object, source_dir: object = None, provider: object = None, name: object = None
+    ctx: RequestContext,
+    *,
+    project_id: RawId,
+    source_dir: str | None = None,
+    provider: str | None = None,
+    name: str | None = None,
 ) -> Deployment:
     """The project's first deployment. The plan's max_deployments caps how many projects are deployed:
     QuotaExceeded (402), checked early and decided where version 1 is inserted, under the subscription's lock."""
@@ -61,7 +66,7 @@ async def deploy_project(
 
 
 async def update_deployment(
-    ctx: RequestContext, *, project_id: object, source_dir: object = None, name: object = None
+    ctx: RequestContext, *, project_id: RawId, source_dir: str | None = None, name: str | None = None
 ) -> Deployment:
     project = await owned_project(ctx, project_id, ability=PROJECTS_WRITE)
     latest = await _latest(project.id)
@@ -71,13 +76,13 @@ async def update_deployment(
     return await _publish(ctx, project, kind=latest.provider, source_dir=folder, name=name)
 
 
-async def deployment_status(ctx: RequestContext, *, project_id: object) -> DeploymentView | None:
+async def deployment_status(ctx: RequestContext, *, project_id: RawId) -> DeploymentView | None:
     project = await owned_project(ctx, project_id, ability=PROJECTS_READ)
     latest = await _latest(project.id)
     return None if latest is None else DeploymentView(latest, await history(latest))
 
 
-async def live_status(ctx: RequestContext, *, project_id: object) -> DeploymentView | None:
+async def live_status(ctx: RequestContext, *, project_id: RawId) -> DeploymentView | None:
     """Like deployment_status, after asking the provider (a deployment not yet final may have moved on)."""
     project = await owned_project(ctx, project_id, ability=PROJECTS_READ)
     latest = await _latest(project.id)

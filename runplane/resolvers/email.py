@@ -30,7 +30,7 @@ class EmailDeliveryFailed(DomainError):
 
 
 async def send_welcome_email(
-    ctx: RequestContext, *, name: object = None, force: object = False
+    ctx: RequestContext, *, name: str | None = None, force: bool = False
 ) -> tuple[EmailDelivery, bool]:
     """(delivery, sent now). Without force, a second call sends nothing and returns the first delivery."""
     settings = ctx.settings

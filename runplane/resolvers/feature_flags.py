@@ -55,7 +55,7 @@ async def list_flags(ctx: RequestContext) -> list[FeatureFlag]:
     return sorted(_flags(ctx).values(), key=lambda f: f.name)
 
 
-async def get_flag(ctx: RequestContext, *, name: object) -> FeatureFlag:
+async def get_flag(ctx: RequestContext, *, name: str) -> FeatureFlag:
     flags = _flags(ctx)
     if not isinstance(name, str) or not FLAG_NAME.match(name):
         raise InvalidInput("flag_name must be 1-100 letters, digits, '_', '.', ':' or '-'", field="flag_name")

@@ -27,7 +27,7 @@ from runplane.errors import (
 )
 from runplane.models import IntegrationProfile
 from runplane.resolvers.context import RequestContext
-from runplane.resolvers.validation import clean_text, parse_uuid
+from runplane.resolvers.validation import RawId, clean_text, parse_uuid
 from runplane.services import Services
 
 MAX_PROFILE_NAME, MAX_DISPLAY_NAME = 100, 200
@@ -155,7 +155,7 @@ async def categories(ctx: RequestContext) -> list[dict[str, Any]]:
     return sorted(counts.values(), key=lambda c: c["name"].lower())
 
 
-async def toolkit_details(ctx: RequestContext, *, slug: object) -> dict[str, Any]:
+async def toolkit_details(ctx: RequestContext, *, slug: str) -> dict[str, Any]:
     ctx.require(PROJECTS_READ)
     data = await composio(ctx).cached(f"/api/v3/toolkits/{clean_slug(slug, 'slug')}")
     if not isinstance(data, dict):
@@ -163,13 +163,13 @@ async def toolkit_details(ctx: RequestContext, *, slug: object) -> dict[str, Any
     return data
 
 
-async def toolkit_icon(ctx: RequestContext, *, slug: object) -> str | None:
+async def toolkit_icon(ctx: RequestContext, *, slug: str) -> str | None:
     details = await toolkit_details(ctx, slug=slug)
     logo = (details.get("meta") or {}).get("logo")
     return logo if isinstance(logo, str) else None
 
 
-async def tools(ctx: RequestContext, *, toolkit_slug: object, limit: int = 100) -> list[dict[str, Any]]:
+async def tools(ctx: RequestContext, *, toolkit_slug: str, limit: int = 100) -> list[dict[str, Any]]:
     ctx.require(PROJECTS_READ)
     slug = clean_slug(toolkit_slug)
     return _items(await composio(ctx).cached("/api/v3/tools", {"toolkit_slug": slug, "limit": limit}))
@@ -181,7 +181,7 @@ async def connections(ctx: RequestContext) -> list[dict[str, Any]]:
     return _items(await composio(ctx).request("GET", "/api/v3/connected_accounts", params={"user_ids": str(user_id)}))
 
 
-async def connection(ctx: RequestContext, *, connection_id: object) -> dict[str, Any]:
+async def connection(ctx: RequestContext, *, connection_id: RawId) -> dict[str, Any]:
     """The caller's connected account; one of another user is NotFound."""
     user_id = ctx.require(PROJECTS_READ)
     if not isinstance(connection_id, str) or not CONNECTION_ID.match(connection_id):
@@ -192,7 +192,7 @@ async def connection(ctx: RequestContext, *, connection_id: object) -> dict[str,
     return data
 
 
-async def delete_connection(ctx: RequestContext, *, connection_id: object) -> str:
+async def delete_connection(ctx: RequestContext, *, connection_id: RawId) -> str:
     ctx.require(PROJECTS_WRITE)
     data = await connection(ctx, connection_id=connection_id)
     await composio(ctx).request("DELETE", f"/api/v3/connected_accounts/{data['id']}")
@@ -203,7 +203,7 @@ async def delete_connection(ctx: RequestContext, *, connection_id: object) -> st
 
 
 # -- profiles -----------------------------------------------------------------------------------
-async def owned_profile(ctx: RequestContext, profile_id: object, *, ability: str = PROJECTS_READ) -> IntegrationProfile:
+async def owned_profile(ctx: RequestContext, profile_id: RawId, *, ability: str = PROJECTS_READ) -> IntegrationProfile:
     user_id = ctx.require(ability)
     row = await IntegrationProfile.get_or_none(id=parse_uuid(profile_id, "Profile"), owner_id=user_id)
     if row is None:
@@ -212,7 +212,7 @@ async def owned_profile(ctx: RequestContext, profile_id: object, *, ability: str
 
 
 async def list_profiles(
-    ctx: RequestContext, *, toolkit_slug: object = None, active_only: bool = False
+    ctx: RequestContext, *, toolkit_slug: str | None = None, active_only: bool = False
 ) -> list[IntegrationProfile]:
     query = IntegrationProfile.filter(owner_id=ctx.require(PROJECTS_READ))
     if toolkit_slug:
@@ -222,7 +222,7 @@ async def list_profiles(
     return await query.order_by("toolkit_slug", "created_at")
 
 
-async def name_available(ctx: RequestContext, *, name: object) -> bool:
+async def name_available(ctx: RequestContext, *, name: str) -> bool:
     user_id = ctx.require(PROJECTS_READ)
     text = clean_text(name, "name", max_length=100)
     return not await IntegrationProfile.exists(owner_id=user_id, profile_name=text)
@@ -313,7 +313,7 @@ def _user_mcp_url(url: object, user_id: uuid.UUID) -> str | None:
     return f"{url}{'&' if '?' in url else '?'}user_id={user_id}"
 
 
-async def update_profile(ctx: RequestContext, *, profile_id: object, data: dict[str, Any]) -> IntegrationProfile:
+async def update_profile(ctx: RequestContext, *, profile_id: RawId, data: dict[str, Any]) -> IntegrationProfile:
     row = await owned_profile(ctx, profile_id, ability=PROJECTS_WRITE)
     if "profile_name" in data:
         name = clean_text(data["profile_name"], "profile_name", max_length=MAX_PROFILE_NAME)
@@ -335,16 +335,16 @@ async def update_profile(ctx: RequestContext, *, profile_id: object, data: dict[
     return row
 
 
-async def set_tools(ctx: RequestContext, *, profile_id: object, enabled_tools: object) -> IntegrationProfile:
+async def set_tools(ctx: RequestContext, *, profile_id: RawId, enabled_tools: object) -> IntegrationProfile:
     return await update_profile(ctx, profile_id=profile_id, data={"enabled_tools": enabled_tools})
 
 
-async def discover_tools(ctx: RequestContext, *, profile_id: object) -> tuple[IntegrationProfile, list[dict[str, Any]]]:
+async def discover_tools(ctx: RequestContext, *, profile_id: RawId) -> tuple[IntegrationProfile, list[dict[str, Any]]]:
     row = await owned_profile(ctx, profile_id)
     return row, await tools(ctx, toolkit_slug=row.toolkit_slug)
 
 
-async def delete_profile(ctx: RequestContext, *, profile_id: object) -> uuid.UUID:
+async def delete_profile(ctx: RequestContext, *, profile_id: RawId) -> uuid.UUID:
     row = await owned_profile(ctx, profile_id, ability=PROJECTS_WRITE)
     await row.delete()
     return row.id
@@ -375,7 +375,7 @@ async def bulk_delete(ctx: RequestContext, *, profile_ids: object) -> tuple[list
     return deleted, [raw for raw in wanted if raw not in deleted]
 
 
-async def set_flag(ctx: RequestContext, *, profile_id: object, flag: str) -> IntegrationProfile:
+async def set_flag(ctx: RequestContext, *, profile_id: RawId, flag: str) -> IntegrationProfile:
     """is_default / is_dashboard_default: one profile per user and toolkit holds each."""
     row = await owned_profile(ctx, profile_id, ability=PROJECTS_WRITE)
     async with in_transaction():
@@ -389,7 +389,7 @@ async def set_flag(ctx: RequestContext, *, profile_id: object, flag: str) -> Int
     return row
 
 
-async def toggle_active(ctx: RequestContext, *, profile_id: object, is_active: object = None) -> IntegrationProfile:
+async def toggle_active(ctx: RequestContext, *, profile_id: RawId, is_active: bool | None = None) -> IntegrationProfile:
     row = await owned_profile(ctx, profile_id, ability=PROJECTS_WRITE)
     row.is_active = (not row.is_active) if is_active is None else _clean_bool(is_active, "is_active")
     await row.save(update_fields=["is_active", "updated_at"])

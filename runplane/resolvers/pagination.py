@@ -67,7 +67,7 @@ class PageArgs:
 
 def page_args(
     *,
-    first: object = None,
+    first: object = None,  # as the client sent them: checked here
     after: str | None = None,
     last: object = None,
     before: str | None = None,

@@ -35,7 +35,7 @@ def presets(ctx: RequestContext) -> list[dict[str, Any]]:
     return table.presets()
 
 
-def for_country(ctx: RequestContext, *, country_code: object) -> table.CountryMethods:
+def for_country(ctx: RequestContext, *, country_code: str) -> table.CountryMethods:
     ctx.require(BILLING_READ)
     return table.for_country(_country(country_code))
 
@@ -52,10 +52,10 @@ class Validation:
 def validate(
     ctx: RequestContext,
     *,
-    country_code: object,
-    payment_method: object,
-    currency: object = None,
-    recurring: object = True,
+    country_code: str,
+    payment_method: str,
+    currency: str | None = None,
+    recurring: bool = True,
 ) -> Validation:
     """Can this method pay in this country (and currency, and for a subscription)? Unknown methods are simply not
     valid."""

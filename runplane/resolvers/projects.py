@@ -11,12 +11,12 @@ from runplane.models.choices import AppType
 from runplane.resolvers import billing
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, page_args, paginate
-from runplane.resolvers.validation import clean_choice, clean_text, parse_uuid
+from runplane.resolvers.validation import RawId, clean_choice, clean_text, parse_uuid
 
 MAX_NAME, MAX_DESCRIPTION = 200, 10_000
 
 
-async def owned_project(ctx: RequestContext, project_id: object, *, ability: str = PROJECTS_READ) -> Project:
+async def owned_project(ctx: RequestContext, project_id: RawId, *, ability: str = PROJECTS_READ) -> Project:
     """The caller's project, or NotFound (also for another user's project: ids are not enumerable)."""
     user_id = ctx.require(ability)
     project = await Project.get_or_none(id=parse_uuid(project_id, "Project"), owner_id=user_id)
@@ -28,9 +28,9 @@ async def owned_project(ctx: RequestContext, project_id: object, *, ability: str
 async def list_projects(
     ctx: RequestContext,
     *,
-    first: object = None,
+    first: int | None = None,
     after: str | None = None,
-    last: object = None,
+    last: int | None = None,
     before: str | None = None,
 ) -> Page[Project]:
     user_id = ctx.require(PROJECTS_READ)
@@ -40,7 +40,7 @@ async def list_projects(
 
 
 async def create_project(
-    ctx: RequestContext, *, name: object, description: object = None, app_type: object = None
+    ctx: RequestContext, *, name: str, description: str | None = None, app_type: str | None = None
 ) -> Project:
     """QuotaExceeded (402) at the plan's max_projects; counted and inserted under the subscription's lock."""
     user_id = ctx.require(PROJECTS_WRITE)
@@ -62,7 +62,7 @@ async def count_projects(user_id: uuid.UUID) -> int:
 
 
 async def update_project(
-    ctx: RequestContext, *, project_id: object, name: object = None, description: object = None
+    ctx: RequestContext, *, project_id: RawId, name: str | None = None, description: str | None = None
 ) -> Project:
     project = await owned_project(ctx, project_id, ability=PROJECTS_WRITE)
     if name is not None:
@@ -73,7 +73,7 @@ async def update_project(
     return project
 
 
-async def delete_project(ctx: RequestContext, *, project_id: object) -> uuid.UUID:
+async def delete_project(ctx: RequestContext, *, project_id: RawId) -> uuid.UUID:
     project = await owned_project(ctx, project_id, ability=PROJECTS_WRITE)
     await project.delete()
     return project.id

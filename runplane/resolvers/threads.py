@@ -13,14 +13,14 @@ from runplane.models.choices import MessageRole
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.pagination import Page, PageArgs, children_counts, children_pages, page_args, paginate
 from runplane.resolvers.projects import owned_project
-from runplane.resolvers.validation import clean_text, parse_uuid, required_id
+from runplane.resolvers.validation import RawId, clean_text, parse_uuid, required_id
 
 MAX_TITLE = 200
 MAX_MESSAGE = 100_000
 MESSAGE_ROLES: frozenset[str] = frozenset(MessageRole)
 
 
-async def owned_thread(ctx: RequestContext, thread_id: object, *, ability: str = PROJECTS_READ) -> Thread:
+async def owned_thread(ctx: RequestContext, thread_id: RawId, *, ability: str = PROJECTS_READ) -> Thread:
     user_id = ctx.require(ability)
     thread = await Thread.get_or_none(id=parse_uuid(thread_id, "Thread"), owner_id=user_id)
     if thread is None:
@@ -31,10 +31,10 @@ async def owned_thread(ctx: RequestContext, thread_id: object, *, ability: str =
 async def list_threads(
     ctx: RequestContext,
     *,
-    project_id: object = None,
-    first: object = None,
+    project_id: RawId | None = None,
+    first: int | None = None,
     after: str | None = None,
-    last: object = None,
+    last: int | None = None,
     before: str | None = None,
 ) -> Page[Thread]:
     user_id = ctx.require(PROJECTS_READ)
@@ -45,21 +45,21 @@ async def list_threads(
     return await paginate(query, args)
 
 
-async def create_thread(ctx: RequestContext, *, project_id: object, title: object = None) -> Thread:
+async def create_thread(ctx: RequestContext, *, project_id: RawId, title: str | None = None) -> Thread:
     project = await owned_project(ctx, required_id(project_id, "project_id", "Project"), ability=PROJECTS_WRITE)
     clean_title = clean_text(title, "title", max_length=MAX_TITLE, required=False)
     return await Thread.create(owner_id=project.owner_id, project=project, title=clean_title)
 
 
 async def list_messages(
-    ctx: RequestContext, *, thread_id: object, first: object = None, after: str | None = None
+    ctx: RequestContext, *, thread_id: RawId, first: int | None = None, after: str | None = None
 ) -> Page[Message]:
     thread = await owned_thread(ctx, thread_id)
     return await paginate(Message.filter(thread_id=thread.id), page_args(first=first, after=after))
 
 
 async def list_messages_oldest_first(
-    ctx: RequestContext, *, thread_id: object, first: object = None, after: str | None = None
+    ctx: RequestContext, *, thread_id: RawId, first: int | None = None, after: str | None = None
 ) -> Page[Message]:
     """A conversation reads from its start: oldest first, `after` a cursor of this listing."""
     thread = await owned_thread(ctx, thread_id)
@@ -67,7 +67,7 @@ async def list_messages_oldest_first(
     return await paginate(Message.filter(thread_id=thread.id), args, oldest_first=True)
 
 
-async def post_user_message(ctx: RequestContext, *, thread_id: object, content: object, kind: object) -> Message:
+async def post_user_message(ctx: RequestContext, *, thread_id: RawId, content: str, kind: str) -> Message:
     """What a client posts is the user's turn: other roles are written by runs, not by clients."""
     thread = await owned_thread(ctx, thread_id, ability=PROJECTS_WRITE)
     if kind != "user":
@@ -75,12 +75,12 @@ async def post_user_message(ctx: RequestContext, *, thread_id: object, content: 
     return await append_message(thread, content=content, role="user")
 
 
-async def add_message(ctx: RequestContext, *, thread_id: object, content: object, role: str = "user") -> Message:
+async def add_message(ctx: RequestContext, *, thread_id: RawId, content: str, role: str = "user") -> Message:
     thread = await owned_thread(ctx, thread_id, ability=PROJECTS_WRITE)
     return await append_message(thread, content=content, role=role)
 
 
-async def append_message(thread: Thread, *, content: object, role: str) -> Message:
+async def append_message(thread: Thread, *, content: str, role: str) -> Message:
     """Append to a thread the caller already owns (used inside other operations' transactions too)."""
     if role not in MESSAGE_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(sorted(MESSAGE_ROLES))}", field="role")

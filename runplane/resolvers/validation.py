@@ -7,6 +7,10 @@ from enum import StrEnum
 
 from runplane.errors import InvalidInput, NotFound
 
+# An id as a transport hands it over: a string (a REST path segment or body field, a GraphQL ID) or the UUID a
+# GraphQL global id decoded to. Operations check it with parse_uuid: a malformed one matches nothing (404).
+RawId = str | uuid.UUID
+
 
 def parse_uuid(value: object, what: str) -> uuid.UUID:
     """A malformed id is simply an id that matches nothing: 404, like another user's object."""

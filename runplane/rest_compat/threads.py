@@ -137,14 +137,15 @@ async def post_message(request: Request, ctx: RequestContext) -> Response:
     return ok(message_json(message), status=201)
 
 
-def _plain_text(content: object) -> object:
+def _plain_text(content: str) -> str:
     """The original stored messages as JSON text `{"role": "user", "content": "..."}`: a client that sends that
     form gets its text stored, not the JSON around it."""
-    if isinstance(content, str) and content.startswith("{"):
+    if content.startswith("{"):
         try:
             decoded = json.loads(content)
         except ValueError:
             return content
         if isinstance(decoded, dict) and decoded.get("role") == "user" and isinstance(decoded.get("content"), str):
-            return decoded["content"]
+            text: str = decoded["content"]
+            return text
     return content

@@ -3,6 +3,7 @@ payment methods, admin). Each field calls one resolver and shapes its result."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, cast
 
@@ -363,7 +364,7 @@ ResetQuotasResult = Annotated[
 ]
 
 
-def _user_id(value: strawberry.ID | None) -> object:
+def _user_id(value: strawberry.ID | None) -> uuid.UUID | None:
     return None if value is None else from_global_id(value, "User")
 
 
@@ -479,7 +480,9 @@ class BillingQueries:
 
     @strawberry.field(description="Admin: one user's billing status.")
     async def user_billing_status(self, info: strawberry.Info, user_id: strawberry.ID) -> BillingStatus | None:
-        return BillingStatus.from_status(await admin_ops.user_quota_status(rctx(info), user_id=_user_id(user_id)))
+        return BillingStatus.from_status(
+            await admin_ops.user_quota_status(rctx(info), user_id=from_global_id(user_id, "User"))
+        )
 
     @strawberry.field(description="Admin: the model catalogue cache (OpenRouter models).")
     def model_cache_info(self, info: strawberry.Info) -> JSON:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated
@@ -14,6 +15,7 @@ from runplane import models
 from runplane import sandboxes as backend
 from runplane.errors import InvalidInput
 from runplane.resolvers import sandboxes as ops
+from runplane.resolvers.validation import RawId
 from runplane.schema.common import Node
 from runplane.schema.context import rctx
 from runplane.schema.enums import SandboxStatus, SessionStatus
@@ -131,7 +133,7 @@ def _base_url(info: strawberry.Info) -> str:
 
 
 async def _preview(
-    info: strawberry.Info, sandbox_id: object, session_name: str | None, expo: bool, port: int | None = None
+    info: strawberry.Info, sandbox_id: RawId, session_name: str | None, expo: bool, port: int | None = None
 ) -> PreviewUrl:
     link = await ops.preview_link(
         rctx(info),
@@ -320,7 +322,7 @@ class WriteFileInput:
     base64: bool = strawberry.field(default=False, description="content is base64 (binary files)")
 
 
-def _sid(value: strawberry.ID) -> object:
+def _sid(value: strawberry.ID) -> uuid.UUID:
     return from_global_id(value, "Sandbox")
 
 

@@ -12,6 +12,7 @@ from runplane.auth.abilities import SANDBOX_EXEC
 from runplane.errors import InvalidInput, NotFound, PayloadTooLarge
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.sandboxes.lifecycle import open_sandbox, owned_sandbox, project_sandbox
+from runplane.resolvers.validation import RawId
 from runplane.sandboxes import (
     ArchiveFormat,
     FileInfo,
@@ -41,31 +42,31 @@ def user_path(value: object, field: str = "path", *, default: str | None = ".") 
     return value
 
 
-async def list_files(ctx: RequestContext, *, sandbox_id: object, path: object = None) -> list[FileInfo]:
+async def list_files(ctx: RequestContext, *, sandbox_id: RawId, path: str | None = None) -> list[FileInfo]:
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     return await sandbox.list_files(user_path(path))
 
 
 async def file_tree(
-    ctx: RequestContext, *, sandbox_id: object, path: object = None, max_entries: int = MAX_TREE_ENTRIES
+    ctx: RequestContext, *, sandbox_id: RawId, path: str | None = None, max_entries: int = MAX_TREE_ENTRIES
 ) -> FileTree:
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     return await sandbox.tree(user_path(path), max_entries=max_entries)
 
 
-async def _project_sandbox_id(ctx: RequestContext, project_id: object) -> uuid.UUID:
+async def _project_sandbox_id(ctx: RequestContext, project_id: RawId) -> uuid.UUID:
     row = await project_sandbox(ctx, project_id=project_id)
     if row is None:
         raise NotFound("This project has no sandbox yet")
     return row.id
 
 
-async def list_project_files(ctx: RequestContext, *, project_id: object, path: object = None) -> list[FileInfo]:
+async def list_project_files(ctx: RequestContext, *, project_id: RawId, path: str | None = None) -> list[FileInfo]:
     """The files of the project's sandbox (Cheatcode's `/project/{id}/git/files`)."""
     return await list_files(ctx, sandbox_id=await _project_sandbox_id(ctx, project_id), path=path)
 
 
-async def read_project_file(ctx: RequestContext, *, project_id: object, path: object) -> FileContent:
+async def read_project_file(ctx: RequestContext, *, project_id: RawId, path: str) -> FileContent:
     return await read_file(ctx, sandbox_id=await _project_sandbox_id(ctx, project_id), path=path)
 
 
@@ -80,7 +81,7 @@ class FileContent:
         return self.content_type.startswith("text/") or "charset=utf-8" in self.content_type
 
 
-async def read_file(ctx: RequestContext, *, sandbox_id: object, path: object) -> FileContent:
+async def read_file(ctx: RequestContext, *, sandbox_id: RawId, path: str) -> FileContent:
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     clean = user_path(path, default=None)
     data = await sandbox.read_file(clean)
@@ -115,7 +116,7 @@ FilePairs = Sequence[tuple[object, bytes]]  # (path as sent, content); paths are
 async def upload_files(
     ctx: RequestContext,
     *,
-    sandbox_id: object,
+    sandbox_id: RawId,
     files: FilePairs | Callable[[int], Awaitable[FilePairs]],
 ) -> list[FileInfo]:
     """Write several files; every path is checked before the first one is written. `files` may be a
@@ -137,19 +138,19 @@ async def upload_files(
     return [await sandbox.write_file(path, data) for path, (_, data) in zip(paths, files, strict=True)]
 
 
-async def write_file(ctx: RequestContext, *, sandbox_id: object, path: object, data: bytes) -> FileInfo:
+async def write_file(ctx: RequestContext, *, sandbox_id: RawId, path: str, data: bytes) -> FileInfo:
     (info,) = await upload_files(ctx, sandbox_id=sandbox_id, files=[(path, data)])
     return info
 
 
-async def write_text_file(ctx: RequestContext, *, sandbox_id: object, path: object, content: object) -> FileInfo:
+async def write_text_file(ctx: RequestContext, *, sandbox_id: RawId, path: str, content: str) -> FileInfo:
     await owned_sandbox(ctx, sandbox_id, ability=SANDBOX_EXEC)  # another user's sandbox: 404 before the body's 422
     if not isinstance(content, str):
         raise InvalidInput("content must be a string", field="content")
     return await write_file(ctx, sandbox_id=sandbox_id, path=path, data=content.encode())
 
 
-async def delete_files(ctx: RequestContext, *, sandbox_id: object, paths: object) -> list[str]:
+async def delete_files(ctx: RequestContext, *, sandbox_id: RawId, paths: object) -> list[str]:
     if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
         raise InvalidInput("paths must be a non-empty list of strings", field="paths")
     if len(paths) > MAX_DELETE_PATHS:
@@ -159,7 +160,7 @@ async def delete_files(ctx: RequestContext, *, sandbox_id: object, paths: object
 
 
 async def archive(
-    ctx: RequestContext, *, sandbox_id: object, fmt: ArchiveFormat = "tar.gz"
+    ctx: RequestContext, *, sandbox_id: RawId, fmt: ArchiveFormat = "tar.gz"
 ) -> AsyncGenerator[bytes, None]:
     """The workspace as tar.gz or zip, streamed; checked here, before a response starts."""
     if fmt not in ARCHIVE_FORMATS:

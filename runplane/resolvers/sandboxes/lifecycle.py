@@ -9,14 +9,14 @@ from runplane.errors import NotFound
 from runplane.models import Sandbox
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.projects import owned_project
-from runplane.resolvers.validation import parse_uuid
+from runplane.resolvers.validation import RawId, parse_uuid
 from runplane.sandboxes import (
     SandboxHandle,
     service,
 )
 
 
-async def owned_sandbox(ctx: RequestContext, sandbox_id: object, *, ability: str = PROJECTS_READ) -> Sandbox:
+async def owned_sandbox(ctx: RequestContext, sandbox_id: RawId, *, ability: str = PROJECTS_READ) -> Sandbox:
     user_id = ctx.require(ability)
     row = await Sandbox.get_or_none(id=parse_uuid(sandbox_id, "Sandbox"), owner_id=user_id)
     if row is None:
@@ -24,9 +24,7 @@ async def owned_sandbox(ctx: RequestContext, sandbox_id: object, *, ability: str
     return row
 
 
-async def open_sandbox(
-    ctx: RequestContext, sandbox_id: object, *, write: bool = False
-) -> tuple[Sandbox, SandboxHandle]:
+async def open_sandbox(ctx: RequestContext, sandbox_id: RawId, *, write: bool = False) -> tuple[Sandbox, SandboxHandle]:
     """The caller's sandbox and its handle; writers wake a stopped sandbox."""
     row = await owned_sandbox(ctx, sandbox_id, ability=SANDBOX_EXEC if write else PROJECTS_READ)
     if write:
@@ -34,14 +32,14 @@ async def open_sandbox(
     return row, await ctx.services.sandboxes.open(str(row.id))
 
 
-async def ensure_sandbox(ctx: RequestContext, *, project_id: object) -> Sandbox:
+async def ensure_sandbox(ctx: RequestContext, *, project_id: RawId) -> Sandbox:
     """Create or wake the project's sandbox; concurrent calls get the same one."""
     ctx.require(SANDBOX_EXEC)
     project = await owned_project(ctx, project_id)
     return await service.ensure_for_project(ctx.services.sandboxes, project)
 
 
-async def project_sandbox(ctx: RequestContext, *, project_id: object) -> Sandbox | None:
+async def project_sandbox(ctx: RequestContext, *, project_id: RawId) -> Sandbox | None:
     project = await owned_project(ctx, project_id)
     return await Sandbox.get_or_none(project_id=project.id)
 
@@ -53,7 +51,7 @@ async def sandboxes_of_projects(ctx: RequestContext, project_ids: list[uuid.UUID
     return {row.project_id: row for row in rows}
 
 
-async def delete_sandbox(ctx: RequestContext, *, sandbox_id: object) -> uuid.UUID:
+async def delete_sandbox(ctx: RequestContext, *, sandbox_id: RawId) -> uuid.UUID:
     """Stop everything it runs and remove its files; the project gets a fresh one on the next ensure."""
     row = await owned_sandbox(ctx, sandbox_id, ability=SANDBOX_EXEC)
     await ctx.services.sandboxes.destroy(str(row.id))

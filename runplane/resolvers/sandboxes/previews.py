@@ -15,7 +15,7 @@ from runplane.origins import untrusted_base_url
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.sandboxes.lifecycle import open_sandbox
 from runplane.resolvers.sandboxes.sessions import dev_server_session
-from runplane.resolvers.validation import parse_uuid
+from runplane.resolvers.validation import RawId, parse_uuid
 from runplane.sandboxes import (
     SandboxHandle,
 )
@@ -41,9 +41,9 @@ class PreviewLink:
 async def preview_link(
     ctx: RequestContext,
     *,
-    sandbox_id: object,
+    sandbox_id: RawId,
     base_url: str,
-    session_name: object = None,
+    session_name: str | None = None,
     kind: str = "web",
     port: int | None = None,
 ) -> PreviewLink:
@@ -75,7 +75,9 @@ DEFAULT_PREVIEW_PORTS = {"web": 3000, "expo": 8081}
 MAX_PORT = 65_535
 
 
-async def _listening_port(sandbox: SandboxHandle, session_name: object, port: int | None, kind: str) -> tuple[int, str]:
+async def _listening_port(
+    sandbox: SandboxHandle, session_name: str | None, port: int | None, kind: str
+) -> tuple[int, str]:
     """In the sandbox's own network namespace every port is its own: the asked port; else the dev-server
     session's PORT or the framework default, whichever something listens on; else the session's PORT (the
     preview answers 502 until its server listens, as one asked for right after the start)."""
@@ -100,7 +102,7 @@ async def _listening_port(sandbox: SandboxHandle, session_name: object, port: in
     raise PreviewUnavailable(f"Session {session.name} is not running")
 
 
-def _session_port(sandbox: SandboxHandle, session_name: object, port: int | None) -> tuple[int, str]:
+def _session_port(sandbox: SandboxHandle, session_name: str | None, port: int | None) -> tuple[int, str]:
     """Sandboxes on this host's network: only a port runplane gave a running session (any other could be a
     service of this host's)."""
     session = dev_server_session(sandbox, session_name)

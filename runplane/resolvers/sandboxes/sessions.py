@@ -14,7 +14,7 @@ from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.sandboxes.files import user_path
 from runplane.resolvers.sandboxes.lifecycle import open_sandbox
-from runplane.resolvers.validation import clean_text
+from runplane.resolvers.validation import RawId, clean_text
 from runplane.sandboxes import (
     CommandResult,
     OutputChunk,
@@ -43,15 +43,15 @@ class Execution:
 async def execute(
     ctx: RequestContext,
     *,
-    sandbox_id: object,
-    command: object,
-    cwd: object = None,
+    sandbox_id: RawId,
+    command: str,
+    cwd: str | None = None,
     timeout: object = None,
-    blocking: object = True,
-    session_name: object = None,
+    blocking: bool = True,
+    session_name: str | None = None,
     env: object = None,
-    dev_server: object = False,
-    port: object = None,
+    dev_server: bool = False,
+    port: bool | Literal["auto"] | None = None,  # ports are handed out, never chosen (_wants_port)
 ) -> Execution:
     """Blocking: run and return the output (bounded by time and size). Otherwise start a named session;
     `dev_server` (or `port: true`) gives it a port of its own, in its environment as PORT."""
@@ -123,24 +123,22 @@ def _session_name(name: object, dev_server: bool) -> str:
     return clean_text(name, "session_name", max_length=MAX_SESSION_NAME)
 
 
-async def session_status(ctx: RequestContext, *, sandbox_id: object, name: object) -> SessionStatus:
+async def session_status(ctx: RequestContext, *, sandbox_id: RawId, name: str) -> SessionStatus:
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     return sandbox.session_status(_name(name))
 
 
-async def list_sessions(ctx: RequestContext, *, sandbox_id: object) -> list[SessionStatus]:
+async def list_sessions(ctx: RequestContext, *, sandbox_id: RawId) -> list[SessionStatus]:
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     return sandbox.list_sessions()
 
 
-async def session_output(
-    ctx: RequestContext, *, sandbox_id: object, name: object, after_offset: int = 0
-) -> OutputChunk:
+async def session_output(ctx: RequestContext, *, sandbox_id: RawId, name: str, after_offset: int = 0) -> OutputChunk:
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     return sandbox.session_output(_name(name), max(0, after_offset))
 
 
-async def stop_session(ctx: RequestContext, *, sandbox_id: object, name: object) -> SessionStatus:
+async def stop_session(ctx: RequestContext, *, sandbox_id: RawId, name: str) -> SessionStatus:
     _, sandbox = await open_sandbox(ctx, sandbox_id, write=True)
     return await sandbox.stop_session(_name(name))
 
@@ -174,8 +172,8 @@ class SessionStream:
 async def open_session_stream(
     ctx: RequestContext,
     *,
-    sandbox_id: object,
-    name: object = None,
+    sandbox_id: RawId,
+    name: str | None = None,
     from_offset: object = 0,
     dev_server: bool = False,
 ) -> SessionStream:
@@ -232,7 +230,7 @@ async def _pump_ready(stream: SessionStream, queue: asyncio.Queue[StreamItem]) -
         await queue.put(StreamItem("ready", readiness=readiness, status=stream.sandbox.session_status(stream.name)))
 
 
-def dev_server_session(sandbox: SandboxHandle, name: object = None) -> SessionStatus:
+def dev_server_session(sandbox: SandboxHandle, name: str | None = None) -> SessionStatus:
     """The named session, or the newest running session that was given a port."""
     if name not in (None, ""):
         return sandbox.session_status(_name(name))

@@ -9,7 +9,7 @@ from runplane.clock import now
 from runplane.errors import NotFound
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.sandboxes.lifecycle import open_sandbox
-from runplane.resolvers.validation import clean_text
+from runplane.resolvers.validation import RawId, clean_text
 from runplane.sandboxes import (
     SandboxHandle,
     SandboxLimitError,
@@ -19,12 +19,12 @@ from runplane.sandboxes import (
 MAX_SNAPSHOT_DESCRIPTION = 1000
 
 
-async def list_snapshots(ctx: RequestContext, *, sandbox_id: object) -> list[SnapshotInfo]:
+async def list_snapshots(ctx: RequestContext, *, sandbox_id: RawId) -> list[SnapshotInfo]:
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     return await sandbox.list_snapshots()
 
 
-async def create_snapshot(ctx: RequestContext, *, sandbox_id: object, description: object = None) -> SnapshotInfo:
+async def create_snapshot(ctx: RequestContext, *, sandbox_id: RawId, description: str | None = None) -> SnapshotInfo:
     text = clean_text(description, "description", max_length=MAX_SNAPSHOT_DESCRIPTION, required=False)
     _, sandbox = await open_sandbox(ctx, sandbox_id, write=True)
     return await sandbox.create_snapshot(_new_snapshot_id(), text)
@@ -34,7 +34,7 @@ def _new_snapshot_id() -> str:
     return f"snap-{now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-async def get_snapshot(ctx: RequestContext, *, sandbox_id: object, snapshot_id: object) -> SnapshotInfo:
+async def get_snapshot(ctx: RequestContext, *, sandbox_id: RawId, snapshot_id: RawId) -> SnapshotInfo:
     for info in await list_snapshots(ctx, sandbox_id=sandbox_id):
         if info.id == snapshot_id:
             return info
@@ -48,7 +48,7 @@ class Restored:
 
 
 async def restore_snapshot(
-    ctx: RequestContext, *, sandbox_id: object, snapshot_id: object, checkpoint: bool = True
+    ctx: RequestContext, *, sandbox_id: RawId, snapshot_id: RawId, checkpoint: bool = True
 ) -> Restored:
     """Replace the workspace with the snapshot's files; the current files are snapshotted first
     ("restore checkpoint") unless asked not to or the snapshot limit is reached."""
@@ -64,13 +64,13 @@ async def restore_snapshot(
     return Restored(await sandbox.restore_snapshot(sid), saved)
 
 
-async def diff_snapshot(ctx: RequestContext, *, sandbox_id: object, snapshot_id: object) -> str:
+async def diff_snapshot(ctx: RequestContext, *, sandbox_id: RawId, snapshot_id: RawId) -> str:
     """Unified diff from the snapshot (a/) to the current files (b/)."""
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     return await sandbox.diff_snapshot(_snapshot_id(snapshot_id))
 
 
-async def delete_snapshot(ctx: RequestContext, *, sandbox_id: object, snapshot_id: object) -> str:
+async def delete_snapshot(ctx: RequestContext, *, sandbox_id: RawId, snapshot_id: RawId) -> str:
     _, sandbox = await open_sandbox(ctx, sandbox_id, write=True)
     sid = _snapshot_id(snapshot_id)
     await sandbox.delete_snapshot(sid)
