@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from runplane.agents.providers.base import ToolCall, ToolSpec
 from runplane.auth.abilities import PROJECTS_READ, SANDBOX_EXEC, USER_ABILITIES
 from runplane.errors import DomainError
+from runplane.sandboxes import SandboxHandle
 
 MAX_RESULT_CHARS = 16_000  # what the model sees of a tool's output; the sandbox caps what is kept
 
@@ -87,16 +88,16 @@ class ToolRunner:
 
     def __init__(
         self,
-        open_sandbox: Callable[[], Awaitable[Any]],
+        open_sandbox: Callable[[], Awaitable[SandboxHandle]],
         record_command: CommandRecorder,
         allowed: frozenset[str] = frozenset(TOOL_ABILITIES),
     ) -> None:
         self._open_sandbox = open_sandbox
-        self._sandbox: Any = None
+        self._sandbox: SandboxHandle | None = None
         self.record_command = record_command
         self.allowed = allowed
 
-    async def sandbox(self) -> Any:
+    async def sandbox(self) -> SandboxHandle:
         """Opened on the first tool call: a run that only talks needs no sandbox."""
         if self._sandbox is None:
             self._sandbox = await self._open_sandbox()
@@ -153,7 +154,8 @@ class ToolRunner:
         return ToolOutcome(f"wrote {len(content.encode())} bytes to {path}", True, {})
 
     async def _tool_list_files(self, args: dict[str, Any]) -> ToolOutcome:
-        path = args.get("path") if isinstance(args.get("path"), str) else "."
+        given = args.get("path")
+        path = given if isinstance(given, str) else "."
         entries = await (await self.sandbox()).list_files(path)
         listing = [f"{e.path}{'/' if e.is_dir else ''}" for e in entries]
         return ToolOutcome(json.dumps(listing)[:MAX_RESULT_CHARS], True, {})

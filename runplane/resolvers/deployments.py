@@ -12,7 +12,6 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
@@ -31,6 +30,7 @@ from runplane.resolvers import billing
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.projects import owned_project
 from runplane.resolvers.validation import RawId, clean_text
+from runplane.sandboxes import SandboxHandle
 from runplane.sandboxes.errors import SandboxError
 from runplane.sandboxes.files import Workspace
 from runplane.sandboxes.paths import open_dir_beneath
@@ -156,7 +156,9 @@ async def _publish(
         await asyncio.to_thread(shutil.rmtree, staging, True)
 
 
-def _freeze(ctx: RequestContext, sandbox: Any, parts: tuple[str, ...], dest: Path, folder: str) -> list[DeployFile]:
+def _freeze(
+    ctx: RequestContext, sandbox: SandboxHandle, parts: tuple[str, ...], dest: Path, folder: str
+) -> list[DeployFile]:
     settings = ctx.settings
     try:
         return freeze_files(
@@ -173,7 +175,9 @@ def _freeze(ctx: RequestContext, sandbox: Any, parts: tuple[str, ...], dest: Pat
         ) from None
 
 
-async def _source_folder(ctx: RequestContext, project: Project, source_dir: object) -> tuple[Any, tuple[str, ...], str]:
+async def _source_folder(
+    ctx: RequestContext, project: Project, source_dir: object
+) -> tuple[SandboxHandle, tuple[str, ...], str]:
     """The sandbox, the folder's components below its workspace, and the folder as named."""
     sandbox = await ctx.services.sandbox_for_project(project.id)
     workspace = Workspace(sandbox.workspace, sandbox.owner)

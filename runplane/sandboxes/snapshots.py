@@ -14,6 +14,7 @@ import secrets
 import shutil
 import tarfile
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -144,7 +145,7 @@ class SnapshotStore:
         return out.text()
 
 
-def _owned_by(owner: Owner) -> Any:
+def _owned_by(owner: Owner) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo]:
     """Extraction filter: the stdlib 'tar' filter (no absolute or escaping names, no setuid
     bits) and files owned by the sandbox uid."""
 

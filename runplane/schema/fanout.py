@@ -67,8 +67,8 @@ HEARTBEAT_SECONDS = 15.0
 class SharedSubscription:
     document: DocumentNode
     key: str
-    run_id: Any
-    after: Any
+    run_id: object  # runId and after as the document or its variables give them: open_stream checks them
+    after: object
     variables: dict[str, Any]
 
 

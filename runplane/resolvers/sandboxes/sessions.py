@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from runplane.errors import InvalidInput, NotFound
 from runplane.numbers import ascii_int
@@ -166,7 +166,7 @@ class SessionStream:
     name: str
     from_offset: int
     detect_ready: bool
-    release: Any  # Callable[[], Awaitable[None]]: gives the user's stream slot back
+    release: Callable[[], Awaitable[None]]  # gives the user's stream slot back
 
 
 async def open_session_stream(
