@@ -221,7 +221,10 @@ def _rotate_encryption_key(settings: Settings, args: argparse.Namespace) -> None
     from runplane.resolvers.encryption import rotate_encryption_key
 
     report = _with_db(settings, rotate_encryption_key)
-    print(f"re-encrypted {report.reencrypted}, already current {report.current}, undecryptable {report.failed}")
+    print(
+        f"re-encrypted {report.reencrypted}, already current {report.current}, undecryptable {report.failed}, "
+        f"sealed from plain text {report.sealed}"
+    )
     if report.failed:
         sys.exit("error: some secrets open with no key of RUNPLANE_ENCRYPTION_KEY / _PREVIOUS_KEYS (see the log)")
 

@@ -71,6 +71,11 @@ class SecretBox:
         return token.startswith(f"{VERSION}:{self.current_id}:")
 
 
+def is_sealed(value: str) -> bool:
+    """A ciphertext of either version (a column that once held plain text tells the two apart)."""
+    return value.startswith((f"{VERSION}:", f"{LEGACY_VERSION}:"))
+
+
 def _open(candidates: list[AESGCM], payload: str, associated: str) -> str:
     try:
         raw = base64.b64decode(payload, validate=True)

@@ -1,8 +1,10 @@
 """Re-encrypting secrets at rest with the current key (`runplane rotate-encryption-key`).
 
-Every encrypted column is listed in ENCRYPTED_COLUMNS with the associated data its values were sealed with.
-Today that is users' own model keys (BYOK); runplane stores no git credentials or integration secrets of its own
-(Composio holds those), so a new encrypted column registers here to be rotated with the rest.
+Every encrypted column is listed in ENCRYPTED_COLUMNS with the associated data its values were sealed with:
+users' own model keys (BYOK) and integration profiles' MCP URLs (runplane/resolvers/mcp_urls.py: a credential to
+the user's connected tools). The integrations' own credentials (OAuth tokens, connected accounts) stay with
+Composio, and runplane stores no git credentials: projects' files live in their sandboxes. A new encrypted column
+registers here to be rotated with the rest.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any, Generic, TypeVar
 
 from tortoise.models import Model
 
-from runplane.billing.crypto import DecryptionFailed, SecretBox, secret_box
+from runplane.billing.crypto import DecryptionFailed, SecretBox, is_sealed, secret_box
 from runplane.billing.model_keys import associated_data
-from runplane.models import UserModelKey
+from runplane.models import IntegrationProfile, UserModelKey
+from runplane.resolvers import mcp_urls
 from runplane.resolvers.context import RequestContext
 
 log = logging.getLogger("runplane.encryption")
@@ -31,19 +34,29 @@ class EncryptedColumn(Generic[M]):
     model: type[M]
     column: str
     associated: Callable[[M], str]  # the associated data the row's value is sealed with
+    # Values stored before the column was sealed: rotation seals them (null values are left alone).
+    plaintext_before: bool = False
 
 
 def _model_key_owner(row: UserModelKey) -> str:
     return associated_data(row.user_id)
 
 
-ENCRYPTED_COLUMNS: list[EncryptedColumn[Any]] = [EncryptedColumn(UserModelKey, "ciphertext", _model_key_owner)]
+def _mcp_url_owner(row: IntegrationProfile) -> str:
+    return mcp_urls.associated_data(row.owner_id)
+
+
+ENCRYPTED_COLUMNS: list[EncryptedColumn[Any]] = [
+    EncryptedColumn(UserModelKey, "ciphertext", _model_key_owner),
+    EncryptedColumn(IntegrationProfile, "mcp_url", _mcp_url_owner, plaintext_before=True),
+]
 
 
 @dataclass
 class RotationReport:
     reencrypted: int = 0
     current: int = 0  # already sealed with the current key
+    sealed: int = 0  # stored in plain text before their column was sealed: sealed now
     failed: int = 0  # no key of the ring opens them: they stay as they are (and are logged)
 
 
@@ -60,7 +73,7 @@ async def rotate_encryption_key(ctx: RequestContext) -> RotationReport:
 async def _rotate_column(box: SecretBox, column: EncryptedColumn[M], report: RotationReport) -> None:
     last: object = None
     while True:
-        query = column.model.all().order_by("id").limit(BATCH)
+        query = column.model.filter(**{f"{column.column}__isnull": False}).order_by("id").limit(BATCH)
         rows = await (query.filter(id__gt=last) if last is not None else query)
         for row in rows:
             await _rotate_row(box, column, row, report)
@@ -70,17 +83,25 @@ async def _rotate_column(box: SecretBox, column: EncryptedColumn[M], report: Rot
 
 
 async def _rotate_row(box: SecretBox, column: EncryptedColumn[M], row: M, report: RotationReport) -> None:
-    sealed: str = getattr(row, column.column)
-    if box.is_current(sealed):
+    stored: str = getattr(row, column.column)
+    if box.is_current(stored):
         report.current += 1
         return
     associated = column.associated(row)
+    if column.plaintext_before and not is_sealed(stored):
+        await _replace(column, row, stored, box.encrypt(stored, associated))
+        report.sealed += 1
+        return
     try:
-        plaintext = box.decrypt(sealed, associated)
+        plaintext = box.decrypt(stored, associated)
     except DecryptionFailed as error:
         log.warning("%s %s: %s", column.model.__name__, row.pk, error)
         report.failed += 1
         return
-    resealed = box.encrypt(plaintext, associated)
-    await column.model.filter(pk=row.pk, **{column.column: sealed}).update(**{column.column: resealed})
+    await _replace(column, row, stored, box.encrypt(plaintext, associated))
     report.reencrypted += 1
+
+
+async def _replace(column: EncryptedColumn[M], row: M, stored: str, sealed: str) -> None:
+    """Only while the row still holds what was read: a value its writer changed meanwhile is the writer's."""
+    await column.model.filter(pk=row.pk, **{column.column: stored}).update(**{column.column: sealed})

@@ -27,6 +27,7 @@ from runplane.errors import (
 )
 from runplane.models import IntegrationProfile
 from runplane.resolvers.context import RequestContext
+from runplane.resolvers.mcp_urls import open_mcp_url, seal_mcp_url
 from runplane.resolvers.validation import RawId, clean_text, parse_uuid
 from runplane.services import Services
 
@@ -298,7 +299,7 @@ async def create_profile(ctx: RequestContext, *, data: dict[str, Any]) -> Integr
                 connected_account_id=str(account.get("id") or "") or None,
                 redirect_url=account.get("redirect_url"),
                 mcp_server_id=str(server.get("id") or "") or None,
-                mcp_url=mcp_url,
+                mcp_url=seal_mcp_url(ctx.settings, user_id, mcp_url),
                 config=config,
                 enabled_tools=tools_,
                 is_default=is_default,
@@ -414,13 +415,18 @@ async def dashboard_mcp_urls(ctx: RequestContext) -> list[IntegrationProfile]:
     return list(chosen.values())
 
 
-def mcp_config(row: IntegrationProfile) -> dict[str, Any]:
+def mcp_url(ctx: RequestContext, row: IntegrationProfile) -> str | None:
+    """The profile's MCP URL, opened (runplane/resolvers/mcp_urls.py: it is stored sealed)."""
+    return open_mcp_url(ctx.settings, row)
+
+
+def mcp_config(ctx: RequestContext, row: IntegrationProfile) -> dict[str, Any]:
     """What an MCP client needs: the streamable-HTTP URL, the profile's tools, and its extra config."""
     return {
         "name": row.profile_name,
         "type": "composio",
         "transport": "http",
-        "url": row.mcp_url,
+        "url": mcp_url(ctx, row),
         "enabled_tools": list(row.enabled_tools or []),
         "toolkit_slug": row.toolkit_slug,
         "config": dict(row.config or {}),

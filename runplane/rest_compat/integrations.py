@@ -57,14 +57,14 @@ PROFILE_LIST = obj(["profiles"], profiles={"type": "array", "items": PROFILE})
 UPSTREAM = (502, 503)  # Composio answered badly or is unreachable; it is not configured
 
 
-def profile_json(row: IntegrationProfile) -> dict[str, Any]:
+def profile_json(ctx: RequestContext, row: IntegrationProfile) -> dict[str, Any]:
     return {
         "profile_id": str(row.id),
         "profile_name": row.profile_name,
         "display_name": row.display_name,
         "toolkit_slug": row.toolkit_slug,
         "toolkit_name": row.toolkit_name,
-        "mcp_url": row.mcp_url,
+        "mcp_url": ops.mcp_url(ctx, row),
         "redirect_url": row.redirect_url,
         "connected_account_id": row.connected_account_id,
         "enabled_tools": list(row.enabled_tools or []),
@@ -148,7 +148,7 @@ async def tools_list(request: Request, ctx: RequestContext) -> Response:
 )
 async def list_profiles(request: Request, ctx: RequestContext) -> Response:
     rows = await ops.list_profiles(ctx, toolkit_slug=request.query_params.get("toolkit_slug"))
-    return ok({"success": True, "profiles": [profile_json(r) for r in rows], "count": len(rows)})
+    return ok({"success": True, "profiles": [profile_json(ctx, r) for r in rows], "count": len(rows)})
 
 
 @api.add(
@@ -167,7 +167,7 @@ async def check_name(request: Request, ctx: RequestContext) -> Response:
 
 @api.add("GET", "/composio/profiles/{profile_id}", "One of the caller's profiles", tag=TAG, response=PROFILE)
 async def get_profile(request: Request, ctx: RequestContext) -> Response:
-    return ok(profile_json(await ops.owned_profile(ctx, _pid(request))))
+    return ok(profile_json(ctx, await ops.owned_profile(ctx, _pid(request))))
 
 
 @api.add(
@@ -183,7 +183,7 @@ async def get_profile(request: Request, ctx: RequestContext) -> Response:
 async def create_profile(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, ProfileCreate)
     row = await ops.create_profile(ctx, data=body.model_dump(exclude_unset=True))
-    return ok(profile_json(row), status=201)
+    return ok(profile_json(ctx, row), status=201)
 
 
 @api.add(
@@ -197,7 +197,7 @@ async def create_profile(request: Request, ctx: RequestContext) -> Response:
 )
 async def update_profile(request: Request, ctx: RequestContext) -> Response:
     changes = (await parse_body(request, ProfileUpdate)).model_dump(exclude_unset=True)
-    return ok(profile_json(await ops.update_profile(ctx, profile_id=_pid(request), data=changes)))
+    return ok(profile_json(ctx, await ops.update_profile(ctx, profile_id=_pid(request), data=changes)))
 
 
 @api.add("DELETE", "/composio/profiles/{profile_id}", "Delete a profile", tag=TAG)
@@ -208,7 +208,7 @@ async def delete_profile(request: Request, ctx: RequestContext) -> Response:
 @api.add("GET", "/composio/profiles/{profile_id}/mcp-config", "A profile's MCP client configuration", tag=TAG)
 async def mcp_config(request: Request, ctx: RequestContext) -> Response:
     row = await ops.owned_profile(ctx, _pid(request))
-    return ok({"success": True, "profile_id": str(row.id), "mcp_config": ops.mcp_config(row)})
+    return ok({"success": True, "profile_id": str(row.id), "mcp_config": ops.mcp_config(ctx, row)})
 
 
 @api.add(
@@ -241,7 +241,7 @@ async def discover_tools(request: Request, ctx: RequestContext) -> Response:
 )
 async def update_tools(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, ToolsUpdate)
-    return ok(profile_json(await ops.set_tools(ctx, profile_id=_pid(request), enabled_tools=body.enabled_tools)))
+    return ok(profile_json(ctx, await ops.set_tools(ctx, profile_id=_pid(request), enabled_tools=body.enabled_tools)))
 
 
 # -- connections --------------------------------------------------------------------------------
@@ -279,20 +279,20 @@ async def delete_connection(request: Request, ctx: RequestContext) -> Response:
 
 
 # -- secure MCP ---------------------------------------------------------------------------------
-def _grouped(rows: list[IntegrationProfile]) -> list[dict[str, Any]]:
+def _grouped(ctx: RequestContext, rows: list[IntegrationProfile]) -> list[dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {}
     for row in rows:
         group = groups.setdefault(
             row.toolkit_slug, {"toolkit_slug": row.toolkit_slug, "toolkit_name": row.toolkit_name, "profiles": []}
         )
-        group["profiles"].append(profile_json(row))
+        group["profiles"].append(profile_json(ctx, row))
     return [{**group, "profile_count": len(group["profiles"])} for group in groups.values()]
 
 
 @api.add("GET", "/composio-secure/composio-profiles", "The caller's profiles grouped by toolkit", tag=SECURE)
 async def secure_profiles(request: Request, ctx: RequestContext) -> Response:
     rows = await ops.list_profiles(ctx)
-    return ok({"success": True, "toolkits": _grouped(rows), "total_profiles": len(rows)})
+    return ok({"success": True, "toolkits": _grouped(ctx, rows), "total_profiles": len(rows)})
 
 
 @api.add("GET", "/composio-secure/composio-profiles/{profile_id}/mcp-url", "A profile's MCP URL", tag=SECURE)
@@ -304,7 +304,7 @@ async def secure_mcp_url(request: Request, ctx: RequestContext) -> Response:
             "profile_id": str(row.id),
             "profile_name": row.profile_name,
             "toolkit_slug": row.toolkit_slug,
-            "mcp_url": row.mcp_url,
+            "mcp_url": ops.mcp_url(ctx, row),
         }
     )
 
@@ -334,7 +334,7 @@ async def secure_bulk_delete(request: Request, ctx: RequestContext) -> Response:
     response=PROFILE,
 )
 async def secure_set_default(request: Request, ctx: RequestContext) -> Response:
-    return ok(profile_json(await ops.set_flag(ctx, profile_id=_pid(request), flag="is_default")))
+    return ok(profile_json(ctx, await ops.set_flag(ctx, profile_id=_pid(request), flag="is_default")))
 
 
 @api.add(
@@ -345,7 +345,7 @@ async def secure_set_default(request: Request, ctx: RequestContext) -> Response:
     response=PROFILE,
 )
 async def secure_set_dashboard_default(request: Request, ctx: RequestContext) -> Response:
-    return ok(profile_json(await ops.set_flag(ctx, profile_id=_pid(request), flag="is_dashboard_default")))
+    return ok(profile_json(ctx, await ops.set_flag(ctx, profile_id=_pid(request), flag="is_dashboard_default")))
 
 
 @api.add(
@@ -358,13 +358,13 @@ async def secure_set_dashboard_default(request: Request, ctx: RequestContext) ->
 )
 async def secure_toggle_active(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, ActiveToggle, required=False)
-    return ok(profile_json(await ops.toggle_active(ctx, profile_id=_pid(request), is_active=body.is_active)))
+    return ok(profile_json(ctx, await ops.toggle_active(ctx, profile_id=_pid(request), is_active=body.is_active)))
 
 
 @api.add("GET", "/composio-secure/dashboard-profiles", "Active profiles, dashboard defaults first", tag=SECURE)
 async def secure_dashboard_profiles(request: Request, ctx: RequestContext) -> Response:
     rows = await ops.dashboard_profiles(ctx)
-    return ok({"success": True, "profiles": [profile_json(r) for r in rows], "count": len(rows)})
+    return ok({"success": True, "profiles": [profile_json(ctx, r) for r in rows], "count": len(rows)})
 
 
 @api.add("GET", "/composio-secure/dashboard-mcp-urls", "One MCP URL per toolkit for the dashboard", tag=SECURE)
@@ -375,7 +375,7 @@ async def secure_dashboard_urls(request: Request, ctx: RequestContext) -> Respon
             "profile_id": str(r.id),
             "profile_name": r.profile_name,
             "toolkit_slug": r.toolkit_slug,
-            "mcp_url": r.mcp_url,
+            "mcp_url": ops.mcp_url(ctx, r),
             "enabled_tools": list(r.enabled_tools or []),
         }
         for r in rows

@@ -1,5 +1,6 @@
 """Encryption keys: scrypt for passphrases, a key id in every ciphertext, previous keys that still decrypt, and
-`runplane rotate-encryption-key` re-encrypting stored secrets (users' model keys) with the current key."""
+`runplane rotate-encryption-key` re-encrypting stored secrets (users' model keys, integration profiles' MCP URLs)
+with the current key."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from runplane.billing.crypto import DecryptionFailed, SecretBox, key_from_setting, key_id, secret_box
 from runplane.billing.model_keys import associated_data
 from runplane.config import Settings
-from runplane.models import UserModelKey
+from runplane.models import IntegrationProfile, UserModelKey
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.encryption import rotate_encryption_key
+from runplane.resolvers.mcp_urls import open_mcp_url, seal_mcp_url
 from runplane.services import Services
 from tests.support import register_user
 
@@ -92,6 +94,41 @@ async def test_rotation_reencrypts_stored_model_keys(server: object, client: htt
 
     again = await rotate_encryption_key(RequestContext(services=Services(settings=settings)))
     assert again.current >= 2
+
+
+async def test_mcp_urls_are_sealed_and_rotation_seals_those_stored_in_plain_text(
+    server: object, client: httpx.AsyncClient
+) -> None:
+    """An MCP URL hands the user's connected tools to whoever holds it: stored sealed and bound to its owner. URLs
+    stored in plain text before still read, and rotation seals them."""
+    alice, bob = [uuid.UUID((await register_user(client)).user_id) for _ in range(2)]
+    old = Settings(data_dir=Path("/nonexistent"), encryption_key=OLD)
+    urls = {name: f"https://mcp.composio.test/v3/mcp/{name}/mcp?user_id={alice}" for name in ("sealed", "plain")}
+
+    async def profile(owner: uuid.UUID, name: str, mcp_url: str | None) -> IntegrationProfile:
+        row: IntegrationProfile = await IntegrationProfile.create(
+            owner_id=owner, profile_name=f"{name}-{uuid.uuid4().hex[:6]}", toolkit_slug="github", mcp_url=mcp_url
+        )
+        return row
+
+    sealed = await profile(alice, "sealed", seal_mcp_url(old, alice, urls["sealed"]))
+    plain = await profile(alice, "plain", urls["plain"])
+    none = await profile(alice, "none", None)
+    copied = await profile(bob, "copied", sealed.mcp_url)
+    assert sealed.mcp_url is not None and "composio" not in sealed.mcp_url
+    assert open_mcp_url(old, sealed) == urls["sealed"] and open_mcp_url(old, plain) == urls["plain"]
+    assert open_mcp_url(old, copied) is None  # sealed for Alice: it does not open on Bob's profile
+
+    settings = Settings(data_dir=Path("/nonexistent"), encryption_key=NEW, encryption_previous_keys=(OLD,))
+    report = await rotate_encryption_key(RequestContext(services=Services(settings=settings)))
+    assert report.sealed >= 1 and report.reencrypted >= 1
+
+    new_only = Settings(data_dir=Path("/nonexistent"), encryption_key=NEW)
+    rows = {row.id: row for row in await IntegrationProfile.filter(id__in=[sealed.id, plain.id, none.id])}
+    for row, url in ((rows[sealed.id], urls["sealed"]), (rows[plain.id], urls["plain"])):
+        assert row.mcp_url is not None and secret_box(new_only).is_current(row.mcp_url)
+        assert open_mcp_url(new_only, row) == url
+    assert rows[none.id].mcp_url is None
 
 
 def test_the_cli_command_rotates_and_reports(tmp_path: Path) -> None:
