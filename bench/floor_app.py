@@ -79,10 +79,10 @@ async def nested(request: Request) -> Response:
     thread_ids = [t["id"] for ts in threads.values() for t in ts[:5]]
     runs = await ranked("agent_runs", "thread_id", thread_ids, 4, "created_at DESC, id DESC", user_id)
     run_ids = [r["id"] for rs in runs.values() for r in rs[:3]]
-    events = await ranked("agent_run_events", "run_id", run_ids, 3, "seq DESC", None)
+    events = await ranked("agent_run_events", "run_id", run_ids, 3, "sequence DESC", None)
 
     def run_json(run: dict[str, Any]) -> dict[str, Any]:
-        last = [{"sequence": e["seq"], "type": e["type"]} for e in reversed(events.get(str(run["id"]), []))]
+        last = [{"sequence": e["sequence"], "type": e["type"]} for e in reversed(events.get(str(run["id"]), []))]
         return {"node": {"status": run["status"], "lastEvents": last}}
 
     def thread_json(thread: dict[str, Any]) -> dict[str, Any]:

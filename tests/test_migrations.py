@@ -11,20 +11,23 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tortoise import Tortoise, connections
+from tortoise.exceptions import IntegrityError
 from tortoise.migrations.api import migrate
 
 from runplane.config import tortoise_config
-from runplane.models import AgentRun
+from runplane.events.log import append_event
+from runplane.models import AgentRun, RunEvent
 from runplane.statuses import RunStatus
 from tests.factories import create_run
 from tests.support import database_url, drop_postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
-BEFORE_COMPLETED_AT = "runplane.0008_project_app_type"
+BEFORE_THE_RENAMES = "runplane.0008_project_app_type"  # 0009 finished_at, 0012 seq
 
 
-def test_renaming_finished_at_to_completed_at_keeps_each_runs_end(tmp_path: Path) -> None:
+def test_the_renamed_columns_keep_their_values(tmp_path: Path) -> None:
     url, pg_name = asyncio.run(database_url(tmp_path))
     try:
         done = subprocess.run(
@@ -41,19 +44,36 @@ def test_renaming_finished_at_to_completed_at_keeps_each_runs_end(tmp_path: Path
     assert done.stdout.strip() == "kept", done.stdout
 
 
-async def _completed_at_survives_the_rename(url: str) -> None:
-    """A run ended before 0009 (its end in `finished_at`) has the same end in `completed_at` after it; undoing 0009
-    puts it back."""
+async def _renames_keep_the_values(url: str) -> None:
+    """A run ended, with events, before 0009 and 0012 (its end in `finished_at`, its events numbered in `seq`) has the
+    same end in `completed_at` and the same numbers in `sequence` after them, still unique per run; undoing them puts
+    the values back."""
     config = tortoise_config(url)
-    run = await _at_latest(config, lambda: create_run(RunStatus.COMPLETED, log=False))
-    await migrate(config=config, target=BEFORE_COMPLETED_AT)
+    run = await _at_latest(config, _ended_run_with_events)
+    await migrate(config=config, target=BEFORE_THE_RENAMES)
     await Tortoise.init(config=config)
-    rows = await connections.get("default").execute_query_dict("SELECT finished_at FROM agent_runs")
+    ends = await connections.get("default").execute_query_dict("SELECT finished_at FROM agent_runs")
+    numbers = await connections.get("default").execute_query_dict("SELECT seq FROM agent_run_events ORDER BY seq")
     await Tortoise.close_connections()
-    assert len(rows) == 1 and rows[0]["finished_at"] is not None, rows
-    again = await _at_latest(config, lambda: AgentRun.get(id=run.id))
+    assert len(ends) == 1 and ends[0]["finished_at"] is not None, ends
+    assert [row["seq"] for row in numbers] == [1, 2], numbers
+    again = await _at_latest(config, lambda: _still_unique(run))
     assert run.completed_at is not None and again.completed_at == run.completed_at, (run.completed_at, again)
     print("kept")
+
+
+async def _ended_run_with_events() -> AgentRun:
+    run = await create_run(RunStatus.COMPLETED, log=False)
+    await append_event(run.id, "content", {"content": "hello"})
+    await append_event(run.id, "status", {"status": "completed"})
+    return run
+
+
+async def _still_unique(run: AgentRun) -> AgentRun:
+    assert [e.sequence for e in await RunEvent.filter(run_id=run.id).order_by("sequence")] == [1, 2]
+    with pytest.raises(IntegrityError):
+        await RunEvent.create(run_id=run.id, sequence=2, type="content", payload={})
+    return await AgentRun.get(id=run.id)
 
 
 async def _at_latest(config: dict[str, Any], operation: Callable[[], Awaitable[AgentRun]]) -> AgentRun:
@@ -66,4 +86,4 @@ async def _at_latest(config: dict[str, Any], operation: Callable[[], Awaitable[A
 
 
 if __name__ == "__main__":
-    asyncio.run(_completed_at_survives_the_rename(sys.argv[1]))
+    asyncio.run(_renames_keep_the_values(sys.argv[1]))

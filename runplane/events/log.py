@@ -17,27 +17,27 @@ REPLAY_PAGE = 500
 
 
 async def append_event(run_id: uuid.UUID, type: str, payload: dict[str, Any]) -> RunEventMessage:
-    """Allocate the next seq under the run row's lock and store the event, in one transaction.
+    """Allocate the next sequence number under the run row's lock and store the event, in one transaction.
 
     Several writers may append to one run (executor, stop from another process, the reaper):
-    the counter update serializes them, and (run, seq) is unique besides.
+    the counter update serializes them, and (run, sequence) is unique besides.
     """
     async with in_transaction():
         await AgentRun.filter(id=run_id).update(event_count=F("event_count") + 1)
-        seq = await AgentRun.filter(id=run_id).first().values_list("event_count", flat=True)
-        record = await RunEvent.create(run_id=run_id, seq=seq, type=type, payload=payload)
+        sequence = await AgentRun.filter(id=run_id).first().values_list("event_count", flat=True)
+        record = await RunEvent.create(run_id=run_id, sequence=sequence, type=type, payload=payload)
     return to_message(record, run_id)
 
 
 async def replay(run_id: uuid.UUID, after: int, limit: int = REPLAY_PAGE) -> list[RunEventMessage]:
-    records = await RunEvent.filter(run_id=run_id, seq__gt=after).order_by("seq").limit(limit)
+    records = await RunEvent.filter(run_id=run_id, sequence__gt=after).order_by("sequence").limit(limit)
     return [to_message(record, run_id) for record in records]
 
 
 def to_message(record: RunEvent, run_id: uuid.UUID) -> RunEventMessage:
     return RunEventMessage(
         run_id=str(run_id),
-        sequence=record.seq,
+        sequence=record.sequence,
         type=record.type,
         payload=dict(record.payload),
         created_at=event_time(record),

@@ -49,8 +49,8 @@ def _dumps(obj: Any) -> bytes:
 @dataclass(frozen=True)
 class RunEventMessage:
     """One entry of a run's event log as it travels: from the log to the bus, every subscriber and the transports
-    (its stored row is models.RunEvent). `sequence` is 1, 2, 3, ... per run, without gaps (the log's `seq` column;
-    `seq` in the bus's JSON between processes, `sequence` to clients).
+    (its stored row is models.RunEvent). `sequence` is 1, 2, 3, ... per run, without gaps; `seq` only in the bus's JSON
+    between processes (a rolling deploy runs old and new processes on one bus: both must read it).
 
     `payload` must not be mutated after construction: `json_bytes` is cached.
     """

@@ -43,7 +43,7 @@ class AgentRun(TimestampedModel):
     prompt_tokens = fields.IntField(default=0)
     completion_tokens = fields.IntField(default=0)
     total_tokens = fields.IntField(default=0)
-    # Events written so far: the next event's seq is this + 1 (incremented under the row lock).
+    # Events written so far: the next event's sequence is this + 1 (incremented under the row lock).
     event_count = fields.IntField(default=0)
     stop_requested = fields.BooleanField(default=False)
     # Lease of the worker executing the run; the reaper fails runs whose lease ran out.
@@ -60,21 +60,21 @@ class AgentRun(TimestampedModel):
 
 
 class RunEvent(Model):
-    """One event of a run's log, written once. (run, seq) is unique and seq has no gaps."""
+    """One event of a run's log, written once. (run, sequence) is unique and sequence has no gaps."""
 
     id = fields.BigIntField(primary_key=True)
     run: fields.ForeignKeyRelation[AgentRun] = fields.ForeignKeyField(
         "runplane.AgentRun", related_name="events", on_delete=fields.CASCADE
     )
     run_id: uuid.UUID  # the column Tortoise fills from `run`, declared for type checkers
-    seq = fields.IntField()
+    sequence = fields.IntField()
     type = fields.CharField(max_length=32)
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "agent_run_events"
-        unique_together = (("run_id", "seq"),)
+        unique_together = (("run_id", "sequence"),)
 
 
 class RunCommand(TimestampedModel):

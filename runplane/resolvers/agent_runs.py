@@ -376,7 +376,7 @@ async def last_events_by_run(ctx: RequestContext, run_ids: list[uuid.UUID], limi
     any (events have no owner column: their run's is checked in the same query)."""
     user_id = ctx.require(PROJECTS_READ)
     grouped = await first_children(
-        RunEvent, "run_id", run_ids, limit, owner_id=user_id, owner_parent=AgentRun, order="seq DESC"
+        RunEvent, "run_id", run_ids, limit, owner_id=user_id, owner_parent=AgentRun, order="sequence DESC"
     )
     return [list(reversed(grouped.get(rid, []))) for rid in run_ids]
 
@@ -419,18 +419,18 @@ async def open_stream(ctx: RequestContext, *, run_id: RawId, after: object = 0) 
     return RunStream(run, cursor, await rate_limits.acquire_stream_slot(ctx, ctx.user_id))
 
 
-async def assistant_message_before(run_id: uuid.UUID, seq: int) -> tuple[str, str] | None:
-    """The assistant message whose last chunk is the `content` event right before `seq` (error events skipped):
-    its message_id and whole text, read back from the log. None when the step before `seq` wrote no text.
+async def assistant_message_before(run_id: uuid.UUID, sequence: int) -> tuple[str, str] | None:
+    """The assistant message whose last chunk is the `content` event right before `sequence` (error events skipped):
+    its message_id and whole text, read back from the log. None when the step before `sequence` wrote no text.
     For streams already authorized on the run (no owner check here)."""
-    rows = await RunEvent.filter(run_id=run_id, seq__lt=seq).order_by("-seq").limit(_MESSAGE_SCAN)
+    rows = await RunEvent.filter(run_id=run_id, sequence__lt=sequence).order_by("-sequence").limit(_MESSAGE_SCAN)
     rows = list(itertools.dropwhile(lambda r: r.type == "error", rows))
     if not rows or rows[0].type != "content":
         return None
     message_id = rows[0].payload.get("message_id")
     chunks = itertools.takewhile(lambda r: r.type == "content" and r.payload.get("message_id") == message_id, rows)
     text = "".join(str(r.payload.get("content", "")) for r in reversed(list(chunks)))
-    return str(message_id or f"{run_id}:{rows[0].seq}"), text
+    return str(message_id or f"{run_id}:{rows[0].sequence}"), text
 
 
 _MESSAGE_SCAN = 2000  # content events of one model reply (256 characters each): 500 KB of text

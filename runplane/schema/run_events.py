@@ -140,7 +140,7 @@ class RunEvent(RowBacked):
 
 row_fields(
     RunEvent,
-    sequence=lambda row: row.seq,
+    sequence=lambda row: row.sequence,
     type=lambda row: row.type,
     created_at=lambda row: row.created_at,
     payload=lambda row: dict(row.payload),

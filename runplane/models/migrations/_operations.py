@@ -19,3 +19,18 @@ class RenameModel(ops.RenameModel):
 
         with patch.object(state, "reload_model", reload_with_related):
             super().state_forward(app_label, state)
+
+
+class InStateOnly(ops.TortoiseOperation):
+    """`operation` applied to the migration state alone, where the database already has what it describes (a
+    column rename carries its constraints with it on SQLite and PostgreSQL; SQLite cannot drop a table's inline
+    UNIQUE, which Tortoise's RemoveConstraint would try)."""
+
+    def __init__(self, operation: ops.TortoiseOperation) -> None:
+        self.operation = operation
+
+    def describe(self) -> str:
+        return f"{self.operation.describe()} (migration state only)"
+
+    def state_forward(self, app_label: str, state: State) -> None:
+        self.operation.state_forward(app_label, state)
