@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -86,7 +87,12 @@ def _requested_abilities(value: object) -> list[str] | None:
 
 
 async def register(
-    ctx: RequestContext, *, email: str, password: str, display_name: str | None = None, abilities: object = None
+    ctx: RequestContext,
+    *,
+    email: str,
+    password: str,
+    display_name: str | None = None,
+    abilities: Sequence[str] | None = None,
 ) -> TokenPair:
     if not ctx.settings.allow_registration:
         raise Forbidden("Registration is disabled on this server")
@@ -107,7 +113,7 @@ async def register(
         raise Conflict("An account with this email already exists") from None
 
 
-async def login(ctx: RequestContext, *, email: str, password: str, abilities: object = None) -> TokenPair:
+async def login(ctx: RequestContext, *, email: str, password: str, abilities: Sequence[str] | None = None) -> TokenPair:
     if not isinstance(email, str) or not isinstance(password, str) or len(password) > MAX_PASSWORD:
         raise InvalidInput("email and password are required strings")
     requested = _requested_abilities(abilities)

@@ -10,6 +10,7 @@ registers here to be rotated with the rest.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -71,7 +72,7 @@ async def rotate_encryption_key(ctx: RequestContext) -> RotationReport:
 
 
 async def _rotate_column(box: SecretBox, column: EncryptedColumn[M], report: RotationReport) -> None:
-    last: object = None
+    last: uuid.UUID | None = None
     while True:
         query = column.model.filter(**{f"{column.column}__isnull": False}).order_by("id").limit(BATCH)
         rows = await (query.filter(id__gt=last) if last is not None else query)

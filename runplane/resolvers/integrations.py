@@ -9,6 +9,7 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -336,7 +337,7 @@ async def update_profile(ctx: RequestContext, *, profile_id: RawId, data: dict[s
     return row
 
 
-async def set_tools(ctx: RequestContext, *, profile_id: RawId, enabled_tools: object) -> IntegrationProfile:
+async def set_tools(ctx: RequestContext, *, profile_id: RawId, enabled_tools: Sequence[str]) -> IntegrationProfile:
     return await update_profile(ctx, profile_id=profile_id, data={"enabled_tools": enabled_tools})
 
 
@@ -351,7 +352,7 @@ async def delete_profile(ctx: RequestContext, *, profile_id: RawId) -> uuid.UUID
     return row.id
 
 
-async def bulk_delete(ctx: RequestContext, *, profile_ids: object) -> tuple[list[str], list[str]]:
+async def bulk_delete(ctx: RequestContext, *, profile_ids: Sequence[str]) -> tuple[list[str], list[str]]:
     """(deleted, not found): unknown ids and other users' are reported as not found, nothing else fails."""
     user_id = ctx.require(PROJECTS_WRITE)
     if not isinstance(profile_ids, list) or not 1 <= len(profile_ids) <= MAX_BULK:

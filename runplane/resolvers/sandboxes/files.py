@@ -150,7 +150,7 @@ async def write_text_file(ctx: RequestContext, *, sandbox_id: RawId, path: str, 
     return await write_file(ctx, sandbox_id=sandbox_id, path=path, data=content.encode())
 
 
-async def delete_files(ctx: RequestContext, *, sandbox_id: RawId, paths: object) -> list[str]:
+async def delete_files(ctx: RequestContext, *, sandbox_id: RawId, paths: Sequence[str]) -> list[str]:
     if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
         raise InvalidInput("paths must be a non-empty list of strings", field="paths")
     if len(paths) > MAX_DELETE_PATHS:

@@ -46,10 +46,10 @@ async def execute(
     sandbox_id: RawId,
     command: str,
     cwd: str | None = None,
-    timeout: object = None,
+    timeout: float | None = None,
     blocking: bool = True,
     session_name: str | None = None,
-    env: object = None,
+    env: object = None,  # JSON from either transport: _env checks it is an object of strings
     dev_server: bool = False,
     port: bool | Literal["auto"] | None = None,  # ports are handed out, never chosen (_wants_port)
 ) -> Execution:
@@ -174,7 +174,7 @@ async def open_session_stream(
     *,
     sandbox_id: RawId,
     name: str | None = None,
-    from_offset: object = 0,
+    from_offset: int | str = 0,  # a string from a query or Last-Event-ID: _offset parses it
     dev_server: bool = False,
 ) -> SessionStream:
     """Authorize a live stream of a session's output (the dev server's, by default, when `dev_server`)
