@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -343,6 +343,13 @@ async def _multipart_files(request: Request, limit: int) -> list[tuple[object, b
         form = await request.form(max_files=ops.MAX_UPLOAD_FILES, max_fields=2 * ops.MAX_UPLOAD_FILES)
     except HTTPException as exc:
         raise BadRequest(f"Malformed multipart body: {exc.detail}") from None
+    try:
+        return await _paired_files(form, limit)
+    finally:
+        await form.close()  # its spooled files, on a refusal too
+
+
+async def _paired_files(form: FormData, limit: int) -> list[tuple[object, bytes]]:
     uploads = [u for u in form.getlist("file") + form.getlist("files") if isinstance(u, UploadFile)]
     paths = validated(Upload, {"path": [p for p in form.getlist("path") if isinstance(p, str)]}, strict=False).path
     pairs: list[tuple[object, bytes]] = []
@@ -355,7 +362,6 @@ async def _multipart_files(request: Request, limit: int) -> list[tuple[object, b
         if path == "" or path.endswith("/"):
             path += upload.filename or ""
         pairs.append((path, await upload.read()))
-    await form.close()
     return pairs
 
 

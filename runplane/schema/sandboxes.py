@@ -172,10 +172,9 @@ class Sandbox(Node):
         return [SandboxFile.of(f) for f in await ops.list_files(rctx(info), sandbox_id=self._row.id, path=path)]
 
     @strawberry.field(description="The tree below `path`, breadth first, as nested JSON.")
-    async def file_tree(self, info: strawberry.Info, path: str = ".", max_entries: int = 10_000) -> JSON:
-        tree = await ops.file_tree(
-            rctx(info), sandbox_id=self._row.id, path=path, max_entries=max(1, min(max_entries, 10_000))
-        )
+    async def file_tree(self, info: strawberry.Info, path: str = ".", max_entries: int = ops.MAX_TREE_ENTRIES) -> JSON:
+        entries = max(1, min(max_entries, ops.MAX_TREE_ENTRIES))
+        tree = await ops.file_tree(rctx(info), sandbox_id=self._row.id, path=path, max_entries=entries)
         return JSON({"root": _tree(tree.root), "entries": tree.entries, "truncated": tree.truncated})
 
     @strawberry.field
