@@ -46,7 +46,7 @@ from runplane.rest_compat.sandbox_requests import (
 )
 from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, STR_LIST, TIME, UUID, obj, sse_event
 from runplane.rest_compat.sse import PING, RETRY
-from runplane.sandboxes import CommandResult, FileInfo, SessionStatus, SnapshotInfo, TreeNode
+from runplane.sandboxes import CommandResult, FileInfo, SessionInfo, SnapshotInfo, TreeNode
 
 TAG = "sandbox"
 UPLOAD_PATH = re.compile(r"^/api/(sandboxes/[^/]+/files|agent/initiate)/?$")  # multipart files
@@ -225,7 +225,7 @@ def tree_json(node: TreeNode) -> dict[str, Any]:
     return out
 
 
-def session_json(status: SessionStatus) -> dict[str, Any]:
+def session_json(status: SessionInfo) -> dict[str, Any]:
     """runplane's session, and the original's view of it as a list of commands with their logs (the web app's
     dev-server hook reads `commands[].logs`); a runplane session runs one command."""
     command = {"command": status.command, "exit_code": status.exit_code, "logs": status.output_tail}

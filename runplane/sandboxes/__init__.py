@@ -27,7 +27,7 @@ from runplane.sandboxes.ports import (
 )
 from runplane.sandboxes.process import CommandResult
 from runplane.sandboxes.sandbox import SandboxHandle
-from runplane.sandboxes.sessions import OutputChunk, SessionStatus
+from runplane.sandboxes.sessions import OutputChunk, SessionInfo
 from runplane.sandboxes.snapshots import SnapshotInfo
 
 __all__ = [
@@ -48,7 +48,7 @@ __all__ = [
     "SandboxLimits",
     "SandboxNotFoundError",
     "SandboxPathError",
-    "SessionStatus",
+    "SessionInfo",
     "SnapshotInfo",
     "TreeNode",
     "is_ready_line",

@@ -49,7 +49,7 @@ from runplane.sandboxes.sessions import (
     OutputBuffer,
     OutputChunk,
     Session,
-    SessionStatus,
+    SessionInfo,
     validate_session_name,
 )
 from runplane.sandboxes.snapshots import SnapshotInfo, SnapshotStore
@@ -222,7 +222,7 @@ class SandboxHandle:
         env: Mapping[str, str] | None = None,
         port: int | None = None,
         timeout: float | None = None,
-    ) -> SessionStatus:
+    ) -> SessionInfo:
         """Start a background command. No wall time unless `timeout` is given (dev servers
         run until stopped); CPU is bounded by limits.session_cpu_seconds."""
         validate_session_name(name)
@@ -255,11 +255,11 @@ class SandboxHandle:
             raise SandboxNotFoundError(f"session {name} not found")
         return session
 
-    def session_status(self, name: str) -> SessionStatus:
+    def session_status(self, name: str) -> SessionInfo:
         self.touch()
         return self._session(name).status()
 
-    def list_sessions(self) -> list[SessionStatus]:
+    def list_sessions(self) -> list[SessionInfo]:
         return [s.status() for s in self._sessions.values()]
 
     def session_output(self, name: str, after_offset: int = 0) -> OutputChunk:
@@ -275,7 +275,7 @@ class SandboxHandle:
                 self.touch()
                 yield chunk
 
-    async def stop_session(self, name: str, grace: float = 2.0) -> SessionStatus:
+    async def stop_session(self, name: str, grace: float = 2.0) -> SessionInfo:
         session = self._session(name)
         self.touch()
         await session.stop(grace)

@@ -8,15 +8,15 @@ import signal
 from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from runplane.clock import now
+from runplane.models.choices import SessionStatus
 from runplane.sandboxes.errors import SandboxInputError
 from runplane.sandboxes.process import QUOTA_NOTICE, Running, Watch, exit_code_of, signal_group, supervise
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 TAIL_BYTES = 4096
-SessionState = Literal["running", "exited", "killed"]
 
 
 def validate_session_name(name: str) -> str:
@@ -99,9 +99,11 @@ class OutputBuffer:
 
 
 @dataclass(frozen=True)
-class SessionStatus:
+class SessionInfo:
+    """A session as it is at one moment (its status among the rest)."""
+
     name: str
-    status: SessionState
+    status: SessionStatus
     exit_code: int | None
     started_at: datetime
     completed_at: datetime | None
@@ -148,12 +150,12 @@ class Session:
     def running(self) -> bool:
         return not self.task.done()
 
-    def status(self) -> SessionStatus:
-        state: SessionState = "running"
+    def status(self) -> SessionInfo:
+        state = SessionStatus.RUNNING
         if not self.running:
             killed = self.stopped or self.timed_out or (self.proc.returncode or 0) < 0
-            state = "killed" if killed else "exited"
-        return SessionStatus(
+            state = SessionStatus.KILLED if killed else SessionStatus.EXITED
+        return SessionInfo(
             name=self.name,
             status=state,
             exit_code=None if self.running else exit_code_of(self.proc.returncode),

@@ -78,7 +78,7 @@ class SandboxSession:
     output_offset: int
 
     @classmethod
-    def of(cls, s: backend.SessionStatus) -> "SandboxSession":
+    def of(cls, s: backend.SessionInfo) -> "SandboxSession":
         return cls(
             name=s.name,
             status=SessionStatus(s.status),

@@ -21,7 +21,7 @@ from runplane.sandboxes import (
     Readiness,
     SandboxConflictError,
     SandboxHandle,
-    SessionStatus,
+    SessionInfo,
 )
 
 MAX_COMMAND = 128 * 1024
@@ -37,7 +37,7 @@ class Execution:
     """A blocking command's result, or the session a non-blocking one runs in."""
 
     result: CommandResult | None = None
-    session: SessionStatus | None = None
+    session: SessionInfo | None = None
 
 
 async def execute(
@@ -123,12 +123,12 @@ def _session_name(name: object, dev_server: bool) -> str:
     return clean_text(name, "session_name", max_length=MAX_SESSION_NAME)
 
 
-async def session_status(ctx: RequestContext, *, sandbox_id: RawId, name: str) -> SessionStatus:
+async def session_status(ctx: RequestContext, *, sandbox_id: RawId, name: str) -> SessionInfo:
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     return sandbox.session_status(_name(name))
 
 
-async def list_sessions(ctx: RequestContext, *, sandbox_id: RawId) -> list[SessionStatus]:
+async def list_sessions(ctx: RequestContext, *, sandbox_id: RawId) -> list[SessionInfo]:
     _, sandbox = await open_sandbox(ctx, sandbox_id)
     return sandbox.list_sessions()
 
@@ -138,7 +138,7 @@ async def session_output(ctx: RequestContext, *, sandbox_id: RawId, name: str, a
     return sandbox.session_output(_name(name), max(0, after_offset))
 
 
-async def stop_session(ctx: RequestContext, *, sandbox_id: RawId, name: str) -> SessionStatus:
+async def stop_session(ctx: RequestContext, *, sandbox_id: RawId, name: str) -> SessionInfo:
     _, sandbox = await open_sandbox(ctx, sandbox_id, write=True)
     return await sandbox.stop_session(_name(name))
 
@@ -156,7 +156,7 @@ class StreamItem:
     kind: Literal["output", "ready", "exit", "ping"]
     chunk: OutputChunk | None = None
     readiness: Readiness | None = None
-    status: SessionStatus | None = None
+    status: SessionInfo | None = None
 
 
 @dataclass
@@ -230,7 +230,7 @@ async def _pump_ready(stream: SessionStream, queue: asyncio.Queue[StreamItem]) -
         await queue.put(StreamItem("ready", readiness=readiness, status=stream.sandbox.session_status(stream.name)))
 
 
-def dev_server_session(sandbox: SandboxHandle, name: str | None = None) -> SessionStatus:
+def dev_server_session(sandbox: SandboxHandle, name: str | None = None) -> SessionInfo:
     """The named session, or the newest running session that was given a port."""
     if name not in (None, ""):
         return sandbox.session_status(_name(name))
