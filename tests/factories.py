@@ -17,7 +17,7 @@ from runplane.billing.ledger import subscription_for
 from runplane.clock import now
 from runplane.config import Settings
 from runplane.events.log import append_event
-from runplane.models import AgentRun, Project, Sandbox, Subscription, Thread, User
+from runplane.models import AgentRun, BillingSubscription, Project, Sandbox, Thread, User
 from runplane.statuses import ACTIVE_STATUSES, EXECUTING_STATUSES, RunStatus
 
 FACTORY_WORKER = "factory-worker"
@@ -83,12 +83,12 @@ async def create_sandbox(project: Project | None = None, *, status: str = "activ
     return await Sandbox.create(owner_id=project.owner_id, project_id=project.id, status=status, **values)
 
 
-async def create_subscription(settings: Settings, user: User | None = None, **fields: Any) -> Subscription:
+async def create_subscription(settings: Settings, user: User | None = None, **fields: Any) -> BillingSubscription:
     """The user's subscription (made on the default plan as on first use), then `fields` written over it
     (plan=, tokens_used=, current_period_end=, cancel_at_period_end=, ...)."""
     user = user or await create_user()
     sub = await subscription_for(settings, user.id)
     if fields:
-        await Subscription.filter(id=sub.id).update(**fields)
+        await BillingSubscription.filter(id=sub.id).update(**fields)
         await sub.refresh_from_db()
     return sub

@@ -18,7 +18,7 @@ from runplane.billing.model_keys import has_key, is_scripted
 from runplane.billing.plans import PlanBook, plan_book
 from runplane.clock import now
 from runplane.config import Settings
-from runplane.models import AgentRun, Subscription, UsageEntry
+from runplane.models import AgentRun, BillingSubscription, UsageEntry
 
 MAX_TOKENS_PER_ENTRY = 2**31 - 1
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -39,9 +39,9 @@ def plans_of(settings: Settings) -> PlanBook:
     return plan_book(settings)
 
 
-async def subscription_for(settings: Settings, user_id: uuid.UUID) -> Subscription:
+async def subscription_for(settings: Settings, user_id: uuid.UUID) -> BillingSubscription:
     """The user's subscription (the default plan on first use), rolled into the current period."""
-    sub = await Subscription.get_or_none(user_id=user_id)
+    sub = await BillingSubscription.get_or_none(user_id=user_id)
     if sub is None:
         sub = await _create_default(settings, user_id)
     if sub.current_period_end <= now():
@@ -49,20 +49,20 @@ async def subscription_for(settings: Settings, user_id: uuid.UUID) -> Subscripti
     return sub
 
 
-async def _create_default(settings: Settings, user_id: uuid.UUID) -> Subscription:
+async def _create_default(settings: Settings, user_id: uuid.UUID) -> BillingSubscription:
     start = now()
     try:
-        return await Subscription.create(
+        return await BillingSubscription.create(
             user_id=user_id,
             plan=plans_of(settings).default.id,
             current_period_start=start,
             current_period_end=start + timedelta(days=settings.billing_period_days),
         )
     except IntegrityError:  # a concurrent first request created it
-        return await Subscription.get(user_id=user_id)
+        return await BillingSubscription.get(user_id=user_id)
 
 
-async def _roll_over(settings: Settings, sub: Subscription) -> Subscription:
+async def _roll_over(settings: Settings, sub: BillingSubscription) -> BillingSubscription:
     """A new period starts where the old one ended; its allowance is fresh. A subscription set to cancel
     at the period's end falls back to the default plan. Conditional on the old period end, so two
     requests rolling over at once do it once."""
@@ -78,7 +78,7 @@ async def _roll_over(settings: Settings, sub: Subscription) -> Subscription:
             external_id=None,
             cancel_at_period_end=False,
         )
-    await Subscription.filter(id=sub.id, current_period_end=sub.current_period_end).update(**updates)
+    await BillingSubscription.filter(id=sub.id, current_period_end=sub.current_period_end).update(**updates)
     await sub.refresh_from_db()
     return sub
 
@@ -114,7 +114,7 @@ async def _record(settings: Settings, run: AgentRun, counts: list[int]) -> bool:
                 total_tokens=tokens[2],
             )
             if not own_key and tokens[2]:
-                await Subscription.filter(user_id=user_id).update(tokens_used=F("tokens_used") + tokens[2])
+                await BillingSubscription.filter(user_id=user_id).update(tokens_used=F("tokens_used") + tokens[2])
     except IntegrityError:
         return False
     return True

@@ -7,13 +7,13 @@ host is `sandboxes.SandboxHandle`, a run event on the bus is `events.types.RunEv
 """
 
 from runplane.models.agent_run import AgentRun, RunCommand, RunEvent
-from runplane.models.billing import CheckoutSession, ProcessedWebhook, Subscription, UsageEntry, UserModelKey
+from runplane.models.billing import BillingSubscription, CheckoutSession, ProcessedWebhook, UsageEntry, UserModelKey
 from runplane.models.project import Project
 from runplane.models.thread import Message, Thread
 from runplane.models.user import AuthSession, User
 
 __all__ = ["AgentRun", "AuthSession", "Message", "Project", "RunCommand", "RunEvent", "Thread", "User"]
-__all__ += ["CheckoutSession", "ProcessedWebhook", "Subscription", "UsageEntry", "UserModelKey"]
+__all__ += ["BillingSubscription", "CheckoutSession", "ProcessedWebhook", "UsageEntry", "UserModelKey"]
 from runplane.models.sandbox import Sandbox  # noqa: E402
 
 __all__ += ["Sandbox"]

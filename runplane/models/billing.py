@@ -11,7 +11,7 @@ from runplane.models.base import TimestampedModel
 from runplane.models.user import User
 
 
-class Subscription(TimestampedModel):
+class BillingSubscription(TimestampedModel):
     """A user's plan and current billing period. Created on first use, on the default plan."""
 
     user: fields.OneToOneRelation[User] = fields.OneToOneField(

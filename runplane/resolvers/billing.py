@@ -44,7 +44,7 @@ from runplane.billing.providers import (
 from runplane.clock import iso, now
 from runplane.config import Settings
 from runplane.errors import Conflict, InvalidInput, QuotaExceeded, ServiceUnavailable
-from runplane.models import AgentRun, CheckoutSession, Project, Subscription, UsageEntry, User
+from runplane.models import AgentRun, BillingSubscription, CheckoutSession, Project, UsageEntry, User
 from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.models.deployment import Deployment
 from runplane.resolvers import rate_limits
@@ -58,7 +58,7 @@ CHECKOUTS_PER_MINUTE = 10
 T = TypeVar("T")
 
 
-async def get_subscription(ctx: RequestContext) -> tuple[Subscription, Plan]:
+async def get_subscription(ctx: RequestContext) -> tuple[BillingSubscription, Plan]:
     user_id = ctx.require(BILLING_READ)
     sub = await subscription_for(ctx.settings, user_id)
     return sub, plans_of(ctx.settings).effective(sub.plan)
@@ -74,7 +74,7 @@ def list_plans(ctx: RequestContext) -> list[Plan]:
 
 @dataclass
 class BillingStatus:
-    subscription: Subscription
+    subscription: BillingSubscription
     plan: Plan
     has_own_key: bool
     projects_used: int
@@ -121,11 +121,11 @@ async def billing_status(ctx: RequestContext) -> BillingStatus:
     return await status_for(ctx.settings, ctx.require(BILLING_READ))
 
 
-async def _locked_subscription(settings: Settings, user_id: uuid.UUID) -> tuple[Subscription, Plan]:
+async def _locked_subscription(settings: Settings, user_id: uuid.UUID) -> tuple[BillingSubscription, Plan]:
     """Inside a transaction: the user's subscription row, locked until the transaction ends (SELECT ... FOR
     UPDATE on PostgreSQL; SQLite runs one writing transaction at a time). The row must exist already: creating
     it here could fail on a concurrent first use, and a failed statement aborts a PostgreSQL transaction."""
-    sub = await Subscription.select_for_update().get(user_id=user_id)
+    sub = await BillingSubscription.select_for_update().get(user_id=user_id)
     return sub, plans_of(settings).effective(sub.plan)
 
 
@@ -164,7 +164,7 @@ async def reserve_run_tokens(ctx: RequestContext, payer: RunPayer) -> None:
     raise _tokens_exceeded(plan, sub, runs, reserved)
 
 
-def _tokens_exceeded(plan: Plan, sub: Subscription, runs: int, reserved: int) -> QuotaExceeded:
+def _tokens_exceeded(plan: Plan, sub: BillingSubscription, runs: int, reserved: int) -> QuotaExceeded:
     allowance, used = plan.token_allowance or 0, int(sub.tokens_used)
     renews = f"the period renews at {iso(sub.current_period_end)}"
     if used >= allowance:
@@ -433,7 +433,7 @@ async def _provider_call(name: str, call: Awaitable[T]) -> T:
 @dataclass
 class UpgradeOutcome:
     status: str  # updated | checkout_required | cancel_scheduled | cancel_reverted
-    subscription: Subscription
+    subscription: BillingSubscription
     plan: Plan
     checkout: CheckoutSession | None = None
 
@@ -460,29 +460,29 @@ async def upgrade_plan(
             ctx, plan=target.id, provider=provider, success_url=success_url, cancel_url=cancel_url
         )
         return UpgradeOutcome("checkout_required", sub, plans_of(ctx.settings).effective(sub.plan), checkout)
-    await Subscription.filter(id=sub.id).update(plan=target.id, status="active", cancel_at_period_end=False)
+    await BillingSubscription.filter(id=sub.id).update(plan=target.id, status="active", cancel_at_period_end=False)
     await sub.refresh_from_db()
     return UpgradeOutcome("updated", sub, target)
 
 
-async def _change_with_provider(ctx: RequestContext, sub: Subscription, target: Plan) -> UpgradeOutcome:
+async def _change_with_provider(ctx: RequestContext, sub: BillingSubscription, target: Plan) -> UpgradeOutcome:
     assert sub.provider is not None and sub.external_id is not None
     gateway = _gateway(ctx, sub.provider)
     current = plans_of(ctx.settings).effective(sub.plan)
     if target.id == sub.plan:  # undo a scheduled cancellation
         await _provider_call(sub.provider, gateway.set_cancel_at_period_end(sub.external_id, False))
-        await Subscription.filter(id=sub.id).update(cancel_at_period_end=False)
+        await BillingSubscription.filter(id=sub.id).update(cancel_at_period_end=False)
         status = "cancel_reverted"
     elif not target.is_paid:
         await _provider_call(sub.provider, gateway.set_cancel_at_period_end(sub.external_id, True))
-        await Subscription.filter(id=sub.id).update(cancel_at_period_end=True)
+        await BillingSubscription.filter(id=sub.id).update(cancel_at_period_end=True)
         status, target = "cancel_scheduled", current
     else:
         price_id = target.checkout_id(sub.provider)
         if price_id is None:
             raise InvalidInput(f"The {target.name} plan cannot be bought through {sub.provider}", field="plan")
         await _provider_call(sub.provider, gateway.change_plan(sub.external_id, price_id))
-        await Subscription.filter(id=sub.id).update(plan=target.id, cancel_at_period_end=False)
+        await BillingSubscription.filter(id=sub.id).update(plan=target.id, cancel_at_period_end=False)
         status = "updated"
     await sub.refresh_from_db()
     return UpgradeOutcome(status, sub, target)

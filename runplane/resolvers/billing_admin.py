@@ -14,7 +14,7 @@ from runplane.billing.ledger import plans_of
 from runplane.billing.plans import Plan
 from runplane.clock import now
 from runplane.errors import InvalidInput, NotFound
-from runplane.models import Subscription, User
+from runplane.models import BillingSubscription, User
 from runplane.resolvers.billing import BillingStatus, status_for
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import RawId, clean_limit, parse_uuid
@@ -36,16 +36,16 @@ async def reset_quotas(ctx: RequestContext, *, user_id: RawId | None = None, all
     if user_id is None or user_id == "":
         if all_users is not True:
             raise InvalidInput("Give user_id, or all: true to reset every user", field="user_id")
-        return await Subscription.all().update(tokens_used=0)
+        return await BillingSubscription.all().update(tokens_used=0)
     if all_users:
         raise InvalidInput("Give either user_id or all, not both", field="all")
     uid = await _existing_user(user_id)
-    return await Subscription.filter(user_id=uid).update(tokens_used=0)
+    return await BillingSubscription.filter(user_id=uid).update(tokens_used=0)
 
 
 @dataclass
 class QuotaRow:
-    subscription: Subscription
+    subscription: BillingSubscription
     plan: Plan
 
     @property
@@ -71,13 +71,13 @@ async def quota_status(ctx: RequestContext, *, first: int | None = None) -> Quot
     ctx.require_admin()
     limit = clean_limit(first, default=50, maximum=200)
     book = plans_of(ctx.settings)
-    current = Subscription.filter(current_period_end__gt=now())
+    current = BillingSubscription.filter(current_period_end__gt=now())
     exhausted = 0
     for plan in book.all():
         if plan.token_allowance is not None:
             exhausted += await current.filter(plan=plan.id, tokens_used__gte=plan.token_allowance).count()
     rows = await current.order_by("-tokens_used", "id").limit(limit)
-    grouped = await Subscription.annotate(count=Count("id")).group_by("plan").values("plan", "count")
+    grouped = await BillingSubscription.annotate(count=Count("id")).group_by("plan").values("plan", "count")
     by_plan = {str(row["plan"]): int(row["count"]) for row in grouped}
     return QuotaReport(sum(by_plan.values()), exhausted, by_plan, [QuotaRow(r, book.effective(r.plan)) for r in rows])
 

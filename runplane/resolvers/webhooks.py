@@ -20,7 +20,7 @@ from runplane.billing.signatures import SignatureError
 from runplane.clock import now
 from runplane.config import Settings
 from runplane.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
-from runplane.models import ProcessedWebhook, Subscription, User
+from runplane.models import BillingSubscription, ProcessedWebhook, User
 from runplane.resolvers.context import RequestContext
 
 
@@ -59,14 +59,14 @@ async def process_webhook(
     return WebhookOutcome(provider, event.id, event.type, status)
 
 
-async def _target(settings: Settings, provider: str, change: SubscriptionChange) -> Subscription | None:
+async def _target(settings: Settings, provider: str, change: SubscriptionChange) -> BillingSubscription | None:
     """The subscription the event is about: our user id from the checkout metadata, else the provider's subscription
     id."""
     user_id = _uuid(change.user_ref)
     if user_id is not None and await User.exists(id=user_id):
         return await subscription_for(settings, user_id)
     if change.subscription_id:
-        return await Subscription.get_or_none(provider=provider, external_id=change.subscription_id)
+        return await BillingSubscription.get_or_none(provider=provider, external_id=change.subscription_id)
     return None
 
 
@@ -78,9 +78,9 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 
 async def _apply(
-    settings: Settings, target: Subscription, change: SubscriptionChange, event: WebhookEvent, provider: str
+    settings: Settings, target: BillingSubscription, change: SubscriptionChange, event: WebhookEvent, provider: str
 ) -> str:
-    sub = await Subscription.select_for_update().get(id=target.id)
+    sub = await BillingSubscription.select_for_update().get(id=target.id)
     if event.occurred_at and sub.last_event_at and event.occurred_at < sub.last_event_at:
         return "stale"  # an older event delivered late: a newer one already said how things are
     updates = _ended(settings, sub, change) if change.state == "ended" else _active(settings, sub, change, provider)
@@ -88,11 +88,11 @@ async def _apply(
         return "ignored"
     if event.occurred_at:
         updates["last_event_at"] = event.occurred_at
-    await Subscription.filter(id=sub.id).update(**updates)
+    await BillingSubscription.filter(id=sub.id).update(**updates)
     return "processed"
 
 
-def _ended(settings: Settings, sub: Subscription, change: SubscriptionChange) -> dict[str, Any] | None:
+def _ended(settings: Settings, sub: BillingSubscription, change: SubscriptionChange) -> dict[str, Any] | None:
     if sub.external_id and change.subscription_id and change.subscription_id != sub.external_id:
         return None  # an earlier subscription ended after the user moved to another one
     # Back to the default plan; the period and what it used stay (a downgrade grants no fresh allowance).
@@ -101,7 +101,9 @@ def _ended(settings: Settings, sub: Subscription, change: SubscriptionChange) ->
     )
 
 
-def _active(settings: Settings, sub: Subscription, change: SubscriptionChange, provider: str) -> dict[str, Any] | None:
+def _active(
+    settings: Settings, sub: BillingSubscription, change: SubscriptionChange, provider: str
+) -> dict[str, Any] | None:
     plan = plans_of(settings).get(change.plan_id) if change.plan_id else None
     if plan is None and change.subscription_id and change.subscription_id == sub.external_id:
         plan = plans_of(settings).get(sub.plan)

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from runplane.billing.payment_methods import CountryMethods
 from runplane.billing.plans import Plan
-from runplane.models import CheckoutSession, Subscription, UserModelKey
+from runplane.models import BillingSubscription, CheckoutSession, UserModelKey
 from runplane.resolvers import billing as ops
 from runplane.resolvers import billing_admin as admin_ops
 from runplane.resolvers import byok as key_ops
@@ -196,7 +196,7 @@ def _original_plan_fields(plan: Plan) -> dict[str, Any]:
     }
 
 
-def subscription_json(sub: Subscription, plan: Plan) -> dict[str, Any]:
+def subscription_json(sub: BillingSubscription, plan: Plan) -> dict[str, Any]:
     return {
         "plan": plan.id,
         "plan_name": plan.name,

@@ -79,7 +79,7 @@ class BillingSubscription:
     cancel_at_period_end: bool
 
     @classmethod
-    def from_row(cls, row: models.Subscription, plan: Plan) -> "BillingSubscription":
+    def from_row(cls, row: models.BillingSubscription, plan: Plan) -> "BillingSubscription":
         return cls(
             id=to_global_id("BillingSubscription", row.id),
             plan=BillingPlan.from_plan(plan),

@@ -12,7 +12,7 @@ import httpx
 from runplane.agents import lifecycle
 from runplane.agents.providers.base import Usage
 from runplane.billing.ledger import record_run_usage
-from runplane.models import AgentRun, Subscription, UsageEntry
+from runplane.models import AgentRun, BillingSubscription, UsageEntry
 from tests.conftest import ADMIN_API_KEY
 from tests.support import ROOMY_PLAN, LiveServer, UserHandle, register_user
 
@@ -81,9 +81,9 @@ async def test_a_run_is_charged_once_even_when_recorded_concurrently(server: Liv
     )
     assert sorted(results) == [False] * 5 + [True]
     assert await UsageEntry.filter(run_id=run.id).count() == 1
-    assert (await Subscription.get(user_id=alice.user_id)).tokens_used == 42
+    assert (await BillingSubscription.get(user_id=alice.user_id)).tokens_used == 42
     assert await record_run_usage(server.app.state.services.settings, run=run, usage=Usage(1, 1, 2)) is False  # a retry
-    assert (await Subscription.get(user_id=alice.user_id)).tokens_used == 42
+    assert (await BillingSubscription.get(user_id=alice.user_id)).tokens_used == 42
 
 
 async def test_a_finishing_run_is_charged_once_whoever_finishes_it(
@@ -113,7 +113,7 @@ async def test_a_finishing_run_is_charged_once_whoever_finishes_it(
         await asyncio.sleep(0.05)
     entries = await UsageEntry.filter(run_id=run_id)
     assert len(entries) == 1 and entries[0].total_tokens in (10, (await AgentRun.get(id=run_id)).total_tokens)
-    assert (await Subscription.get(user_id=alice.user_id)).tokens_used == entries[0].total_tokens
+    assert (await BillingSubscription.get(user_id=alice.user_id)).tokens_used == entries[0].total_tokens
 
 
 async def test_billing_data_is_per_user(
@@ -206,7 +206,7 @@ async def test_period_rolls_over_with_a_fresh_allowance(client: httpx.AsyncClien
     run = AgentRun(id=uuid.uuid4(), owner_id=uuid.UUID(user.user_id), model="scripted/demo")
     await record_run_usage(server.app.state.services.settings, run=run, usage=Usage(1, 1, 2))
     long_ago = datetime.now(UTC) - timedelta(days=75)
-    await Subscription.filter(user_id=user.user_id).update(
+    await BillingSubscription.filter(user_id=user.user_id).update(
         current_period_start=long_ago, current_period_end=long_ago + timedelta(days=30)
     )
     status = (await client.get("/api/billing/status", headers=user.headers)).json()

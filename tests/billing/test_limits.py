@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from runplane.models import AgentRun, Subscription, Thread
+from runplane.models import AgentRun, BillingSubscription, Thread
 from runplane.schema.ids import from_global_id
 from tests.billing.conftest import FREE_TOKENS, status_of, wait_finished
 from tests.support import LiveServer, UserHandle, gql, register_user
@@ -132,7 +132,7 @@ async def test_runs_in_flight_hold_reservations(client: httpx.AsyncClient, serve
             owner_id=user_id, project_id=parked.project_id, thread=parked, model="scripted/demo", status="paused"
         )  # type: ignore[attr-defined]
     used = allowance - 2 * reservation - 3
-    await Subscription.filter(user_id=user_id).update(tokens_used=used)
+    await BillingSubscription.filter(user_id=user_id).update(tokens_used=used)
 
     limits = httpx.Limits(max_connections=10, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=str(client.base_url), timeout=30, limits=limits) as http:

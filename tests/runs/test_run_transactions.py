@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 from runplane.agents import lifecycle
 from runplane.billing.ledger import subscription_for
 from runplane.errors import QuotaExceeded
-from runplane.models import AgentRun, Project, Sandbox, Subscription, Thread, UsageEntry
+from runplane.models import AgentRun, BillingSubscription, Project, Sandbox, Thread, UsageEntry
 from runplane.resolvers import billing
 from tests.runs.helpers import wait_for_status
 from tests.support import LiveServer, UserHandle
@@ -159,7 +159,7 @@ async def test_a_finish_racing_a_start_on_its_thread_does_not_deadlock(server: L
 
     async def start_on_the_thread() -> str:
         async with in_transaction():
-            await Subscription.select_for_update().get(user_id=owner)  # as billing.reserve_run_tokens
+            await BillingSubscription.select_for_update().get(user_id=owner)  # as billing.reserve_run_tokens
             locked.set()
             await asyncio.sleep(0.5)  # the finish runs meanwhile, up to the lock it needs
             try:

@@ -11,7 +11,7 @@ from tortoise.exceptions import IntegrityError
 
 from runplane.agents import lifecycle, reaper
 from runplane.events.log import replay
-from runplane.models import AgentRun, Subscription, UsageEntry
+from runplane.models import AgentRun, BillingSubscription, UsageEntry
 from runplane.services import Services
 from runplane.statuses import RunStatus
 from tests.factories import FACTORY_WORKER, age, create_run, create_thread, expire_lease
@@ -66,13 +66,13 @@ async def test_finish_charges_and_ends_once(services: Services) -> None:
     assert run.active_thread_id is None and run.lease_expires_at is None and run.completed_at is not None
     entry = await UsageEntry.get(run_id=run.id)
     assert entry.total_tokens == 100 and entry.source == "platform"
-    used = (await Subscription.get(user_id=run.owner_id)).tokens_used
+    used = (await BillingSubscription.get(user_id=run.owner_id)).tokens_used
     # Ending it again (a slow worker after the reaper) changes nothing and charges nothing more.
     assert await lifecycle.finish(services, run.id, RunStatus.FAILED, error="late", **tokens) is False
     await run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED and run.error is None
     assert await UsageEntry.filter(run_id=run.id).count() == 1
-    assert (await Subscription.get(user_id=run.owner_id)).tokens_used == used
+    assert (await BillingSubscription.get(user_id=run.owner_id)).tokens_used == used
     assert await statuses(run) == ["running", "completed"]
 
 
