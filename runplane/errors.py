@@ -58,8 +58,16 @@ class DomainError(Exception):
 
 
 class InvalidInput(DomainError):
+    """A value the caller sent is wrong; `field` names it (GraphQL's InputError.field, the REST body's `field`)."""
+
     code = ErrorCode.INVALID_INPUT
     status = 422
+
+    def __init__(self, message: str, *, field: str | None = None, **extra: Any) -> None:
+        if field is not None:
+            extra["field"] = field
+        super().__init__(message, **extra)
+        self.field = field
 
 
 class BadRequest(DomainError):

@@ -13,9 +13,9 @@ import runplane.resolvers.email
 import runplane.resolvers.integrations
 import runplane.resolvers.sandboxes
 import runplane.sandboxes.errors  # noqa: F401  (imported for their DomainError subclasses)
-from runplane.errors import DomainError, ErrorCode, QuotaExceeded
+from runplane.errors import DomainError, ErrorCode, InvalidInput, QuotaExceeded
 from runplane.schema import build_schema
-from runplane.schema.errors import error_result
+from runplane.schema.errors import InputError, error_result
 
 
 def subclasses(cls: type[DomainError]) -> set[type[DomainError]]:
@@ -55,3 +55,11 @@ def test_graphql_error_codes_are_the_enum_with_the_strings_rest_sends() -> None:
         assert isinstance(typed, (GraphQLInterfaceType, GraphQLObjectType)), name
         code = typed.fields["code"].type
         assert isinstance(code, GraphQLNonNull) and code.of_type is enum, name
+
+
+def test_an_input_error_names_its_field_as_a_typed_attribute() -> None:
+    exc = InvalidInput("title must be a string", field="title")
+    assert exc.field == "title" and exc.details() == {"field": "title"}
+    typed = error_result(exc)
+    assert isinstance(typed, InputError) and typed.field == "title" and typed.code is ErrorCode.INVALID_INPUT
+    assert InvalidInput("bare").details() == {} and InvalidInput("bare").field is None

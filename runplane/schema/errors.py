@@ -73,8 +73,10 @@ def error_result(exc: domain.DomainError) -> Error:
     """The typed result for a domain error raised inside a mutation. Authentication stays a top-level error."""
     if isinstance(exc, domain.Unauthenticated):
         raise exc
-    if isinstance(exc, (domain.InvalidInput, domain.BadRequest, domain.PayloadTooLarge)):
-        return InputError(code=exc.code, message=exc.message, field=exc.extra.get("field"))
+    if isinstance(exc, domain.InvalidInput):
+        return InputError(code=exc.code, message=exc.message, field=exc.field)
+    if isinstance(exc, (domain.BadRequest, domain.PayloadTooLarge)):
+        return InputError(code=exc.code, message=exc.message)
     if isinstance(exc, domain.NotFound):
         return NotFoundError(code=exc.code, message=exc.message)
     if isinstance(exc, domain.Conflict):
