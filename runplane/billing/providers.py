@@ -76,7 +76,10 @@ class SubscriptionChange:
     cancel_at_period_end: bool = False
 
 
-class PaymentProvider(Protocol):
+class PaymentGateway(Protocol):
+    """The client of one payment provider (Polar, Stripe): checkouts, plan changes, webhooks. The provider's
+    name is models.choices.PaymentProvider."""
+
     name: str
 
     async def create_checkout(self, request: CheckoutRequest) -> Checkout: ...
@@ -146,7 +149,7 @@ def subscription_path(subscription_id: str) -> str:
     return f"/v1/subscriptions/{quote(subscription_id, safe='')}"
 
 
-def payment_provider(settings: Settings, name: str, http: httpx.AsyncClient | None = None) -> PaymentProvider:
+def payment_gateway(settings: Settings, name: str, http: httpx.AsyncClient | None = None) -> PaymentGateway:
     from runplane.billing.polar import PolarProvider
     from runplane.billing.stripe import StripeProvider
 

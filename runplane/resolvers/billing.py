@@ -35,11 +35,11 @@ from runplane.billing.model_keys import has_key, is_scripted
 from runplane.billing.plans import PROVIDERS, Plan
 from runplane.billing.providers import (
     CheckoutRequest,
-    PaymentProvider,
+    PaymentGateway,
     PaymentProviderError,
     ProviderNotConfigured,
     configured_checkout_providers,
-    payment_provider,
+    payment_gateway,
 )
 from runplane.clock import iso, now
 from runplane.config import Settings
@@ -379,8 +379,8 @@ def _clean_provider(ctx: RequestContext, provider: object) -> str:
     return chosen
 
 
-def _gateway(ctx: RequestContext, name: str) -> PaymentProvider:
-    return payment_provider(ctx.settings, name, ctx.services.http(name))
+def _gateway(ctx: RequestContext, name: str) -> PaymentGateway:
+    return payment_gateway(ctx.settings, name, ctx.services.http(name))
 
 
 async def create_checkout_session(

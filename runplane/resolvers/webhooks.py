@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 
 from runplane.billing.ledger import plans_of, subscription_for
 from runplane.billing.plans import PROVIDERS
-from runplane.billing.providers import ProviderNotConfigured, SubscriptionChange, WebhookEvent, payment_provider
+from runplane.billing.providers import ProviderNotConfigured, SubscriptionChange, WebhookEvent, payment_gateway
 from runplane.billing.signatures import SignatureError
 from runplane.clock import now
 from runplane.config import Settings
@@ -37,7 +37,7 @@ async def process_webhook(
 ) -> WebhookOutcome:
     if provider not in PROVIDERS:
         raise NotFound("Unknown webhook provider")
-    gateway = payment_provider(ctx.settings, provider)  # verifying a webhook makes no HTTP call
+    gateway = payment_gateway(ctx.settings, provider)  # verifying a webhook makes no HTTP call
     try:
         event = gateway.verify_webhook(headers, body, now=time.time())
     except ProviderNotConfigured as exc:

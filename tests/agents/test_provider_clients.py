@@ -19,7 +19,7 @@ from runplane.agents.providers import (
     collect,
 )
 from runplane.agents.providers.openai_stream import StreamAssembler
-from runplane.billing.providers import PaymentProviderError, payment_provider
+from runplane.billing.providers import PaymentProviderError, payment_gateway
 from runplane.billing.stripe import STRIPE_API_VERSION
 from runplane.config import Settings
 from runplane.services import Services
@@ -79,7 +79,7 @@ async def test_stripe_calls_send_the_api_version_on_the_pooled_client() -> None:
     async with FakeStripeServer(secret_key="sk_test_x", webhook_secret="whsec_x", prices={"price_pro"}) as fake:
         settings = Settings(stripe_api_url=fake.base_url, stripe_secret_key="sk_test_x")
         async with httpx.AsyncClient() as pooled:
-            gateway = payment_provider(settings, "stripe", pooled)
+            gateway = payment_gateway(settings, "stripe", pooled)
             with contextlib.suppress(PaymentProviderError):  # any call will do: an unknown subscription is a 404
                 await gateway.set_cancel_at_period_end("sub_missing", True)
     sent = fake.requests[-1]
