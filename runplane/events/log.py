@@ -25,24 +25,20 @@ async def append_event(run_id: uuid.UUID, type: str, payload: dict[str, Any]) ->
     async with in_transaction():
         await AgentRun.filter(id=run_id).update(event_count=F("event_count") + 1)
         sequence = await AgentRun.filter(id=run_id).first().values_list("event_count", flat=True)
-        record = await RunEvent.create(run_id=run_id, sequence=sequence, type=type, payload=payload)
-    return to_message(record, run_id)
+        row = await RunEvent.create(run_id=run_id, sequence=sequence, type=type, payload=payload)
+    return to_message(row, run_id)
 
 
 async def replay(run_id: uuid.UUID, after: int, limit: int = REPLAY_PAGE) -> list[RunEventMessage]:
-    records = await RunEvent.filter(run_id=run_id, sequence__gt=after).order_by("sequence").limit(limit)
-    return [to_message(record, run_id) for record in records]
+    rows = await RunEvent.filter(run_id=run_id, sequence__gt=after).order_by("sequence").limit(limit)
+    return [to_message(row, run_id) for row in rows]
 
 
-def to_message(record: RunEvent, run_id: uuid.UUID) -> RunEventMessage:
+def to_message(row: RunEvent, run_id: uuid.UUID) -> RunEventMessage:
     return RunEventMessage(
         run_id=str(run_id),
-        sequence=record.sequence,
-        type=record.type,
-        payload=dict(record.payload),
-        created_at=event_time(record),
+        sequence=row.sequence,
+        type=row.type,
+        payload=dict(row.payload),
+        created_at=iso_z(row.created_at),
     )
-
-
-def event_time(record: RunEvent) -> str:
-    return iso_z(record.created_at)

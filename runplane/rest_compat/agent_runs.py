@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from runplane.clock import iso
 from runplane.errors import BadRequest
 from runplane.events.types import RunEventMessage
 from runplane.models import AgentRun, Project, Thread
@@ -19,7 +20,7 @@ from runplane.resolvers import agent_runs as ops
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.agent_requests import AgentInitiate, AgentStart, EventsQuery, RunStreamQuery
 from runplane.rest_compat.bodies import Page, parse_body, parse_query, validated
-from runplane.rest_compat.common import iso, ok
+from runplane.rest_compat.common import ok
 from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.projects import project_json
 from runplane.rest_compat.registry import api

@@ -8,11 +8,12 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from runplane.clock import iso
 from runplane.models import AuthSession, User
 from runplane.resolvers import auth as ops
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import Body, parse_body
-from runplane.rest_compat.common import iso, ok
+from runplane.rest_compat.common import ok
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import SESSION_LIST, TOKENS, USER
 

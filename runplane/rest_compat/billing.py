@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from runplane.billing.payment_methods import CountryMethods
 from runplane.billing.plans import Plan
+from runplane.clock import iso
 from runplane.models import BillingSubscription, CheckoutSession, UserModelKey
 from runplane.resolvers import billing as ops
 from runplane.resolvers import billing_admin as admin_ops
@@ -31,7 +32,7 @@ from runplane.rest_compat.billing_requests import (
     UsageQuery,
 )
 from runplane.rest_compat.bodies import parse_body, parse_query
-from runplane.rest_compat.common import iso, ok
+from runplane.rest_compat.common import ok
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, TIME, obj
 

@@ -9,7 +9,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from runplane.clock import iso as iso  # re-exported: the REST modules format times with it
 from runplane.errors import (
     BadRequest,
     DomainError,

@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from runplane.clock import iso
 from runplane.deployments.base import sites_dir
 from runplane.deployments.local import site_file
 from runplane.resolvers import deployments as ops
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import parse_uuid
 from runplane.rest_compat.bodies import Body, parse_body, text
-from runplane.rest_compat.common import iso, ok, services_of
+from runplane.rest_compat.common import ok, services_of
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, INT, NULLABLE_STR, STR, TIME, UUID, obj
 

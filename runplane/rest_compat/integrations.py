@@ -8,12 +8,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from runplane.clock import iso
 from runplane.errors import InvalidInput
 from runplane.models import IntegrationProfile
 from runplane.resolvers import integrations as ops
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import parse_body, parse_query
-from runplane.rest_compat.common import iso, ok
+from runplane.rest_compat.common import ok
 from runplane.rest_compat.integration_requests import (
     ActiveToggle,
     BulkDelete,

@@ -7,10 +7,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from runplane.clock import iso
 from runplane.resolvers import email, feature_flags, queue
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import Body, parse_body, text
-from runplane.rest_compat.common import iso, ok
+from runplane.rest_compat.common import ok
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import BOOL, STR, obj
 

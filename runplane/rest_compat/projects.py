@@ -6,12 +6,13 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from runplane.clock import iso
 from runplane.models import Project, Sandbox
 from runplane.resolvers import projects as ops
 from runplane.resolvers import sandboxes as sandbox_ops
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import Body, Page, parse_body, parse_query, text
-from runplane.rest_compat.common import iso, list_response, ok
+from runplane.rest_compat.common import list_response, ok
 from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import PROJECT, PROJECT_LIST

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from runplane.clock import iso
 from runplane.config import Settings
 from runplane.errors import BadRequest, InvalidInput, PayloadTooLarge
 from runplane.models import RunCommand, Sandbox
@@ -24,7 +25,7 @@ from runplane.resolvers import agent_runs as run_ops
 from runplane.resolvers import sandboxes as ops
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import parse_body, parse_query, validated
-from runplane.rest_compat.common import iso, ok
+from runplane.rest_compat.common import ok
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.sandbox_requests import (
     ArchiveQuery,

@@ -7,11 +7,12 @@ from pydantic import AliasChoices, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from runplane.clock import iso
 from runplane.models import Message, Thread
 from runplane.resolvers import threads as ops
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Page, parse_body, parse_query, text
-from runplane.rest_compat.common import iso, list_response, ok
+from runplane.rest_compat.common import list_response, ok
 from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import MESSAGE, MESSAGE_LIST, THREAD, THREAD_LIST
