@@ -56,7 +56,7 @@ def _model_json(model: ModelInfo, default: str) -> dict[str, Any]:
     }
 
 
-def _costs_per_1k(pricing: Any) -> dict[str, float]:
+def _costs_per_1k(pricing: dict[str, Any] | None) -> dict[str, float]:
     """OpenRouter prices are per token, as strings: per 1,000 tokens, as numbers, when they parse."""
     costs: dict[str, float] = {}
     for source, name in (("prompt", "cost_input_per_1k"), ("completion", "cost_output_per_1k")):

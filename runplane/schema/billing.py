@@ -17,7 +17,7 @@ from runplane.resolvers import billing as ops
 from runplane.resolvers import billing_admin as admin_ops
 from runplane.resolvers import byok as key_ops
 from runplane.resolvers import payment_methods as pm_ops
-from runplane.schema.context import rctx
+from runplane.schema.context import context, rctx
 from runplane.schema.enums import KeySource, KeyTestStatus, PaymentProvider, UpgradeStatus
 from runplane.schema.errors import (
     ConflictError,
@@ -432,8 +432,8 @@ class BillingQueries:
         description="The caller's likely country (CDN country headers, then Accept-Language) and its methods."
     )
     def detect_payment_region(self, info: strawberry.Info) -> CountryPaymentMethods:
-        request = info.context.request
-        headers = dict(request.headers) if request is not None and hasattr(request, "headers") else {}
+        request = context(info).request
+        headers = dict(request.headers) if request is not None else {}
         found = pm_ops.detect(rctx(info), headers=headers)
         return CountryPaymentMethods.from_found(found.methods, found.country_code, found.source)
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
 from runplane.resolvers.context import RequestContext
@@ -24,8 +27,8 @@ if TYPE_CHECKING:
 @dataclass
 class GraphQLContext:
     ctx: RequestContext
-    request: Any = None
-    response: Any = None
+    request: Request | WebSocket | None = None  # None when executed without a transport (tests, tools)
+    response: Response | WebSocket | None = None
     connection_params: dict[str, Any] | None = field(default=None)
 
 
@@ -36,17 +39,22 @@ class PerOperationLoaders(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         from runplane.schema.loaders import Loaders
 
-        context: GraphQLContext = self.execution_context.context
-        token = _current_loaders.set(Loaders(context.ctx))
+        operation: GraphQLContext = self.execution_context.context
+        token = _current_loaders.set(Loaders(operation.ctx))
         try:
             yield
         finally:
             _current_loaders.reset(token)
 
 
+def context(info: strawberry.Info) -> GraphQLContext:
+    """The operation's context, typed (strawberry.Info leaves it Any)."""
+    found: GraphQLContext = info.context
+    return found
+
+
 def rctx(info: strawberry.Info) -> RequestContext:
-    context: GraphQLContext = info.context
-    return context.ctx
+    return context(info).ctx
 
 
 def loaders(info: strawberry.Info) -> "Loaders":

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
 from runplane import models
 from runplane.resolvers import deployments as ops
 from runplane.schema.common import Node
-from runplane.schema.context import rctx
+from runplane.schema.context import context, rctx
 from runplane.schema.enums import DeploymentProvider, DeploymentStatus
 from runplane.schema.errors import (
     ConflictError,
@@ -69,9 +69,8 @@ class Deployment(Node):
 
 
 def _base_url(info: strawberry.Info) -> str | None:
-    request: Any = getattr(info.context, "request", None)
-    base = getattr(request, "base_url", None)
-    return str(base) if base is not None else None
+    request = context(info).request
+    return str(request.base_url) if request is not None else None
 
 
 @strawberry.type

@@ -15,7 +15,7 @@ from strawberry.exceptions import WrongNumberOfResultsReturned
 from strawberry.types.nodes import SelectedField, Selection
 
 from runplane.errors import DomainError
-from runplane.models import Project, Thread
+from runplane.models import AgentRun, Project, Thread
 from runplane.resolvers import agent_runs as run_ops
 from runplane.resolvers import projects as project_ops
 from runplane.resolvers import threads as thread_ops
@@ -104,7 +104,7 @@ def page_key(row: Any, arguments: dict[str, Any]) -> PageKey:
     )
 
 
-def last_events_key(row: Any, last: object) -> ChildKey:
+def last_events_key(row: AgentRun, last: object) -> ChildKey:
     return (row.id, clean_limit(last, default=DEFAULT_LAST_EVENTS, maximum=100))
 
 

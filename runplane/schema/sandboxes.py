@@ -17,7 +17,7 @@ from runplane.errors import InvalidInput
 from runplane.resolvers import sandboxes as ops
 from runplane.resolvers.validation import RawId
 from runplane.schema.common import Node
-from runplane.schema.context import rctx
+from runplane.schema.context import context, rctx
 from runplane.schema.enums import SandboxStatus, SessionStatus
 from runplane.schema.errors import ConflictError, ForbiddenError, InputError, NotFoundError, typed_errors
 from runplane.schema.ids import from_global_id, to_global_id
@@ -128,7 +128,7 @@ class PreviewUrl:
 
 
 def _base_url(info: strawberry.Info) -> str:
-    request = info.context.request
+    request = context(info).request
     return str(request.base_url) if request is not None else ""
 
 
