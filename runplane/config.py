@@ -13,7 +13,7 @@ import os
 import secrets
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -21,7 +21,6 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Pydanti
 
 ENV_PREFIX = "RUNPLANE_"
 RestDialect = Literal["runplane", "cheatcode"]
-REST_DIALECTS: tuple[str, ...] = get_args(RestDialect)
 _READ_ENVIRONMENT = contextvars.ContextVar("runplane_settings_from_env", default=False)
 
 

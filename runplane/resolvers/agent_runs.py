@@ -40,6 +40,7 @@ log = logging.getLogger("runplane.agent_runs")
 MAX_PROMPT = 100_000
 MAX_MODEL_NAME = 200
 MAX_IDEMPOTENCY_KEY = 200
+MAX_PROJECT_NAME = 200  # a name given at initiate; else one is made from the prompt
 EVENTS_PAGE_MAX = 1000
 
 
@@ -170,7 +171,7 @@ async def initiate_agent(
         return await _initiated(existing)
     text = clean_text(prompt, "prompt", max_length=MAX_PROMPT)
     check_attachments(attachments)
-    project_name = clean_text(name, "name", max_length=200, required=False) or _name_from_prompt(text)
+    project_name = clean_text(name, "name", max_length=MAX_PROJECT_NAME, required=False) or _name_from_prompt(text)
     kind = clean_choice(app_type, "app_type", AppType, default=AppType.WEB)
     chosen_model = _clean_model(ctx, model)
     payer = await _admit(ctx, chosen_model)

@@ -19,6 +19,8 @@ from runplane.resolvers.billing import BillingStatus, status_for
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import RawId, clean_limit, parse_uuid
 
+QUOTA_TOP, MAX_QUOTA_TOP = 50, 200  # the heaviest users a quota report lists, by default and at most
+
 
 async def _existing_user(user_id: RawId) -> uuid.UUID:
     uid = parse_uuid(user_id, "User")
@@ -69,7 +71,7 @@ class QuotaReport:
 async def quota_status(ctx: RequestContext, *, first: int | None = None) -> QuotaReport:
     """Totals per plan, how many users have spent their allowance, and the heaviest users of the period."""
     ctx.require_admin()
-    limit = clean_limit(first, default=50, maximum=200)
+    limit = clean_limit(first, default=QUOTA_TOP, maximum=MAX_QUOTA_TOP)
     book = plans_of(ctx.settings)
     current = BillingSubscription.filter(current_period_end__gt=now())
     exhausted = 0

@@ -38,6 +38,8 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 CONNECTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 MAX_TOOLS, MAX_BULK, MAX_CONFIG_BYTES = 500, 100, 16 * 1024
+CATALOG_SIZE = 1000  # toolkits asked of Composio at once: its whole catalog
+TOOLS_PAGE, MAX_TOOLS_PAGE = 100, 500  # a toolkit's tools asked of Composio, by default and at most
 NOT_CONFIGURED = "Composio is not configured (RUNPLANE_COMPOSIO_BASE_URL and RUNPLANE_COMPOSIO_API_KEY)"
 
 
@@ -117,7 +119,7 @@ def clean_slug(value: object, field: str = "toolkit_slug") -> str:
 async def health(ctx: RequestContext) -> dict[str, Any]:
     ctx.require(PROJECTS_READ)
     started = time.monotonic()
-    await composio(ctx).cached("/api/v3/toolkits", {"limit": 1000})
+    await composio(ctx).cached("/api/v3/toolkits", {"limit": CATALOG_SIZE})
     return {"status": "healthy", "configured": True, "latency_ms": round((time.monotonic() - started) * 1000, 1)}
 
 
@@ -125,7 +127,7 @@ async def toolkits(
     ctx: RequestContext, *, search: str | None = None, category: str | None = None
 ) -> list[dict[str, Any]]:
     ctx.require(PROJECTS_READ)
-    items = _items(await composio(ctx).cached("/api/v3/toolkits", {"limit": 1000}))
+    items = _items(await composio(ctx).cached("/api/v3/toolkits", {"limit": CATALOG_SIZE}))
     if search:
         needle = search.lower()[:100]
         items = [
@@ -171,7 +173,7 @@ async def toolkit_icon(ctx: RequestContext, *, slug: str) -> str | None:
     return logo if isinstance(logo, str) else None
 
 
-async def tools(ctx: RequestContext, *, toolkit_slug: str, limit: int = 100) -> list[dict[str, Any]]:
+async def tools(ctx: RequestContext, *, toolkit_slug: str, limit: int = TOOLS_PAGE) -> list[dict[str, Any]]:
     ctx.require(PROJECTS_READ)
     slug = clean_slug(toolkit_slug)
     return _items(await composio(ctx).cached("/api/v3/tools", {"toolkit_slug": slug, "limit": limit}))
@@ -226,7 +228,7 @@ async def list_profiles(
 
 async def name_available(ctx: RequestContext, *, name: str) -> bool:
     user_id = ctx.require(PROJECTS_READ)
-    text = clean_text(name, "name", max_length=100)
+    text = clean_text(name, "name", max_length=MAX_PROFILE_NAME)
     return not await IntegrationProfile.exists(owner_id=user_id, profile_name=text)
 
 

@@ -17,6 +17,7 @@ from runplane.resolvers.validation import RawId, clean_text, parse_uuid, require
 
 MAX_TITLE = 200
 MAX_MESSAGE = 100_000
+MAX_MESSAGES_PAGE = 1000  # a thread's messages come in pages this large at most
 MESSAGE_ROLES: frozenset[str] = frozenset(MessageRole)
 
 
@@ -63,7 +64,7 @@ async def list_messages_oldest_first(
 ) -> Page[Message]:
     """A conversation reads from its start: oldest first, `after` a cursor of this listing."""
     thread = await owned_thread(ctx, thread_id)
-    args = page_args(first=first, after=after, maximum=1000)
+    args = page_args(first=first, after=after, maximum=MAX_MESSAGES_PAGE)
     return await paginate(Message.filter(thread_id=thread.id), args, oldest_first=True)
 
 

@@ -9,9 +9,6 @@ from pydantic import AliasChoices, Field
 from runplane.resolvers import agent_runs as ops
 from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Query, TokenQuery, text
 
-# The resolver cuts a generated project name there (resolvers/agent_runs.py initiate_agent).
-MAX_PROJECT_NAME = 200
-
 
 class WebAppOptions(Body):
     """Options Cheatcode's web app sends that have no effect here (the agent and its model decide)."""
@@ -31,7 +28,9 @@ class AgentStart(WebAppOptions):
 
 class AgentInitiate(WebAppOptions):
     prompt: str = text(ops.MAX_PROMPT, min_length=1, required=True)
-    name: str | None = Field(None, max_length=MAX_PROJECT_NAME, validation_alias=AliasChoices("name", "project_name"))
+    name: str | None = Field(
+        None, max_length=ops.MAX_PROJECT_NAME, validation_alias=AliasChoices("name", "project_name")
+    )
     model: str | None = text(ops.MAX_MODEL_NAME)
     model_name: str | None = text(ops.MAX_MODEL_NAME)
     idempotency_key: str | None = text(ops.MAX_IDEMPOTENCY_KEY)

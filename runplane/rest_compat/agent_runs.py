@@ -21,7 +21,7 @@ from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.agent_requests import AgentInitiate, AgentStart, EventsQuery, RunStreamQuery
 from runplane.rest_compat.bodies import Page, parse_body, parse_query, validated
 from runplane.rest_compat.common import ok
-from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
+from runplane.rest_compat.dialect import DialectQuery, is_cheatcode
 from runplane.rest_compat.projects import project_json
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.run_messages import MessageEncoder
@@ -130,7 +130,7 @@ async def start(request: Request, ctx: RequestContext) -> Response:
     "Stream agent responses via SSE (Last-Event-ID resumes)",
     tag=TAG,
     response=EVENT_STREAM,
-    query=[RunStreamQuery, DIALECT_QUERY],
+    query=[RunStreamQuery, DialectQuery],
     other_responses={"204": {"description": "The run has ended and every event was sent: stop reconnecting"}},
     query_token=True,
 )
@@ -194,7 +194,7 @@ async def resume(request: Request, ctx: RequestContext) -> Response:
     "Get agent run details (`?dialect=cheatcode`: an active run's status reads `running`)",
     tag=TAG,
     response=AGENT_RUN,
-    query=[DIALECT_QUERY],
+    query=[DialectQuery],
 )
 async def get_run(request: Request, ctx: RequestContext) -> Response:
     cheatcode = is_cheatcode(request)

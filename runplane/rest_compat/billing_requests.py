@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field
 from pydantic.config import JsonDict
 
-from runplane.resolvers import byok
+from runplane.resolvers import billing, billing_admin, byok
 from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Query
 
 UUID_TEXT: JsonDict = {"format": "uuid"}
@@ -50,9 +50,9 @@ class QuotaReset(Body):
 class UsageQuery(Query):
     start_date: str | None = Field(None, json_schema_extra=DATE_TEXT)
     end_date: str | None = Field(None, json_schema_extra=DATE_TEXT)
-    days: Annotated[int, Field(ge=1, le=366), ASCII_DIGITS] | None = None
+    days: Annotated[int, Field(ge=1, le=billing.MAX_HISTORY_DAYS), ASCII_DIGITS] | None = None
 
 
 class QuotaQuery(Query):
     user_id: str | None = Field(None, json_schema_extra=UUID_TEXT)
-    limit: Annotated[int, Field(ge=1, le=200), ASCII_DIGITS] = 50
+    limit: Annotated[int, Field(ge=1, le=billing_admin.MAX_QUOTA_TOP), ASCII_DIGITS] = billing_admin.QUOTA_TOP

@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from runplane.errors import InvalidInput
 from runplane.numbers import ascii_int
+from runplane.resolvers.pagination import MAX_PAGE
 from runplane.rest_compat.common import json_body
 
 M = TypeVar("M", bound=BaseModel)
@@ -62,7 +63,7 @@ class TokenQuery(Query):
 class Page(Query):
     """`?limit=&cursor=` of a list (the handler picks the default limit: it may depend on the dialect)."""
 
-    limit: Annotated[int, Field(ge=1, le=100), ASCII_DIGITS] | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE), ASCII_DIGITS] | None = None
     cursor: str | None = None
 
 

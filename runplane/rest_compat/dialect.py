@@ -14,28 +14,28 @@ gets the server's default, `RUNPLANE_REST_DIALECT`.
 
 from __future__ import annotations
 
+from pydantic import Field
 from starlette.requests import Request
 
-from runplane.config import REST_DIALECTS
+from runplane.config import RestDialect
 from runplane.errors import InvalidInput
-from runplane.rest_compat.schemas import STR
+from runplane.rest_compat.bodies import Query, parse_query
 
 RUNPLANE, CHEATCODE = "runplane", "cheatcode"
-DIALECT_QUERY = {
-    "name": "dialect",
-    "in": "query",
-    "description": "runplane (documented shapes) or cheatcode (the original backend's); default RUNPLANE_REST_DIALECT",
-    "schema": {**STR, "enum": list(REST_DIALECTS)},
-}
+
+
+class DialectQuery(Query):
+    dialect: RestDialect | None = Field(
+        None,
+        description="runplane (documented shapes) or cheatcode (the original backend's); default RUNPLANE_REST_DIALECT",
+    )
 
 
 def dialect_of(request: Request) -> str:
-    chosen = request.query_params.get("dialect")
-    if chosen is None or chosen == "":
+    chosen = parse_query(request, DialectQuery).dialect
+    if chosen is None:
         dialect: str = request.app.state.services.settings.rest_dialect
         return dialect
-    if chosen not in REST_DIALECTS:
-        raise InvalidInput(f"dialect must be one of {', '.join(REST_DIALECTS)}", field="dialect")
     return chosen
 
 

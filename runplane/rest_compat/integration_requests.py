@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from runplane.resolvers import integrations as ops
 from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Query, text
@@ -42,12 +42,21 @@ class ActiveToggle(Body):
     is_active: bool | None = None
 
 
+class ProfilesQuery(Query):
+    toolkit_slug: str | None = None
+
+
+class NameQuery(Query):
+    # `profile_name`: the original's name for it.
+    name: str = Field(max_length=ops.MAX_PROFILE_NAME, validation_alias=AliasChoices("name", "profile_name"))
+
+
 class ToolkitQuery(Query):
     search: str | None = None
     category: str | None = None
-    limit: Annotated[int, Field(ge=1, le=1000), ASCII_DIGITS] = 500
+    limit: Annotated[int, Field(ge=1, le=ops.CATALOG_SIZE), ASCII_DIGITS] = 500  # the original's page
 
 
 class ToolsQuery(Query):
     toolkit_slug: str
-    limit: Annotated[int, Field(ge=1, le=500), ASCII_DIGITS] = 100
+    limit: Annotated[int, Field(ge=1, le=ops.MAX_TOOLS_PAGE), ASCII_DIGITS] = ops.TOOLS_PAGE

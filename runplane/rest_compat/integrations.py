@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane.clock import iso
-from runplane.errors import InvalidInput
 from runplane.models import IntegrationProfile
 from runplane.resolvers import integrations as ops
 from runplane.resolvers.context import RequestContext
@@ -18,7 +17,9 @@ from runplane.rest_compat.common import ok
 from runplane.rest_compat.integration_requests import (
     ActiveToggle,
     BulkDelete,
+    NameQuery,
     ProfileCreate,
+    ProfilesQuery,
     ProfileUpdate,
     ToolkitQuery,
     ToolsQuery,
@@ -145,10 +146,15 @@ async def tools_list(request: Request, ctx: RequestContext) -> Response:
 
 # -- profiles -----------------------------------------------------------------------------------
 @api.add(
-    "GET", "/composio/profiles", "The caller's integration profiles (?toolkit_slug=)", tag=TAG, response=PROFILE_LIST
+    "GET",
+    "/composio/profiles",
+    "The caller's integration profiles (?toolkit_slug=)",
+    tag=TAG,
+    response=PROFILE_LIST,
+    query=[ProfilesQuery],
 )
 async def list_profiles(request: Request, ctx: RequestContext) -> Response:
-    rows = await ops.list_profiles(ctx, toolkit_slug=request.query_params.get("toolkit_slug"))
+    rows = await ops.list_profiles(ctx, toolkit_slug=parse_query(request, ProfilesQuery).toolkit_slug)
     return ok({"success": True, "profiles": [profile_json(ctx, r) for r in rows], "count": len(rows)})
 
 
@@ -157,12 +163,10 @@ async def list_profiles(request: Request, ctx: RequestContext) -> Response:
     "/composio/profiles/check-name-availability",
     "Whether a profile name is still free (?name=)",
     tag=TAG,
-    query=[{"name": "name", "in": "query", "required": True, "schema": STR}],
+    query=[NameQuery],
 )
 async def check_name(request: Request, ctx: RequestContext) -> Response:
-    name = request.query_params.get("name") or request.query_params.get("profile_name")
-    if name is None:
-        raise InvalidInput("name is required", field="name")
+    name = parse_query(request, NameQuery).name
     return ok({"available": await ops.name_available(ctx, name=name), "name": name.strip()})
 
 

@@ -13,7 +13,7 @@ from runplane.resolvers import sandboxes as sandbox_ops
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import Body, Page, parse_body, parse_query, text
 from runplane.rest_compat.common import list_response, ok
-from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
+from runplane.rest_compat.dialect import DialectQuery, is_cheatcode
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import PROJECT, PROJECT_LIST
 
@@ -60,7 +60,7 @@ async def projects_json(ctx: RequestContext, projects: list[Project]) -> list[di
     "List the caller's projects, newest first (a bare array in the cheatcode dialect, next cursor in X-Next-Cursor)",
     tag=TAG,
     response={"oneOf": [PROJECT_LIST, {"type": "array", "items": PROJECT}]},
-    query=[Page, DIALECT_QUERY],
+    query=[Page, DialectQuery],
 )
 async def list_projects(request: Request, ctx: RequestContext) -> Response:
     cheatcode = is_cheatcode(request)

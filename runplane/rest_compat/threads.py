@@ -13,7 +13,7 @@ from runplane.resolvers import threads as ops
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Page, parse_body, parse_query, text
 from runplane.rest_compat.common import list_response, ok
-from runplane.rest_compat.dialect import DIALECT_QUERY, is_cheatcode
+from runplane.rest_compat.dialect import DialectQuery, is_cheatcode
 from runplane.rest_compat.registry import api
 from runplane.rest_compat.schemas import MESSAGE, MESSAGE_LIST, THREAD, THREAD_LIST
 
@@ -31,7 +31,7 @@ class ThreadCreate(Body):
 
 
 class MessagePage(Page):
-    limit: Annotated[int, Field(ge=1, le=1000), ASCII_DIGITS] | None = None
+    limit: Annotated[int, Field(ge=1, le=ops.MAX_MESSAGES_PAGE), ASCII_DIGITS] | None = None
 
 
 class MessageCreate(Body):
@@ -77,7 +77,7 @@ def message_json(message: Message) -> dict[str, Any]:
     "List the caller's threads, optionally of one project (a bare array in the cheatcode dialect)",
     tag=TAG,
     response={"oneOf": [THREAD_LIST, {"type": "array", "items": THREAD}]},
-    query=[ThreadQuery, DIALECT_QUERY],
+    query=[ThreadQuery, DialectQuery],
     errors=(404,),  # no such project
 )
 async def list_threads(request: Request, ctx: RequestContext) -> Response:

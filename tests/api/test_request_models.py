@@ -7,8 +7,9 @@ import uuid
 
 import httpx
 
-from runplane.resolvers import agent_runs, projects, threads
+from runplane.resolvers import agent_runs, billing, integrations, projects, threads
 from runplane.resolvers import sandboxes as sandbox_ops
+from runplane.resolvers.pagination import MAX_PAGE
 from runplane.rest_compat import api
 from runplane.rest_compat.openapi import build_openapi
 from tests.support import UserHandle
@@ -29,7 +30,14 @@ def test_documented_limits_are_the_resolvers() -> None:
     assert body_property("/projects", "name")["maxLength"] == projects.MAX_NAME
     assert body_property("/threads", "title")["maxLength"] == threads.MAX_TITLE
     messages = DOCUMENT["paths"]["/api/thread/{thread_id}/messages"]["get"]["parameters"]
-    assert next(p for p in messages if p["name"] == "limit")["schema"]["maximum"] == 1000  # what it serves
+    assert next(p for p in messages if p["name"] == "limit")["schema"]["maximum"] == threads.MAX_MESSAGES_PAGE
+    assert query_schema("get", "/projects", "limit")["maximum"] == MAX_PAGE
+    assert body_property("/agent/initiate", "name")["maxLength"] == agent_runs.MAX_PROJECT_NAME
+    assert query_schema("get", "/billing/usage-history", "days")["maximum"] == billing.MAX_HISTORY_DAYS
+    assert query_schema("get", "/composio/tools/list", "limit")["maximum"] == integrations.MAX_TOOLS_PAGE
+    assert query_schema("get", "/composio/profiles/check-name-availability", "name")["maxLength"] == (
+        integrations.MAX_PROFILE_NAME
+    )
 
 
 def query_schema(method: str, path: str, name: str) -> dict[str, object]:
