@@ -23,6 +23,7 @@ from runplane.resolvers.billing_admin import QuotaReport
 from runplane.resolvers.byok import KeyTestResult
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.billing_requests import (
+    AccountQuery,
     Checkout,
     KeyStore,
     KeyTest,
@@ -441,27 +442,42 @@ async def upgrade_plan(request: Request, ctx: RequestContext) -> Response:
     tag=TAG,
     body=KeyStore,
     response=KEY_STATUS,
+    query=[AccountQuery],
     errors=(404,),  # an account_id that is not the caller's
 )
 async def set_key(request: Request, ctx: RequestContext) -> Response:
     body = await parse_body(request, KeyStore)
-    key_ops.check_account(ctx, body.account_id or request.query_params.get("account_id"))
+    key_ops.check_account(ctx, body.account_id or parse_query(request, AccountQuery).account_id)
     row = await key_ops.set_openrouter_key(ctx, key=body.api_key)
     return ok({**key_status_json(row), "success": True, "message": "OpenRouter API key stored"})
 
 
 @api.add(
-    "GET", "/billing/openrouter-key/status", "Whether a key is stored, with a masked hint", tag=TAG, response=KEY_STATUS
+    "GET",
+    "/billing/openrouter-key/status",
+    "Whether a key is stored, with a masked hint",
+    tag=TAG,
+    response=KEY_STATUS,
+    query=[AccountQuery],
+    errors=(404,),
 )
 async def key_status(request: Request, ctx: RequestContext) -> Response:
-    key_ops.check_account(ctx, request.query_params.get("account_id"))
+    key_ops.check_account(ctx, parse_query(request, AccountQuery).account_id)
     row = await key_ops.openrouter_key_status(ctx)
     return ok(key_status_json(row, await key_ops.key_last_used(ctx.user_id) if row else None))
 
 
-@api.add("DELETE", "/billing/openrouter-key", "Remove the stored key", tag=TAG, response=obj(["deleted"], deleted=BOOL))
+@api.add(
+    "DELETE",
+    "/billing/openrouter-key",
+    "Remove the stored key",
+    tag=TAG,
+    response=obj(["deleted"], deleted=BOOL),
+    query=[AccountQuery],
+    errors=(404,),
+)
 async def delete_key(request: Request, ctx: RequestContext) -> Response:
-    key_ops.check_account(ctx, request.query_params.get("account_id"))
+    key_ops.check_account(ctx, parse_query(request, AccountQuery).account_id)
     return ok({"deleted": await key_ops.delete_openrouter_key(ctx), "success": True})
 
 

@@ -31,6 +31,12 @@ class KeyStore(Body):
     account_id: str | None = None  # checked against the token, never trusted
 
 
+class AccountQuery(Query):
+    """Cheatcode's server-side BYOK proxy names the account: checked against the token, never trusted."""
+
+    account_id: str | None = Field(None, json_schema_extra=UUID_TEXT)
+
+
 class KeyTest(Body):
     api_key: str | None = Field(None, max_length=byok.MAX_KEY, validation_alias=either("api_key", "key"))
 

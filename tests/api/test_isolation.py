@@ -173,6 +173,11 @@ REST_EXTRA = [
     RestCase("GET", "/billing/admin/quota-status", query={"user_id": "user"}, status=403),
     # Cheatcode's BYOK proxy names the account: another user's id is "not found", and nothing is stored for either.
     RestCase("POST", "/billing/openrouter-key", body={"account_id": "user", "api_key": "=sk-or-v1-" + "0" * 32}),
+    RestCase(
+        "POST", "/billing/openrouter-key", query={"account_id": "user"}, body={"api_key": "=sk-or-v1-" + "0" * 32}
+    ),
+    RestCase("GET", "/billing/openrouter-key/status", query={"account_id": "user"}),
+    RestCase("DELETE", "/billing/openrouter-key", query={"account_id": "user"}),
 ]
 
 
