@@ -13,7 +13,7 @@ from runplane.models.project import Project
 from runplane.models.user import User
 
 DEPLOYMENT_STATUSES: tuple[str, ...] = tuple(DeploymentStatus)
-FINAL_STATUSES = ("ready", "error", "canceled")
+FINAL_STATUSES = frozenset({DeploymentStatus.READY, DeploymentStatus.ERROR, DeploymentStatus.CANCELED})
 
 
 class Deployment(TimestampedModel):

@@ -10,8 +10,6 @@ from runplane.models.base import TimestampedModel
 from runplane.models.project import Project
 from runplane.models.user import User
 
-SANDBOX_STATUSES = ("active", "stopped")
-
 
 class Sandbox(TimestampedModel):
     """A project's sandbox, one per project (the project column is UNIQUE), its files kept by the backend under its
