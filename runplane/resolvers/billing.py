@@ -269,14 +269,17 @@ class UsageHistory:
 
 
 async def usage_history(
-    ctx: RequestContext, *, start_date: object = None, end_date: object = None, days: int | None = None
+    ctx: RequestContext,
+    *,
+    start_date: date | str | None = None,
+    end_date: date | str | None = None,
+    days: int | None = None,
 ) -> UsageHistory:
     """The caller's ledger summed per UTC day, every day of [start_date, end_date] (default: the last 30), or of
     the last `days` days (Cheatcode's `?days=`)."""
     user_id = ctx.require(BILLING_READ)
-    if days is not None:
-        start_date = (now().date() - timedelta(days=days - 1)).isoformat()
-    start, end = _date_range(_clean_date(start_date, "start_date"), _clean_date(end_date, "end_date"))
+    first = now().date() - timedelta(days=days - 1) if days is not None else _clean_date(start_date, "start_date")
+    start, end = _date_range(first, _clean_date(end_date, "end_date"))
     per_day = {start + timedelta(days=i): UsageDay(start + timedelta(days=i)) for i in range((end - start).days + 1)}
     rows = await UsageEntry.filter(
         user_id=user_id, created_at__gte=_midnight(start), created_at__lt=_midnight(end + timedelta(days=1))
@@ -317,6 +320,9 @@ async def usage_lines(ctx: RequestContext, history: UsageHistory, *, limit: int 
 
 
 def _clean_date(value: object, field: str) -> date | None:
+    """A GraphQL Date as it is; a REST query's YYYY-MM-DD (or an ISO timestamp's day) parsed."""
+    if isinstance(value, date):
+        return value
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 40:

@@ -385,11 +385,7 @@ class BillingQueries:
     async def usage_history(
         self, info: strawberry.Info, start_date: date | None = None, end_date: date | None = None
     ) -> UsageHistory:
-        history = await ops.usage_history(
-            rctx(info),
-            start_date=start_date.isoformat() if start_date else None,
-            end_date=end_date.isoformat() if end_date else None,
-        )
+        history = await ops.usage_history(rctx(info), start_date=start_date, end_date=end_date)
         return UsageHistory(
             start_date=history.start,
             end_date=history.end,
