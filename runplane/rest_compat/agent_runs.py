@@ -19,7 +19,7 @@ from runplane.models.agent_run import ACTIVE_STATUSES
 from runplane.resolvers import agent_runs as ops
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.agent_requests import AgentInitiate, AgentStart, EventsQuery, RunStreamQuery
-from runplane.rest_compat.bodies import Page, parse_body, parse_query, validated
+from runplane.rest_compat.bodies import PageQuery, parse_body, parse_query, validated
 from runplane.rest_compat.common import ok
 from runplane.rest_compat.dialect import DialectQuery, is_cheatcode
 from runplane.rest_compat.projects import project_json
@@ -237,10 +237,10 @@ async def events(request: Request, ctx: RequestContext) -> Response:
     "List all runs for a thread",
     tag=TAG,
     response=AGENT_RUN_LIST,
-    query=[Page],
+    query=[PageQuery],
 )
 async def thread_runs(request: Request, ctx: RequestContext) -> Response:
-    query = parse_query(request, Page)
+    query = parse_query(request, PageQuery)
     page = await ops.list_runs(
         ctx, thread_id=request.path_params["thread_id"], first=query.limit or 20, after=query.cursor
     )

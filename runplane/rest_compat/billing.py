@@ -24,7 +24,7 @@ from runplane.resolvers.byok import KeyTestResult
 from runplane.resolvers.context import RequestContext
 from runplane.rest_compat.billing_requests import (
     AccountQuery,
-    Checkout,
+    CheckoutCreate,
     KeyStore,
     KeyTest,
     MethodValidation,
@@ -399,12 +399,12 @@ async def plans(request: Request, ctx: RequestContext) -> Response:
     "/billing/create-checkout-session",
     "Create a checkout session with Polar or Stripe",
     tag=TAG,
-    body=Checkout,
+    body=CheckoutCreate,
     response=CHECKOUT,
     errors=PAYMENT_ERRORS,
 )
 async def create_checkout_session(request: Request, ctx: RequestContext) -> Response:
-    body = await parse_body(request, Checkout)
+    body = await parse_body(request, CheckoutCreate)
     checkout = await ops.create_checkout_session(
         ctx, plan=body.plan, provider=body.provider, success_url=body.success_url, cancel_url=body.cancel_url
     )
@@ -417,12 +417,12 @@ async def create_checkout_session(request: Request, ctx: RequestContext) -> Resp
     "/billing/upgrade-plan",
     "Upgrade (or downgrade) the subscription plan",
     tag=TAG,
-    body=Checkout,
+    body=CheckoutCreate,
     response=UPGRADE,
     errors=PAYMENT_ERRORS,
 )
 async def upgrade_plan(request: Request, ctx: RequestContext) -> Response:
-    body = await parse_body(request, Checkout)
+    body = await parse_body(request, CheckoutCreate)
     outcome = await ops.upgrade_plan(
         ctx, plan=body.plan, provider=body.provider, success_url=body.success_url, cancel_url=body.cancel_url
     )

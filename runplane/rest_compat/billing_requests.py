@@ -19,7 +19,7 @@ def either(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
-class Checkout(Body):
+class CheckoutCreate(Body):
     plan: str = Field(validation_alias=either("plan", "plan_id", "tier"))
     provider: Literal["polar", "stripe"] | None = None
     success_url: str | None = Field(None, json_schema_extra={"format": "uri"})

@@ -60,7 +60,7 @@ class TokenQuery(Query):
     token: str | None = Field(None, description="An access token (instead of Authorization), for a plain link")
 
 
-class Page(Query):
+class PageQuery(Query):
     """`?limit=&cursor=` of a list (the handler picks the default limit: it may depend on the dialect)."""
 
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE), ASCII_DIGITS] | None = None

@@ -11,7 +11,7 @@ from runplane.models import Project, Sandbox
 from runplane.resolvers import projects as ops
 from runplane.resolvers import sandboxes as sandbox_ops
 from runplane.resolvers.context import RequestContext
-from runplane.rest_compat.bodies import Body, Page, parse_body, parse_query, text
+from runplane.rest_compat.bodies import Body, PageQuery, parse_body, parse_query, text
 from runplane.rest_compat.common import list_response, ok
 from runplane.rest_compat.dialect import DialectQuery, is_cheatcode
 from runplane.rest_compat.registry import api
@@ -60,11 +60,11 @@ async def projects_json(ctx: RequestContext, projects: list[Project]) -> list[di
     "List the caller's projects, newest first (a bare array in the cheatcode dialect, next cursor in X-Next-Cursor)",
     tag=TAG,
     response={"oneOf": [PROJECT_LIST, {"type": "array", "items": PROJECT}]},
-    query=[Page, DialectQuery],
+    query=[PageQuery, DialectQuery],
 )
 async def list_projects(request: Request, ctx: RequestContext) -> Response:
     cheatcode = is_cheatcode(request)
-    query = parse_query(request, Page)
+    query = parse_query(request, PageQuery)
     page = await ops.list_projects(ctx, first=query.limit or (100 if cheatcode else 20), after=query.cursor)
     return list_response(await projects_json(ctx, page.items), page, "projects", bare=cheatcode)
 

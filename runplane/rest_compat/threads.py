@@ -11,7 +11,7 @@ from runplane.clock import iso
 from runplane.models import Message, Thread
 from runplane.resolvers import threads as ops
 from runplane.resolvers.context import RequestContext
-from runplane.rest_compat.bodies import ASCII_DIGITS, Body, Page, parse_body, parse_query, text
+from runplane.rest_compat.bodies import ASCII_DIGITS, Body, PageQuery, parse_body, parse_query, text
 from runplane.rest_compat.common import list_response, ok
 from runplane.rest_compat.dialect import DialectQuery, is_cheatcode
 from runplane.rest_compat.registry import api
@@ -21,7 +21,7 @@ TAG = "threads"
 UUID_TEXT = Field(None, json_schema_extra={"format": "uuid"})  # a malformed id is a 404, as an unknown one
 
 
-class ThreadQuery(Page):
+class ThreadQuery(PageQuery):
     project_id: str | None = UUID_TEXT
 
 
@@ -30,7 +30,7 @@ class ThreadCreate(Body):
     title: str | None = text(ops.MAX_TITLE)
 
 
-class MessagePage(Page):
+class MessagePageQuery(PageQuery):
     limit: Annotated[int, Field(ge=1, le=ops.MAX_MESSAGES_PAGE), ASCII_DIGITS] | None = None
 
 
@@ -111,10 +111,10 @@ async def create_thread(request: Request, ctx: RequestContext) -> Response:
     "List a thread's messages, oldest first",
     tag=TAG,
     response=MESSAGE_LIST,
-    query=[MessagePage],
+    query=[MessagePageQuery],
 )
 async def list_messages(request: Request, ctx: RequestContext) -> Response:
-    query = parse_query(request, MessagePage)
+    query = parse_query(request, MessagePageQuery)
     page = await ops.list_messages_oldest_first(
         ctx, thread_id=request.path_params["thread_id"], first=query.limit or 100, after=query.cursor
     )
