@@ -12,7 +12,7 @@ from typing import Any
 from runplane.agents import lifecycle
 from runplane.agents.keys import run_provider
 from runplane.agents.loop import AgentLoop, LoopResult
-from runplane.agents.providers.base import ChatMessage, ProviderError, Usage
+from runplane.agents.providers.base import ChatMessage, ModelProviderError, Usage
 from runplane.agents.tools import CommandRecorder, ToolRunner, allowed_tools
 from runplane.clock import now
 from runplane.events.types import ControlMessage, ControlSignal
@@ -61,7 +61,7 @@ async def _execute_claimed(services: Services, run: AgentRun) -> None:
             )
             raise
         await _shield_finish(services, run.id, RunStatus.STOPPED, progress.usage)
-    except ProviderError as exc:
+    except ModelProviderError as exc:
         error = f"Model provider error: {exc.message}"
         await _shield_finish(services, run.id, RunStatus.FAILED, progress.usage, error=error)
     except Exception as exc:  # the run fails, the worker lives on

@@ -6,9 +6,9 @@
 from runplane.deployments.base import (
     DeployFile,
     DeployProvider,
-    ProviderError,
+    DeployProviderError,
     ProviderResult,
     build_provider,
 )
 
-__all__ = ["DeployFile", "DeployProvider", "ProviderError", "ProviderResult", "build_provider"]
+__all__ = ["DeployFile", "DeployProvider", "DeployProviderError", "ProviderResult", "build_provider"]

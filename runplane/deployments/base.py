@@ -25,7 +25,7 @@ STALE_STAGING_SECONDS = 3600
 SKIPPED_DIRS = frozenset({".git", "node_modules", ".snapshots", "__pycache__"})
 
 
-class ProviderError(DomainError):
+class DeployProviderError(DomainError):
     """The deployment provider failed or refused: 502, the message says why."""
 
     code = ErrorCode.DEPLOY_PROVIDER_ERROR

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from runplane.deployments.base import DeployFile, ProviderError, ProviderResult
+from runplane.deployments.base import DeployFile, DeployProviderError, ProviderResult
 
 READY_STATES = {
     "QUEUED": "queued",
@@ -60,14 +60,14 @@ class VercelProvider:
         try:
             response = await self.http.request(method, path, params=self.params, **kwargs)
         except httpx.HTTPError as exc:
-            raise ProviderError(f"Vercel is unreachable: {type(exc).__name__}") from None
+            raise DeployProviderError(f"Vercel is unreachable: {type(exc).__name__}") from None
         try:
             data = response.json()
         except ValueError:
             data = {}
         if response.status_code >= 400 or not isinstance(data, dict):
             message = (data.get("error") or {}).get("message") if isinstance(data, dict) else None
-            raise ProviderError(f"Vercel answered {response.status_code}: {message or 'no message'}")
+            raise DeployProviderError(f"Vercel answered {response.status_code}: {message or 'no message'}")
         return data
 
     @staticmethod

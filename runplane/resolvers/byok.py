@@ -11,7 +11,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from runplane.agents.keys import key_base_url
-from runplane.agents.providers.base import ProviderError
+from runplane.agents.providers.base import ModelProviderError
 from runplane.agents.providers.openai_compatible import OpenAICompatibleProvider, RetryPolicy
 from runplane.auth.abilities import BILLING_READ, BILLING_WRITE
 from runplane.billing.crypto import mask_secret, secret_box
@@ -109,7 +109,7 @@ async def test_openrouter_key(ctx: RequestContext, *, key: str | None = None) ->
     ) as provider:
         try:
             check = await provider.check_key()
-        except ProviderError as exc:
+        except ModelProviderError as exc:
             raise ServiceUnavailable(f"Could not check the key: {exc.message}") from None
     if not provided:
         await UserModelKey.filter(user_id=user_id, provider=PROVIDER).update(

@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 
 from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE
 from runplane.deployments import (
-    ProviderError,
+    DeployProviderError,
     ProviderResult,
     build_provider,
 )
@@ -146,7 +146,7 @@ async def _publish(
         await row.save(update_fields=["file_count", "total_bytes", "updated_at"])
         try:
             result = await provider.deploy(deployment_id=str(row.id), name=site_name, files=files)
-        except ProviderError as exc:
+        except DeployProviderError as exc:
             await _apply(row, ProviderResult("error", message=exc.message))
             raise
         await _apply(row, result)

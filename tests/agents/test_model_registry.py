@@ -7,8 +7,8 @@ import pytest
 from runplane.agents.providers import (
     ModelCache,
     ModelProvider,
+    ModelProviderError,
     OpenAICompatibleProvider,
-    ProviderError,
     ScriptedProvider,
     available_models,
     build_provider,
@@ -135,5 +135,5 @@ async def test_stale_list_is_served_while_provider_is_down(
 
 async def test_get_without_cached_list_raises(openai_server: FakeOpenAIServer) -> None:
     async with OpenAICompatibleProvider(openai_server.base_url, "sk-wrong") as client:
-        with pytest.raises(ProviderError):
+        with pytest.raises(ModelProviderError):
             await ModelCache().get("openrouter", client)

@@ -11,8 +11,8 @@ from runplane.agents.providers import (
     ChatMessage,
     ContentDelta,
     Finished,
+    ModelProviderError,
     OpenAICompatibleProvider,
-    ProviderError,
     RetryPolicy,
     ToolCall,
     ToolCallRequest,
@@ -219,7 +219,7 @@ async def test_retries_are_bounded(
 ) -> None:
     openai_server.fail_next(503, times=5)
 
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ModelProviderError) as caught:
         await collect(provider.stream_chat(HELLO, [], "m"))
 
     assert (caught.value.status, caught.value.retryable) == (503, True)
@@ -232,7 +232,7 @@ async def test_retry_after_longer_than_allowed_is_surfaced_not_slept(
 ) -> None:
     openai_server.fail_next(429, retry_after="3600")
 
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ModelProviderError) as caught:
         await collect(provider.stream_chat(HELLO, [], "m"))
 
     assert caught.value.retry_after == 3600.0 and caught.value.retryable
@@ -241,7 +241,7 @@ async def test_retry_after_longer_than_allowed_is_surfaced_not_slept(
 
 async def test_401_is_not_retryable(openai_server: FakeOpenAIServer, sleeps: SleepRecorder) -> None:
     async with OpenAICompatibleProvider(openai_server.base_url, "sk-wrong", sleep=sleeps) as bad:
-        with pytest.raises(ProviderError) as caught:
+        with pytest.raises(ModelProviderError) as caught:
             await collect(bad.stream_chat(HELLO, [], "m"))
 
     assert (caught.value.status, caught.value.retryable) == (401, False)
@@ -252,7 +252,7 @@ async def test_401_is_not_retryable(openai_server: FakeOpenAIServer, sleeps: Sle
 async def test_403_is_not_retryable(openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider) -> None:
     openai_server.fail_next(403)
 
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ModelProviderError) as caught:
         await collect(provider.stream_chat(HELLO, [], "m"))
 
     assert (caught.value.status, caught.value.retryable) == (403, False)
@@ -266,7 +266,7 @@ async def test_error_after_output_is_raised_not_retried(
     openai_server.add_turn(Turn(content=["must not be requested"]))
     seen: list[object] = []
 
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ModelProviderError) as caught:
         async for event in provider.stream_chat(HELLO, [], "m"):
             seen.append(event)
 
@@ -292,7 +292,7 @@ async def test_read_timeout_becomes_retryable_provider_error(
     openai_server.add_turn(Turn(content=["late"], first_byte_delay=1.0))
     slow = OpenAICompatibleProvider(openai_server.base_url, API_KEY, timeout=0.2, retry=RetryPolicy(max_retries=0))
 
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ModelProviderError) as caught:
         await collect(slow.stream_chat(HELLO, [], "m"))
     await slow.aclose()
 
@@ -303,7 +303,7 @@ async def test_unreachable_server_is_a_retryable_provider_error(sleeps: SleepRec
     async with FakeOpenAIServer() as server:
         base_url = server.base_url  # a port that was just freed: nothing listens any more
     async with OpenAICompatibleProvider(base_url, sleep=sleeps, timeout=2.0) as gone:
-        with pytest.raises(ProviderError) as caught:
+        with pytest.raises(ModelProviderError) as caught:
             await gone.list_models()
 
     assert caught.value.retryable and caught.value.status is None

@@ -12,7 +12,7 @@ import pytest
 from runplane.agents.providers import (
     ContentDelta,
     Finished,
-    ProviderError,
+    ModelProviderError,
     ProviderEvent,
     ToolCall,
     ToolCallRequest,
@@ -97,13 +97,13 @@ def test_stream_without_finish_or_done_is_an_error() -> None:
     assembler = StreamAssembler()
     feed(assembler, delta({"content": "cut"}))
 
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ModelProviderError) as caught:
         assembler.finish()
     assert caught.value.retryable
 
 
 def test_in_stream_error_chunk_raises() -> None:
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ModelProviderError) as caught:
         feed(StreamAssembler(), {"error": {"code": 429, "message": "rate limited upstream"}})
 
     assert (caught.value.status, caught.value.retryable) == (429, True)

@@ -12,8 +12,8 @@ from runplane.agents.providers import (
     ChatMessage,
     ContentDelta,
     Finished,
+    ModelProviderError,
     OpenAICompatibleProvider,
-    ProviderError,
     Usage,
     UsageReport,
     collect,
@@ -46,7 +46,7 @@ async def test_malformed_usage_is_a_provider_error(
     openai_server: FakeOpenAIServer, provider: OpenAICompatibleProvider, usage: dict[str, object]
 ) -> None:
     openai_server.add_turn(Turn(content=["hi"], usage=usage))
-    with pytest.raises(ProviderError, match="malformed usage") as caught:
+    with pytest.raises(ModelProviderError, match="malformed usage") as caught:
         await collect(provider.stream_chat(HELLO, [], "m"))
     assert not caught.value.retryable
 
@@ -61,7 +61,7 @@ async def test_malformed_usage_is_a_provider_error(
     ],
 )
 def test_malformed_chunks_are_provider_errors(data: str) -> None:
-    with pytest.raises(ProviderError):
+    with pytest.raises(ModelProviderError):
         StreamAssembler().feed_data(data)
 
 

@@ -89,7 +89,7 @@ class Finished:
 ProviderEvent: TypeAlias = ContentDelta | ToolCallRequest | UsageReport | Finished
 
 
-class ProviderError(Exception):
+class ModelProviderError(Exception):
     """A model call failed. `retryable` tells the caller whether trying again can help."""
 
     def __init__(
@@ -108,7 +108,7 @@ class ProviderError(Exception):
 
     def __repr__(self) -> str:
         return (
-            f"ProviderError({self.message!r}, status={self.status!r}, "
+            f"ModelProviderError({self.message!r}, status={self.status!r}, "
             f"retryable={self.retryable!r}, retry_after={self.retry_after!r})"
         )
 

@@ -23,7 +23,7 @@ from httpx_sse import EventSource, SSEError
 
 from runplane.clock import now
 
-from .base import ChatMessage, ModelInfo, ProviderError, ProviderEvent, ToolCall, ToolSpec
+from .base import ChatMessage, ModelInfo, ModelProviderError, ProviderEvent, ToolCall, ToolSpec
 from .openai_stream import StreamAssembler
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class RetryPolicy:
     # than by holding a worker; we give up and surface `retry_after` to the caller.
     max_retry_after: float = 60.0
 
-    def delay(self, attempt: int, error: ProviderError) -> float | None:
+    def delay(self, attempt: int, error: ModelProviderError) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""
         if not error.retryable or attempt >= self.max_retries:
             return None
@@ -126,7 +126,7 @@ class OpenAICompatibleProvider:
                         emitted = True
                         yield event
                 return
-            except ProviderError as err:
+            except ModelProviderError as err:
                 # Once output reached the caller a retry would duplicate it: surface instead.
                 if emitted:
                     raise
@@ -154,7 +154,7 @@ class OpenAICompatibleProvider:
         except httpx.TransportError as exc:
             raise _transport_error(exc) from exc
         except SSEError as exc:  # not text/event-stream
-            raise ProviderError(f"model server did not stream: {exc}", retryable=False) from exc
+            raise ModelProviderError(f"model server did not stream: {exc}", retryable=False) from exc
         for event in assembler.finish():
             yield event
 
@@ -181,7 +181,7 @@ class OpenAICompatibleProvider:
         """Validate the key with OpenRouter's GET /key (other servers may not implement it)."""
         try:
             body = await self._get_json("/key")
-        except ProviderError as err:
+        except ModelProviderError as err:
             if err.status in (401, 403):
                 return KeyCheck("invalid")
             raise
@@ -202,7 +202,7 @@ class OpenAICompatibleProvider:
         while True:
             try:
                 return await self._get_json_once(path)
-            except ProviderError as err:
+            except ModelProviderError as err:
                 await self._backoff_or_raise(err, attempt)
                 attempt += 1
 
@@ -215,9 +215,9 @@ class OpenAICompatibleProvider:
         try:
             return response.json()
         except ValueError as exc:
-            raise ProviderError(f"invalid JSON from {path}", response.status_code) from exc
+            raise ModelProviderError(f"invalid JSON from {path}", response.status_code) from exc
 
-    async def _backoff_or_raise(self, err: ProviderError, attempt: int) -> None:
+    async def _backoff_or_raise(self, err: ModelProviderError, attempt: int) -> None:
         delay = self._retry.delay(attempt, err)
         if delay is None:
             raise err
@@ -303,13 +303,13 @@ async def _raise_for_status(response: httpx.Response) -> None:
     raise error_from_response(response.status_code, response.headers, response.text)
 
 
-def error_from_response(status: int, headers: Mapping[str, str], text: str) -> ProviderError:
+def error_from_response(status: int, headers: Mapping[str, str], text: str) -> ModelProviderError:
     message, code = _error_detail(text)
     retryable = status in (408, 409, 425, 429) or status >= 500
     if code == "insufficient_quota":  # OpenAI's 429 for an empty balance: waiting won't help
         retryable = False
     retry_after = parse_retry_after(headers.get("retry-after"))
-    return ProviderError(f"HTTP {status}: {message}", status, retryable, retry_after=retry_after)
+    return ModelProviderError(f"HTTP {status}: {message}", status, retryable, retry_after=retry_after)
 
 
 def _error_detail(text: str) -> tuple[str, str | None]:
@@ -343,10 +343,10 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - now()).total_seconds())
 
 
-def _transport_error(exc: httpx.TransportError) -> ProviderError:
+def _transport_error(exc: httpx.TransportError) -> ModelProviderError:
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderError(f"model server timed out ({type(exc).__name__})", None, True)
-    return ProviderError(f"model server unreachable: {exc!r}", None, True)
+        return ModelProviderError(f"model server timed out ({type(exc).__name__})", None, True)
+    return ModelProviderError(f"model server unreachable: {exc!r}", None, True)
 
 
 def _is_json_object(raw: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from .base import (
     ContentDelta,
     Finished,
-    ProviderError,
+    ModelProviderError,
     ProviderEvent,
     ToolCall,
     ToolCallRequest,
@@ -53,7 +53,7 @@ def _count(data: dict[str, Any], key: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ProviderError(f"malformed usage from the model server: {key}={value!r:.100}", retryable=False)
+        raise ModelProviderError(f"malformed usage from the model server: {key}={value!r:.100}", retryable=False)
     return value
 
 
@@ -110,13 +110,13 @@ class StreamAssembler:
         try:
             chunk = json.loads(payload)
         except ValueError as exc:
-            raise ProviderError(f"invalid stream chunk: {payload[:200]}", retryable=True) from exc
+            raise ModelProviderError(f"invalid stream chunk: {payload[:200]}", retryable=True) from exc
         if not isinstance(chunk, dict):
-            raise ProviderError(f"invalid stream chunk (not an object): {payload[:200]}", retryable=True)
+            raise ModelProviderError(f"invalid stream chunk (not an object): {payload[:200]}", retryable=True)
         try:
             return self.feed_chunk(chunk)
         except (TypeError, ValueError, AttributeError) as exc:  # fields of the wrong JSON type
-            raise ProviderError(f"malformed stream chunk: {payload[:200]}", retryable=False) from exc
+            raise ModelProviderError(f"malformed stream chunk: {payload[:200]}", retryable=False) from exc
 
     def feed_chunk(self, chunk: dict[str, Any]) -> list[ProviderEvent]:
         if "error" in chunk:
@@ -142,7 +142,7 @@ class StreamAssembler:
     def finish(self) -> list[ProviderEvent]:
         """Flush at end of stream: tool calls (in index order), usage, then Finished."""
         if not self.done and self.finish_reason is None:
-            raise ProviderError("stream ended before completion", retryable=True)
+            raise ModelProviderError("stream ended before completion", retryable=True)
         events: list[ProviderEvent] = [ToolCallRequest(self._tools[i].finish()) for i in sorted(self._tools)]
         if self._usage is not None:
             events.append(UsageReport(self._usage))
@@ -151,11 +151,11 @@ class StreamAssembler:
         return events
 
 
-def _stream_error(error: Any) -> ProviderError:
+def _stream_error(error: Any) -> ModelProviderError:
     """An error reported inside the stream (OpenRouter does this after a 200 response)."""
     if not isinstance(error, dict):
-        return ProviderError(str(error), retryable=False)
+        return ModelProviderError(str(error), retryable=False)
     code = error.get("code")
     status = code if isinstance(code, int) else None
     retryable = status is not None and (status == 429 or status >= 500)
-    return ProviderError(str(error.get("message") or error), status, retryable)
+    return ModelProviderError(str(error.get("message") or error), status, retryable)

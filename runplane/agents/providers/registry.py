@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import httpx
 
-from .base import ModelInfo, ModelProvider, ProviderError
+from .base import ModelInfo, ModelProvider, ModelProviderError
 from .openai_compatible import DEFAULT_TIMEOUT, OPENROUTER_BASE_URL, OpenAICompatibleProvider
 from .scripted import ScriptedProvider
 
@@ -76,7 +76,7 @@ class ModelCache:
             return entry.models
         try:
             return await self.refresh(name, provider)
-        except ProviderError:
+        except ModelProviderError:
             if entry is None:
                 raise
             return entry.models  # stale beats empty while the provider is down
@@ -84,7 +84,7 @@ class ModelCache:
     async def refresh(self, name: str, provider: ModelProvider) -> list[ModelInfo]:
         try:
             models = [replace(m, provider=name) for m in await provider.list_models()]
-        except ProviderError as err:
+        except ModelProviderError as err:
             self._errors[name] = err.message
             raise
         self._entries[name] = _Entry(models, self._clock())
@@ -146,6 +146,6 @@ async def available_models(
 
 
 def _log_failure(name: str, error: BaseException) -> None:
-    if not isinstance(error, ProviderError):
+    if not isinstance(error, ModelProviderError):
         raise error  # a bug, not an outage: don't hide it
     log.warning("model list of %s unavailable: %s", name, error.message)
