@@ -4,7 +4,7 @@ graphql-core executes every field of a response through the same general steps (
 resolve info, coerce arguments, call the resolver through middleware, check awaitables, complete the value
 by type, handle errors): ~9 us a field, and a nested read resolves thousands of fields. For a validated
 query document, almost all of that depends on the document only. `CompiledExecutor` (graphql-core's
-executor, as Strawberry configures it) works it out once per document (`Plan`, cached by operation node in a
+executor, as Strawberry configures it) works it out once per document (`OperationPlan`, cached by operation node in a
 bounded LRU; ParserCache hands back the same node for the same query string) and then runs a loop that
 per field only gets the value (an attribute read for Strawberry's basic fields, the Strawberry resolver
 for the others), and completes it (scalar/enum coercion, lists, objects).
@@ -156,7 +156,7 @@ def _unplanned(*args: Any, **kwargs: Any) -> Any:
     raise Abort("a step of a field that was not planned")
 
 
-class Plan:
+class OperationPlan:
     __slots__ = ("fields", "root_type")
 
     def __init__(self, root_type: GraphQLObjectType, fields: list[FieldPlan]) -> None:
@@ -446,7 +446,7 @@ def check_document(executor: "CompiledExecutor") -> None:
         visit(details.definition, _Refuse())
 
 
-def build_plan(executor: "CompiledExecutor") -> Plan:
+def build_plan(executor: "CompiledExecutor") -> OperationPlan:
     check_document(executor)
     schema = executor.schema
     root_type = schema.get_root_type(OperationType.QUERY)
@@ -457,7 +457,7 @@ def build_plan(executor: "CompiledExecutor") -> Plan:
     )
     if defers:
         raise NotCompiled("defer")
-    return Plan(root_type, plan_fields(executor, root_type, grouped, 0))
+    return OperationPlan(root_type, plan_fields(executor, root_type, grouped, 0))
 
 
 def plan_fields(
@@ -599,11 +599,12 @@ def _uses_variables(node: FieldNode) -> bool:
 
 # --- the cache and the executor --------------------------------------------------------------------------------
 
-_plans: OrderedDict[tuple[int, int], tuple[GraphQLSchema, OperationDefinitionNode, Plan | None]] = OrderedDict()
+CachedPlan = tuple[GraphQLSchema, OperationDefinitionNode, OperationPlan | None]
+_plans: OrderedDict[tuple[int, int], CachedPlan] = OrderedDict()
 stats = {"compiled": 0, "aborted": 0, "not_compiled": 0}  # counters, for tests and for curiosity
 
 
-def plan_for(executor: "CompiledExecutor") -> Plan | None:
+def plan_for(executor: "CompiledExecutor") -> OperationPlan | None:
     """The plan of the executor's operation, or None when it is not compiled (cached both ways)."""
     key = (id(executor.schema), id(executor.operation))
     cached = _plans.get(key)
@@ -611,7 +612,7 @@ def plan_for(executor: "CompiledExecutor") -> Plan | None:
         _plans.move_to_end(key)
         return cached[2]
     try:
-        plan: Plan | None = build_plan(executor)
+        plan: OperationPlan | None = build_plan(executor)
     except NotCompiled as reason:
         logger.debug("GraphQL operation not compiled: %s", reason)
         plan = None
@@ -644,7 +645,7 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
             return super().execute_operation(serially)
         return self._execute_compiled(plan, serially)
 
-    async def _execute_compiled(self, plan: Plan, serially: bool | None) -> Any:
+    async def _execute_compiled(self, plan: OperationPlan, serially: bool | None) -> Any:
         run = Run(self)
         try:
             data = execute_object(run, plan.fields, self.root_value, None)
