@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -183,12 +183,22 @@ async def children_pages(
 
 
 async def children_counts(
-    model: type[T], parent_column: str, parent_ids: Sequence[uuid.UUID], *, owner_id: uuid.UUID | None
+    model: type[T],
+    parent_column: str,
+    parent_ids: Sequence[uuid.UUID],
+    *,
+    owner_id: uuid.UUID,
+    owner_parent: type[Model] | None = None,
 ) -> list[int]:
-    """How many children each parent has, in one GROUP BY query (totalCount of nested connections)."""
+    """How many children each parent has, in one GROUP BY query (totalCount of nested connections). Only the
+    owner's: on the rows' own owner_id column or, for rows without one (a thread's messages), on their parent's
+    (`owner_parent`), as `children_pages` does."""
     query = model.filter(**{f"{parent_column}__in": list(set(parent_ids))})
-    if owner_id is not None:
+    if owner_parent is None:
         query = query.filter(owner_id=owner_id)
+    else:
+        owned = owner_parent.filter(id__in=list(set(parent_ids)), owner_id=owner_id).values_list("id", flat=True)
+        query = query.filter(**{f"{parent_column}__in": Subquery(owned)})
     rows = await query.group_by(parent_column).annotate(rp_count=Count("id")).values(parent_column, "rp_count")
     counts = {uuid.UUID(str(row[parent_column])): int(row["rp_count"]) for row in rows}
     return [counts.get(parent_id, 0) for parent_id in parent_ids]

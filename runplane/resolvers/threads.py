@@ -120,6 +120,6 @@ async def thread_counts_by_project(ctx: RequestContext, project_ids: list[uuid.U
 
 
 async def message_counts_by_thread(ctx: RequestContext, thread_ids: list[uuid.UUID]) -> list[int]:
-    """Through threads already owner-checked (messages have no owner column)."""
-    ctx.require(PROJECTS_READ)
-    return await children_counts(Message, "thread_id", thread_ids, owner_id=None)
+    """Messages have no owner column: their thread's owner is checked in the same query."""
+    user_id = ctx.require(PROJECTS_READ)
+    return await children_counts(Message, "thread_id", thread_ids, owner_id=user_id, owner_parent=Thread)

@@ -42,3 +42,13 @@ async def test_messages_only_of_the_callers_threads(server: LiveServer) -> None:
     assert [m.content for m in page.items] == ["private"]
     [page] = await thread_ops.message_pages_by_thread(context_of(server, stranger), [thread.id], args)
     assert page.items == []
+
+
+async def test_message_counts_only_of_the_callers_threads(server: LiveServer) -> None:
+    stranger = await create_user()
+    thread = await create_thread()
+    await Message.create(thread_id=thread.id, role="user", content="one")
+    await Message.create(thread_id=thread.id, role="assistant", content="two")
+    owner = await User.get(id=thread.owner_id)
+    assert await thread_ops.message_counts_by_thread(context_of(server, owner), [thread.id]) == [2]
+    assert await thread_ops.message_counts_by_thread(context_of(server, stranger), [thread.id]) == [0]
