@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from runplane.errors import DomainError, ErrorCode, PayloadTooLarge
-from runplane.models.choices import DeploymentProvider
+from runplane.models.choices import DeploymentProvider, DeploymentStatus
 from runplane.sandboxes.errors import SandboxLimitError
 from runplane.sandboxes.fdwalk import Owner
 from runplane.sandboxes.freeze import FreezeLimits, freeze_folder
@@ -41,7 +41,7 @@ class DeployFile:
 
 @dataclass(frozen=True)
 class ProviderResult:
-    status: str  # one of models.deployment.DEPLOYMENT_STATUSES
+    status: DeploymentStatus
     url: str | None = None
     external_id: str | None = None
     message: str = ""

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from runplane.deployments.base import DeployFile, ProviderResult
+from runplane.models.choices import DeploymentStatus
 
 
 class LocalSiteProvider:
@@ -18,7 +19,7 @@ class LocalSiteProvider:
     async def deploy(self, *, deployment_id: str, name: str, files: list[DeployFile]) -> ProviderResult:
         await asyncio.to_thread(self._publish, deployment_id, files)
         return ProviderResult(
-            "ready",
+            DeploymentStatus.READY,
             url=f"/sites/{deployment_id}/",
             external_id=deployment_id,
             message=f"{len(files)} file{'' if len(files) == 1 else 's'} published",
@@ -39,8 +40,8 @@ class LocalSiteProvider:
 
     async def refresh(self, *, deployment_id: str, external_id: str | None) -> ProviderResult:
         if (self.sites_dir / deployment_id).is_dir():
-            return ProviderResult("ready", url=f"/sites/{deployment_id}/", external_id=deployment_id)
-        return ProviderResult("error", message="The published copy is gone")
+            return ProviderResult(DeploymentStatus.READY, url=f"/sites/{deployment_id}/", external_id=deployment_id)
+        return ProviderResult(DeploymentStatus.ERROR, message="The published copy is gone")
 
     async def aclose(self) -> None:
         return None

@@ -10,14 +10,15 @@ from typing import Any
 import httpx
 
 from runplane.deployments.base import DeployFile, DeployProviderError, ProviderResult
+from runplane.models.choices import DeploymentStatus
 
 READY_STATES = {
-    "QUEUED": "queued",
-    "INITIALIZING": "building",
-    "BUILDING": "building",
-    "READY": "ready",
-    "ERROR": "error",
-    "CANCELED": "canceled",
+    "QUEUED": DeploymentStatus.QUEUED,
+    "INITIALIZING": DeploymentStatus.BUILDING,
+    "BUILDING": DeploymentStatus.BUILDING,
+    "READY": DeploymentStatus.READY,
+    "ERROR": DeploymentStatus.ERROR,
+    "CANCELED": DeploymentStatus.CANCELED,
 }
 
 
@@ -53,7 +54,7 @@ class VercelProvider:
 
     async def refresh(self, *, deployment_id: str, external_id: str | None) -> ProviderResult:
         if not external_id:
-            return ProviderResult("error", message="Vercel never accepted this deployment")
+            return ProviderResult(DeploymentStatus.ERROR, message="Vercel never accepted this deployment")
         return self._result(await self._call("GET", f"/v13/deployments/{external_id}"))
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -77,7 +78,7 @@ class VercelProvider:
         if isinstance(url, str) and url and not url.startswith("http"):
             url = f"https://{url}"
         return ProviderResult(
-            READY_STATES.get(state, "building"),
+            READY_STATES.get(state, DeploymentStatus.BUILDING),
             url=url if isinstance(url, str) else None,
             external_id=str(data.get("id") or "") or None,
             message=f"Vercel readyState {state}",

@@ -35,6 +35,13 @@ class SessionStatus(StrEnum):
     KILLED = "killed"
 
 
+class EmailStatus(StrEnum):
+    """A transactional email's delivery row: the row is the send's lock while it is `sending`."""
+
+    SENDING = "sending"
+    SENT = "sent"
+
+
 class DeploymentStatus(StrEnum):
     QUEUED = "queued"
     BUILDING = "building"

@@ -8,6 +8,7 @@ from typing import Any
 from tortoise import fields
 
 from runplane.models.base import TimestampedModel
+from runplane.models.choices import EmailStatus
 from runplane.models.user import User
 
 
@@ -49,7 +50,7 @@ class EmailDelivery(TimestampedModel):
     user_id: uuid.UUID  # the column Tortoise fills from `user`, declared for type checkers
     kind = fields.CharField(max_length=32)
     recipient = fields.CharField(max_length=320)
-    status = fields.CharField(max_length=16, default="sending")  # sending | sent
+    status = fields.CharField(max_length=16, default=EmailStatus.SENDING)
     sent_at = fields.DatetimeField(null=True)
     send_count = fields.IntField(default=0)
 

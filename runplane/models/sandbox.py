@@ -7,6 +7,7 @@ import uuid
 from tortoise import fields
 
 from runplane.models.base import TimestampedModel
+from runplane.models.choices import SandboxStatus
 from runplane.models.project import Project
 from runplane.models.user import User
 
@@ -23,7 +24,7 @@ class Sandbox(TimestampedModel):
         "runplane.Project", related_name="sandbox", on_delete=fields.CASCADE
     )
     project_id: uuid.UUID  # the column Tortoise fills from `project`, declared for type checkers
-    status = fields.CharField(max_length=16, default="active")
+    status = fields.CharField(max_length=16, default=SandboxStatus.ACTIVE)
     # Refreshed from the backend's in-memory activity by the idle reaper, so it lags by one sweep.
     last_active_at = fields.DatetimeField()
     stopped_at = fields.DatetimeField(null=True)

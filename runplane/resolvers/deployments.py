@@ -24,6 +24,7 @@ from runplane.deployments import (
 from runplane.deployments.base import PROVIDERS, DeployFile, freeze_files, sites_dir, staging_dir
 from runplane.errors import Conflict, InvalidInput, NotFound
 from runplane.models import Deployment, DeploymentEvent, Project
+from runplane.models.choices import DeploymentStatus
 from runplane.models.deployment import FINAL_STATUSES
 from runplane.origins import public_site_url
 from runplane.resolvers import billing
@@ -147,7 +148,7 @@ async def _publish(
         try:
             result = await provider.deploy(deployment_id=str(row.id), name=site_name, files=files)
         except DeployProviderError as exc:
-            await _apply(row, ProviderResult("error", message=exc.message))
+            await _apply(row, ProviderResult(DeploymentStatus.ERROR, message=exc.message))
             raise
         await _apply(row, result)
         return row
@@ -223,10 +224,15 @@ async def _first_version(ctx: RequestContext, project: Project, *, kind: str, fo
 
 async def _insert_version(ctx: RequestContext, project: Project, *, version: int, kind: str, folder: str) -> Deployment:
     row = await Deployment.create(
-        owner_id=ctx.user_id, project_id=project.id, version=version, provider=kind, source_dir=folder, status="queued"
+        owner_id=ctx.user_id,
+        project_id=project.id,
+        version=version,
+        provider=kind,
+        source_dir=folder,
+        status=DeploymentStatus.QUEUED,
     )
     await DeploymentEvent.create(
-        deployment_id=row.id, status="queued", message=f"deploying '{folder or '.'}' with {kind}"
+        deployment_id=row.id, status=DeploymentStatus.QUEUED, message=f"deploying '{folder or '.'}' with {kind}"
     )
     return row
 
@@ -250,7 +256,7 @@ async def _apply(row: Deployment, result: ProviderResult) -> None:
     row.url = result.url or row.url
     row.external_id = result.external_id or row.external_id
     # Tortoise types a null=True TextField as plain str: None is what the column is declared to hold.
-    row.error = result.message if result.status == "error" else None  # type: ignore[assignment]
+    row.error = result.message if result.status == DeploymentStatus.ERROR else None  # type: ignore[assignment]
     await row.save()
     if changed:
         await DeploymentEvent.create(deployment_id=row.id, status=result.status, message=result.message[:2000])

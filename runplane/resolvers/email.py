@@ -14,6 +14,7 @@ from runplane.clock import now
 from runplane.config import Settings
 from runplane.errors import DomainError, ErrorCode, InvalidInput, ServiceUnavailable
 from runplane.models import EmailDelivery, User
+from runplane.models.choices import EmailStatus
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.validation import clean_text
 
@@ -59,13 +60,18 @@ async def send_welcome_email(
 async def _claim(user: User, *, force: bool) -> tuple[EmailDelivery, bool]:
     """The row is the lock: whoever creates it (or, forced, re-marks it) sends; concurrent callers do not."""
     try:
-        return await EmailDelivery.create(user_id=user.id, kind=WELCOME, recipient=user.email, status="sending"), True
+        row = await EmailDelivery.create(
+            user_id=user.id, kind=WELCOME, recipient=user.email, status=EmailStatus.SENDING
+        )
+        return row, True
     except IntegrityError:
         pass
     row = await EmailDelivery.get(user_id=user.id, kind=WELCOME)
     if not force:
         return row, False
-    updated = await EmailDelivery.filter(id=row.id, status="sent").update(status="sending", recipient=user.email)
+    updated = await EmailDelivery.filter(id=row.id, status=EmailStatus.SENT).update(
+        status=EmailStatus.SENDING, recipient=user.email
+    )
     await row.refresh_from_db()
     return row, updated == 1
 
@@ -74,7 +80,7 @@ async def _release(delivery: EmailDelivery) -> None:
     if delivery.send_count == 0:
         await delivery.delete()
     else:
-        await EmailDelivery.filter(id=delivery.id).update(status="sent")
+        await EmailDelivery.filter(id=delivery.id).update(status=EmailStatus.SENT)
 
 
 def welcome_message(settings: Settings, recipient: str, name: str) -> EmailMessage:

@@ -14,6 +14,7 @@ from runplane.billing.payment_methods import CountryMethods
 from runplane.billing.plans import Plan
 from runplane.clock import iso
 from runplane.models import BillingSubscription, CheckoutSession, UserModelKey
+from runplane.models.choices import KeyTestStatus
 from runplane.resolvers import billing as ops
 from runplane.resolvers import billing_admin as admin_ops
 from runplane.resolvers import byok as key_ops
@@ -316,7 +317,7 @@ def key_status_json(row: UserModelKey | None, last_used: datetime | None = None)
         }
     return {
         "has_key": True,
-        "key_configured": row.last_test_status != "invalid",
+        "key_configured": row.last_test_status != KeyTestStatus.INVALID,
         "display_name": KEY_LABEL,
         "last_used_at": iso(last_used),
         "configured": True,

@@ -25,6 +25,7 @@ from runplane.clock import now
 from runplane.config import Settings
 from runplane.errors import NotFound
 from runplane.models import Project, Sandbox
+from runplane.models.choices import SandboxStatus
 from runplane.periodic import Periodic
 from runplane.sandboxes import netns
 from runplane.sandboxes.egress import EgressGuard, EgressStatus, GuardedSandboxBackend, egress_policy
@@ -202,8 +203,8 @@ async def ensure_for_project(manager: SandboxManager, project: Project) -> Sandb
 async def wake(manager: SandboxManager, row: Sandbox) -> Sandbox:
     """Mark the sandbox active again (after the idle reaper stopped it) and count this as activity."""
     manager.woke(str(row.id))
-    if row.status != "active":
-        await Sandbox.filter(id=row.id).update(status="active", stopped_at=None, last_active_at=now())
+    if row.status != SandboxStatus.ACTIVE:
+        await Sandbox.filter(id=row.id).update(status=SandboxStatus.ACTIVE, stopped_at=None, last_active_at=now())
         await row.refresh_from_db()
     return row
 
@@ -244,7 +245,7 @@ async def reap_idle(manager: SandboxManager) -> list[str]:
 
 
 async def _mark_stopped(rows: QuerySet[Sandbox]) -> None:
-    await rows.filter(status="active").update(status="stopped", stopped_at=now())
+    await rows.filter(status=SandboxStatus.ACTIVE).update(status=SandboxStatus.STOPPED, stopped_at=now())
 
 
 async def remove_orphans(manager: SandboxManager) -> list[str]:

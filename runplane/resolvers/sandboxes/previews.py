@@ -11,6 +11,7 @@ from cachetools import TTLCache
 from runplane.auth.preview_tokens import PreviewClaims, sign_preview_token, verify_preview_token
 from runplane.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from runplane.models import Sandbox
+from runplane.models.choices import SessionStatus
 from runplane.origins import untrusted_base_url
 from runplane.resolvers.context import RequestContext
 from runplane.resolvers.sandboxes.lifecycle import open_sandbox
@@ -91,7 +92,7 @@ async def _listening_port(
     if session_name not in (None, "") or any(s.port is not None for s in sandbox.list_sessions()):
         session = dev_server_session(sandbox, session_name)
     default = DEFAULT_PREVIEW_PORTS.get(kind, 3000)
-    if session is not None and session.port is not None and session.status == "running":
+    if session is not None and session.port is not None and session.status == SessionStatus.RUNNING:
         if await sandbox.port_accepts(session.port) or not await sandbox.port_accepts(default):
             return session.port, session.name
         return default, ""
@@ -110,7 +111,7 @@ def _session_port(sandbox: SandboxHandle, session_name: str | None, port: int | 
         raise InvalidInput(f"Session {session.name} has no port: start it with dev_server: true", field="session_name")
     if port is not None and port != session.port:
         raise InvalidInput("a port can only be chosen where sandboxes have a network of their own", field="port")
-    if session.status != "running":
+    if session.status != SessionStatus.RUNNING:
         raise PreviewUnavailable(f"Session {session.name} is not running")
     return session.port, session.name
 
@@ -134,7 +135,7 @@ async def open_preview(services: Services, token: str) -> PreviewTarget:
     # In its own namespace any port is the sandbox's own (and reachable from every process); on this host's
     # network only a running session's port is, in the process that started it.
     if not await sandbox.has_own_network() and not any(
-        s.port == port and s.status == "running" for s in sandbox.list_sessions()
+        s.port == port and s.status == SessionStatus.RUNNING for s in sandbox.list_sessions()
     ):
         raise PreviewUnavailable("The dev server of this preview is not running")
     sandbox.touch()

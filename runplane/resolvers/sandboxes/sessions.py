@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from runplane.errors import InvalidInput, NotFound
+from runplane.models.choices import SessionStatus
 from runplane.numbers import ascii_int
 from runplane.resolvers import rate_limits
 from runplane.resolvers.context import RequestContext
@@ -66,7 +67,7 @@ async def execute(
     if blocking and not wants_port:
         return Execution(result=await sandbox.execute(text, cwd=directory, timeout=wall, env=environment))
     name = _session_name(session_name, wants_port)
-    if any(s.name == name and s.status == "running" for s in sandbox.list_sessions()):
+    if any(s.name == name and s.status == SessionStatus.RUNNING for s in sandbox.list_sessions()):
         raise SandboxConflictError(f"session {name} is already running")  # before a port is taken for it
     # Every session gets a port of its own, in PORT: `cd app && pnpm dev`, started without dev_server (as
     # Cheatcode's web app starts it), is then previewable like one that asked.
@@ -235,7 +236,7 @@ def dev_server_session(sandbox: SandboxHandle, name: str | None = None) -> Sessi
     if name not in (None, ""):
         return sandbox.session_status(_name(name))
     with_port = [s for s in sandbox.list_sessions() if s.port is not None]
-    running = [s for s in with_port if s.status == "running"]
+    running = [s for s in with_port if s.status == SessionStatus.RUNNING]
     chosen = max(running or with_port, key=lambda s: s.started_at, default=None)
     if chosen is None:
         raise NotFound("No dev server session: start one with execute and dev_server: true")
