@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from runplane.billing.plans import PROVIDERS, PlanBook
+from runplane.billing.plans import PlanBook
 from runplane.billing.signatures import SignatureError
 from runplane.config import Settings
 
@@ -147,29 +147,6 @@ class ProviderAPI:
 
 def subscription_path(subscription_id: str) -> str:
     return f"/v1/subscriptions/{quote(subscription_id, safe='')}"
-
-
-def payment_gateway(settings: Settings, name: str, http: httpx.AsyncClient | None = None) -> PaymentGateway:
-    from runplane.billing.polar import PolarProvider
-    from runplane.billing.stripe import StripeProvider
-
-    if name == "polar":
-        return PolarProvider(
-            settings.polar_api_url,
-            settings.polar_access_token,
-            settings.polar_webhook_secret,
-            tolerance=settings.webhook_tolerance_seconds,
-            http=http,
-        )
-    if name == "stripe":
-        return StripeProvider(
-            settings.stripe_api_url,
-            settings.stripe_secret_key,
-            settings.stripe_webhook_secret,
-            tolerance=settings.webhook_tolerance_seconds,
-            http=http,
-        )
-    raise ValueError(f"unknown payment provider {name!r} (expected one of {', '.join(PROVIDERS)})")
 
 
 def configured_checkout_providers(settings: Settings) -> list[str]:

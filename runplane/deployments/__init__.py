@@ -8,7 +8,7 @@ from runplane.deployments.base import (
     DeployProvider,
     DeployProviderError,
     ProviderResult,
-    build_provider,
 )
+from runplane.deployments.registry import build_provider
 
 __all__ = ["DeployFile", "DeployProvider", "DeployProviderError", "ProviderResult", "build_provider"]

@@ -83,19 +83,5 @@ def staging_dir(sites: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=sites))
 
 
-def build_provider(kind: str, settings: Settings) -> DeployProvider:
-    if kind == "vercel":
-        from runplane.deployments.vercel import VercelProvider
-
-        if not settings.vercel_token:
-            from runplane.errors import ServiceUnavailable
-
-            raise ServiceUnavailable("Vercel deployments are not configured (RUNPLANE_VERCEL_TOKEN)")
-        return VercelProvider(settings.vercel_api_url, settings.vercel_token, team_id=settings.vercel_team_id)
-    from runplane.deployments.local import LocalSiteProvider
-
-    return LocalSiteProvider(sites_dir(settings))
-
-
 def sites_dir(settings: Settings) -> Path:
     return settings.data_dir / "sites"

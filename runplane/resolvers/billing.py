@@ -30,6 +30,7 @@ from typing import TypeVar
 from tortoise.transactions import in_transaction
 
 from runplane.auth.abilities import BILLING_READ, BILLING_WRITE
+from runplane.billing.gateways import payment_gateway
 from runplane.billing.ledger import plans_of, subscription_for
 from runplane.billing.model_keys import has_key, is_scripted
 from runplane.billing.plans import PROVIDERS, Plan
@@ -39,7 +40,6 @@ from runplane.billing.providers import (
     PaymentProviderError,
     ProviderNotConfigured,
     configured_checkout_providers,
-    payment_gateway,
 )
 from runplane.clock import iso, now
 from runplane.config import Settings

@@ -19,9 +19,9 @@ from runplane.auth.abilities import PROJECTS_READ, PROJECTS_WRITE
 from runplane.deployments import (
     DeployProviderError,
     ProviderResult,
-    build_provider,
 )
 from runplane.deployments.base import PROVIDERS, DeployFile, freeze_files, sites_dir, staging_dir
+from runplane.deployments.registry import build_provider
 from runplane.errors import Conflict, InvalidInput, NotFound
 from runplane.models import Deployment, DeploymentEvent, Project
 from runplane.models.choices import DeploymentStatus

@@ -13,9 +13,10 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from runplane.billing.gateways import payment_gateway
 from runplane.billing.ledger import plans_of, subscription_for
 from runplane.billing.plans import PROVIDERS
-from runplane.billing.providers import ProviderNotConfigured, SubscriptionChange, WebhookEvent, payment_gateway
+from runplane.billing.providers import ProviderNotConfigured, SubscriptionChange, WebhookEvent
 from runplane.billing.signatures import SignatureError
 from runplane.clock import now
 from runplane.config import Settings

@@ -19,7 +19,8 @@ from runplane.agents.providers import (
     collect,
 )
 from runplane.agents.providers.openai_stream import StreamAssembler
-from runplane.billing.providers import PaymentProviderError, payment_gateway
+from runplane.billing.gateways import payment_gateway
+from runplane.billing.providers import PaymentProviderError
 from runplane.billing.stripe import STRIPE_API_VERSION
 from runplane.config import Settings
 from runplane.services import Services
