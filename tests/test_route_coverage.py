@@ -18,7 +18,7 @@ ROW = re.compile(r"^(GET|POST|PUT|PATCH|DELETE)\s+(/api/\S+)\s+(Yes|No|Admin|Web
 METHODLESS = re.compile(r"^(/api/inngest)\s", re.MULTILINE)
 PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
 # Documented with a token, served without one: Cheatcode's web app calls them before sign-in, as the original backend
-# allowed (issue 12; README "Use it with Cheatcode's web app"). They list the model catalogue and feature flags,
+# allowed (README "Use it with Cheatcode's web app"). They list the model catalogue and feature flags,
 # nothing of any user. Feature flags answer 404 while RUNPLANE_FEATURE_FLAGS_ENABLED is off (the default).
 PUBLIC_AS_IN_THE_ORIGINAL = {
     ("GET", "/api/models/available"): {200},

@@ -70,7 +70,7 @@ async def test_relay_compiler_on_fragments_and_a_connection() -> None:
 NO_NODE_FIELD = "  node(id: ID!)" not in (REPO / "schema.graphql").read_text()
 
 
-@pytest.mark.xfail(NO_NODE_FIELD, reason="Query.node(id:) is not in the schema yet (issue 15 item 8)", strict=True)
+@pytest.mark.xfail(NO_NODE_FIELD, reason="Query.node(id:) is not in the schema", strict=True)
 async def test_relay_compiler_on_a_refetchable_pagination_fragment() -> None:
     node_or_skip()
     code, output = await relay_compile(CLIENTS / "relay" / "refetchable")

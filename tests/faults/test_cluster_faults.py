@@ -1,4 +1,4 @@
-"""Faults on a real cluster (issue 11): 2 × `runplane serve` + 2 × `runplane worker` as subprocesses, PostgreSQL,
+"""Faults on a real cluster: 2 × `runplane serve` + 2 × `runplane worker` as subprocesses, PostgreSQL,
 and a PRIVATE redis-server without persistence that this module kills and restarts.
 
 (a) a worker SIGKILLed mid-run, (b) an API process SIGKILLed under 4 streams of one user, (c) Redis killed for

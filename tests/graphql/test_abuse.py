@@ -1,4 +1,4 @@
-"""GraphQL abuse over real HTTP (issue #6): directive and field overloading, fragment cycles and bombs,
+"""GraphQL abuse over real HTTP: directive and field overloading, fragment cycles and bombs,
 deep documents, many operations, batches, huge documents and variables. Each is refused with a clear
 error, before validation's costly rules and before any resolver (refused mutations create nothing).
 bench/bench_graphql_abuse.py measures what refusing costs; these tests do not time anything."""

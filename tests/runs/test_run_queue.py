@@ -1,4 +1,4 @@
-"""The run queue's truth is the database (issue 11 "runs always end"), tested on the state machine's functions
+"""The run queue's truth is the database (every run ends, whatever process dies), tested on the state machine's functions
 with runs put in place directly (no timed runs), the session server's database, and a PRIVATE redis-server
 that the test stops and starts (tests/events/helpers.py RedisProcess):
 

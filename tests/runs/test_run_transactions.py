@@ -1,4 +1,4 @@
-"""One transaction per operation (issue 14): a failure injected between the steps of an operation leaves
+"""One transaction per operation: a failure injected between the steps of an operation leaves
 nothing half-made.
 
 - initiate: project + thread + run in one transaction, the idempotency key checked first. A refusal after

@@ -126,7 +126,7 @@ async def test_graphql_streams_over_http_give_their_slots_back(
 async def test_sandbox_session_and_dev_server_streams_give_their_slots_back(
     limited: Process, http: httpx.AsyncClient
 ) -> None:
-    """These kept their slots when the client closed them, on one process too (issue 11)."""
+    """These kept their slots when the client closed them, on one process too."""
     user = await register_user(http)
     run_id = await paused_run(http, user)
     _, sid = await new_sandbox(http, user)
