@@ -1,4 +1,4 @@
-"""Every route of seeds/cheatcode-api.md is served, with the documented auth, and answers a request
+"""Every route of docs/contracts/cheatcode-api.md is served, with the documented auth, and answers a request
 without credentials as its auth says (401 for user routes, 401/403 for admin ones; never 404/405/500)."""
 
 from __future__ import annotations
@@ -27,17 +27,26 @@ PUBLIC_AS_IN_THE_ORIGINAL = {
 }
 
 
-def seed_path() -> Path:
-    if seeds := os.environ.get("RUNPLANE_SEEDS_DIR"):
-        return Path(seeds) / "cheatcode-api.md"
-    return Path(__file__).resolve().parents[2] / "shared/seeds/cheatcode-api.md"
+REPO = Path(__file__).resolve().parents[1]
+CONTRACT = REPO / "docs/contracts/cheatcode-api.md"  # a copy of the workplace's seeds/cheatcode-api.md
+
+
+def upstream_seed() -> Path | None:
+    """The reference the copy was taken from, where this checkout sits beside it (RUNPLANE_SEEDS_DIR elsewhere)."""
+    seeds = os.environ.get("RUNPLANE_SEEDS_DIR")
+    path = Path(seeds) / "cheatcode-api.md" if seeds else REPO.parent / "shared/seeds/cheatcode-api.md"
+    return path if path.is_file() else None
+
+
+def test_the_contract_copy_is_current() -> None:
+    upstream = upstream_seed()
+    if upstream is None:
+        pytest.skip("the upstream API reference is not beside this checkout: the committed copy is the contract")
+    assert CONTRACT.read_text() == upstream.read_text(), f"copy {upstream} to {CONTRACT.relative_to(REPO)}"
 
 
 def documented() -> list[tuple[str, str, str]]:
-    path = seed_path()
-    if not path.is_file():
-        pytest.skip(f"{path} is not here (set RUNPLANE_SEEDS_DIR)")
-    text = path.read_text()
+    text = CONTRACT.read_text()
     rows = [(method, route, AUTH[auth]) for method, route, auth in ROW.findall(text)]
     rows += [("GET", route, "admin") for route in METHODLESS.findall(text)]
     return rows
