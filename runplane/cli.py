@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from runplane.config import Settings, SettingsError
+from runplane.config import Settings, SettingsError, unknown_variables
 
 if TYPE_CHECKING:
     from runplane.resolvers.context import RequestContext
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as error:
         sys.exit(f"runplane: {error}")  # exit status 1, the variable named, no traceback
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for line in unknown_variables(os.environ):
+        logging.getLogger("runplane.config").warning(line)
     args.run(settings, args)
 
 

@@ -4,14 +4,17 @@ The environment variable of a field is its name in capitals with the RUNPLANE_ p
 once, on the field. `Settings.from_env()` reads the environment (the CLI, `create_app()`); `Settings(...)` takes
 keyword arguments only, so tests build exactly what they pass. A malformed or unknown value stops start-up with
 an error naming the variable: `RUNPLANE_SANDBOX_BLOCK_HOST_NETWORK=enabled` is not a spelling of true or false.
+A RUNPLANE_* variable that nothing reads is logged as a warning at start-up, with the setting it resembles.
 """
 
 from __future__ import annotations
 
 import contextvars
+import difflib
 import os
 import secrets
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -359,6 +362,40 @@ class Settings(BaseSettings):
             connect_timeout=self.database_connect_timeout,
             command_timeout=None if migrations else self.database_command_timeout,
         )
+
+
+# RUNPLANE_* variables read by something other than Settings: the CLI's own (cli.py) and the test suite's and
+# CI's (tests/, .ci/run). Anything else with the prefix is read by nothing.
+OTHER_VARIABLES = frozenset({"RUNPLANE_HOST", "RUNPLANE_PORT", "RUNPLANE_PASSWORD", "RUNPLANE_SEEDS_DIR"})
+OTHER_PREFIXES = ("RUNPLANE_TEST_", "RUNPLANE_CI_", "RUNPLANE_FAULTS_")
+
+
+def setting_variables() -> frozenset[str]:
+    """Every variable Settings reads: each field's own name and the older names still accepted."""
+    names = set()
+    for name, field in Settings.model_fields.items():
+        if name in NOT_FROM_ENVIRONMENT:
+            continue
+        names.add(ENV_PREFIX + name.upper())
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update(str(choice) for choice in field.validation_alias.choices)
+    return frozenset(names)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line per RUNPLANE_* variable that nothing reads, with the setting it most looks like: a misspelt
+    variable (`..._NETWROK`) otherwise leaves its setting at the default without a word."""
+    known = setting_variables()
+    lines = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known or name in OTHER_VARIABLES:
+            continue
+        if name.startswith(OTHER_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        lines.append(f"{name} is not a setting and is ignored{hint}")
+    return lines
 
 
 def _explain(error: ValidationError) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from runplane.config import ENV_PREFIX, NOT_FROM_ENVIRONMENT, Settings, SettingsError
+from runplane.config import ENV_PREFIX, NOT_FROM_ENVIRONMENT, Settings, SettingsError, unknown_variables
 
 REPO = Path(__file__).resolve().parent.parent
 FIELDS = {name: field for name, field in Settings.model_fields.items() if name not in NOT_FROM_ENVIRONMENT}
@@ -189,3 +189,28 @@ def test_the_readme_table_shows_each_default() -> None:
         if not literal and info.default not in (None, "", ()) and "<" not in cell:
             wrong[env_name(field)] = (cell, info.default)
     assert not wrong, wrong
+
+
+def test_a_misspelt_variable_is_named_at_start_up(tmp_path: Path) -> None:
+    """The guard's variable misspelt leaves the guard at its default: start-up says so, and what was meant."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(RUNPLANE_DATA_DIR=str(tmp_path), RUNPLANE_SANDBOX_BLOCK_HOST_NETWROK="false", RUNPLANE_PORT="9")
+    done = subprocess.run(
+        [sys.executable, "-c", "from runplane.cli import main; main(['migrate'])"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        "RUNPLANE_SANDBOX_BLOCK_HOST_NETWROK is not a setting and is ignored "
+        "(did you mean RUNPLANE_SANDBOX_BLOCK_HOST_NETWORK?)" in done.stderr
+    ), done.stderr
+    assert "RUNPLANE_PORT" not in done.stderr and "RUNPLANE_DATA_DIR" not in done.stderr
+
+
+def test_only_the_documented_other_variables_are_exempt() -> None:
+    assert unknown_variables({"RUNPLANE_HOST": "x", "RUNPLANE_TEST_DATABASE": "x", "RUNPLANE_LOG_LEVEL": "x"}) == []
+    assert unknown_variables({"RUNPLANE_SMTP_TIMEOUT": "5"}) == []  # an older name still read
+    assert unknown_variables({"RUNPLANE_NOPE": "1", "OTHER": "1"}) == ["RUNPLANE_NOPE is not a setting and is ignored"]
