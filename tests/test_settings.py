@@ -144,16 +144,16 @@ def test_keyword_construction_ignores_the_environment(environment: pytest.Monkey
     assert Settings.from_env().instance_id != "shared"  # one id per process, even when they share an environment
 
 
+def migrate_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`runplane migrate` in a real process with exactly this environment."""
+    command = [sys.executable, "-c", "from runplane.cli import main; main(['migrate'])"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
 def test_the_cli_refuses_to_start_with_a_bad_value(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     env.update(RUNPLANE_DATA_DIR=str(tmp_path), RUNPLANE_SANDBOX_BLOCK_HOST_NETWORK="enabled")
-    done = subprocess.run(
-        [sys.executable, "-c", "from runplane.cli import main; main(['migrate'])"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = migrate_with(env)
     assert done.returncode != 0
     assert "RUNPLANE_SANDBOX_BLOCK_HOST_NETWORK='enabled'" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "runplane.sqlite3").exists()
@@ -195,13 +195,7 @@ def test_a_misspelt_variable_is_named_at_start_up(tmp_path: Path) -> None:
     """The guard's variable misspelt leaves the guard at its default: start-up says so, and what was meant."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     env.update(RUNPLANE_DATA_DIR=str(tmp_path), RUNPLANE_SANDBOX_BLOCK_HOST_NETWROK="false", RUNPLANE_PORT="9")
-    done = subprocess.run(
-        [sys.executable, "-c", "from runplane.cli import main; main(['migrate'])"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = migrate_with(env)
     assert done.returncode == 0, done.stderr
     assert (
         "RUNPLANE_SANDBOX_BLOCK_HOST_NETWROK is not a setting and is ignored "

@@ -15,20 +15,13 @@ from runplane.models.choices import PaymentProvider
 
 def payment_gateway(settings: Settings, name: str, http: httpx.AsyncClient | None = None) -> PaymentGateway:
     """The named provider's client; `http` is the pooled client to call it with (None: verifying webhooks only)."""
+    gateway: type[PolarProvider | StripeProvider]
     if name == PaymentProvider.POLAR:
-        return PolarProvider(
-            settings.polar_api_url,
-            settings.polar_access_token,
-            settings.polar_webhook_secret,
-            tolerance=settings.webhook_tolerance_seconds,
-            http=http,
-        )
-    if name == PaymentProvider.STRIPE:
-        return StripeProvider(
-            settings.stripe_api_url,
-            settings.stripe_secret_key,
-            settings.stripe_webhook_secret,
-            tolerance=settings.webhook_tolerance_seconds,
-            http=http,
-        )
-    raise ValueError(f"unknown payment provider {name!r} (expected one of {', '.join(PROVIDERS)})")
+        gateway, credentials = PolarProvider, (settings.polar_access_token, settings.polar_webhook_secret)
+        api_url = settings.polar_api_url
+    elif name == PaymentProvider.STRIPE:
+        gateway, credentials = StripeProvider, (settings.stripe_secret_key, settings.stripe_webhook_secret)
+        api_url = settings.stripe_api_url
+    else:
+        raise ValueError(f"unknown payment provider {name!r} (expected one of {', '.join(PROVIDERS)})")
+    return gateway(api_url, *credentials, tolerance=settings.webhook_tolerance_seconds, http=http)
