@@ -51,10 +51,16 @@ async def test_a_fork_bomb_stays_within_the_sandbox_pids_limit(
     sandbox = await backend.create("bomb")
     result = await sandbox.execute("bomb() { bomb | bomb & }; bomb; sleep 2; echo survived", timeout=4)
     assert result.exit_code in (0, 137), result
-    peak = sandbox._cgroups.v1_dirs.get("pids") if sandbox._cgroups else None  # type: ignore[union-attr]
-    if peak is not None and (peak / "pids.peak").exists():
-        assert int((peak / "pids.peak").read_text()) <= 48
-    assert (await sandbox.execute("echo alive")).output == "alive\n"
+    pids = sandbox._cgroups.v1_dirs.get("pids") if sandbox._cgroups else None  # type: ignore[union-attr]
+    if pids is not None and (pids / "pids.peak").exists():
+        assert int((pids / "pids.peak").read_text()) <= 48
+    # The sandbox works again at once. Without a pid namespace the bomb's killed processes are the host init's
+    # zombies until it reaps them (seconds here), still charged to the sandbox's pids limit: the shell's own
+    # forks may have to retry meanwhile, and bash says so; nothing else may show.
+    after = await sandbox.execute("echo alive")
+    assert after.exit_code == 0 and after.output.endswith("alive\n"), after
+    notes = after.output.splitlines()[:-1]
+    assert all(note.endswith("fork: retry: Resource temporarily unavailable") for note in notes), after
     await backend.destroy(sandbox.id)
 
 
