@@ -112,10 +112,15 @@ def get_request(path: str, user: UserHandle, *, method: str = "GET", body: bytes
 
 @asynccontextmanager
 async def graphql_socket(ws_url: str, token: str) -> AsyncIterator[Any]:
-    """A graphql-transport-ws socket, acknowledged."""
-    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+    """A graphql-transport-ws socket, acknowledged. It reads whatever arrives, as a browser's WebSocket does
+    (`max_queue=None`): these tests leave events unread, and websockets' receive backpressure then paused reading,
+    so each close waited out its 10 s close_timeout for a close frame it could not read, and a send in that state
+    can wait forever (python-websockets issues 1555 and 1563; a CI pass hung in this module)."""
+    subprotocols = [websockets.Subprotocol("graphql-transport-ws")]
+    async with websockets.connect(ws_url, subprotocols=subprotocols, max_queue=None) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
-        ack = json.loads(await ws.recv())
+        async with asyncio.timeout(10):
+            ack = json.loads(await ws.recv())
         assert ack["type"] == "connection_ack", ack
         yield ws
 
