@@ -1,5 +1,5 @@
-"""The run queue's truth is the database (every run ends, whatever process dies), tested on the state machine's functions
-with runs put in place directly (no timed runs), the session server's database, and a PRIVATE redis-server
+"""The run queue's truth is the database (every run ends, whatever process dies), tested on the state machine's
+functions with runs put in place directly (no timed runs), the session server's database, and a PRIVATE redis-server
 that the test stops and starts (tests/events/helpers.py RedisProcess):
 
 - the outbox: a start during a Redis outage keeps its row, the relay pushes it once Redis is back, one relay

@@ -1,4 +1,5 @@
-"""The deploy symlink-swap escape (a critical finding of a security review), replayed as reported, through the public API of a real `runplane serve`.
+"""The deploy symlink-swap escape (a critical finding of a security review), replayed as reported, through the
+public API of a real `runplane serve`.
 
 A sandbox command loops renameat2(RENAME_EXCHANGE) between `dist/x` (a real directory) and `dist/x_l`, a symlink to
 a directory of the server's holding a root-only secret (standing for /etc, the data dir, /proc/self), while the

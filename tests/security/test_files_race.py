@@ -1,4 +1,5 @@
-"""The symlink-swap rename race (a directory exchanged with a symlink out of the workspace), run from inside a real sandbox command, against every server file operation.
+"""The symlink-swap rename race (a directory exchanged with a symlink out of the workspace), run from inside a
+real sandbox command, against every server file operation.
 
 A racer in the sandbox loops renameat2(RENAME_EXCHANGE) between `dist/x` (a real directory) and `dist/x_l`
 (a symlink to a directory of the server's holding a root-only secret, standing for /etc or the data dir)

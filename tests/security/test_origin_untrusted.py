@@ -1,9 +1,10 @@
 """Sites and previews on an origin of their own (runplane/origins.py).
 
-A security review found that a deployed page read `localStorage['graphiql:headers']` (GraphiQL kept the Authorization header there)
-because sites ran on the API's origin. Now the API and the untrusted pages listen on different ports: the API
-origin only redirects to them, their listener serves nothing else, every answer carries nosniff, a CSP and
-no-referrer. In headless Chromium a page of a published site tries every way to the API origin's storage.
+A security review found that a deployed page read `localStorage['graphiql:headers']` (GraphiQL kept the
+Authorization header there) because sites ran on the API's origin. Now the API and the untrusted pages listen on
+different ports: the API origin only redirects to them, their listener serves nothing else, every answer carries
+nosniff, a CSP and no-referrer. In headless Chromium a page of a published site tries every way to the API
+origin's storage.
 """
 
 from __future__ import annotations
