@@ -366,7 +366,8 @@ class Settings(BaseSettings):
 
 # RUNPLANE_* variables read by something other than Settings: the CLI's own (cli.py) and the test suite's and
 # CI's (tests/, .ci/run). Anything else with the prefix is read by nothing.
-OTHER_VARIABLES = frozenset({"RUNPLANE_HOST", "RUNPLANE_PORT", "RUNPLANE_PASSWORD", "RUNPLANE_SEEDS_DIR"})
+CLI_VARIABLES = frozenset({"RUNPLANE_HOST", "RUNPLANE_PORT", "RUNPLANE_PASSWORD"})
+OTHER_VARIABLES = CLI_VARIABLES | {"RUNPLANE_SEEDS_DIR"}
 OTHER_PREFIXES = ("RUNPLANE_TEST_", "RUNPLANE_CI_", "RUNPLANE_FAULTS_")
 
 

@@ -14,12 +14,18 @@ from typing import Any
 
 import pytest
 
-from runplane.config import ENV_PREFIX, NOT_FROM_ENVIRONMENT, Settings, SettingsError, unknown_variables
+from runplane.config import (
+    CLI_VARIABLES,
+    ENV_PREFIX,
+    NOT_FROM_ENVIRONMENT,
+    Settings,
+    SettingsError,
+    unknown_variables,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 FIELDS = {name: field for name, field in Settings.model_fields.items() if name not in NOT_FROM_ENVIRONMENT}
 SWITCHES = sorted(name for name, field in FIELDS.items() if field.annotation is bool)
-CLI_VARIABLES = {"RUNPLANE_HOST", "RUNPLANE_PORT", "RUNPLANE_PASSWORD"}  # read by runplane/cli.py, not settings
 
 
 def env_name(field: str) -> str:

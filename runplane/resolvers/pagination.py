@@ -193,11 +193,12 @@ async def children_counts(
     """How many children each parent has, in one GROUP BY query (totalCount of nested connections). Only the
     owner's: on the rows' own owner_id column or, for rows without one (a thread's messages), on their parent's
     (`owner_parent`), as `children_pages` does."""
-    query = model.filter(**{f"{parent_column}__in": list(set(parent_ids))})
+    distinct_ids = list(set(parent_ids))
+    query = model.filter(**{f"{parent_column}__in": distinct_ids})
     if owner_parent is None:
         query = query.filter(owner_id=owner_id)
     else:
-        owned = owner_parent.filter(id__in=list(set(parent_ids)), owner_id=owner_id).values_list("id", flat=True)
+        owned = owner_parent.filter(id__in=distinct_ids, owner_id=owner_id).values_list("id", flat=True)
         query = query.filter(**{f"{parent_column}__in": Subquery(owned)})
     rows = await query.group_by(parent_column).annotate(rp_count=Count("id")).values(parent_column, "rp_count")
     counts = {uuid.UUID(str(row[parent_column])): int(row["rp_count"]) for row in rows}
